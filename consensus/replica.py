@@ -1,0 +1,501 @@
+"""The Tendermint replica: algorithm 1 of "The latest gossip on BFT consensus" (arXiv 1807.04938).
+
+Theory of operation
+-------------------
+
+A `Replica` is a pure state machine. The caller feeds it events with the current time in integer
+ticks and carries out the effects it returns, in order:
+
+    effects = replica.handle(Receive(vote), now_ticks)
+
+It never reads a clock, draws a random number or touches a socket or a file. Everything it knows
+arrives in events; everything it wants done leaves in effects. That is what lets the simulated
+world, the fuzzer and the live MQTT node drive one and the same implementation.
+
+State follows the paper's names: `height` (h_p), `round` (round_p), `step` (step_p),
+`locked_value`/`locked_round`, `valid_value`/`valid_round`. Values are opaque; they are compared by
+the `value_id` the node computed for them. The paper's `valid(v)` is the `validate` callable the
+node passes in: a pure function of (height, value) and the node's committed state.
+
+The paper's "upon" rules are evaluated after every event until none fires (`_evaluate`), so the
+order in which messages arrive never changes which rules eventually apply. Each rule cites its
+line number in the paper's pseudocode.
+
+The replica counts its own votes only when the node loops them back signed (a `Broadcast` goes to
+every validator, this one included). That way every vote in a certificate carries a signature.
+
+Limits: messages more than `ROUNDS_AHEAD_MAX` rounds ahead, or for heights beyond
+`FUTURE_HEIGHTS_MAX` above the current one, are ignored; at most `FUTURE_MESSAGES_MAX` messages
+for future heights are buffered. A Byzantine peer can therefore not grow the replica's memory
+without bound.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from .io import (
+    Broadcast,
+    Decide,
+    Effect,
+    Event,
+    Evidence,
+    Persist,
+    ProposeValue,
+    Receive,
+    RequestValue,
+    SetTimeout,
+    SkipToHeight,
+    Start,
+    Timeout,
+    WalRecord,
+)
+from .messages import Message, Proposal, Step, Vote
+from .tally import VoteTally
+from .validators import ValidatorSet
+
+ROUNDS_AHEAD_MAX = 1000
+FUTURE_HEIGHTS_MAX = 2
+FUTURE_MESSAGES_MAX = 8192
+
+
+class ReplicaError(RuntimeError):
+    """The caller broke the replica's contract (a LocalProtocolError in h11's terms)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TimeoutConfig:
+    """timeout_X(r) = X_base_ticks + r * X_delta_ticks: timeouts grow linearly with the round."""
+
+    propose_base_ticks: int = 300
+    propose_delta_ticks: int = 100
+    prevote_base_ticks: int = 100
+    prevote_delta_ticks: int = 50
+    precommit_base_ticks: int = 100
+    precommit_delta_ticks: int = 50
+
+    def __post_init__(self) -> None:
+        for name in self.__slots__:
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 0:
+                raise ReplicaError(f"timeout {name} must be an integer >= 0, got {value!r}")
+        if min(self.propose_base_ticks, self.prevote_base_ticks, self.precommit_base_ticks) < 1:
+            raise ReplicaError("every timeout base must be at least 1 tick")
+
+    def ticks(self, step: Step, round_: int) -> int:
+        if step is Step.PROPOSE:
+            return self.propose_base_ticks + round_ * self.propose_delta_ticks
+        if step is Step.PREVOTE:
+            return self.prevote_base_ticks + round_ * self.prevote_delta_ticks
+        return self.precommit_base_ticks + round_ * self.precommit_delta_ticks
+
+
+Validate = Callable[[int, object], bool]
+
+
+class Replica:
+    """One validator's view of Tendermint consensus. See the module docstring."""
+
+    def __init__(
+        self,
+        me: str,
+        validators: ValidatorSet,
+        validate: Validate,
+        timeouts: TimeoutConfig | None = None,
+        height: int = 1,
+        wal: WalRecord | None = None,
+    ) -> None:
+        if height < 1:
+            raise ReplicaError(f"height starts at 1, got {height}")
+        self.me = me
+        self.validators = validators
+        self.validate = validate
+        self.timeouts = timeouts or TimeoutConfig()
+        self.height = height
+        self.decided_heights = 0
+        self.messages_ignored = 0
+        self._now = 0
+        self._started = False
+        self._future: dict[int, list[Message]] = {}
+        self._future_count = 0
+        self._pending: dict[tuple[Step, int, int], int] = {}
+        self._reset_height(height)
+        self._restored = wal if wal is not None and wal.height == height else None
+        if self._restored is not None:
+            w = self._restored
+            self.round, self.step = w.round, w.step
+            self.locked_value, self.locked_value_id, self.locked_round = (
+                w.locked_value, w.locked_value_id, w.locked_round)
+            self.valid_value, self.valid_value_id, self.valid_round = (
+                w.valid_value, w.valid_value_id, w.valid_round)
+            self._own = list(w.own_votes)
+
+    # ------------------------------------------------------------------ public interface
+
+    def handle(self, event: Event, now_ticks: int) -> list[Effect]:
+        """Apply one event at time `now_ticks`; return the effects to carry out, in order."""
+        if now_ticks < self._now:
+            raise ReplicaError(f"time went backwards: {now_ticks} < {self._now}")
+        self._now = now_ticks
+        effects: list[Effect] = []
+        if isinstance(event, Receive):
+            if self._started:
+                self._on_message(event.message, effects)
+            else:
+                self._buffer(event.message)
+        elif isinstance(event, Timeout):
+            self._on_timeout(event, effects)
+        elif isinstance(event, ProposeValue):
+            self._on_propose_value(event, effects)
+        elif isinstance(event, Start):
+            self._on_start(effects)
+        elif isinstance(event, SkipToHeight):
+            self._on_skip(event.height, effects)
+        else:
+            raise ReplicaError(f"unknown event {event!r}")
+        return effects
+
+    def next_deadline(self) -> int | None:
+        """The earliest tick at which a pending timeout expires, or None."""
+        return min(self._pending.values()) if self._pending else None
+
+    def due_timeouts(self, now_ticks: int) -> list[Timeout]:
+        """Pending timeouts that have expired at `now_ticks`, earliest first."""
+        due = sorted((d, s, h, r) for (s, h, r), d in self._pending.items() if d <= now_ticks)
+        return [Timeout(s, h, r) for _, s, h, r in due]
+
+    def wal_record(self) -> WalRecord:
+        return WalRecord(
+            self.height, self.round, self.step,
+            self.locked_value, self.locked_value_id, self.locked_round,
+            self.valid_value, self.valid_value_id, self.valid_round,
+            tuple(self._own),
+        )
+
+    # ------------------------------------------------------------------ height and round
+
+    def _reset_height(self, height: int) -> None:
+        """Lines 1-9 and 54: the per-height variables start empty."""
+        self.height = height
+        self.round = 0
+        self.step = Step.PROPOSE
+        self.locked_value: object = None
+        self.locked_value_id: bytes | None = None
+        self.locked_round = -1
+        self.valid_value: object = None
+        self.valid_value_id: bytes | None = None
+        self.valid_round = -1
+        self._proposals: dict[int, Proposal] = {}
+        self._proposal_valid: dict[int, bool] = {}
+        self._prevotes: dict[int, VoteTally] = {}
+        self._precommits: dict[int, VoteTally] = {}
+        self._round_senders: dict[int, set[str]] = {}
+        self._fired: set[tuple[int, int]] = set()  # (line, round) for "for the first time" rules
+        self._own: list[Message] = []
+        self._pending = {k: d for k, d in self._pending.items() if k[1] >= height}
+
+    def _on_start(self, effects: list[Effect]) -> None:
+        if self._started:
+            raise ReplicaError("Start was already handled")
+        self._started = True
+        if self._restored is None:
+            self._start_round(0, effects)
+        else:
+            self._resume(effects)
+        self._replay_future(effects)
+
+    def _resume(self, effects: list[Effect]) -> None:
+        """Restart after a crash at the persisted (height, round, step); resend our own messages.
+
+        The persisted step keeps us from voting again in a step we already voted in; resending the
+        identical signed messages lets peers that missed them count them. A timeout for the
+        current step is set so a restarted replica always moves on: precommitting nil or going to
+        the next round is safe at any time.
+        """
+        if self.step is Step.PROPOSE:
+            self._start_round(self.round, effects)
+            return
+        for message in self._own:
+            if message.round == self.round:
+                effects.append(Broadcast(message))
+        self._schedule(self.step, self.round, effects)
+
+    def _start_round(self, round_: int, effects: list[Effect]) -> None:
+        """StartRound(round), lines 11-21."""
+        self.round = round_
+        self.step = Step.PROPOSE
+        if self.validators.proposer(self.height, round_) == self.me:
+            own = self._own_proposal(round_)
+            if own is not None:
+                effects.append(Broadcast(own))
+            elif self.valid_value is not None:  # line 15
+                self._broadcast_proposal(self.valid_value, self.valid_value_id, self.valid_round,
+                                         effects)
+            else:  # line 18: getValue()
+                effects.append(RequestValue(self.height, round_))
+        else:
+            self._schedule(Step.PROPOSE, round_, effects)  # line 21
+        self._evaluate(effects, round_)
+
+    def _own_proposal(self, round_: int) -> Proposal | None:
+        for message in self._own:
+            if isinstance(message, Proposal) and message.round == round_:
+                return message
+        return None
+
+    def _on_propose_value(self, event: ProposeValue, effects: list[Effect]) -> None:
+        if (event.height, event.round) != (self.height, self.round) or self.step is not Step.PROPOSE:
+            return  # the round moved on while the application built the value
+        if self.validators.proposer(self.height, self.round) != self.me:
+            raise ReplicaError(f"{self.me} is not the proposer of ({event.height}, {event.round})")
+        if self._own_proposal(self.round) is not None:
+            return
+        self._broadcast_proposal(event.value, event.value_id, -1, effects)  # line 19
+
+    def _broadcast_proposal(self, value: object, value_id: bytes | None, valid_round: int,
+                            effects: list[Effect]) -> None:
+        if value_id is None:
+            raise ReplicaError("a proposal needs a value id")
+        proposal = Proposal(self.height, self.round, value, value_id, valid_round, self.me)
+        self._own.append(proposal)
+        effects.append(Persist(self.wal_record()))
+        effects.append(Broadcast(proposal))
+
+    def _on_skip(self, height: int, effects: list[Effect]) -> None:
+        """State sync applied blocks up to `height - 1`; join consensus at `height`, round 0."""
+        if height <= self.height:
+            return
+        self._reset_height(height)
+        self._drop_future_below(height)
+        if self._started:
+            self._start_round(0, effects)
+            self._replay_future(effects)
+
+    # ------------------------------------------------------------------ messages
+
+    def _on_message(self, message: Message, effects: list[Effect]) -> None:
+        if message.height != self.height:
+            if message.height > self.height:
+                self._buffer(message)
+            else:
+                self.messages_ignored += 1
+            return
+        if message.round < 0 or message.round > self.round + ROUNDS_AHEAD_MAX:
+            self.messages_ignored += 1
+            return
+        if isinstance(message, Proposal):
+            accepted = self._add_proposal(message, effects)
+        else:
+            accepted = self._add_vote(message, effects)
+        if accepted:
+            self._evaluate(effects, message.round)
+
+    def _buffer(self, message: Message) -> None:
+        if (message.height > self.height + FUTURE_HEIGHTS_MAX
+                or self._future_count >= FUTURE_MESSAGES_MAX):
+            self.messages_ignored += 1
+            return
+        self._future.setdefault(message.height, []).append(message)
+        self._future_count += 1
+
+    def _drop_future_below(self, height: int) -> None:
+        for h in [h for h in self._future if h < height]:
+            self._future_count -= len(self._future.pop(h))
+
+    def _replay_future(self, effects: list[Effect]) -> None:
+        while self.height in self._future:
+            height = self.height
+            messages = self._future.pop(height)
+            self._future_count -= len(messages)
+            for message in messages:
+                if self.height != height:
+                    self._buffer(message)  # a decision moved us on: keep the rest for later
+                else:
+                    self._on_message(message, effects)
+
+    def _add_proposal(self, proposal: Proposal, effects: list[Effect]) -> bool:
+        if proposal.proposer != self.validators.proposer(proposal.height, proposal.round):
+            self.messages_ignored += 1
+            return False
+        if proposal.valid_round < -1 or proposal.valid_round >= proposal.round:
+            self.messages_ignored += 1
+            return False
+        earlier = self._proposals.get(proposal.round)
+        if earlier is not None:
+            if earlier.value_id != proposal.value_id or earlier.valid_round != proposal.valid_round:
+                effects.append(Evidence(proposal.proposer, earlier, proposal))
+            return False
+        self._proposals[proposal.round] = proposal
+        self._proposal_valid[proposal.round] = bool(self.validate(proposal.height, proposal.value))
+        self._round_senders.setdefault(proposal.round, set()).add(proposal.proposer)
+        return True
+
+    def _add_vote(self, vote: Vote, effects: list[Effect]) -> bool:
+        if vote.step is Step.PROPOSE:
+            self.messages_ignored += 1
+            return False
+        tallies = self._prevotes if vote.step is Step.PREVOTE else self._precommits
+        tally = tallies.get(vote.round)
+        if tally is None:
+            tally = tallies[vote.round] = VoteTally(self.validators)
+        counted, conflict = tally.add(vote)
+        if conflict is not None:
+            effects.append(Evidence(vote.voter, conflict, vote))
+        if counted:
+            self._round_senders.setdefault(vote.round, set()).add(vote.voter)
+        return counted
+
+    def _tally(self, step: Step, round_: int) -> VoteTally | None:
+        return (self._prevotes if step is Step.PREVOTE else self._precommits).get(round_)
+
+    # ------------------------------------------------------------------ the upon rules
+
+    def _evaluate(self, effects: list[Effect], touched_round: int) -> None:
+        """Fire every enabled upon-rule until none is enabled. Returns early on a decision."""
+        height = self.height
+        while True:
+            if self._try_decide(touched_round, effects) or self._try_decide(self.round, effects):
+                return
+            if self._skip_round(touched_round, effects):
+                if self.height != height:
+                    return
+                continue
+            if not self._fire_round_rules(effects):
+                return
+            if self.height != height:
+                return
+
+    def _fire_round_rules(self, effects: list[Effect]) -> bool:
+        """Rules for the current round (lines 22, 28, 34, 36, 44, 47). True if one fired."""
+        r = self.round
+        proposal = self._proposals.get(r)
+        prevotes = self._prevotes.get(r)
+        precommits = self._precommits.get(r)
+
+        if self.step is Step.PROPOSE and proposal is not None:
+            valid = self._proposal_valid[r]
+            vr = proposal.valid_round
+            if vr == -1:
+                # Line 22: a fresh proposal. Prevote it if valid and we are not locked on another.
+                ok = valid and (self.locked_round == -1 or self.locked_value_id == proposal.value_id)
+                self._vote(Step.PREVOTE, proposal.value_id if ok else None, effects)
+                self.step = Step.PREVOTE
+                return True
+            vr_prevotes = self._prevotes.get(vr)
+            if 0 <= vr < r and vr_prevotes is not None and vr_prevotes.has_quorum_for(proposal.value_id):
+                # Line 28: a re-proposal backed by a polka at vr. We may unlock if locked_round <= vr.
+                ok = valid and (self.locked_round <= vr or self.locked_value_id == proposal.value_id)
+                self._vote(Step.PREVOTE, proposal.value_id if ok else None, effects)
+                self.step = Step.PREVOTE
+                return True
+
+        if (self.step is Step.PREVOTE and prevotes is not None and prevotes.has_quorum_any()
+                and (34, r) not in self._fired):
+            # Line 34: 2f+1 prevotes of any kind: start timeout_prevote, once.
+            self._fired.add((34, r))
+            self._schedule(Step.PREVOTE, r, effects)
+            return True
+
+        if (self.step >= Step.PREVOTE and proposal is not None and self._proposal_valid[r]
+                and prevotes is not None and prevotes.has_quorum_for(proposal.value_id)
+                and (36, r) not in self._fired):
+            # Line 36: a polka for a valid proposal. Lock and precommit it if still prevoting;
+            # in every case remember it as the valid value.
+            self._fired.add((36, r))
+            self.valid_value, self.valid_value_id = proposal.value, proposal.value_id
+            self.valid_round = r
+            if self.step is Step.PREVOTE:
+                self.locked_value, self.locked_value_id = proposal.value, proposal.value_id
+                self.locked_round = r
+                self._vote(Step.PRECOMMIT, proposal.value_id, effects)
+                self.step = Step.PRECOMMIT
+            return True
+
+        if self.step is Step.PREVOTE and prevotes is not None and prevotes.has_quorum_for(None):
+            # Line 44: a polka for nil: precommit nil.
+            self._vote(Step.PRECOMMIT, None, effects)
+            self.step = Step.PRECOMMIT
+            return True
+
+        if precommits is not None and precommits.has_quorum_any() and (47, r) not in self._fired:
+            # Line 47: 2f+1 precommits of any kind: start timeout_precommit, once.
+            self._fired.add((47, r))
+            self._schedule(Step.PRECOMMIT, r, effects)
+            return True
+        return False
+
+    def _try_decide(self, round_: int, effects: list[Effect]) -> bool:
+        """Line 49: a proposal plus 2f+1 precommits for it, in any round, decides the height."""
+        proposal = self._proposals.get(round_)
+        if proposal is None or not self._proposal_valid[round_]:
+            return False
+        precommits = self._precommits.get(round_)
+        if precommits is None or not precommits.has_quorum_for(proposal.value_id):
+            return False
+        effects.append(Decide(self.height, round_, proposal.value, proposal.value_id,
+                              precommits.certificate(proposal.value_id)))
+        self.decided_heights += 1
+        # Lines 54-56: next height, reset the lock and valid fields, StartRound(0).
+        self._reset_height(self.height + 1)
+        self._start_round(0, effects)
+        self._replay_future(effects)
+        return True
+
+    def _skip_round(self, round_: int, effects: list[Effect]) -> bool:
+        """Line 55: f+1 senders of any message at a higher round: jump to that round."""
+        if round_ <= self.round:
+            return False
+        senders = self._round_senders.get(round_)
+        if not senders:
+            return False
+        power = sum(self.validators.power(s) for s in senders)
+        if not self.validators.has_skip(power):
+            return False
+        self._start_round(round_, effects)
+        return True
+
+    # ------------------------------------------------------------------ timeouts
+
+    def _schedule(self, step: Step, round_: int, effects: list[Effect]) -> None:
+        deadline = self._now + self.timeouts.ticks(step, round_)
+        key = (step, self.height, round_)
+        if key in self._pending:
+            return
+        self._pending[key] = deadline
+        effects.append(SetTimeout(step, self.height, round_, deadline))
+
+    def _on_timeout(self, event: Timeout, effects: list[Effect]) -> None:
+        self._pending.pop((event.step, event.height, event.round), None)
+        if event.height != self.height or event.round != self.round:
+            return  # stale: the conditions of lines 57, 61 and 65 no longer hold
+        if event.step is Step.PROPOSE:
+            if self.step is Step.PROPOSE:  # line 57: OnTimeoutPropose
+                self._vote(Step.PREVOTE, None, effects)
+                self.step = Step.PREVOTE
+        elif event.step is Step.PREVOTE:
+            if self.step is Step.PREVOTE:  # line 61: OnTimeoutPrevote
+                self._vote(Step.PRECOMMIT, None, effects)
+                self.step = Step.PRECOMMIT
+        else:  # line 65: OnTimeoutPrecommit
+            self._start_round(self.round + 1, effects)
+            return
+        self._evaluate(effects, self.round)
+
+    # ------------------------------------------------------------------ voting
+
+    def _vote(self, step: Step, value_id: bytes | None, effects: list[Effect]) -> None:
+        """Sign nothing here: record the vote, persist, then ask the node to sign and broadcast."""
+        for message in self._own:
+            if (isinstance(message, Vote) and message.step is step
+                    and message.round == self.round):
+                raise ReplicaError(f"{self.me} would vote twice at {(self.height, self.round, step)}")
+        vote = Vote(step, self.height, self.round, value_id, self.me)
+        self._own.append(vote)
+        # The step this vote moves us to is part of the record, so a restart resumes after it.
+        record = self.wal_record()
+        effects.append(Persist(WalRecord(
+            record.height, record.round, step, record.locked_value, record.locked_value_id,
+            record.locked_round, record.valid_value, record.valid_value_id, record.valid_round,
+            record.own_votes)))
+        effects.append(Broadcast(vote))

@@ -1,0 +1,47 @@
+"""The canonical encoding: msgpack of fixed-order arrays, `use_bin_type=True`.
+
+Signatures cover these bytes, so encoding must be canonical: the same value always gives the same
+bytes. We only ever pack tuples/lists, ints, str, bytes, bool and None, never maps, so msgpack's
+output is already unique. Decoding is where hostile bytes arrive, so it always runs with limits and
+turns every failure into one `CodecError`.
+"""
+
+from __future__ import annotations
+
+import msgpack
+
+MESSAGE_BYTES_MAX = 4 * 1024 * 1024
+STR_BYTES_MAX = 256
+BIN_BYTES_MAX = 2 * 1024 * 1024
+ARRAY_LEN_MAX = 100_000
+
+
+class CodecError(ValueError):
+    """Bytes that are not a well-formed message (a RemoteProtocolError: the peer's fault)."""
+
+
+def pack(value: object) -> bytes:
+    return msgpack.packb(value, use_bin_type=True)
+
+
+def unpack(data: bytes, *, bytes_max: int = MESSAGE_BYTES_MAX) -> object:
+    """Decode untrusted bytes with hard limits; raise CodecError on anything malformed."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise CodecError(f"expected bytes, got {type(data).__name__}")
+    if len(data) > bytes_max:
+        raise CodecError(f"message of {len(data)} bytes exceeds the limit of {bytes_max}")
+    try:
+        return msgpack.unpackb(
+            data,
+            raw=False,
+            use_list=False,
+            strict_map_key=True,
+            max_str_len=STR_BYTES_MAX,
+            max_bin_len=BIN_BYTES_MAX,
+            max_array_len=ARRAY_LEN_MAX,
+            max_map_len=0,
+            max_ext_len=0,
+        )
+    except (msgpack.ExtraData, msgpack.FormatError, msgpack.StackError, ValueError, TypeError,
+            UnicodeDecodeError, OverflowError) as exc:
+        raise CodecError(f"malformed msgpack: {exc.__class__.__name__}: {exc}") from None

@@ -1,0 +1,89 @@
+"""Ed25519 identities (pynacl) and the process-wide signature verification cache."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+
+from nacl.exceptions import BadSignatureError
+from nacl.signing import SigningKey, VerifyKey
+
+SIGNATURE_BYTES = 64
+PUBLIC_KEY_BYTES = 32
+VERIFY_CACHE_ENTRIES_MAX = 1_000_000
+
+
+class Identity:
+    """A signing key with the name it signs as (a nation code, later also an operator id)."""
+
+    __slots__ = ("name", "_key", "public_key")
+
+    def __init__(self, name: str, seed32: bytes) -> None:
+        if len(seed32) != 32:
+            raise ValueError(f"an Ed25519 seed is 32 bytes, got {len(seed32)}")
+        self.name = name
+        self._key = SigningKey(seed32)
+        self.public_key = bytes(self._key.verify_key)
+
+    @classmethod
+    def derive(cls, name: str, seed: int, purpose: str = "nation") -> "Identity":
+        """Deterministic key for simulations: the same (seed, name) always gives the same key."""
+        digest = hashlib.sha256(f"chemtrace/{purpose}/{seed}/{name}".encode()).digest()
+        return cls(name, digest)
+
+    @classmethod
+    def generate(cls, name: str) -> "Identity":
+        return cls(name, bytes(SigningKey.generate()))
+
+    def seed_bytes(self) -> bytes:
+        return bytes(self._key)
+
+    def sign(self, message: bytes) -> bytes:
+        return self._key.sign(message).signature
+
+
+class VerifyCache:
+    """Verdicts of Ed25519 checks, keyed by sha256(public key, bytes, signature).
+
+    One instance is shared by every node of a process, so each distinct signature is checked once
+    however many simulated nations receive it. Bounded: the oldest verdicts are evicted first.
+    """
+
+    __slots__ = ("_verdicts", "entries_max", "hits", "misses")
+
+    def __init__(self, entries_max: int = VERIFY_CACHE_ENTRIES_MAX) -> None:
+        self._verdicts: OrderedDict[bytes, bool] = OrderedDict()
+        self.entries_max = entries_max
+        self.hits = 0
+        self.misses = 0
+
+    def verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
+        if len(public_key) != PUBLIC_KEY_BYTES or len(signature) != SIGNATURE_BYTES:
+            return False
+        h = hashlib.sha256()
+        h.update(public_key)
+        h.update(len(message).to_bytes(8, "big"))
+        h.update(message)
+        h.update(signature)
+        key = h.digest()
+        verdict = self._verdicts.get(key)
+        if verdict is not None:
+            self.hits += 1
+            return verdict
+        self.misses += 1
+        verdict = verify_signature(public_key, message, signature)
+        self._verdicts[key] = verdict
+        if len(self._verdicts) > self.entries_max:
+            self._verdicts.popitem(last=False)
+        return verdict
+
+
+def verify_signature(public_key: bytes, message: bytes, signature: bytes) -> bool:
+    """An uncached Ed25519 check; never raises on bad input."""
+    if len(public_key) != PUBLIC_KEY_BYTES or len(signature) != SIGNATURE_BYTES:
+        return False
+    try:
+        VerifyKey(public_key).verify(message, signature)
+    except (BadSignatureError, ValueError, TypeError):
+        return False
+    return True

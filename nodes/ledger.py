@@ -1,0 +1,84 @@
+"""The ledger: the hash chain of committed blocks, with an index of committed transaction ids."""
+
+from __future__ import annotations
+
+import hashlib
+
+from consensus import ValidatorSet
+
+from .block import Block, CommittedBlock, vote_sign_bytes
+from .codec import pack
+from .identity import VerifyCache
+
+
+class LedgerError(RuntimeError):
+    """An append that would break the chain: a bug in the caller, never a peer's input."""
+
+
+def genesis_hash(chain_id: str, validators: ValidatorSet) -> bytes:
+    return hashlib.sha256(pack(("genesis", chain_id, validators.powers))).digest()
+
+
+class Ledger:
+    __slots__ = ("chain_id", "blocks", "tx_heights", "tip_hash")
+
+    def __init__(self, chain_id: str, validators: ValidatorSet) -> None:
+        self.chain_id = chain_id
+        self.blocks: list[CommittedBlock] = []
+        self.tx_heights: dict[bytes, int] = {}
+        self.tip_hash = genesis_hash(chain_id, validators)
+
+    @property
+    def height(self) -> int:
+        """Height of the last committed block; 0 before the first."""
+        return len(self.blocks)
+
+    @property
+    def tip_time_ticks(self) -> int:
+        return self.blocks[-1].block.time_ticks if self.blocks else 0
+
+    def append(self, committed: CommittedBlock) -> None:
+        block = committed.block
+        if block.height != self.height + 1 or block.prev_hash != self.tip_hash:
+            raise LedgerError(f"block {block.height} does not extend the tip at {self.height}")
+        # A transaction committed twice is not refused here: valid() keeps honest nodes from
+        # deciding such a block, and the integrity oracle must be able to see it if that fails.
+        self.blocks.append(committed)
+        for tx in block.txs:
+            self.tx_heights.setdefault(tx.tx_id, block.height)
+        self.tip_hash = block.block_id
+
+    def get(self, height: int) -> CommittedBlock | None:
+        return self.blocks[height - 1] if 1 <= height <= len(self.blocks) else None
+
+
+def certificate_error(chain_id: str, validators: ValidatorSet, genesis_keys: dict[str, bytes],
+                      verifier: VerifyCache, block: Block, certificate) -> str | None:
+    """Why `certificate` does not prove `block` was decided, or None when it does.
+
+    A valid certificate holds signed precommits for the block's id at its height, all in one
+    round, from distinct validators holding more than 2/3 of the power.
+    """
+    if not certificate:
+        return "empty certificate"
+    rounds = {v.round for v in certificate}
+    if len(rounds) != 1:
+        return "certificate mixes rounds"
+    seen: set[str] = set()
+    power = 0
+    for vote in certificate:
+        if vote.voter in seen:
+            return f"certificate lists {vote.voter} twice"
+        seen.add(vote.voter)
+        key = genesis_keys.get(vote.voter)
+        if key is None:
+            return f"certificate vote from unknown validator {vote.voter!r}"
+        if vote.height != block.height or vote.value_id != block.block_id:
+            return "certificate vote is for another block"
+        message = vote_sign_bytes(chain_id, vote.height, vote.round, vote.step, vote.value_id)
+        if not verifier.verify(key, message, vote.signature):
+            return f"certificate vote from {vote.voter} has a bad signature"
+        power += validators.power(vote.voter)
+    if not validators.has_quorum(power):
+        return f"certificate power {power} is not more than 2/3 of {validators.total_power}"
+    return None

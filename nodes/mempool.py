@@ -1,0 +1,52 @@
+"""The mempool: verified transactions waiting for a block, bounded, in arrival order."""
+
+from __future__ import annotations
+
+from .tx import Transaction
+
+MEMPOOL_TXS_MAX = 50_000
+
+
+class Mempool:
+    """Insertion-ordered and bounded. Duplicates and already-committed ids are refused.
+
+    Arrival order (not hash order) decides what goes into the next block, so the order is the
+    same on every run with the same schedule.
+    """
+
+    __slots__ = ("txs_max", "_txs", "rejected_full", "rejected_duplicate")
+
+    def __init__(self, txs_max: int = MEMPOOL_TXS_MAX) -> None:
+        self.txs_max = txs_max
+        self._txs: dict[bytes, Transaction] = {}
+        self.rejected_full = 0
+        self.rejected_duplicate = 0
+
+    def __len__(self) -> int:
+        return len(self._txs)
+
+    def __contains__(self, tx_id: object) -> bool:
+        return tx_id in self._txs
+
+    def add(self, tx: Transaction) -> bool:
+        if tx.tx_id in self._txs:
+            self.rejected_duplicate += 1
+            return False
+        if len(self._txs) >= self.txs_max:
+            self.rejected_full += 1
+            return False
+        self._txs[tx.tx_id] = tx
+        return True
+
+    def reap(self, count_max: int) -> tuple[Transaction, ...]:
+        """Up to `count_max` transactions in arrival order, left in the pool until committed."""
+        out = []
+        for tx in self._txs.values():
+            if len(out) >= count_max:
+                break
+            out.append(tx)
+        return tuple(out)
+
+    def remove(self, tx_ids) -> None:
+        for tx_id in tx_ids:
+            self._txs.pop(tx_id, None)

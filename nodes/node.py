@@ -1,0 +1,420 @@
+"""One nation's node: the glue between bytes on the wire, the ledger and the consensus core.
+
+Theory of operation
+-------------------
+
+A `Node` is sans-I/O like the core it wraps. A runtime (the simulated world, or the live MQTT
+process) calls
+
+    actions = node.start(now_ticks)
+    actions = node.on_bytes(data, now_ticks)          # a message from the network
+    actions = node.on_timer(now_ticks)                # a deadline from `next_deadline()` passed
+    actions = node.submit(tx, now_ticks)              # a client's transaction
+
+and carries out the returned actions: `SendAll`/`SendTo` bytes, and records `Committed`,
+`Dropped` and `Misbehaviour` for its oracles and metrics.
+
+Incoming bytes pass three gates before the core sees them: `wire.decode` (structure and limits),
+the sender check (a genesis nation, and for consensus messages the one that signed), and the
+signature check through the shared `VerifyCache`. Anything that fails is dropped and counted by
+reason, never raised: a hostile peer cannot crash a node.
+
+The core's effects are carried out in order. `Persist` writes the write-ahead record before the
+`Broadcast` that follows it. A broadcast is signed here, sent to the peers and looped straight
+back into this node's own core, so its own votes are counted signed like everyone else's.
+
+State sync: a node that sees consensus messages two or more heights ahead, or one height ahead
+for longer than `sync_lag_ticks`, asks that peer for blocks from its own next height. Each block
+in the answer must extend its chain, carry a valid commit certificate (more than 2/3 of the power
+in signed precommits for that block) and pass `valid()`, or the answer is dropped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+
+from consensus import (
+    Broadcast,
+    Decide,
+    Evidence,
+    Persist,
+    Proposal,
+    ProposeValue,
+    Receive,
+    Replica,
+    RequestValue,
+    SetTimeout,
+    SkipToHeight,
+    Start,
+    TimeoutConfig,
+    Vote,
+)
+
+from .block import BLOCK_TXS_MAX, Block, CommittedBlock
+from .genesis import Genesis
+from .identity import Identity, VerifyCache
+from .ledger import Ledger, certificate_error
+from .mempool import MEMPOOL_TXS_MAX, Mempool
+from .storage import MemoryStorage
+from .tx import Transaction
+from .wire import (
+    SYNC_BLOCKS_MAX,
+    SyncRequest,
+    SyncResponse,
+    TxBatch,
+    WireError,
+    decode,
+    encode_proposal,
+    encode_sync_request,
+    encode_sync_response,
+    encode_txs,
+    encode_vote,
+    kind_of,
+    proposal_signed_bytes,
+    sync_request_sign_bytes,
+    vote_signed_bytes,
+)
+
+SEEN_DIGESTS_MAX = 65_536
+EVIDENCE_MAX = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    timeouts: TimeoutConfig = TimeoutConfig()
+    block_txs_max: int = 500
+    mempool_txs_max: int = MEMPOOL_TXS_MAX
+    sync_lag_ticks: int = 200
+    sync_retry_ticks: int = 200
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.block_txs_max <= BLOCK_TXS_MAX:
+            raise ValueError(f"block_txs_max must be 0 to {BLOCK_TXS_MAX}")
+
+
+# ---------------------------------------------------------------- actions for the runtime
+
+
+@dataclass(frozen=True, slots=True)
+class SendAll:
+    """Send `data` to every other nation."""
+
+    data: bytes
+    kind: str
+    height: int
+    round: int
+
+
+@dataclass(frozen=True, slots=True)
+class SendTo:
+    dst: str
+    data: bytes
+    kind: str
+    height: int
+    round: int
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """A block was appended to this node's ledger, by consensus or by state sync (`via`)."""
+
+    committed: CommittedBlock
+    via: str
+
+
+@dataclass(frozen=True, slots=True)
+class Dropped:
+    reason: str
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """A message passed every check and went to the core or the ledger."""
+
+    kind: str
+    sender: str
+    height: int
+    round: int
+
+
+@dataclass(frozen=True, slots=True)
+class Misbehaviour:
+    evidence: Evidence
+
+
+Action = SendAll | SendTo | Committed | Dropped | Delivered | Misbehaviour
+
+
+class Node:
+    def __init__(self, identity: Identity, genesis: Genesis, verifier: VerifyCache,
+                 storage: MemoryStorage | None = None, config: NodeConfig | None = None) -> None:
+        if genesis.public_key(identity.name) != identity.public_key:
+            raise ValueError(f"{identity.name}'s key is not the one in the genesis")
+        self.identity = identity
+        self.me = identity.name
+        self.genesis = genesis
+        self.chain_id = genesis.chain_id
+        self.validators = genesis.validators
+        self.verifier = verifier
+        self.config = config or NodeConfig()
+        self.storage = storage if storage is not None else MemoryStorage()
+        self._keys = {n.code: n.public_key for n in genesis.nations}
+        self.ledger = Ledger(self.chain_id, self.validators)
+        for committed in self.storage.blocks:  # recovery: re-verify nothing, it was ours
+            self.ledger.append(committed)
+        self.mempool = Mempool(self.config.mempool_txs_max)
+        self.replica = Replica(self.me, self.validators, self._valid, self.config.timeouts,
+                               height=self.ledger.height + 1, wal=self.storage.wal)
+        self.dropped: dict[str, int] = {}
+        self.evidence: list[Evidence] = []
+        self._seen: OrderedDict[bytes, None] = OrderedDict()
+        self._ahead_since: int | None = None
+        self._ahead_peer: str | None = None
+        self._sync_sent_at: int | None = None
+        self._now = 0
+
+    # ------------------------------------------------------------ runtime entry points
+
+    def start(self, now_ticks: int) -> list[Action]:
+        self._now = now_ticks
+        out: list[Action] = []
+        self._run(Start(), out)
+        return out
+
+    def next_deadline(self) -> int | None:
+        return self.replica.next_deadline()
+
+    def on_timer(self, now_ticks: int) -> list[Action]:
+        self._now = now_ticks
+        out: list[Action] = []
+        for timeout in self.replica.due_timeouts(now_ticks):
+            self._run(timeout, out)
+        self._maybe_sync(out)
+        return out
+
+    def submit(self, tx: Transaction, now_ticks: int) -> list[Action]:
+        """A client hands this node a transaction: check it, pool it, gossip it."""
+        self._now = now_ticks
+        out: list[Action] = []
+        if self._admit(tx, out):
+            out.append(SendAll(encode_txs(self.me, (tx,)), "txs", self.replica.height, 0))
+        return out
+
+    def on_bytes(self, data: bytes, now_ticks: int) -> list[Action]:
+        """Bytes from the network. Never raises for anything a peer can send."""
+        self._now = now_ticks
+        out: list[Action] = []
+        digest = hashlib.sha256(data).digest() if isinstance(data, bytes) else b""
+        if digest in self._seen:
+            self._drop("duplicate", "unknown", out)
+            return out
+        try:
+            message = decode(self.chain_id, data)
+        except WireError:
+            self._drop("malformed", "unknown", out)
+            return out
+        self._remember(digest)
+        kind = kind_of(message)
+        if isinstance(message, (Proposal, Vote)):
+            self._on_consensus(message, kind, out)
+        elif isinstance(message, TxBatch):
+            self._on_txs(message, out)
+        elif isinstance(message, SyncRequest):
+            self._on_sync_request(message, out)
+        else:
+            self._on_sync_response(message, out)
+        self._maybe_sync(out)
+        return out
+
+    # ------------------------------------------------------------ incoming messages
+
+    def _on_consensus(self, message: Proposal | Vote, kind: str, out: list[Action]) -> None:
+        sender = message.proposer if isinstance(message, Proposal) else message.voter
+        key = self._keys.get(sender)
+        if key is None:
+            self._drop("unknown_sender", kind, out)
+            return
+        if sender == self.me:
+            # Our own messages reach us through the loop-back; a copy from the network is a
+            # replay (or a twin with our key, which the core's evidence check would catch).
+            self._drop("own_message", kind, out)
+            return
+        signed = (proposal_signed_bytes(self.chain_id, message) if isinstance(message, Proposal)
+                  else vote_signed_bytes(self.chain_id, message))
+        if not self.verifier.verify(key, signed, message.signature):
+            self._drop("bad_signature", kind, out)
+            return
+        out.append(Delivered(kind, sender, message.height, message.round))
+        self._note_height(sender, message.height)
+        self._run(Receive(message), out)
+
+    def _on_txs(self, batch: TxBatch, out: list[Action]) -> None:
+        if batch.sender not in self._keys:
+            self._drop("unknown_sender", "txs", out)
+            return
+        out.append(Delivered("txs", batch.sender, self.replica.height, 0))
+        for tx in batch.txs:
+            self._admit(tx, out)
+
+    def _admit(self, tx: Transaction, out: list[Action]) -> bool:
+        if tx.tx_id in self.ledger.tx_heights or tx.tx_id in self.mempool:
+            return False
+        if not self._tx_signature_ok(tx):
+            self._drop("bad_signature", "tx", out)
+            return False
+        return self.mempool.add(tx)
+
+    def _tx_signature_ok(self, tx: Transaction) -> bool:
+        key = self._keys.get(tx.signer)
+        return key is not None and self.verifier.verify(key, tx.signed_bytes(self.chain_id),
+                                                         tx.signature)
+
+    def _on_sync_request(self, request: SyncRequest, out: list[Action]) -> None:
+        key = self._keys.get(request.requester)
+        if key is None or request.requester == self.me:
+            self._drop("unknown_sender", "sync_request", out)
+            return
+        signed = sync_request_sign_bytes(self.chain_id, request.requester, request.from_height)
+        if not self.verifier.verify(key, signed, request.signature):
+            self._drop("bad_signature", "sync_request", out)
+            return
+        out.append(Delivered("sync_request", request.requester, request.from_height, 0))
+        last = min(self.ledger.height, request.from_height + SYNC_BLOCKS_MAX - 1)
+        blocks = [self.ledger.get(h) for h in range(request.from_height, last + 1)]
+        if blocks:
+            out.append(SendTo(request.requester, encode_sync_response(self.me, blocks),
+                              "sync_response", request.from_height, 0))
+
+    def _on_sync_response(self, response: SyncResponse, out: list[Action]) -> None:
+        if response.responder not in self._keys or response.responder == self.me:
+            self._drop("unknown_sender", "sync_response", out)
+            return
+        out.append(Delivered("sync_response", response.responder, self.ledger.height + 1, 0))
+        applied = 0
+        for block, certificate in response.blocks:
+            if block.height <= self.ledger.height:
+                continue
+            if block.height != self.ledger.height + 1 or block.prev_hash != self.ledger.tip_hash:
+                self._drop("sync_gap", "sync_response", out)
+                break
+            error = certificate_error(self.chain_id, self.validators, self._keys, self.verifier,
+                                      block, certificate)
+            if error is not None or not self._valid(block.height, block):
+                self._drop("bad_certificate" if error else "invalid_block", "sync_response", out)
+                break
+            self._commit(CommittedBlock(block, certificate), "sync", out)
+            applied += 1
+        if applied:
+            self._sync_sent_at = None
+            self._ahead_since = None
+            self._run(SkipToHeight(self.ledger.height + 1), out)
+
+    # ------------------------------------------------------------ state sync trigger
+
+    def _note_height(self, sender: str, height: int) -> None:
+        behind = height - self.replica.height
+        if behind <= 0:
+            return
+        if behind >= 2:
+            self._ahead_since = self._now - self.config.sync_lag_ticks
+        elif self._ahead_since is None:
+            self._ahead_since = self._now
+        self._ahead_peer = sender
+
+    def _maybe_sync(self, out: list[Action]) -> None:
+        if self._ahead_since is None or self._ahead_peer is None:
+            return
+        if self._now - self._ahead_since < self.config.sync_lag_ticks:
+            return
+        if (self._sync_sent_at is not None
+                and self._now - self._sync_sent_at < self.config.sync_retry_ticks):
+            return
+        from_height = self.ledger.height + 1
+        signature = self.identity.sign(sync_request_sign_bytes(self.chain_id, self.me, from_height))
+        out.append(SendTo(self._ahead_peer,
+                          encode_sync_request(SyncRequest(self.me, from_height, signature)),
+                          "sync_request", from_height, 0))
+        self._sync_sent_at = self._now
+        self._ahead_since = None
+
+    # ------------------------------------------------------------ the core's effects
+
+    def _run(self, first, out: list[Action]) -> None:
+        queue = deque([first])
+        while queue:
+            event = queue.popleft()
+            for effect in self.replica.handle(event, self._now):
+                if isinstance(effect, Persist):
+                    self.storage.save_wal(effect.record)
+                elif isinstance(effect, Broadcast):
+                    signed = self._sign(effect.message)
+                    data = (encode_proposal(signed) if isinstance(signed, Proposal)
+                            else encode_vote(signed))
+                    out.append(SendAll(data, kind_of(signed), signed.height, signed.round))
+                    queue.append(Receive(signed))
+                elif isinstance(effect, RequestValue):
+                    block = self._build_block(effect.height)
+                    queue.append(ProposeValue(effect.height, effect.round, block, block.block_id))
+                elif isinstance(effect, Decide):
+                    self._commit(CommittedBlock(effect.value, effect.certificate), "consensus",
+                                 out)
+                elif isinstance(effect, Evidence):
+                    if len(self.evidence) < EVIDENCE_MAX:
+                        self.evidence.append(effect)
+                    out.append(Misbehaviour(effect))
+                elif isinstance(effect, SetTimeout):
+                    pass  # the runtime asks next_deadline() after every call
+
+    def _sign(self, message: Proposal | Vote) -> Proposal | Vote:
+        if isinstance(message, Proposal):
+            sig = self.identity.sign(proposal_signed_bytes(self.chain_id, message))
+            return Proposal(message.height, message.round, message.value, message.value_id,
+                            message.valid_round, message.proposer, sig)
+        sig = self.identity.sign(vote_signed_bytes(self.chain_id, message))
+        return Vote(message.step, message.height, message.round, message.value_id, message.voter,
+                    sig)
+
+    def _build_block(self, height: int) -> Block:
+        txs = self.mempool.reap(self.config.block_txs_max)
+        time_ticks = max(self._now, self.ledger.tip_time_ticks)
+        return Block.build(height, self.ledger.tip_hash, self.me, time_ticks, txs)
+
+    def _commit(self, committed: CommittedBlock, via: str, out: list[Action]) -> None:
+        self.ledger.append(committed)
+        self.storage.save_block(committed)
+        self.mempool.remove(tx.tx_id for tx in committed.block.txs)
+        out.append(Committed(committed, via))
+
+    def _valid(self, height: int, value: object) -> bool:
+        """The paper's valid(v): a block that extends our chain with fresh, signed transactions."""
+        if not isinstance(value, Block):
+            return False
+        block = value
+        if block.height != height or height != self.ledger.height + 1:
+            return False
+        if block.prev_hash != self.ledger.tip_hash or block.proposer not in self._keys:
+            return False
+        if block.time_ticks < self.ledger.tip_time_ticks:
+            return False
+        seen: set[bytes] = set()
+        for tx in block.txs:
+            if tx.tx_id in seen or tx.tx_id in self.ledger.tx_heights:
+                return False
+            seen.add(tx.tx_id)
+            if not self._tx_signature_ok(tx):
+                return False
+        return True
+
+    # ------------------------------------------------------------ bookkeeping
+
+    def _drop(self, reason: str, kind: str, out: list[Action]) -> None:
+        self.dropped[reason] = self.dropped.get(reason, 0) + 1
+        out.append(Dropped(reason, kind))
+
+    def _remember(self, digest: bytes) -> None:
+        self._seen[digest] = None
+        if len(self._seen) > SEEN_DIGESTS_MAX:
+            self._seen.popitem(last=False)

@@ -1,0 +1,103 @@
+"""Oracles: the properties a run must keep, checked as blocks are committed.
+
+Safety (checked online, on every commit by an honest nation):
+- agreement: no two honest nations commit different blocks at one height;
+- validity: every committed transaction is signed by a genesis nation, and every committed block
+  carries a certificate of more than 2/3 of the power (checked here without the shared cache);
+- integrity: no transaction is committed twice on one nation's chain.
+
+Liveness (judged at the end): the nations that are up and honest commit a height above the
+highest height any honest nation had at the last fault's end (GST), within `liveness_ticks_max`
+ticks of GST. When every fault is permanent, GST is tick 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from nodes import CommittedBlock, Genesis, VerifyCache, certificate_error, verify_signature
+
+VIOLATIONS_MAX = 1000
+
+
+@dataclass
+class SafetyOracle:
+    genesis: Genesis
+    violations: list[dict] = field(default_factory=list)
+    canonical: dict[int, bytes] = field(default_factory=dict)  # height -> block id
+    first_committer: dict[int, str] = field(default_factory=dict)
+    checked_blocks: set[bytes] = field(default_factory=set)
+    chain_txs: dict[str, set[bytes]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._keys = {n.code: n.public_key for n in self.genesis.nations}
+        # A private cache: the oracle must not trust verdicts the nodes put in theirs.
+        self._verifier = VerifyCache()
+
+    def on_commit(self, nation: str, committed: CommittedBlock, tick: int) -> list[dict]:
+        found: list[dict] = []
+        block = committed.block
+        height = block.height
+        known = self.canonical.get(height)
+        if known is None:
+            self.canonical[height] = block.block_id
+            self.first_committer[height] = nation
+        elif known != block.block_id:
+            found.append({"kind": "agreement", "height": height, "tick": tick,
+                          "nations": [self.first_committer[height], nation],
+                          "blocks": [known.hex(), block.block_id.hex()]})
+        if block.block_id not in self.checked_blocks:
+            self.checked_blocks.add(block.block_id)
+            found.extend(self._validity(committed, tick))
+        seen = self.chain_txs.setdefault(nation, set())
+        for tx in block.txs:
+            if tx.tx_id in seen:
+                found.append({"kind": "integrity", "height": height, "tick": tick,
+                              "nation": nation, "tx": tx.tx_id.hex()})
+            seen.add(tx.tx_id)
+        room = VIOLATIONS_MAX - len(self.violations)
+        self.violations.extend(found[:max(0, room)])
+        return found
+
+    def _validity(self, committed: CommittedBlock, tick: int) -> list[dict]:
+        block = committed.block
+        out = []
+        error = certificate_error(self.genesis.chain_id, self.genesis.validators, self._keys,
+                                  self._verifier, block, committed.certificate)
+        if error is not None:
+            out.append({"kind": "validity", "height": block.height, "tick": tick,
+                        "reason": f"certificate: {error}"})
+        for tx in block.txs:
+            key = self._keys.get(tx.signer)
+            if key is None or not verify_signature(key, tx.signed_bytes(self.genesis.chain_id),
+                                                   tx.signature):
+                out.append({"kind": "validity", "height": block.height, "tick": tick,
+                            "reason": "transaction without a valid signature",
+                            "tx": tx.tx_id.hex(), "signer": tx.signer})
+        return out
+
+
+def judge_liveness(commits: dict[str, list[tuple[int, int]]], correct: list[str], gst_tick: int,
+                   bound_ticks: int, ticks_run: int) -> tuple[bool, str]:
+    """(liveness_ok, explanation) from each nation's list of (tick, height) commits."""
+    if not correct:
+        return False, "no nation is both up and honest at the end"
+    if ticks_run < gst_tick + bound_ticks:
+        return False, (f"the run ended at tick {ticks_run}, before GST {gst_tick} + bound "
+                       f"{bound_ticks}")
+    height_at_gst = 0
+    for history in commits.values():
+        for tick, height in history:
+            if tick <= gst_tick:
+                height_at_gst = max(height_at_gst, height)
+    late = []
+    for nation in correct:
+        ok = any(gst_tick <= t <= gst_tick + bound_ticks and h > height_at_gst
+                 for t, h in commits.get(nation, []))
+        if not ok:
+            late.append(nation)
+    if late:
+        return False, (f"{', '.join(late)} committed no height above {height_at_gst} within "
+                       f"{bound_ticks} ticks of GST (tick {gst_tick})")
+    return True, (f"every up, honest nation committed above height {height_at_gst} within "
+                  f"{bound_ticks} ticks of GST (tick {gst_tick})")

@@ -1,0 +1,149 @@
+"""The scenario schema: every key a scenario file may hold, its type, default and meaning.
+
+Scenarios are data (FoundationDB's `tests/fast/*.toml`): a workload table plus fault tables. The
+schema below is the single source of truth: the loader validates against it, and
+`docs/scenario-reference.md` is checked against it by a test. An unknown key is an error, so a
+typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+REQUIRED = object()
+
+
+@dataclass(frozen=True)
+class Key:
+    type: str  # "str", "int", "float", "bool", "list[str]", "list[list[str]]"
+    default: object
+    doc: str
+    example: str
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Table:
+    doc: str
+    keys: dict[str, Key]
+    array: bool = False  # [[table]] rather than [table]
+    required: bool = False
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+TICKS_MAX_LIMIT = 10_000_000
+NATIONS_MAX = 256
+BEHAVIOUR_KINDS = ("crash",)
+
+SCHEMA: dict[str, Table] = {
+    "scenario": Table(
+        "What the run is and how long it lasts.",
+        {
+            "name": Key("str", REQUIRED, "Name of the scenario; names the default output folder.",
+                        'name = "baseline"'),
+            "description": Key("str", "", "One line: the question this scenario answers.",
+                               'description = "Seven nations, no faults"'),
+            "seed": Key("int", 0, "Seed of every random choice; `--seed` overrides it.",
+                        "seed = 7", minimum=0, maximum=2**63 - 1),
+            "ticks_max": Key("int", 20_000, "Virtual ticks to simulate; `--ticks-max` overrides it.",
+                             "ticks_max = 20000", minimum=1, maximum=TICKS_MAX_LIMIT),
+        },
+        required=True,
+    ),
+    "nation": Table(
+        "One consortium member. At least one is required; at most 256.",
+        {
+            "id": Key("str", REQUIRED, "ISO 3166 alpha-3 code of the nation.", 'id = "USA"'),
+            "power": Key("int", 1, "Voting power; a quorum is more than 2/3 of the total.",
+                         "power = 1", minimum=1, maximum=10_000),
+        },
+        array=True,
+        required=True,
+    ),
+    "network": Table(
+        "The link model used between every pair of nations.",
+        {
+            "latency_ticks": Key("int", 20, "Mean one-way delay of a message, in ticks.",
+                                 "latency_ticks = 20", minimum=1, maximum=100_000),
+            "jitter_ticks": Key("int", 10, "Uniform jitter added to each delay, +/- ticks; it "
+                                "also reorders messages.", "jitter_ticks = 10",
+                                minimum=0, maximum=100_000),
+            "loss_probability": Key("float", 0.0, "Chance that a message is lost.",
+                                    "loss_probability = 0.01", minimum=0.0, maximum=1.0),
+            "duplicate_probability": Key("float", 0.0, "Chance that a message arrives twice.",
+                                         "duplicate_probability = 0.01", minimum=0.0, maximum=1.0),
+        },
+    ),
+    "partition": Table(
+        "Groups of nations that cannot reach each other between two ticks. Nations not listed "
+        "form one more group together.",
+        {
+            "groups": Key("list[list[str]]", REQUIRED, "Lists of nation ids; each list is one "
+                          "side of the partition.", 'groups = [["USA", "MEX"], ["CAN", "CHN"]]'),
+            "from_tick": Key("int", 0, "First tick of the partition.", "from_tick = 1000",
+                             minimum=0, maximum=TICKS_MAX_LIMIT),
+            "until_tick": Key("int", None, "Tick at which it heals; omit for a permanent one.",
+                              "until_tick = 3000", minimum=1, maximum=TICKS_MAX_LIMIT),
+        },
+        array=True,
+    ),
+    "behaviour": Table(
+        "A fault applied to some nations for a window of ticks.",
+        {
+            "nations": Key("list[str]", REQUIRED, "Nation ids the behaviour applies to.",
+                           'nations = ["CAN"]'),
+            "kind": Key("str", REQUIRED, "`crash`: the nation stops at from_tick and, if "
+                        "until_tick is given, restarts from its persisted state and catches up.",
+                        'kind = "crash"', choices=BEHAVIOUR_KINDS),
+            "from_tick": Key("int", 0, "First tick of the behaviour.", "from_tick = 0",
+                             minimum=0, maximum=TICKS_MAX_LIMIT),
+            "until_tick": Key("int", None, "Tick at which it ends; omit for a permanent one.",
+                              "until_tick = 5000", minimum=1, maximum=TICKS_MAX_LIMIT),
+        },
+        array=True,
+    ),
+    "workload": Table(
+        "Signed transactions submitted by clients at random nations that are up.",
+        {
+            "txs_per_tick": Key("float", 0.5, "Mean submissions per tick (a Poisson process).",
+                                "txs_per_tick = 0.5", minimum=0.0, maximum=1000.0),
+            "payload_bytes": Key("int", 64, "Size of each transaction's payload.",
+                                 "payload_bytes = 64", minimum=0, maximum=16 * 1024),
+        },
+    ),
+    "consensus": Table(
+        "Protocol parameters; timeout_X(r) = X_base + r * X_delta ticks.",
+        {
+            "timeout_propose_base_ticks": Key("int", 300, "timeout_propose at round 0.",
+                                              "timeout_propose_base_ticks = 300", 1, 1_000_000),
+            "timeout_propose_delta_ticks": Key("int", 100, "Growth of timeout_propose per round.",
+                                               "timeout_propose_delta_ticks = 100", 0, 1_000_000),
+            "timeout_prevote_base_ticks": Key("int", 100, "timeout_prevote at round 0.",
+                                              "timeout_prevote_base_ticks = 100", 1, 1_000_000),
+            "timeout_prevote_delta_ticks": Key("int", 50, "Growth of timeout_prevote per round.",
+                                               "timeout_prevote_delta_ticks = 50", 0, 1_000_000),
+            "timeout_precommit_base_ticks": Key("int", 100, "timeout_precommit at round 0.",
+                                                "timeout_precommit_base_ticks = 100", 1, 1_000_000),
+            "timeout_precommit_delta_ticks": Key("int", 50, "Growth of timeout_precommit per "
+                                                 "round.", "timeout_precommit_delta_ticks = 50",
+                                                 0, 1_000_000),
+            "block_txs_max": Key("int", 500, "Most transactions a proposer puts in one block.",
+                                 "block_txs_max = 500", minimum=0, maximum=2000),
+        },
+    ),
+    "expect": Table(
+        "What the run must show for `chemtrace run` to exit 0.",
+        {
+            "safety": Key("bool", True, "true: no agreement, validity or integrity violation.",
+                          "safety = true"),
+            "liveness": Key("bool", True, "true: the nations that are up commit a new height "
+                            "within liveness_ticks_max of the last fault ending; false when the "
+                            "scenario is meant to stall.", "liveness = true"),
+            "liveness_ticks_max": Key("int", 5000, "The liveness bound, in ticks.",
+                                      "liveness_ticks_max = 5000", minimum=1,
+                                      maximum=TICKS_MAX_LIMIT),
+        },
+    ),
+}

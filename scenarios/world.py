@@ -1,0 +1,364 @@
+"""The simulated world: every nation's node in one process, on a virtual clock and network.
+
+Theory of operation
+-------------------
+
+One priority queue keyed by `(tick, seq)` holds everything that will happen: message deliveries,
+node wake-ups for timeouts, client submissions, crashes and restarts. `run()` pops the earliest,
+jumps the clock to its tick, lets the one node concerned react, and turns the node's actions into
+new queue entries (sends through the `Network`) and trace lines. `seq` is a global counter, so
+two events at one tick always run in the order they were scheduled, and nothing ever iterates a
+set or an unsorted dict. With the named random streams of `Streams`, the same scenario and seed
+give the same trace, byte for byte, in any process.
+
+Crashes keep a nation's `MemoryStorage` (its disk) and drop everything else; a restart builds a
+fresh `Node` on that storage, which resumes consensus from its write-ahead record and catches up
+by state sync.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import time
+from pathlib import Path
+from typing import Callable
+
+from consensus import TimeoutConfig
+from nodes import (
+    Committed,
+    Delivered,
+    Dropped,
+    Genesis,
+    MemoryStorage,
+    Misbehaviour,
+    Node,
+    NodeConfig,
+    SendAll,
+    SendTo,
+    Transaction,
+    VerifyCache,
+)
+
+from .loader import Scenario
+from .network import Network
+from .oracles import SafetyOracle, judge_liveness
+from .rng import Streams
+from .trace import Trace
+
+DELIVER, WAKE, SUBMIT, CRASH, RESTART = 0, 1, 2, 3, 4
+PROGRESS_EVERY_EVENTS = 4096
+
+
+class World:
+    def __init__(self, scenario: Scenario, trace_path: Path | None = None) -> None:
+        self.scenario = scenario
+        self.streams = Streams(scenario.seed)
+        self.genesis, self.identities = Genesis.simulated(
+            f"chemtrace/{scenario.name}", list(scenario.nations), scenario.seed)
+        self.nations = self.genesis.codes
+        c = scenario.consensus
+        self.node_config = NodeConfig(
+            timeouts=TimeoutConfig(
+                c["timeout_propose_base_ticks"], c["timeout_propose_delta_ticks"],
+                c["timeout_prevote_base_ticks"], c["timeout_prevote_delta_ticks"],
+                c["timeout_precommit_base_ticks"], c["timeout_precommit_delta_ticks"]),
+            block_txs_max=c["block_txs_max"],
+        )
+        self.verifier = VerifyCache()
+        self.storage = {n: MemoryStorage() for n in self.nations}
+        self.nodes: dict[str, Node | None] = {n: None for n in self.nations}
+        self.incarnation = {n: 0 for n in self.nations}
+        self.armed: dict[str, int | None] = {n: None for n in self.nations}
+        self.network = Network(scenario.network, scenario.partitions, self.nations,
+                               self.streams.get("network"))
+        self.workload_rng = self.streams.get("workload")
+        self.trace = Trace(trace_path)
+        self.safety = SafetyOracle(self.genesis)
+        self.now = 0
+        self._queue: list[tuple] = []
+        self._seq = 0
+        self.messages_sent = 0
+        self.bytes_sent = 0
+        self.messages_delivered = 0
+        self.dropped: dict[str, int] = {}
+        self.commits: dict[str, list[tuple[int, int]]] = {n: [] for n in self.nations}
+        self.evidence: list[dict] = []
+        self.submitted_at: dict[bytes, int] = {}
+        self.latencies_ticks: list[int] = []
+        self.canonical_txs: dict[int, int] = {}
+        self._nonce = 0
+        self.wall_s = 0.0
+        self.events = 0
+
+    # ------------------------------------------------------------------ scheduling
+
+    def _push(self, tick: int, kind: int, *payload) -> None:
+        self._seq += 1
+        heapq.heappush(self._queue, (tick, self._seq, kind, payload))
+
+    def _arm(self, nation: str) -> None:
+        node = self.nodes[nation]
+        if node is None:
+            return
+        deadline = node.next_deadline()
+        if deadline is None:
+            return
+        armed = self.armed[nation]
+        if armed is None or deadline < armed:
+            self.armed[nation] = deadline
+            self._push(max(deadline, self.now), WAKE, nation, self.incarnation[nation])
+
+    # ------------------------------------------------------------------ running
+
+    def run(self, progress: Callable[[int, int], None] | None = None) -> dict:
+        started = time.perf_counter()
+        ticks_max = self.scenario.ticks_max
+        down_at_start = set()
+        for b in self.scenario.behaviours:
+            if b.kind != "crash":
+                continue
+            for nation in b.nations:
+                if b.from_tick == 0:
+                    down_at_start.add(nation)
+                else:
+                    self._push(b.from_tick, CRASH, nation)
+                if b.until_tick is not None and b.until_tick <= ticks_max:
+                    self._push(b.until_tick, RESTART, nation)
+        for nation in self.nations:
+            if nation in down_at_start:
+                self.trace.write({"t": 0, "ev": "crash", "node": nation})
+            else:
+                self._boot(nation)
+        rate = self.scenario.workload["txs_per_tick"]
+        if rate > 0:
+            first_at = self.workload_rng.expovariate(rate)
+            self._push(math.ceil(first_at), SUBMIT, first_at)
+
+        queue = self._queue
+        pop = heapq.heappop
+        while queue and queue[0][0] <= ticks_max:
+            tick, _, kind, payload = pop(queue)
+            self.now = tick
+            self.events += 1
+            if kind == DELIVER:
+                self._deliver(*payload)
+            elif kind == WAKE:
+                self._wake(*payload)
+            elif kind == SUBMIT:
+                self._submit(payload[0], rate)
+            elif kind == CRASH:
+                self._crash(payload[0])
+            else:
+                self._restart(payload[0])
+            if progress is not None and self.events % PROGRESS_EVERY_EVENTS == 0:
+                progress(tick, ticks_max)
+        self.now = ticks_max
+        self.wall_s = time.perf_counter() - started
+        if progress is not None:
+            progress(ticks_max, ticks_max)
+        summary = self.summary()
+        self.trace.write({"t": ticks_max, "ev": "end", "heights": summary["heights_committed"],
+                          "txs": summary["txs_committed"]})
+        self.trace.close()
+        summary["trace_sha256"] = self.trace.sha256
+        summary["trace_lines"] = self.trace.lines
+        return summary
+
+    def _boot(self, nation: str) -> None:
+        self.incarnation[nation] += 1
+        self.armed[nation] = None
+        node = Node(self.identities[nation], self.genesis, self.verifier, self.storage[nation],
+                    self.node_config)
+        self.nodes[nation] = node
+        self._act(nation, node.start(self.now))
+
+    def _crash(self, nation: str) -> None:
+        if self.nodes[nation] is None:
+            return
+        self.nodes[nation] = None
+        self.incarnation[nation] += 1
+        self.trace.write({"t": self.now, "ev": "crash", "node": nation})
+
+    def _restart(self, nation: str) -> None:
+        if self.nodes[nation] is not None:
+            return
+        self.trace.write({"t": self.now, "ev": "restart", "node": nation,
+                          "height": len(self.storage[nation].blocks)})
+        self._boot(nation)
+
+    def _deliver(self, src: str, dst: str, data: bytes, kind: str, height: int, round_: int
+                 ) -> None:
+        node = self.nodes[dst]
+        if node is None:
+            self._drop_net(src, dst, kind, "crashed")
+            return
+        if self.network.blocked(src, dst, self.now):
+            self._drop_net(src, dst, kind, "partition")
+            return
+        self.messages_delivered += 1
+        self.trace.write({"t": self.now, "ev": "deliver", "src": src, "dst": dst, "kind": kind,
+                          "h": height, "r": round_})
+        self._act(dst, node.on_bytes(data, self.now))
+
+    def _wake(self, nation: str, incarnation: int) -> None:
+        node = self.nodes[nation]
+        if node is None or incarnation != self.incarnation[nation]:
+            return
+        self.armed[nation] = None
+        for timeout in node.replica.due_timeouts(self.now):
+            self.trace.write({"t": self.now, "ev": "timeout", "node": nation,
+                              "step": timeout.step.name.lower(), "h": timeout.height,
+                              "r": timeout.round})
+        self._act(nation, node.on_timer(self.now))
+
+    def _submit(self, at: float, rate: float) -> None:
+        up = [n for n in self.nations if self.nodes[n] is not None]
+        if up:
+            nation = self.workload_rng.choice(up)
+            self._nonce += 1
+            payload = self.workload_rng.randbytes(self.scenario.workload["payload_bytes"])
+            tx = Transaction.create(self.genesis.chain_id, self.identities[nation], "payload",
+                                    self._nonce, payload)
+            self.submitted_at[tx.tx_id] = self.now
+            self.trace.write({"t": self.now, "ev": "submit", "node": nation,
+                              "tx": tx.tx_id.hex()[:16]})
+            self._act(nation, self.nodes[nation].submit(tx, self.now))
+        next_at = at + self.workload_rng.expovariate(rate)
+        self._push(max(self.now, math.ceil(next_at)), SUBMIT, next_at)
+
+    # ------------------------------------------------------------------ a node's actions
+
+    def _act(self, nation: str, actions: list) -> None:
+        for action in actions:
+            if isinstance(action, SendAll):
+                for dst in self.nations:
+                    if dst != nation:
+                        self._send(nation, dst, action.data, action.kind, action.height,
+                                   action.round)
+            elif isinstance(action, SendTo):
+                self._send(nation, action.dst, action.data, action.kind, action.height,
+                           action.round)
+            elif isinstance(action, Committed):
+                self._on_commit(nation, action)
+            elif isinstance(action, Dropped):
+                self.dropped[action.reason] = self.dropped.get(action.reason, 0) + 1
+                self.trace.write({"t": self.now, "ev": "drop", "node": nation,
+                                  "reason": action.reason, "kind": action.kind})
+            elif isinstance(action, Misbehaviour):
+                ev = action.evidence
+                record = {"kind": "equivocation", "nation": ev.voter, "tick": self.now,
+                          "seen_by": nation, "height": ev.first.height, "round": ev.first.round,
+                          "step": _step_name(ev.first)}
+                self.evidence.append(record)
+                self.trace.write({"t": self.now, "ev": "evidence", **record})
+            elif isinstance(action, Delivered):
+                pass
+        self._arm(nation)
+
+    def _send(self, src: str, dst: str, data: bytes, kind: str, height: int, round_: int) -> None:
+        self.messages_sent += 1
+        self.bytes_sent += len(data)
+        if self.network.blocked(src, dst, self.now):
+            self._drop_net(src, dst, kind, "partition")
+            return
+        arrivals = self.network.arrivals(self.now)
+        if not arrivals:
+            self._drop_net(src, dst, kind, "loss")
+            return
+        for tick in arrivals:
+            self._push(tick, DELIVER, src, dst, data, kind, height, round_)
+
+    def _drop_net(self, src: str, dst: str, kind: str, reason: str) -> None:
+        self.dropped[reason] = self.dropped.get(reason, 0) + 1
+        self.trace.write({"t": self.now, "ev": "drop", "src": src, "dst": dst, "kind": kind,
+                          "reason": reason})
+
+    def _on_commit(self, nation: str, action: Committed) -> None:
+        block = action.committed.block
+        self.commits[nation].append((self.now, block.height))
+        self.trace.write({"t": self.now, "ev": "decide", "node": nation, "h": block.height,
+                          "block": block.block_id.hex()[:16], "txs": len(block.txs),
+                          "via": action.via})
+        first = block.height not in self.safety.canonical
+        for violation in self.safety.on_commit(nation, action.committed, self.now):
+            self.trace.write({"t": self.now, "ev": "violation", **violation})
+        if first:
+            self.canonical_txs[block.height] = len(block.txs)
+            for tx in block.txs:
+                submitted = self.submitted_at.pop(tx.tx_id, None)
+                if submitted is not None:
+                    self.latencies_ticks.append(self.now - submitted)
+
+    # ------------------------------------------------------------------ results
+
+    def fault_end_tick(self) -> int:
+        """GST: the tick the last fault that ends has ended, or 0 when every fault is permanent."""
+        ticks_max = self.scenario.ticks_max
+        ends = [p.until_tick for p in self.scenario.partitions
+                if p.until_tick is not None and p.until_tick <= ticks_max]
+        ends += [b.until_tick for b in self.scenario.behaviours
+                 if b.until_tick is not None and b.until_tick <= ticks_max]
+        return max(ends, default=0)
+
+    def correct_nations(self) -> list[str]:
+        """Nations that are up and honest at the end of the run."""
+        return [n for n in self.nations if self.nodes[n] is not None]
+
+    def summary(self) -> dict:
+        s = self.scenario
+        gst = self.fault_end_tick()
+        bound = s.expect["liveness_ticks_max"]
+        liveness_ok, liveness_why = judge_liveness(self.commits, self.correct_nations(), gst,
+                                                   bound, s.ticks_max)
+        violations = list(self.safety.violations)
+        safety_ok = not violations
+        if not liveness_ok:
+            violations.append({"kind": "liveness", "reason": liveness_why, "gst_tick": gst})
+        heights = max(self.safety.canonical, default=0)
+        txs = sum(self.canonical_txs.values())
+        lat = sorted(self.latencies_ticks)
+        expect_ok = (safety_ok == s.expect["safety"]) and (liveness_ok == s.expect["liveness"])
+        return {
+            "scenario": s.name,
+            "source": s.source,
+            "seed": s.seed,
+            "nations": len(self.nations),
+            "ticks": s.ticks_max,
+            "heights_committed": heights,
+            "txs_committed": txs,
+            "txs_submitted": self._nonce,
+            "safety_ok": safety_ok,
+            "liveness_ok": liveness_ok,
+            "liveness": liveness_why,
+            "expect": dict(s.expect),
+            "expect_ok": expect_ok,
+            "violations": violations,
+            "evidence": self.evidence,
+            "wall_s": round(self.wall_s, 3),
+            "txs_per_wall_s": round(txs / self.wall_s, 1) if self.wall_s > 0 else 0.0,
+            "txs_per_sim_tick": round(txs / s.ticks_max, 4),
+            "messages_sent": self.messages_sent,
+            "messages_delivered": self.messages_delivered,
+            "messages_dropped": sum(self.dropped.values()),
+            "dropped_by_reason": dict(sorted(self.dropped.items())),
+            "bytes_sent": self.bytes_sent,
+            "latency_ticks_p50": _percentile(lat, 50),
+            "latency_ticks_p99": _percentile(lat, 99),
+            "signatures_verified": self.verifier.misses,
+            "signature_cache_hits": self.verifier.hits,
+            "events": self.events,
+        }
+
+
+def _percentile(sorted_values: list[int], pct: int) -> int | None:
+    """Nearest-rank percentile; None when there is nothing to rank."""
+    if not sorted_values:
+        return None
+    rank = max(1, math.ceil(pct / 100 * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+def _step_name(message) -> str:
+    step = getattr(message, "step", None)
+    return step.name.lower() if step is not None else "propose"
