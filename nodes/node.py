@@ -79,6 +79,7 @@ from .wire import (
 
 SEEN_DIGESTS_MAX = 65_536
 EVIDENCE_MAX = 10_000
+RESEND_MESSAGES_MAX = 48
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,10 +89,13 @@ class NodeConfig:
     mempool_txs_max: int = MEMPOOL_TXS_MAX
     sync_lag_ticks: int = 200
     sync_retry_ticks: int = 200
+    rebroadcast_ticks: int = 300
 
     def __post_init__(self) -> None:
         if not 0 <= self.block_txs_max <= BLOCK_TXS_MAX:
             raise ValueError(f"block_txs_max must be 0 to {BLOCK_TXS_MAX}")
+        if self.rebroadcast_ticks < 1:
+            raise ValueError("rebroadcast_ticks must be at least 1")
 
 
 # ---------------------------------------------------------------- actions for the runtime
@@ -173,7 +177,12 @@ class Node:
         self._seen: OrderedDict[bytes, None] = OrderedDict()
         self._ahead_since: int | None = None
         self._ahead_peer: str | None = None
+        self._ahead_height = 0
         self._sync_sent_at: int | None = None
+        self._stall_key: tuple[int, int, int] | None = None
+        self._stall_since = 0
+        self._resends = 0
+        self.resends = 0
         self._now = 0
 
     # ------------------------------------------------------------ runtime entry points
@@ -182,10 +191,13 @@ class Node:
         self._now = now_ticks
         out: list[Action] = []
         self._run(Start(), out)
+        self._track_progress(out)
         return out
 
     def next_deadline(self) -> int | None:
-        return self.replica.next_deadline()
+        deadline = self.replica.next_deadline()
+        resend_at = self._resend_at()
+        return resend_at if deadline is None else min(deadline, resend_at)
 
     def on_timer(self, now_ticks: int) -> list[Action]:
         self._now = now_ticks
@@ -193,6 +205,7 @@ class Node:
         for timeout in self.replica.due_timeouts(now_ticks):
             self._run(timeout, out)
         self._maybe_sync(out)
+        self._track_progress(out)
         return out
 
     def submit(self, tx: Transaction, now_ticks: int) -> list[Action]:
@@ -227,6 +240,7 @@ class Node:
         else:
             self._on_sync_response(message, out)
         self._maybe_sync(out)
+        self._track_progress(out)
         return out
 
     # ------------------------------------------------------------ incoming messages
@@ -318,6 +332,7 @@ class Node:
         behind = height - self.replica.height
         if behind <= 0:
             return
+        self._ahead_height = max(self._ahead_height, height)
         if behind >= 2:
             self._ahead_since = self._now - self.config.sync_lag_ticks
         elif self._ahead_since is None:
@@ -326,6 +341,9 @@ class Node:
 
     def _maybe_sync(self, out: list[Action]) -> None:
         if self._ahead_since is None or self._ahead_peer is None:
+            return
+        if self.replica.height >= self._ahead_height:
+            self._ahead_since = None  # consensus caught up on its own
             return
         if self._now - self._ahead_since < self.config.sync_lag_ticks:
             return
@@ -337,8 +355,43 @@ class Node:
         out.append(SendTo(self._ahead_peer,
                           encode_sync_request(SyncRequest(self.me, from_height, signature)),
                           "sync_request", from_height, 0))
+        # _ahead_since stays set until a response is applied, so a lost request or answer is
+        # retried every sync_retry_ticks.
         self._sync_sent_at = self._now
-        self._ahead_since = None
+
+    # ------------------------------------------------------------ retransmission
+
+    def _resend_at(self) -> int:
+        # Back off while stuck: 1, 2, then 4 periods between resends.
+        return self._stall_since + self.config.rebroadcast_ticks * (1 << min(self._resends, 2))
+
+    def _track_progress(self, out: list[Action]) -> None:
+        """Resend our own messages of this height while consensus makes no progress.
+
+        The paper assumes every message between correct nodes is eventually delivered (its
+        gossip layer retransmits). Our links lose messages, so a node whose (height, round,
+        step) has not moved for `rebroadcast_ticks` sends its own signed proposals and votes of
+        this height again. The bytes are identical, so peers that had them drop them as
+        duplicates and peers that lost them count them at last.
+        """
+        r = self.replica
+        key = (r.height, r.round, int(r.step))
+        if key != self._stall_key:
+            self._stall_key, self._stall_since, self._resends = key, self._now, 0
+            return
+        if self._now < self._resend_at():
+            return
+        # Every round of this height, not only the current one: a proposal re-proposed with
+        # valid_round vr needs the prevotes of round vr (line 28), and a decision can come from
+        # any round (line 49). The newest RESEND_MESSAGES_MAX messages bound the burst.
+        for message in r.wal_record().own_votes[-RESEND_MESSAGES_MAX:]:
+            if message.height == r.height:
+                signed = self._sign(message)
+                data = (encode_proposal(signed) if isinstance(signed, Proposal)
+                        else encode_vote(signed))
+                out.append(SendAll(data, kind_of(signed), signed.height, signed.round))
+                self.resends += 1
+        self._stall_since, self._resends = self._now, self._resends + 1
 
     # ------------------------------------------------------------ the core's effects
 

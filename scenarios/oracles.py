@@ -82,9 +82,6 @@ def judge_liveness(commits: dict[str, list[tuple[int, int]]], correct: list[str]
     """(liveness_ok, explanation) from each nation's list of (tick, height) commits."""
     if not correct:
         return False, "no nation is both up and honest at the end"
-    if ticks_run < gst_tick + bound_ticks:
-        return False, (f"the run ended at tick {ticks_run}, before GST {gst_tick} + bound "
-                       f"{bound_ticks}")
     height_at_gst = 0
     for history in commits.values():
         for tick, height in history:
@@ -97,7 +94,8 @@ def judge_liveness(commits: dict[str, list[tuple[int, int]]], correct: list[str]
         if not ok:
             late.append(nation)
     if late:
-        return False, (f"{', '.join(late)} committed no height above {height_at_gst} within "
-                       f"{bound_ticks} ticks of GST (tick {gst_tick})")
+        window_end = min(gst_tick + bound_ticks, ticks_run)
+        return False, (f"{', '.join(late)} committed no height above {height_at_gst} between "
+                       f"GST (tick {gst_tick}) and tick {window_end}")
     return True, (f"every up, honest nation committed above height {height_at_gst} within "
                   f"{bound_ticks} ticks of GST (tick {gst_tick})")

@@ -129,6 +129,10 @@ SCHEMA: dict[str, Table] = {
             "timeout_precommit_delta_ticks": Key("int", 50, "Growth of timeout_precommit per "
                                                  "round.", "timeout_precommit_delta_ticks = 50",
                                                  0, 1_000_000),
+            "rebroadcast_ticks": Key("int", 300, "A node whose height, round and step have not "
+                                     "moved for this long resends its own messages of the round "
+                                     "(the retransmission the paper's gossip assumes).",
+                                     "rebroadcast_ticks = 300", minimum=1, maximum=1_000_000),
             "block_txs_max": Key("int", 500, "Most transactions a proposer puts in one block.",
                                  "block_txs_max = 500", minimum=0, maximum=2000),
         },

@@ -64,6 +64,7 @@ class World:
                 c["timeout_prevote_base_ticks"], c["timeout_prevote_delta_ticks"],
                 c["timeout_precommit_base_ticks"], c["timeout_precommit_delta_ticks"]),
             block_txs_max=c["block_txs_max"],
+            rebroadcast_ticks=c["rebroadcast_ticks"],
         )
         self.verifier = VerifyCache()
         self.storage = {n: MemoryStorage() for n in self.nations}

@@ -1,0 +1,32 @@
+"""Shared test helpers: paths to the library and a quick way to run a scenario in-process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from scenarios import World, load_scenario, parse_scenario
+
+ROOT = Path(__file__).resolve().parent.parent
+LIBRARY = ROOT / "scenarios" / "library"
+
+
+def run_library(name: str, **overrides) -> tuple[World, dict]:
+    scenario = load_scenario(LIBRARY / f"{name}.toml").with_overrides(**overrides)
+    world = World(scenario)
+    return world, world.run()
+
+
+def run_text(text: str, **overrides) -> tuple[World, dict]:
+    world = World(parse_scenario(text, "<test>").with_overrides(**overrides))
+    return world, world.run()
+
+
+def nations_toml(codes: list[str]) -> str:
+    return "\n".join(f'[[nation]]\nid = "{c}"\n' for c in codes)
+
+
+@pytest.fixture
+def library() -> Path:
+    return LIBRARY
