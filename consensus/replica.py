@@ -292,7 +292,10 @@ class Replica:
             self._evaluate(effects, message.round)
 
     def _buffer(self, message: Message) -> None:
-        if (message.height > self.height + FUTURE_HEIGHTS_MAX
+        # A past height is decided (line 49): its messages can never be used, and kept they
+        # would hold buffer space for good.
+        if (message.height < self.height
+                or message.height > self.height + FUTURE_HEIGHTS_MAX
                 or self._future_count >= FUTURE_MESSAGES_MAX):
             self.messages_ignored += 1
             return
@@ -310,7 +313,7 @@ class Replica:
             self._future_count -= len(messages)
             for message in messages:
                 if self.height != height:
-                    self._buffer(message)  # a decision moved us on: keep the rest for later
+                    self._buffer(message)  # a decision moved us on: the rest is stale, dropped
                 else:
                     self._on_message(message, effects)
 

@@ -2,8 +2,9 @@
 
 Signatures cover these bytes, so encoding must be canonical: the same value always gives the same
 bytes. We only ever pack tuples/lists, ints, str, bytes, bool and None, never maps, so msgpack's
-output is already unique. Decoding is where hostile bytes arrive, so it always runs with limits and
-turns every failure into one `CodecError`.
+output is already unique, and decoding refuses any other encoding of the same value. Decoding is
+where hostile bytes arrive, so it always runs with limits and turns every failure into one
+`CodecError`.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def unpack(data: bytes, *, bytes_max: int = MESSAGE_BYTES_MAX) -> object:
     if len(data) > bytes_max:
         raise CodecError(f"message of {len(data)} bytes exceeds the limit of {bytes_max}")
     try:
-        return msgpack.unpackb(
+        value = msgpack.unpackb(
             data,
             raw=False,
             use_list=False,
@@ -42,6 +43,15 @@ def unpack(data: bytes, *, bytes_max: int = MESSAGE_BYTES_MAX) -> object:
             max_map_len=0,
             max_ext_len=0,
         )
+        # Accept only the canonical encoding. msgpack can spell one value several ways (1 as
+        # 0x01 or 0xcc 0x01, a short str as str8...), and nodes recognise replays by the digest
+        # of a message's bytes: a re-encoded copy of a signed vote or proposal (or of the block
+        # inside one) would otherwise pass as new and be delivered again, uncounted. Packing
+        # is inside the `try` because it refuses nesting the unpacker allowed (ValueError).
+        canonical = pack(value) == data
     except (msgpack.ExtraData, msgpack.FormatError, msgpack.StackError, ValueError, TypeError,
             UnicodeDecodeError, OverflowError) as exc:
         raise CodecError(f"malformed msgpack: {exc.__class__.__name__}: {exc}") from None
+    if not canonical:
+        raise CodecError("msgpack is not in its canonical encoding")
+    return value

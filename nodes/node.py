@@ -89,7 +89,7 @@ class NodeConfig:
     mempool_txs_max: int = MEMPOOL_TXS_MAX
     sync_lag_ticks: int = 200
     sync_retry_ticks: int = 200
-    rebroadcast_ticks: int = 300
+    rebroadcast_ticks: int = 150
 
     def __post_init__(self) -> None:
         if not 0 <= self.block_txs_max <= BLOCK_TXS_MAX:
@@ -220,7 +220,12 @@ class Node:
         """Bytes from the network. Never raises for anything a peer can send."""
         self._now = now_ticks
         out: list[Action] = []
-        digest = hashlib.sha256(data).digest() if isinstance(data, bytes) else b""
+        if isinstance(data, (bytearray, memoryview)):
+            data = bytes(data)  # transports may hand us views; the replay digest needs bytes
+        if not isinstance(data, bytes):
+            self._drop("malformed", "unknown", out)
+            return out
+        digest = hashlib.sha256(data).digest()
         if digest in self._seen:
             self._drop("duplicate", "unknown", out)
             return out
@@ -291,7 +296,8 @@ class Node:
         if key is None or request.requester == self.me:
             self._drop("unknown_sender", "sync_request", out)
             return
-        signed = sync_request_sign_bytes(self.chain_id, request.requester, request.from_height)
+        signed = sync_request_sign_bytes(self.chain_id, request.requester, request.from_height,
+                                         request.nonce)
         if not self.verifier.verify(key, signed, request.signature):
             self._drop("bad_signature", "sync_request", out)
             return
@@ -351,9 +357,11 @@ class Node:
                 and self._now - self._sync_sent_at < self.config.sync_retry_ticks):
             return
         from_height = self.ledger.height + 1
-        signature = self.identity.sign(sync_request_sign_bytes(self.chain_id, self.me, from_height))
+        nonce = self._now
+        signature = self.identity.sign(
+            sync_request_sign_bytes(self.chain_id, self.me, from_height, nonce))
         out.append(SendTo(self._ahead_peer,
-                          encode_sync_request(SyncRequest(self.me, from_height, signature)),
+                          encode_sync_request(SyncRequest(self.me, from_height, nonce, signature)),
                           "sync_request", from_height, 0))
         # _ahead_since stays set until a response is applied, so a lost request or answer is
         # retried every sync_retry_ticks.
@@ -362,20 +370,20 @@ class Node:
     # ------------------------------------------------------------ retransmission
 
     def _resend_at(self) -> int:
-        # Back off while stuck: 1, 2, then 4 periods between resends.
-        return self._stall_since + self.config.rebroadcast_ticks * (1 << min(self._resends, 2))
+        # Back off once while stuck: 1, then 2 periods between resends.
+        return self._stall_since + self.config.rebroadcast_ticks * (1 << min(self._resends, 1))
 
     def _track_progress(self, out: list[Action]) -> None:
         """Resend our own messages of this height while consensus makes no progress.
 
         The paper assumes every message between correct nodes is eventually delivered (its
-        gossip layer retransmits). Our links lose messages, so a node whose (height, round,
-        step) has not moved for `rebroadcast_ticks` sends its own signed proposals and votes of
+        gossip layer retransmits). Our links lose messages, so a node whose (height, round)
+        has not moved for `rebroadcast_ticks` sends its own signed proposals and votes of
         this height again. The bytes are identical, so peers that had them drop them as
         duplicates and peers that lost them count them at last.
         """
         r = self.replica
-        key = (r.height, r.round, int(r.step))
+        key = (r.height, r.round, 0)  # a step change alone is not progress
         if key != self._stall_key:
             self._stall_key, self._stall_since, self._resends = key, self._now, 0
             return

@@ -5,7 +5,7 @@ Every message is one msgpack array whose first field is its kind:
     [1, height, round, valid_round, block_bytes, proposer, signature]   PROPOSAL
     [2, step, height, round, value_id|nil, voter, signature]            VOTE (step 1 or 2)
     [3, sender, [tx, ...]]                                              TXS (each tx is signed)
-    [4, requester, from_height, signature]                              SYNC_REQUEST
+    [4, requester, from_height, nonce, signature]                       SYNC_REQUEST
     [5, responder, [[block_bytes, certificate], ...]]                   SYNC_RESPONSE
 
 Proposals, votes and sync requests carry a signature over their own fields; transactions and
@@ -49,8 +49,9 @@ def proposal_sign_bytes(chain_id: str, height: int, round_: int, value_id: bytes
     return pack(("proposal", chain_id, height, round_, int(Step.PROPOSE), value_id, valid_round))
 
 
-def sync_request_sign_bytes(chain_id: str, requester: str, from_height: int) -> bytes:
-    return pack(("sync_request", chain_id, requester, from_height))
+def sync_request_sign_bytes(chain_id: str, requester: str, from_height: int, nonce: int
+                            ) -> bytes:
+    return pack(("sync_request", chain_id, requester, from_height, nonce))
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +62,12 @@ class TxBatch:
 
 @dataclass(frozen=True, slots=True)
 class SyncRequest:
+    """A request for blocks from `from_height`. The nonce (the requester's clock) makes every
+    retry distinct bytes, so a retry is not mistaken for a replay of a lost request."""
+
     requester: str
     from_height: int
+    nonce: int
     signature: bytes
 
 
@@ -90,7 +95,7 @@ def encode_txs(sender: str, txs: tuple[Transaction, ...]) -> bytes:
 
 
 def encode_sync_request(r: SyncRequest) -> bytes:
-    return pack((SYNC_REQUEST, r.requester, r.from_height, r.signature))
+    return pack((SYNC_REQUEST, r.requester, r.from_height, r.nonce, r.signature))
 
 
 def encode_sync_response(responder: str, blocks) -> bytes:
@@ -175,12 +180,14 @@ def _decode_txs(chain_id: str, raw: tuple) -> TxBatch:
 
 
 def _decode_sync_request(raw: tuple) -> SyncRequest:
-    _fields(raw, 4, "sync_request")
-    _, requester, from_height, signature = raw
+    _fields(raw, 5, "sync_request")
+    _, requester, from_height, nonce, signature = raw
     if not isinstance(requester, str) or not _int(from_height) or not 1 <= from_height < HEIGHT_MAX:
         raise WireError("sync_request needs a requester string and a from_height >= 1")
+    if not _int(nonce) or not 0 <= nonce < 2**63:
+        raise WireError("sync_request nonce must be an integer >= 0")
     _signature(signature)
-    return SyncRequest(requester, from_height, signature)
+    return SyncRequest(requester, from_height, nonce, signature)
 
 
 def _decode_sync_response(chain_id: str, raw: tuple) -> SyncResponse:

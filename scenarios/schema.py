@@ -129,10 +129,10 @@ SCHEMA: dict[str, Table] = {
             "timeout_precommit_delta_ticks": Key("int", 50, "Growth of timeout_precommit per "
                                                  "round.", "timeout_precommit_delta_ticks = 50",
                                                  0, 1_000_000),
-            "rebroadcast_ticks": Key("int", 300, "A node whose height, round and step have not "
+            "rebroadcast_ticks": Key("int", 150, "A node whose height, round and step have not "
                                      "moved for this long resends its own messages of the round "
                                      "(the retransmission the paper's gossip assumes).",
-                                     "rebroadcast_ticks = 300", minimum=1, maximum=1_000_000),
+                                     "rebroadcast_ticks = 150", minimum=1, maximum=1_000_000),
             "block_txs_max": Key("int", 500, "Most transactions a proposer puts in one block.",
                                  "block_txs_max = 500", minimum=0, maximum=2000),
         },
@@ -151,3 +151,41 @@ SCHEMA: dict[str, Table] = {
         },
     ),
 }
+
+
+def reference_markdown() -> str:
+    """The scenario reference, generated from SCHEMA; docs/scenario-reference.md must equal it."""
+    lines = [
+        "# Scenario file reference",
+        "",
+        "Generated from `scenarios/schema.py` by `python -m scenarios.schema > "
+        "docs/scenario-reference.md`;",
+        "a test fails when the two differ. Any key not listed here is an error.",
+        "",
+    ]
+    for name, table in SCHEMA.items():
+        header = f"[[{name}]]" if table.array else f"[{name}]"
+        need = "required" if table.required else "optional"
+        lines += [f"## `{header}` ({need})", "", table.doc, "",
+                  "| key | type | default | meaning | example |", "|---|---|---|---|---|"]
+        for key, k in table.keys.items():
+            if k.default is REQUIRED:
+                default = "required"
+            elif k.default is None:
+                default = "none"
+            elif k.default == "":
+                default = '`""`'
+            else:
+                default = f"`{str(k.default).lower() if isinstance(k.default, bool) else k.default}`"
+            doc = k.doc
+            if k.minimum is not None or k.maximum is not None:
+                doc += f" Range {k.minimum} to {k.maximum}."
+            if k.choices:
+                doc += " One of: " + ", ".join(f"`{c}`" for c in k.choices) + "."
+            lines.append(f"| `{key}` | {k.type} | {default} | {doc} | `{k.example}` |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(reference_markdown(), end="")

@@ -83,3 +83,15 @@ def test_every_schema_key_has_doc_and_example():
 def test_missing_file_is_a_scenario_error(tmp_path):
     with pytest.raises(ScenarioError, match="cannot read"):
         load_scenario(tmp_path / "absent.toml")
+
+
+def test_reference_doc_matches_the_schema():
+    from helpers import ROOT
+    from scenarios.schema import reference_markdown
+    doc = (ROOT / "docs" / "scenario-reference.md").read_text()
+    assert doc == reference_markdown(), (
+        "docs/scenario-reference.md is stale: run "
+        "python -m scenarios.schema > docs/scenario-reference.md")
+    for table in SCHEMA.values():
+        for key in table.keys:
+            assert f"| `{key}` |" in doc
