@@ -27,7 +27,7 @@ every validator, this one included). That way every vote in a certificate carrie
 Limits: messages more than `ROUNDS_AHEAD_MAX` rounds ahead, or for heights beyond
 `FUTURE_HEIGHTS_MAX` above the current one, are ignored; at most `FUTURE_MESSAGES_MAX` messages
 for future heights are buffered. A Byzantine peer can therefore not grow the replica's memory
-without bound.
+without bound: each sender may hold at most an equal share of that buffer.
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ from .validators import ValidatorSet
 ROUNDS_AHEAD_MAX = 1000
 FUTURE_HEIGHTS_MAX = 2
 FUTURE_MESSAGES_MAX = 8192
+EVALUATE_STEPS_MAX = 64
 
 
 class ReplicaError(RuntimeError):
@@ -119,6 +120,8 @@ class Replica:
         self._started = False
         self._future: dict[int, list[Message]] = {}
         self._future_count = 0
+        self._future_by_sender: dict[str, int] = {}
+        self._future_share = max(64, FUTURE_MESSAGES_MAX // len(validators.voters))
         self._pending: dict[tuple[Step, int, int], int] = {}
         self._reset_height(height)
         self._restored = wal if wal is not None and wal.height == height else None
@@ -293,24 +296,34 @@ class Replica:
 
     def _buffer(self, message: Message) -> None:
         # A past height is decided (line 49): its messages can never be used, and kept they
-        # would hold buffer space for good.
+        # would hold buffer space for good. Each sender gets an equal share of the buffer, so
+        # one Byzantine validator cannot crowd out the honest messages a laggard needs.
+        sender = message.proposer if isinstance(message, Proposal) else message.voter
         if (message.height < self.height
                 or message.height > self.height + FUTURE_HEIGHTS_MAX
-                or self._future_count >= FUTURE_MESSAGES_MAX):
+                or self._future_count >= FUTURE_MESSAGES_MAX
+                or self._future_by_sender.get(sender, 0) >= self._future_share):
             self.messages_ignored += 1
             return
         self._future.setdefault(message.height, []).append(message)
         self._future_count += 1
+        self._future_by_sender[sender] = self._future_by_sender.get(sender, 0) + 1
+
+    def _unbuffer(self, messages: list[Message]) -> None:
+        self._future_count -= len(messages)
+        for m in messages:
+            sender = m.proposer if isinstance(m, Proposal) else m.voter
+            self._future_by_sender[sender] -= 1
 
     def _drop_future_below(self, height: int) -> None:
         for h in [h for h in self._future if h < height]:
-            self._future_count -= len(self._future.pop(h))
+            self._unbuffer(self._future.pop(h))
 
     def _replay_future(self, effects: list[Effect]) -> None:
         while self.height in self._future:
             height = self.height
             messages = self._future.pop(height)
-            self._future_count -= len(messages)
+            self._unbuffer(messages)
             for message in messages:
                 if self.height != height:
                     self._buffer(message)  # a decision moved us on: the rest is stale, dropped
@@ -357,7 +370,7 @@ class Replica:
     def _evaluate(self, effects: list[Effect], touched_round: int) -> None:
         """Fire every enabled upon-rule until none is enabled. Returns early on a decision."""
         height = self.height
-        while True:
+        for _ in range(EVALUATE_STEPS_MAX):
             if self._try_decide(touched_round, effects) or self._try_decide(self.round, effects):
                 return
             if self._skip_round(touched_round, effects):
@@ -368,6 +381,10 @@ class Replica:
                 return
             if self.height != height:
                 return
+        # Each rule fires at most once per step or round, so a handful of iterations suffices;
+        # running out means a rule kept firing, which is a bug in this module.
+        raise ReplicaError(f"upon-rules still firing after {EVALUATE_STEPS_MAX} steps at "
+                           f"{(self.height, self.round, self.step)}")
 
     def _fire_round_rules(self, effects: list[Effect]) -> bool:
         """Rules for the current round (lines 22, 28, 34, 36, 44, 47). True if one fired."""

@@ -744,3 +744,16 @@ def test_replay_does_not_keep_leftovers_of_a_decided_height(monkeypatch: pytest.
     net.deliver(prevote("c", 1, None, height=4), *commit_messages(net, 4, "X", round_=1))  # 5
     net.deliver(*commit_messages(net, 3, "X"))
     assert [d.height for d in decisions(net.log)] == [1, 2, 3, 4]
+
+
+def test_one_sender_cannot_fill_the_future_buffer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each validator gets an equal share of the future buffer: a Byzantine flood of messages for
+    the next height leaves room for the honest messages a laggard will need."""
+    monkeypatch.setattr(replica_module, "FUTURE_MESSAGES_MAX", 256)
+    net = Net()  # share = max(64, 256 // 4) = 64 per sender
+    net.start()
+    ignored = net.replica.messages_ignored
+    net.deliver(*(prevote("b", r, None, height=2) for r in range(100)))
+    assert net.replica.messages_ignored == ignored + 36
+    net.deliver(prevote("c", 0, None, height=2), prevote("d", 0, None, height=2))
+    assert net.replica.messages_ignored == ignored + 36

@@ -165,3 +165,50 @@ liveness_ticks_max = 3000
     _, s = run_text(text)
     assert s["heights_committed"] > 5
     assert s["liveness_ok"] and s["safety_ok"]
+
+
+@settings(max_examples=12, deadline=None, derandomize=True)
+@given(
+    seed=st.integers(min_value=0, max_value=2**32),
+    n=st.integers(min_value=4, max_value=6),
+    loss=st.sampled_from([0.0, 0.02, 0.1]),
+    duplicate=st.sampled_from([0.0, 0.05]),
+    jitter=st.sampled_from([0, 10, 40]),
+    cut_from=st.integers(min_value=0, max_value=1500),
+    cut_ticks=st.integers(min_value=1, max_value=2000),
+    crash_from=st.integers(min_value=0, max_value=1500),
+    crash_ticks=st.integers(min_value=1, max_value=2000),
+)
+def test_lossy_partitioned_crashing_networks_stay_safe_and_recover(
+        seed, n, loss, duplicate, jitter, cut_from, cut_ticks, crash_from, crash_ticks):
+    """Safety always; liveness once the partition and the crash are over (loss goes on)."""
+    codes = ["USA", "MEX", "CAN", "CHN", "IND", "PAN"][:n]
+    gst = max(cut_from + cut_ticks, crash_from + crash_ticks)
+    text = f"""
+[scenario]
+name = "faults"
+seed = {seed}
+ticks_max = {gst + 4000}
+{nations_toml(codes)}
+[network]
+loss_probability = {loss}
+duplicate_probability = {duplicate}
+jitter_ticks = {jitter}
+[[partition]]
+groups = [{codes[:2]!r}]
+from_tick = {cut_from}
+until_tick = {cut_from + cut_ticks}
+[[behaviour]]
+nations = ["{codes[-1]}"]
+kind = "crash"
+from_tick = {crash_from}
+until_tick = {crash_from + crash_ticks}
+[workload]
+txs_per_tick = 0.2
+[expect]
+liveness_ticks_max = 4000
+""".replace("'", '"')
+    _, s = run_text(text)
+    assert s["safety_ok"], s["violations"]
+    assert s["evidence"] == []
+    assert s["liveness_ok"], s["liveness"]
