@@ -5,7 +5,21 @@ from .codec import CodecError, pack, unpack
 from .genesis import Genesis, GenesisError, GenesisNation
 from .identity import Identity, VerifyCache, verify_signature
 from .ledger import Ledger, LedgerError, certificate_error, genesis_hash
+from .chaincode import Chaincode, DomainConfig, DomainState, Flag, NationRules, TxResult
+from .events import EVENT_KINDS, Event, EventError, decode_event, encode_event, event_body
 from .mempool import Mempool
+from .registry import (
+    Chemical,
+    Lane,
+    Nation,
+    Registry,
+    RegistryError,
+    cas_check_digit_ok,
+    load_lanes,
+    load_nations,
+    load_registry,
+    un_members,
+)
 from .node import (
     Action,
     Committed,
@@ -28,4 +42,8 @@ __all__ = [
     "genesis_hash", "Mempool", "Action", "Committed", "Delivered", "Dropped", "Misbehaviour",
     "Node", "NodeConfig", "SendAll", "SendTo", "MemoryStorage", "Transaction", "TxError",
     "WireError", "decode", "encode_txs", "kind_of",
+    "Chaincode", "DomainConfig", "DomainState", "Flag", "NationRules", "TxResult",
+    "EVENT_KINDS", "Event", "EventError", "decode_event", "encode_event", "event_body",
+    "Chemical", "Lane", "Nation", "Registry", "RegistryError", "cas_check_digit_ok",
+    "load_lanes", "load_nations", "load_registry", "un_members",
 ]

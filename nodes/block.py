@@ -1,8 +1,10 @@
 """Blocks: hash-chained batches of transactions, and their commit certificates.
 
-The header is [height, prev_hash, tx_root, proposer, time_ticks]; the block id is sha256 of the
-header's canonical bytes, and `tx_root` is the Merkle root of the transaction ids, so the id
-commits to every transaction. The certificate stored beside a block is the set of signed
+The header is [height, prev_hash, tx_root, app_hash, proposer, time_ticks]; the block id is
+sha256 of the header's canonical bytes, and `tx_root` is the Merkle root of the transaction ids,
+so the id commits to every transaction. `app_hash` is the proposer's chaincode state root after
+every earlier block (as Tendermint's AppHash): a node whose state diverged finds the next block
+invalid. The certificate stored beside a block is the set of signed
 precommits (more than 2/3 of the power) that decided it (paper line 49); it is not hashed into the
 block, as in Tendermint, where a block's own commit is only known after it is decided.
 """
@@ -19,6 +21,7 @@ from .identity import SIGNATURE_BYTES
 from .tx import Transaction, TxError
 
 BLOCK_TXS_MAX = 2000
+GENESIS_STATE_ROOT = hashlib.sha256(b"chemtrace/state/genesis").digest()
 BLOCK_BYTES_MAX = 3 * 1024 * 1024
 HASH_BYTES = 32
 
@@ -45,6 +48,7 @@ class Block:
     height: int
     prev_hash: bytes
     tx_root: bytes
+    app_hash: bytes
     proposer: str
     time_ticks: int
     txs: tuple[Transaction, ...]
@@ -53,11 +57,11 @@ class Block:
 
     @classmethod
     def build(cls, height: int, prev_hash: bytes, proposer: str, time_ticks: int,
-              txs: tuple[Transaction, ...]) -> "Block":
+              txs: tuple[Transaction, ...], app_hash: bytes = GENESIS_STATE_ROOT) -> "Block":
         tx_root = merkle_root([t.tx_id for t in txs])
-        header = (height, prev_hash, tx_root, proposer, time_ticks)
+        header = (height, prev_hash, tx_root, app_hash, proposer, time_ticks)
         encoded = pack((header, tuple(t.to_wire() for t in txs)))
-        return cls(height, prev_hash, tx_root, proposer, time_ticks, txs,
+        return cls(height, prev_hash, tx_root, app_hash, proposer, time_ticks, txs,
                    hashlib.sha256(pack(header)).digest(), encoded)
 
     @classmethod
@@ -69,13 +73,15 @@ class Block:
         if not isinstance(raw, tuple) or len(raw) != 2:
             raise BlockError("a block is [header, txs]")
         header, raw_txs = raw
-        if not isinstance(header, tuple) or len(header) != 5:
-            raise BlockError("a block header has 5 fields")
-        height, prev_hash, tx_root, proposer, time_ticks = header
+        if not isinstance(header, tuple) or len(header) != 6:
+            raise BlockError("a block header has 6 fields")
+        height, prev_hash, tx_root, app_hash, proposer, time_ticks = header
         if not _is_int(height) or height < 1 or not _is_int(time_ticks) or time_ticks < 0:
             raise BlockError("block height and time must be non-negative integers")
-        if not _is_hash(prev_hash) or not _is_hash(tx_root) or not isinstance(proposer, str):
-            raise BlockError("block prev_hash and tx_root must be 32 bytes, proposer a string")
+        if (not _is_hash(prev_hash) or not _is_hash(tx_root) or not _is_hash(app_hash)
+                or not isinstance(proposer, str)):
+            raise BlockError("block prev_hash, tx_root and app_hash must be 32 bytes, proposer a "
+                             "string")
         if not isinstance(raw_txs, tuple) or len(raw_txs) > BLOCK_TXS_MAX:
             raise BlockError(f"a block holds at most {BLOCK_TXS_MAX} transactions")
         try:
@@ -84,7 +90,7 @@ class Block:
             raise BlockError(f"block transaction: {exc}") from None
         if merkle_root([t.tx_id for t in txs]) != tx_root:
             raise BlockError("block tx_root does not match its transactions")
-        return cls(height, prev_hash, tx_root, proposer, time_ticks, txs,
+        return cls(height, prev_hash, tx_root, app_hash, proposer, time_ticks, txs,
                    hashlib.sha256(pack(header)).digest(), bytes(data))
 
 

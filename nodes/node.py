@@ -31,6 +31,7 @@ in signed precommits for that block) and pass `valid()`, or the answer is droppe
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections import OrderedDict, deque
 from dataclasses import dataclass
@@ -53,10 +54,12 @@ from consensus import (
 )
 
 from .block import BLOCK_TXS_MAX, Block, CommittedBlock
+from .chaincode import Chaincode, DomainConfig, Flag, TxResult
 from .genesis import Genesis
 from .identity import Identity, VerifyCache
 from .ledger import Ledger, certificate_error
 from .mempool import MEMPOOL_TXS_MAX, Mempool
+from .registry import load_registry
 from .storage import MemoryStorage
 from .tx import Transaction
 from .wire import (
@@ -78,6 +81,12 @@ from .wire import (
 )
 
 SEEN_DIGESTS_MAX = 65_536
+
+
+@functools.lru_cache(maxsize=1)
+def _default_registry():
+    return load_registry()
+
 EVIDENCE_MAX = 10_000
 RESEND_MESSAGES_MAX = 48
 
@@ -122,10 +131,13 @@ class SendTo:
 
 @dataclass(frozen=True, slots=True)
 class Committed:
-    """A block was appended to this node's ledger, by consensus or by state sync (`via`)."""
+    """A block was appended to this node's ledger, by consensus or by state sync (`via`), and
+    applied through the chaincode: `flags` raised at the block's start, `results` one per tx."""
 
     committed: CommittedBlock
     via: str
+    results: tuple[TxResult, ...] = ()
+    flags: tuple[Flag, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +166,8 @@ Action = SendAll | SendTo | Committed | Dropped | Delivered | Misbehaviour
 
 class Node:
     def __init__(self, identity: Identity, genesis: Genesis, verifier: VerifyCache,
-                 storage: MemoryStorage | None = None, config: NodeConfig | None = None) -> None:
+                 storage: MemoryStorage | None = None, config: NodeConfig | None = None,
+                 chaincode: Chaincode | None = None) -> None:
         if genesis.public_key(identity.name) != identity.public_key:
             raise ValueError(f"{identity.name}'s key is not the one in the genesis")
         self.identity = identity
@@ -167,8 +180,13 @@ class Node:
         self.storage = storage if storage is not None else MemoryStorage()
         self._keys = {n.code: n.public_key for n in genesis.nations}
         self.ledger = Ledger(self.chain_id, self.validators)
-        for committed in self.storage.blocks:  # recovery: re-verify nothing, it was ours
+        self.chaincode = chaincode or Chaincode(
+            self.chain_id, _default_registry(), DomainConfig(frozenset(genesis.codes)),
+            self._keys, verifier)
+        for committed in self.storage.blocks:
+            # Recovery: our own blocks, re-applied through the chaincode to rebuild the state.
             self.ledger.append(committed)
+            self._apply_block(committed.block)
         self.mempool = Mempool(self.config.mempool_txs_max)
         self.replica = Replica(self.me, self.validators, self._valid, self.config.timeouts,
                                height=self.ledger.height + 1, wal=self.storage.wal)
@@ -441,13 +459,20 @@ class Node:
     def _build_block(self, height: int) -> Block:
         txs = self.mempool.reap(self.config.block_txs_max)
         time_ticks = max(self._now, self.ledger.tip_time_ticks)
-        return Block.build(height, self.ledger.tip_hash, self.me, time_ticks, txs)
+        return Block.build(height, self.ledger.tip_hash, self.me, time_ticks, txs,
+                           self.chaincode.state.root)
 
     def _commit(self, committed: CommittedBlock, via: str, out: list[Action]) -> None:
         self.ledger.append(committed)
         self.storage.save_block(committed)
         self.mempool.remove(tx.tx_id for tx in committed.block.txs)
-        out.append(Committed(committed, via))
+        flags, results = self._apply_block(committed.block)
+        out.append(Committed(committed, via, results, flags))
+
+    def _apply_block(self, block: Block) -> tuple[tuple[Flag, ...], tuple[TxResult, ...]]:
+        flags = tuple(self.chaincode.begin_block(block.time_ticks))
+        results = tuple(self.chaincode.apply_tx(tx, block.time_ticks) for tx in block.txs)
+        return flags, results
 
     def _valid(self, height: int, value: object) -> bool:
         """The paper's valid(v): a block that extends our chain with fresh, signed transactions."""
@@ -458,6 +483,8 @@ class Node:
             return False
         if block.prev_hash != self.ledger.tip_hash or block.proposer not in self._keys:
             return False
+        if block.app_hash != self.chaincode.state.root:
+            return False  # the proposer's state differs from ours
         if block.time_ticks < self.ledger.tip_time_ticks:
             return False
         seen: set[bytes] = set()

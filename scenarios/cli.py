@@ -1,6 +1,8 @@
 """The `chemtrace` command line.
 
     chemtrace run FILE [--seed N] [--out DIR] [--ticks-max N] [--quiet]
+    chemtrace registry [--json]
+    chemtrace trace LOT --run DIR [--json]
 
 Exit codes: 0 when the scenario's [expect] holds, 1 when it does not, 2 for a bad command line or
 scenario file.
@@ -18,7 +20,11 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from nodes.registry import load_registry
+
+from .custody import CustodyError, custody_chain, read_ledger
 from .loader import ScenarioError, load_scenario
+from .trade import TradeError
 from .world import World
 
 EXIT_OK, EXIT_EXPECT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -40,6 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, help="output folder (default runs/<name>-<seed>/)")
     run.add_argument("--ticks-max", type=_positive, help="override [scenario].ticks_max")
     run.add_argument("--quiet", action="store_true", help="no progress bar or table")
+    reg = sub.add_parser("registry", help="list the tracked chemicals")
+    reg.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    trace = sub.add_parser("trace", help="print one lot's custody chain from a run's ledger")
+    trace.add_argument("lot", help="lot id, e.g. S00001-L0")
+    trace.add_argument("--run", type=Path, required=True, help="output folder of a run")
+    trace.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return parser
 
 
@@ -64,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "run":
         return cmd_run(args)
+    if args.command == "registry":
+        return cmd_registry(args)
+    if args.command == "trace":
+        return cmd_trace(args)
     return EXIT_USAGE  # pragma: no cover - argparse enforces the sub-command
 
 
@@ -86,7 +102,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     except OSError as exc:
         err.print(f"error: cannot create output folder {out}: {exc.strerror}")
         return EXIT_USAGE
-    world = World(scenario, trace_path=out / "trace.jsonl")
+    try:
+        world = World(scenario, trace_path=out / "trace.jsonl", ledger_path=out / "ledger.jsonl")
+    except TradeError as exc:
+        err.print(f"error: {scenario.source}: {exc}")
+        return EXIT_USAGE
     if args.quiet:
         summary = world.run()
     else:
@@ -100,7 +120,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     (out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     if not args.quiet:
         console.print(summary_table(summary))
-    console.print(f"wrote {out / 'summary.json'} and {out / 'trace.jsonl'}")
+    console.print(f"wrote {out / 'summary.json'}, {out / 'trace.jsonl'} and "
+                  f"{out / 'ledger.jsonl'}")
     console.print(f"trace sha256 {summary['trace_sha256']}")
     if summary["expect_ok"]:
         return EXIT_OK
@@ -134,9 +155,95 @@ def summary_table(summary: dict) -> Table:
         ("wall time (s)", f"{summary['wall_s']:.2f}"),
         ("txs per wall second", f"{summary['txs_per_wall_s']:,.0f}"),
     ]
+    d = summary.get("domain") or {}
+    if d.get("shipments"):
+        rows += [
+            ("shipments (kg)", f"{d['shipments']:,} ({d['shipped_kg']:,.0f} kg)"),
+            ("traced complete", f"{d['traced_complete_pct']}%"),
+            ("diversions flagged", f"{sum(d['diversions_flagged'].values())} of "
+                                   f"{sum(d['diversions_injected'].values())}"),
+            ("false flags", d["false_flags"]),
+            ("leaked kg", f"{d['leaked_kg']:,.1f}"),
+        ]
     for name, value in rows:
         table.add_row(name, str(value))
     return table
+
+
+def _wide_console() -> Console:
+    """Tables are wide: when output goes to a file or pipe, do not squeeze them to 80 columns."""
+    return Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+
+
+def cmd_registry(args: argparse.Namespace) -> int:
+    registry = load_registry()
+    rows = []
+    for c in registry.chemicals.values():
+        rows.append({
+            "id": c.id, "name": c.names[0], "cas": c.cas, "hs_code": c.hs_code,
+            "convention_table": c.convention_table, "convention_effective":
+            c.convention_effective, "dual_use": c.dual_use, "yield_max": c.yield_max,
+            "national": {n: {"status": nc.status, "effective": nc.effective}
+                         for n, nc in sorted(c.national.items())},
+        })
+    console = _wide_console()
+    if args.json:
+        console.print_json(json.dumps({"chemicals": rows,
+                                       "watched_hs_codes": sorted(registry.watched_hs_codes)}))
+        return EXIT_OK
+    table = Table(title="Tracked chemicals (nodes/data/chemicals.toml)")
+    for col in ("id", "name", "CAS", "HS", "1988 table", "USA", "CHN", "MEX", "CAN"):
+        table.add_column(col)
+    for r in rows:
+        nat = [(_control(r["national"].get(n))) for n in ("USA", "CHN", "MEX", "CAN")]
+        table.add_row(r["id"], r["name"], r["cas"], r["hs_code"],
+                      f"{r['convention_table'] or '-'} {r['convention_effective']}".strip(), *nat)
+    console.print(table)
+    console.print("watched HS codes: " + ", ".join(sorted(registry.watched_hs_codes)))
+    return EXIT_OK
+
+
+def _control(national: dict | None) -> str:
+    if not national:
+        return "-"
+    if national["status"] == "uncontrolled":
+        return "no"
+    return f"{national['status']} {national['effective']}".strip()
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    try:
+        chain = custody_chain(read_ledger(args.run), args.lot)
+    except CustodyError as exc:
+        err.print(f"error: {exc}", markup=False)
+        return EXIT_USAGE
+    console = _wide_console()
+    if args.json:
+        console.print_json(json.dumps(chain))
+        return EXIT_OK
+    table = Table(title=f"custody of {args.lot} (from {chain['root_lot']})")
+    for col in ("height", "tick", "event", "kind", "filed by", "co-signed", "where", "qty kg",
+                "result"):
+        table.add_column(col)
+    for e in chain["events"]:
+        f = e["fields"]
+        where = f.get("nation") or f.get("to_nation") or (e["signer"] or "")
+        qty = next((f[k] for k in ("quantity_g", "input_g") if k in f), None)
+        result = "ok" if e["accepted"] else f"REJECTED {e['reason']}"
+        if e["flags"]:
+            result += " | " + ", ".join(fl["kind"] for fl in e["flags"])
+        table.add_row(str(e["h"]), str(e["event_time"]), e["event"] or "(deadline)", e["kind"],
+                      e["signer"] or "chaincode", ", ".join(e["cosigners"]), where,
+                      "" if qty is None else f"{qty / 1000:,.3f}", result)
+    console.print(table)
+    if chain["flags"]:
+        console.print("flags:")
+        for fl in chain["flags"]:
+            console.print(f"  {fl['kind']} on {fl['subject']}: {fl['detail']}", markup=False)
+    else:
+        console.print("flags: none")
+    return EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

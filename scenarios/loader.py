@@ -49,6 +49,9 @@ class Scenario:
     workload: dict
     consensus: dict
     expect: dict
+    nation_rules: dict = None  # type: ignore[assignment]
+    lanes: tuple = ()
+    domain: dict = None  # type: ignore[assignment]
 
     @property
     def nation_ids(self) -> tuple[str, ...]:
@@ -151,6 +154,18 @@ class _Checker:
             ok = isinstance(value, bool)
         elif t == "list[str]":
             ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        elif t == "dict[str,int]":
+            ok = isinstance(value, dict) and all(
+                isinstance(v, int) and not isinstance(v, bool) for v in value.values())
+            if ok:
+                for name, count in value.items():
+                    if k.choices is not None and name not in k.choices:
+                        raise self.fail(f"{path}.{name}", "unknown key",
+                                        f"Allowed keys are: {', '.join(k.choices)}.")
+                    if not k.minimum <= count <= k.maximum:  # type: ignore[operator]
+                        raise self.fail(f"{path}.{name}", f"{count} is out of range",
+                                        f"Use a count from {k.minimum} to {k.maximum}.")
+                return dict(value)
         elif t == "list[list[str]]":
             ok = isinstance(value, list) and all(
                 isinstance(g, list) and all(isinstance(v, str) for v in g) for g in value)
@@ -245,13 +260,64 @@ class _Checker:
             self._window(b, path)
             behaviours.append(Behaviour(tuple(b["nations"]), b["kind"], b["from_tick"],
                                         b["until_tick"]))
+        lanes = self._lanes(t["lane"])
+        workload = dict(t["workload"])
+        if workload["trade_until_tick"] is None:
+            workload["trade_until_tick"] = max(workload["trade_start_tick"], ticks_max * 6 // 10)
+        elif workload["trade_until_tick"] < workload["trade_start_tick"]:
+            raise self.fail("workload.trade_until_tick", "is before trade_start_tick",
+                            "Make trade_until_tick at least trade_start_tick.")
         return Scenario(
             source=self.source, name=meta["name"], description=meta["description"],
             seed=meta["seed"], ticks_max=ticks_max,
             nations=tuple((n["id"], n["power"]) for n in nations_raw),
             network=t["network"], partitions=tuple(partitions), behaviours=tuple(behaviours),
-            workload=t["workload"], consensus=t["consensus"], expect=t["expect"],
+            workload=workload, consensus=t["consensus"], expect=t["expect"],
+            nation_rules={n["id"]: {"requires_pen": n["requires_pen"],
+                                    "pen_silence": n["pen_silence"],
+                                    "pen_reply_window_ticks": n["pen_reply_window_ticks"]}
+                          for n in nations_raw},
+            lanes=lanes, domain=t["domain"],
         )
+
+    def _lanes(self, raw: list[dict]) -> tuple:
+        """Scenario lanes: nations from the ISO table, known chemicals, shares summing to 1."""
+        if not raw:
+            return ()
+        from nodes.registry import load_nations, load_registry
+        iso = load_nations()
+        registry = load_registry()
+        sums: dict[str, float] = {}
+        for i, lane in enumerate(raw):
+            path = f"lane[{i}]"
+            for key in ("from", "to"):
+                if lane[key] not in iso:
+                    raise self.fail(f"{path}.{key}", f"unknown nation {lane[key]!r}",
+                                    "Use an ISO 3166 alpha-3 code listed in "
+                                    "nodes/data/nations.csv, e.g. \"MEX\".")
+            for nation in lane["via"]:
+                if nation not in iso:
+                    raise self.fail(f"{path}.via", f"unknown nation {nation!r}",
+                                    "Use ISO 3166 alpha-3 codes from nodes/data/nations.csv.")
+                if nation in (lane["from"], lane["to"]):
+                    raise self.fail(f"{path}.via", f"{nation} is an end of the lane",
+                                    "List only the nations between from and to.")
+            if lane["from"] == lane["to"]:
+                raise self.fail(f"{path}.to", "a lane must go to another nation",
+                                "Make from and to different.")
+            for chemical in lane["chemicals"]:
+                if not registry.is_registered(chemical):
+                    raise self.fail(f"{path}.chemicals", f"unknown chemical {chemical!r}",
+                                    "Use ids from `chemtrace registry`: "
+                                    + ", ".join(sorted(registry.chemicals)) + ".")
+            if lane["share"] <= 0:
+                raise self.fail(f"{path}.share", "share must be above 0", "e.g. share = 0.4")
+            sums[lane["from"]] = sums.get(lane["from"], 0.0) + lane["share"]
+        for exporter, total in sorted(sums.items()):
+            if abs(total - 1.0) > 1e-6:
+                raise self.fail("lane", f"the shares of lanes from {exporter} sum to {total:g}",
+                                f"Make the shares of the lanes from {exporter} sum to 1.")
+        return tuple(raw)
 
     def _known(self, nation: str, known: set[str], path: str) -> None:
         if nation not in known:

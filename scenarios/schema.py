@@ -36,6 +36,8 @@ class Table:
 TICKS_MAX_LIMIT = 10_000_000
 NATIONS_MAX = 256
 BEHAVIOUR_KINDS = ("crash",)
+DIVERSION_KINDS = ("under_report", "false_origin", "undeclared_transit", "dark_hop", "overdue",
+                   "unregistered", "yield_exceeded")
 
 SCHEMA: dict[str, Table] = {
     "scenario": Table(
@@ -58,6 +60,16 @@ SCHEMA: dict[str, Table] = {
             "id": Key("str", REQUIRED, "ISO 3166 alpha-3 code of the nation.", 'id = "USA"'),
             "power": Key("int", 1, "Voting power; a quorum is more than 2/3 of the total.",
                          "power = 1", minimum=1, maximum=10_000),
+            "requires_pen": Key("bool", True, "Whether exporters must file a pre-export "
+                                "notification (PEN) before shipping here.",
+                                "requires_pen = true"),
+            "pen_silence": Key("str", "consent", "What no reply to a PEN by the deadline means "
+                               "(the EU-Ecuador agreement: consent).", 'pen_silence = "consent"',
+                               choices=("consent", "block")),
+            "pen_reply_window_ticks": Key("int", 1500, "How long this nation has to answer a "
+                                          "PEN before silence applies.",
+                                          "pen_reply_window_ticks = 1500", minimum=1,
+                                          maximum=10_000_000),
         },
         array=True,
         required=True,
@@ -111,6 +123,20 @@ SCHEMA: dict[str, Table] = {
                                 "txs_per_tick = 0.5", minimum=0.0, maximum=1000.0),
             "payload_bytes": Key("int", 64, "Size of each transaction's payload.",
                                  "payload_bytes = 64", minimum=0, maximum=16 * 1024),
+            "shipments": Key("int", 0, "Legitimate precursor shipments along the lanes, each a "
+                             "chain of signed custody events.", "shipments = 300", minimum=0,
+                             maximum=1_000_000),
+            "trade_start_tick": Key("int", 500, "When the first shipment starts (operators "
+                                    "are registered at tick 1).", "trade_start_tick = 500",
+                                    minimum=1, maximum=TICKS_MAX_LIMIT),
+            "trade_until_tick": Key("int", None, "When the last shipment starts; default 60% of "
+                                    "ticks_max, leaving time to arrive.",
+                                    "trade_until_tick = 12000", minimum=1,
+                                    maximum=TICKS_MAX_LIMIT),
+            "diversions": Key("dict[str,int]", {}, "Diversions injected among the shipments, by "
+                              "kind; the oracle knows them, the nodes do not.",
+                              "diversions = { under_report = 10, dark_hop = 5 }",
+                              minimum=0, maximum=1_000_000, choices=DIVERSION_KINDS),
         },
     ),
     "consensus": Table(
@@ -136,6 +162,37 @@ SCHEMA: dict[str, Table] = {
             "block_txs_max": Key("int", 500, "Most transactions a proposer puts in one block.",
                                  "block_txs_max = 500", minimum=0, maximum=2000),
         },
+    ),
+    "domain": Table(
+        "Custody rules every node's chaincode applies.",
+        {
+            "transit_deadline_ticks": Key("int", 6000, "A shipment not received this long "
+                                          "after shipping is flagged overdue.",
+                                          "transit_deadline_ticks = 6000", minimum=1,
+                                          maximum=TICKS_MAX_LIMIT),
+            "discrepancy_tolerance_pct": Key("float", 1.0, "Received may differ from shipped "
+                                             "by this much before it is flagged.",
+                                             "discrepancy_tolerance_pct = 1.0", minimum=0.0,
+                                             maximum=100.0),
+            "late_report_ticks": Key("int", 2000, "An event filed this long after it happened "
+                                     "is flagged late_report.", "late_report_ticks = 2000",
+                                     minimum=1, maximum=TICKS_MAX_LIMIT),
+        },
+    ),
+    "lane": Table(
+        "A trade lane; any [[lane]] replaces the built-in trade-route graph "
+        "(scenarios/data/lanes.toml). Nations may be outside the consortium.",
+        {
+            "from": Key("str", REQUIRED, "Exporting nation (ISO alpha-3).", 'from = "CHN"'),
+            "to": Key("str", REQUIRED, "Importing nation (ISO alpha-3).", 'to = "MEX"'),
+            "via": Key("list[str]", [], "Declared transit nations, in order.", 'via = ["PAN"]'),
+            "share": Key("float", REQUIRED, "Share of the exporter's precursor mass on this lane; "
+                         "shares from one exporter sum to 1.", "share = 0.4", minimum=0.0,
+                         maximum=1.0),
+            "chemicals": Key("list[str]", [], "Chemical ids shipped on the lane (default: all "
+                             "registered).", 'chemicals = ["npp", "4-ap"]'),
+        },
+        array=True,
     ),
     "expect": Table(
         "What the run must show for `chemtrace run` to exit 0.",

@@ -19,6 +19,7 @@ by state sync.
 from __future__ import annotations
 
 import heapq
+import json
 import math
 import time
 from pathlib import Path
@@ -39,19 +40,30 @@ from nodes import (
     Transaction,
     VerifyCache,
 )
+from nodes.chaincode import Chaincode, DomainConfig, NationRules
+from nodes.events import EventError, decode_event, encode_event, event_body, field_values
+from nodes.identity import Identity
+from nodes.registry import Lane, load_lanes, load_nations, load_registry
 
+from .domain import DomainOracle
 from .loader import Scenario
 from .network import Network
 from .oracles import SafetyOracle, judge_liveness
 from .rng import Streams
 from .trace import Trace
+from .trade import operator_ids, plan_trade
 
-DELIVER, WAKE, SUBMIT, CRASH, RESTART = 0, 1, 2, 3, 4
+DELIVER, WAKE, SUBMIT, CRASH, RESTART, TRADE, RECHECK = 0, 1, 2, 3, 4, 5, 6
+TRADE_RETRY_TICKS = 100  # the filing nation is down, or operators are not registered yet
+TRADE_RESUBMIT_TICKS = 3000  # a filed event not committed by then is filed again
+LICENCE_UNTIL_TICKS = 2**62
+DEFAULT_LANES = Path(__file__).resolve().parent / "data" / "lanes.toml"
 PROGRESS_EVERY_EVENTS = 4096
 
 
 class World:
-    def __init__(self, scenario: Scenario, trace_path: Path | None = None) -> None:
+    def __init__(self, scenario: Scenario, trace_path: Path | None = None,
+                 ledger_path: Path | None = None) -> None:
         self.scenario = scenario
         self.streams = Streams(scenario.seed)
         self.genesis, self.identities = Genesis.simulated(
@@ -67,6 +79,8 @@ class World:
             rebroadcast_ticks=c["rebroadcast_ticks"],
         )
         self.verifier = VerifyCache()
+        self._setup_domain(scenario)
+        self._ledger_file = ledger_path.open("w") if ledger_path is not None else None
         self.storage = {n: MemoryStorage() for n in self.nations}
         self.nodes: dict[str, Node | None] = {n: None for n in self.nations}
         self.incarnation = {n: 0 for n in self.nations}
@@ -91,6 +105,44 @@ class World:
         self._nonce = 0
         self.wall_s = 0.0
         self.events = 0
+
+    def _setup_domain(self, scenario: Scenario) -> None:
+        """Registry, lanes, custody rules, the trade plan and its oracle."""
+        self.iso_nations = load_nations()
+        self.registry = load_registry(nations=self.iso_nations)
+        if scenario.lanes:
+            self.lanes = [Lane(lane["from"], lane["to"], tuple(lane["via"]), lane["share"],
+                               tuple(lane["chemicals"]), "scenario") for lane in scenario.lanes]
+        else:
+            self.lanes = load_lanes(DEFAULT_LANES, self.iso_nations, self.registry)
+        rules = {n: NationRules(r["requires_pen"], r["pen_silence"], r["pen_reply_window_ticks"])
+                 for n, r in (scenario.nation_rules or {}).items()}
+        d = scenario.domain or {}
+        self.domain_config = DomainConfig(
+            frozenset(self.nations), rules,
+            transit_deadline_ticks=d.get("transit_deadline_ticks", 6000),
+            discrepancy_tolerance_pct=d.get("discrepancy_tolerance_pct", 1.0),
+            late_report_ticks=d.get("late_report_ticks", 2000))
+        w = scenario.workload
+        self.plans = plan_trade(self.streams.get("trade"), self.registry, self.lanes,
+                                self.nations, tuple(sorted(self.iso_nations)),
+                                w.get("shipments", 0), w.get("diversions", {}),
+                                w.get("trade_start_tick", 500),
+                                w.get("trade_until_tick") or scenario.ticks_max * 6 // 10)
+        self.domain = DomainOracle(self.plans, self.nations)
+        self.operators = {}
+        for nation in self.nations:
+            for op in operator_ids(nation):
+                self.operators[op] = Identity.derive(op, scenario.seed, purpose="operator")
+        self.trade_txs: dict[bytes, tuple[int, int]] = {}
+        self.registrations: dict[bytes, str] = {}
+        self.registered = False
+        self.trade_nonce = 0
+
+    def _new_chaincode(self) -> Chaincode:
+        keys = {n.code: n.public_key for n in self.genesis.nations}
+        return Chaincode(self.genesis.chain_id, self.registry, self.domain_config, keys,
+                         self.verifier)
 
     # ------------------------------------------------------------------ scheduling
 
@@ -131,6 +183,8 @@ class World:
                 self.trace.write({"t": 0, "ev": "crash", "node": nation})
             else:
                 self._boot(nation)
+        if self.plans:
+            self._register_operators()
         rate = self.scenario.workload["txs_per_tick"]
         if rate > 0:
             first_at = self.workload_rng.expovariate(rate)
@@ -148,6 +202,10 @@ class World:
                 self._wake(*payload)
             elif kind == SUBMIT:
                 self._submit(payload[0], rate)
+            elif kind == TRADE:
+                self._trade_step(*payload)
+            elif kind == RECHECK:
+                self._recheck(*payload)
             elif kind == CRASH:
                 self._crash(payload[0])
             else:
@@ -159,6 +217,8 @@ class World:
         if progress is not None:
             progress(ticks_max, ticks_max)
         summary = self.summary()
+        if self._ledger_file is not None:
+            self._ledger_file.close()
         self.trace.write({"t": ticks_max, "ev": "end", "heights": summary["heights_committed"],
                           "txs": summary["txs_committed"]})
         self.trace.close()
@@ -170,7 +230,7 @@ class World:
         self.incarnation[nation] += 1
         self.armed[nation] = None
         node = Node(self.identities[nation], self.genesis, self.verifier, self.storage[nation],
-                    self.node_config)
+                    self.node_config, self._new_chaincode())
         self.nodes[nation] = node
         self._act(nation, node.start(self.now))
 
@@ -290,6 +350,112 @@ class World:
                 submitted = self.submitted_at.pop(tx.tx_id, None)
                 if submitted is not None:
                     self.latencies_ticks.append(self.now - submitted)
+            self._on_canonical(block, action)
+
+    # ------------------------------------------------------------------ precursor trade
+
+    def _register_operators(self) -> None:
+        """Each member registers its manufacturer-exporter and importer-processor at tick 1."""
+        for nation in self.nations:
+            mfg, imp = operator_ids(nation)
+            for op, activities in ((mfg, ("manufacture", "export")),
+                                   (imp, ("import", "manufacture"))):
+                licences = tuple(("*", a, 0, LICENCE_UNTIL_TICKS) for a in activities)
+                fields = dict(operator=op, nation=nation,
+                              public_key=self.operators[op].public_key, licences=licences)
+                tx = self._event_tx(nation, "register_operator", f"register-{op}", fields, op, 0)
+                self.registrations[tx.tx_id] = nation
+                self._push(1, RECHECK, tx, nation, -1, -1)
+
+    def _event_tx(self, nation: str, kind: str, event_id: str, fields: dict,
+                  cosigner: str | None, event_time: int) -> Transaction:
+        cosigs = ()
+        if cosigner is not None:
+            body = event_body(self.genesis.chain_id, kind, event_id, event_time,
+                              field_values(kind, fields))
+            cosigs = ((cosigner, self.operators[cosigner].sign(body)),)
+        payload = encode_event(kind, event_id, event_time, fields, cosigs)
+        self.trade_nonce += 1
+        return Transaction.create(self.genesis.chain_id, self.identities[nation], kind,
+                                  self.trade_nonce, payload)
+
+    def _trade_step(self, plan_index: int, step_index: int) -> None:
+        plan = self.plans[plan_index]
+        step = plan.steps[step_index]
+        if not self.registered or self.nodes[step.nation] is None:
+            self._push(self.now + TRADE_RETRY_TICKS, TRADE, plan_index, step_index)
+            return
+        tx = self._event_tx(step.nation, step.kind, step.event_id, step.fields, step.cosigner,
+                            self.now)
+        self.trade_txs[tx.tx_id] = (plan_index, step_index)
+        self.trace.write({"t": self.now, "ev": "file", "node": step.nation, "kind": step.kind,
+                          "event": step.event_id})
+        self._act(step.nation, self.nodes[step.nation].submit(tx, self.now))
+        self._push(self.now + TRADE_RESUBMIT_TICKS, RECHECK, tx, step.nation, plan_index,
+                   step_index)
+
+    def _recheck(self, tx: Transaction, nation: str, plan_index: int, step_index: int) -> None:
+        """File `tx` (again) if it is not committed yet: mempools are lost in crashes."""
+        if tx.tx_id not in self.trade_txs and tx.tx_id not in self.registrations:
+            return
+        node = self.nodes[nation]
+        if node is not None:
+            self._act(nation, node.submit(tx, self.now))
+        self._push(self.now + TRADE_RESUBMIT_TICKS, RECHECK, tx, nation, plan_index, step_index)
+
+    def _on_canonical(self, block, action: Committed) -> None:
+        """The first honest commit of a height: feed the oracle, export, advance the trade."""
+        self.domain.on_block(self.now, action.flags, action.results)
+        for flag in action.flags:
+            self.trace.write({"t": self.now, "ev": "flag", "h": block.height, "kind": flag.kind,
+                              "subject": flag.subject, "event": flag.event_id})
+            if self._ledger_file is not None:
+                self._ledger_file.write(json.dumps({
+                    "h": block.height, "t": block.time_ticks, "tx": None, "kind": "flag",
+                    "event": "", "event_time": flag.time_ticks, "signer": None, "cosigners": [],
+                    "fields": {"shipment": flag.subject}, "accepted": True, "reason": "",
+                    "flags": [{"kind": flag.kind, "subject": flag.subject,
+                               "detail": flag.detail}]}, sort_keys=True) + "\n")
+        for tx, result in zip(block.txs, action.results):
+            if result.kind != "payload":
+                self._export(block, tx, result)
+            if not result.accepted:
+                self.trace.write({"t": self.now, "ev": "reject", "h": block.height,
+                                  "kind": result.kind, "event": result.event_id,
+                                  "reason": result.reason})
+            for flag in result.flags:
+                self.trace.write({"t": self.now, "ev": "flag", "h": block.height,
+                                  "kind": flag.kind, "subject": flag.subject,
+                                  "event": flag.event_id})
+            if self.registrations.pop(tx.tx_id, None) is not None and not self.registrations:
+                self.registered = True
+                for i, plan in enumerate(self.plans):
+                    self._push(max(self.now, plan.start_tick), TRADE, i, 0)
+            entry = self.trade_txs.pop(tx.tx_id, None)
+            if entry is not None:
+                plan_index, step_index = entry
+                steps = self.plans[plan_index].steps
+                if step_index + 1 < len(steps):
+                    nxt = steps[step_index + 1]
+                    self._push(self.now + nxt.delay_ticks, TRADE, plan_index, step_index + 1)
+
+    def _export(self, block, tx: Transaction, result) -> None:
+        if self._ledger_file is None:
+            return
+        try:
+            event = decode_event(tx.kind, tx.payload)
+            fields = {k: (v.hex() if isinstance(v, bytes) else v) for k, v in event.fields.items()}
+            cosigners = [who for who, _ in event.cosigs]
+            when = event.event_time_ticks
+        except EventError:
+            fields, cosigners, when = {}, [], None
+        self._ledger_file.write(json.dumps({
+            "h": block.height, "t": block.time_ticks, "tx": tx.tx_id.hex(), "kind": tx.kind,
+            "event": result.event_id, "event_time": when, "signer": tx.signer,
+            "cosigners": cosigners, "fields": fields, "accepted": result.accepted,
+            "reason": result.reason,
+            "flags": [{"kind": f.kind, "subject": f.subject, "detail": f.detail}
+                      for f in result.flags]}, sort_keys=True, default=list) + "\n")
 
     # ------------------------------------------------------------------ results
 
@@ -321,6 +487,7 @@ class World:
         lat = sorted(self.latencies_ticks)
         expect_ok = (safety_ok == s.expect["safety"]) and (liveness_ok == s.expect["liveness"])
         return {
+            "domain": self.domain.summary(),
             "scenario": s.name,
             "source": s.source,
             "seed": s.seed,
@@ -328,7 +495,7 @@ class World:
             "ticks": s.ticks_max,
             "heights_committed": heights,
             "txs_committed": txs,
-            "txs_submitted": self._nonce,
+            "txs_submitted": self._nonce + self.trade_nonce,
             "safety_ok": safety_ok,
             "liveness_ok": liveness_ok,
             "liveness": liveness_why,
