@@ -22,3 +22,6 @@ test: $(STAMP)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .hypothesis
+
+bench: $(STAMP)
+	$(BIN)/chemtrace bench --json runs/bench.json

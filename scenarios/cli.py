@@ -2,6 +2,7 @@
 
     chemtrace run FILE [--seed N] [--out DIR] [--ticks-max N] [--quiet]
     chemtrace registry [--json]
+    chemtrace bench [--quick] [--json FILE]
     chemtrace trace LOT --run DIR [--json]
 
 Exit codes: 0 when the scenario's [expect] holds, 1 when it does not, 2 for a bad command line or
@@ -46,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, help="output folder (default runs/<name>-<seed>/)")
     run.add_argument("--ticks-max", type=_positive, help="override [scenario].ticks_max")
     run.add_argument("--quiet", action="store_true", help="no progress bar or table")
+    bench = sub.add_parser("bench", help="measure throughput against the signature floor")
+    bench.add_argument("--quick", action="store_true", help="a shorter run")
+    bench.add_argument("--json", type=Path, help="also write the results to this file")
     reg = sub.add_parser("registry", help="list the tracked chemicals")
     reg.add_argument("--json", action="store_true", help="print JSON instead of a table")
     trace = sub.add_parser("trace", help="print one lot's custody chain from a run's ledger")
@@ -78,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_run(args)
     if args.command == "registry":
         return cmd_registry(args)
+    if args.command == "bench":
+        return cmd_bench(args)
     if args.command == "trace":
         return cmd_trace(args)
     return EXIT_USAGE  # pragma: no cover - argparse enforces the sub-command
@@ -168,6 +174,27 @@ def summary_table(summary: dict) -> Table:
     for name, value in rows:
         table.add_row(name, str(value))
     return table
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import run_bench, write_json
+    console = _wide_console()
+    with console.status("measuring (the floor, then the baseline three times)..."):
+        result = run_bench(quick=args.quick)
+    table = Table(title=f"chemtrace bench ({'quick' if args.quick else 'full'})")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    b, c = result["baseline"], result["chaincode"]
+    table.add_row("floor: Ed25519 sign + verify per second", f"{result['floor_tx_per_s']:,}")
+    table.add_row("baseline committed txs per wall second", f"{b['txs_per_wall_s']:,.0f}")
+    table.add_row("baseline ratio to floor", f"{b['ratio_to_floor']:.3f}")
+    table.add_row("chaincode us per custody event (cold cache)", f"{c['cold_us_per_event']}")
+    table.add_row("chaincode us per custody event (warm cache)", f"{c['warm_us_per_event']}")
+    console.print(table)
+    if args.json:
+        write_json(result, args.json)
+        console.print(f"wrote {args.json}")
+    return EXIT_OK
 
 
 def _wide_console() -> Console:

@@ -50,6 +50,7 @@ from .loader import Scenario
 from .network import Network
 from .oracles import SafetyOracle, judge_liveness
 from .rng import Streams
+from .routes import dark_nations, route_graph
 from .trace import Trace
 from .trade import operator_ids, plan_trade
 
@@ -130,6 +131,7 @@ class World:
                                 w.get("trade_start_tick", 500),
                                 w.get("trade_until_tick") or scenario.ticks_max * 6 // 10)
         self.domain = DomainOracle(self.plans, self.nations)
+        self.routes = route_graph(self.lanes, frozenset(self.nations))
         self.operators = {}
         for nation in self.nations:
             for op in operator_ids(nation):
@@ -486,8 +488,11 @@ class World:
         txs = sum(self.canonical_txs.values())
         lat = sorted(self.latencies_ticks)
         expect_ok = (safety_ok == s.expect["safety"]) and (liveness_ok == s.expect["liveness"])
+        domain = self.domain.summary()
+        domain["route_nations_outside_consortium"] = [
+            {"nation": n, "mass_share": share} for n, share in dark_nations(self.routes)]
         return {
-            "domain": self.domain.summary(),
+            "domain": domain,
             "scenario": s.name,
             "source": s.source,
             "seed": s.seed,

@@ -195,3 +195,20 @@ share = 1.0
     _, s = run_text(text)
     assert s["domain"]["traced_complete_pct"] == 100.0
     assert s["domain"]["false_flags"] == 0
+
+
+def test_route_graph_weights_hops_by_mass_share():
+    from nodes.registry import Lane
+    from scenarios.routes import dark_nations, route_graph
+    lanes = [Lane("CHN", "MEX", (), 0.6, (), ""), Lane("CHN", "MEX", ("PAN",), 0.4, (), ""),
+             Lane("IND", "USA", ("PAN",), 1.0, (), "")]
+    g = route_graph(lanes, {"CHN", "MEX", "IND", "USA"})
+    assert g["CHN"]["PAN"]["mass_share"] == pytest.approx(0.2)
+    assert g["IND"]["PAN"]["mass_share"] == pytest.approx(0.5)
+    assert g["CHN"]["MEX"]["mass_share"] == pytest.approx(0.3)
+    assert dark_nations(g) == [("PAN", 0.7)]
+
+
+def test_summary_names_route_nations_outside_the_consortium(diversions):
+    _, s = diversions
+    assert s["domain"]["route_nations_outside_consortium"] == []
