@@ -83,6 +83,10 @@ from .wire import (
 SEEN_DIGESTS_MAX = 65_536
 
 
+def encode_message(signed: Proposal | Vote) -> bytes:
+    return encode_proposal(signed) if isinstance(signed, Proposal) else encode_vote(signed)
+
+
 @functools.lru_cache(maxsize=1)
 def _default_registry():
     return load_registry()
@@ -412,10 +416,7 @@ class Node:
         # any round (line 49). The newest RESEND_MESSAGES_MAX messages bound the burst.
         for message in r.wal_record().own_votes[-RESEND_MESSAGES_MAX:]:
             if message.height == r.height:
-                signed = self._sign(message)
-                data = (encode_proposal(signed) if isinstance(signed, Proposal)
-                        else encode_vote(signed))
-                out.append(SendAll(data, kind_of(signed), signed.height, signed.round))
+                self._emit(self._sign(message), out)
                 self.resends += 1
         self._stall_since, self._resends = self._now, self._resends + 1
 
@@ -430,9 +431,7 @@ class Node:
                     self.storage.save_wal(effect.record)
                 elif isinstance(effect, Broadcast):
                     signed = self._sign(effect.message)
-                    data = (encode_proposal(signed) if isinstance(signed, Proposal)
-                            else encode_vote(signed))
-                    out.append(SendAll(data, kind_of(signed), signed.height, signed.round))
+                    self._emit(signed, out)
                     queue.append(Receive(signed))
                 elif isinstance(effect, RequestValue):
                     block = self._build_block(effect.height)
@@ -446,6 +445,11 @@ class Node:
                     out.append(Misbehaviour(effect))
                 elif isinstance(effect, SetTimeout):
                     pass  # the runtime asks next_deadline() after every call
+
+    def _emit(self, signed: Proposal | Vote, out: list[Action]) -> None:
+        """Send a signed consensus message to every peer. The one place a Byzantine subclass
+        (scenarios/byzantine.py) overrides to send something else; the honest core never knows."""
+        out.append(SendAll(encode_message(signed), kind_of(signed), signed.height, signed.round))
 
     def _sign(self, message: Proposal | Vote) -> Proposal | Vote:
         if isinstance(message, Proposal):

@@ -124,13 +124,19 @@ def cmd_run(args: argparse.Namespace) -> int:
             summary = world.run(lambda tick, total: progress.update(task, completed=tick))
     summary["reproduce"] = reproduce_command(args.file, scenario.seed, scenario.ticks_max)
     (out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    from .report import write_report  # matplotlib loads only for a run, not for every command
+    write_report(world, summary, out / "report.html")
     if not args.quiet:
         console.print(summary_table(summary))
-    console.print(f"wrote {out / 'summary.json'}, {out / 'trace.jsonl'} and "
-                  f"{out / 'ledger.jsonl'}")
+    console.print(f"wrote {out / 'summary.json'}, {out / 'report.html'}, {out / 'trace.jsonl'} "
+                  f"and {out / 'ledger.jsonl'}")
     console.print(f"trace sha256 {summary['trace_sha256']}")
     if summary["expect_ok"]:
         return EXIT_OK
+    if summary.get("unexpected_violations"):
+        err.print(f"[bold red]BUG[/]: a safety violation with Byzantine power "
+                  f"{summary['byzantine_power_fraction']:.3f} < 1/3; the protocol promises "
+                  f"safety here")
     err.print(f"[bold red]expectation failed[/]: safety_ok={summary['safety_ok']} "
               f"(expected {summary['expect']['safety']}), liveness_ok={summary['liveness_ok']} "
               f"(expected {summary['expect']['liveness']})")

@@ -10,7 +10,9 @@ committed block once (its begin-block flags and its transaction results) and the
 - `diversions_injected`, `diversions_flagged` by kind, `detection_rate`: a diversion counts as
   flagged when a flag names one of its lots or its shipment, or one of its events is rejected;
 - `detection_delay_ticks_p50`: from the commit of the diversion's first event to its first flag;
-- `false_flags`: flags and rejections on legitimate trade;
+- `false_flags`: flags and rejections on legitimate trade, except `coverage_gap_flags`: the
+  dark_hop and overdue flags that truly say a legitimate route crosses a nation keeping no
+  records (an opted-out hub, say);
 - `leaked_kg`: the mass that undetected diversions took out of honest custody;
 - `flags_by_kind`, `rejections_by_reason`.
 """
@@ -22,6 +24,10 @@ import math
 from nodes.chaincode import FLAG_KINDS, Flag, TxResult
 
 from .trade import DIVERSION_KINDS, PlannedShipment
+
+# Diversions injected by corrupt-official behaviours, beside the workload's own kinds.
+CORRUPTION_KINDS = ("false_report", "collusion", "withheld_reply")
+ALL_KINDS = DIVERSION_KINDS + CORRUPTION_KINDS
 
 
 class DomainOracle:
@@ -39,6 +45,7 @@ class DomainOracle:
         self.first_commit_tick: dict[str, int] = {}
         self.detected_tick: dict[str, int] = {}
         self.false_flags = 0
+        self.coverage_gap_flags = 0
         self.false_flag_examples: list[dict] = []
         self.flags_by_kind = {k: 0 for k in FLAG_KINDS}
         self.rejections_by_reason: dict[str, int] = {}
@@ -69,6 +76,11 @@ class DomainOracle:
         if plan is not None and plan.diversion is not None:
             self.detected_tick.setdefault(plan.id, tick)
             return
+        if plan is not None and plan.dark and what.get("flag") in ("dark_hop", "overdue"):
+            # A true statement about a route through a nation that keeps no records: a gap in
+            # coverage, not a false alarm.
+            self.coverage_gap_flags += 1
+            return
         self.false_flags += 1
         if len(self.false_flag_examples) < 20:
             self.false_flag_examples.append({"tick": tick, "shipment": plan.id if plan else None,
@@ -78,7 +90,8 @@ class DomainOracle:
         def accepted(event_id: str) -> bool:
             r = self.results.get(event_id)
             return r is not None and r.accepted
-        if p.diversion == "unregistered" or any(v not in self.members for v in p.actual_via):
+        if p.diversion == "unregistered" or any(
+                v not in self.members for v in (p.from_nation, *p.actual_via, p.to_nation)):
             return False
         needed = [f"{p.id}-commission", f"{p.id}-ship", f"{p.id}-receive"]
         needed += [s.event_id for s in p.steps if s.kind == "transit"]
@@ -88,8 +101,8 @@ class DomainOracle:
     def summary(self) -> dict:
         shipped_g = sum(p.quantity_g for p in self.plans)
         complete_g = sum(p.quantity_g for p in self.plans if self._complete(p))
-        injected = {k: 0 for k in DIVERSION_KINDS}
-        flagged = {k: 0 for k in DIVERSION_KINDS}
+        injected = {k: 0 for k in ALL_KINDS}
+        flagged = {k: 0 for k in ALL_KINDS}
         delays = []
         leaked_g = 0
         for p in self.plans:
@@ -112,10 +125,13 @@ class DomainOracle:
             "diversions_flagged": flagged,
             "detection_rate": round(sum(flagged.values()) / total, 4) if total else None,
             "detection_rate_by_kind": {k: round(flagged[k] / injected[k], 4)
-                                       for k in DIVERSION_KINDS if injected[k]},
+                                       for k in ALL_KINDS if injected[k]},
             "detection_delay_ticks_p50": delays[max(0, math.ceil(len(delays) / 2) - 1)]
             if delays else None,
             "false_flags": self.false_flags,
+            "coverage_gap_flags": self.coverage_gap_flags,
+            "dark_shipments": sum(1 for p in self.plans if p.dark),
+            "dark_kg": round(sum(p.quantity_g for p in self.plans if p.dark) / 1000, 3),
             "false_flag_examples": self.false_flag_examples,
             "leaked_kg": round(leaked_g / 1000, 3),
             "flags_by_kind": dict(self.flags_by_kind),

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from .schema import REQUIRED, SCHEMA, Key, Table
+from .schema import BEHAVIOURS, NATIONS_MAX, REQUIRED, SCHEMA, Key, Table
 
 NATION_CODE = re.compile(r"^[A-Z]{3}$")
 
@@ -25,6 +25,7 @@ class Partition:
     groups: tuple[tuple[str, ...], ...]
     from_tick: int
     until_tick: int | None
+    direction: str = "both"  # or "outbound" / "inbound", relative to groups[0]
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,10 @@ class Behaviour:
     kind: str
     from_tick: int
     until_tick: int | None
+    params: dict = field(default_factory=dict)
+
+    def active(self, tick: int) -> bool:
+        return self.from_tick <= tick and (self.until_tick is None or tick < self.until_tick)
 
 
 @dataclass(frozen=True)
@@ -94,7 +99,8 @@ class _Checker:
 
     def _line_of(self, path: str) -> int | None:
         """Best-effort line number of a key path such as `behaviour[1].until_tick`."""
-        m = re.match(r"^(\w+)(?:\[(\d+)\])?(?:\.(\w+))?", path)
+        m = (re.match(r"^(\w+\.\w+)\[(\d+)\](?:\.(\w+))?", path)  # network.link[1].to
+             or re.match(r"^(\w+)(?:\[(\d+)\])?(?:\.(\w+))?", path))
         if not m:
             return None
         table, index, key = m.group(1), m.group(2), m.group(3)
@@ -154,6 +160,10 @@ class _Checker:
             ok = isinstance(value, bool)
         elif t == "list[str]":
             ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        elif t == "safety":
+            ok = isinstance(value, bool) or value == "any"
+        elif t == "params":
+            ok = isinstance(value, dict)
         elif t == "dict[str,int]":
             ok = isinstance(value, dict) and all(
                 isinstance(v, int) and not isinstance(v, bool) for v in value.values())
@@ -166,6 +176,13 @@ class _Checker:
                         raise self.fail(f"{path}.{name}", f"{count} is out of range",
                                         f"Use a count from {k.minimum} to {k.maximum}.")
                 return dict(value)
+        elif t == "tables":  # an array of tables inside a table, such as [[network.link]]
+            if not (isinstance(value, list) and all(isinstance(v, dict) for v in value)):
+                raise self.fail(path, f"expected an array of tables, got {_type_name(value)}",
+                                f"Write each entry under its own [[{path}]] header, e.g. "
+                                f"{k.example}")
+            return [self.table(path, k.table, item, f"{path}[{i}]")  # type: ignore[arg-type]
+                    for i, item in enumerate(value)]
         elif t == "list[list[str]]":
             ok = isinstance(value, list) and all(
                 isinstance(g, list) and all(isinstance(v, str) for v in g) for g in value)
@@ -188,6 +205,7 @@ class _Checker:
     # ------------------------------------------------------------------ the scenario
 
     def scenario(self, raw: dict) -> Scenario:
+        self.raw = raw  # for checks that depend on whether a key was written, not its default
         for key in raw:
             if key not in SCHEMA:
                 raise self.fail(key, "unknown table",
@@ -215,20 +233,8 @@ class _Checker:
 
     def build(self, t: dict) -> Scenario:
         meta = t["scenario"]
-        nations_raw = t["nation"]
-        if not nations_raw:
-            raise self.fail("nation", "no nations", 'Add at least one [[nation]] with id = "USA".')
-        if len(nations_raw) > 256:
-            raise self.fail("nation", f"{len(nations_raw)} nations", "Use at most 256 nations.")
-        ids: list[str] = []
-        for i, n in enumerate(nations_raw):
-            if not NATION_CODE.match(n["id"]):
-                raise self.fail(f"nation[{i}].id", f"{n['id']!r} is not an ISO 3166 alpha-3 code",
-                                'Use three capital letters, e.g. id = "MEX".')
-            if n["id"] in ids:
-                raise self.fail(f"nation[{i}].id", f"{n['id']!r} is listed twice",
-                                "List each nation once.")
-            ids.append(n["id"])
+        nations_raw = self._nations(t["nations"], t["nation"])
+        ids: list[str] = [n["id"] for n in nations_raw]
         known = set(ids)
         ticks_max = meta["ticks_max"]
 
@@ -248,7 +254,7 @@ class _Checker:
                                 'Write groups = [["USA", "MEX"], ["CAN", "CHN"]].')
             self._window(p, path)
             partitions.append(Partition(tuple(tuple(g) for g in p["groups"]), p["from_tick"],
-                                        p["until_tick"]))
+                                        p["until_tick"], p["direction"]))
 
         behaviours = []
         for i, b in enumerate(t["behaviour"]):
@@ -258,8 +264,17 @@ class _Checker:
             for nation in b["nations"]:
                 self._known(nation, known, f"{path}.nations")
             self._window(b, path)
+            params = self._params(b, path, known)
+            if b["kind"] == "opt_out" and (b["from_tick"] != 0 or b["until_tick"] is not None):
+                raise self.fail(f"{path}.from_tick", "opt_out applies to the whole run",
+                                "Remove from_tick and until_tick from this behaviour.")
             behaviours.append(Behaviour(tuple(b["nations"]), b["kind"], b["from_tick"],
-                                        b["until_tick"]))
+                                        b["until_tick"], params))
+        opted = [n for b in behaviours if b.kind == "opt_out" and b.params["mode"] == "full"
+                 for n in b.nations]
+        if len(set(opted)) >= len(ids):
+            raise self.fail("behaviour", "every nation opts out",
+                            "Leave at least one nation in the consortium.")
         lanes = self._lanes(t["lane"])
         workload = dict(t["workload"])
         if workload["trade_until_tick"] is None:
@@ -271,7 +286,8 @@ class _Checker:
             source=self.source, name=meta["name"], description=meta["description"],
             seed=meta["seed"], ticks_max=ticks_max,
             nations=tuple((n["id"], n["power"]) for n in nations_raw),
-            network=t["network"], partitions=tuple(partitions), behaviours=tuple(behaviours),
+            network=self._network(t["network"], ids, ticks_max), partitions=tuple(partitions),
+            behaviours=tuple(behaviours),
             workload=workload, consensus=t["consensus"], expect=t["expect"],
             nation_rules={n["id"]: {"requires_pen": n["requires_pen"],
                                     "pen_silence": n["pen_silence"],
@@ -279,6 +295,115 @@ class _Checker:
                           for n in nations_raw},
             lanes=lanes, domain=t["domain"],
         )
+
+    def _nations(self, preset: dict, explicit: list[dict]) -> list[dict]:
+        """The consortium: a [nations] preset (UN members in alpha-3 order), with [[nation]]
+        entries overriding a preset nation in place or adding one at the end."""
+        given = "nations" in self.raw
+        if not given and not explicit:
+            raise self.fail("nation", "missing required table",
+                            'Add [[nation]] with id = "USA", or [nations] with '
+                            'preset = "un-members" or count = 16.')
+        codes: list[str] = []
+        if given:
+            if preset["preset"] is not None and preset["count"] is not None:
+                raise self.fail("nations.count", "preset and count are both given",
+                                'Keep one: preset = "un-members" (all 193 UN members) or '
+                                "count = 16 (the first 16 in alpha-3 order).")
+            if preset["preset"] is None and preset["count"] is None:
+                raise self.fail("nations", "neither preset nor count is given",
+                                'Add preset = "un-members" or count = 16.')
+            from nodes.registry import un_members
+            members = un_members()
+            codes = members if preset["preset"] == "un-members" else members[:preset["count"]]
+        rules = {k: key.default for k, key in SCHEMA["nation"].keys.items() if k != "id"}
+        if given:
+            rules["power"] = preset["power"]
+        out: dict[str, dict] = {code: {"id": code, **rules} for code in codes}
+        seen: set[str] = set()
+        for i, n in enumerate(explicit):
+            if not NATION_CODE.match(n["id"]):
+                raise self.fail(f"nation[{i}].id", f"{n['id']!r} is not an ISO 3166 alpha-3 code",
+                                'Use three capital letters, e.g. id = "MEX".')
+            if n["id"] in seen:
+                raise self.fail(f"nation[{i}].id", f"{n['id']!r} is listed twice",
+                                "List each nation once.")
+            seen.add(n["id"])
+            entry = dict(n)
+            if given and "power" not in self.raw["nation"][i]:
+                entry["power"] = preset["power"]
+            out[n["id"]] = entry  # a preset nation keeps its place
+        if len(out) > NATIONS_MAX:
+            raise self.fail("nation", f"{len(out)} nations",
+                            f"Use at most {NATIONS_MAX} nations.")
+        return list(out.values())
+
+    def _network(self, net: dict, ids: list[str], ticks_max: int) -> dict:
+        """Cross-key checks of [network], its [[network.link]] and [[network.change]] tables."""
+        written = self.raw.get("network", {})
+        regions = net["model"] == "regions"
+        unused, used_by = ("latency_ticks", "uniform") if regions else ("latency_scale",
+                                                                       "regions")
+        fix = ('Remove it: with model = "regions" the region matrix gives the latency; scale it '
+               "with latency_scale, or name a pair in [[network.link]]." if regions else
+               'Remove it, or set model = "regions" in [network].')
+        if unused in written:
+            raise self.fail(f"network.{unused}", f'{unused} is only used with model = '
+                            f'"{used_by}"', fix)
+        if regions:
+            from nodes.registry import load_nations
+
+            from .network import load_regions
+            iso, matrix = load_nations(), load_regions()
+            for n in ids:
+                if n not in iso or (iso[n].region, iso[n].region) not in matrix:
+                    raise self.fail("network.model", f"nation {n} has no region in "
+                                    "nodes/data/nations.csv and scenarios/data/regions.toml",
+                                    'Use model = "uniform", or nations listed in '
+                                    "nodes/data/nations.csv.")
+        known = set(ids)
+        pairs: dict[tuple[str, str], int] = {}
+        settings = ("latency_ticks", "jitter_ticks", "loss_probability", "duplicate_probability")
+        for i, link in enumerate(net["link"]):
+            path = f"network.link[{i}]"
+            for end in ("from", "to"):
+                self._known(link[end], known, f"{path}.{end}")
+            if link["from"] == link["to"]:
+                raise self.fail(f"{path}.to", "a link must join two different nations",
+                                "Make from and to different.")
+            if all(link[k] is None for k in settings):
+                raise self.fail(path, "the link sets nothing",
+                                f"Add one of: {', '.join(settings)}.")
+            directed = [(link["from"], link["to"])]
+            if link["symmetric"]:
+                directed.append((link["to"], link["from"]))
+            for pair in directed:
+                if pair in pairs:
+                    raise self.fail(f"{path}.to", f"the link {pair[0]} -> {pair[1]} is already "
+                                    f"set by network.link[{pairs[pair]}]",
+                                    "Name each direction of a pair once (symmetric = true "
+                                    "covers both).")
+                pairs[pair] = i
+        previous = None
+        for i, change in enumerate(net["change"]):
+            path = f"network.change[{i}]"
+            at = change["at_tick"]
+            if at >= ticks_max:
+                raise self.fail(f"{path}.at_tick", f"at_tick {at} is not before ticks_max "
+                                f"{ticks_max}", f"Use a tick from 0 to {ticks_max - 1}, or raise "
+                                "ticks_max in [scenario].")
+            if previous is not None and at <= previous:
+                raise self.fail(f"{path}.at_tick", f"at_tick {at} is not after the previous "
+                                f"change's at_tick {previous}",
+                                "List the changes in order of at_tick, one change per tick.")
+            previous = at
+            if change[unused] is not None:
+                raise self.fail(f"{path}.{unused}", f'{unused} is only used with model = '
+                                f'"{used_by}"', fix)
+            if all(v is None for k, v in change.items() if k != "at_tick"):
+                raise self.fail(path, "the change sets nothing",
+                                "Add a new value, e.g. loss_probability = 0.1.")
+        return net
 
     def _lanes(self, raw: list[dict]) -> tuple:
         """Scenario lanes: nations from the ISO table, known chemicals, shares summing to 1."""
@@ -323,6 +448,27 @@ class _Checker:
         if nation not in known:
             raise self.fail(path, f"unknown nation {nation!r}",
                             f"Use one of the [[nation]] ids: {', '.join(sorted(known))}.")
+
+    def _params(self, b: dict, path: str, known: set[str]) -> dict:
+        """Check a behaviour's params against its kind's list; fill in defaults."""
+        _, spec = BEHAVIOURS[b["kind"]]
+        out = {}
+        for name in b["params"]:
+            if name not in spec:
+                allowed = ", ".join(sorted(spec)) or "none"
+                raise self.fail(f"{path}.params.{name}", f"unknown param for kind "
+                                f"{b['kind']!r}", f"Params of {b['kind']} are: {allowed}.")
+        for name, key in spec.items():
+            if name in b["params"]:
+                out[name] = self.value(key, b["params"][name], f"{path}.params.{name}")
+            elif key.default is REQUIRED:
+                raise self.fail(f"{path}.params.{name}", "missing required param",
+                                f"Add: {key.example}")
+            else:
+                out[name] = key.default
+        for nation in out.get("nations", ()):
+            self._known(nation, known, f"{path}.params.nations")
+        return out
 
     def _window(self, table: dict, path: str) -> None:
         until = table["until_tick"]

@@ -27,7 +27,7 @@ class SafetyOracle:
     canonical: dict[int, bytes] = field(default_factory=dict)  # height -> block id
     first_committer: dict[int, str] = field(default_factory=dict)
     checked_blocks: set[bytes] = field(default_factory=set)
-    chain_txs: dict[str, set[bytes]] = field(default_factory=dict)
+    chain_txs: dict[str, dict[bytes, int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._keys = {n.code: n.public_key for n in self.genesis.nations}
@@ -49,12 +49,14 @@ class SafetyOracle:
         if block.block_id not in self.checked_blocks:
             self.checked_blocks.add(block.block_id)
             found.extend(self._validity(committed, tick))
-        seen = self.chain_txs.setdefault(nation, set())
+        # tx id -> the height it was committed at, per nation. A nation that lost its disk
+        # (crash with wipe) commits the same blocks again at the same heights: not a repeat.
+        seen = self.chain_txs.setdefault(nation, {})
         for tx in block.txs:
-            if tx.tx_id in seen:
+            first = seen.setdefault(tx.tx_id, height)
+            if first != height:
                 found.append({"kind": "integrity", "height": height, "tick": tick,
-                              "nation": nation, "tx": tx.tx_id.hex()})
-            seen.add(tx.tx_id)
+                              "nation": nation, "tx": tx.tx_id.hex(), "first_height": first})
         room = VIOLATIONS_MAX - len(self.violations)
         self.violations.extend(found[:max(0, room)])
         return found

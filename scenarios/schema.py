@@ -22,6 +22,7 @@ class Key:
     minimum: float | None = None
     maximum: float | None = None
     choices: tuple[str, ...] | None = None
+    table: "Table | None" = None  # for type "tables": the spec of each entry
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,64 @@ class Table:
 
 TICKS_MAX_LIMIT = 10_000_000
 NATIONS_MAX = 256
-BEHAVIOUR_KINDS = ("crash",)
+UN_MEMBERS = 193  # rows of nodes/data/nations.csv with un_member = 1 (a test checks it)
+NATION_PRESETS = ("un-members",)
+NETWORK_MODELS = ("uniform", "regions")
+PARTITION_DIRECTIONS = ("both", "outbound", "inbound")
+# Each behaviour kind, what it does, and its params (name -> Key). Byzantine kinds wrap an honest
+# node and rewrite what it sends or how it judges; corrupt kinds bend the records officials file.
+BEHAVIOURS: dict[str, tuple[str, dict]] = {
+    "crash": ("Stops at from_tick; with until_tick, restarts from its persisted state (or, with "
+              "wipe, from nothing) and catches up by state sync.", {
+                  "wipe": Key("bool", False, "Restart with no blocks and no write-ahead record.",
+                              "params = { wipe = true }")}),
+    "opt_out": ("Not in the consortium: no node, no vote, no records; shipments through it go "
+                "dark. With mode = \"records_only\" it votes but files none of its own records. "
+                "Applies to the whole run.", {
+                    "mode": Key("str", "full", "full or records_only.",
+                                'params = { mode = "records_only" }',
+                                choices=("full", "records_only"))}),
+    "mute": ("Alive and following the protocol, but sends nothing.", {}),
+    "equivocate": ("Signs conflicting votes; as proposer, sends different blocks to different "
+                   "peers. mode = \"noisy\" sends both versions to everyone (evidence is "
+                   "recorded); \"split\" coordinates with the other equivocators to show each "
+                   "half of the honest nations its own value.", {
+                       "mode": Key("str", "noisy", "noisy or split.",
+                                   'params = { mode = "split" }', choices=("noisy", "split"))}),
+    "amnesia": ("Forgets its lock (locked_value, locked_round) after every step.", {}),
+    "twin": ("A second instance runs with the same key, as in Twins; each instance talks to "
+             "half of the other nations.", {}),
+    "censor": ("As proposer, leaves out the transactions signed by the given nations; as voter, "
+               "prevotes nil on blocks that hold them.", {
+                   "nations": Key("list[str]", REQUIRED, "Whose transactions are censored.",
+                                  'params = { nations = ["MEX"] }')}),
+    "withhold_objection": ("An importing authority that never answers a pre-export "
+                           "notification, so its silence rule decides.", {}),
+    "false_report": ("Its officials file false quantities: as exporter, a ship under-declares "
+                     "what leaves (the rest is diverted); as importer, a receipt under-reports "
+                     "what arrived.", {
+                         "rate": Key("float", 1.0, "Share of its shipments falsified.",
+                                     "params = { rate = 0.5 }", minimum=0.0, maximum=1.0),
+                         "under_report_pct": Key("float", 20.0, "How much is left off.",
+                                                 "params = { under_report_pct = 20 }",
+                                                 minimum=0.0, maximum=100.0)}),
+    "collude": ("The listed nations approve each other's diversions: on shipments between two of "
+                "them, the exporter under-declares and the importer confirms the false figure.", {
+                    "rate": Key("float", 1.0, "Share of their mutual shipments diverted.",
+                                "params = { rate = 0.5 }", minimum=0.0, maximum=1.0),
+                    "under_report_pct": Key("float", 30.0, "How much is diverted.",
+                                            "params = { under_report_pct = 30 }", minimum=0.0,
+                                            maximum=100.0)}),
+    "invalid_signature": ("Sends its messages with corrupted signatures (peers drop them).", {
+        "rate": Key("float", 1.0, "Share of messages corrupted.", "params = { rate = 0.5 }",
+                    minimum=0.0, maximum=1.0)}),
+    "delay": ("Slows every message it sends by params.ticks.", {
+        "ticks": Key("int", REQUIRED, "Extra delay per message.", "params = { ticks = 200 }",
+                     minimum=1, maximum=1_000_000)}),
+}
+BEHAVIOUR_KINDS = tuple(BEHAVIOURS)
+BYZANTINE_KINDS = ("mute", "equivocate", "amnesia", "twin", "censor", "invalid_signature")
+CORRUPT_KINDS = ("withhold_objection", "false_report", "collude")
 DIVERSION_KINDS = ("under_report", "false_origin", "undeclared_transit", "dark_hop", "overdue",
                    "unregistered", "yield_exceeded")
 
@@ -54,8 +112,24 @@ SCHEMA: dict[str, Table] = {
         },
         required=True,
     ),
+    "nations": Table(
+        "A preset list of consortium members: all UN member states, or the first `count` of "
+        "them, in alpha-3 order (nodes/data/nations.csv). Give preset or count, not both. "
+        "`[[nation]]` tables may be added: one naming a preset nation overrides its entry, any "
+        "other adds a nation.",
+        {
+            "preset": Key("str", None, "Which nations: all 193 UN member states.",
+                          'preset = "un-members"', choices=NATION_PRESETS),
+            "count": Key("int", None, "The first N UN member states in alpha-3 order.",
+                         "count = 16", minimum=1, maximum=UN_MEMBERS),
+            "power": Key("int", 1, "Voting power of every nation, including `[[nation]]` "
+                         "entries that do not set their own.", "power = 1", minimum=1,
+                         maximum=10_000),
+        },
+    ),
     "nation": Table(
-        "One consortium member. At least one is required; at most 256.",
+        f"One consortium member. At least one is required unless `[nations]` is given; at most "
+        f"{NATIONS_MAX} in all.",
         {
             "id": Key("str", REQUIRED, "ISO 3166 alpha-3 code of the nation.", 'id = "USA"'),
             "power": Key("int", 1, "Voting power; a quorum is more than 2/3 of the total.",
@@ -72,13 +146,22 @@ SCHEMA: dict[str, Table] = {
                                           maximum=10_000_000),
         },
         array=True,
-        required=True,
     ),
     "network": Table(
-        "The link model used between every pair of nations.",
+        "The link model between every pair of nations (1 tick = 1 ms by convention). Later "
+        "layers win key by key: these global values (as changed by `[[network.change]]`), then "
+        "the model's latency, then a `[[network.link]]` naming the pair.",
         {
-            "latency_ticks": Key("int", 20, "Mean one-way delay of a message, in ticks.",
-                                 "latency_ticks = 20", minimum=1, maximum=100_000),
+            "model": Key("str", "uniform", "`uniform`: every link takes latency_ticks. "
+                         "`regions`: a link takes the one-way latency between its nations' "
+                         "regions (nodes/data/nations.csv) from scenarios/data/regions.toml, "
+                         "times latency_scale.", 'model = "regions"', choices=NETWORK_MODELS),
+            "latency_ticks": Key("int", 20, "Mean one-way delay of a message, in ticks, with "
+                                 "model = \"uniform\".", "latency_ticks = 20", minimum=1,
+                                 maximum=100_000),
+            "latency_scale": Key("float", 1.0, "With model = \"regions\", multiplies every "
+                                 "entry of the region matrix.", "latency_scale = 0.5",
+                                 minimum=0.01, maximum=100.0),
             "jitter_ticks": Key("int", 10, "Uniform jitter added to each delay, +/- ticks; it "
                                 "also reorders messages.", "jitter_ticks = 10",
                                 minimum=0, maximum=100_000),
@@ -86,6 +169,74 @@ SCHEMA: dict[str, Table] = {
                                     "loss_probability = 0.01", minimum=0.0, maximum=1.0),
             "duplicate_probability": Key("float", 0.0, "Chance that a message arrives twice.",
                                          "duplicate_probability = 0.01", minimum=0.0, maximum=1.0),
+            "reorder_probability": Key("float", 0.0, "Chance that a message is held back by an "
+                                       "extra random delay of 1 to 4 x its link's latency, so "
+                                       "later messages overtake it.",
+                                       "reorder_probability = 0.05", minimum=0.0, maximum=1.0),
+            "link": Key("tables", [], "Settings for named nation pairs; see "
+                        "`[[network.link]]` below.",
+                        '[[network.link]] from = "USA" to = "CHN" latency_ticks = 150',
+                        table=Table(
+                            "Overrides for one pair of nations, for the whole run; keys left "
+                            "out follow the global values and the model.",
+                            {
+                                "from": Key("str", REQUIRED, "One end (a nation id of the "
+                                            "scenario).", 'from = "USA"'),
+                                "to": Key("str", REQUIRED, "The other end.", 'to = "CHN"'),
+                                "latency_ticks": Key("int", None, "One-way delay on this link, "
+                                                     "in ticks (not scaled by latency_scale).",
+                                                     "latency_ticks = 150", minimum=1,
+                                                     maximum=100_000),
+                                "jitter_ticks": Key("int", None, "Jitter on this link, +/- "
+                                                    "ticks.", "jitter_ticks = 30", minimum=0,
+                                                    maximum=100_000),
+                                "loss_probability": Key("float", None, "Chance that a message "
+                                                        "on this link is lost.",
+                                                        "loss_probability = 0.2", minimum=0.0,
+                                                        maximum=1.0),
+                                "duplicate_probability": Key("float", None, "Chance that a "
+                                                             "message on this link arrives "
+                                                             "twice.",
+                                                             "duplicate_probability = 0.1",
+                                                             minimum=0.0, maximum=1.0),
+                                "symmetric": Key("bool", True, "true: the settings hold both "
+                                                 "ways; false: only from -> to.",
+                                                 "symmetric = false"),
+                            },
+                            array=True)),
+            "change": Key("tables", [], "Global settings that change at a tick; see "
+                          "`[[network.change]]` below.",
+                          "[[network.change]] at_tick = 4000 loss_probability = 0.1",
+                          table=Table(
+                              "From at_tick on, the keys given replace the global values; keys "
+                              "left out keep their value. List changes in order of at_tick.",
+                              {
+                                  "at_tick": Key("int", REQUIRED, "First tick of the new "
+                                                 "values; below ticks_max.", "at_tick = 4000",
+                                                 minimum=0, maximum=TICKS_MAX_LIMIT),
+                                  "latency_ticks": Key("int", None, "New latency_ticks (model "
+                                                       "\"uniform\").", "latency_ticks = 80",
+                                                       minimum=1, maximum=100_000),
+                                  "latency_scale": Key("float", None, "New latency_scale (model "
+                                                       "\"regions\").", "latency_scale = 2.0",
+                                                       minimum=0.01, maximum=100.0),
+                                  "jitter_ticks": Key("int", None, "New jitter_ticks.",
+                                                      "jitter_ticks = 40", minimum=0,
+                                                      maximum=100_000),
+                                  "loss_probability": Key("float", None, "New "
+                                                          "loss_probability.",
+                                                          "loss_probability = 0.1",
+                                                          minimum=0.0, maximum=1.0),
+                                  "duplicate_probability": Key("float", None, "New "
+                                                               "duplicate_probability.",
+                                                               "duplicate_probability = 0.05",
+                                                               minimum=0.0, maximum=1.0),
+                                  "reorder_probability": Key("float", None, "New "
+                                                             "reorder_probability.",
+                                                             "reorder_probability = 0.2",
+                                                             minimum=0.0, maximum=1.0),
+                              },
+                              array=True)),
         },
     ),
     "partition": Table(
@@ -98,6 +249,12 @@ SCHEMA: dict[str, Table] = {
                              minimum=0, maximum=TICKS_MAX_LIMIT),
             "until_tick": Key("int", None, "Tick at which it heals; omit for a permanent one.",
                               "until_tick = 3000", minimum=1, maximum=TICKS_MAX_LIMIT),
+            "direction": Key("str", "both", "`both`: no group reaches another. `outbound`: "
+                             "messages from the first group to the others are dropped, the "
+                             "reverse pass. `inbound`: messages into the first group from the "
+                             "others are dropped, the reverse pass. One-way partitions only cut "
+                             "links that touch the first group.", 'direction = "outbound"',
+                             choices=PARTITION_DIRECTIONS),
         },
         array=True,
     ),
@@ -106,13 +263,14 @@ SCHEMA: dict[str, Table] = {
         {
             "nations": Key("list[str]", REQUIRED, "Nation ids the behaviour applies to.",
                            'nations = ["CAN"]'),
-            "kind": Key("str", REQUIRED, "`crash`: the nation stops at from_tick and, if "
-                        "until_tick is given, restarts from its persisted state and catches up.",
+            "kind": Key("str", REQUIRED, "What the nations do; see the table of kinds below.",
                         'kind = "crash"', choices=BEHAVIOUR_KINDS),
             "from_tick": Key("int", 0, "First tick of the behaviour.", "from_tick = 0",
                              minimum=0, maximum=TICKS_MAX_LIMIT),
             "until_tick": Key("int", None, "Tick at which it ends; omit for a permanent one.",
                               "until_tick = 5000", minimum=1, maximum=TICKS_MAX_LIMIT),
+            "params": Key("params", {}, "Settings of the kind; see the table of kinds below.",
+                          "params = { wipe = true }"),
         },
         array=True,
     ),
@@ -197,8 +355,10 @@ SCHEMA: dict[str, Table] = {
     "expect": Table(
         "What the run must show for `chemtrace run` to exit 0.",
         {
-            "safety": Key("bool", True, "true: no agreement, validity or integrity violation.",
-                          "safety = true"),
+            "safety": Key("safety", True, "true: no agreement, validity or integrity violation; "
+                          "false: a violation must happen; \"any\": violations are accepted when "
+                          "they are expected (Byzantine power at least 1/3), but an unexpected "
+                          "one still fails the run.", "safety = true"),
             "liveness": Key("bool", True, "true: the nations that are up commit a new height "
                             "within liveness_ticks_max of the last fault ending; false when the "
                             "scenario is meant to stall.", "liveness = true"),
@@ -208,6 +368,16 @@ SCHEMA: dict[str, Table] = {
         },
     ),
 }
+
+
+def all_tables() -> list[tuple[str, Table]]:
+    """Every table of SCHEMA with its dotted name, nested arrays of tables (type "tables", such
+    as `network.link`) right after their parent."""
+    out = []
+    for name, table in SCHEMA.items():
+        out.append((name, table))
+        out += [(f"{name}.{key}", k.table) for key, k in table.keys.items() if k.table is not None]
+    return out
 
 
 def reference_markdown() -> str:
@@ -220,7 +390,7 @@ def reference_markdown() -> str:
         "a test fails when the two differ. Any key not listed here is an error.",
         "",
     ]
-    for name, table in SCHEMA.items():
+    for name, table in all_tables():
         header = f"[[{name}]]" if table.array else f"[{name}]"
         need = "required" if table.required else "optional"
         lines += [f"## `{header}` ({need})", "", table.doc, "",
@@ -239,8 +409,19 @@ def reference_markdown() -> str:
                 doc += f" Range {k.minimum} to {k.maximum}."
             if k.choices:
                 doc += " One of: " + ", ".join(f"`{c}`" for c in k.choices) + "."
-            lines.append(f"| `{key}` | {k.type} | {default} | {doc} | `{k.example}` |")
+            type_ = "array of tables" if k.type == "tables" else k.type
+            lines.append(f"| `{key}` | {type_} | {default} | {doc} | `{k.example}` |")
         lines.append("")
+    lines += ["## Behaviour kinds", "",
+              "`kind` in `[[behaviour]]`, and the `params` each takes (an inline table).", "",
+              "| kind | what it does | params |", "|---|---|---|"]
+    for kind, (doc, params) in BEHAVIOURS.items():
+        ps = "; ".join(
+            f"`{name}` ({k.type}, " + ("required" if k.default is REQUIRED else
+                                       f"default `{k.default}`") + f"): {k.doc}"
+            for name, k in params.items()) or "none"
+        lines.append(f"| `{kind}` | {doc} | {ps} |")
+    lines.append("")
     return "\n".join(lines)
 
 

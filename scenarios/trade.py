@@ -79,6 +79,9 @@ class PlannedShipment:
     steps: list[Step] = field(default_factory=list)
     diverted_g: int = 0  # mass the diversion takes out of honest custody
     subjects: set[str] = field(default_factory=set)  # lot and shipment ids it touches
+    declared_factor: float = 1.0  # a false ship declaration: declared = real x factor
+    received_factor: float = 1.0  # a false receipt: reported = real x factor
+    dark: bool = False  # some of its route keeps no records
 
 
 def operator_ids(nation: str) -> tuple[str, str]:
@@ -86,11 +89,30 @@ def operator_ids(nation: str) -> tuple[str, str]:
     return f"{nation}-MFG", f"{nation}-IMP"
 
 
+@dataclass(frozen=True)
+class Corruption:
+    """What corrupt officials do to the records (behaviours withhold_objection, false_report,
+    collude); the oracle knows, the nodes do not."""
+
+    withhold: frozenset[str] = frozenset()
+    reply_window_ticks: dict = field(default_factory=dict)
+    false_report: dict = field(default_factory=dict)  # nation -> (rate, pct)
+    collude: tuple = ()  # (frozenset of nations, rate, pct)
+
+
 def plan_trade(rng: random.Random, registry: Registry, lanes: list[Lane],
                members: tuple[str, ...], nations_all: tuple[str, ...], shipments: int,
-               diversions: dict[str, int], start_tick: int, until_tick: int) -> list[PlannedShipment]:
-    usable = [lane for lane in lanes if lane.from_ in members and lane.to in members]
-    if shipments + sum(diversions.values()) > 0 and not usable:
+               diversions: dict[str, int], start_tick: int, until_tick: int,
+               participants: tuple[str, ...] | None = None,
+               corruption: Corruption | None = None) -> list[PlannedShipment]:
+    """Plan the trade. Lanes run between `participants` (the scenario's nations, members or
+    not); a nation outside `members` keeps no records, so its side of a shipment goes dark.
+    Injected diversions use only lanes whose both ends keep records."""
+    participants = participants or members
+    corruption = corruption or Corruption()
+    usable = [lane for lane in lanes if lane.from_ in participants and lane.to in participants]
+    recorded = [lane for lane in usable if lane.from_ in members and lane.to in members]
+    if shipments + sum(diversions.values()) > 0 and not recorded:
         raise TradeError("no trade lane both starts and ends in a consortium nation; add "
                          "[[lane]] tables whose from and to are [[nation]] ids")
     weights = [lane.share for lane in usable]
@@ -101,8 +123,12 @@ def plan_trade(rng: random.Random, registry: Registry, lanes: list[Lane],
     outsiders = sorted(set(nations_all) - set(members))
     plans = []
     span = max(1, until_tick - start_tick)
+    recorded_weights = [lane.share for lane in recorded]
     for i, kind in enumerate(kinds):
-        lane = rng.choices(usable, weights)[0]
+        if kind is None:
+            lane = rng.choices(usable, weights)[0]
+        else:
+            lane = rng.choices(recorded, recorded_weights)[0]
         chemicals = [c for c in lane.chemicals if registry.is_registered(c)] or \
             sorted(registry.chemicals)
         chemical = rng.choice(chemicals)
@@ -110,13 +136,33 @@ def plan_trade(rng: random.Random, registry: Registry, lanes: list[Lane],
         start = start_tick + (i * span) // max(1, len(kinds))
         plan = PlannedShipment(f"S{i + 1:05d}", lane, chemical, quantity_g, lane.from_, lane.to,
                                tuple(lane.via), tuple(lane.via), kind, start)
-        _script(plan, rng, registry, members, outsiders)
+        if kind is None:
+            _corrupt(plan, rng, corruption)
+        _script(plan, rng, registry, members, outsiders, corruption)
         plans.append(plan)
     return plans
 
 
+def _corrupt(p: PlannedShipment, rng: random.Random, c: Corruption) -> None:
+    """Turn a legitimate shipment into a corrupt one where the behaviours say so."""
+    for group, rate, pct in c.collude:
+        if p.from_nation in group and p.to_nation in group and rng.random() < rate:
+            p.diversion, p.declared_factor = "collusion", 1 - pct / 100
+            return
+    exporter = c.false_report.get(p.from_nation)
+    if exporter is not None and rng.random() < exporter[0]:
+        p.diversion, p.declared_factor = "false_report", 1 - exporter[1] / 100
+        return
+    importer = c.false_report.get(p.to_nation)
+    if importer is not None and rng.random() < importer[0]:
+        p.diversion, p.received_factor = "false_report", 1 - importer[1] / 100
+        return
+    if p.to_nation in c.withhold:
+        p.diversion = "withheld_reply"
+
+
 def _script(p: PlannedShipment, rng: random.Random, registry: Registry,
-            members: tuple[str, ...], outsiders: list[str]) -> None:
+            members: tuple[str, ...], outsiders: list[str], corruption: Corruption) -> None:
     exporter, _ = operator_ids(p.from_nation)
     _, importer = operator_ids(p.to_nation)
     lot = f"{p.id}-L0"
@@ -151,34 +197,55 @@ def _script(p: PlannedShipment, rng: random.Random, registry: Registry,
     elif kind in ("false_origin", "overdue"):
         p.diverted_g = p.quantity_g
 
+    p.dark = any(n not in members for n in (p.from_nation, *p.declared_via, p.to_nation))
+    if p.from_nation not in members:
+        # The exporter keeps no records: the goods travel off the ledger; only member transit
+        # customs could log them, and they have no shipment to log them against.
+        p.diverted_g = 0
+        return
+    # A false declaration under-states what leaves; the rest is taken before arrival, so the
+    # receipt matches the (false) declaration.
+    declared_g = int(p.quantity_g * p.declared_factor)
+    if kind in ("false_report", "collusion") and p.declared_factor < 1:
+        p.diverted_g = p.quantity_g - declared_g
+    importer_keeps_records = p.to_nation in members
     if kind != "false_origin":
         add(Step(p.from_nation, "commission", f"{p.id}-commission", dict(
             lot=lot, chemical=p.chemical, quantity_g=p.quantity_g, operator=exporter), exporter))
     ship_lot = f"{p.id}-FAKE" if kind == "false_origin" else lot
     pen = ""
-    if kind != "false_origin":
+    ship_delay = STEP_DELAY_TICKS
+    if kind != "false_origin" and importer_keeps_records:
         pen = f"{p.id}-pen"
         add(Step(p.from_nation, "pen", pen, dict(
             pen=pen, lot=lot, exporter=exporter, importer=importer, to_nation=p.to_nation,
-            quantity_g=p.quantity_g, via=p.declared_via), exporter))
-        add(Step(p.to_nation, "pen_reply", f"{p.id}-reply", dict(
-            pen=pen, decision="no_objection"), None))
+            quantity_g=declared_g, via=p.declared_via), exporter))
+        if kind == "withheld_reply":
+            # No answer comes: the exporter waits out the window, then silence decides.
+            ship_delay = corruption.reply_window_ticks.get(p.to_nation, 1500) + STEP_DELAY_TICKS
+        else:
+            add(Step(p.to_nation, "pen_reply", f"{p.id}-reply", dict(
+                pen=pen, decision="no_objection"), None))
     add(Step(p.from_nation, "ship", f"{p.id}-ship", dict(
-        shipment=shipment, lot=ship_lot, quantity_g=p.quantity_g, exporter=exporter,
+        shipment=shipment, lot=ship_lot, quantity_g=declared_g, exporter=exporter,
         importer=importer, to_nation=p.to_nation, via=p.declared_via, pen=pen,
-        hs_code=registry.chemicals[p.chemical].hs_code, declared_chemical=p.chemical), exporter))
+        hs_code=registry.chemicals[p.chemical].hs_code, declared_chemical=p.chemical), exporter,
+        ship_delay))
     for i, nation in enumerate(p.actual_via):
         if nation in members:
             add(Step(nation, "transit", f"{p.id}-transit-{i}", dict(
                 shipment=shipment, nation=nation), None, LEG_TICKS))
-    if kind == "overdue":
+    if kind == "overdue" or not importer_keeps_records:
         return
-    received_g = p.quantity_g
+    received_g = declared_g
     if kind == "under_report":
         p.diverted_g = int(p.quantity_g * rng.uniform(0.05, 0.3))
         received_g -= p.diverted_g
     elif kind == "dark_hop":
         received_g -= p.diverted_g
+    elif kind == "false_report" and p.received_factor < 1:
+        received_g = int(declared_g * p.received_factor)
+        p.diverted_g = declared_g - received_g
     delay = LEG_TICKS + (DARK_HOP_DELAY_TICKS if kind == "dark_hop" else 0)
     add(Step(p.to_nation, "receive", f"{p.id}-receive", dict(
         shipment=shipment, quantity_g=received_g, importer=importer, new_lot=received_lot),

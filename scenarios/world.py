@@ -51,15 +51,20 @@ from .network import Network
 from .oracles import SafetyOracle, judge_liveness
 from .rng import Streams
 from .routes import dark_nations, route_graph
+from .byzantine import NODE_CLASSES, SplitAdversary, halves
+from .schema import BYZANTINE_KINDS
 from .trace import Trace
-from .trade import operator_ids, plan_trade
+from .trade import Corruption, operator_ids, plan_trade
 
 DELIVER, WAKE, SUBMIT, CRASH, RESTART, TRADE, RECHECK = 0, 1, 2, 3, 4, 5, 6
+TWIN = "~"  # the twin of nation X runs as instance "X~"
 TRADE_RETRY_TICKS = 100  # the filing nation is down, or operators are not registered yet
 TRADE_RESUBMIT_TICKS = 3000  # a filed event not committed by then is filed again
 LICENCE_UNTIL_TICKS = 2**62
 DEFAULT_LANES = Path(__file__).resolve().parent / "data" / "lanes.toml"
 PROGRESS_EVERY_EVENTS = 4096
+SPACETIME_HEIGHTS_MAX = 3
+SPACETIME_MESSAGES_MAX = 2000
 
 
 class World:
@@ -67,9 +72,18 @@ class World:
                  ledger_path: Path | None = None) -> None:
         self.scenario = scenario
         self.streams = Streams(scenario.seed)
+        self._index_behaviours(scenario)
         self.genesis, self.identities = Genesis.simulated(
-            f"chemtrace/{scenario.name}", list(scenario.nations), scenario.seed)
+            f"chemtrace/{scenario.name}",
+            [(n, p) for n, p in scenario.nations if n not in self.opted_out], scenario.seed)
         self.nations = self.genesis.codes
+        self.record_keepers = tuple(n for n in self.nations if n not in self.records_opted_out)
+        power = dict(scenario.nations)
+        total = sum(power[n] for n in self.nations)
+        self.byzantine_power_fraction = sum(power[n] for n in self.byzantine) / total
+        self.honest = tuple(n for n in self.nations if n not in self.byzantine)
+        self.instances = self.nations + tuple(f"{n}{TWIN}" for n in sorted(self.twinned))
+        self.split_adversary = self._split_adversary()
         c = scenario.consensus
         self.node_config = NodeConfig(
             timeouts=TimeoutConfig(
@@ -82,10 +96,12 @@ class World:
         self.verifier = VerifyCache()
         self._setup_domain(scenario)
         self._ledger_file = ledger_path.open("w") if ledger_path is not None else None
-        self.storage = {n: MemoryStorage() for n in self.nations}
-        self.nodes: dict[str, Node | None] = {n: None for n in self.nations}
-        self.incarnation = {n: 0 for n in self.nations}
-        self.armed: dict[str, int | None] = {n: None for n in self.nations}
+        self.storage = {n: MemoryStorage() for n in self.instances}
+        self.nodes: dict[str, Node | None] = {n: None for n in self.instances}
+        self.incarnation = {n: 0 for n in self.instances}
+        self.armed: dict[str, int | None] = {n: None for n in self.instances}
+        self.behaviour_rng = self.streams.get("behaviour")
+        self.suppressed = 0
         self.network = Network(scenario.network, scenario.partitions, self.nations,
                                self.streams.get("network"))
         self.workload_rng = self.streams.get("workload")
@@ -97,9 +113,15 @@ class World:
         self.messages_sent = 0
         self.bytes_sent = 0
         self.messages_delivered = 0
+        self.sent_by_nation: dict[str, int] = {}
+        # For the report's space-time diagram: (sent, delivered, src, dst, kind, height, round)
+        # of the first messages of the first heights.
+        self.spacetime: list[tuple] = []
+        self._sent_at: dict[tuple, int] = {}
         self.dropped: dict[str, int] = {}
-        self.commits: dict[str, list[tuple[int, int]]] = {n: [] for n in self.nations}
+        self.commits: dict[str, list[tuple[int, int]]] = {n: [] for n in self.instances}
         self.evidence: list[dict] = []
+        self._evidence_keys: set[tuple] = set()
         self.submitted_at: dict[bytes, int] = {}
         self.latencies_ticks: list[int] = []
         self.canonical_txs: dict[int, int] = {}
@@ -120,26 +142,39 @@ class World:
                  for n, r in (scenario.nation_rules or {}).items()}
         d = scenario.domain or {}
         self.domain_config = DomainConfig(
-            frozenset(self.nations), rules,
+            frozenset(self.record_keepers), rules,
             transit_deadline_ticks=d.get("transit_deadline_ticks", 6000),
             discrepancy_tolerance_pct=d.get("discrepancy_tolerance_pct", 1.0),
             late_report_ticks=d.get("late_report_ticks", 2000))
         w = scenario.workload
         self.plans = plan_trade(self.streams.get("trade"), self.registry, self.lanes,
-                                self.nations, tuple(sorted(self.iso_nations)),
+                                self.record_keepers, tuple(sorted(self.iso_nations)),
                                 w.get("shipments", 0), w.get("diversions", {}),
                                 w.get("trade_start_tick", 500),
-                                w.get("trade_until_tick") or scenario.ticks_max * 6 // 10)
-        self.domain = DomainOracle(self.plans, self.nations)
-        self.routes = route_graph(self.lanes, frozenset(self.nations))
+                                w.get("trade_until_tick") or scenario.ticks_max * 6 // 10,
+                                participants=scenario.nation_ids,
+                                corruption=self._corruption(scenario))
+        self.domain = DomainOracle(self.plans, self.record_keepers)
+        self.routes = route_graph(self.lanes, frozenset(self.record_keepers))
         self.operators = {}
-        for nation in self.nations:
+        for nation in self.record_keepers:
             for op in operator_ids(nation):
                 self.operators[op] = Identity.derive(op, scenario.seed, purpose="operator")
         self.trade_txs: dict[bytes, tuple[int, int]] = {}
         self.registrations: dict[bytes, str] = {}
         self.registered = False
         self.trade_nonce = 0
+
+    def _corruption(self, scenario: Scenario) -> Corruption:
+        bs = scenario.behaviours
+        return Corruption(
+            withhold=frozenset(n for b in bs if b.kind == "withhold_objection" for n in b.nations),
+            reply_window_ticks={n: r["pen_reply_window_ticks"]
+                                for n, r in (scenario.nation_rules or {}).items()},
+            false_report={n: (b.params["rate"], b.params["under_report_pct"])
+                          for b in bs if b.kind == "false_report" for n in b.nations},
+            collude=tuple((frozenset(b.nations), b.params["rate"], b.params["under_report_pct"])
+                          for b in bs if b.kind == "collude"))
 
     def _new_chaincode(self) -> Chaincode:
         keys = {n.code: n.public_key for n in self.genesis.nations}
@@ -174,14 +209,16 @@ class World:
             if b.kind != "crash":
                 continue
             for nation in b.nations:
+                if nation not in self.nations:
+                    continue  # opted out: it has no node to crash
                 if b.from_tick == 0:
                     down_at_start.add(nation)
                 else:
                     self._push(b.from_tick, CRASH, nation)
                 if b.until_tick is not None and b.until_tick <= ticks_max:
-                    self._push(b.until_tick, RESTART, nation)
-        for nation in self.nations:
-            if nation in down_at_start:
+                    self._push(b.until_tick, RESTART, nation, b.params.get("wipe", False))
+        for nation in self.instances:
+            if _nation(nation) in down_at_start:
                 self.trace.write({"t": 0, "ev": "crash", "node": nation})
             else:
                 self._boot(nation)
@@ -211,7 +248,7 @@ class World:
             elif kind == CRASH:
                 self._crash(payload[0])
             else:
-                self._restart(payload[0])
+                self._restart(*payload)
             if progress is not None and self.events % PROGRESS_EVERY_EVENTS == 0:
                 progress(tick, ticks_max)
         self.now = ticks_max
@@ -228,27 +265,78 @@ class World:
         summary["trace_lines"] = self.trace.lines
         return summary
 
-    def _boot(self, nation: str) -> None:
-        self.incarnation[nation] += 1
-        self.armed[nation] = None
-        node = Node(self.identities[nation], self.genesis, self.verifier, self.storage[nation],
-                    self.node_config, self._new_chaincode())
-        self.nodes[nation] = node
-        self._act(nation, node.start(self.now))
+    def _boot(self, instance: str) -> None:
+        self.incarnation[instance] += 1
+        self.armed[instance] = None
+        nation = _nation(instance)
+        cls, behaviour = Node, None
+        for b in self.behaviours.get(nation, ()):
+            if b.kind in NODE_CLASSES:
+                cls, behaviour = NODE_CLASSES[b.kind], b
+                break
+        node = cls(self.identities[nation], self.genesis, self.verifier, self.storage[instance],
+                   self.node_config, self._new_chaincode())
+        if behaviour is not None:
+            node.behaviour = behaviour
+            node.adversary = self.split_adversary
+        self.nodes[instance] = node
+        self._act(instance, node.start(self.now))
 
     def _crash(self, nation: str) -> None:
-        if self.nodes[nation] is None:
-            return
-        self.nodes[nation] = None
-        self.incarnation[nation] += 1
-        self.trace.write({"t": self.now, "ev": "crash", "node": nation})
+        for instance in self._instances_of(nation):
+            if self.nodes[instance] is None:
+                continue
+            self.nodes[instance] = None
+            self.incarnation[instance] += 1
+            self.trace.write({"t": self.now, "ev": "crash", "node": instance})
 
-    def _restart(self, nation: str) -> None:
-        if self.nodes[nation] is not None:
-            return
-        self.trace.write({"t": self.now, "ev": "restart", "node": nation,
-                          "height": len(self.storage[nation].blocks)})
-        self._boot(nation)
+    def _restart(self, nation: str, wipe: bool = False) -> None:
+        for instance in self._instances_of(nation):
+            if self.nodes[instance] is not None:
+                continue
+            if wipe:
+                self.storage[instance] = MemoryStorage()  # the disk is gone too
+            self.trace.write({"t": self.now, "ev": "restart", "node": instance, "wipe": wipe,
+                              "height": len(self.storage[instance].blocks)})
+            self._boot(instance)
+
+    # ------------------------------------------------------------------ behaviours
+
+    def _index_behaviours(self, scenario: Scenario) -> None:
+        self.behaviours: dict[str, list] = {}
+        for b in scenario.behaviours:
+            for nation in b.nations:
+                self.behaviours.setdefault(nation, []).append(b)
+        self.opted_out = {n for b in scenario.behaviours if b.kind == "opt_out"
+                          and b.params["mode"] == "full" for n in b.nations}
+        self.records_opted_out = {n for b in scenario.behaviours if b.kind == "opt_out"
+                                  for n in b.nations}
+        self.byzantine = tuple(sorted({n for b in scenario.behaviours
+                                       if b.kind in BYZANTINE_KINDS for n in b.nations}))
+        self.twinned = {n for b in scenario.behaviours if b.kind == "twin" for n in b.nations}
+
+    def _active(self, nation: str, kind: str):
+        for b in self.behaviours.get(nation, ()):
+            if b.kind == kind and b.active(self.now):
+                return b
+        return None
+
+    def _split_adversary(self) -> SplitAdversary | None:
+        members = frozenset(n for b in self.scenario.behaviours if b.kind == "equivocate"
+                            and b.params["mode"] == "split" for n in b.nations)
+        if not members:
+            return None
+        first, second = halves(list(self.honest))
+        return SplitAdversary(first, second, members)
+
+    def _instances_of(self, nation: str) -> list[str]:
+        return [nation] + ([f"{nation}{TWIN}"] if nation in self.twinned else [])
+
+    def _twin_side(self, nation: str, peer: str) -> str:
+        """Which instance of twinned `nation` talks to `peer`: each serves half the others."""
+        others = sorted(n for n in self.nations if n != nation)
+        first = set(others[:(len(others) + 1) // 2])
+        return nation if peer in first else f"{nation}{TWIN}"
 
     def _deliver(self, src: str, dst: str, data: bytes, kind: str, height: int, round_: int
                  ) -> None:
@@ -256,10 +344,13 @@ class World:
         if node is None:
             self._drop_net(src, dst, kind, "crashed")
             return
-        if self.network.blocked(src, dst, self.now):
+        if self.network.blocked(_nation(src), _nation(dst), self.now):
             self._drop_net(src, dst, kind, "partition")
             return
         self.messages_delivered += 1
+        if len(self.spacetime) < SPACETIME_MESSAGES_MAX and height <= SPACETIME_HEIGHTS_MAX:
+            self.spacetime.append((self._sent_at.pop((src, dst, data), self.now), self.now, src,
+                                   dst, kind, height, round_))
         self.trace.write({"t": self.now, "ev": "deliver", "src": src, "dst": dst, "kind": kind,
                           "h": height, "r": round_})
         self._act(dst, node.on_bytes(data, self.now))
@@ -276,7 +367,7 @@ class World:
         self._act(nation, node.on_timer(self.now))
 
     def _submit(self, at: float, rate: float) -> None:
-        up = [n for n in self.nations if self.nodes[n] is not None]
+        up = [n for n in self.honest if self.nodes[n] is not None]
         if up:
             nation = self.workload_rng.choice(up)
             self._nonce += 1
@@ -292,16 +383,20 @@ class World:
 
     # ------------------------------------------------------------------ a node's actions
 
-    def _act(self, nation: str, actions: list) -> None:
+    def _act(self, instance: str, actions: list) -> None:
+        nation = _nation(instance)
+        muted = self._active(nation, "mute") is not None
         for action in actions:
-            if isinstance(action, SendAll):
+            if isinstance(action, (SendAll, SendTo)) and muted:
+                self.suppressed += 1
+            elif isinstance(action, SendAll):
                 for dst in self.nations:
                     if dst != nation:
-                        self._send(nation, dst, action.data, action.kind, action.height,
-                                   action.round)
+                        self._route(instance, dst, action.data, action.kind, action.height,
+                                    action.round)
             elif isinstance(action, SendTo):
-                self._send(nation, action.dst, action.data, action.kind, action.height,
-                           action.round)
+                self._route(instance, action.dst, action.data, action.kind, action.height,
+                            action.round)
             elif isinstance(action, Committed):
                 self._on_commit(nation, action)
             elif isinstance(action, Dropped):
@@ -313,24 +408,55 @@ class World:
                 record = {"kind": "equivocation", "nation": ev.voter, "tick": self.now,
                           "seen_by": nation, "height": ev.first.height, "round": ev.first.round,
                           "step": _step_name(ev.first)}
-                self.evidence.append(record)
                 self.trace.write({"t": self.now, "ev": "evidence", **record})
+                key = (ev.voter, ev.first.height, ev.first.round, record["step"])
+                if key not in self._evidence_keys:  # the summary lists each offence once
+                    self._evidence_keys.add(key)
+                    self.evidence.append(record)
             elif isinstance(action, Delivered):
                 pass
-        self._arm(nation)
+        self._arm(instance)
+
+    def _route(self, src: str, dst_nation: str, data: bytes, kind: str, height: int,
+               round_: int) -> None:
+        """Send from instance `src` to the instance of `dst_nation` that talks to it."""
+        src_nation = _nation(src)
+        if src_nation in self.twinned and self._twin_side(src_nation, dst_nation) != src:
+            return  # the other twin serves that peer
+        dst = dst_nation
+        if dst_nation in self.twinned:
+            dst = self._twin_side(dst_nation, src_nation)
+        self._send(src, dst, data, kind, height, round_)
 
     def _send(self, src: str, dst: str, data: bytes, kind: str, height: int, round_: int) -> None:
         self.messages_sent += 1
+        self.sent_by_nation[src] = self.sent_by_nation.get(src, 0) + 1
+        if len(self.spacetime) < SPACETIME_MESSAGES_MAX and height <= SPACETIME_HEIGHTS_MAX:
+            self._sent_at[(src, dst, data)] = self.now
         self.bytes_sent += len(data)
-        if self.network.blocked(src, dst, self.now):
+        src_nation = _nation(src)
+        if self.network.blocked(src_nation, _nation(dst), self.now):
             self._drop_net(src, dst, kind, "partition")
             return
-        arrivals = self.network.arrivals(self.now)
+        arrivals = self.network.arrivals(src_nation, _nation(dst), self.now)
         if not arrivals:
             self._drop_net(src, dst, kind, "loss")
             return
+        if src_nation in self.behaviours:
+            data, arrivals = self._misbehave_on_wire(src_nation, data, arrivals)
         for tick in arrivals:
             self._push(tick, DELIVER, src, dst, data, kind, height, round_)
+
+    def _misbehave_on_wire(self, nation: str, data: bytes, arrivals: list[int]
+                           ) -> tuple[bytes, list[int]]:
+        corrupt = self._active(nation, "invalid_signature")
+        if corrupt is not None and self.behaviour_rng.random() < corrupt.params["rate"]:
+            # Flip a bit of the last byte: for signed messages that is the signature.
+            data = data[:-1] + bytes([data[-1] ^ 0x01])
+        delay = self._active(nation, "delay")
+        if delay is not None:
+            arrivals = [t + delay.params["ticks"] for t in arrivals]
+        return data, arrivals
 
     def _drop_net(self, src: str, dst: str, kind: str, reason: str) -> None:
         self.dropped[reason] = self.dropped.get(reason, 0) + 1
@@ -343,6 +469,8 @@ class World:
         self.trace.write({"t": self.now, "ev": "decide", "node": nation, "h": block.height,
                           "block": block.block_id.hex()[:16], "txs": len(block.txs),
                           "via": action.via})
+        if nation not in self.honest:
+            return  # Byzantine nodes (and twins) are not judged by the oracles
         first = block.height not in self.safety.canonical
         for violation in self.safety.on_commit(nation, action.committed, self.now):
             self.trace.write({"t": self.now, "ev": "violation", **violation})
@@ -358,7 +486,7 @@ class World:
 
     def _register_operators(self) -> None:
         """Each member registers its manufacturer-exporter and importer-processor at tick 1."""
-        for nation in self.nations:
+        for nation in self.record_keepers:
             mfg, imp = operator_ids(nation)
             for op, activities in ((mfg, ("manufacture", "export")),
                                    (imp, ("import", "manufacture"))):
@@ -432,7 +560,8 @@ class World:
             if self.registrations.pop(tx.tx_id, None) is not None and not self.registrations:
                 self.registered = True
                 for i, plan in enumerate(self.plans):
-                    self._push(max(self.now, plan.start_tick), TRADE, i, 0)
+                    if plan.steps:
+                        self._push(max(self.now, plan.start_tick), TRADE, i, 0)
             entry = self.trade_txs.pop(tx.tx_id, None)
             if entry is not None:
                 plan_index, step_index = entry
@@ -472,7 +601,7 @@ class World:
 
     def correct_nations(self) -> list[str]:
         """Nations that are up and honest at the end of the run."""
-        return [n for n in self.nations if self.nodes[n] is not None]
+        return [n for n in self.honest if self.nodes[n] is not None]
 
     def summary(self) -> dict:
         s = self.scenario
@@ -480,14 +609,22 @@ class World:
         bound = s.expect["liveness_ticks_max"]
         liveness_ok, liveness_why = judge_liveness(self.commits, self.correct_nations(), gst,
                                                    bound, s.ticks_max)
-        violations = list(self.safety.violations)
+        # At or above 1/3 Byzantine power the protocol promises nothing: violations are
+        # expected. Below it, any violation is a bug.
+        expected = 3 * self.byzantine_power_fraction >= 1 - 1e-12
+        violations = [dict(v, expected=expected) for v in self.safety.violations]
         safety_ok = not violations
         if not liveness_ok:
-            violations.append({"kind": "liveness", "reason": liveness_why, "gst_tick": gst})
+            violations.append({"kind": "liveness", "reason": liveness_why, "gst_tick": gst,
+                               "expected": expected})
         heights = max(self.safety.canonical, default=0)
         txs = sum(self.canonical_txs.values())
         lat = sorted(self.latencies_ticks)
-        expect_ok = (safety_ok == s.expect["safety"]) and (liveness_ok == s.expect["liveness"])
+        want_safety = s.expect["safety"]
+        unexpected = any(not v["expected"] for v in violations if v["kind"] != "liveness")
+        safety_as_expected = (not unexpected) if want_safety == "any" else \
+            (safety_ok == want_safety)
+        expect_ok = safety_as_expected and liveness_ok == s.expect["liveness"]
         domain = self.domain.summary()
         domain["route_nations_outside_consortium"] = [
             {"nation": n, "mass_share": share} for n, share in dark_nations(self.routes)]
@@ -497,6 +634,10 @@ class World:
             "source": s.source,
             "seed": s.seed,
             "nations": len(self.nations),
+            "nations_opted_out": sorted(self.opted_out),
+            "byzantine_nations": list(self.byzantine),
+            "byzantine_power_fraction": round(self.byzantine_power_fraction, 4),
+            "unexpected_violations": unexpected,
             "ticks": s.ticks_max,
             "heights_committed": heights,
             "txs_committed": txs,
@@ -522,6 +663,10 @@ class World:
             "signature_cache_hits": self.verifier.hits,
             "events": self.events,
         }
+
+
+def _nation(instance: str) -> str:
+    return instance.rstrip(TWIN)
 
 
 def _percentile(sorted_values: list[int], pct: int) -> int | None:

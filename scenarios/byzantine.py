@@ -1,0 +1,138 @@
+"""Byzantine nodes: honest nodes whose outputs or judgements are rewritten, as CometBFT's
+byzantine tests override `doPrevote`. The consensus core stays the one honest implementation.
+
+Each class subclasses `nodes.Node` and overrides one hook, and only while its behaviour's window
+is open (`behaviour.active(now)`):
+
+- `EquivocatingNode._emit`: every consensus message goes out in two versions. `noisy` sends
+  both to every peer (in opposite orders to the two halves, so each half counts a different one
+  first), which honest nodes record as evidence. `split` coordinates through a shared
+  `SplitAdversary`: when one of the equivocators proposes, half the honest nations get block A
+  and the other half block B, and every equivocator votes A to the first half and B to the
+  second. With at least 1/3 of the power that breaks agreement; below it, it cannot.
+- `AmnesiaNode._run`: after every event, the replica forgets its lock.
+- `CensorNode._build_block` / `_valid`: leaves out, and prevotes nil on, the transactions signed
+  by the censored nations.
+- `MuteNode._emit`-level silence and corrupted signatures are done by the world on the wire,
+  since they need no knowledge of the protocol.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from consensus import Proposal, Step, Vote
+from nodes import Block, Node, SendTo, kind_of
+from nodes.node import encode_message
+
+from .loader import Behaviour
+
+
+@dataclass
+class SplitAdversary:
+    """Shared knowledge of the colluding equivocators (mode = "split")."""
+
+    first_half: frozenset[str]
+    second_half: frozenset[str]
+    members: frozenset[str]
+    values: dict[tuple[int, int], tuple[Block, Block]] = field(default_factory=dict)
+
+
+def halves(honest: list[str]) -> tuple[frozenset[str], frozenset[str]]:
+    ordered = sorted(honest)
+    cut = (len(ordered) + 1) // 2
+    return frozenset(ordered[:cut]), frozenset(ordered[cut:])
+
+
+class EquivocatingNode(Node):
+    behaviour: Behaviour
+    adversary: SplitAdversary | None = None
+
+    def _peers(self) -> list[str]:
+        return [n for n in self.genesis.codes if n != self.me]
+
+    def _emit(self, signed, out) -> None:
+        if not self.behaviour.active(self._now):
+            return super()._emit(signed, out)
+        if self.behaviour.params.get("mode") == "split" and self.adversary is not None:
+            return self._emit_split(signed, out)
+        twin = self._conflicting(signed)
+        first, second = halves(self._peers())
+        for peer in self._peers():
+            order = (signed, twin) if peer in first else (twin, signed)
+            for message in order:
+                out.append(SendTo(peer, encode_message(message), kind_of(message),
+                                  message.height, message.round))
+
+    def _conflicting(self, signed):
+        """A second, validly signed message for the same (height, round, step)."""
+        if isinstance(signed, Proposal):
+            block = signed.value
+            other = Block.build(block.height, block.prev_hash, block.proposer,
+                                block.time_ticks + 1, block.txs, block.app_hash)
+            return self._sign(Proposal(signed.height, signed.round, other, other.block_id,
+                                       signed.valid_round, signed.proposer))
+        alt = None if signed.value_id is not None else hashlib.sha256(
+            b"equivocation" + signed.voter.encode() + bytes([signed.round % 256])).digest()
+        return self._sign(Vote(signed.step, signed.height, signed.round, alt, signed.voter))
+
+    def _emit_split(self, signed, out) -> None:
+        adv = self.adversary
+        key = (signed.height, signed.round)
+        if isinstance(signed, Proposal):
+            a = signed.value
+            b = Block.build(a.height, a.prev_hash, a.proposer, a.time_ticks + 1, a.txs,
+                            a.app_hash)
+            adv.values[key] = (a, b)
+            second = self._sign(Proposal(signed.height, signed.round, b, b.block_id,
+                                         signed.valid_round, signed.proposer))
+            versions = (signed, second)
+        elif key in adv.values and signed.step in (Step.PREVOTE, Step.PRECOMMIT):
+            a, b = adv.values[key]
+            versions = (self._sign(Vote(signed.step, signed.height, signed.round, a.block_id,
+                                        signed.voter)),
+                        self._sign(Vote(signed.step, signed.height, signed.round, b.block_id,
+                                        signed.voter)))
+        else:
+            return super()._emit(signed, out)
+        for peer in self._peers():
+            message = versions[1] if peer in adv.second_half else versions[0]
+            out.append(SendTo(peer, encode_message(message), kind_of(message), message.height,
+                              message.round))
+
+
+class AmnesiaNode(Node):
+    behaviour: Behaviour
+
+    def _run(self, first, out) -> None:
+        super()._run(first, out)
+        if self.behaviour.active(self._now):
+            r = self.replica
+            r.locked_value, r.locked_value_id, r.locked_round = None, None, -1
+
+
+class CensorNode(Node):
+    behaviour: Behaviour
+
+    def _censored(self, block: Block) -> bool:
+        targets = set(self.behaviour.params["nations"])
+        return any(tx.signer in targets for tx in block.txs)
+
+    def _build_block(self, height: int) -> Block:
+        block = super()._build_block(height)
+        if not self.behaviour.active(self._now) or not self._censored(block):
+            return block
+        targets = set(self.behaviour.params["nations"])
+        txs = tuple(tx for tx in block.txs if tx.signer not in targets)
+        return Block.build(block.height, block.prev_hash, block.proposer, block.time_ticks, txs,
+                           block.app_hash)
+
+    def _valid(self, height: int, value: object) -> bool:
+        if (self.behaviour.active(self._now) and isinstance(value, Block)
+                and self._censored(value)):
+            return False
+        return super()._valid(height, value)
+
+
+NODE_CLASSES = {"equivocate": EquivocatingNode, "amnesia": AmnesiaNode, "censor": CensorNode}
