@@ -11,8 +11,8 @@ is open (`behaviour.active(now)`):
   and the other half block B, and every equivocator votes A to the first half and B to the
   second. With at least 1/3 of the power that breaks agreement; below it, it cannot.
 - `AmnesiaNode._run`: after every event, the replica forgets its lock.
-- `CensorNode._build_block` / `_valid`: leaves out, and prevotes nil on, the transactions signed
-  by the censored nations.
+- `CensorNode._build_block` / `_emit`: leaves out of its blocks, and prevotes nil on blocks
+  holding, the transactions signed by the censored nations.
 - `MuteNode._emit`-level silence and corrupted signatures are done by the world on the wire,
   since they need no knowledge of the protocol.
 """
@@ -128,11 +128,17 @@ class CensorNode(Node):
         return Block.build(block.height, block.prev_hash, block.proposer, block.time_ticks, txs,
                            block.app_hash)
 
-    def _valid(self, height: int, value: object) -> bool:
-        if (self.behaviour.active(self._now) and isinstance(value, Block)
-                and self._censored(value)):
-            return False
-        return super()._valid(height, value)
+    def _emit(self, signed, out) -> None:
+        """As voter: a prevote for a block holding censored transactions goes out as nil. The
+        node still decides and syncs such blocks, so it stays in consensus."""
+        if (self.behaviour.active(self._now) and isinstance(signed, Vote)
+                and signed.step is Step.PREVOTE and signed.value_id is not None):
+            proposal = self.replica._proposals.get(signed.round)
+            if proposal is not None and proposal.value_id == signed.value_id \
+                    and self._censored(proposal.value):
+                signed = self._sign(Vote(signed.step, signed.height, signed.round, None,
+                                         signed.voter))
+        super()._emit(signed, out)
 
 
 NODE_CLASSES = {"equivocate": EquivocatingNode, "amnesia": AmnesiaNode, "censor": CensorNode}

@@ -4,6 +4,7 @@
     chemtrace registry [--json]
     chemtrace bench [--quick] [--json FILE]
     chemtrace trace LOT --run DIR [--json]
+    chemtrace list [--json]
 
 Exit codes: 0 when the scenario's [expect] holds, 1 when it does not, 2 for a bad command line or
 scenario file.
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.markup import escape
 from rich.table import Table
 
 from nodes.registry import load_registry
@@ -56,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     trace.add_argument("lot", help="lot id, e.g. S00001-L0")
     trace.add_argument("--run", type=Path, required=True, help="output folder of a run")
     trace.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    lib = sub.add_parser("list", help="list the library scenarios and the question each answers")
+    lib.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return parser
 
 
@@ -86,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_bench(args)
     if args.command == "trace":
         return cmd_trace(args)
+    if args.command == "list":
+        return cmd_list(args)
     return EXIT_USAGE  # pragma: no cover - argparse enforces the sub-command
 
 
@@ -276,6 +282,51 @@ def cmd_trace(args: argparse.Namespace) -> int:
             console.print(f"  {fl['kind']} on {fl['subject']}: {fl['detail']}", markup=False)
     else:
         console.print("flags: none")
+    return EXIT_OK
+
+
+LIBRARY = Path(__file__).parent / "library"
+
+
+def library_question(path: Path) -> str:
+    """The question a library file answers: a TOML file's first `# Question:` comment, or a
+    Python script's docstring, up to the first blank line (or blank comment) or "Look at"."""
+    if path.suffix == ".py":
+        import ast
+        lines = (ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or "").splitlines()
+    else:
+        lines = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if not line.startswith("#"):
+                break
+            lines.append(line[1:])
+        while lines and not lines[0].strip().startswith("Question:"):
+            lines.pop(0)
+    parts: list[str] = []
+    for line in lines:
+        line = line.strip()
+        if not line or line.startswith("Look at"):
+            break
+        parts.append(line)
+    return " ".join(parts).removeprefix("Question:").strip()
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    files = sorted(p for p in LIBRARY.iterdir() if p.suffix in (".toml", ".py")
+                   and not p.name.startswith("_"))
+    rows = [{"file": p.name, "name": p.stem, "path": str(p), "question": library_question(p)}
+            for p in files]
+    console = _wide_console()
+    if args.json:
+        console.print_json(json.dumps({"library": str(LIBRARY), "scenarios": rows}))
+        return EXIT_OK
+    table = Table(title=f"Scenario library ({LIBRARY})")
+    table.add_column("file", no_wrap=True)
+    table.add_column("question")
+    for r in rows:
+        table.add_row(escape(r["file"]), escape(r["question"]) or "[dim](no question)[/]")
+    console.print(table)
+    console.print("run one with: chemtrace run scenarios/library/FILE", markup=False)
     return EXIT_OK
 
 

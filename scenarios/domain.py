@@ -101,8 +101,10 @@ class DomainOracle:
     def summary(self) -> dict:
         shipped_g = sum(p.quantity_g for p in self.plans)
         complete_g = sum(p.quantity_g for p in self.plans if self._complete(p))
-        injected = {k: 0 for k in ALL_KINDS}
-        flagged = {k: 0 for k in ALL_KINDS}
+        kinds = list(ALL_KINDS) + sorted({p.diversion for p in self.plans
+                                          if p.diversion and p.diversion not in ALL_KINDS})
+        injected = {k: 0 for k in kinds}  # custom behaviours may name kinds of their own
+        flagged = {k: 0 for k in kinds}
         delays = []
         leaked_g = 0
         for p in self.plans:
@@ -125,7 +127,7 @@ class DomainOracle:
             "diversions_flagged": flagged,
             "detection_rate": round(sum(flagged.values()) / total, 4) if total else None,
             "detection_rate_by_kind": {k: round(flagged[k] / injected[k], 4)
-                                       for k in ALL_KINDS if injected[k]},
+                                       for k in kinds if injected[k]},
             "detection_delay_ticks_p50": delays[max(0, math.ceil(len(delays) / 2) - 1)]
             if delays else None,
             "false_flags": self.false_flags,

@@ -57,6 +57,7 @@ class Scenario:
     nation_rules: dict = None  # type: ignore[assignment]
     lanes: tuple = ()
     domain: dict = None  # type: ignore[assignment]
+    custom: tuple = ()  # CustomBehaviour objects from a Python scenario script
 
     @property
     def nation_ids(self) -> tuple[str, ...]:
@@ -70,11 +71,44 @@ class Scenario:
 
 def load_scenario(path: str | Path) -> Scenario:
     path = Path(path)
+    if path.suffix == ".py":
+        return _load_script(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ScenarioError(f"{path}: cannot read the scenario file ({exc.strerror})") from None
     return parse_scenario(text, str(path))
+
+
+def _load_script(path: Path) -> Scenario:
+    """Run a Python scenario script and call its `scenario()` function."""
+    import importlib.util
+    if not path.exists():
+        raise ScenarioError(f"{path}: cannot read the scenario file (no such file)")
+    spec = importlib.util.spec_from_file_location(f"chemtrace_script_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    try:
+        spec.loader.exec_module(module)  # type: ignore[union-attr]
+    except ScenarioError:
+        raise
+    except Exception as exc:  # the user's script failed: say where, keep the cause
+        raise ScenarioError(f"{path}: the script raised {type(exc).__name__}: {exc}") from exc
+    build = getattr(module, "scenario", None)
+    if not callable(build):
+        raise ScenarioError(f"{path}: a scenario script must define a function scenario() that "
+                            f"returns a Scenario (see scenarios/api.py)")
+    try:
+        result = build()
+    except ScenarioError as exc:
+        if str(path) in str(exc):
+            raise
+        raise ScenarioError(f"{path}: {exc}") from exc
+    except Exception as exc:
+        raise ScenarioError(f"{path}: scenario() raised {type(exc).__name__}: {exc}") from exc
+    if not isinstance(result, Scenario):
+        raise ScenarioError(f"{path}: scenario() returned {type(result).__name__}, not a "
+                            f"Scenario; build one with scenarios.api.parse_scenario")
+    return result
 
 
 def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:

@@ -38,6 +38,8 @@ import networkx as nx  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
+from .schema import CORRUPT_KINDS  # noqa: E402  (false_report, collude, withhold_objection)
+
 COMMIT_POINTS_TOTAL_MAX = 10_000  # over all nations; a long run is thinned, keeping the last
 COMMIT_POINTS_MIN = 100  # per nation, however many nations there are
 FLAG_ROWS_MAX = 200
@@ -49,7 +51,6 @@ TRADE_NODES_MAX = 250  # beyond this the nodes and labels overlap
 TRADE_COLUMNS = 5  # sources, mostly sources, transit, mostly destinations, destinations
 FIGURE_WIDTH_IN_MAX = 40.0
 
-CORRUPT_KINDS = frozenset({"false_report", "collude", "withhold_objection"})
 # Precedence when one nation has several behaviours: the first role found here wins.
 ROLES = ("opted out", "Byzantine", "corrupt")
 ROLE_STYLE = {  # role -> (node marker, colour)

@@ -154,6 +154,10 @@ class World:
                                 w.get("trade_until_tick") or scenario.ticks_max * 6 // 10,
                                 participants=scenario.nation_ids,
                                 corruption=self._corruption(scenario))
+        custom_rng = self.streams.get("custom")
+        for behaviour in scenario.custom:
+            for plan in self.plans:
+                behaviour.adjust_shipment(plan, self.record_keepers, custom_rng)
         self.domain = DomainOracle(self.plans, self.record_keepers)
         self.routes = route_graph(self.lanes, frozenset(self.record_keepers))
         self.operators = {}
@@ -274,6 +278,9 @@ class World:
             if b.kind in NODE_CLASSES:
                 cls, behaviour = NODE_CLASSES[b.kind], b
                 break
+        for custom in self.scenario.custom:
+            if nation in custom.nations and custom.node_class(nation) is not None:
+                cls, behaviour = custom.node_class(nation), custom
         node = cls(self.identities[nation], self.genesis, self.verifier, self.storage[instance],
                    self.node_config, self._new_chaincode())
         if behaviour is not None:
@@ -311,8 +318,9 @@ class World:
                           and b.params["mode"] == "full" for n in b.nations}
         self.records_opted_out = {n for b in scenario.behaviours if b.kind == "opt_out"
                                   for n in b.nations}
-        self.byzantine = tuple(sorted({n for b in scenario.behaviours
-                                       if b.kind in BYZANTINE_KINDS for n in b.nations}))
+        self.byzantine = tuple(sorted(
+            {n for b in scenario.behaviours if b.kind in BYZANTINE_KINDS for n in b.nations}
+            | {n for c in scenario.custom if c.byzantine for n in c.nations}))
         self.twinned = {n for b in scenario.behaviours if b.kind == "twin" for n in b.nations}
 
     def _active(self, nation: str, kind: str):
@@ -348,7 +356,8 @@ class World:
             self._drop_net(src, dst, kind, "partition")
             return
         self.messages_delivered += 1
-        if len(self.spacetime) < SPACETIME_MESSAGES_MAX and height <= SPACETIME_HEIGHTS_MAX:
+        if (len(self.spacetime) < SPACETIME_MESSAGES_MAX and height <= SPACETIME_HEIGHTS_MAX
+                and kind != "txs"):  # gossip would crowd out the votes at large n
             self.spacetime.append((self._sent_at.pop((src, dst, data), self.now), self.now, src,
                                    dst, kind, height, round_))
         self.trace.write({"t": self.now, "ev": "deliver", "src": src, "dst": dst, "kind": kind,
@@ -398,15 +407,15 @@ class World:
                 self._route(instance, action.dst, action.data, action.kind, action.height,
                             action.round)
             elif isinstance(action, Committed):
-                self._on_commit(nation, action)
+                self._on_commit(instance, action)
             elif isinstance(action, Dropped):
                 self.dropped[action.reason] = self.dropped.get(action.reason, 0) + 1
-                self.trace.write({"t": self.now, "ev": "drop", "node": nation,
+                self.trace.write({"t": self.now, "ev": "drop", "node": instance,
                                   "reason": action.reason, "kind": action.kind})
             elif isinstance(action, Misbehaviour):
                 ev = action.evidence
                 record = {"kind": "equivocation", "nation": ev.voter, "tick": self.now,
-                          "seen_by": nation, "height": ev.first.height, "round": ev.first.round,
+                          "seen_by": instance, "height": ev.first.height, "round": ev.first.round,
                           "step": _step_name(ev.first)}
                 self.trace.write({"t": self.now, "ev": "evidence", **record})
                 key = (ev.voter, ev.first.height, ev.first.round, record["step"])
@@ -431,7 +440,8 @@ class World:
     def _send(self, src: str, dst: str, data: bytes, kind: str, height: int, round_: int) -> None:
         self.messages_sent += 1
         self.sent_by_nation[src] = self.sent_by_nation.get(src, 0) + 1
-        if len(self.spacetime) < SPACETIME_MESSAGES_MAX and height <= SPACETIME_HEIGHTS_MAX:
+        if (len(self.spacetime) < SPACETIME_MESSAGES_MAX and height <= SPACETIME_HEIGHTS_MAX
+                and kind != "txs"):
             self._sent_at[(src, dst, data)] = self.now
         self.bytes_sent += len(data)
         src_nation = _nation(src)
