@@ -44,9 +44,14 @@ class CustomBehaviour:
     """A behaviour written in Python. `nations` are the nations it applies to."""
 
     byzantine = False  # True if it makes its nations' consensus messages untrustworthy
+    params: dict = {}  # read by the node classes of scenarios/byzantine.py, if you reuse them
 
     def __init__(self, nations: list[str] | tuple[str, ...]) -> None:
         self.nations = tuple(nations)
+
+    def active(self, tick: int) -> bool:
+        """Whether a node class given by `node_class` misbehaves at `tick`; always, by default."""
+        return True
 
     def adjust_shipment(self, plan: PlannedShipment, members: tuple[str, ...],
                         rng: random.Random) -> None:

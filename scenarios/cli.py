@@ -13,14 +13,15 @@ scenario file.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import shlex
 import sys
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.markup import escape
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from nodes.registry import load_registry
@@ -292,7 +293,6 @@ def library_question(path: Path) -> str:
     """The question a library file answers: a TOML file's first `# Question:` comment, or a
     Python script's docstring, up to the first blank line (or blank comment) or "Look at"."""
     if path.suffix == ".py":
-        import ast
         lines = (ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or "").splitlines()
     else:
         lines = []

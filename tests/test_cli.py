@@ -70,3 +70,53 @@ def test_bad_command_line_exits_2(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["fly"])
     assert exc.value.code == 2
+
+
+def test_an_unexpected_violation_is_reported_as_a_bug_with_the_reproduce_command(tmp_path,
+                                                                                 capsys):
+    """A custom behaviour that equivocates but does not declare itself Byzantine: the oracles
+    see a violation below 1/3 Byzantine power, which the protocol forbids, so the run says BUG,
+    exits 1 and prints the command that reproduces it."""
+    script = tmp_path / "hidden.py"
+    script.write_text('''
+from scenarios.api import CustomBehaviour, parse_scenario, with_custom
+from scenarios.byzantine import EquivocatingNode
+
+TOML = """
+[scenario]
+name = "hidden"
+seed = 3
+ticks_max = 3000
+[[nation]]
+id = "USA"
+[[nation]]
+id = "MEX"
+[[nation]]
+id = "CAN"
+[[nation]]
+id = "CHN"
+[[behaviour]]
+nations = ["CAN"]
+kind = "equivocate"
+params = { mode = "split" }
+[expect]
+safety = "any"
+"""
+
+class Hidden(CustomBehaviour):
+    byzantine = False  # lies about itself: its equivocation is not counted as Byzantine power
+    params = {"mode": "split"}
+    def node_class(self, nation):
+        return EquivocatingNode
+
+def scenario():
+    return with_custom(parse_scenario(TOML, __file__), Hidden(["CHN"]))
+''')
+    code = main(["run", str(script), "--out", str(tmp_path / "out"), "--quiet"])
+    err = capsys.readouterr().err
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["byzantine_power_fraction"] == 0.25
+    assert any(v["kind"] == "agreement" and v["expected"] is False
+               for v in summary["violations"]), summary["violations"]
+    assert code == 1
+    assert "BUG" in err and f"chemtrace run {script} --seed 3 --ticks-max 3000" in err

@@ -95,3 +95,14 @@ def test_reference_doc_matches_the_schema():
     for table in SCHEMA.values():
         for key in table.keys:
             assert f"| `{key}` |" in doc
+
+
+def test_every_library_scenario_round_trips_through_the_toml_writer():
+    import dataclasses
+    from scenarios.dump import scenario_to_toml
+    for f in sorted(LIBRARY.glob("*.toml")):
+        s = load_scenario(f)
+        text = scenario_to_toml(s, header="a header\nof two lines")
+        assert text.startswith("# a header\n# of two lines\n")
+        again = parse_scenario(text, str(f))
+        assert dataclasses.replace(again, source=s.source) == s, f.name
