@@ -1,41 +1,55 @@
-"""Vote tallies: who voted what in one (height, round, step), and how much power is behind it."""
+"""Vote tallies: who voted what in one (height, round, step), and how much power is behind it.
+
+The paper counts messages: "2f+1 PREVOTE(h, r, id(v))" means prevotes for id(v) from senders
+holding more than 2/3 of the power. A validator that equivocates has sent two messages, and each
+counts toward its own value. So the tally keeps every validator's first vote (for the "any value"
+quorums of lines 34 and 47, which count each validator once) and, per value, the validators that
+voted for it. A conflicting vote is counted for its value and handed back with the first one as
+evidence. Counting only the first vote instead would let an equivocator show half the honest
+nodes one vote and half another, so that neither half ever sees the polka the other locked on:
+safe, but stalled for good (found by the equivocate-f library scenario).
+
+Memory is bounded: a validator is counted for at most VALUES_PER_VOTER_MAX distinct values.
+"""
 
 from __future__ import annotations
 
 from .messages import Vote
 from .validators import ValidatorSet
 
+VALUES_PER_VOTER_MAX = 4
+
 
 class VoteTally:
-    """The first vote of each validator for one (height, round, step).
-
-    A second vote from the same validator for another value is equivocation: the tally keeps the
-    first, refuses the second and hands both back so the caller can record evidence. A repeat of
-    the same vote is ignored.
-    """
-
-    __slots__ = ("_validators", "votes", "power_by_value", "power_total")
+    __slots__ = ("_validators", "votes", "by_value", "power_by_value", "power_total",
+                 "_values_of")
 
     def __init__(self, validators: ValidatorSet) -> None:
         self._validators = validators
-        self.votes: dict[str, Vote] = {}
+        self.votes: dict[str, Vote] = {}  # each validator's first vote
+        self.by_value: dict[bytes | None, dict[str, Vote]] = {}
         self.power_by_value: dict[bytes | None, int] = {}
-        self.power_total = 0
+        self.power_total = 0  # each validator once, whatever it voted
+        self._values_of: dict[str, int] = {}
 
     def add(self, vote: Vote) -> tuple[bool, Vote | None]:
         """Add `vote`. Returns (counted, conflicting_earlier_vote_or_None)."""
-        earlier = self.votes.get(vote.voter)
-        if earlier is not None:
-            if earlier.value_id != vote.value_id:
-                return False, earlier
-            return False, None
         power = self._validators.power(vote.voter)
         if power == 0:
             return False, None
-        self.votes[vote.voter] = vote
+        bucket = self.by_value.setdefault(vote.value_id, {})
+        if vote.voter in bucket:
+            return False, None  # a repeat
+        first = self.votes.get(vote.voter)
+        if first is None:
+            self.votes[vote.voter] = vote
+            self.power_total += power
+        elif self._values_of[vote.voter] >= VALUES_PER_VOTER_MAX:
+            return False, first
+        bucket[vote.voter] = vote
+        self._values_of[vote.voter] = self._values_of.get(vote.voter, 0) + 1
         self.power_by_value[vote.value_id] = self.power_by_value.get(vote.value_id, 0) + power
-        self.power_total += power
-        return True, None
+        return True, first
 
     def power_for(self, value_id: bytes | None) -> int:
         return self.power_by_value.get(value_id, 0)
@@ -48,4 +62,4 @@ class VoteTally:
 
     def certificate(self, value_id: bytes) -> tuple[Vote, ...]:
         """The votes for `value_id`, sorted by voter so every node builds the same certificate."""
-        return tuple(v for _, v in sorted(self.votes.items()) if v.value_id == value_id)
+        return tuple(v for _, v in sorted(self.by_value.get(value_id, {}).items()))

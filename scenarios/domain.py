@@ -26,7 +26,7 @@ from nodes.chaincode import FLAG_KINDS, Flag, TxResult
 from .trade import DIVERSION_KINDS, PlannedShipment
 
 # Diversions injected by corrupt-official behaviours, beside the workload's own kinds.
-CORRUPTION_KINDS = ("false_report", "collusion", "withheld_reply")
+CORRUPTION_KINDS = ("false_report", "collusion")
 ALL_KINDS = DIVERSION_KINDS + CORRUPTION_KINDS
 
 
@@ -46,6 +46,7 @@ class DomainOracle:
         self.detected_tick: dict[str, int] = {}
         self.false_flags = 0
         self.coverage_gap_flags = 0
+        self.blocked_by_silence = 0
         self.false_flag_examples: list[dict] = []
         self.flags_by_kind = {k: 0 for k in FLAG_KINDS}
         self.rejections_by_reason: dict[str, int] = {}
@@ -73,13 +74,17 @@ class DomainOracle:
         self._blame(plan, tick, {"flag": flag.kind, "subject": flag.subject})
 
     def _blame(self, plan: PlannedShipment | None, tick: int, what: dict) -> None:
+        if plan is not None and plan.dark and what.get("flag") in ("dark_hop", "overdue"):
+            # A true statement about a declared route through a nation that keeps no records: a
+            # gap in coverage, neither a false alarm nor the detection of a diversion.
+            self.coverage_gap_flags += 1
+            return
+        if plan is not None and plan.silent and what.get("reason") in (
+                "pen_silence_block", "unknown_shipment"):
+            self.blocked_by_silence += 1  # the importer's rule working as configured
+            return
         if plan is not None and plan.diversion is not None:
             self.detected_tick.setdefault(plan.id, tick)
-            return
-        if plan is not None and plan.dark and what.get("flag") in ("dark_hop", "overdue"):
-            # A true statement about a route through a nation that keeps no records: a gap in
-            # coverage, not a false alarm.
-            self.coverage_gap_flags += 1
             return
         self.false_flags += 1
         if len(self.false_flag_examples) < 20:
@@ -132,6 +137,8 @@ class DomainOracle:
             if delays else None,
             "false_flags": self.false_flags,
             "coverage_gap_flags": self.coverage_gap_flags,
+            "shipped_on_silence": sum(1 for p in self.plans if p.silent),
+            "blocked_by_silence": self.blocked_by_silence,
             "dark_shipments": sum(1 for p in self.plans if p.dark),
             "dark_kg": round(sum(p.quantity_g for p in self.plans if p.dark) / 1000, 3),
             "false_flag_examples": self.false_flag_examples,

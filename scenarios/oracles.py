@@ -8,7 +8,8 @@ Safety (checked online, on every commit by an honest nation):
 
 Liveness (judged at the end): the nations that are up and honest commit a height above the
 highest height any honest nation had at the last fault's end (GST), within `liveness_ticks_max`
-ticks of GST. When every fault is permanent, GST is tick 0.
+ticks of GST, and they are still committing in the run's last `liveness_ticks_max` ticks. When
+every fault is permanent, GST is tick 0.
 """
 
 from __future__ import annotations
@@ -99,5 +100,13 @@ def judge_liveness(commits: dict[str, list[tuple[int, int]]], correct: list[str]
         window_end = min(gst_tick + bound_ticks, ticks_run)
         return False, (f"{', '.join(late)} committed no height above {height_at_gst} between "
                        f"GST (tick {gst_tick}) and tick {window_end}")
+    # Progress must go on, not just happen once: every correct nation also commits within the
+    # bound before the end of the run (when the run is long enough to ask).
+    if ticks_run - bound_ticks > gst_tick:
+        stalled = [n for n in correct
+                   if not any(t >= ticks_run - bound_ticks for t, _ in commits.get(n, []))]
+        if stalled:
+            return False, (f"{', '.join(stalled)} committed nothing in the last {bound_ticks} "
+                           f"ticks of the run (after tick {ticks_run - bound_ticks})")
     return True, (f"every up, honest nation committed above height {height_at_gst} within "
-                  f"{bound_ticks} ticks of GST (tick {gst_tick})")
+                  f"{bound_ticks} ticks of GST (tick {gst_tick}) and kept committing")

@@ -359,9 +359,11 @@ SCHEMA: dict[str, Table] = {
                           "false: a violation must happen; \"any\": violations are accepted when "
                           "they are expected (Byzantine power at least 1/3), but an unexpected "
                           "one still fails the run.", "safety = true"),
-            "liveness": Key("bool", True, "true: the nations that are up commit a new height "
-                            "within liveness_ticks_max of the last fault ending; false when the "
-                            "scenario is meant to stall.", "liveness = true"),
+            "liveness": Key("safety", True, "true: the nations that are up commit a new height "
+                            "within liveness_ticks_max of the last fault ending, and keep "
+                            "committing; false when the scenario is meant to stall; \"any\" "
+                            "when either may happen (Byzantine power at least 1/3).",
+                            "liveness = true"),
             "liveness_ticks_max": Key("int", 5000, "The liveness bound, in ticks.",
                                       "liveness_ticks_max = 5000", minimum=1,
                                       maximum=TICKS_MAX_LIMIT),

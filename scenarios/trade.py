@@ -82,6 +82,7 @@ class PlannedShipment:
     declared_factor: float = 1.0  # a false ship declaration: declared = real x factor
     received_factor: float = 1.0  # a false receipt: reported = real x factor
     dark: bool = False  # some of its route keeps no records
+    silent: bool = False  # the importer withholds its reply to the PEN
 
 
 def operator_ids(nation: str) -> tuple[str, str]:
@@ -96,6 +97,7 @@ class Corruption:
 
     withhold: frozenset[str] = frozenset()
     reply_window_ticks: dict = field(default_factory=dict)
+    silence_blocks: dict = field(default_factory=dict)  # nation -> silence means a block
     false_report: dict = field(default_factory=dict)  # nation -> (rate, pct)
     collude: tuple = ()  # (frozenset of nations, rate, pct)
 
@@ -158,7 +160,7 @@ def _corrupt(p: PlannedShipment, rng: random.Random, c: Corruption) -> None:
         p.diversion, p.received_factor = "false_report", 1 - importer[1] / 100
         return
     if p.to_nation in c.withhold:
-        p.diversion = "withheld_reply"
+        p.silent = True  # not a diversion: the importer's silence rule decides
 
 
 def _script(p: PlannedShipment, rng: random.Random, registry: Registry,
@@ -220,7 +222,7 @@ def _script(p: PlannedShipment, rng: random.Random, registry: Registry,
         add(Step(p.from_nation, "pen", pen, dict(
             pen=pen, lot=lot, exporter=exporter, importer=importer, to_nation=p.to_nation,
             quantity_g=declared_g, via=p.declared_via), exporter))
-        if kind == "withheld_reply":
+        if p.silent:
             # No answer comes: the exporter waits out the window, then silence decides.
             ship_delay = corruption.reply_window_ticks.get(p.to_nation, 1500) + STEP_DELAY_TICKS
         else:
@@ -237,6 +239,8 @@ def _script(p: PlannedShipment, rng: random.Random, registry: Registry,
                 shipment=shipment, nation=nation), None, LEG_TICKS))
     if kind == "overdue" or not importer_keeps_records:
         return
+    if p.silent and corruption.silence_blocks.get(p.to_nation, False):
+        return  # the shipment is refused at the border: nothing arrives to receive
     received_g = declared_g
     if kind == "under_report":
         p.diverted_g = int(p.quantity_g * rng.uniform(0.05, 0.3))

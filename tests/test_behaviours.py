@@ -13,7 +13,7 @@ TRADERS = ["CHN", "IND", "MEX", "USA", "CAN", "GTM", "PAN", "HKG", "SGP"]
 
 
 def consensus(behaviour: str, safety: str = "true", nations=FOUR, ticks: int = 5000,
-              extra: str = "") -> dict:
+              extra: str = "", liveness: str = "true") -> dict:
     _, s = run_text(f"""
 [scenario]
 name = "b"
@@ -26,6 +26,7 @@ ticks_max = {ticks}
 txs_per_tick = 0.2
 [expect]
 safety = {safety}
+liveness = {liveness}
 liveness_ticks_max = 4000
 """)
     return s
@@ -62,7 +63,7 @@ def test_equivocate_noisy_below_a_third_is_safe_and_named_in_evidence():
 
 def test_equivocate_split_at_half_the_power_breaks_agreement_as_expected():
     s = consensus('[[behaviour]]\nnations = ["CAN", "CHN"]\nkind = "equivocate"\n'
-                  'params = { mode = "split" }', safety='"any"')
+                  'params = { mode = "split" }', safety='"any"', liveness='"any"')
     agreement = [v for v in s["violations"] if v["kind"] == "agreement"]
     assert agreement and all(v["expected"] for v in agreement)
     assert s["expect_ok"] and not s["unexpected_violations"]
@@ -198,7 +199,7 @@ def test_opt_out_records_only_still_votes():
 def test_withheld_replies_let_shipments_through_on_silence():
     s = trade('[[behaviour]]\nnations = ["MEX"]\nkind = "withhold_objection"')
     d = s["domain"]
-    assert d["diversions_injected"]["withheld_reply"] > 0
+    assert d["shipped_on_silence"] > 0 and d["blocked_by_silence"] == 0
     assert d["traced_complete_pct"] == 100.0 and d["rejections_by_reason"] == {}
 
 

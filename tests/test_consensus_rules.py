@@ -567,27 +567,51 @@ def test_timeouts_grow_linearly_with_the_round() -> None:
 # --------------------------------------------------------------------------- equivocation
 
 
-def test_equivocating_prevote_yields_evidence_and_is_not_counted(net: Net) -> None:
-    """Two PREVOTEs of b for one (h, r) and different values: evidence; only the first counts."""
+def test_equivocating_prevote_yields_evidence_and_counts_for_each_value(net: Net) -> None:
+    """Two PREVOTEs of b for one (h, r) and different values: evidence, and each message counts
+    toward its own value, as the paper counts messages ("2f+1 PREVOTE(h, r, id(v))" from
+    distinct senders). Counting only the first would let an equivocator hide a polka from half
+    the honest nodes for good (the equivocate-f library scenario stalled that way)."""
     net.deliver(net.proposal(0, "Y"))  # a prevotes Y
     first, second = prevote("b", 0, "X"), prevote("b", 0, "Y")
     net.deliver(first)
     effects = net.deliver(second)
     assert Evidence("b", first, second) in effects
-
-    # Y has a and c: 2 of 4. Had b's second vote counted, Y would have a polka and a would lock.
-    assert votes(net.deliver(prevote("c", 0, "Y")), PRECOMMIT) == []
-    assert votes(net.deliver(prevote("d", 0, "Y")), PRECOMMIT) == [precommit("a", 0, "Y")]
+    # Y now has a and b (b's second message): c's prevote makes the polka, and a locks on Y.
+    assert votes(net.deliver(prevote("c", 0, "Y")), PRECOMMIT) == [precommit("a", 0, "Y")]
 
 
-def test_equivocating_precommit_yields_evidence_and_is_not_counted(net: Net) -> None:
-    """Two PRECOMMITs of b for one (h, r) and different values: evidence; no decision on it."""
+def test_equivocator_counts_once_toward_any_value_quorums(net: Net) -> None:
+    """Lines 34 and 47 ("2f+1 of any value") count validators, not messages: b's two prevotes
+    are one voter, so a and b alone are not 2f+1 of any kind."""
+    net.deliver(net.proposal(0, "Y"))  # a prevotes Y
+    effects = net.deliver(prevote("b", 0, "X"), prevote("b", 0, None))
+    assert find_timeout(effects, PREVOTE, 0) is None
+    assert find_timeout(net.deliver(prevote("c", 0, None)), PREVOTE, 0) is not None
+
+
+def test_equivocating_precommit_yields_evidence_and_counts_for_each_value(net: Net) -> None:
+    """Two PRECOMMITs of b for one (h, r) and different values: evidence; the second counts for
+    its own value, so b, c and d decide Y (line 49), with b's Y precommit in the certificate."""
     net.deliver(net.proposal(0, "Y"))
     first, second = precommit("b", 0, "X"), precommit("b", 0, "Y")
     net.deliver(first)
     assert Evidence("b", first, second) in net.deliver(second)
-    effects = net.deliver(precommit("c", 0, "Y"), precommit("d", 0, "Y"))
-    assert decisions(effects) == []  # Y has c and d only
+    assert decisions(net.deliver(precommit("c", 0, "Y"))) == []  # b and c: 2 of 4
+    decided = decisions(net.deliver(precommit("d", 0, "Y")))
+    assert len(decided) == 1 and decided[0].value == "Y"
+    assert [v.voter for v in decided[0].certificate] == ["b", "c", "d"]
+
+
+def test_a_voter_is_counted_for_at_most_a_few_values(net: Net) -> None:
+    """Memory stays bounded: a validator's votes beyond VALUES_PER_VOTER_MAX values are not
+    counted (each still yields evidence)."""
+    from consensus.tally import VALUES_PER_VOTER_MAX, VoteTally
+    tally = VoteTally(ValidatorSet.equal(VOTERS))
+    results = [tally.add(prevote("b", 0, f"V{i}")) for i in range(VALUES_PER_VOTER_MAX + 3)]
+    assert [counted for counted, _ in results] == [True] * VALUES_PER_VOTER_MAX + [False] * 3
+    assert all(conflict is not None for _, conflict in results[1:])
+    assert tally.power_total == 1
 
 
 def test_repeated_identical_vote_is_not_evidence(net: Net) -> None:

@@ -152,8 +152,7 @@ def _collusion(r: Run) -> None:
 
 def _withhold_objection(r: Run) -> None:
     d = r.domain
-    assert d["diversions_injected"]["withheld_reply"] > 0
-    assert d["diversions_flagged"]["withheld_reply"] == 0  # consent: the goods just move
+    assert d["shipped_on_silence"] > 0 and d["blocked_by_silence"] == 0  # consent: they move
     assert d["traced_complete_pct"] == 100.0 and d["rejections_by_reason"] == {}
     replies = [e for e in r.trace("file") if e["kind"] == "pen_reply"]
     assert replies and all(e["node"] != "MEX" for e in replies)
@@ -303,9 +302,10 @@ def test_opt_out_hub_one_line_change_asks_about_another_hub():
 def test_withhold_objection_with_silence_as_block_rejects_the_shipments():
     s = _variant("withhold-objection.toml", 'pen_silence = "consent"', 'pen_silence = "block"')
     d = s["domain"]
-    withheld = d["diversions_injected"]["withheld_reply"]
-    assert withheld > 0 and d["diversions_flagged"]["withheld_reply"] == withheld
-    assert d["rejections_by_reason"]["pen_silence_block"] == withheld
+    withheld = d["shipped_on_silence"]
+    assert withheld > 0 and d["blocked_by_silence"] == withheld
+    assert d["rejections_by_reason"] == {"pen_silence_block": withheld}
+    assert d["false_flags"] == 0
     assert d["traced_complete_pct"] < 100 and s["expect_ok"]
 
 
@@ -320,10 +320,9 @@ def test_f_plus_1_exits_0_with_safety_any_and_1_with_safety_true(tmp_path, capsy
     assert "reproduce with: chemtrace run" in capsys.readouterr().err
 
 
-@pytest.mark.xfail(strict=True, reason="known liveness problem: noisy equivocators below 1/3 "
-                   "split the honest locks and the chain stops (the vote tally keeps only each "
-                   "validator's first vote, so the unlocked nations never see the polka)")
 def test_equivocate_f_keeps_committing_to_the_end(run_of):
+    """Regression: when the tally kept only each validator's first vote, the noisy
+    equivocators split the honest locks and the chain stopped for good after height 16."""
     run = run_of("equivocate-f.toml")
     last = max(t for n in run.world.honest for t, _ in run.world.commits[n])
     assert last > run.world.scenario.ticks_max // 2
