@@ -18,6 +18,7 @@ by state sync.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import json
 import math
@@ -69,8 +70,11 @@ SPACETIME_MESSAGES_MAX = 2000
 
 class World:
     def __init__(self, scenario: Scenario, trace_path: Path | None = None,
-                 ledger_path: Path | None = None) -> None:
+                 ledger_path: Path | None = None, honest_node_class: type[Node] = Node) -> None:
+        """`honest_node_class` runs every nation without a Byzantine behaviour: the mutant
+        benchmark passes a deliberately broken variant here."""
         self.scenario = scenario
+        self.honest_node_class = honest_node_class
         self.streams = Streams(scenario.seed)
         self._index_behaviours(scenario)
         self.genesis, self.identities = Genesis.simulated(
@@ -131,13 +135,12 @@ class World:
 
     def _setup_domain(self, scenario: Scenario) -> None:
         """Registry, lanes, custody rules, the trade plan and its oracle."""
-        self.iso_nations = load_nations()
-        self.registry = load_registry(nations=self.iso_nations)
+        self.iso_nations, self.registry, default_lanes = _reference_data()
         if scenario.lanes:
             self.lanes = [Lane(lane["from"], lane["to"], tuple(lane["via"]), lane["share"],
                                tuple(lane["chemicals"]), "scenario") for lane in scenario.lanes]
         else:
-            self.lanes = load_lanes(DEFAULT_LANES, self.iso_nations, self.registry)
+            self.lanes = list(default_lanes)
         rules = {n: NationRules(r["requires_pen"], r["pen_silence"], r["pen_reply_window_ticks"])
                  for n, r in (scenario.nation_rules or {}).items()}
         d = scenario.domain or {}
@@ -275,7 +278,7 @@ class World:
         self.incarnation[instance] += 1
         self.armed[instance] = None
         nation = _nation(instance)
-        cls, behaviour = Node, None
+        cls, behaviour = self.honest_node_class, None
         for b in self.behaviours.get(nation, ()):
             if b.kind in NODE_CLASSES:
                 cls, behaviour = NODE_CLASSES[b.kind], b
@@ -678,6 +681,15 @@ class World:
             "signature_cache_hits": self.verifier.hits,
             "events": self.events,
         }
+
+
+@functools.lru_cache(maxsize=1)
+def _reference_data():
+    """The shipped nations, registry and lanes, parsed once per process (a fuzzer builds
+    thousands of worlds). They are read-only after loading."""
+    nations = load_nations()
+    registry = load_registry(nations=nations)
+    return nations, registry, tuple(load_lanes(DEFAULT_LANES, nations, registry))
 
 
 def _nation(instance: str) -> str:
