@@ -141,4 +141,68 @@ class CensorNode(Node):
         super()._emit(signed, out)
 
 
-NODE_CLASSES = {"equivocate": EquivocatingNode, "amnesia": AmnesiaNode, "censor": CensorNode}
+MUTATIONS = ("round+1", "round-1", "height+1", "height-1", "value", "omit")
+
+
+class MutatingNode(Node):
+    """ByzzFuzz's small-scope mutations (Winter et al., 2023): while its window is open, each
+    consensus message it sends is, with chance `rate` and separately for every peer, changed to
+    round +/- 1, height +/- 1 or another value and signed again with its own key, or left out.
+
+    The draw is a hash of the message, the peer and the tick, so a run needs no random stream and
+    replays byte for byte. The node itself goes on with the message it meant to send (the loop-back
+    in `Node._run` is untouched): only what the peers see is bent."""
+
+    behaviour: Behaviour
+
+    def _emit(self, signed, out) -> None:
+        if not self.behaviour.active(self._now):
+            return super()._emit(signed, out)
+        data = encode_message(signed)
+        kind = kind_of(signed)
+        threshold = self.behaviour.params["rate"] * 2**64
+        stamp = self._now.to_bytes(8, "big")
+        for peer in self.genesis.codes:
+            if peer == self.me:
+                continue
+            draw = hashlib.sha256(b"mutate" + peer.encode() + stamp + data).digest()
+            if int.from_bytes(draw[:8], "big") >= threshold:
+                out.append(SendTo(peer, data, kind, signed.height, signed.round))
+                continue
+            mutation = MUTATIONS[draw[8] % len(MUTATIONS)]
+            if mutation == "omit":
+                continue
+            message = self._sign(mutate(signed, mutation, draw))
+            out.append(SendTo(peer, encode_message(message), kind_of(message), message.height,
+                              message.round))
+
+
+def mutate(signed, mutation: str, draw: bytes):
+    """An unsigned copy of `signed` with one ByzzFuzz mutation applied; it stays well formed
+    (heights >= 1, rounds >= 0, valid_round below the round), so peers judge it, not the decoder."""
+    h, r = signed.height, signed.round
+    if mutation == "round+1" or (mutation == "round-1" and r == 0):
+        r += 1
+    elif mutation == "round-1":
+        r -= 1
+    elif mutation == "height+1" or (mutation == "height-1" and h == 1):
+        h += 1
+    elif mutation == "height-1":
+        h -= 1
+    if isinstance(signed, Proposal):
+        block = signed.value
+        time_ticks = block.time_ticks + (1 if mutation == "value" else 0)
+        if h != block.height or time_ticks != block.time_ticks:
+            block = Block.build(h, block.prev_hash, block.proposer, time_ticks, block.txs,
+                                block.app_hash)
+        valid_round = signed.valid_round if signed.valid_round < r else -1
+        return Proposal(h, r, block, block.block_id, valid_round, signed.proposer)
+    value_id = signed.value_id
+    if mutation == "value":
+        other = hashlib.sha256(b"mutated value" + draw).digest()
+        value_id = other if value_id is None or draw[9] % 2 else None
+    return Vote(signed.step, h, r, value_id, signed.voter)
+
+
+NODE_CLASSES = {"equivocate": EquivocatingNode, "amnesia": AmnesiaNode, "censor": CensorNode,
+                "mutate": MutatingNode}

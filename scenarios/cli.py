@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     trace.add_argument("lot", help="lot id, e.g. S00001-L0")
     trace.add_argument("--run", type=Path, required=True, help="output folder of a run")
     trace.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    from .cli_studies import add_parsers
+    add_parsers(sub)
     lib = sub.add_parser("list", help="list the library scenarios and the question each answers")
     lib.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return parser
@@ -93,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_trace(args)
     if args.command == "list":
         return cmd_list(args)
+    if args.command in ("weak-links", "sweep"):
+        from .cli_studies import dispatch
+        return dispatch(args)
     return EXIT_USAGE  # pragma: no cover - argparse enforces the sub-command
 
 

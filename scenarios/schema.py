@@ -90,9 +90,15 @@ BEHAVIOURS: dict[str, tuple[str, dict]] = {
     "delay": ("Slows every message it sends by params.ticks.", {
         "ticks": Key("int", REQUIRED, "Extra delay per message.", "params = { ticks = 200 }",
                      minimum=1, maximum=1_000_000)}),
+    "mutate": ("Small message mutations, as in ByzzFuzz: each consensus message it sends is, "
+               "with chance rate and separately for every peer, changed to round +/- 1, "
+               "height +/- 1 or another value (re-signed with its own key), or left out.", {
+                   "rate": Key("float", 0.5, "Share of messages mutated, per peer.",
+                               "params = { rate = 0.3 }", minimum=0.0, maximum=1.0)}),
 }
 BEHAVIOUR_KINDS = tuple(BEHAVIOURS)
-BYZANTINE_KINDS = ("mute", "equivocate", "amnesia", "twin", "censor", "invalid_signature")
+BYZANTINE_KINDS = ("mute", "equivocate", "amnesia", "twin", "censor", "invalid_signature",
+                   "mutate")
 CORRUPT_KINDS = ("withhold_objection", "false_report", "collude")
 DIVERSION_KINDS = ("under_report", "false_origin", "undeclared_transit", "dark_hop", "overdue",
                    "unregistered", "yield_exceeded")
