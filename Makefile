@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench clean
+.PHONY: run test bench fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -25,3 +25,9 @@ clean:
 
 bench: $(STAMP)
 	$(BIN)/chemtrace bench --json runs/bench.json
+
+# The nightly fuzzing profile: 600 s of generated scenarios of 4 to 10 nations (the ci profile
+# runs inside `make test`, tests/test_fuzz.py). Exits 1 with runs/fuzz/counterexample.toml on a
+# failure; runs/fuzz/junit.xml is for the CI server.
+fuzz: $(STAMP)
+	$(BIN)/chemtrace fuzz --profile nightly --out runs/fuzz --junit runs/fuzz/junit.xml

@@ -9,7 +9,9 @@ benchmark never gates CI; it reports.
   including the operator co-signature check (`cold`: a fresh verification cache; `warm`: every
   signature already checked once in this process, as on the second and later nodes);
 - `baseline`: the baseline scenario's committed transactions per wall second, and its ratio to
-  the floor.
+  the floor;
+- `fuzz_scenarios_per_s`: generated n = 4 scenarios of about 5 heights run per second of one
+  core by `chemtrace fuzz` (details under `parameters.fuzz`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from .world import World
 
 LIBRARY = Path(__file__).resolve().parent / "library"
 REPETITIONS = 3
+FUZZ_BUDGET_S = 20.0  # --quick: a tenth of it
 
 
 def floor_tx_per_s(count: int = 3000) -> float:
@@ -74,19 +77,41 @@ def run_bench(quick: bool = False) -> dict:
         runs.append((summary["txs_per_wall_s"], world, summary))
     runs.sort(key=lambda r: r[0])
     tx_per_s, world, summary = runs[len(runs) // 2]
+    fuzzed = fuzz_rate(FUZZ_BUDGET_S / (10 if quick else 1))
     return {
         "machine": {"python": sys.version.split()[0], "platform": platform.platform(),
                     "processor": platform.machine(), "commit": _commit()},
         "parameters": {"quick": quick, "repetitions": REPETITIONS,
                        "scenario": "scenarios/library/baseline.toml",
-                       "ticks_max": scenario.ticks_max},
+                       "ticks_max": scenario.ticks_max,
+                       "fuzz": fuzzed},
         "floor_tx_per_s": round(floor),
         "baseline": {"txs_per_wall_s": tx_per_s, "txs_committed": summary["txs_committed"],
                      "heights_committed": summary["heights_committed"],
                      "wall_s": summary["wall_s"],
                      "ratio_to_floor": round(tx_per_s / floor, 3)},
         "chaincode": chaincode_cost(world),
+        "fuzz_scenarios_per_s": fuzzed["scenarios_per_cpu_s"],
     }
+
+
+def fuzz_rate(budget_s: float) -> dict:
+    """`chemtrace fuzz`'s speed on n = 4 scenarios of about 5 heights (each drawn with its
+    faults, then run until 5 heights after the last fault ends), honest protocol, seed 0:
+    every scenario counted, none skipped. The rate is per second of this process's CPU time,
+    so it is one core's rate even on a busy machine; the wall-clock rate is given too.
+    Failures do not stop it (the search goes on, without shrinking)."""
+    from .fuzz import fuzz
+    result = fuzz(budget_s=budget_s, seed=0, nations=(4, 4), max_heights=5,
+                  stop_on_failure=False)
+    return {"budget_s": budget_s, "nations": 4, "max_heights": 5,
+            "scenarios_run": result.scenarios_run,
+            "scenarios_per_cpu_s": round(result.scenarios_run / result.cpu_seconds, 1)
+            if result.cpu_seconds > 0 else 0.0,
+            "scenarios_per_wall_s": round(result.scenarios_per_s, 1),
+            "heights_per_scenario": round(result.heights_committed
+                                          / max(1, result.scenarios_run), 2),
+            "failures": result.failures}
 
 
 def _commit() -> str:

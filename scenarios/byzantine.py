@@ -26,6 +26,7 @@ from consensus import Proposal, Step, Vote
 from nodes import Block, Node, SendTo, kind_of
 from nodes.node import encode_message
 
+from .adversaries import ForgeSyncNode, ForgeVotesNode, ForkNode
 from .loader import Behaviour
 
 
@@ -205,4 +206,5 @@ def mutate(signed, mutation: str, draw: bytes):
 
 
 NODE_CLASSES = {"equivocate": EquivocatingNode, "amnesia": AmnesiaNode, "censor": CensorNode,
-                "mutate": MutatingNode}
+                "mutate": MutatingNode, "forge_votes": ForgeVotesNode,
+                "forge_sync": ForgeSyncNode, "fork": ForkNode}

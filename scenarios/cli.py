@@ -5,6 +5,9 @@
     chemtrace bench [--quick] [--json FILE]
     chemtrace trace LOT --run DIR [--json]
     chemtrace list [--json]
+    chemtrace mutants [--budget-s S] [--json FILE]   (scenarios/cli_mutants.py)
+    chemtrace fuzz --budget-s S [--seed N] [--nations A..B] [--out DIR] [--junit FILE]
+    chemtrace replay FILE                            (both in scenarios/cli_fuzz.py)
 
 Exit codes: 0 when the scenario's [expect] holds, 1 when it does not, 2 for a bad command line or
 scenario file.
@@ -61,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     trace.add_argument("--json", action="store_true", help="print JSON instead of a table")
     from .cli_studies import add_parsers
     add_parsers(sub)
+    from .cli_mutants import add_parser as add_mutants_parser
+    add_mutants_parser(sub)
+    from .cli_fuzz import add_parsers as add_fuzz_parsers
+    add_fuzz_parsers(sub)
     lib = sub.add_parser("list", help="list the library scenarios and the question each answers")
     lib.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return parser
@@ -95,6 +102,12 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_trace(args)
     if args.command == "list":
         return cmd_list(args)
+    if args.command == "mutants":
+        from .cli_mutants import cmd_mutants
+        return cmd_mutants(args)
+    if args.command in ("fuzz", "replay"):
+        from .cli_fuzz import dispatch as fuzz_dispatch
+        return fuzz_dispatch(args)
     if args.command in ("weak-links", "sweep"):
         from .cli_studies import dispatch
         return dispatch(args)
@@ -197,7 +210,7 @@ def summary_table(summary: dict) -> Table:
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import run_bench, write_json
     console = _wide_console()
-    with console.status("measuring (the floor, then the baseline three times)..."):
+    with console.status("measuring (the floor, the baseline three times, then the fuzzer)..."):
         result = run_bench(quick=args.quick)
     table = Table(title=f"chemtrace bench ({'quick' if args.quick else 'full'})")
     table.add_column("measure")
@@ -208,6 +221,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     table.add_row("baseline ratio to floor", f"{b['ratio_to_floor']:.3f}")
     table.add_row("chaincode us per custody event (cold cache)", f"{c['cold_us_per_event']}")
     table.add_row("chaincode us per custody event (warm cache)", f"{c['warm_us_per_event']}")
+    table.add_row("fuzz: n=4 scenarios (~5 heights) per core second",
+                  f"{result['fuzz_scenarios_per_s']:,.1f}")
     console.print(table)
     if args.json:
         write_json(result, args.json)

@@ -14,6 +14,10 @@ the clock past them. The nodes, the consensus core and the oracles are World's o
     world.heal()                      # GST: everything in flight and later arrives in time order
     ok, why = world.check_liveness(bound_ticks=20_000)
 
+A message identical to one still in flight on the same link (a node's periodic rebroadcast) is
+not added again: the receiver would drop the second copy as a duplicate anyway, and the list
+stays as long as the distinct messages. `duplicate(i)` makes a second arrival explicitly.
+
 Messages never arrive late or early by themselves before `heal()`: the schedule is the caller's,
 which is what lets hypothesis shrink a failing one to a few steps. `heal()` is the global
 stabilisation time: the in-flight messages are put on the queue in the order they were sent
@@ -45,7 +49,7 @@ from .world import CRASH, DELIVER, RECHECK, RESTART, SUBMIT, TRADE, WAKE, World,
 
 CORRUPT_MODES = ("equivocate", "amnesia", "forge")
 MUTATIONS = ("round+1", "round-1", "height+1", "height-1", "value")
-FLUSH_DELIVERIES_MAX = 400
+FLUSH_DELIVERIES_MAX = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +75,8 @@ class ControlledWorld(World):
 
     def __init__(self, scenario: Scenario, honest_node_class: type[Node] = Node, **kwargs) -> None:
         self.in_flight: list[InFlight] = []
+        self._flying: set[tuple[str, str, bytes]] = set()  # (src, dst, data) in flight
+        self.coalesced = 0
         self.healed_at: int | None = None
         self.corrupted: dict[str, str] = {}  # nation -> mode
         self.log: list[str] = []  # what the caller did, for a failure's story
@@ -82,17 +88,24 @@ class ControlledWorld(World):
 
     def _start(self) -> None:
         """What `World.run()` does before its loop: scheduled crashes, boots, the workload."""
+        down_at_start = set()
         for b in self.scenario.behaviours:
             if b.kind != "crash":
                 continue
             for nation in b.nations:
                 if nation not in self.nations:
                     continue
-                self._push(b.from_tick, CRASH, nation)
+                if b.from_tick == 0:
+                    down_at_start.add(nation)
+                else:
+                    self._push(b.from_tick, CRASH, nation)
                 if b.until_tick is not None:
                     self._push(b.until_tick, RESTART, nation, b.params.get("wipe", False))
         for instance in self.instances:
-            self._boot(instance)
+            if _nation(instance) in down_at_start:
+                self.trace.write({"t": 0, "ev": "crash", "node": instance})
+            else:
+                self._boot(instance)
         if self.plans:
             self._register_operators()
         rate = self.scenario.workload["txs_per_tick"]
@@ -103,11 +116,25 @@ class ControlledWorld(World):
     def _push(self, tick: int, kind: int, *payload) -> None:
         if kind == DELIVER and self.healed_at is None:
             src, dst, data, kind_name, height, round_ = payload
+            if (src, dst, data) in self._flying:
+                self.coalesced += 1  # a rebroadcast of a message still in flight
+                return
+            self._flying.add((src, dst, data))
             self._flight_seq += 1
             self.in_flight.append(InFlight(src, dst, data, kind_name, height, round_, tick,
                                            self._flight_seq))
             return
         super()._push(tick, kind, *payload)
+
+    def _send(self, src: str, dst: str, data: bytes, kind: str, height: int, round_: int
+              ) -> None:
+        if self.healed_at is None and (src, dst, data) in self._flying:
+            # A rebroadcast of a message still in flight: skip the network model's draws.
+            self.coalesced += 1
+            self.messages_sent += 1
+            self.bytes_sent += len(data)
+            return
+        super()._send(src, dst, data, kind, height, round_)
 
     def run(self, progress=None) -> dict:  # noqa: ARG002 - the signature is World's
         raise RuntimeError("a ControlledWorld is driven step by step: deliver(), advance(), "
@@ -154,7 +181,9 @@ class ControlledWorld(World):
     def _take(self, i: int) -> InFlight:
         if not self.in_flight:
             raise IndexError("no message in flight")
-        return self.in_flight.pop(i)
+        m = self.in_flight.pop(i)
+        self._flying.discard((m.src, m.dst, m.data))
+        return m
 
     def deliver(self, i: int) -> InFlight:
         """Message `i` of `in_flight` arrives now (and leaves the list)."""
@@ -178,31 +207,66 @@ class ControlledWorld(World):
         self._deliver(m.src, m.dst, m.data, m.kind, m.height, m.round)
         return m
 
-    def deliver_among(self, nations, limit: int = FLUSH_DELIVERIES_MAX) -> int:
-        """Deliver, oldest first, every message in flight between two of `nations`, including
-        the ones those deliveries cause, up to `limit`. Messages to or from the others stay in
-        flight. Returns how many arrived."""
-        return self.deliver_within([nations], limit)
+    def deliver_among(self, nations, heights: int | None = 1,
+                      limit: int = FLUSH_DELIVERIES_MAX) -> int:
+        """`deliver_within` with one group: messages to or from the others stay in flight."""
+        return self.deliver_within([nations], heights, limit)
 
-    def deliver_within(self, groups, limit: int = FLUSH_DELIVERIES_MAX) -> int:
+    def deliver_within(self, groups, heights: int | None = 1,
+                       limit: int = FLUSH_DELIVERIES_MAX) -> int:
         """A round of a partitioned network: deliver, oldest first, every message in flight
-        whose sender and receiver are in one group of `groups`, including the ones those
-        deliveries cause, up to `limit`. The rest stays in flight. Returns how many arrived."""
+        whose sender and receiver are in one group of `groups`, and those the deliveries
+        cause, until none is left (or `limit` arrived). Messages across groups stay in flight.
+
+        With `heights`, a group moves at most that many heights on: messages for heights above
+        the highest height a member had committed when the round began, plus `heights`, stay in
+        flight for a later round (otherwise a group holding a quorum would commit height after
+        height at one tick). Returns how many messages arrived."""
         side = {n: i for i, group in enumerate(groups) for n in group}
+        ceiling = {}
+        for i, group in enumerate(groups):
+            committed = [self.nodes[inst].ledger.height for n in group
+                         for inst in self._instances_of(n) if self.nodes.get(inst) is not None]
+            ceiling[i] = (max(committed, default=0) + heights) if heights is not None else None
+        group_of: dict[tuple[str, str], int | None] = {}
         self.log.append(f"t={self.now} deliver within "
                         f"{' | '.join(','.join(sorted(g)) for g in groups)}")
         done = 0
         while done < limit:
-            for i, m in enumerate(self.in_flight):
-                s = side.get(_nation(m.src))
-                if s is not None and s == side.get(_nation(m.dst)):
+            # One pass takes every matching message; those its deliveries cause are newer than
+            # all of them, so the next pass sees them in order: oldest first throughout.
+            batch, rest = [], []
+            for m in self.in_flight:
+                pair = (m.src, m.dst)
+                if pair not in group_of:
+                    s = side.get(_nation(m.src))
+                    group_of[pair] = s if s is not None and s == side.get(_nation(m.dst)) \
+                        else None
+                s = group_of[pair]
+                top = ceiling.get(s)
+                if s is not None and (top is None or m.height <= top):
+                    batch.append(m)
+                else:
+                    rest.append(m)
+            if not batch:
+                break
+            self.in_flight = rest
+            for j, m in enumerate(batch):
+                if done == limit:
+                    self.in_flight = sorted(self.in_flight + batch[j:], key=_by_seq)
                     break
-            else:
-                return done
-            m = self.in_flight.pop(i)
-            self._deliver(m.src, m.dst, m.data, m.kind, m.height, m.round)
-            done += 1
+                self._flying.discard((m.src, m.dst, m.data))
+                self._deliver(m.src, m.dst, m.data, m.kind, m.height, m.round)
+                done += 1
         return done
+
+    def rounds(self, groups, count: int, ticks: int, heights: int | None = 1) -> None:
+        """`count` rounds of a network split into `groups` (as in Twins): each round, the
+        messages within each group arrive (`deliver_within`), then the clock moves `ticks` on
+        and timeouts fire."""
+        for _ in range(count):
+            self.deliver_within(groups, heights)
+            self.advance(ticks)
 
     def heal(self) -> None:
         """GST: from now on every message is delivered in time order, by the network model;
@@ -215,7 +279,8 @@ class ControlledWorld(World):
         for instance in self.instances:
             if self.nodes[instance] is None:
                 self._restart(_nation(instance))
-        pending, self.in_flight = sorted(self.in_flight, key=lambda m: m.seq), []
+        pending, self.in_flight = sorted(self.in_flight, key=_by_seq), []
+        self._flying.clear()
         for m in pending:
             World._push(self, max(m.due, self.now), DELIVER, m.src, m.dst, m.data, m.kind,
                         m.height, m.round)
@@ -312,9 +377,13 @@ class ControlledWorld(World):
         else:
             forged = _with_signature(forged, identity.sign(
                 vote_signed_bytes(self.genesis.chain_id, forged)))
+        data = encode_message(forged)
+        if (m.src, m.dst, data) in self._flying:
+            return None
+        self._flying.add((m.src, m.dst, data))
         self._flight_seq += 1
-        entry = InFlight(m.src, m.dst, encode_message(forged), kind_of(forged), forged.height,
-                         forged.round, m.due, self._flight_seq)
+        entry = InFlight(m.src, m.dst, data, kind_of(forged), forged.height, forged.round,
+                         m.due, self._flight_seq)
         self.in_flight.append(entry)
         self.log.append(f"t={self.now} forge {mutation} of {m}")
         return entry
@@ -405,6 +474,10 @@ def _byzantine_class(byzantine: type[Node], base: type[Node]) -> type[Node]:
         _BYZANTINE_CLASSES[key] = type(f"{byzantine.__name__}Over{base.__name__}",
                                        (byzantine, base), {})
     return _BYZANTINE_CLASSES[key]
+
+
+def _by_seq(m: InFlight) -> int:
+    return m.seq
 
 
 def _with_signature(message, signature: bytes):

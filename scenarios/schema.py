@@ -95,10 +95,37 @@ BEHAVIOURS: dict[str, tuple[str, dict]] = {
                "height +/- 1 or another value (re-signed with its own key), or left out.", {
                    "rate": Key("float", 0.5, "Share of messages mutated, per peer.",
                                "params = { rate = 0.3 }", minimum=0.0, maximum=1.0)}),
+    "forge_votes": ("Sends, each round, a proposal for a block of its own in the next round's "
+                    "proposer's name and precommits for it in every validator's name, all with "
+                    "invalid signatures (a different block to each half of its peers). Peers "
+                    "that check signatures drop them.", {}),
+    "forge_sync": ("Answers state-sync requests with fabricated blocks under forged, empty or "
+                   "stolen certificates; after each commit it also pushes its block and a "
+                   "fabricated next one to every peer. Peers that check certificates drop "
+                   "the fabrications.", {
+                       "certificate": Key("str", "forged", "forged: precommits from every "
+                                          "validator with invalid signatures; empty: none; "
+                                          "stolen: the real precommits of the block below.",
+                                          'params = { certificate = "empty" }',
+                                          choices=("forged", "empty", "stolen")),
+                       "push": Key("bool", True, "Also push fabricated blocks unasked, after "
+                                   "each commit.", "params = { push = false }")}),
+    "fork": ("The listed nations collude to split the honest nations, as the safety proof "
+             "rules out: when one of them proposes, a block goes to a group just big enough to "
+             "lock on it with their votes, another block to the rest, and their votes go to "
+             "chosen nations only; later they back a fresh value (or claim a valid_round they "
+             "never had). Honest locks hold; withheld votes are shown to all after a few "
+             "rounds.", {
+                 "mode": Key("str", "cycle", "Which split to play: cycle tries each in turn; "
+                             "lock_quorum, lock_quorum_fake, prevote_victim and lock_one are "
+                             "described in scenarios/adversaries.py.",
+                             'params = { mode = "lock_one" }',
+                             choices=("cycle", "lock_quorum", "lock_quorum_fake",
+                                      "prevote_victim", "lock_one"))}),
 }
 BEHAVIOUR_KINDS = tuple(BEHAVIOURS)
 BYZANTINE_KINDS = ("mute", "equivocate", "amnesia", "twin", "censor", "invalid_signature",
-                   "mutate")
+                   "mutate", "forge_votes", "forge_sync", "fork")
 CORRUPT_KINDS = ("withhold_objection", "false_report", "collude")
 DIVERSION_KINDS = ("under_report", "false_origin", "undeclared_transit", "dark_hop", "overdue",
                    "unregistered", "yield_exceeded")
@@ -373,6 +400,13 @@ SCHEMA: dict[str, Table] = {
             "liveness_ticks_max": Key("int", 5000, "The liveness bound, in ticks.",
                                       "liveness_ticks_max = 5000", minimum=1,
                                       maximum=TICKS_MAX_LIMIT),
+            "liveness_heights": Key("int", 0, "When above 0, the run ends early: at the first "
+                                    "tick at which every nation that is up and honest has "
+                                    "committed this many heights above the highest one "
+                                    "committed by the last fault's end (GST). Liveness is then "
+                                    "shown; a stall still runs to ticks_max. The fuzzer sets "
+                                    "it to keep its runs short.", "liveness_heights = 5",
+                                    minimum=0, maximum=1_000_000),
         },
     ),
 }

@@ -1,41 +1,50 @@
 """Hypothesis strategies that draw whole scenarios, shared by `chemtrace fuzz` and the tests.
 
-A drawn scenario is an ordinary `Scenario`: the strategy builds the TOML document, writes it with
-tomli-w and reads it back with `parse_scenario`, so every draw passes the loader's checks and
-round-trips through `scenario_to_toml` to an equal scenario. What a draw holds (each part shrinks
-toward "none" or the smallest value, so a shrunk counterexample keeps only what matters):
+A drawn scenario is an ordinary `Scenario`: the strategy builds the document a TOML file would
+hold and passes it through the loader's checks, so every draw is a valid scenario, and it
+round-trips through `scenario_to_toml` / `parse_scenario` to an equal one. What a draw holds
+(each part shrinks toward "none" or the smallest value, so a shrunk counterexample keeps only
+what matters):
 
 - nations: `nations[0]..nations[1]` of a fixed pool of ISO codes, with optional weights;
 - Byzantine nations with one or two behaviours each, of the kinds in `schema.BYZANTINE_KINDS`
-  (read when the strategy is built, so kinds added later are drawn too), each with a window of
-  ticks or for the whole run, and params drawn from the kind's schema; among them `mutate`, the
+  (read when the strategy is built, so kinds added later are drawn too), each for a window of
+  ticks or for the whole run, with params drawn from the kind's schema; among them `mutate`, the
   ByzzFuzz message mutations (round +/- 1, height +/- 1, value swapped, omitted);
-- crashes with a restart (and sometimes a wiped disk), and slow nations (`delay`);
+- crashes with a restart (sometimes from a wiped disk), or for good within the fault budget,
+  and slow nations (`delay`);
 - partitions between groups of nations for round-sized windows, both ways or one way;
 - the network: latency from 1 to 250 ticks (large against the round-0 timeouts of 100 to 300
   ticks, so that timeouts which never grew would stall), jitter, loss, duplication, reordering,
   slow or lossy links, and a burst of loss for a window;
 - the workload: a few transactions per hundred ticks.
 
-Two modes. `byzantine="below"` keeps the Byzantine power strictly below 1/3 and every fault that
-could stop progress ends (partitions heal, crashes restart within the fault budget): the protocol
-promises safety and, after the last fault ends (GST), liveness, so the scenario expects
-`safety = true` and `liveness = true` within a generous `liveness_ticks_max` (the run lasts
-`liveness_window_ticks` after GST). `byzantine="third"` gives the Byzantine nations 1/3 of the
-power or more: violations are expected, and the scenario expects `safety = "any"` and
-`liveness = "any"`; an unexpected violation still fails it.
+Fault windows start within the first `heights / 2` rounds or so. Every scenario sets
+`[expect] liveness_heights = heights`: the run ends once every up, honest nation has committed
+that many heights after the last fault ended (GST), so a run is about `heights` heights plus
+its faults, whatever its latency.
+
+Two modes. `byzantine="below"` keeps the Byzantine power strictly below 1/3, and the power of
+nations restarted from a wiped disk too (they have forgotten their votes and may sign
+conflicting ones, which the world does not count as Byzantine): the protocol promises safety,
+so the scenario expects `safety = true`. When, in addition, every fault ends
+(no permanent Byzantine behaviour, no twin; permanent crashes only within the fault budget),
+it promises liveness after GST, and the scenario expects `liveness = true` within a generous
+`liveness_ticks_max` (`liveness_window_ticks`); otherwise `liveness = "any"`.
+`byzantine="third"` gives the Byzantine nations 1/3 of the power or more: violations are
+expected, and the scenario expects `safety = "any"` and `liveness = "any"` (an unexpected
+violation would still fail it).
 """
 
 from __future__ import annotations
 
 import tomllib
 
-import tomli_w
 from hypothesis import strategies as st
 
 from . import schema
-from .loader import Scenario, parse_scenario
-from .schema import REQUIRED, BEHAVIOURS, Key
+from .loader import Scenario, _Checker
+from .schema import BEHAVIOURS, REQUIRED, Key
 
 # Real ISO 3166 alpha-3 codes (nodes/data/nations.csv); a scenario takes the first n.
 NATION_POOL = ("USA", "MEX", "CAN", "CHN", "IND", "GTM", "PAN", "COL", "NLD", "DEU", "SGP",
@@ -46,8 +55,13 @@ SOURCE = "<fuzz>"
 LATENCY_MAX_TICKS = 250
 POWER_MAX = 4
 DEFAULT_HEIGHTS = 5
-# Kinds that are not Byzantine but still faults the strategy draws on honest nations.
+PARTITIONS_MAX = 3
+LIVENESS_ROUNDS = 12
+FINE = 1000  # positions and lengths of windows are drawn in thousandths of their range
+# Kinds that are not Byzantine but still faults the strategy draws.
 CRASH, DELAY = "crash", "delay"
+# Byzantine kinds whose window the world does not end (a twin runs from the start to the end).
+PERMANENT_KINDS = frozenset({"twin"})
 
 
 def round_ticks(latency: int, jitter: int) -> int:
@@ -55,32 +69,47 @@ def round_ticks(latency: int, jitter: int) -> int:
     return 3 * (latency + jitter) + 300
 
 
-def liveness_window_ticks(latency: int, jitter: int, heights: int) -> int:
-    """How long a scenario runs after GST, which is also its `liveness_ticks_max`.
+def liveness_window_ticks(latency: int, jitter: int) -> int:
+    """How long a liveness-checked scenario may run after GST; also its `liveness_ticks_max`:
+    the time to go through LIVENESS_ROUNDS rounds at the default timeouts (which grow with the
+    round), each with three message delays.
 
-    Generous on purpose: after a long partition the rounds (and with them the timeouts) have
-    grown, a restarted nation must catch up by state sync, and a Byzantine proposer costs a whole
-    round. Measured with the honest protocol over thousands of drawn scenarios (see
-    tests/test_fuzz.py and the README), the first commit after GST came well inside it."""
-    return 4000 + 2 * heights * round_ticks(latency, jitter)
+    Generous on purpose, since only a stall runs to the end (a live run stops after `heights`
+    heights): after a long partition the rounds have grown, a restarted nation catches up by
+    state sync, a crashed or Byzantine proposer costs a whole round, lost messages wait for a
+    resend, and with latencies above the round-0 timeouts a height needs a few rounds before
+    the timeouts have grown enough. Measured over 1,000 drawn scenarios of 4 to 7 nations with
+    the honest protocol, the first commit after GST came at most 5,877 ticks after it; this
+    bound is 3.7 to 5 times the slowest seen at each latency."""
+    per_round = [_timeouts_ticks(r) + 3 * (latency + jitter) for r in range(LIVENESS_ROUNDS)]
+    return sum(per_round)
+
+
+def _timeouts_ticks(round_: int) -> int:
+    """timeout_propose + timeout_prevote + timeout_precommit at `round_`, default settings."""
+    c = schema.SCHEMA["consensus"].keys
+    return sum(c[f"timeout_{step}_base_ticks"].default
+               + round_ * c[f"timeout_{step}_delta_ticks"].default
+               for step in ("propose", "prevote", "precommit"))
 
 
 def scenarios(nations: tuple[int, int] = (4, 10), byzantine: str = "below",
-              weights: bool = True, heights: int = DEFAULT_HEIGHTS) -> st.SearchStrategy[Scenario]:
-    """Whole scenarios (see the module docstring). `heights` sizes the run: fault windows fall
-    in the first `heights` rounds or so, and the run goes on for `liveness_window_ticks` after
-    the last one ends."""
+              weights: bool = True, heights: int = DEFAULT_HEIGHTS
+              ) -> st.SearchStrategy[Scenario]:
+    """Whole scenarios (see the module docstring)."""
     return scenario_docs(nations, byzantine, weights, heights).map(doc_to_scenario)
 
 
 def doc_to_scenario(doc: dict) -> Scenario:
-    return parse_scenario(tomli_w.dumps(doc), SOURCE)
+    """The loader's checks on a document as tomllib would return it (what `parse_scenario`
+    does after parsing the text, without writing and parsing the text)."""
+    return _Checker("", SOURCE).scenario(doc)
 
 
 def scenario_docs(nations: tuple[int, int] = (4, 10), byzantine: str = "below",
                   weights: bool = True, heights: int = DEFAULT_HEIGHTS
                   ) -> st.SearchStrategy[dict]:
-    """The TOML documents behind `scenarios` (plain dicts, as tomli-w writes them)."""
+    """The documents behind `scenarios`: plain dicts, as tomllib reads a scenario file."""
     lo, hi = nations
     if not NATIONS_MIN <= lo <= hi <= NATIONS_MAX:
         raise ValueError(f"nations must be a range within {NATIONS_MIN}..{NATIONS_MAX}, "
@@ -90,53 +119,108 @@ def scenario_docs(nations: tuple[int, int] = (4, 10), byzantine: str = "below",
     if heights < 1:
         raise ValueError("heights must be at least 1")
     kinds = tuple(k for k in schema.BYZANTINE_KINDS if k in BEHAVIOURS)
-    return _docs(lo, hi, byzantine, weights, heights, kinds)
+    return _docs(_Parts(lo, hi, byzantine, weights, heights, kinds))
+
+
+class _Parts:
+    """The strategies a draw is made of, built once per `scenarios(...)` call: building and
+    validating strategies inside every draw would cost more than drawing from them."""
+
+    def __init__(self, lo: int, hi: int, mode: str, weights: bool, heights: int,
+                 kinds: tuple[str, ...]) -> None:
+        self.mode, self.weights, self.heights, self.kinds = mode, weights, heights, kinds
+        self.n = st.integers(lo, hi)
+        self.power = st.integers(1, POWER_MAX)
+        self.seed = st.integers(0, 2**32 - 1)
+        # Mostly short links, sometimes long ones: both branches shrink to 1 tick.
+        self.latency = st.one_of(st.integers(1, 60), st.integers(1, LATENCY_MAX_TICKS))
+        self.link_latency = st.integers(1, LATENCY_MAX_TICKS)
+        self.fraction = st.integers(0, FINE)
+        self.index = st.integers(0, NATIONS_MAX - 1)
+        self.indices = st.lists(self.index, max_size=NATIONS_MAX)
+        self.few_indices = st.lists(self.index, max_size=2)
+        self.pairs = st.lists(st.tuples(self.index, self.index), max_size=2)
+        self.kind_lists = st.lists(st.sampled_from(kinds), min_size=1, max_size=2, unique=True)
+        self.params = {kind: _params(kind) for kind in kinds}
+        self.delay_ticks = st.integers(1, 2 * LATENCY_MAX_TICKS)
+        self.partition_count = st.integers(0, PARTITIONS_MAX)
+        self.direction = st.sampled_from(schema.PARTITION_DIRECTIONS)
+        self.txs = st.integers(0, 20)
+        self.loss = _share(0.3)
+        self.duplicate = _share(0.3)
+        self.reorder = _share(0.2)
+        self.link_loss = _share(0.5, minimum=1)
+        self.burst_loss = _share(1.0, minimum=1)
+
+
+def _share(maximum: float, minimum: int = 0) -> st.SearchStrategy[float]:
+    """A probability in steps of 1/100 (readable in a scenario file), shrinking to `minimum`."""
+    return st.integers(minimum, round(maximum * 100)).map(lambda k: k / 100)
+
+
+def _pick(indices: list[int], pool: list[str], limit: int | None = None) -> list[str]:
+    """Distinct members of `pool` named by drawn indices (taken modulo its size), in draw
+    order: an empty list of indices shrinks to "nobody"."""
+    out: list[str] = []
+    for i in indices:
+        code = pool[i % len(pool)]
+        if code not in out:
+            out.append(code)
+    return out if limit is None else out[:limit]
 
 
 @st.composite
-def _docs(draw, lo: int, hi: int, mode: str, weights: bool, heights: int,
-          kinds: tuple[str, ...]) -> dict:
-    n = draw(st.integers(lo, hi))
+def _docs(draw, parts: _Parts) -> dict:
+    mode, heights = parts.mode, parts.heights
+    n = draw(parts.n)
     codes = list(NATION_POOL[:n])
-    weighted = weights and draw(st.booleans())
-    powers = [draw(st.integers(1, POWER_MAX)) if weighted else 1 for _ in codes]
+    weighted = parts.weights and draw(st.booleans())
+    powers = [draw(parts.power) if weighted else 1 for _ in codes]
     power = dict(zip(codes, powers))
     total = sum(powers)
-    seed = draw(st.integers(0, 2**32 - 1))
+    seed = draw(parts.seed)
 
     # -- the network
-    latency = draw(st.integers(1, LATENCY_MAX_TICKS))
-    jitter = draw(st.integers(0, latency))
+    latency = draw(parts.latency)
+    jitter = latency * draw(parts.fraction) // FINE
     unit = round_ticks(latency, jitter)
-    horizon = heights * unit  # fault windows start in [0, horizon]
+    horizon = unit * max(1, heights // 2)  # fault windows start in [0, horizon]
+
+    def window(permanent_ok: bool = False) -> tuple[int, int | None]:
+        start = horizon * draw(parts.fraction) // FINE
+        if permanent_ok and draw(st.booleans()):
+            return start, None
+        shortest = max(1, unit // 4)
+        return start, start + shortest + (3 * unit - shortest) * draw(parts.fraction) // FINE
+
     network = {"latency_ticks": latency, "jitter_ticks": jitter,
-               "loss_probability": draw(_share(0.3)),
-               "duplicate_probability": draw(_share(0.3)),
-               "reorder_probability": draw(_share(0.2))}
-    links = []
-    if n >= 2:
-        for a, b in draw(st.lists(st.tuples(st.sampled_from(codes), st.sampled_from(codes))
-                                  .filter(lambda p: p[0] != p[1]), max_size=2,
-                                  unique_by=lambda p: frozenset(p))):
-            link = {"from": a, "to": b}
-            if draw(st.booleans()):
-                link["latency_ticks"] = draw(st.integers(1, LATENCY_MAX_TICKS))
-            else:
-                link["loss_probability"] = draw(_share(0.5, minimum=1))
-            links.append(link)
+               "loss_probability": draw(parts.loss),
+               "duplicate_probability": draw(parts.duplicate),
+               "reorder_probability": draw(parts.reorder)}
+    links, joined = [], set()
+    for i, j in draw(parts.pairs):
+        a, b = codes[i % n], codes[j % n]
+        if a == b or frozenset((a, b)) in joined:
+            continue
+        joined.add(frozenset((a, b)))
+        link = {"from": a, "to": b}
+        if draw(st.booleans()):
+            link["latency_ticks"] = draw(parts.link_latency)
+        else:
+            link["loss_probability"] = draw(parts.link_loss)
+        links.append(link)
     if links:
         network["link"] = links
     ends: list[int] = []
-    burst = draw(st.none() | _window(horizon, unit, permanent=False))
-    if burst is not None:
-        start, until = burst
-        network["change"] = [
-            {"at_tick": start, "loss_probability": draw(_share(1.0, minimum=1))},
-            {"at_tick": until, "loss_probability": network["loss_probability"]}]
+    if draw(st.booleans()):  # a burst of loss
+        start, until = window()
+        network["change"] = [{"at_tick": start, "loss_probability": draw(parts.burst_loss)},
+                             {"at_tick": until,
+                              "loss_probability": network["loss_probability"]}]
         ends.append(until)
 
-    # -- who is Byzantine
-    picks = draw(st.lists(st.sampled_from(codes), unique=True, max_size=n))
+    # -- who is Byzantine, and how
+    picks = _pick(draw(parts.indices), codes)
     byzantine: list[str] = []
     if mode == "below":
         for code in picks:
@@ -151,78 +235,91 @@ def _docs(draw, lo: int, hi: int, mode: str, weights: bool, heights: int,
                 byzantine.append(code)
     byzantine.sort(key=codes.index)
     behaviours = []
+    heals = True  # every fault ends: after the last one (GST) the protocol promises liveness
     for code in byzantine:
-        for kind in draw(st.lists(st.sampled_from(kinds), min_size=1, max_size=2, unique=True)):
-            window = draw(st.none() | _window(horizon, unit, permanent=False))
-            b = {"nations": [code], "kind": kind}
-            if window is not None:
-                b["from_tick"], b["until_tick"] = window
-                ends.append(window[1])
-            params = draw(_params(kind, codes))
+        for kind in draw(parts.kind_lists):
+            start, until = window(permanent_ok=True)
+            b: dict = {"nations": [code], "kind": kind}
+            if start:
+                b["from_tick"] = start
+            if until is None or kind in PERMANENT_KINDS:
+                heals = False
+            if until is not None:
+                b["until_tick"] = until
+                ends.append(until)
+            params = draw(parts.params[kind])
             if params:
-                b["params"] = params
+                b["params"] = _resolve(params, codes)
             behaviours.append(b)
 
-    # -- honest nations that crash (and restart) or run slow
+    # -- honest nations that crash and restart, from their disk or from nothing (wipe), or
+    # stay down. Below 1/3, two budgets: nations down for good, with the Byzantine ones, stay
+    # below 1/3 (else no quorum is left: liveness); so do wiped ones (a nation that lost its
+    # disk has forgotten its votes and may sign conflicting ones: amnesia, a Byzantine fault
+    # the world does not count as one).
     honest = [c for c in codes if c not in byzantine]
-    budget = total - 1 - 3 * sum(power[c] for c in byzantine)  # 3 * power left below 1/3
-    for code in draw(st.lists(st.sampled_from(honest), unique=True, max_size=len(honest)))\
-            if honest else ():
-        permanent_ok = mode == "third" or 3 * power[code] <= budget
-        window = draw(_window(horizon, unit, permanent=permanent_ok))
-        b = {"nations": [code], "kind": CRASH, "from_tick": window[0]}
-        if window[1] is None:
-            budget -= 3 * power[code]
+    left = total - 1 - 3 * sum(power[c] for c in byzantine)  # 3 x power left below 1/3
+    down_budget = wipe_budget = left
+    for code in _pick(draw(parts.indices), honest) if honest else ():
+        weight = 3 * power[code]
+        start, until = window(permanent_ok=mode == "third" or weight <= down_budget)
+        b = {"nations": [code], "kind": CRASH}
+        if start:
+            b["from_tick"] = start
+        if until is None:
+            down_budget -= weight
         else:
-            b["until_tick"] = window[1]
-            ends.append(window[1])
-            if draw(st.booleans()):
+            b["until_tick"] = until
+            ends.append(until)
+            if (mode == "third" or weight <= wipe_budget) and draw(st.booleans()):
                 b["params"] = {"wipe": True}
+                wipe_budget -= weight
         behaviours.append(b)
-    for code in draw(st.lists(st.sampled_from(codes), unique=True, max_size=2)):
-        start, until = draw(_window(horizon, unit, permanent=False))
+    # -- slow nations
+    for code in _pick(draw(parts.few_indices), codes):
+        start, until = window()
         behaviours.append({"nations": [code], "kind": DELAY, "from_tick": start,
-                           "until_tick": until,
-                           "params": {"ticks": draw(st.integers(1, 2 * LATENCY_MAX_TICKS))}})
+                           "until_tick": until, "params": {"ticks": draw(parts.delay_ticks)}})
         ends.append(until)
 
     # -- partitions
     partitions = []
-    if n >= 2:
-        for _ in range(draw(st.integers(0, 3))):
-            first = draw(st.lists(st.sampled_from(codes), unique=True, min_size=1,
-                                  max_size=n - 1))
-            rest = [c for c in codes if c not in first]
-            groups = [first]
-            if len(rest) >= 2 and draw(st.booleans()):
-                second = draw(st.lists(st.sampled_from(rest), unique=True, min_size=1,
-                                       max_size=len(rest) - 1))
+    for _ in range(draw(parts.partition_count) if n >= 2 else 0):
+        first = _pick(draw(parts.indices), codes, limit=n - 1) or [codes[0]]
+        rest = [c for c in codes if c not in first]
+        groups = [first]
+        if len(rest) >= 2:
+            second = _pick(draw(parts.indices), rest, limit=len(rest) - 1)
+            if second:
                 groups.append(second)
-            start, until = draw(_window(horizon, unit, permanent=False))
-            p = {"groups": groups, "from_tick": start, "until_tick": until}
-            direction = draw(st.sampled_from(schema.PARTITION_DIRECTIONS))
-            if direction != "both":
-                p["direction"] = direction
-            partitions.append(p)
-            ends.append(until)
+        start, until = window()
+        p = {"groups": groups, "from_tick": start, "until_tick": until}
+        direction = draw(parts.direction)
+        if direction != "both":
+            p["direction"] = direction
+        partitions.append(p)
+        ends.append(until)
 
     # -- how long, and what to expect
     gst = max(ends, default=0)
-    window = liveness_window_ticks(latency, jitter, heights)
-    ticks_max = gst + window
+    live = mode == "below" and heals
+    ticks_max = gst + (liveness_window_ticks(latency, jitter) if live
+                       else heights * unit)
     # The world's GST counts partitions and behaviours, not network changes: measure the
     # liveness bound from there, so the whole tail after our GST is inside it.
     world_gst = max([p["until_tick"] for p in partitions]
                     + [b["until_tick"] for b in behaviours if "until_tick" in b], default=0)
-    expect = ({"safety": True, "liveness": True, "liveness_ticks_max": ticks_max - world_gst}
-              if mode == "below" else {"safety": "any", "liveness": "any"})
+    expect: dict = {"safety": True if mode == "below" else "any", "liveness": "any",
+                    "liveness_heights": heights}
+    if live:
+        expect.update(liveness=True, liveness_ticks_max=ticks_max - world_gst)
     doc = {
         "scenario": {"name": f"fuzz-{mode}-n{n}", "seed": seed, "ticks_max": ticks_max,
                      "description": _describe(codes, powers, byzantine, behaviours, partitions,
                                               network)},
         "nation": [{"id": c, "power": p} if weighted else {"id": c} for c, p in power.items()],
         "network": network,
-        "workload": {"txs_per_tick": draw(st.integers(0, 20)) / 1000, "payload_bytes": 32},
+        "workload": {"txs_per_tick": draw(parts.txs) / 1000, "payload_bytes": 32},
         "expect": expect,
     }
     if partitions:
@@ -232,27 +329,17 @@ def _docs(draw, lo: int, hi: int, mode: str, weights: bool, heights: int,
     return doc
 
 
-def _share(maximum: float, minimum: int = 0) -> st.SearchStrategy[float]:
-    """A probability in steps of 1/100 (readable in a scenario file), shrinking to `minimum`."""
-    return st.integers(minimum, round(maximum * 100)).map(lambda k: k / 100)
+class _Nations(list):
+    """A drawn list of nation indices, resolved to codes once the nations are known."""
 
 
-def _window(horizon: int, unit: int, permanent: bool) -> st.SearchStrategy[tuple]:
-    """(from_tick, until_tick): a start in [0, horizon] and a length of a quarter of a round to
-    three rounds; until_tick is None (the fault never ends) only when `permanent`."""
-    length = st.integers(max(1, unit // 4), 3 * unit)
-    ends = st.none() | length if permanent else length
-    return st.tuples(st.integers(0, horizon), ends).map(
-        lambda w: (w[0], None if w[1] is None else w[0] + w[1]))
-
-
-def _params(kind: str, codes: list[str]) -> st.SearchStrategy[dict]:
+def _params(kind: str) -> st.SearchStrategy[dict]:
     """Params of a behaviour kind, drawn from its schema: required ones always, optional ones
     sometimes (else the default applies)."""
     _, spec = BEHAVIOURS[kind]
     parts = {}
     for name, key in spec.items():
-        value = _param_value(name, key, codes)
+        value = _param_value(name, key)
         if value is None:
             continue
         parts[name] = value if key.default is REQUIRED else st.none() | value
@@ -262,7 +349,7 @@ def _params(kind: str, codes: list[str]) -> st.SearchStrategy[dict]:
         lambda d: {k: v for k, v in d.items() if v is not None})
 
 
-def _param_value(name: str, key: Key, codes: list[str]) -> st.SearchStrategy | None:
+def _param_value(name: str, key: Key) -> st.SearchStrategy | None:
     if key.choices:
         return st.sampled_from(key.choices)
     if key.type == "bool":
@@ -275,11 +362,16 @@ def _param_value(name: str, key: Key, codes: list[str]) -> st.SearchStrategy | N
         lo = key.minimum if key.minimum is not None else 0.0
         hi = key.maximum if key.maximum is not None else lo + 1.0
         return st.integers(0, 100).map(lambda k: round(lo + (hi - lo) * k / 100, 6))
-    if key.type == "list[str]":
-        return st.lists(st.sampled_from(codes), unique=True, min_size=1, max_size=len(codes))
+    if key.type == "list[str]":  # nation ids: at least one
+        return st.lists(st.integers(0, NATIONS_MAX - 1), min_size=1,
+                        max_size=NATIONS_MAX).map(_Nations)
     if key.default is REQUIRED:  # a type we cannot draw: the schema's example is valid
         return st.just(tomllib.loads(key.example)["params"][name])
     return None
+
+
+def _resolve(params: dict, codes: list[str]) -> dict:
+    return {k: _pick(v, codes) if isinstance(v, _Nations) else v for k, v in params.items()}
 
 
 def _describe(codes, powers, byzantine, behaviours, partitions, network) -> str:
@@ -287,14 +379,20 @@ def _describe(codes, powers, byzantine, behaviours, partitions, network) -> str:
     parts = [f"{len(codes)} nations"
              + ("" if set(powers) == {1} else " (powers " + ",".join(map(str, powers)) + ")")]
     if byzantine:
-        kinds = sorted({b["kind"] for b in behaviours if b["nations"][0] in byzantine})
+        kinds = sorted({b["kind"] for b in behaviours
+                        if b["nations"][0] in byzantine and b["kind"] not in (CRASH, DELAY)})
         parts.append(f"Byzantine {','.join(byzantine)} ({', '.join(kinds)})")
     crashes = [b["nations"][0] for b in behaviours if b["kind"] == CRASH]
     if crashes:
         parts.append("crash " + ",".join(crashes))
+    slow = [b["nations"][0] for b in behaviours if b["kind"] == DELAY]
+    if slow:
+        parts.append("slow " + ",".join(slow))
     if partitions:
         parts.append(f"{len(partitions)} partition{'s' if len(partitions) > 1 else ''}")
     parts.append(f"latency {network['latency_ticks']}+-{network['jitter_ticks']}")
     if network["loss_probability"]:
         parts.append(f"loss {network['loss_probability']}")
+    if "change" in network:
+        parts.append(f"loss burst {network['change'][0]['loss_probability']}")
     return "; ".join(parts)

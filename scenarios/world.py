@@ -88,6 +88,7 @@ class World:
         self.honest = tuple(n for n in self.nations if n not in self.byzantine)
         self.instances = self.nations + tuple(f"{n}{TWIN}" for n in sorted(self.twinned))
         self.split_adversary = self._split_adversary()
+        self.coalitions: dict[str, dict] = {}  # state shared by the nodes of one behaviour kind
         c = scenario.consensus
         self.node_config = NodeConfig(
             timeouts=TimeoutConfig(
@@ -132,6 +133,10 @@ class World:
         self._nonce = 0
         self.wall_s = 0.0
         self.events = 0
+        self.gst_tick = 0
+        self.liveness_heights = 0
+        self.height_at_gst = 0
+        self.stopped_early = False
 
     def _setup_domain(self, scenario: Scenario) -> None:
         """Registry, lanes, custody rules, the trade plan and its oracle."""
@@ -238,9 +243,12 @@ class World:
             first_at = self.workload_rng.expovariate(rate)
             self._push(math.ceil(first_at), SUBMIT, first_at)
 
+        # [expect] liveness_heights: end the run once liveness is shown (see _check_stop).
+        self.gst_tick = self.fault_end_tick()
+        self.liveness_heights = self.scenario.expect.get("liveness_heights", 0)
         queue = self._queue
         pop = heapq.heappop
-        while queue and queue[0][0] <= ticks_max:
+        while queue and queue[0][0] <= ticks_max and not self.stopped_early:
             tick, _, kind, payload = pop(queue)
             self.now = tick
             self.events += 1
@@ -260,14 +268,15 @@ class World:
                 self._restart(*payload)
             if progress is not None and self.events % PROGRESS_EVERY_EVENTS == 0:
                 progress(tick, ticks_max)
-        self.now = ticks_max
+        if not self.stopped_early:
+            self.now = ticks_max
         self.wall_s = time.perf_counter() - started
         if progress is not None:
             progress(ticks_max, ticks_max)
         summary = self.summary()
         if self._ledger_file is not None:
             self._ledger_file.close()
-        self.trace.write({"t": ticks_max, "ev": "end", "heights": summary["heights_committed"],
+        self.trace.write({"t": self.now, "ev": "end", "heights": summary["heights_committed"],
                           "txs": summary["txs_committed"]})
         self.trace.close()
         summary["trace_sha256"] = self.trace.sha256
@@ -291,6 +300,7 @@ class World:
         if behaviour is not None:
             node.behaviour = behaviour
             node.adversary = self.split_adversary
+            node.coalition = self.coalitions.setdefault(getattr(behaviour, "kind", ""), {})
         self.nodes[instance] = node
         self._act(instance, node.start(self.now))
 
@@ -482,6 +492,8 @@ class World:
     def _on_commit(self, nation: str, action: Committed) -> None:
         block = action.committed.block
         self.commits[nation].append((self.now, block.height))
+        if self.liveness_heights:
+            self._check_stop(block.height)
         self.trace.write({"t": self.now, "ev": "decide", "node": nation, "h": block.height,
                           "block": block.block_id.hex()[:16], "txs": len(block.txs),
                           "via": action.via})
@@ -615,6 +627,23 @@ class World:
                  if b.until_tick is not None and b.until_tick <= ticks_max]
         return max(ends, default=0)
 
+    def _check_stop(self, height: int) -> None:
+        """With [expect] liveness_heights = K, the run ends at the first tick at which every
+        nation that is up and honest has committed K heights above the highest height committed
+        by GST (as judge_liveness counts it): liveness is then shown, and the rest of the run
+        would only repeat it. A fuzzer runs thousands of scenarios; this keeps each one short."""
+        if self.now <= self.gst_tick:
+            self.height_at_gst = max(self.height_at_gst, height)
+            return
+        target = self.height_at_gst + self.liveness_heights
+        if height < target:
+            return
+        for n in self.correct_nations():
+            history = self.commits[n]
+            if not history or history[-1][1] < target or history[-1][0] <= self.gst_tick:
+                return
+        self.stopped_early = True
+
     def correct_nations(self) -> list[str]:
         """Nations that are up and honest at the end of the run."""
         return [n for n in self.honest if self.nodes[n] is not None]
@@ -623,8 +652,9 @@ class World:
         s = self.scenario
         gst = self.fault_end_tick()
         bound = s.expect["liveness_ticks_max"]
+        ticks_run = self.now if self.stopped_early else s.ticks_max
         liveness_ok, liveness_why = judge_liveness(self.commits, self.correct_nations(), gst,
-                                                   bound, s.ticks_max)
+                                                   bound, ticks_run)
         # At or above 1/3 Byzantine power the protocol promises nothing: violations are
         # expected. Below it, any violation is a bug.
         expected = 3 * self.byzantine_power_fraction >= 1 - 1e-12
@@ -657,6 +687,7 @@ class World:
             "byzantine_power_fraction": round(self.byzantine_power_fraction, 4),
             "unexpected_violations": unexpected,
             "ticks": s.ticks_max,
+            "ticks_run": ticks_run,
             "heights_committed": heights,
             "txs_committed": txs,
             "txs_submitted": self._nonce + self.trade_nonce,

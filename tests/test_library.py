@@ -220,6 +220,13 @@ def _invalid_signature(r: Run) -> None:
     assert r.summary["safety_ok"]
 
 
+def _mutate(r: Run) -> None:
+    s = r.summary
+    assert s["safety_ok"] and s["liveness_ok"] and s["byzantine_nations"] == ["CHN"]
+    assert s["evidence"] and {e["nation"] for e in s["evidence"]} == {"CHN"}
+    assert "bad_signature" not in s["dropped_by_reason"]  # re-signed, not corrupted
+
+
 def _delay(r: Run) -> None:
     first_heard = {}
     for e in r.trace("deliver"):
@@ -230,8 +237,15 @@ def _delay(r: Run) -> None:
     assert r.summary["liveness_ok"] and r.summary["heights_committed"] > 10
 
 
+def _weak_link_study(r: Run) -> None:
+    d = r.domain  # the all-cooperating reference of the weak-link study
+    assert d["traced_complete_pct"] == 100.0 and d["false_flags"] == 0
+    assert d["route_nations_outside_consortium"] == []
+
+
 EFFECTS = {
     "baseline.toml": _baseline,
+    "weak-link-study.toml": _weak_link_study,
     "crash-one-of-four.toml": _crash_one_of_four,
     "crash-two-of-four.toml": _crash_two_of_four,
     "crash-restart.toml": _crash_restart,
@@ -254,6 +268,7 @@ EFFECTS = {
     "mute.toml": _mute,
     "invalid-signature.toml": _invalid_signature,
     "delay.toml": _delay,
+    "mutate.toml": _mutate,
 }
 
 
@@ -278,10 +293,16 @@ def test_library_file_meets_its_expectation_and_shows_its_effect(path: Path, run
     check(run)
 
 
+# Adversaries built for the fuzzer and the mutant benchmark: harmless to the honest protocol by
+# design, so a library scenario would show nothing; tests/test_mutants.py and tests/test_fuzz.py
+# show what each does.
+FUZZING_ADVERSARIES = {"mutate", "forge_votes", "forge_sync", "fork"}
+
+
 def test_every_behaviour_kind_has_a_library_scenario():
     from scenarios.schema import BEHAVIOUR_KINDS
     used = {b.kind for p in TOML_FILES for b in load_scenario(p).behaviours}
-    assert used >= set(BEHAVIOUR_KINDS)
+    assert used >= set(BEHAVIOUR_KINDS) - FUZZING_ADVERSARIES
 
 
 # The one-line changes the headers offer, made and run.

@@ -32,7 +32,8 @@ def test_defaults_fill_every_optional_key():
     s = parse_scenario(GOOD, "study.toml")
     assert s.nations == (("USA", 1), ("MEX", 2))
     assert s.ticks_max == 20_000 and s.network["latency_ticks"] == 20
-    assert s.expect == {"safety": True, "liveness": True, "liveness_ticks_max": 5000}
+    assert s.expect == {"safety": True, "liveness": True, "liveness_ticks_max": 5000,
+                        "liveness_heights": 0}
 
 
 def test_every_library_scenario_loads():

@@ -1,0 +1,29 @@
+"""Deliberately broken nodes for the fuzzer's own tests (tests/test_fuzz.py).
+
+They prove that `scenarios.fuzz` finds, shrinks and replays a real failure without depending on
+the mutant benchmark (scenarios/mutants.py). Importable as `broken_nodes` (pytest puts tests/ on
+the path), so a counterexample's `node_class: broken_nodes:TwoFQuorumNode` header line replays.
+"""
+
+from __future__ import annotations
+
+from consensus import Replica, ValidatorSet
+from nodes import Node
+
+
+class TwoFValidators(ValidatorSet):
+    """A quorum of 2f (f = floor((P - 1) / 3)) instead of 2f + 1: two quorums need not meet in
+    an honest validator, and a certificate of 2f precommits is not a commit certificate."""
+
+    def has_quorum(self, power: int) -> bool:
+        return power >= max(1, 2 * ((self.total_power - 1) // 3))
+
+
+class TwoFQuorumNode(Node):
+    """An honest node whose replica counts quorums with `TwoFValidators`."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.replica = Replica(self.me, TwoFValidators(self.validators.powers), self._valid,
+                               self.config.timeouts, height=self.ledger.height + 1,
+                               wal=self.storage.wal)
