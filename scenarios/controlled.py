@@ -136,7 +136,7 @@ class ControlledWorld(World):
             return
         super()._send(src, dst, data, kind, height, round_)
 
-    def run(self, progress=None) -> dict:  # noqa: ARG002 - the signature is World's
+    def run(self, progress=None) -> dict:
         raise RuntimeError("a ControlledWorld is driven step by step: deliver(), advance(), "
                            "heal(); it has no run()")
 

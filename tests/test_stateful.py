@@ -11,8 +11,9 @@ height within `LIVENESS_BOUND_TICKS`.
 
 Because the machine owns the schedule, a failure shrinks to a short list of steps that replays
 deterministically. `test_the_machine_finds_a_quorum_of_2f` proves the point on a replica that
-decides on 2 of 4 votes. `test_replicas_restarted_after_locking_still_decide` is what the
-machine found in the honest protocol (a liveness bug after crash-recovery, still open).
+decides on 2 of 4 votes. The two xfail tests at the end are what the machine found in the
+honest protocol: liveness bugs (a restart that forgets its own earlier votes, and a polka that
+is never relayed), still open, written out as plain schedules.
 
 A longer, random hunt (minutes; failures are shrunk and printed with a reproduce blob):
 
@@ -331,6 +332,11 @@ def test_replicas_restarted_after_locking_still_decide():
     with valid_round 0 finds at MEX and CAN only 2 of the 3 prevotes of the round-0 polka (line
     28 does not fire: they prevote nil), and a fresh value finds them locked (nil again). v gets
     2 prevotes a round and nothing else can win: no height is ever committed, long after GST.
+
+    Related to open finding B (tests/regressions/README.md), but relaying others' votes would
+    not fix this one: a node drops its own messages when they come back from the network. A
+    fix that makes this test pass: `_resume` broadcasts the own messages of every round of the
+    height, not only the current one, so the node loops them back into its tallies.
     """
     w = ControlledWorld(controlled_scenario(4, 0))
     w.crash("CHN")
@@ -360,6 +366,9 @@ def test_a_lock_on_a_polka_others_never_saw_does_not_stall_the_chain():
     sees USA's second prevote: to CHN there was no polka at round 0, so it prevotes nil on
     every re-proposal of v with valid_round 0 (line 28 needs the polka), while MEX and CAN,
     locked, prevote nil on anything else. No value reaches 3 prevotes again, in any round.
+
+    This is open finding B of tests/regressions/README.md (twin-polka-not-relayed.toml is the
+    fuzzer's scenario of it), here with one Byzantine voter and a 5-step schedule.
     """
     w = ControlledWorld(controlled_scenario(4, 0))
     w.deliver(next(i for i, m in enumerate(w.in_flight)
