@@ -1,9 +1,11 @@
 """Adversaries built to expose broken protocols: forged votes, forged state sync, and a fork.
 
 Each is a Byzantine behaviour kind (`schema.BEHAVIOURS`, `schema.BYZANTINE_KINDS`, registered in
-`byzantine.NODE_CLASSES`), so the fuzzer's strategies draw it like any other. Each is harmless to
-the honest protocol below 1/3 of the power (tests/test_mutants.py checks safety and liveness)
-and deadly to one or more of the mutants of `scenarios/mutants.py`:
+`byzantine.NODE_CLASSES`), so the fuzzer's strategies draw it like any other. Below 1/3 of the
+power each leaves the honest protocol safe, and live but for the open findings of
+tests/regressions/open/ (`forge_sync` without pushing is how finding C was found: a lagging
+nation asks only one peer for blocks); tests/test_mutants.py checks both. Each is deadly to one
+or more of the mutants of `scenarios/mutants.py`:
 
 - `ForgeVotesNode` (`forge_votes`) sends, each round, a proposal for a block of its own in the
   next round's proposer's name and precommits for it in every validator's name, all with
@@ -202,7 +204,10 @@ class ForkCoalition:
     Safety of Tendermint rests on lock rules (lines 22, 28 and 36) and on quorums that meet in
     an honest node. The coalition, holding less than 1/3 of the power, plays the split that the
     safety proof rules out, and waits for a broken rule to let it through. When one of its
-    members proposes at a height (round r0) it makes a plan, cycling through four modes:
+    members proposes a fresh value early in a height (round r0 <= PLAN_ROUND_MAX) it makes a
+    plan, in one of four modes (params.mode, or in turn; lock_one only when the behaviour has
+    an end, since a stall is judged only once every fault is over, and lock_quorum_fake
+    whenever the coalition's next turn to propose allows it):
 
     - `lock_quorum`: block `a` to a group H1 of honest nations just big enough that H1 plus the
       coalition is a quorum, block `b` to the rest (H2, chosen among the next proposers). The
@@ -217,17 +222,21 @@ class ForkCoalition:
     - `prevote_victim`: the coalition withholds its prevotes for `a`, so nobody locks; once the
       round is over it shows them (and its precommits) to the victim alone. A protocol that
       decides on prevotes (commit_on_prevotes) decides `a` there and the fresh value elsewhere.
-    - `lock_one`: only the victim sees the polka for `a` and locks; the coalition then votes
-      the next fresh value into a polka without precommitting it, and stays silent at that
-      height. Honest nations unlock the victim with line 28 and decide; a protocol without
-      line 28 (ignore_valid_round), or whose locked proposers drop their valid value
+    - `lock_one`: only the victim sees the polka for `a` and locks (so do the members' own
+      nodes); the coalition then votes fresh values into a polka, without precommitting and
+      without showing the victim, until an honest nation locks on one, and stays silent at
+      that height. Honest nations unlock the victim with line 28 and decide; a protocol
+      without line 28 (ignore_valid_round), or whose locked proposers drop their valid value
       (proposer_ignores_lock), stalls there for good.
 
-    A plan that has not ended by `relent_round` (or `relent_tick`) shows every vote the
-    coalition cast at that height to every honest nation, again at each new round, and from
-    then on votes for what is proposed (`help`): the honest protocol then decides, so the
-    coalition never costs the honest nations more than a few rounds. Outside a plan's height
-    the members behave honestly.
+    A plan that has not ended by `relent_round` (or `relent_tick`, or when the window closes)
+    shows every vote the coalition cast at that height to every honest nation, again at each
+    new round, and from then on votes for what is proposed (`help`): the honest protocol then
+    decides, so the coalition never costs the honest nations more than a few rounds. Outside
+    a plan's height the members behave honestly, but for two tricks aimed at nations that a
+    lossy network left behind: `rogue_reproposal` (a member that should propose its valid
+    value again proposes a fresh one) and `after_decision` (once a member decides, fresh
+    proposals for the later rounds of that height, for whoever missed the decision).
     """
 
     def __init__(self, genesis) -> None:
@@ -238,6 +247,7 @@ class ForkCoalition:
         self.plans: dict[int, ForkPlan] = {}
         self.tried: dict[str, int] = {}  # plans made, per mode
         self.passed: set[tuple[int, int]] = set()  # (height, round) proposals already sent
+        self.decided: set[int] = set()  # heights a member decided (after_decision ran)
 
     # ------------------------------------------------------------ signing for any member
 
@@ -492,6 +502,35 @@ class ForkCoalition:
             plan.stage = "voted"
             plan.relent_round = message.round + 1
 
+    def after_decision(self, node: "ForkNode", committed: CommittedBlock, out: list) -> None:
+        """A member decided height h in round r; nations that missed the precommits are still
+        at h, locked on the decided block, and go on to round r + 1. For every later round of
+        h up to a full turn that a member leads, the coalition sends now a proposal for a fresh
+        block (with no valid_round, or one it has no polka for, by turns) and its votes for
+        it. Honest laggards judge it as they should (they are locked, and no polka backs the
+        claim) and catch up by state sync; a protocol that ignores its lock or believes the
+        claim may decide the fresh block where the others decided the first."""
+        block = committed.block
+        h = block.height
+        if not committed.certificate or (h in self.plans and self.plans[h].mode != "rogue"):
+            return
+        r = committed.certificate[0].round
+        honest = tuple(x for x in self.validators.voters if x not in self.identities)
+        for k in range(1, self.validators.total_power + 1):
+            r2 = r + k
+            proposer = self.validators.proposer(h, r2)
+            if proposer not in self.identities:
+                continue
+            c = Block.build(h, block.prev_hash, proposer, block.time_ticks + k, (),
+                            block.app_hash)
+            fake = self.proposal(h, r2, c, -1 if r2 % 2 else r2 - 1, proposer)
+            for x in honest:
+                _send(out, x, fake)
+            for step in (Step.PREVOTE, Step.PRECOMMIT):
+                for vote in self.votes(step, h, r2, c.block_id):
+                    for x in honest:
+                        _send(out, x, vote)
+
     def rogue_reproposal(self, node: "ForkNode", proposal: Proposal, out: list) -> None:
         """Outside a plan: a member that should propose its valid value again (some honest
         nations may be locked on it) proposes a fresh value instead, with no valid_round or
@@ -626,6 +665,15 @@ class ForkNode(Node):
         if isinstance(signed, Proposal) and signed.proposer == self.me:
             mind.propose_again(self, plan, signed, out)
         # Every other message of a plan's height is the coalition's to send, not the replica's.
+
+    def _commit(self, committed, via, out) -> None:
+        super()._commit(committed, via, out)
+        if via == "consensus" and self.behaviour.active(self._now):
+            mind = self._mind()
+            h = committed.block.height
+            if h not in mind.decided:
+                mind.decided = {d for d in mind.decided if d >= h - PLANS_KEPT_HEIGHTS} | {h}
+                mind.after_decision(self, committed, out)
 
     def _on_consensus(self, message, kind, out) -> None:
         start = len(out)

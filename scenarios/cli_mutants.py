@@ -95,7 +95,8 @@ def cmd_mutants(args: argparse.Namespace) -> int:
         Console(stderr=True).print(f"error: {exc}", markup=False)
         return EXIT_USAGE
     console.print(table(result))
-    console.print(f"fuzzer: {result['fuzzer']}; killed {result['killed']} of {result['total']}",
+    console.print(f"fuzzer: {result['fuzzer']}; killed {result['killed']} of {result['total']}; "
+                  "passed over: scenarios the honest protocol fails too (they kill nothing)",
                   markup=False)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -118,7 +119,8 @@ def table(result: dict) -> Table:
     t = Table(title=f"mutant benchmark ({result['budget_s']:g} s each, seed {result['seed']})")
     for col, justify in (("mutant", "left"), ("killed", "left"), ("s to kill", "right"),
                          ("scenarios", "right"), ("shrunk: TOML lines", "right"),
-                         ("faults", "right"), ("nations", "right"), ("violation", "left")):
+                         ("faults", "right"), ("nations", "right"), ("violation", "left"),
+                         ("passed over", "right")):
         t.add_column(col, justify=justify)
     rows = list(result["mutants"]) + ([result["honest"]] if result.get("honest") else [])
     for r in rows:
@@ -130,5 +132,6 @@ def table(result: dict) -> Table:
         t.add_row(r["mutant"], killed,
                   "" if r["seconds_to_kill"] is None else f"{r['seconds_to_kill']:.1f}",
                   str(r["scenarios_run"]), str(s.get("toml_lines", "")),
-                  str(s.get("faults", "")), str(s.get("nations", "")), r["violation"])
+                  str(s.get("faults", "")), str(s.get("nations", "")), r["violation"],
+                  "" if r["mutant"] == HONEST else str(r.get("honest_also_failed", 0)))
     return t

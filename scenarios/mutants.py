@@ -20,13 +20,17 @@ A mutant changes one rule, the way real BFT bugs do:
 
 Each class's docstring names the adversary (a behaviour kind of `schema.BEHAVIOURS`, or a
 network condition the fuzzer's strategies draw) that exposes it. `MUTANTS` lists them by name.
+
+The benchmark (`run_benchmark`, behind `chemtrace mutants`) runs the fuzzer (scenarios/fuzz.py)
+against each mutant with the same budget and seed, then against the honest node as a control.
+A mutant is killed by a scenario it fails and the honest protocol passes: scenarios that both
+fail show a bug of the honest protocol (see tests/regressions/open/), so they are passed over,
+during the search and during shrinking alike.
 """
 
 from __future__ import annotations
 
 import contextlib
-import sys
-import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
@@ -46,6 +50,7 @@ from nodes import CommittedBlock, Node
 from nodes.node import Delivered
 from nodes.wire import SyncResponse
 
+from . import fuzz as fuzz_module
 from .dump import scenario_to_toml
 from .loader import Scenario, ScenarioError
 
@@ -414,15 +419,6 @@ def scenario_size(scenario: Scenario) -> dict:
             "toml_lines": len(toml.splitlines())}
 
 
-def fuzzer() -> tuple[str, Callable]:
-    """The fuzzer to benchmark with: scenarios.fuzz.fuzz, or a stand-in until it exists."""
-    try:
-        from .fuzz import fuzz
-    except ImportError:  # pragma: no cover - only before scenarios/fuzz.py exists
-        return "interim", interim_fuzz
-    return "scenarios.fuzz", fuzz
-
-
 def run_benchmark(budget_s: float, seed: int = 0, nations: tuple[int, int] = NATIONS_DEFAULT,
                   names: list[str] | None = None, honest: bool = True,
                   progress: Callable[[str, MutantRow], None] | None = None,
@@ -433,15 +429,15 @@ def run_benchmark(budget_s: float, seed: int = 0, nations: tuple[int, int] = NAT
     for at most `shrink_budget_s` (default: the search budget). With `differential` (the
     default, and the textbook meaning of killing a mutant) a scenario counts only when the
     honest protocol passes it: a scenario that both fail shows a bug of the honest protocol,
-    not of the mutant, and the search goes on. The honest row is the control and must not be
-    killed: a failure there is a bug in the honest protocol or a false alarm of the fuzzer."""
+    not of the mutant, and the search goes on (`honest_also_failed` counts those). The honest
+    row is the control and must not be killed: a failure there is a bug in the honest
+    protocol or a false alarm of the fuzzer."""
     if budget_s <= 0:
         raise ValueError("budget_s must be positive")
     unknown = sorted(set(names or ()) - set(MUTANTS))
     if unknown:
         raise ValueError(f"unknown mutant(s) {', '.join(unknown)}; known: "
                          f"{', '.join(MUTANTS)}")
-    which, fuzz = fuzzer()
     shrink = budget_s if shrink_budget_s is None else shrink_budget_s
     targets: list[tuple[str, str, type[Node]]] = [
         (m.name, m.description, m) for name, m in MUTANTS.items()
@@ -451,7 +447,7 @@ def run_benchmark(budget_s: float, seed: int = 0, nations: tuple[int, int] = NAT
     rows = []
     for name, description, cls in targets:
         with _judged_against(Node if differential and cls is not Node else None) as judge:
-            result = fuzz(budget_s, seed, nations=nations, byzantine="below",
+            result = fuzz_module.fuzz(budget_s, seed, nations=nations, byzantine="below",
                           honest_node_class=cls, shrink_budget_s=shrink)
         row = _row(name, description, result)
         row.honest_also_failed = judge.reference_failures
@@ -461,7 +457,7 @@ def run_benchmark(budget_s: float, seed: int = 0, nations: tuple[int, int] = NAT
     mutant_rows = [r for r in rows if r.mutant != HONEST]
     honest_rows = [r for r in rows if r.mutant == HONEST]
     return {
-        "fuzzer": which,
+        "fuzzer": "scenarios.fuzz",
         "differential": differential,
         "budget_s": budget_s,
         "shrink_budget_s": shrink,
@@ -487,12 +483,12 @@ def _judged_against(reference: type[Node] | None):
     The fuzzer (scenarios/fuzz.py) judges a run by its world's summary; this swaps the world
     class it builds for one whose failing runs are re-run with the reference node, so that
     both the search and the shrinking keep to scenarios that tell the mutant from the honest
-    protocol. Nothing is swapped when `reference` is None or the fuzzer is the stand-in."""
+    protocol. Nothing is swapped when `reference` is None."""
     judge = _Judge()
-    module = sys.modules.get(f"{__package__}.fuzz")
-    if reference is None or module is None or not hasattr(module, "World"):
+    if reference is None:
         yield judge
         return
+    module = fuzz_module
     original = module.World
 
     class DifferentialWorld(original):
@@ -533,58 +529,3 @@ def _row(name: str, description: str, result) -> MutantRow:
         row.failure = str(getattr(result, "failure", "") or "")
         row.violation = kinds[0] if kinds else row.failure.split(":")[0].split(" ")[0]
     return row
-
-
-# ---------------------------------------------------------------- a stand-in fuzzer
-
-
-@dataclass
-class InterimResult:
-    scenarios_run: int
-    failed: bool
-    counterexample: Scenario | None
-    seconds: float
-    seconds_to_failure: float | None = None
-    summary: dict | None = None
-
-
-def interim_fuzz(budget_s: float, seed: int, nations: tuple[int, int] = NATIONS_DEFAULT,
-                 byzantine: str = "below", honest_node_class: type[Node] = Node,
-                 shrink_budget_s: float = 0.0) -> InterimResult:
-    """Draw scenarios from scenarios.strategies until one fails or the budget is spent; no
-    shrinking. Used only until scenarios/fuzz.py exists."""
-    import random
-
-    from hypothesis import HealthCheck, Phase, find, settings
-    from hypothesis.errors import NoSuchExample
-
-    from .strategies import scenarios as drawn
-    from .world import World
-
-    started = time.perf_counter()
-    state = {"runs": 0, "failed_at": None, "summary": None}
-
-    class _Spent(Exception):
-        pass
-
-    def fails(scenario: Scenario) -> bool:
-        if time.perf_counter() - started > budget_s:
-            raise _Spent
-        state["runs"] += 1
-        summary = World(scenario, honest_node_class=honest_node_class).run()
-        if not summary["expect_ok"]:
-            state["failed_at"] = time.perf_counter() - started
-            state["summary"] = summary
-            return True
-        return False
-
-    try:
-        example = find(drawn(nations=nations, byzantine=byzantine), fails,
-                       settings=settings(max_examples=10**9, database=None, deadline=None,
-                                         phases=[Phase.generate],
-                                         suppress_health_check=list(HealthCheck)),
-                       random=random.Random(seed))
-    except (_Spent, NoSuchExample):
-        example = None
-    return InterimResult(state["runs"], example is not None, example,
-                         time.perf_counter() - started, state["failed_at"], state["summary"])

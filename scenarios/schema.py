@@ -110,7 +110,7 @@ BEHAVIOURS: dict[str, tuple[str, dict]] = {
                                           choices=("forged", "empty", "stolen")),
                        "push": Key("bool", True, "Also push fabricated blocks unasked, after "
                                    "each commit.", "params = { push = false }")}),
-    "fork": ("The listed nations collude to split the honest nations, as the safety proof "
+    "fork": ("The fork nations collude to split the honest nations, as the safety proof "
              "rules out: when one of them proposes, a block goes to a group just big enough to "
              "lock on it with their votes, another block to the rest, and their votes go to "
              "chosen nations only; later they back a fresh value (or claim a valid_round they "
