@@ -64,11 +64,11 @@ from .storage import MemoryStorage
 from .tx import Transaction
 from .wire import (
     SYNC_BLOCKS_MAX,
+    DecodeCache,
     SyncRequest,
     SyncResponse,
     TxBatch,
     WireError,
-    decode,
     encode_proposal,
     encode_sync_request,
     encode_sync_response,
@@ -171,7 +171,8 @@ Action = SendAll | SendTo | Committed | Dropped | Delivered | Misbehaviour
 class Node:
     def __init__(self, identity: Identity, genesis: Genesis, verifier: VerifyCache,
                  storage: MemoryStorage | None = None, config: NodeConfig | None = None,
-                 chaincode: Chaincode | None = None) -> None:
+                 chaincode: Chaincode | None = None,
+                 decoder: DecodeCache | None = None) -> None:
         if genesis.public_key(identity.name) != identity.public_key:
             raise ValueError(f"{identity.name}'s key is not the one in the genesis")
         self.identity = identity
@@ -180,6 +181,8 @@ class Node:
         self.chain_id = genesis.chain_id
         self.validators = genesis.validators
         self.verifier = verifier
+        # Shared by the nodes of one process, like the verifier: a broadcast is decoded once.
+        self.decoder = decoder if decoder is not None else DecodeCache(genesis.chain_id)
         self.config = config or NodeConfig()
         self.storage = storage if storage is not None else MemoryStorage()
         self._keys = {n.code: n.public_key for n in genesis.nations}
@@ -252,7 +255,7 @@ class Node:
             self._drop("duplicate", "unknown", out)
             return out
         try:
-            message = decode(self.chain_id, data)
+            message = self.decoder.decode(digest, data)
         except WireError:
             self._drop("malformed", "unknown", out)
             return out

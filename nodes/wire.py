@@ -15,6 +15,7 @@ certified blocks are self-authenticating, so TXS and SYNC_RESPONSE need no envel
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from consensus import Proposal, Step, Vote
@@ -233,3 +234,40 @@ def _height_round(height: object, round_: object) -> None:
 def _signature(signature: object) -> None:
     if not isinstance(signature, bytes) or len(signature) != SIGNATURE_BYTES:
         raise WireError(f"signature must be {SIGNATURE_BYTES} bytes")
+
+
+class DecodeCache:
+    """Decoded messages by the digest of their bytes, shared by the nodes of one process.
+
+    A broadcast reaches n - 1 nodes as the same bytes; decoding is a pure function of
+    (chain id, bytes) and messages are immutable, so the simulated world decodes each once (a
+    proposal's block, with its transaction ids and Merkle root, is the costly part). A failure
+    is remembered too. Bounded: the oldest entries go first.
+    """
+
+    __slots__ = ("chain_id", "_entries", "entries_max", "hits", "misses")
+
+    def __init__(self, chain_id: str, entries_max: int = 65_536) -> None:
+        self.chain_id = chain_id
+        self._entries: OrderedDict[bytes, object] = OrderedDict()
+        self.entries_max = entries_max
+        self.hits = 0
+        self.misses = 0
+
+    def decode(self, digest: bytes, data: bytes) -> WireMessage:
+        entry = self._entries.get(digest)
+        if entry is None:
+            self.misses += 1
+            try:
+                entry = decode(self.chain_id, data)
+            except WireError as exc:
+                entry = exc
+            self._entries[digest] = entry
+            if len(self._entries) > self.entries_max:
+                self._entries.popitem(last=False)
+        else:
+            self.hits += 1
+        if isinstance(entry, WireError):
+            raise entry
+        return entry  # type: ignore[return-value]
+

@@ -87,31 +87,9 @@ class ControlledWorld(World):
     # ------------------------------------------------------------------ the clock
 
     def _start(self) -> None:
-        """What `World.run()` does before its loop: scheduled crashes, boots, the workload."""
-        down_at_start = set()
-        for b in self.scenario.behaviours:
-            if b.kind != "crash":
-                continue
-            for nation in b.nations:
-                if nation not in self.nations:
-                    continue
-                if b.from_tick == 0:
-                    down_at_start.add(nation)
-                else:
-                    self._push(b.from_tick, CRASH, nation)
-                if b.until_tick is not None:
-                    self._push(b.until_tick, RESTART, nation, b.params.get("wipe", False))
-        for instance in self.instances:
-            if _nation(instance) in down_at_start:
-                self.trace.write({"t": 0, "ev": "crash", "node": instance})
-            else:
-                self._boot(instance)
-        if self.plans:
-            self._register_operators()
-        rate = self.scenario.workload["txs_per_tick"]
-        if rate > 0:
-            first_at = self.workload_rng.expovariate(rate)
-            self._push(math.ceil(first_at), SUBMIT, first_at)
+        """What `World.run()` does before its loop; restarts are scheduled whatever their tick,
+        since a controlled run has no fixed end."""
+        self._begin(restarts_until=None)
 
     def _push(self, tick: int, kind: int, *payload) -> None:
         if kind == DELIVER and self.healed_at is None:

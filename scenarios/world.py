@@ -44,6 +44,7 @@ from nodes import (
 from nodes.chaincode import Chaincode, DomainConfig, NationRules
 from nodes.events import EventError, decode_event, encode_event, event_body, field_values
 from nodes.identity import Identity
+from nodes.wire import DecodeCache
 from nodes.registry import Lane, load_lanes, load_nations, load_registry
 
 from .domain import DomainOracle
@@ -99,6 +100,7 @@ class World:
             rebroadcast_ticks=c["rebroadcast_ticks"],
         )
         self.verifier = VerifyCache()
+        self.decoder = DecodeCache(self.genesis.chain_id)
         self._setup_domain(scenario)
         self._ledger_file = ledger_path.open("w") if ledger_path is not None else None
         self.storage = {n: MemoryStorage() for n in self.instances}
@@ -218,30 +220,8 @@ class World:
     def run(self, progress: Callable[[int, int], None] | None = None) -> dict:
         started = time.perf_counter()
         ticks_max = self.scenario.ticks_max
-        down_at_start = set()
-        for b in self.scenario.behaviours:
-            if b.kind != "crash":
-                continue
-            for nation in b.nations:
-                if nation not in self.nations:
-                    continue  # opted out: it has no node to crash
-                if b.from_tick == 0:
-                    down_at_start.add(nation)
-                else:
-                    self._push(b.from_tick, CRASH, nation)
-                if b.until_tick is not None and b.until_tick <= ticks_max:
-                    self._push(b.until_tick, RESTART, nation, b.params.get("wipe", False))
-        for nation in self.instances:
-            if _nation(nation) in down_at_start:
-                self.trace.write({"t": 0, "ev": "crash", "node": nation})
-            else:
-                self._boot(nation)
-        if self.plans:
-            self._register_operators()
+        self._begin(ticks_max)
         rate = self.scenario.workload["txs_per_tick"]
-        if rate > 0:
-            first_at = self.workload_rng.expovariate(rate)
-            self._push(math.ceil(first_at), SUBMIT, first_at)
 
         # [expect] liveness_heights: end the run once liveness is shown (see _check_stop).
         self.gst_tick = self.fault_end_tick()
@@ -283,6 +263,34 @@ class World:
         summary["trace_lines"] = self.trace.lines
         return summary
 
+    def _begin(self, restarts_until: int | None) -> None:
+        """Everything before the event loop: scheduled crashes and restarts (up to
+        `restarts_until`, or all of them when None), boots, operator registration, workload."""
+        down_at_start = set()
+        for b in self.scenario.behaviours:
+            if b.kind != "crash":
+                continue
+            for nation in b.nations:
+                if nation not in self.nations:
+                    continue  # opted out: it has no node to crash
+                if b.from_tick == 0:
+                    down_at_start.add(nation)
+                else:
+                    self._push(b.from_tick, CRASH, nation)
+                if b.until_tick is not None and (restarts_until is None or b.until_tick <= restarts_until):
+                    self._push(b.until_tick, RESTART, nation, b.params.get("wipe", False))
+        for nation in self.instances:
+            if _nation(nation) in down_at_start:
+                self.trace.write({"t": 0, "ev": "crash", "node": nation})
+            else:
+                self._boot(nation)
+        if self.plans:
+            self._register_operators()
+        rate = self.scenario.workload["txs_per_tick"]
+        if rate > 0:
+            first_at = self.workload_rng.expovariate(rate)
+            self._push(math.ceil(first_at), SUBMIT, first_at)
+
     def _boot(self, instance: str) -> None:
         self.incarnation[instance] += 1
         self.armed[instance] = None
@@ -296,7 +304,7 @@ class World:
             if nation in custom.nations and custom.node_class(nation) is not None:
                 cls, behaviour = custom.node_class(nation), custom
         node = cls(self.identities[nation], self.genesis, self.verifier, self.storage[instance],
-                   self.node_config, self._new_chaincode())
+                   self.node_config, self._new_chaincode(), self.decoder)
         if behaviour is not None:
             node.behaviour = behaviour
             node.adversary = self.split_adversary

@@ -147,3 +147,20 @@ def test_genesis_round_trips_through_json(tmp_path):
     path.write_text(GENESIS.to_json())
     again = Genesis.load(path)
     assert again.chain_id == CHAIN and again.nations == GENESIS.nations
+
+
+def test_decode_cache_decodes_each_broadcast_once_and_remembers_failures():
+    import hashlib
+
+    from nodes.wire import DecodeCache, WireError, encode_txs
+    cache = DecodeCache(CHAIN)
+    data = encode_txs("USA", (_tx(1),))
+    digest = hashlib.sha256(data).digest()
+    first = cache.decode(digest, data)
+    assert cache.decode(digest, data) is first
+    assert (cache.misses, cache.hits) == (1, 1)
+    bad = b"\xc1"
+    for _ in range(2):
+        with pytest.raises(WireError):
+            cache.decode(hashlib.sha256(bad).digest(), bad)
+    assert (cache.misses, cache.hits) == (2, 2)
