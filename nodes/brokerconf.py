@@ -37,11 +37,12 @@ exits first, the error carries the log's tail, which is where Mosquitto says wha
 
 from __future__ import annotations
 
+import atexit
 import base64
-import getpass
 import hashlib
 import json
 import os
+import pwd
 import re
 import secrets
 import shutil
@@ -187,8 +188,8 @@ def write_broker_config(genesis: Genesis, out_dir: str | Path, *, port: int,
         "persistence false",
         f"max_packet_size {PACKET_BYTES_MAX}",
         # When started as root Mosquitto switches to user `mosquitto`, which could then not read
-        # these owner-only files; naming the invoking user keeps it as who started it.
-        f"user {getpass.getuser()}",
+        # these owner-only files; naming their owner keeps it as who made them.
+        *([f"user {owner}"] if (owner := _user_name()) else []),
         "log_dest stderr",
         "log_type error",
         "log_type warning",
@@ -225,6 +226,14 @@ def load_broker_config(out_dir: str | Path, genesis: Genesis) -> BrokerConfig:
     return BrokerConfig(conf_path, out / "passwd", out / "acl", creds_path,
                         {str(k): str(v) for k, v in credentials.items()}, listener.group(2),
                         int(listener.group(1)), genesis.chain_id)
+
+
+def _user_name() -> str | None:
+    """This process's user name, from the password database (not $USER, which can lie)."""
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return None  # a uid with no name is not root, and Mosquitto only switches from root
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -283,6 +292,7 @@ class BrokerProcess:
                 [self.executable, "-c", str(self.config.conf_path)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         self.starts += 1
+        _RUNNING.add(self)
         self._wait_ready()
         return self
 
@@ -334,6 +344,7 @@ class BrokerProcess:
     def stop(self) -> None:
         """SIGTERM, then SIGKILL if the broker has not gone within STOP_TIMEOUT_S; wait for it."""
         process, self.process = self.process, None
+        _RUNNING.discard(self)
         if process is None or process.poll() is not None:
             return
         process.terminate()
@@ -365,6 +376,18 @@ class BrokerProcess:
 
     def __exit__(self, *exc_info) -> None:
         self.stop()
+
+
+# Brokers this process started and has not stopped: stopped at interpreter exit too, so an
+# exception or Ctrl-C in a driver or a test does not leave a broker holding its port. (SIGKILL of
+# this process still would; nothing in-process can help that.)
+_RUNNING: set["BrokerProcess"] = set()
+
+
+@atexit.register
+def _stop_running_brokers() -> None:
+    for broker in list(_RUNNING):
+        broker.stop()
 
 
 def spawn_broker(config: BrokerConfig, *, ready_timeout_s: float = 10.0) -> BrokerProcess:

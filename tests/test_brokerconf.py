@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import os
+import pwd
 import stat
 import subprocess
 
@@ -26,6 +28,7 @@ from nodes.brokerconf import (
     status_topic,
     submit_topic,
     topic_prefix,
+    _stop_running_brokers,
     write_broker_config,
 )
 from nodes.genesis import Genesis
@@ -208,6 +211,22 @@ def test_a_taken_port_is_reported(tmp_path, live_broker):
     config = write_broker_config(genesis, tmp_path / "second", port=live_broker.config.port)
     with pytest.raises(BrokerError, match="mosquitto"):
         spawn_broker(config, ready_timeout_s=5.0)
+
+
+def test_brokers_left_running_are_stopped_at_exit(tmp_path):
+    require_mosquitto()
+    genesis, _ = Genesis.simulated("chain-x", [("USA", 1)], 1)
+    broker = spawn_broker(write_broker_config(genesis, tmp_path, port=free_port()))
+    process = broker.process
+    _stop_running_brokers()  # what atexit runs
+    assert process.poll() is not None and not broker.running
+
+
+def test_the_config_keeps_the_broker_as_the_files_owner(tmp_path):
+    genesis, _ = Genesis.simulated("chain-x", [("USA", 1)], 1)
+    config = write_broker_config(genesis, tmp_path, port=1883)
+    owner = pwd.getpwuid(os.geteuid()).pw_name
+    assert f"user {owner}" in config.conf_path.read_text().splitlines()
 
 
 def test_the_broker_is_stopped_when_the_context_ends(tmp_path):
