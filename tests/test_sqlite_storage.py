@@ -228,6 +228,21 @@ def test_damaged_databases_are_refused_naming_the_file_and_the_fix(tmp_path, sql
     assert message.startswith(str(path)) and fragment in message, message
 
 
+def test_a_missing_folder_and_a_bad_mode_are_refused_clearly(tmp_path):
+    with pytest.raises(StorageError, match="cannot open the database.*--data folder exists"):
+        SQLiteStorage(tmp_path / "no-such-folder" / "node.db", CHAIN)
+    with pytest.raises(ValueError, match="synchronous must be one of"):
+        SQLiteStorage(tmp_path / "node.db", CHAIN, synchronous="OFF")
+
+
+def test_a_closed_storage_refuses_saves(tmp_path):
+    storage = SQLiteStorage(tmp_path / "node.db", CHAIN)
+    storage.close()
+    with pytest.raises(StorageError, match="the storage is closed"):
+        storage.save_wal(_record(1))
+    assert storage.wal is None
+
+
 def test_a_file_that_is_not_a_database_is_refused(tmp_path):
     path = tmp_path / "node.db"
     path.write_bytes(b"this is not sqlite" * 100)
@@ -334,3 +349,46 @@ def test_the_storage_benchmark_reports_both_modes(capsys):
         assert report[mode]["save_wal_ms"] > 0
     with pytest.raises(SystemExit):
         main(["--blocks", "0"])
+
+
+# --------------------------------------------------------------------------- a node on the file
+
+
+def _prevotes(actions) -> list[tuple[int, bytes | None]]:
+    from nodes.wire import decode
+    out = []
+    for action in actions:
+        if getattr(action, "kind", None) == "prevote":
+            vote = decode(CHAIN, action.data)
+            out.append((vote.round, vote.value_id))
+    return out
+
+
+def test_a_node_restarted_on_its_file_does_not_prevote_again_differently(tmp_path):
+    """A non-proposer prevotes nil on its propose timeout, is killed and restarted on the same
+    file, then receives the round's proposal: an amnesiac node would prevote for it (a second,
+    conflicting prevote); one that read its write-ahead record must not."""
+    genesis, identities = Genesis.simulated(CHAIN, [(n, 1) for n in ("USA", "MEX", "CAN", "CHN")],
+                                            3)
+    proposer = genesis.validators.proposer(1, 0)
+    me = next(n for n in genesis.codes if n != proposer)
+    verifier = VerifyCache()
+    path = tmp_path / f"{me}.db"
+    with SQLiteStorage(path, CHAIN) as storage:
+        node = Node(identities[me], genesis, verifier, storage)
+        node.start(0)
+        first = node.on_timer(node.replica.next_deadline())
+        assert set(_prevotes(first)) == {(0, None)}
+    proposal = Node(identities[proposer], genesis, verifier).start(0)
+    proposal_bytes = next(a.data for a in proposal if a.kind == "proposal")
+
+    with SQLiteStorage(path, CHAIN) as storage:
+        assert storage.wal is not None and storage.wal.height == 1
+        restarted = Node(identities[me], genesis, VerifyCache(), storage)
+        actions = restarted.start(1_000) + restarted.on_bytes(proposal_bytes, 1_001)
+        assert [v for v in _prevotes(actions) if v != (0, None)] == []
+
+    # The control: the same proposal makes a node with no record prevote for the block.
+    fresh = Node(identities[me], genesis, VerifyCache(), MemoryStorage())
+    actions = fresh.start(0) + fresh.on_bytes(proposal_bytes, 1)
+    assert [v for v in _prevotes(actions) if v[1] is not None], actions
