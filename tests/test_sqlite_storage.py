@@ -342,11 +342,14 @@ def test_sigkill_mid_stream_keeps_every_save_that_returned(tmp_path):
 
 def test_the_storage_benchmark_reports_both_modes(capsys):
     from scenarios.bench_storage import main
-    assert main(["--blocks", "3", "--txs", "1", "--wal-saves", "2"]) == 0
+    assert main(["--blocks", "3", "--txs", "1", "--wal-saves", "2", "--replay-ticks",
+                 "1500"]) == 0
     report = json.loads(capsys.readouterr().out)
     for mode in ("FULL", "NORMAL"):
         assert set(report[mode]) == {"save_wal_ms", "save_block_ms", "open_s"}
         assert report[mode]["save_wal_ms"] > 0
+    replay = report["replay"]
+    assert replay["blocks"] > 0 and replay["txs"] > 0 and replay["replay_s"] > 0
     with pytest.raises(SystemExit):
         main(["--blocks", "0"])
 
