@@ -243,6 +243,16 @@ def test_a_closed_storage_refuses_saves(tmp_path):
     assert storage.wal is None
 
 
+def test_a_save_that_fails_in_sqlite_raises_naming_the_file_and_keeps_memory_unchanged(
+        tmp_path):
+    with SQLiteStorage(tmp_path / "node.db", CHAIN) as storage:
+        storage.save_wal(_record(1, 0))
+        storage._db.execute("DROP TABLE wal")  # any failure inside SQLite: disk full, I/O...
+        with pytest.raises(StorageError, match=f"{tmp_path / 'node.db'}: cannot save"):
+            storage.save_wal(_record(1, 1))
+        assert storage.wal == _record(1, 0)
+
+
 def test_a_file_that_is_not_a_database_is_refused(tmp_path):
     path = tmp_path / "node.db"
     path.write_bytes(b"this is not sqlite" * 100)
