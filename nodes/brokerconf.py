@@ -140,7 +140,7 @@ def password_hash(password: str, salt: bytes | None = None) -> str:
 
 
 def check_chain_id(chain_id: str, source: str) -> None:
-    if not CHAIN_ID_TOPIC.match(chain_id):
+    if not isinstance(chain_id, str) or not CHAIN_ID_TOPIC.fullmatch(chain_id):
         raise BrokerError(
             f"{source}: field chain_id {chain_id!r} cannot be an MQTT topic level; use 1 to 64 "
             "letters, digits, '.', '_' or '-' (no '/', '+' or '#'), e.g. "
@@ -159,6 +159,9 @@ def write_broker_config(genesis: Genesis, out_dir: str | Path, *, port: int,
     if not host or any(c.isspace() for c in host):
         raise BrokerError(f"--host must be an address or name without spaces, got {host!r}")
     out = Path(out_dir).resolve()
+    if any(ord(c) < 32 or c == "\x7f" for c in str(out)):
+        # Mosquitto reads a path to the end of its line: a newline would start a new directive.
+        raise BrokerError(f"--out {str(out)!r}: use a folder path without control characters")
     out.mkdir(parents=True, exist_ok=True)
     users = (*genesis.codes, OPERATOR)
     credentials = {user: secrets.token_urlsafe(PASSWORD_BYTES) for user in users}

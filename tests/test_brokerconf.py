@@ -109,10 +109,18 @@ def test_config_files_are_owner_only_and_name_every_nation(tmp_path):
                                                              config.credentials)
 
 
-def test_a_chain_id_that_is_not_one_topic_level_is_refused(tmp_path):
-    genesis, _ = Genesis.simulated("chemtrace/sim", [("USA", 1)], 1)
-    with pytest.raises(BrokerError, match=r"chain_id 'chemtrace/sim'.*no '/'"):
+@pytest.mark.parametrize("chain_id", ["chemtrace/sim", "a+b", "a#", "trail\n"])
+def test_a_chain_id_that_is_not_one_topic_level_is_refused(tmp_path, chain_id):
+    genesis, _ = Genesis.simulated(chain_id, [("USA", 1)], 1)
+    with pytest.raises(BrokerError, match=r"field chain_id .*no '/', '\+' or '#'"):
         write_broker_config(genesis, tmp_path, port=1234)
+    assert not (tmp_path / "mosquitto.conf").exists()
+
+
+def test_a_folder_path_that_would_break_the_config_is_refused(tmp_path):
+    genesis, _ = Genesis.simulated("chain-x", [("USA", 1)], 1)
+    with pytest.raises(BrokerError, match="without control characters"):
+        write_broker_config(genesis, tmp_path / "a\nlistener 1 0.0.0.0", port=1234)
 
 
 def test_own_topic_is_delivered_and_another_nations_topic_is_denied(live_broker):
