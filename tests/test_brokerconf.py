@@ -272,3 +272,24 @@ def test_load_broker_config_refuses_a_folder_without_one(tmp_path):
     other, _ = Genesis.simulated("chain-x", [("USA", 1), ("MEX", 1)], 1)
     with pytest.raises(BrokerError, match="do not match the genesis"):
         load_broker_config(tmp_path, other)
+
+
+def test_find_mosquitto_looks_on_path_then_in_sbin_and_names_the_install_command(
+        tmp_path, monkeypatch):
+    import nodes.brokerconf as brokerconf
+    sbin = tmp_path / "sbin"
+    sbin.mkdir()
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.setattr(brokerconf, "MOSQUITTO_DIRS", (str(sbin),))
+    with pytest.raises(BrokerError, match="apt-get install -y mosquitto"):
+        brokerconf.find_mosquitto()
+    fake = sbin / "mosquitto"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    assert brokerconf.find_mosquitto() == str(fake)
+    on_path = tmp_path / "bin"
+    on_path.mkdir()
+    (on_path / "mosquitto").write_text("#!/bin/sh\n")
+    (on_path / "mosquitto").chmod(0o755)
+    monkeypatch.setenv("PATH", str(on_path))
+    assert brokerconf.find_mosquitto() == str(on_path / "mosquitto")
