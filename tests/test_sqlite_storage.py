@@ -4,15 +4,19 @@ on SQLite, and SIGKILL in the middle of a stream of saves."""
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import textwrap
+from pathlib import Path
 
 import pytest
 from helpers import LIBRARY, ROOT
 from hypothesis import given, settings
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 from hypothesis import strategies as st
 
 from consensus import Proposal, Step, Vote, WalRecord
@@ -267,6 +271,56 @@ def test_recovery_refuses_blocks_whose_app_hash_the_replayed_state_does_not_matc
     storage.save_block(CommittedBlock(block, ()))
     with pytest.raises(StorageError, match="differs from block 1's app hash"):
         Node(identities["USA"], genesis, VerifyCache(), storage)
+
+
+class StorageAgainstMemory(RuleBasedStateMachine):
+    """Any sequence of saves, wipes and reopenings leaves the file holding what MemoryStorage,
+    the model, holds."""
+
+    BLOCKS = chain_of(12, txs_per_block=1)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.folder = tempfile.mkdtemp(prefix="chemtrace-sqlite-")
+        self.path = Path(self.folder) / "node.db"
+        self.storage = SQLiteStorage(self.path, CHAIN, synchronous="NORMAL")
+        self.model = MemoryStorage()
+
+    @precondition(lambda self: len(self.model.blocks) < len(self.BLOCKS))
+    @rule()
+    def save_next_block(self) -> None:
+        committed = self.BLOCKS[len(self.model.blocks)]
+        self.storage.save_block(committed)
+        self.model.save_block(committed)
+
+    @rule(record=wal_records())
+    def save_wal(self, record: WalRecord) -> None:
+        self.storage.save_wal(record)
+        self.model.save_wal(record)
+
+    @rule()
+    def wipe(self) -> None:
+        self.storage.wipe()
+        self.model.wipe()
+
+    @rule()
+    def reopen(self) -> None:
+        self.storage.close()
+        self.storage = SQLiteStorage(self.path, CHAIN, synchronous="NORMAL")
+
+    @invariant()
+    def file_matches_the_model(self) -> None:
+        assert self.storage.blocks == self.model.blocks
+        assert self.storage.wal == self.model.wal
+
+    def teardown(self) -> None:
+        self.storage.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+StorageAgainstMemory.TestCase.settings = settings(max_examples=40, stateful_step_count=20,
+                                                  deadline=None)
+test_storage_against_memory = StorageAgainstMemory.TestCase
 
 
 # --------------------------------------------------------------------------- the simulated world
