@@ -40,7 +40,6 @@ from consensus import (
     Receive,
     Replica,
     RequestValue,
-    SkipToHeight,
     Step,
     TimeoutConfig,
     ValidatorSet,
@@ -370,10 +369,7 @@ class SyncWithoutCertificate(Mutant):
                 break
             self._commit(CommittedBlock(block, certificate), "sync", out)
             applied += 1
-        if applied:
-            self._sync_sent_at = None
-            self._ahead_since = None
-            self._run(SkipToHeight(self.ledger.height + 1), out)
+        self._synced(response.responder, applied, out)
 
 
 MUTANTS: dict[str, type[Mutant]] = {m.name: m for m in (

@@ -173,9 +173,6 @@ def test_the_honest_protocol_keeps_safety_under_the_ci_profile(ci_result):
     assert ci_result.unexpected_safety == 0
 
 
-@pytest.mark.xfail(strict=True, reason="open findings: the honest protocol can stall for good "
-                   "(tests/regressions/open/, see its README); the ci profile meets one. Fix "
-                   "them, then remove this mark")
 def test_the_honest_protocol_survives_the_ci_profile(ci_result):
     assert ci_result.failures == 0, f"{ci_result.failures} of {ci_result.scenarios_run} failed"
 
