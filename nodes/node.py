@@ -313,9 +313,12 @@ class Node:
         if key is None:
             self._drop("unknown_sender", kind, out)
             return
-        if sender == self.me:
+        if sender == self.me and self._in_own_record(message):
             # Our own messages reach us through the loop-back; a copy from the network is a
-            # replay (or a twin with our key, which the core's evidence check would catch).
+            # replay. One we have no record of (we restarted from a wiped disk, or a twin runs
+            # with our key) goes on to the core like anyone's: once signed, it may be part of
+            # a polka others locked on, and without it we could never accept the re-proposal
+            # of their value (line 28); the core's evidence check catches a conflicting one.
             self._drop("own_message", kind, out)
             return
         signed = (proposal_signed_bytes(self.chain_id, message) if isinstance(message, Proposal)
@@ -326,6 +329,17 @@ class Node:
         out.append(Delivered(kind, sender, message.height, message.round))
         self._note_height(sender, message.height)
         self._run(Receive(message), out)
+
+    def _in_own_record(self, message: Proposal | Vote) -> bool:
+        """Whether our write-ahead record holds this message (same slot, same value) at its
+        height. One of a decided height is never used again: a replay. One of a later height,
+        or of the same slot for another value, is ours from before a wipe (for the core it is
+        an equivocation, counted like anyone's)."""
+        own = self.replica.wal_record()
+        if message.height != own.height:
+            return message.height < own.height
+        slot = _slot(message)
+        return any(_slot(m) == slot and m.value_id == message.value_id for m in own.own_votes)
 
     def _on_txs(self, batch: TxBatch, out: list[Action]) -> None:
         if batch.sender not in self._keys:

@@ -11,7 +11,9 @@ that over lossy links and restarts (the fixes of the open findings of tests/regr
   (finding B, lock-polka-not-relayed.toml, twin-polka-not-relayed.toml); receivers check them
   like messages sent directly;
 - state sync asks the peers known to be ahead in turn, and passes over one whose answer failed
-  its checks (finding D, sync-peer-starved.toml).
+  its checks (finding D, sync-peer-starved.toml);
+- a node counts its own signed vote from the network when its write-ahead record lacks it, as
+  after a wipe (finding E, wipe-own-vote-unseen.toml).
 
 Each test drives one node by hand, as a runtime would: `on_bytes`, `on_timer`, and the actions
 they return.
@@ -26,6 +28,7 @@ from nodes import (
     Delivered,
     Dropped,
     Genesis,
+    Misbehaviour,
     Node,
     NodeConfig,
     SendAll,
@@ -144,10 +147,12 @@ def test_relayed_messages_are_checked_and_counted_by_a_nation_that_missed_them()
     # polka (PROPOSER, THIRD and ME): it has the valid value and round the others have.
     assert sorted(delivered) == sorted([PROPOSER, PROPOSER, THIRD, ME, ME])
     assert (late.replica.valid_value_id, late.replica.valid_round) == (BLOCK.block_id, 0)
-    # The signer gets its own message back as a replay, never counted twice.
+    # The signer, which has the vote in its record, gets it back as a replay, never counted
+    # twice.
     signer = new_node(THIRD)
+    signer.on_bytes(encode_proposal(proposal(BLOCK, 0, PROPOSER)), 1)  # it prevotes BLOCK
     assert reasons(signer.on_bytes(out[out.index(encode_vote(
-        vote(Step.PREVOTE, 1, 0, BLOCK.block_id, THIRD)))], 1)) == ["own_message"]
+        vote(Step.PREVOTE, 1, 0, BLOCK.block_id, THIRD)))], 2)) == ["own_message"]
 
 
 def test_a_relay_cannot_forge_a_vote():
@@ -167,6 +172,29 @@ def test_the_relay_is_bounded_and_in_a_fixed_order():
     assert relayed[4].step is Step.PRECOMMIT and relayed[4].voter == ME
     assert node.replica.justification(2) == relayed[:2]
     assert node.replica.justification(0) == []
+
+
+# ---------------------------------------------------------------- E: our own votes, relayed
+
+
+def test_our_own_vote_from_the_network_counts_only_when_our_record_lacks_it():
+    """A node drops its own message from the network as a replay when its write-ahead record
+    holds it; after a wipe it has no record, and its own signed vote from before (relayed back
+    by a peer, as part of a polka) must count, or it can never check that polka."""
+    mine = encode_vote(vote(Step.PREVOTE, 1, 0, BLOCK.block_id, ME))
+    wiped = new_node()  # a fresh node: no record of that prevote
+    actions = wiped.on_bytes(mine, 1)
+    assert reasons(actions) == []
+    assert [a.sender for a in actions if isinstance(a, Delivered)] == [ME]
+    # The node that cast it has it in its record: the network copy is a replay.
+    node, _ = locked_node()
+    assert reasons(node.on_bytes(mine, 10)) == ["own_message"]
+    # Its own vote for another value in the same slot is its equivocation from before a wipe:
+    # counted, like anyone's, and named as evidence.
+    other = encode_vote(vote(Step.PREVOTE, 1, 0, None, ME))
+    actions = node.on_bytes(other, 11)
+    assert reasons(actions) == []
+    assert [a.evidence.voter for a in actions if isinstance(a, Misbehaviour)] == [ME]
 
 
 # ---------------------------------------------------------------- D: whom state sync asks
