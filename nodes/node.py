@@ -33,9 +33,9 @@ precommits for that block) and pass `valid()`, or the answer is dropped.
 Gossip: the paper's liveness argument assumes that a message a correct process received is
 eventually received by every correct process. Links here lose messages and nations restart, so a
 node whose (height, round) has not moved for `rebroadcast_ticks` resends its own messages of the
-height and relays, verbatim, the signed messages of others that justify its state: the proposal,
-the polka behind its valid value and its lock, and the precommits of its round
-(`Replica.justification`). A digest is remembered as seen only if the core had room for the
+height, and if it is still stuck at the next resend, also relays, verbatim, the signed messages
+of others that justify its state: the proposal, the polka behind its valid value and its lock,
+and the precommits of its round (`Replica.justification`). A digest is remembered as seen only if the core had room for the
 message, so a resend of a message that came too early counts once the node has caught up.
 """
 
@@ -106,6 +106,10 @@ RESEND_MESSAGES_MAX = 48
 # Messages of others relayed per stall resend: a proposal and a polka for the valid value, the
 # same for the lock, and this round's precommits, for up to about 20 validators.
 RELAY_MESSAGES_MAX = 64
+# Relay only from the second resend of one stall on: a round that is merely slow (latency or
+# timeouts above rebroadcast_ticks) gets its own messages resent once, and only a round still
+# stuck after that pays for the relays.
+RELAY_AFTER_RESENDS = 1
 
 
 def _slot(message: Proposal | Vote) -> tuple[str, int, int]:
@@ -496,7 +500,8 @@ class Node:
                 self._emit(self._sign(message), out)
                 self.resends += 1
                 resent.add(_slot(message))
-        self._relay(resent, out)
+        if self._resends >= RELAY_AFTER_RESENDS:
+            self._relay(resent, out)
         self._stall_since, self._resends = self._now, self._resends + 1
 
     def _relay(self, resent: set[tuple[str, int, int]], out: list[Action]) -> None:
@@ -504,7 +509,8 @@ class Node:
         the polka behind our valid value and lock, this round's precommits; see
         `Replica.justification`): the gossip the paper assumes, so that a nation that missed
         them (restarted, partitioned, or shown another vote by an equivocator) can accept what
-        we accept. Only on a stall, so a height that decides in time costs no extra traffic.
+        we accept. Only from the second resend of a stall on (RELAY_AFTER_RESENDS), so a
+        height that decides in time, or a round that is merely slow, costs no extra traffic.
 
         The bytes are those the signer sent (the encoding is canonical), so receivers that have
         them drop them as duplicates, and the others check the signer's signature through the

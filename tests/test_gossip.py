@@ -118,12 +118,19 @@ def locked_node() -> tuple[Node, dict[str, bytes]]:
     return node, original
 
 
+# A stall's first resend (after rebroadcast_ticks) carries our own messages only; the second
+# (two periods later) relays too.
+RELAY_TICK = REBROADCAST_TICKS + 2 * REBROADCAST_TICKS
+
+
 def test_a_stalled_node_relays_the_polka_behind_its_lock_verbatim():
     node, original = locked_node()
     # Before rebroadcast_ticks without progress: nothing (a height that decides in time costs
-    # no extra traffic).
+    # no extra traffic); then our own messages only (a round that is merely slow costs little).
     assert sent_to_all(node.on_timer(REBROADCAST_TICKS - 1)) == []
-    out = sent_to_all(node.on_timer(REBROADCAST_TICKS))
+    assert len(sent_to_all(node.on_timer(REBROADCAST_TICKS))) == 2 and node.relays == 0
+    assert sent_to_all(node.on_timer(RELAY_TICK - 1)) == []
+    out = sent_to_all(node.on_timer(RELAY_TICK))
     # The very bytes the signers sent: the proposal and the others' prevotes of the polka.
     for data in original.values():
         assert data in out
@@ -136,10 +143,11 @@ def test_a_stalled_node_relays_the_polka_behind_its_lock_verbatim():
 
 def test_relayed_messages_are_checked_and_counted_by_a_nation_that_missed_them():
     node, _ = locked_node()
-    out = sent_to_all(node.on_timer(REBROADCAST_TICKS))
+    node.on_timer(REBROADCAST_TICKS)
+    out = sent_to_all(node.on_timer(RELAY_TICK))
     late = new_node(LAST)
     delivered = []
-    for tick, data in enumerate(out, start=REBROADCAST_TICKS + 1):
+    for tick, data in enumerate(out, start=RELAY_TICK + 1):
         actions = late.on_bytes(data, tick)
         assert reasons(actions) == []
         delivered += [a.sender for a in actions if isinstance(a, Delivered)]
