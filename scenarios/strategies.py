@@ -78,6 +78,9 @@ TIMEOUT_RANGES = {
 # long enough for a protocol without line 28 to stall; the honest one relays and recovers.
 REBROADCAST_RANGE = (100, 1000)
 COALITION_RUN = 2
+# One draw in COALITION_ODDS opens with a fork coalition: often enough for the fork's modes to
+# come up, rarely enough to leave the Byzantine budget to the other kinds most of the time.
+COALITION_ODDS = 4
 FINE = 1000  # positions and lengths of windows are drawn in thousandths of their range
 # Kinds that are not Byzantine but still faults the strategy draws.
 CRASH, DELAY = "crash", "delay"
@@ -187,6 +190,7 @@ class _Parts:
         self.link_loss = _share(0.5, minimum=1)
         self.burst_loss = _share(1.0, minimum=1)
         # A key left out (None, where a draw shrinks to) keeps its default.
+        self.coalition = st.integers(0, COALITION_ODDS - 1)
         self.consensus = st.fixed_dictionaries(
             {**{key: st.none() | st.integers(lo, hi) for key, (lo, hi) in TIMEOUT_RANGES.items()},
              "rebroadcast_ticks": st.none() | st.integers(*REBROADCAST_RANGE)}
@@ -262,7 +266,7 @@ def _docs(draw, parts: _Parts) -> dict:
     # -- who is Byzantine, and how
     picks = _pick(draw(parts.indices), codes)
     run: list[str] = []
-    if FORK in parts.kinds and draw(st.booleans()):
+    if FORK in parts.kinds and draw(parts.coalition) == COALITION_ODDS - 1:
         # A fork coalition first, of nations that follow each other in the proposer order: a
         # coalition that proposes twice in a row is what the fork adversary needs to claim a
         # valid_round it never had (lock_quorum_fake, the unlock_on_higher_round mutant), and
@@ -317,7 +321,12 @@ def _docs(draw, parts: _Parts) -> dict:
     # A crash from disk keeps its write-ahead record (no conflicting vote): no budget.
     honest = [c for c in codes if c not in byzantine]
     budget = total - 1 - 3 * sum(power[c] for c in byzantine)  # 3 x power left below 1/3
-    for code in _pick(draw(parts.indices), honest) if honest else ():
+    # A fork coalition is the one fault of its scenario (besides the network's): its splits
+    # need the honest nations it plays to be up and reachable, and crashes or partitions on
+    # top of it mostly end its plans early (measured: of 26 drawn coalitions of two with other
+    # faults, none exposed unlock_on_higher_round; alone, most do).
+    solo = bool(run)
+    for code in _pick(draw(parts.indices), honest) if honest and not solo else ():
         weight = 3 * power[code]
         start, until = window(permanent_ok=mode == "third" or weight <= budget)
         b = {"nations": [code], "kind": CRASH}
@@ -333,7 +342,7 @@ def _docs(draw, parts: _Parts) -> dict:
                 budget -= weight
         behaviours.append(b)
     # -- slow nations
-    for code in _pick(draw(parts.few_indices), codes):
+    for code in _pick(draw(parts.few_indices), codes) if not solo else ():
         start, until = window()
         behaviours.append({"nations": [code], "kind": DELAY, "from_tick": start,
                            "until_tick": until, "params": {"ticks": draw(parts.delay_ticks)}})
@@ -341,7 +350,7 @@ def _docs(draw, parts: _Parts) -> dict:
 
     # -- partitions
     partitions = []
-    for _ in range(draw(parts.partition_count) if n >= 2 else 0):
+    for _ in range(draw(parts.partition_count) if n >= 2 and not solo else 0):
         first = _pick(draw(parts.indices), codes, limit=n - 1) or [codes[0]]
         rest = [c for c in codes if c not in first]
         groups = [first]
