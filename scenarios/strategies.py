@@ -292,7 +292,14 @@ def _docs(draw, parts: _Parts) -> dict:
     for nations, kinds in ([(coalition, [FORK])] if coalition else []) + [
             ([code], draw(parts.kind_lists)) for code in byzantine if code not in coalition]:
         for kind in kinds:
-            start, until = window(permanent_ok=True)
+            if nations is coalition:
+                # A fork plan opens only when a member proposes a fresh value in the first
+                # rounds of a height, about once in n heights, and the lock_one split aims at a
+                # stall, which is judged only once the window is over: n to 2n rounds.
+                start = horizon * draw(parts.fraction) // FINE
+                until = start + unit * (n + n * draw(parts.fraction) // FINE)
+            else:
+                start, until = window(permanent_ok=True)
             b: dict = {"nations": nations, "kind": kind}
             if start:
                 b["from_tick"] = start

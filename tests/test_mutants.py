@@ -124,8 +124,9 @@ QUICK = ["quorum_2f", "no_signature_check", "commit_on_prevotes", "sync_without_
 
 
 def test_the_fuzzer_kills_the_quick_mutants_within_a_small_budget():
-    # Seed 0 kills them after 1 to about 80 scenarios; the budget leaves room for a slow machine.
-    result = run_benchmark(12.0, seed=0, names=QUICK, honest=False, shrink_budget_s=2.0)
+    # Seed 0 kills them after 1 to about 80 scenarios; the budget (each mutant stops at its
+    # first kill) leaves room for a machine shared with other work, where that is 40 s.
+    result = run_benchmark(60.0, seed=0, names=QUICK, honest=False, shrink_budget_s=2.0)
     assert result["fuzzer"] == "scenarios.fuzz" and result["differential"]
     rows = {r["mutant"]: r for r in result["mutants"]}
     for name in QUICK:
