@@ -24,7 +24,7 @@ network condition the fuzzer's strategies draw) that exposes it. `MUTANTS` lists
 The benchmark (`run_benchmark`, behind `chemtrace mutants`) runs the fuzzer (scenarios/fuzz.py)
 against each mutant with the same budget and seed, then against the honest node as a control.
 A mutant is killed by a scenario it fails and the honest protocol passes: scenarios that both
-fail show a bug of the honest protocol (see tests/regressions/open/), so they are passed over,
+fail show a bug of the honest protocol (see tests/regressions/), so they are passed over,
 during the search and during shrinking alike.
 """
 
