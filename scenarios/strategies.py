@@ -78,8 +78,9 @@ TIMEOUT_RANGES = {
 # long enough for a protocol without line 28 to stall; the honest one relays and recovers.
 REBROADCAST_RANGE = (100, 1000)
 COALITION_RUN = 2
-# One draw in COALITION_ODDS opens with a fork coalition: often enough for the fork's modes to
-# come up, rarely enough to leave the Byzantine budget to the other kinds most of the time.
+# One draw in COALITION_ODDS opens with a fork coalition (one in two when a pair fits): often
+# enough for the fork's modes to come up, rarely enough to leave the Byzantine budget to the
+# other kinds most of the time.
 COALITION_ODDS = 4
 FINE = 1000  # positions and lengths of windows are drawn in thousandths of their range
 # Kinds that are not Byzantine but still faults the strategy draws.
@@ -266,13 +267,20 @@ def _docs(draw, parts: _Parts) -> dict:
     # -- who is Byzantine, and how
     picks = _pick(draw(parts.indices), codes)
     run: list[str] = []
-    if FORK in parts.kinds and draw(parts.coalition) == COALITION_ODDS - 1:
+    if FORK in parts.kinds:
         # A fork coalition first, of nations that follow each other in the proposer order: a
         # coalition that proposes twice in a row is what the fork adversary needs to claim a
         # valid_round it never had (lock_quorum_fake, the unlock_on_higher_round mutant), and
-        # arbitrary picks, each with its own kinds and window, rarely make one.
+        # arbitrary picks, each with its own kinds and window, rarely make one. Twice as often
+        # when such a pair fits the budget (below 1/3: n = 7 of equal power, or weights).
         run = _proposer_run(codes, powers, draw(parts.index))
-        picks = run + [c for c in picks if c not in run]
+        pair = len(run) == COALITION_RUN and (
+            mode != "below" or 3 * sum(power[c] for c in run) < total)
+        odds = COALITION_ODDS // 2 if pair else COALITION_ODDS
+        if draw(parts.coalition) % odds == odds - 1:
+            picks = run + [c for c in picks if c not in run]
+        else:
+            run = []
     byzantine: list[str] = []
     if mode == "below":
         for code in picks:
