@@ -317,8 +317,8 @@ class ForkCoalition:
             if p not in h2 and sum(v.power(x) for x in h2) + v.power(p) <= room:
                 h2.append(p)
         h1 = [x for x in honest if x not in h2]
-        if sum(v.power(x) for x in h1) + coalition_power < v.quorum_power:
-            return None
+        if not h1 or sum(v.power(x) for x in h1) + coalition_power < v.quorum_power:
+            return None  # (no H1: the coalition holds a quorum alone, 1/3 or more: no split)
 
         def first_turn(x: str) -> int:
             return next((k for k in range(1, v.total_power + 1) if v.proposer(h, r0 + k) == x),

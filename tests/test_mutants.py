@@ -225,3 +225,13 @@ def test_a_fork_coalition_with_loss_and_a_window_leaves_honest_nations_safe_and_
                      + "[network]\nloss_probability = 0.1\njitter_ticks = 15",
                      ticks=9000, live=5000, seed=seed))
     safe_and_live(s)
+
+
+def test_a_fork_coalition_with_a_quorum_of_its_own_plans_nothing_and_does_not_crash():
+    """Found by `chemtrace fuzz --byzantine third`: CAN and CHN hold 5 of 7 (a quorum), so no
+    honest nation is left for the group H1 of a split; planning one raised ValueError."""
+    text = scenario(FOUR, behaviour(["CAN", "CHN"], "fork", "", "until_tick = 1212\n"),
+                    ticks=2700).replace('id = "CHN"\n', 'id = "CHN"\npower = 4\n')
+    text = text.replace("[expect]\n", '[expect]\nsafety = "any"\nliveness = "any"\n')
+    s = run(text)
+    assert s["byzantine_power_fraction"] >= 1 / 3 and s["heights_committed"] > 5
