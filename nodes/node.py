@@ -35,8 +35,10 @@ eventually received by every correct process. Links here lose messages and natio
 node whose (height, round) has not moved for `rebroadcast_ticks` resends its own messages of the
 height, and if it is still stuck at the next resend, also relays, verbatim, the signed messages
 of others that justify its state: the proposal, the polka behind its valid value and its lock,
-and the precommits of its round (`Replica.justification`). A digest is remembered as seen only if the core had room for the
-message, so a resend of a message that came too early counts once the node has caught up.
+and the precommits of its round (`Replica.justification`). A digest is remembered as seen
+only if the core had room for the message, so a resend of a message that came too early counts
+once the node has caught up; a node's own message from the network is a replay only if its
+write-ahead record holds it (after a wipe, its old votes count again).
 """
 
 from __future__ import annotations
