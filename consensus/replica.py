@@ -176,6 +176,51 @@ class Replica:
             tuple(self._own),
         )
 
+    def justification(self, messages_max: int) -> list[Message]:
+        """The signed messages that justify this replica's state at its height, for the node to
+        relay while consensus stalls, at most `messages_max` of them, in a deterministic order:
+
+        1. the proposal of the current round;
+        2. for valid_value at valid_round, then locked_value at locked_round: the proposal of
+           that round and its polka (the 2f+1 prevotes that made it valid or locked, line 36);
+        3. the precommits of the current round, nil first, then by value id.
+
+        Votes go in voter order within a value.
+
+        The paper's liveness argument assumes gossip: a message a correct process received is
+        eventually received by every correct process. A nation that missed the polka behind a
+        lock (it was down, restarted, or an equivocator showed it another vote) can otherwise
+        never accept the re-proposal of the locked value (line 28), and the locked nations
+        never prevote anything else: the height stalls for good. Each vote in a tally carries
+        its voter's signature, so a receiver checks a relayed vote like one sent directly.
+        """
+        if messages_max <= 0:
+            return []
+        out: list[Message] = []
+
+        def add(message: Message | None) -> None:
+            if message is not None and len(out) < messages_max:
+                out.append(message)
+
+        add(self._proposals.get(self.round))
+        relayed: set[tuple[int, bytes | None]] = set()
+        for round_, value_id in ((self.valid_round, self.valid_value_id),
+                                 (self.locked_round, self.locked_value_id)):
+            if round_ < 0 or value_id is None or (round_, value_id) in relayed:
+                continue
+            relayed.add((round_, value_id))
+            if round_ != self.round:
+                add(self._proposals.get(round_))
+            prevotes = self._prevotes.get(round_)
+            for vote in prevotes.certificate(value_id) if prevotes is not None else ():
+                add(vote)
+        precommits = self._precommits.get(self.round)
+        if precommits is not None:
+            for value_id in sorted(precommits.by_value, key=lambda v: b"" if v is None else v):
+                for vote in precommits.certificate(value_id):
+                    add(vote)
+        return out
+
     # ------------------------------------------------------------------ height and round
 
     def _reset_height(self, height: int) -> None:
@@ -209,13 +254,23 @@ class Replica:
         self._replay_future(effects)
 
     def _resume(self, effects: list[Effect]) -> None:
-        """Restart after a crash at the persisted (height, round, step); resend our own messages.
+        """Restart after a crash at the persisted (height, round, step); resend our own messages
+        of every round of the height.
 
         The persisted step keeps us from voting again in a step we already voted in; resending the
         identical signed messages lets peers that missed them count them. A timeout for the
         current step is set so a restarted replica always moves on: precommitting nil or going to
         the next round is safe at any time.
         """
+        # Every round of the height, not only the current one: the tallies start empty, and
+        # our own messages come back to us only through this loop-back (the node drops a copy
+        # from the network as a replay). Without our prevote of the round we locked in, the
+        # polka behind our lock is short of a vote, and we prevote nil on every re-proposal of
+        # the locked value (line 28); without our earlier precommits, a decision in an earlier
+        # round (line 49) may be out of reach.
+        for message in self._own:
+            if message.round < self.round:
+                effects.append(Broadcast(message))
         if self.step is Step.PROPOSE:
             self._start_round(self.round, effects)
             return

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from consensus import ValidatorSet
+from consensus import Step, ValidatorSet
 
 from .block import Block, CommittedBlock, vote_sign_bytes
 from .codec import pack
@@ -75,6 +75,11 @@ def certificate_error(chain_id: str, validators: ValidatorSet, genesis_keys: dic
             return f"certificate vote from unknown validator {vote.voter!r}"
         if vote.height != block.height or vote.value_id != block.block_id:
             return "certificate vote is for another block"
+        if vote.step is not Step.PRECOMMIT:
+            # Line 49 decides on precommits only: 2f+1 prevotes prove a polka, not a decision
+            # (a value can have a polka in one round and another value be decided later).
+            step = vote.step.name.lower()
+            return f"certificate vote from {vote.voter} is a {step}, not a precommit"
         message = vote_sign_bytes(chain_id, vote.height, vote.round, vote.step, vote.value_id)
         if not verifier.verify(key, message, vote.signature):
             return f"certificate vote from {vote.voter} has a bad signature"

@@ -24,9 +24,21 @@ The core's effects are carried out in order. `Persist` writes the write-ahead re
 back into this node's own core, so its own votes are counted signed like everyone else's.
 
 State sync: a node that sees consensus messages two or more heights ahead, or one height ahead
-for longer than `sync_lag_ticks`, asks that peer for blocks from its own next height. Each block
-in the answer must extend its chain, carry a valid commit certificate (more than 2/3 of the power
-in signed precommits for that block) and pass `valid()`, or the answer is dropped.
+for longer than `sync_lag_ticks`, asks a peer for blocks from its own next height, and asks again
+every `sync_retry_ticks` until an answer is applied. The peers heard from at a higher height take
+turns, in code order, and one whose answer failed its checks goes last. Each block in the answer
+must extend its chain, carry a valid commit certificate (more than 2/3 of the power in signed
+precommits for that block) and pass `valid()`, or the answer is dropped.
+
+Gossip: the paper's liveness argument assumes that a message a correct process received is
+eventually received by every correct process. Links here lose messages and nations restart, so a
+node whose (height, round) has not moved for `rebroadcast_ticks` resends its own messages of the
+height, and if it is still stuck at the next resend, also relays, verbatim, the signed messages
+of others that justify its state: the proposal, the polka behind its valid value and its lock,
+and the precommits of its round (`Replica.justification`). A digest is remembered as seen
+only if the core had room for the message, so a resend of a message that came too early counts
+once the node has caught up; a node's own message from the network is a replay only if its
+write-ahead record holds it (after a wipe, its old votes count again).
 """
 
 from __future__ import annotations
@@ -93,6 +105,20 @@ def _default_registry():
 
 EVIDENCE_MAX = 10_000
 RESEND_MESSAGES_MAX = 48
+# Messages of others relayed per stall resend: a proposal and a polka for the valid value, the
+# same for the lock, and this round's precommits, for up to about 20 validators.
+RELAY_MESSAGES_MAX = 64
+# Relay only from the second resend of one stall on: a round that is merely slow (latency or
+# timeouts above rebroadcast_ticks) gets its own messages resent once, and only a round still
+# stuck after that pays for the relays.
+RELAY_AFTER_RESENDS = 1
+
+
+def _slot(message: Proposal | Vote) -> tuple[str, int, int]:
+    """(signer, round, step) of a message: a correct node signs at most one message a slot."""
+    if isinstance(message, Proposal):
+        return message.proposer, message.round, -1
+    return message.voter, message.round, int(message.step)
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,13 +236,18 @@ class Node:
         self.evidence: list[Evidence] = []
         self._seen: OrderedDict[bytes, None] = OrderedDict()
         self._ahead_since: int | None = None
-        self._ahead_peer: str | None = None
         self._ahead_height = 0
+        # State sync asks, in turn, the peers heard from at a height above ours (at most one
+        # entry per genesis nation), passing over those whose last answer failed its checks.
+        self._ahead_peers: dict[str, int] = {}
+        self._sync_failed: set[str] = set()
+        self._sync_turn = 0
         self._sync_sent_at: int | None = None
         self._stall_key: tuple[int, int, int] | None = None
         self._stall_since = 0
         self._resends = 0
         self.resends = 0
+        self.relays = 0
         self._now = 0
 
     # ------------------------------------------------------------ runtime entry points
@@ -271,7 +302,14 @@ class Node:
         self._remember(digest)
         kind = kind_of(message)
         if isinstance(message, (Proposal, Vote)):
+            ahead = message.height > self.replica.height
+            ignored = self.replica.messages_ignored
             self._on_consensus(message, kind, out)
+            if ahead and self.replica.messages_ignored != ignored:
+                # The core had no room for it (too many heights ahead, or the sender's share of
+                # the future buffer full). Forget the digest: once we catch up (by state sync),
+                # the sender's resend of these very bytes must count, not be a "duplicate".
+                self._seen.pop(digest, None)
         elif isinstance(message, TxBatch):
             self._on_txs(message, out)
         elif isinstance(message, SyncRequest):
@@ -290,9 +328,12 @@ class Node:
         if key is None:
             self._drop("unknown_sender", kind, out)
             return
-        if sender == self.me:
+        if sender == self.me and self._in_own_record(message):
             # Our own messages reach us through the loop-back; a copy from the network is a
-            # replay (or a twin with our key, which the core's evidence check would catch).
+            # replay. One we have no record of (we restarted from a wiped disk, or a twin runs
+            # with our key) goes on to the core like anyone's: once signed, it may be part of
+            # a polka others locked on, and without it we could never accept the re-proposal
+            # of their value (line 28); the core's evidence check catches a conflicting one.
             self._drop("own_message", kind, out)
             return
         signed = (proposal_signed_bytes(self.chain_id, message) if isinstance(message, Proposal)
@@ -303,6 +344,17 @@ class Node:
         out.append(Delivered(kind, sender, message.height, message.round))
         self._note_height(sender, message.height)
         self._run(Receive(message), out)
+
+    def _in_own_record(self, message: Proposal | Vote) -> bool:
+        """Whether our write-ahead record holds this message (same slot, same value) at its
+        height. One of a decided height is never used again: a replay. One of a later height,
+        or of the same slot for another value, is ours from before a wipe (for the core it is
+        an equivocation, counted like anyone's)."""
+        own = self.replica.wal_record()
+        if message.height != own.height:
+            return message.height < own.height
+        slot = _slot(message)
+        return any(_slot(m) == slot and m.value_id == message.value_id for m in own.own_votes)
 
     def _on_txs(self, batch: TxBatch, out: list[Action]) -> None:
         if batch.sender not in self._keys:
@@ -361,10 +413,20 @@ class Node:
                 break
             self._commit(CommittedBlock(block, certificate), "sync", out)
             applied += 1
-        if applied:
-            self._sync_sent_at = None
-            self._ahead_since = None
-            self._run(SkipToHeight(self.ledger.height + 1), out)
+        self._synced(response.responder, applied, out)
+
+    def _synced(self, responder: str, applied: int, out: list[Action]) -> None:
+        """After a sync answer: join consensus at the new height, or, when the answer gave us
+        nothing (it failed its checks), ask other peers first from now on."""
+        if not applied:
+            # A Byzantine peer answering with forged blocks must not keep us behind: the next
+            # requests go to the others (finding D, tests/regressions/sync-peer-starved.toml).
+            self._sync_failed.add(responder)
+            return
+        self._sync_failed.clear()
+        self._sync_sent_at = None
+        self._ahead_since = None
+        self._run(SkipToHeight(self.ledger.height + 1), out)
 
     # ------------------------------------------------------------ state sync trigger
 
@@ -377,10 +439,24 @@ class Node:
             self._ahead_since = self._now - self.config.sync_lag_ticks
         elif self._ahead_since is None:
             self._ahead_since = self._now
-        self._ahead_peer = sender
+        self._ahead_peers[sender] = max(self._ahead_peers.get(sender, 0), height)
+
+    def _sync_peer(self) -> str | None:
+        """The peer to ask for blocks next. Peers heard from at a height above ours take turns,
+        in code order (deterministic), so one peer that answers with forged blocks, or not at
+        all, cannot keep us behind; a peer whose answer failed its checks is asked only when no
+        other is left."""
+        height = self.replica.height
+        ahead = sorted(p for p, h in self._ahead_peers.items() if h > height)
+        candidates = [p for p in ahead if p not in self._sync_failed] or ahead
+        if not candidates:
+            return None
+        peer = candidates[self._sync_turn % len(candidates)]
+        self._sync_turn += 1
+        return peer
 
     def _maybe_sync(self, out: list[Action]) -> None:
-        if self._ahead_since is None or self._ahead_peer is None:
+        if self._ahead_since is None:
             return
         if self.replica.height >= self._ahead_height:
             self._ahead_since = None  # consensus caught up on its own
@@ -390,15 +466,18 @@ class Node:
         if (self._sync_sent_at is not None
                 and self._now - self._sync_sent_at < self.config.sync_retry_ticks):
             return
+        peer = self._sync_peer()
+        if peer is None:
+            return
         from_height = self.ledger.height + 1
         nonce = self._now
         signature = self.identity.sign(
             sync_request_sign_bytes(self.chain_id, self.me, from_height, nonce))
-        out.append(SendTo(self._ahead_peer,
+        out.append(SendTo(peer,
                           encode_sync_request(SyncRequest(self.me, from_height, nonce, signature)),
                           "sync_request", from_height, 0))
         # _ahead_since stays set until a response is applied, so a lost request or answer is
-        # retried every sync_retry_ticks.
+        # retried every sync_retry_ticks, of the next peer in turn.
         self._sync_sent_at = self._now
 
     # ------------------------------------------------------------ retransmission
@@ -426,11 +505,36 @@ class Node:
         # Every round of this height, not only the current one: a proposal re-proposed with
         # valid_round vr needs the prevotes of round vr (line 28), and a decision can come from
         # any round (line 49). The newest RESEND_MESSAGES_MAX messages bound the burst.
+        resent: set[tuple[str, int, int]] = set()
         for message in r.wal_record().own_votes[-RESEND_MESSAGES_MAX:]:
             if message.height == r.height:
                 self._emit(self._sign(message), out)
                 self.resends += 1
+                resent.add(_slot(message))
+        if self._resends >= RELAY_AFTER_RESENDS:
+            self._relay(resent, out)
         self._stall_since, self._resends = self._now, self._resends + 1
+
+    def _relay(self, resent: set[tuple[str, int, int]], out: list[Action]) -> None:
+        """Relay, verbatim, the signed messages of others that justify our state (the proposal,
+        the polka behind our valid value and lock, this round's precommits; see
+        `Replica.justification`): the gossip the paper assumes, so that a nation that missed
+        them (restarted, partitioned, or shown another vote by an equivocator) can accept what
+        we accept. Only from the second resend of a stall on (RELAY_AFTER_RESENDS), so a
+        height that decides in time, or a round that is merely slow, costs no extra traffic.
+
+        The bytes are those the signer sent (the encoding is canonical), so receivers that have
+        them drop them as duplicates, and the others check the signer's signature through the
+        shared VerifyCache: a relay cannot forge, only repeat. The sender gate takes the signer
+        named in the message, not the link, so it must be a genesis nation as before. A relay
+        goes out as is, never through `_emit`, which Byzantine subclasses rewrite as their own.
+        """
+        for signed in self.replica.justification(RELAY_MESSAGES_MAX):
+            if _slot(signed) in resent:
+                continue  # our own, just resent
+            out.append(SendAll(encode_message(signed), kind_of(signed), signed.height,
+                               signed.round))
+            self.relays += 1
 
     # ------------------------------------------------------------ the core's effects
 

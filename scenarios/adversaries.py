@@ -2,9 +2,9 @@
 
 Each is a Byzantine behaviour kind (`schema.BEHAVIOURS`, `schema.BYZANTINE_KINDS`, registered in
 `byzantine.NODE_CLASSES`), so the fuzzer's strategies draw it like any other. Below 1/3 of the
-power each leaves the honest protocol safe, and live but for the open findings of
-tests/regressions/open/ (`forge_sync` without pushing is how finding C was found: a lagging
-nation asks only one peer for blocks); tests/test_mutants.py checks both. Each is deadly to one
+power each leaves the honest protocol safe and live (`forge_sync` without pushing is how
+finding D of tests/regressions/ was found: a lagging nation asked only one peer for blocks);
+tests/test_mutants.py checks both. Each is deadly to one
 or more of the mutants of `scenarios/mutants.py`:
 
 - `ForgeVotesNode` (`forge_votes`) sends, each round, a proposal for a block of its own in the
@@ -317,8 +317,8 @@ class ForkCoalition:
             if p not in h2 and sum(v.power(x) for x in h2) + v.power(p) <= room:
                 h2.append(p)
         h1 = [x for x in honest if x not in h2]
-        if sum(v.power(x) for x in h1) + coalition_power < v.quorum_power:
-            return None
+        if not h1 or sum(v.power(x) for x in h1) + coalition_power < v.quorum_power:
+            return None  # (no H1: the coalition holds a quorum alone, 1/3 or more: no split)
 
         def first_turn(x: str) -> int:
             return next((k for k in range(1, v.total_power + 1) if v.proposer(h, r0 + k) == x),
@@ -331,7 +331,8 @@ class ForkCoalition:
         relent = (fake_round + 1 if mode == "lock_quorum_fake" and fake_round is not None
                   else r0 + len(v.voters) + 1)
         # Also relent by the clock: honest nations stuck waiting for votes the coalition
-        # showed to one of them only may never reach relent_round (they do not relay votes).
+        # showed to one of them only may not reach relent_round for a long time (they relay
+        # others' votes only on a stall, see nodes/node.py).
         # The plan plays out in round r0 + 1 (or at the fake round): give it the length of
         # the rounds up to one past that, timeouts and all.
         last = (fake_round if mode == "lock_quorum_fake" and fake_round is not None
@@ -399,10 +400,9 @@ class ForkCoalition:
     def relent(self, plan: ForkPlan, out: list, now: int) -> None:
         """Every withheld vote to every honest nation; silent at this height from then on.
 
-        Without this the honest nations could stay split for good: this implementation's
-        nodes retransmit their own messages but do not relay anyone else's, so a polka that
-        holds a coalition vote shown to some nations only can never be checked by the others
-        (the paper's gossip assumption; see tests/test_mutants.py)."""
+        Honest nodes relay the polka behind their lock once a round has been stuck for two
+        resend periods (the paper's gossip assumption, nodes/node.py); showing everything at
+        once keeps a plan from costing the honest nations more than a few rounds."""
         self.show(plan, out, now)
         plan.stage = "over"
 

@@ -24,7 +24,7 @@ network condition the fuzzer's strategies draw) that exposes it. `MUTANTS` lists
 The benchmark (`run_benchmark`, behind `chemtrace mutants`) runs the fuzzer (scenarios/fuzz.py)
 against each mutant with the same budget and seed, then against the honest node as a control.
 A mutant is killed by a scenario it fails and the honest protocol passes: scenarios that both
-fail show a bug of the honest protocol (see tests/regressions/open/), so they are passed over,
+fail show a bug of the honest protocol (see tests/regressions/), so they are passed over,
 during the search and during shrinking alike.
 """
 
@@ -40,7 +40,6 @@ from consensus import (
     Receive,
     Replica,
     RequestValue,
-    SkipToHeight,
     Step,
     TimeoutConfig,
     ValidatorSet,
@@ -370,10 +369,7 @@ class SyncWithoutCertificate(Mutant):
                 break
             self._commit(CommittedBlock(block, certificate), "sync", out)
             applied += 1
-        if applied:
-            self._sync_sent_at = None
-            self._ahead_since = None
-            self._run(SkipToHeight(self.ledger.height + 1), out)
+        self._synced(response.responder, applied, out)
 
 
 MUTANTS: dict[str, type[Mutant]] = {m.name: m for m in (

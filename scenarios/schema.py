@@ -346,9 +346,12 @@ SCHEMA: dict[str, Table] = {
             "timeout_precommit_delta_ticks": Key("int", 50, "Growth of timeout_precommit per "
                                                  "round.", "timeout_precommit_delta_ticks = 50",
                                                  0, 1_000_000),
-            "rebroadcast_ticks": Key("int", 150, "A node whose height, round and step have not "
-                                     "moved for this long resends its own messages of the round "
-                                     "(the retransmission the paper's gossip assumes).",
+            "rebroadcast_ticks": Key("int", 150, "A node whose height and round have not "
+                                     "moved for this long resends its own messages of the "
+                                     "height; still stuck at the next resend, it also relays "
+                                     "the signed messages of others that justify its state: "
+                                     "the proposal, the polka behind its lock, its round's "
+                                     "precommits (the gossip the paper assumes).",
                                      "rebroadcast_ticks = 150", minimum=1, maximum=1_000_000),
             "block_txs_max": Key("int", 500, "Most transactions a proposer puts in one block.",
                                  "block_txs_max = 500", minimum=0, maximum=2000),

@@ -8,6 +8,7 @@ what matters):
 
 - nations: `nations[0]..nations[1]` of a fixed pool of ISO codes, with optional weights;
 - Byzantine nations with one or two behaviours each, of the kinds in `schema.BYZANTINE_KINDS`
+  (sometimes a coalition of nations next to each other in the proposer order first)
   (read when the strategy is built, so kinds added later are drawn too), each for a window of
   ticks or for the whole run, with params drawn from the kind's schema; among them `mutate`, the
   ByzzFuzz message mutations (round +/- 1, height +/- 1, value swapped, omitted);
@@ -17,17 +18,19 @@ what matters):
 - the network: latency from 1 to 250 ticks (large against the round-0 timeouts of 100 to 300
   ticks, so that timeouts which never grew would stall), jitter, loss, duplication, reordering,
   slow or lossy links, and a burst of loss for a window;
-- the workload: a few transactions per hundred ticks.
+- the workload: a few transactions per hundred ticks;
+- sometimes a `[consensus]` table: timeouts (bases from 10 or 20 ticks, deltas from 10, never
+  0) and `rebroadcast_ticks` (100 to 1000), each key left at its default half the time.
 
 Fault windows start within the first `heights / 2` rounds or so. Every scenario sets
 `[expect] liveness_heights = heights`: the run ends once every up, honest nation has committed
 that many heights after the last fault ended (GST), so a run is about `heights` heights plus
 its faults, whatever its latency.
 
-Two modes. `byzantine="below"` keeps the Byzantine power strictly below 1/3, and the power of
-nations restarted from a wiped disk too (they have forgotten their votes and may sign
-conflicting ones, which the world does not count as Byzantine): the protocol promises safety,
-so the scenario expects `safety = true`. When, in addition, every fault ends
+Two modes. `byzantine="below"` keeps the Byzantine power strictly below 1/3, counting the
+nations restarted from a wiped disk (they have forgotten their votes and may sign conflicting
+ones, which the world does not count as Byzantine) and those down for good: the protocol
+promises safety, so the scenario expects `safety = true`. When, in addition, every fault ends
 (no permanent Byzantine behaviour, no twin; permanent crashes only within the fault budget),
 it promises liveness after GST, and the scenario expects `liveness = true` within a generous
 `liveness_ticks_max` (`liveness_window_ticks`); otherwise `liveness = "any"`.
@@ -41,6 +44,8 @@ from __future__ import annotations
 import tomllib
 
 from hypothesis import strategies as st
+
+from consensus import ValidatorSet
 
 from . import schema
 from .loader import Scenario, _Checker
@@ -57,9 +62,30 @@ POWER_MAX = 4
 DEFAULT_HEIGHTS = 5
 PARTITIONS_MAX = 3
 LIVENESS_ROUNDS = 12
+STEPS = ("propose", "prevote", "precommit")
+GROWING_ROUNDS_MAX = 200
+RESEND_PERIODS = 4
+# Drawn [consensus] settings: (lowest, highest) per key; the default is drawn too, and is
+# where a draw shrinks to. Deltas stay above 0: the honest protocol's liveness after GST needs
+# timeouts that grow (the timeouts_never_grow mutant is that bug). Bases below the default,
+# under latencies the strategies draw, are what lets that mutant die in a few rounds.
+TIMEOUT_RANGES = {
+    "timeout_propose_base_ticks": (20, 600), "timeout_propose_delta_ticks": (10, 200),
+    "timeout_prevote_base_ticks": (10, 300), "timeout_prevote_delta_ticks": (10, 200),
+    "timeout_precommit_base_ticks": (10, 300), "timeout_precommit_delta_ticks": (10, 200),
+}
+# Slower retransmission leaves a split between locks (the fork adversary's lock_one) in place
+# long enough for a protocol without line 28 to stall; the honest one relays and recovers.
+REBROADCAST_RANGE = (100, 1000)
+COALITION_RUN = 2
+# One draw in COALITION_ODDS opens with a fork coalition (one in two when a pair fits): often
+# enough for the fork's modes to come up, rarely enough to leave the Byzantine budget to the
+# other kinds most of the time.
+COALITION_ODDS = 4
 FINE = 1000  # positions and lengths of windows are drawn in thousandths of their range
 # Kinds that are not Byzantine but still faults the strategy draws.
 CRASH, DELAY = "crash", "delay"
+FORK = "fork"
 # Byzantine kinds whose window the world does not end (a twin runs from the start to the end).
 PERMANENT_KINDS = frozenset({"twin"})
 
@@ -69,10 +95,13 @@ def round_ticks(latency: int, jitter: int) -> int:
     return 3 * (latency + jitter) + 300
 
 
-def liveness_window_ticks(latency: int, jitter: int) -> int:
+def liveness_window_ticks(latency: int, jitter: int, consensus: dict | None = None) -> int:
     """How long a liveness-checked scenario may run after GST; also its `liveness_ticks_max`:
-    the time to go through LIVENESS_ROUNDS rounds at the default timeouts (which grow with the
-    round), each with three message delays.
+    the time to go through LIVENESS_ROUNDS rounds at the scenario's timeouts (`consensus`, a
+    drawn `[consensus]` table; the defaults where it has no key), each with three message
+    delays, after the rounds it takes those timeouts to outgrow a message delay, plus a few
+    retransmission periods (a node resends and relays only after `rebroadcast_ticks` without
+    progress).
 
     Generous on purpose, since only a stall runs to the end (a live run stops after `heights`
     heights): after a long partition the rounds have grown, a restarted nation catches up by
@@ -81,16 +110,26 @@ def liveness_window_ticks(latency: int, jitter: int) -> int:
     the timeouts have grown enough. Measured over 1,000 drawn scenarios of 4 to 7 nations with
     the honest protocol, the first commit after GST came at most 5,877 ticks after it; this
     bound is 3.7 to 5 times the slowest seen at each latency."""
-    per_round = [_timeouts_ticks(r) + 3 * (latency + jitter) for r in range(LIVENESS_ROUNDS)]
-    return sum(per_round)
+    consensus = consensus or {}
+    delay = latency + jitter
+    growing = 0  # rounds until every timeout is at least two message delays
+    while (min(_timeout_ticks(consensus, step, growing) for step in STEPS) < 2 * delay
+           and growing < GROWING_ROUNDS_MAX):
+        growing += 1
+    per_round = [sum(_timeout_ticks(consensus, step, r) for step in STEPS) + 3 * delay
+                 for r in range(growing + LIVENESS_ROUNDS)]
+    return sum(per_round) + RESEND_PERIODS * _setting(consensus, "rebroadcast_ticks")
 
 
-def _timeouts_ticks(round_: int) -> int:
-    """timeout_propose + timeout_prevote + timeout_precommit at `round_`, default settings."""
-    c = schema.SCHEMA["consensus"].keys
-    return sum(c[f"timeout_{step}_base_ticks"].default
-               + round_ * c[f"timeout_{step}_delta_ticks"].default
-               for step in ("propose", "prevote", "precommit"))
+def _setting(consensus: dict, name: str) -> int:
+    value = consensus.get(name)
+    return schema.SCHEMA["consensus"].keys[name].default if value is None else value
+
+
+def _timeout_ticks(consensus: dict, step: str, round_: int) -> int:
+    """timeout_<step>(round_) under a drawn `[consensus]` table (defaults for missing keys)."""
+    return (_setting(consensus, f"timeout_{step}_base_ticks")
+            + round_ * _setting(consensus, f"timeout_{step}_delta_ticks"))
 
 
 def scenarios(nations: tuple[int, int] = (4, 10), byzantine: str = "below",
@@ -151,6 +190,12 @@ class _Parts:
         self.reorder = _share(0.2)
         self.link_loss = _share(0.5, minimum=1)
         self.burst_loss = _share(1.0, minimum=1)
+        # A key left out (None, where a draw shrinks to) keeps its default.
+        self.coalition = st.integers(0, COALITION_ODDS - 1)
+        self.consensus = st.fixed_dictionaries(
+            {**{key: st.none() | st.integers(lo, hi) for key, (lo, hi) in TIMEOUT_RANGES.items()},
+             "rebroadcast_ticks": st.none() | st.integers(*REBROADCAST_RANGE)}
+        ).map(lambda d: {k: v for k, v in d.items() if v is not None})
 
 
 def _share(maximum: float, minimum: int = 0) -> st.SearchStrategy[float]:
@@ -221,6 +266,21 @@ def _docs(draw, parts: _Parts) -> dict:
 
     # -- who is Byzantine, and how
     picks = _pick(draw(parts.indices), codes)
+    run: list[str] = []
+    if FORK in parts.kinds:
+        # A fork coalition first, of nations that follow each other in the proposer order: a
+        # coalition that proposes twice in a row is what the fork adversary needs to claim a
+        # valid_round it never had (lock_quorum_fake, the unlock_on_higher_round mutant), and
+        # arbitrary picks, each with its own kinds and window, rarely make one. Twice as often
+        # when such a pair fits the budget (below 1/3: n = 7 of equal power, or weights).
+        run = _proposer_run(codes, powers, draw(parts.index))
+        pair = len(run) == COALITION_RUN and (
+            mode != "below" or 3 * sum(power[c] for c in run) < total)
+        odds = COALITION_ODDS // 2 if pair else COALITION_ODDS
+        if draw(parts.coalition) % odds == odds - 1:
+            picks = run + [c for c in picks if c not in run]
+        else:
+            run = []
     byzantine: list[str] = []
     if mode == "below":
         for code in picks:
@@ -234,12 +294,21 @@ def _docs(draw, parts: _Parts) -> dict:
             if code not in byzantine:
                 byzantine.append(code)
     byzantine.sort(key=codes.index)
+    coalition = [c for c in byzantine if c in run]
     behaviours = []
     heals = True  # every fault ends: after the last one (GST) the protocol promises liveness
-    for code in byzantine:
-        for kind in draw(parts.kind_lists):
-            start, until = window(permanent_ok=True)
-            b: dict = {"nations": [code], "kind": kind}
+    for nations, kinds in ([(coalition, [FORK])] if coalition else []) + [
+            ([code], draw(parts.kind_lists)) for code in byzantine if code not in coalition]:
+        for kind in kinds:
+            if nations is coalition:
+                # A fork plan opens only when a member proposes a fresh value in the first
+                # rounds of a height, about once in n heights, and the lock_one split aims at a
+                # stall, which is judged only once the window is over: n to 2n rounds.
+                start = horizon * draw(parts.fraction) // FINE
+                until = start + unit * (n + n * draw(parts.fraction) // FINE)
+            else:
+                start, until = window(permanent_ok=True)
+            b: dict = {"nations": nations, "kind": kind}
             if start:
                 b["from_tick"] = start
             if until is None or kind in PERMANENT_KINDS:
@@ -253,30 +322,42 @@ def _docs(draw, parts: _Parts) -> dict:
             behaviours.append(b)
 
     # -- honest nations that crash and restart, from their disk or from nothing (wipe), or
-    # stay down. Below 1/3, two budgets: nations down for good, with the Byzantine ones, stay
-    # below 1/3 (else no quorum is left: liveness); so do wiped ones (a nation that lost its
-    # disk has forgotten its votes and may sign conflicting ones: amnesia, a Byzantine fault
-    # the world does not count as one).
+    # stay down. Below 1/3, nations down for good and wiped ones share one budget with the
+    # Byzantine nations: together they stay below 1/3 of the power.
+    # - Down for good: else no quorum of correct nations is left after GST (liveness).
+    # - Wiped: yes, a wiped crash counts toward the Byzantine power budget. A nation that lost
+    #   its disk has forgotten its votes and locks and may sign conflicting ones (amnesia); the
+    #   paper's model counts it as faulty, not correct, for safety and for liveness alike (a
+    #   polka that needs its forgotten vote may be one it cannot check: finding E,
+    #   tests/regressions/wipe-own-vote-unseen.toml, found when only Byzantine + wiped and
+    #   Byzantine + down were each kept below 1/3). The world labels a violation "expected" by
+    #   the power of the Byzantine nations alone, so a draw past this budget could break
+    #   agreement or liveness and be reported as an unexpected violation: a false finding.
+    # A crash from disk keeps its write-ahead record (no conflicting vote): no budget.
     honest = [c for c in codes if c not in byzantine]
-    left = total - 1 - 3 * sum(power[c] for c in byzantine)  # 3 x power left below 1/3
-    down_budget = wipe_budget = left
-    for code in _pick(draw(parts.indices), honest) if honest else ():
+    budget = total - 1 - 3 * sum(power[c] for c in byzantine)  # 3 x power left below 1/3
+    # A fork coalition is the one fault of its scenario (besides the network's): its splits
+    # need the honest nations it plays to be up and reachable, and crashes or partitions on
+    # top of it mostly end its plans early (measured: of 26 drawn coalitions of two with other
+    # faults, none exposed unlock_on_higher_round; alone, most do).
+    solo = bool(run)
+    for code in _pick(draw(parts.indices), honest) if honest and not solo else ():
         weight = 3 * power[code]
-        start, until = window(permanent_ok=mode == "third" or weight <= down_budget)
+        start, until = window(permanent_ok=mode == "third" or weight <= budget)
         b = {"nations": [code], "kind": CRASH}
         if start:
             b["from_tick"] = start
         if until is None:
-            down_budget -= weight
+            budget -= weight
         else:
             b["until_tick"] = until
             ends.append(until)
-            if (mode == "third" or weight <= wipe_budget) and draw(st.booleans()):
+            if (mode == "third" or weight <= budget) and draw(st.booleans()):
                 b["params"] = {"wipe": True}
-                wipe_budget -= weight
+                budget -= weight
         behaviours.append(b)
     # -- slow nations
-    for code in _pick(draw(parts.few_indices), codes):
+    for code in _pick(draw(parts.few_indices), codes) if not solo else ():
         start, until = window()
         behaviours.append({"nations": [code], "kind": DELAY, "from_tick": start,
                            "until_tick": until, "params": {"ticks": draw(parts.delay_ticks)}})
@@ -284,7 +365,7 @@ def _docs(draw, parts: _Parts) -> dict:
 
     # -- partitions
     partitions = []
-    for _ in range(draw(parts.partition_count) if n >= 2 else 0):
+    for _ in range(draw(parts.partition_count) if n >= 2 and not solo else 0):
         first = _pick(draw(parts.indices), codes, limit=n - 1) or [codes[0]]
         rest = [c for c in codes if c not in first]
         groups = [first]
@@ -300,10 +381,13 @@ def _docs(draw, parts: _Parts) -> dict:
         partitions.append(p)
         ends.append(until)
 
+    # -- protocol settings: timeouts and retransmission, sometimes
+    consensus = draw(parts.consensus) if draw(st.booleans()) else {}
+
     # -- how long, and what to expect
     gst = max(ends, default=0)
     live = mode == "below" and heals
-    ticks_max = gst + (liveness_window_ticks(latency, jitter) if live
+    ticks_max = gst + (liveness_window_ticks(latency, jitter, consensus) if live
                        else heights * unit)
     # The world's GST counts partitions and behaviours, not network changes: measure the
     # liveness bound from there, so the whole tail after our GST is inside it.
@@ -326,7 +410,24 @@ def _docs(draw, parts: _Parts) -> dict:
         doc["partition"] = partitions
     if behaviours:
         doc["behaviour"] = behaviours
+    if consensus:
+        doc["consensus"] = consensus
     return doc
+
+
+def _proposer_run(codes: list[str], powers: list[int], start: int) -> list[str]:
+    """COALITION_RUN distinct nations in a row of the proposer order, from `start` (modulo
+    its length). The order is the same at every height, shifted (ValidatorSet.proposer)."""
+    validators = ValidatorSet(tuple(zip(codes, powers)))
+    order = [validators.proposer(0, r) for r in range(validators.total_power)]
+    run: list[str] = []
+    for k in range(len(order)):
+        code = order[(start + k) % len(order)]
+        if code not in run:
+            run.append(code)
+        if len(run) == COALITION_RUN:
+            break
+    return run
 
 
 class _Nations(list):

@@ -704,6 +704,25 @@ def test_restored_replica_keeps_its_lock(net: Net) -> None:
     assert votes(effects, PREVOTE) == [prevote("a", 1, None)]
 
 
+def test_restored_replica_counts_its_own_votes_of_earlier_rounds(net: Net) -> None:
+    """A replica locked in round 0 restarts in round 1: it re-broadcasts (and so, looped back,
+    counts) its own round-0 prevote and precommit too, not only those of round 1. Without its
+    own prevote, the round-0 polka behind its lock is one vote short, and line 28 never lets it
+    prevote a re-proposal of its locked value (the stateful test's first finding)."""
+    net.lock("X", 0)
+    net.next_round()
+    net.expire(PROPOSE, 1)  # prevote nil in round 1: the record is at round 1 now
+    restored = Net(wal=wal_records(net.log)[-1])
+    effects = restored.start()
+    assert sent(effects) == [prevote("a", 0, "X"), precommit("a", 0, "X"), prevote("a", 1, None)]
+    restored.next_round()
+    # Round 2: d re-proposes X with valid_round 0. a holds the prevotes of b and c from the
+    # network and its own from its record: a polka (line 28), so it prevotes X.
+    effects = restored.deliver(restored.proposal(2, "X", valid_round=0),
+                               prevote("b", 0, "X"), prevote("c", 0, "X"))
+    assert votes(effects, PREVOTE) == [prevote("a", 2, "X")]
+
+
 def test_restored_proposer_never_proposes_a_second_value() -> None:
     """A proposer that crashed after proposing X re-sends X and never asks for a new value."""
     net = Net(me="b", loopback=False)

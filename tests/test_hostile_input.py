@@ -594,11 +594,15 @@ def test_messages_from_senders_outside_the_genesis_are_unknown_sender():
 
 def test_messages_claiming_to_be_from_this_node_are_dropped():
     node = new_node()
-    own_vote = encode_vote(sign_vote(Step.PREVOTE, 1, 5, None, ME))
-    assert reasons(node.on_bytes(own_vote, 1)) == ["own_message"]
-    assert reasons(node.on_bytes(sign_sync_request(ME, 1), 2)) == ["unknown_sender"]
+    node.on_timer(node.replica.next_deadline())  # timeout_propose: it prevotes nil in round 0
+    assert any(v.step is Step.PREVOTE for v in node.replica.wal_record().own_votes)
+    # A copy of a vote its record holds is a replay. (One it has no record of, as after a
+    # wipe, goes to the core: tests/test_gossip.py.)
+    own_vote = encode_vote(sign_vote(Step.PREVOTE, 1, 0, None, ME))
+    assert reasons(node.on_bytes(own_vote, 1000)) == ["own_message"]
+    assert reasons(node.on_bytes(sign_sync_request(ME, 1), 1001)) == ["unknown_sender"]
     response = encode_sync_response(ME, [CommittedBlock(BLOCK_1, certificate(BLOCK_1))])
-    assert reasons(node.on_bytes(response, 3)) == ["unknown_sender"]
+    assert reasons(node.on_bytes(response, 1002)) == ["unknown_sender"]
     assert node.ledger.height == 0
 
 

@@ -33,10 +33,11 @@ def _tx(nonce: int, signer: str = "USA") -> Transaction:
     return Transaction.create(CHAIN, IDS[signer], "payload", nonce, b"x" * 8)
 
 
-def _certificate(block: Block, voters=("USA", "MEX", "CAN"), round_: int = 0):
+def _certificate(block: Block, voters=("USA", "MEX", "CAN"), round_: int = 0,
+                 step: Step = Step.PRECOMMIT):
     return tuple(
-        Vote(Step.PRECOMMIT, block.height, round_, block.block_id, v,
-             IDS[v].sign(vote_sign_bytes(CHAIN, block.height, round_, Step.PRECOMMIT,
+        Vote(step, block.height, round_, block.block_id, v,
+             IDS[v].sign(vote_sign_bytes(CHAIN, block.height, round_, step,
                                          block.block_id)))
         for v in voters)
 
@@ -127,6 +128,14 @@ def test_certificate_needs_more_than_two_thirds_of_signed_precommits():
     mixed = _certificate(block, ("USA", "MEX")) + _certificate(block, ("CAN",), round_=1)
     assert "mixes rounds" in certificate_error(CHAIN, GENESIS.validators, KEYS, cache, block,
                                                mixed)
+    # Correctly signed prevotes, a polka, do not prove a decision (line 49 counts precommits).
+    polka = _certificate(block, step=Step.PREVOTE)
+    assert "not a precommit" in certificate_error(CHAIN, GENESIS.validators, KEYS, cache, block,
+                                                  polka)
+    one_prevote = _certificate(block, ("USA", "MEX")) + _certificate(block, ("CAN",),
+                                                                     step=Step.PREVOTE)
+    assert "CAN is a prevote" in certificate_error(CHAIN, GENESIS.validators, KEYS, cache,
+                                                   block, one_prevote)
 
 
 def test_mempool_is_bounded_drops_duplicates_and_keeps_arrival_order():

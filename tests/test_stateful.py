@@ -11,9 +11,9 @@ height within `LIVENESS_BOUND_TICKS`.
 
 Because the machine owns the schedule, a failure shrinks to a short list of steps that replays
 deterministically. `test_the_machine_finds_a_quorum_of_2f` proves the point on a replica that
-decides on 2 of 4 votes. The two xfail tests at the end are what the machine found in the
-honest protocol: liveness bugs (a restart that forgets its own earlier votes, and a polka that
-is never relayed), still open, written out as plain schedules.
+decides on 2 of 4 votes. The two tests at the end are what the machine found in the honest
+protocol, written out as plain schedules: liveness bugs (a restart that forgot its own earlier
+votes, finding C; a polka that was never relayed, finding B), fixed since.
 
 A longer, random hunt (minutes; failures are shrunk and printed with a reproduce blob):
 
@@ -318,10 +318,6 @@ def test_the_machine_finds_a_quorum_of_2f():
 # ---------------------------------------------------------------- what the machine found
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known liveness bug: after a restart, Replica._resume re-broadcasts (and so re-counts) only "
-    "its own messages of the current round, so a replica locked at an earlier round no longer "
-    "sees the polka it locked on, and prevotes nil on every re-proposal of its locked value"))
 def test_replicas_restarted_after_locking_still_decide():
     """ConsensusMachine's first finding on the honest protocol, shrunk to these steps.
 
@@ -333,10 +329,11 @@ def test_replicas_restarted_after_locking_still_decide():
     28 does not fire: they prevote nil), and a fresh value finds them locked (nil again). v gets
     2 prevotes a round and nothing else can win: no height is ever committed, long after GST.
 
-    Related to open finding B (tests/regressions/README.md), but relaying others' votes would
-    not fix this one: a node drops its own messages when they come back from the network. A
-    fix that makes this test pass: `_resume` broadcasts the own messages of every round of the
-    height, not only the current one, so the node loops them back into its tallies.
+    Finding C. Fixed twice over: `Replica._resume` broadcasts the own messages of every round
+    of the height, not only the current one, so the node loops them back into its tallies
+    (tests/test_consensus_rules.py checks that alone); and, with finding B fixed, stalled nodes
+    relay the polka behind their lock to the nations that missed it (each passes without the
+    fix of C too). A node still drops its own messages when they come back from the network.
     """
     w = ControlledWorld(controlled_scenario(4, 0))
     w.crash("CHN")
@@ -353,10 +350,6 @@ def test_replicas_restarted_after_locking_still_decide():
     assert ok, why
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known liveness bug: nodes resend only their own messages and never relay others', so a "
-    "polka that a Byzantine voter showed to some honest nations only stays unseen by the rest "
-    "(the paper assumes gossip: what one correct process receives, all eventually receive)"))
 def test_a_lock_on_a_polka_others_never_saw_does_not_stall_the_chain():
     """ConsensusMachine's second finding (shrunk from 40 steps to these 5), with f = 1.
 
@@ -367,8 +360,10 @@ def test_a_lock_on_a_polka_others_never_saw_does_not_stall_the_chain():
     every re-proposal of v with valid_round 0 (line 28 needs the polka), while MEX and CAN,
     locked, prevote nil on anything else. No value reaches 3 prevotes again, in any round.
 
-    This is open finding B of tests/regressions/README.md (twin-polka-not-relayed.toml is the
-    fuzzer's scenario of it), here with one Byzantine voter and a 5-step schedule.
+    This is finding B of tests/regressions/README.md (twin-polka-not-relayed.toml is the
+    fuzzer's scenario of it), here with one Byzantine voter and a 5-step schedule. Fixed:
+    stalled nodes relay the polka behind their lock (USA's prevote for v among it, checked by
+    its signature), so CHN sees it too.
     """
     w = ControlledWorld(controlled_scenario(4, 0))
     w.deliver(next(i for i, m in enumerate(w.in_flight)
