@@ -1,0 +1,308 @@
+"""The live runtime's network: one MQTT connection per nation, through a broker (aiomqtt).
+
+Theory of operation
+-------------------
+
+Every topic lives under `chemtrace/<chain_id>/v1/` (`Topics`):
+
+    <NATION>/msg          consensus broadcasts NATION publishes (proposals, votes, tx batches,
+                          sync requests); every peer subscribes to it. QoS 1.
+    <NATION>/to/<PEER>    direct messages from NATION to PEER (sync responses). QoS 1.
+    <NATION>/status       NATION's retained status (JSON) for the cluster driver. QoS 1, retained.
+    submit/<NATION>       client submissions to NATION's node (a TXS message of signed txs). QoS 1.
+    control/<NATION>      the cluster driver's control messages (JSON), e.g. the partition filter.
+
+A node subscribes to each peer's `msg` and `to/<ME>` topic by name rather than to `+/msg`, so the
+broker never echoes its own broadcasts back to it.
+
+The broker is not trusted. It may be down, slow, duplicate, reorder, or (if a credential leaks)
+let anyone publish anything. So:
+- a payload longer than `payload_bytes_max` is dropped and counted before anything decodes it;
+- a message on a topic outside the layout is dropped and counted;
+- everything that passes goes, as bytes, into `Node.on_bytes`, whose structure, sender and
+  signature gates judge it like any network input (the transport hands over the publishing
+  nation from the topic only for the partition filter, never as proof of authorship).
+
+When the connection fails the transport reconnects with capped exponential backoff
+(`RECONNECT_DELAY_S_MIN` doubling to `RECONNECT_DELAY_S_MAX`) and subscribes again. Messages the
+node sends meanwhile wait in a bounded outbox; when it is full the oldest is dropped and counted:
+consensus retransmits its own votes and state sync fills gaps, so losing a message costs time,
+never safety.
+
+`TCP_NODELAY` is set on the client socket: MQTT QoS 1 is a stream of small packets, and Nagle's
+algorithm holding each one back for the previous PUBACK costs tens of milliseconds a hop
+(docs/live.md has the measurement).
+
+The partition filter (`drop_from`) is a set of nations whose messages this node ignores, and to
+whom it sends no direct message. The cluster driver sets it through `control/<ME>`; a partition
+"in both directions" is the filter on both sides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import socket
+from collections import deque
+from dataclasses import dataclass
+from typing import Iterable
+from urllib.parse import unquote, urlsplit
+
+import aiomqtt
+
+from .codec import MESSAGE_BYTES_MAX
+
+TOPIC_VERSION = "v1"
+PAYLOAD_BYTES_MAX = MESSAGE_BYTES_MAX
+CONTROL_BYTES_MAX = 64 * 1024
+OUTBOX_MESSAGES_MAX = 20_000
+INBOX_MESSAGES_MAX = 20_000
+RECONNECT_DELAY_S_MIN = 0.05
+RECONNECT_DELAY_S_MAX = 2.0
+KEEPALIVE_S = 10
+QOS_CONSENSUS = 1
+NODELAY_OPTION = (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+log = logging.getLogger("chemtrace.transport")
+
+
+class BrokerUrlError(ValueError):
+    """A --broker value that is not mqtt://USER:PASS@HOST:PORT; the message says how to fix it."""
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerUrl:
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> "BrokerUrl":
+        parts = urlsplit(text)
+        if parts.scheme != "mqtt" or not parts.hostname:
+            raise BrokerUrlError(f"--broker {text!r}: write mqtt://USER:PASS@HOST:PORT, "
+                                 f"e.g. mqtt://USA:secret@127.0.0.1:1883")
+        try:
+            port = parts.port or 1883
+        except ValueError:
+            raise BrokerUrlError(f"--broker {text!r}: the port must be a number from 1 to 65535"
+                                 ) from None
+        return cls(parts.hostname, port, unquote(parts.username) if parts.username else None,
+                   unquote(parts.password) if parts.password else None)
+
+    def with_credentials(self, username: str, password: str) -> "BrokerUrl":
+        return BrokerUrl(self.host, self.port, username, password)
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    chain_id: str
+
+    def __post_init__(self) -> None:
+        if any(c in self.chain_id for c in "/+#") or not self.chain_id:
+            raise ValueError(f"chain id {self.chain_id!r} cannot be an MQTT topic level: "
+                             f"use letters, digits, '-' or '.'")
+
+    @property
+    def root(self) -> str:
+        return f"chemtrace/{self.chain_id}/{TOPIC_VERSION}"
+
+    def msg(self, nation: str) -> str:
+        return f"{self.root}/{nation}/msg"
+
+    def to(self, nation: str, peer: str) -> str:
+        return f"{self.root}/{nation}/to/{peer}"
+
+    def status(self, nation: str) -> str:
+        return f"{self.root}/{nation}/status"
+
+    def submit(self, nation: str) -> str:
+        return f"{self.root}/submit/{nation}"
+
+    def control(self, nation: str) -> str:
+        return f"{self.root}/control/{nation}"
+
+    def parse(self, topic: str) -> tuple[str, str] | None:
+        """(channel, nation) for a topic of the layout: channel is 'msg' or 'to' (nation is the
+        publisher), 'status', 'submit' or 'control' (nation is the addressee); else None."""
+        prefix = self.root + "/"
+        if not topic.startswith(prefix):
+            return None
+        levels = topic[len(prefix):].split("/")
+        if len(levels) == 2 and levels[0] in ("submit", "control"):
+            return levels[0], levels[1]
+        if len(levels) == 2 and levels[1] in ("msg", "status"):
+            return levels[1], levels[0]
+        if len(levels) == 3 and levels[1] == "to":
+            return "to", levels[0]
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """A message that passed the transport's checks: `channel` from `Topics.parse`, `nation`
+    the publishing peer for 'msg'/'to', and the payload bytes, undecoded."""
+
+    channel: str
+    nation: str
+    payload: bytes
+
+
+class Transport:
+    """One nation's MQTT connection. `run()` keeps it up; `send_all`, `send_to` and
+    `publish_status` never block and never raise; `inbox` yields `Inbound` messages."""
+
+    def __init__(self, broker: BrokerUrl, topics: Topics, me: str, peers: Iterable[str], *,
+                 payload_bytes_max: int = PAYLOAD_BYTES_MAX, nodelay: bool = True,
+                 client_id: str | None = None) -> None:
+        self.broker = broker
+        self.topics = topics
+        self.me = me
+        self.peers = tuple(sorted(p for p in peers if p != me))
+        self.payload_bytes_max = payload_bytes_max
+        self.nodelay = nodelay
+        self.client_id = client_id or f"chemtrace-{me}"
+        self.inbox: asyncio.Queue[Inbound] = asyncio.Queue(INBOX_MESSAGES_MAX)
+        self._outbox: deque[tuple[str, bytes, bool]] = deque()
+        self._outbox_ready = asyncio.Event()
+        self.drop_from: frozenset[str] = frozenset()
+        self.dropped: dict[str, int] = {}
+        self.connected = asyncio.Event()
+        self.connections = 0
+        self.reconnects = 0  # not a drop: the drop counters list rejected messages only
+        self.published = 0
+        self.received = 0
+        self.bytes_published = 0
+
+    # ------------------------------------------------------------ sending (never blocks)
+
+    def send_all(self, data: bytes) -> None:
+        self._enqueue(self.topics.msg(self.me), data, False)
+
+    def send_to(self, peer: str, data: bytes) -> None:
+        if peer in self.drop_from:
+            self._count("partition_out")
+            return
+        self._enqueue(self.topics.to(self.me, peer), data, False)
+
+    def publish_status(self, data: bytes) -> None:
+        self._enqueue(self.topics.status(self.me), data, True)
+
+    def outbox_len(self) -> int:
+        return len(self._outbox)
+
+    def _enqueue(self, topic: str, data: bytes, retain: bool) -> None:
+        if len(self._outbox) >= OUTBOX_MESSAGES_MAX:
+            self._outbox.popleft()
+            self._count("outbox_full")
+        self._outbox.append((topic, data, retain))
+        self._outbox_ready.set()
+
+    # ------------------------------------------------------------ the connection
+
+    async def run(self) -> None:
+        """Connect, subscribe, pump messages both ways; on any failure wait and reconnect.
+        Returns only when cancelled."""
+        delay_s = RECONNECT_DELAY_S_MIN
+        while True:
+            try:
+                client = aiomqtt.Client(
+                    self.broker.host, self.broker.port, username=self.broker.username,
+                    password=self.broker.password, identifier=self.client_id,
+                    keepalive=KEEPALIVE_S, timeout=5.0,
+                    socket_options=(NODELAY_OPTION,) if self.nodelay else (),
+                    max_queued_incoming_messages=INBOX_MESSAGES_MAX)
+                async with client:
+                    await self._subscribe(client)
+                    self.connections += 1
+                    self.connected.set()
+                    delay_s = RECONNECT_DELAY_S_MIN
+                    log.info("%s connected to %s:%d", self.me, self.broker.host, self.broker.port)
+                    async with asyncio.TaskGroup() as group:
+                        group.create_task(self._pump_in(client))
+                        group.create_task(self._pump_out(client))
+            except* aiomqtt.MqttError as errors:
+                log.warning("%s: broker connection lost (%s); retrying in %.2f s", self.me,
+                            errors.exceptions[0], delay_s)
+            self.connected.clear()
+            self.reconnects += 1
+            await asyncio.sleep(delay_s)
+            delay_s = min(delay_s * 2, RECONNECT_DELAY_S_MAX)
+
+    async def _subscribe(self, client: aiomqtt.Client) -> None:
+        topics = [self.topics.msg(p) for p in self.peers]
+        topics += [self.topics.to(p, self.me) for p in self.peers]
+        topics += [self.topics.submit(self.me), self.topics.control(self.me)]
+        await client.subscribe([(t, QOS_CONSENSUS) for t in topics])
+
+    async def _pump_in(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            self.received += 1
+            self.accept(str(message.topic), message.payload)
+
+    def accept(self, topic: str, payload: object) -> None:
+        """Judge one message from the broker: the size limit, the topic layout, the partition
+        filter; what passes goes to the inbox. Public so tests can drive it without a broker."""
+        if not isinstance(payload, (bytes, bytearray)):
+            self._count("malformed")
+            return
+        if len(payload) > self.payload_bytes_max:
+            self._count("oversized")  # before any decoding: a huge payload costs nothing more
+            return
+        parsed = self.topics.parse(topic)
+        if parsed is None:
+            self._count("bad_topic")
+            return
+        channel, nation = parsed
+        if channel in ("msg", "to") and nation in self.drop_from:
+            self._count("partition")
+            return
+        if channel == "control":
+            self._on_control(bytes(payload))
+            return
+        try:
+            self.inbox.put_nowait(Inbound(channel, nation, bytes(payload)))
+        except asyncio.QueueFull:
+            self._count("inbox_full")
+
+    def _on_control(self, payload: bytes) -> None:
+        if len(payload) > CONTROL_BYTES_MAX:
+            self._count("bad_control")
+            return
+        try:
+            raw = json.loads(payload)
+            drop_from = raw["drop_from"]
+            if not isinstance(drop_from, list) or not all(isinstance(n, str) for n in drop_from):
+                raise TypeError("drop_from must be a list of nation codes")
+        except (ValueError, KeyError, TypeError):
+            self._count("bad_control")
+            return
+        self.drop_from = frozenset(drop_from) - {self.me}
+        log.info("%s: partition filter now drops %s", self.me, sorted(self.drop_from) or "none")
+
+    async def _pump_out(self, client: aiomqtt.Client) -> None:
+        while True:
+            while not self._outbox:
+                self._outbox_ready.clear()
+                await self._outbox_ready.wait()
+            topic, data, retain = self._outbox[0]
+            # Left in the outbox until the broker has it: a message interrupted by a lost
+            # connection goes out again after the reconnect.
+            await client.publish(topic, data, qos=QOS_CONSENSUS, retain=retain)
+            if self._outbox and self._outbox[0][0] is topic and self._outbox[0][1] is data:
+                self._outbox.popleft()
+            self.published += 1
+            self.bytes_published += len(data)
+
+    async def flush(self, timeout_s: float) -> bool:
+        """Wait until the outbox is empty (True) or `timeout_s` passes (False)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while self._outbox and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        return not self._outbox
+
+    def _count(self, reason: str) -> None:
+        self.dropped[reason] = self.dropped.get(reason, 0) + 1
