@@ -32,6 +32,17 @@ from .node import (
     SendTo,
 )
 from .storage import MemoryStorage
+from .brokerconf import (
+    BrokerConfig,
+    BrokerError,
+    BrokerProcess,
+    find_mosquitto,
+    free_port,
+    load_broker_config,
+    spawn_broker,
+    write_broker_config,
+)
+from .keyfile import KeyFileError, read_key, write_key
 from .tx import Transaction, TxError
 from .wire import WireError, decode, encode_txs, kind_of
 
@@ -46,4 +57,7 @@ __all__ = [
     "EVENT_KINDS", "Event", "EventError", "decode_event", "encode_event", "event_body",
     "Chemical", "Lane", "Nation", "Registry", "RegistryError", "cas_check_digit_ok",
     "load_lanes", "load_nations", "load_registry", "un_members",
+    "BrokerConfig", "BrokerError", "BrokerProcess", "find_mosquitto", "free_port",
+    "load_broker_config", "spawn_broker", "write_broker_config",
+    "KeyFileError", "read_key", "write_key",
 ]

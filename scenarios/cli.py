@@ -8,6 +8,7 @@
     chemtrace mutants [--budget-s S] [--json FILE]   (scenarios/cli_mutants.py)
     chemtrace fuzz --budget-s S [--seed N] [--nations A..B] [--out DIR] [--junit FILE]
     chemtrace replay FILE                            (both in scenarios/cli_fuzz.py)
+    chemtrace keys | genesis | broker-config         (scenarios/cli_live.py)
 
 Exit codes: 0 when the scenario's [expect] holds, 1 when it does not, 2 for a bad command line or
 scenario file.
@@ -68,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_mutants_parser(sub)
     from .cli_fuzz import add_parsers as add_fuzz_parsers
     add_fuzz_parsers(sub)
+    from .cli_live import add_parsers as add_live_parsers
+    add_live_parsers(sub)
     lib = sub.add_parser("list", help="list the library scenarios and the question each answers")
     lib.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return parser
@@ -111,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in ("weak-links", "sweep"):
         from .cli_studies import dispatch
         return dispatch(args)
+    if args.command in ("keys", "genesis", "broker-config"):
+        from .cli_live import dispatch as live_dispatch
+        return live_dispatch(args)
     return EXIT_USAGE  # pragma: no cover - argparse enforces the sub-command
 
 
