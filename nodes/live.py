@@ -91,6 +91,7 @@ class LiveRuntime:
         self._status_at = 0.0
         self._now = 0
         self.started_at_ticks = 0
+        self.started_height = node.ledger.height  # what the storage gave back at start
 
     # ------------------------------------------------------------ the loop
 
@@ -188,6 +189,7 @@ class LiveRuntime:
             "pid": os.getpid(),
             "tick": self._now,
             "started_tick": self.started_at_ticks,
+            "started_height": self.started_height,
             "height": ledger.height,
             "round": node.replica.round,
             "tip": tip.block.block_id.hex() if tip is not None else None,

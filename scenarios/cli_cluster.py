@@ -56,6 +56,9 @@ def add_parsers(sub) -> None:
                            "nation's user when --broker has none")
     node.add_argument("--config", type=Path,
                       help="JSON of [consensus] keys (timeouts in ticks, block_txs_max)")
+    node.add_argument("--sync", default="FULL", choices=("FULL", "NORMAL"),
+                      help="SQLite synchronous mode: FULL survives a power cut (default), NORMAL "
+                           "survives a killed process and is faster")
     node.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING"))
     cluster = sub.add_parser("cluster", help="run a scenario on live node processes")
     cluster.add_argument("scenario", help="scenario file (TOML), as for chemtrace run")
@@ -126,7 +129,7 @@ def cmd_node(args: argparse.Namespace) -> int:
     from nodes import Genesis, GenesisError, Node, VerifyCache
     from nodes.keyfile import KeyFileError, read_key
     from nodes.live import LiveRuntime, TickClock
-    from nodes.sqlite_storage import SQLiteStorage
+    from nodes.sqlite_storage import SQLiteStorage, StorageError
     from nodes.transport import BrokerUrl, BrokerUrlError, Topics, Transport
 
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
@@ -159,7 +162,12 @@ def cmd_node(args: argparse.Namespace) -> int:
         print(f"error: {args.data}: cannot lock the data folder ({exc.strerror}); is another "
               f"node running on it?", file=sys.stderr)
         return EXIT_USAGE
-    storage = SQLiteStorage(args.data / "node.sqlite")
+    try:
+        storage = SQLiteStorage(args.data / "node.sqlite", genesis.chain_id,
+                                synchronous=args.sync)
+    except StorageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     node = Node(identity, genesis, VerifyCache(), storage, config)
     transport = Transport(url, topics, nation, genesis.codes)
     runtime = LiveRuntime(node, transport, clock, args.data)

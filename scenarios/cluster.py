@@ -112,6 +112,8 @@ class LiveCluster(World):
                 f"supported by chemtrace cluster, which runs honest nodes only; live runs "
                 f"support {', '.join(sorted(SUPPORTED_BEHAVIOURS))} and [[partition]]. Run this "
                 f"scenario with chemtrace run")
+        if broker != "spawn":
+            BrokerUrl.parse(broker)  # a bad URL is the user's to fix before anything starts
         self.out_dir = Path(out_dir)
         self.broker_arg = broker
         self.tick_ms = tick_ms
@@ -123,8 +125,11 @@ class LiveCluster(World):
         self.topics = Topics(self.genesis.chain_id)
         self.procs: dict[str, subprocess.Popen] = {}
         self.restarts: list[dict] = []
+        self.exit_codes: dict[str, int] = {}  # of the last process of each nation
         self.status: dict[str, dict] = {}
-        self.commit_ticks: dict[str, dict[int, tuple[int, str]]] = {n: {} for n in self.nations}
+        # nation -> height -> (tick, via, block id hex), from the nodes' statuses
+        self.commit_ticks: dict[str, dict[int, tuple[int, str, str]]] = {
+            n: {} for n in self.nations}
         self.canonical_ids: dict[int, str] = {}
         self.proposed: dict[str, object] = {}
         self._next_canonical = 1
@@ -236,7 +241,7 @@ class LiveCluster(World):
         self._boot(nation)
 
     def _height(self, nation: str) -> int:
-        return int(self.status.get(nation, {}).get("height", 0))
+        return max(self.commit_ticks.get(nation, {}), default=0)
 
     def _stop_all(self) -> None:
         """SIGTERM every node, wait for each to export its ledger; SIGKILL the stubborn."""
@@ -250,6 +255,7 @@ class LiveCluster(World):
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+            self.exit_codes.setdefault(nation, proc.returncode)
 
     def _kill_all(self) -> None:
         for proc in self.procs.values():
@@ -397,7 +403,7 @@ class LiveCluster(World):
             return
         self.status[nation] = status
         for height, tick, via, block_id in commits:
-            self.commit_ticks[nation].setdefault(height, (tick, via))
+            self.commit_ticks[nation].setdefault(height, (tick, via, block_id))
             self.canonical_ids.setdefault(height, block_id)
 
     async def _wait_for_nodes(self) -> None:
@@ -501,7 +507,7 @@ class LiveCluster(World):
             later = end
             for committed in reversed(blocks):
                 h = committed.block.height
-                tick, via = ticks.get(h, (later, "unknown"))
+                tick, via, _ = ticks.get(h, (later, "unknown", None))
                 later = min(later, tick)
                 entries.append((tick, h, nation, via, committed))
         entries.sort(key=lambda e: (e[0], e[1], e[2]))
@@ -554,9 +560,9 @@ class LiveCluster(World):
             # Back at the cluster's height: the first commit at or above the highest height
             # any other nation had committed when the node came back.
             others = [h for n, ticks in self.commit_ticks.items() if n != r["nation"]
-                      for h, (t, _) in ticks.items() if t <= r["restart_tick"]]
+                      for h, (t, _, _) in ticks.items() if t <= r["restart_tick"]]
             target = max(others, default=target)
-            back = [t for h, (t, _) in self.commit_ticks[r["nation"]].items()
+            back = [t for h, (t, _, _) in self.commit_ticks[r["nation"]].items()
                     if h >= target and t >= r["restart_tick"]]
             recoveries.append({**r, "cluster_height_at_restart": target,
                                "recovered_tick": min(back) if back else None,
@@ -568,9 +574,11 @@ class LiveCluster(World):
                       f"{self.broker_url.host}:{self.broker_url.port}",
             "chain_id": self.genesis.chain_id,
             "ledger_heights": {n: len(b) for n, b in sorted(ledgers.items())},
+            "exit_codes": dict(sorted(self.exit_codes.items())),
             "restarts": recoveries,
             "canonical_blocks_not_seen_live": self.canonical_skipped,
-            "nodes": {n: {k: s.get(k) for k in ("height", "round", "dropped", "published",
+            "nodes": {n: {k: s.get(k) for k in ("height", "started_height", "round", "dropped",
+                                                 "published",
                                                  "received", "reconnects", "connections",
                                                  "resends", "mempool")}
                       for n, s in sorted(self.status.items())},
