@@ -10,7 +10,12 @@ calls it for exactly three things, one at a time:
 - a batch of signed transactions on `submit/<ME>`      -> `node.submit_batch(txs, now)`
 - the deadline of `node.next_deadline()` has passed    -> `node.on_timer(now)`
 
-and carries out the actions each returns: `SendAll`/`SendTo` go into the transport's outbox,
+Consensus messages come first: each turn of the loop takes every waiting urgent message (up to
+`URGENT_BURST_MAX`), then bulk ones (transaction gossip, submissions) for at most
+`BULK_BUDGET_S`, then the timers. A node flooded with transactions still votes on time.
+
+It carries out the actions each call returns: `SendAll`/`SendTo` go into the transport's outbox
+(transaction gossip in the bulk lane),
 `Committed` is noted for the status. The node writes its write-ahead record and its blocks to
 its storage *inside* those calls, before it returns the sends that depend on them, so by the
 time a vote reaches the outbox it is on disk (persist before send).
@@ -50,7 +55,8 @@ STATUS_EVERY_S = 1.0
 STATUS_EVERY_S_MIN = 0.05
 STATUS_COMMITS_MAX = 256
 STATUS_EVIDENCE_MAX = 64
-INBOX_BURST_MAX = 512
+URGENT_BURST_MAX = 1024
+BULK_BUDGET_S = 0.02
 FLUSH_S_MAX = 3.0
 LEDGER_EXPORT = "ledger.export"
 EXPORT_RECORD_BYTES_MAX = 4 * 1024 * 1024
@@ -101,19 +107,24 @@ class LiveRuntime:
         try:
             self._now = self.started_at_ticks = self.clock.now()
             self._act(self.node.start(self._now))
-            inbox = self.transport.inbox
+            urgent, bulk, arrived = self.transport.urgent, self.transport.bulk, \
+                self.transport.arrived
             while not self.stop.is_set():
-                wait_s = self._wait_s(loop.time())
-                try:
-                    first = await asyncio.wait_for(inbox.get(), wait_s)
-                except TimeoutError:
-                    first = None
-                if first is not None:
-                    self._handle(first)
-                    for _ in range(INBOX_BURST_MAX):
-                        if inbox.empty():
-                            break
-                        self._handle(inbox.get_nowait())
+                if urgent or bulk:
+                    await asyncio.sleep(0)  # let the transport read and write meanwhile
+                else:
+                    arrived.clear()
+                    try:
+                        await asyncio.wait_for(arrived.wait(), self._wait_s(loop.time()))
+                    except TimeoutError:
+                        pass
+                for _ in range(URGENT_BURST_MAX):
+                    if not urgent:
+                        break
+                    self._handle(urgent.popleft())
+                budget_end = loop.time() + BULK_BUDGET_S
+                while bulk and loop.time() < budget_end:
+                    self._handle(bulk.popleft())
                 self._now = max(self._now, self.clock.now())
                 deadline = self.node.next_deadline()
                 if deadline is not None and deadline <= self._now:
@@ -129,7 +140,8 @@ class LiveRuntime:
         deadline = self.node.next_deadline()
         timer_in = (self.clock.seconds(deadline - self.clock.now()) if deadline is not None
                     else self.status_every_s)
-        return max(0.0, min(status_in, timer_in, self.status_every_s))
+        # A zero timeout would never let wait_for see an arrival; 1 ms is below any tick.
+        return max(0.001, min(status_in, timer_in, self.status_every_s))
 
     def _handle(self, item) -> None:
         self._now = max(self._now, self.clock.now())
@@ -152,7 +164,7 @@ class LiveRuntime:
     def _act(self, actions: list) -> None:
         for action in actions:
             if isinstance(action, SendAll):
-                self.transport.send_all(action.data)
+                self.transport.send_all(action.data, bulk=action.kind == "txs")
             elif isinstance(action, SendTo):
                 self.transport.send_to(action.dst, action.data)
             elif isinstance(action, Committed):

@@ -23,11 +23,23 @@ let anyone publish anything. So:
   signature gates judge it like any network input (the transport hands over the publishing
   nation from the topic only for the partition filter, never as proof of authorship).
 
+Two lanes each way. Consensus traffic (proposals, votes, sync, status) is `urgent`; transaction
+gossip and client submissions are `bulk`. A flood of transactions must not delay a vote behind
+it: the runtime takes every urgent inbound message before a time-boxed share of bulk ones, and
+the publisher sends urgent messages first. Inbound, the lane is known without decoding: a TXS
+message is a msgpack array of three whose first field is 3 (`TXS_PREFIX`); anything else from a
+peer is urgent (and judged by the node like everything else).
+
+Publishing does not wait for each PUBACK before the next: up to `PUBLISH_WINDOW` QoS 1 messages
+are in flight at once (MQTT keeps their order per client). A message leaves the outbox when it
+is handed to the client; the ones in flight when the connection drops are lost, like those the
+broker drops. Consensus retransmits its own votes and state sync fills gaps, so a lost message
+costs time, never safety.
+
 When the connection fails the transport reconnects with capped exponential backoff
 (`RECONNECT_DELAY_S_MIN` doubling to `RECONNECT_DELAY_S_MAX`) and subscribes again. Messages the
-node sends meanwhile wait in a bounded outbox; when it is full the oldest is dropped and counted:
-consensus retransmits its own votes and state sync fills gaps, so losing a message costs time,
-never safety.
+node sends meanwhile wait in the bounded outboxes; when one is full its oldest message is dropped
+and counted.
 
 `TCP_NODELAY` is set on the client socket: MQTT QoS 1 is a stream of small packets, and Nagle's
 algorithm holding each one back for the previous PUBACK costs tens of milliseconds a hop
@@ -58,6 +70,8 @@ PAYLOAD_BYTES_MAX = MESSAGE_BYTES_MAX
 CONTROL_BYTES_MAX = 64 * 1024
 OUTBOX_MESSAGES_MAX = 20_000
 INBOX_MESSAGES_MAX = 20_000
+PUBLISH_WINDOW = 64
+TXS_PREFIX = b"\x93\x03"  # msgpack: fixarray of 3, first field 3 (nodes/wire.py TXS)
 RECONNECT_DELAY_S_MIN = 0.05
 RECONNECT_DELAY_S_MAX = 2.0
 KEEPALIVE_S = 10
@@ -152,7 +166,8 @@ class Inbound:
 
 class Transport:
     """One nation's MQTT connection. `run()` keeps it up; `send_all`, `send_to` and
-    `publish_status` never block and never raise; `inbox` yields `Inbound` messages."""
+    `publish_status` never block and never raise. Inbound messages wait in `urgent` and `bulk`
+    (deques); `arrived` is set whenever one is added."""
 
     def __init__(self, broker: BrokerUrl, topics: Topics, me: str, peers: Iterable[str], *,
                  payload_bytes_max: int = PAYLOAD_BYTES_MAX, nodelay: bool = True,
@@ -164,9 +179,13 @@ class Transport:
         self.payload_bytes_max = payload_bytes_max
         self.nodelay = nodelay
         self.client_id = client_id or f"chemtrace-{me}"
-        self.inbox: asyncio.Queue[Inbound] = asyncio.Queue(INBOX_MESSAGES_MAX)
-        self._outbox: deque[tuple[str, bytes, bool]] = deque()
+        self.urgent: deque[Inbound] = deque()
+        self.bulk: deque[Inbound] = deque()
+        self.arrived = asyncio.Event()
+        self._out_urgent: deque[tuple[str, bytes, bool]] = deque()
+        self._out_bulk: deque[tuple[str, bytes, bool]] = deque()
         self._outbox_ready = asyncio.Event()
+        self._in_flight: set[asyncio.Task] = set()
         self.drop_from: frozenset[str] = frozenset()
         self.dropped: dict[str, int] = {}
         self.connected = asyncio.Event()
@@ -178,26 +197,27 @@ class Transport:
 
     # ------------------------------------------------------------ sending (never blocks)
 
-    def send_all(self, data: bytes) -> None:
-        self._enqueue(self.topics.msg(self.me), data, False)
+    def send_all(self, data: bytes, *, bulk: bool = False) -> None:
+        self._enqueue(self._out_bulk if bulk else self._out_urgent, self.topics.msg(self.me),
+                      data, False)
 
     def send_to(self, peer: str, data: bytes) -> None:
         if peer in self.drop_from:
             self._count("partition_out")
             return
-        self._enqueue(self.topics.to(self.me, peer), data, False)
+        self._enqueue(self._out_urgent, self.topics.to(self.me, peer), data, False)
 
     def publish_status(self, data: bytes) -> None:
-        self._enqueue(self.topics.status(self.me), data, True)
+        self._enqueue(self._out_urgent, self.topics.status(self.me), data, True)
 
     def outbox_len(self) -> int:
-        return len(self._outbox)
+        return len(self._out_urgent) + len(self._out_bulk) + len(self._in_flight)
 
-    def _enqueue(self, topic: str, data: bytes, retain: bool) -> None:
-        if len(self._outbox) >= OUTBOX_MESSAGES_MAX:
-            self._outbox.popleft()
+    def _enqueue(self, box: deque, topic: str, data: bytes, retain: bool) -> None:
+        if len(box) >= OUTBOX_MESSAGES_MAX:
+            box.popleft()
             self._count("outbox_full")
-        self._outbox.append((topic, data, retain))
+        box.append((topic, data, retain))
         self._outbox_ready.set()
 
     # ------------------------------------------------------------ the connection
@@ -213,7 +233,8 @@ class Transport:
                     password=self.broker.password, identifier=self.client_id,
                     keepalive=KEEPALIVE_S, timeout=5.0,
                     socket_options=(NODELAY_OPTION,) if self.nodelay else (),
-                    max_queued_incoming_messages=INBOX_MESSAGES_MAX)
+                    max_queued_incoming_messages=INBOX_MESSAGES_MAX,
+                    max_inflight_messages=PUBLISH_WINDOW)
                 async with client:
                     await self._subscribe(client)
                     self.connections += 1
@@ -244,7 +265,7 @@ class Transport:
 
     def accept(self, topic: str, payload: object) -> None:
         """Judge one message from the broker: the size limit, the topic layout, the partition
-        filter; what passes goes to the inbox. Public so tests can drive it without a broker."""
+        filter; what passes goes to its inbound lane. Public so tests can drive it without a broker."""
         if not isinstance(payload, (bytes, bytearray)):
             self._count("malformed")
             return
@@ -262,10 +283,13 @@ class Transport:
         if channel == "control":
             self._on_control(bytes(payload))
             return
-        try:
-            self.inbox.put_nowait(Inbound(channel, nation, bytes(payload)))
-        except asyncio.QueueFull:
+        bulk = channel == "submit" or payload[:2] == TXS_PREFIX
+        lane = self.bulk if bulk else self.urgent
+        if len(lane) >= INBOX_MESSAGES_MAX:
             self._count("inbox_full")
+            return
+        lane.append(Inbound(channel, nation, bytes(payload)))
+        self.arrived.set()
 
     def _on_control(self, payload: bytes) -> None:
         if len(payload) > CONTROL_BYTES_MAX:
@@ -283,26 +307,45 @@ class Transport:
         log.info("%s: partition filter now drops %s", self.me, sorted(self.drop_from) or "none")
 
     async def _pump_out(self, client: aiomqtt.Client) -> None:
-        while True:
-            while not self._outbox:
-                self._outbox_ready.clear()
-                await self._outbox_ready.wait()
-            topic, data, retain = self._outbox[0]
-            # Left in the outbox until the broker has it: a message interrupted by a lost
-            # connection goes out again after the reconnect.
+        window = asyncio.Semaphore(PUBLISH_WINDOW)
+        try:
+            while True:
+                while not (self._out_urgent or self._out_bulk):
+                    self._outbox_ready.clear()
+                    await self._outbox_ready.wait()
+                await window.acquire()
+                box = self._out_urgent if self._out_urgent else self._out_bulk
+                if not box:
+                    window.release()
+                    continue
+                topic, data, retain = box.popleft()
+                task = asyncio.create_task(self._publish(client, topic, data, retain, window))
+                self._in_flight.add(task)
+                task.add_done_callback(self._in_flight.discard)
+        finally:
+            for task in list(self._in_flight):
+                task.cancel()
+
+    async def _publish(self, client: aiomqtt.Client, topic: str, data: bytes, retain: bool,
+                       window: asyncio.Semaphore) -> None:
+        try:
             await client.publish(topic, data, qos=QOS_CONSENSUS, retain=retain)
-            if self._outbox and self._outbox[0][0] is topic and self._outbox[0][1] is data:
-                self._outbox.popleft()
             self.published += 1
             self.bytes_published += len(data)
+        except aiomqtt.MqttError:
+            # The connection is going; _pump_in sees it and the transport reconnects.
+            self._count("lost_in_flight")
+        finally:
+            window.release()
 
     async def flush(self, timeout_s: float) -> bool:
-        """Wait until the outbox is empty (True) or `timeout_s` passes (False)."""
+        """Wait until every outbox is empty and nothing is in flight (True), or `timeout_s`
+        passes (False)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
-        while self._outbox and loop.time() < deadline:
+        while self.outbox_len() and loop.time() < deadline:
             await asyncio.sleep(0.01)
-        return not self._outbox
+        return not self.outbox_len()
 
     def _count(self, reason: str) -> None:
         self.dropped[reason] = self.dropped.get(reason, 0) + 1

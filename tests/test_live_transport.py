@@ -14,6 +14,7 @@ from nodes import Genesis, MemoryStorage, Node, NodeConfig, SendAll, Transaction
 from nodes.live import TickClock, export_ledger, read_ledger_export
 from nodes.transport import (
     PAYLOAD_BYTES_MAX,
+    TXS_PREFIX,
     BrokerUrl,
     BrokerUrlError,
     Inbound,
@@ -68,9 +69,14 @@ def test_transport_gates_count_what_they_drop():
         t.send_to("MEX", b"not sent")
         t.accept(topics.control("USA"), b'{"drop_from": "MEX"}')
         t.accept(topics.control("USA"), b"\xff")
-        return t, [t.inbox.get_nowait() for _ in range(t.inbox.qsize())]
-    t, got = asyncio.run(go())
-    assert got == [Inbound("msg", "MEX", b"ok"), Inbound("msg", "CAN", b"still heard")]
+        t.accept(topics.msg("CAN"), b"\x93\x03 gossip")
+        t.accept(topics.submit("USA"), b"a submission")
+        return t, list(t.urgent), list(t.bulk)
+    t, urgent, bulk = asyncio.run(go())
+    assert urgent == [Inbound("msg", "MEX", b"ok"), Inbound("msg", "CAN", b"still heard")]
+    # Transaction gossip and submissions wait in the bulk lane, behind consensus.
+    assert bulk == [Inbound("msg", "CAN", b"\x93\x03 gossip"),
+                    Inbound("submit", "USA", b"a submission")]
     assert t.drop_from == frozenset({"MEX"})  # never itself
     assert t.dropped == {"oversized": 1, "bad_topic": 1, "partition": 2, "partition_out": 1,
                          "bad_control": 2}
@@ -101,6 +107,7 @@ def test_submit_batch_gossips_one_message_per_batch():
     sends = [a for a in nodes["USA"].submit_batch(txs, 0) if isinstance(a, SendAll)]
     assert [len(decode(g.chain_id, s.data).txs) for s in sends] == [TXS_PER_MESSAGE_MAX, 5]
     assert isinstance(decode(g.chain_id, sends[0].data), TxBatch)
+    assert sends[0].data[:2] == TXS_PREFIX  # what the transport sorts into the bulk lane
     assert nodes["USA"].submit_batch(txs, 0) == []  # all pooled already: nothing to gossip
 
 
