@@ -31,7 +31,9 @@ from .node import (
     SendAll,
     SendTo,
 )
-from .storage import MemoryStorage
+from .storage import MemoryStorage, StorageError
+from .sqlite_storage import SQLiteStorage
+from .records import RecordError, decode_wal, encode_wal
 from .brokerconf import (
     BrokerConfig,
     BrokerError,
@@ -60,4 +62,5 @@ __all__ = [
     "BrokerConfig", "BrokerError", "BrokerProcess", "find_mosquitto", "free_port",
     "load_broker_config", "spawn_broker", "write_broker_config",
     "KeyFileError", "read_key", "write_key",
+    "StorageError", "SQLiteStorage", "RecordError", "decode_wal", "encode_wal",
 ]

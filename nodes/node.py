@@ -60,7 +60,7 @@ from .identity import Identity, VerifyCache
 from .ledger import Ledger, certificate_error
 from .mempool import MEMPOOL_TXS_MAX, Mempool
 from .registry import load_registry
-from .storage import MemoryStorage
+from .storage import MemoryStorage, StorageError
 from .tx import Transaction
 from .wire import (
     SYNC_BLOCKS_MAX,
@@ -193,6 +193,15 @@ class Node:
             self._keys, verifier)
         for committed in self.storage.blocks:
             # Recovery: our own blocks, re-applied through the chaincode to rebuild the state.
+            # valid() accepted each block only with the state root before it as its app hash,
+            # so a mismatch means the chaincode changed under stored blocks: refuse to start
+            # rather than run with a state no other node has.
+            if committed.block.app_hash != self.chaincode.state.root:
+                raise StorageError(
+                    f"{getattr(self.storage, 'path', 'storage')}: replaying the stored blocks "
+                    f"gives a state that differs from block {committed.block.height}'s app hash; "
+                    "the chaincode changed since they were written: run the chemtrace version "
+                    "that wrote them, or restart this node from an empty --data folder")
             self.ledger.append(committed)
             self._apply_block(committed.block)
         self.mempool = Mempool(self.config.mempool_txs_max)

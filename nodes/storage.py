@@ -3,7 +3,8 @@
 `MemoryStorage` is the simulated world's disk: the world keeps the object when a nation crashes
 and hands it to the restarted node, while everything else the node held (mempool, vote tallies,
 peers' heights) is lost, as it would be in a real crash. The live runtime's SQLite store
-implements the same three methods.
+(nodes/sqlite_storage.py) implements the same attributes and three methods; `World` takes a
+storage factory, so the simulated world can run on either.
 """
 
 from __future__ import annotations
@@ -11,6 +12,10 @@ from __future__ import annotations
 from consensus import WalRecord
 
 from .block import CommittedBlock
+
+
+class StorageError(RuntimeError):
+    """A node's disk that cannot be used as it is; the message names the file and the fix."""
 
 
 class MemoryStorage:
@@ -23,7 +28,7 @@ class MemoryStorage:
 
     def save_block(self, committed: CommittedBlock) -> None:
         if committed.block.height != len(self.blocks) + 1:
-            raise RuntimeError(f"storage expects block {len(self.blocks) + 1}, "
+            raise StorageError(f"storage expects block {len(self.blocks) + 1}, "
                                f"got {committed.block.height}")
         self.blocks.append(committed)
         self.writes += 1

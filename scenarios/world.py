@@ -71,9 +71,12 @@ SPACETIME_MESSAGES_MAX = 2000
 
 class World:
     def __init__(self, scenario: Scenario, trace_path: Path | None = None,
-                 ledger_path: Path | None = None, honest_node_class: type[Node] = Node) -> None:
+                 ledger_path: Path | None = None, honest_node_class: type[Node] = Node,
+                 storage_factory: Callable[[str], MemoryStorage] | None = None) -> None:
         """`honest_node_class` runs every nation without a Byzantine behaviour: the mutant
-        benchmark passes a deliberately broken variant here."""
+        benchmark passes a deliberately broken variant here. `storage_factory(instance)` makes
+        each node's disk once (anything with MemoryStorage's interface, such as
+        nodes.sqlite_storage.SQLiteStorage); the caller closes what it made."""
         self.scenario = scenario
         self.honest_node_class = honest_node_class
         self.streams = Streams(scenario.seed)
@@ -102,7 +105,8 @@ class World:
         self.decoder = DecodeCache(self.genesis.chain_id)
         self._setup_domain(scenario)
         self._ledger_file = ledger_path.open("w") if ledger_path is not None else None
-        self.storage = {n: MemoryStorage() for n in self.instances}
+        make_storage = storage_factory or (lambda instance: MemoryStorage())
+        self.storage = {n: make_storage(n) for n in self.instances}
         self.nodes: dict[str, Node | None] = {n: None for n in self.instances}
         self.incarnation = {n: 0 for n in self.instances}
         self.armed: dict[str, int | None] = {n: None for n in self.instances}
@@ -330,7 +334,7 @@ class World:
             if self.nodes[instance] is not None:
                 continue
             if wipe:
-                self.storage[instance] = MemoryStorage()  # the disk is gone too
+                self.storage[instance].wipe()  # the disk is gone too
             self.trace.write({"t": self.now, "ev": "restart", "node": instance, "wipe": wipe,
                               "height": len(self.storage[instance].blocks)})
             self._boot(instance)
