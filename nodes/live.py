@@ -12,7 +12,9 @@ calls it for exactly three things, one at a time:
 
 Consensus messages come first: each turn of the loop takes every waiting urgent message (up to
 `URGENT_BURST_MAX`), then bulk ones (transaction gossip, submissions) for at most
-`BULK_BUDGET_S`, then the timers. A node flooded with transactions still votes on time.
+`BULK_BUDGET_S`, then the timers, and yields. The slice is short because the MQTT client reads
+one packet from its socket per turn of the event loop while it has nothing in flight (paho's
+`loop_read`): a long turn would leave votes unread in the socket behind transaction batches.
 
 It carries out the actions each call returns: `SendAll`/`SendTo` go into the transport's outbox
 (transaction gossip in the bulk lane),
@@ -56,7 +58,7 @@ STATUS_EVERY_S_MIN = 0.05
 STATUS_COMMITS_MAX = 256
 STATUS_EVIDENCE_MAX = 64
 URGENT_BURST_MAX = 1024
-BULK_BUDGET_S = 0.02
+BULK_BUDGET_S = 0.002
 FLUSH_S_MAX = 3.0
 LEDGER_EXPORT = "ledger.export"
 EXPORT_RECORD_BYTES_MAX = 4 * 1024 * 1024
@@ -94,10 +96,12 @@ class LiveRuntime:
         self.stop = asyncio.Event()
         self.dropped: dict[str, int] = {}  # submissions the runtime itself rejects
         self._commits: list[list] = []
+        self._submitted: list = []  # transactions submitted this turn, pooled at its end
         self._status_at = 0.0
         self._now = 0
         self.started_at_ticks = 0
         self.started_height = node.ledger.height  # what the storage gave back at start
+        self.turn_s_max = 0.0  # the longest the loop worked without reading the network
 
     # ------------------------------------------------------------ the loop
 
@@ -118,6 +122,7 @@ class LiveRuntime:
                         await asyncio.wait_for(arrived.wait(), self._wait_s(loop.time()))
                     except TimeoutError:
                         pass
+                turn_started = loop.time()
                 for _ in range(URGENT_BURST_MAX):
                     if not urgent:
                         break
@@ -125,10 +130,16 @@ class LiveRuntime:
                 budget_end = loop.time() + BULK_BUDGET_S
                 while bulk and loop.time() < budget_end:
                     self._handle(bulk.popleft())
+                if self._submitted:
+                    # Every submission of this turn in one call: one gossip message, not one
+                    # per client message.
+                    txs, self._submitted = tuple(self._submitted), []
+                    self._act(self.node.submit_batch(txs, self._now))
                 self._now = max(self._now, self.clock.now())
                 deadline = self.node.next_deadline()
                 if deadline is not None and deadline <= self._now:
                     self._act(self.node.on_timer(self._now))
+                self.turn_s_max = max(self.turn_s_max, loop.time() - turn_started)
                 self._maybe_status(loop.time())
         finally:
             await self._shutdown(pump)
@@ -159,7 +170,7 @@ class LiveRuntime:
         if not isinstance(message, TxBatch):
             self._count("bad_submit")
             return
-        self._act(self.node.submit_batch(message.txs, self._now))
+        self._submitted.extend(message.txs)
 
     def _act(self, actions: list) -> None:
         for action in actions:
@@ -204,6 +215,11 @@ class LiveRuntime:
             "started_height": self.started_height,
             "height": ledger.height,
             "round": node.replica.round,
+            "step": node.replica.step.name.lower(),
+            "locked_round": node.replica.locked_round,
+            "backlog": {"urgent": len(self.transport.urgent), "bulk": len(self.transport.bulk),
+                        "outbox": self.transport.outbox_len()},
+            "turn_ms_max": round(self.turn_s_max * 1000, 1),
             "tip": tip.block.block_id.hex() if tip is not None else None,
             "app_hash": node.chaincode.state.root.hex(),
             "commits": self._commits,
@@ -214,6 +230,8 @@ class LiveRuntime:
                          for e in node.evidence[:STATUS_EVIDENCE_MAX]],
             "mempool": len(node.mempool),
             "published": self.transport.published,
+            "published_by_qos": list(self.transport.published_by_qos),
+            "received_by_lane": dict(self.transport.received_by_lane),
             "bytes_published": self.transport.bytes_published,
             "received": self.transport.received,
             "connections": self.transport.connections,

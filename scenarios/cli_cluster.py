@@ -72,6 +72,8 @@ def add_parsers(sub) -> None:
                          help="milliseconds per tick (default 2)")
     cluster.add_argument("--credentials", type=Path,
                          help="with a broker URL: credentials.json for the nations' users")
+    cluster.add_argument("--sync", default="FULL", choices=("FULL", "NORMAL"),
+                         help="the nodes' SQLite synchronous mode (see chemtrace node --sync)")
     cluster.add_argument("--quiet", action="store_true", help="no progress bar or table")
     bench = sub.add_parser("bench-live", help="committed tx/s of live clusters, SIGKILL recovery")
     bench.add_argument("--quick", action="store_true", help="shorter runs")
@@ -213,7 +215,7 @@ def cmd_cluster(args: argparse.Namespace) -> int:
             credentials = _read_json(args.credentials, CREDENTIALS_FILE_BYTES_MAX, "credentials")
         out = args.out or Path("runs") / f"{scenario.name}-live"
         cluster = LiveCluster(scenario, out, args.broker, tick_ms=args.tick_ms,
-                              credentials=credentials)
+                              credentials=credentials, sync=args.sync)
     except (ScenarioError, ClusterError, TradeError, ValueError) as exc:
         err.print(f"error: {exc}", markup=False)
         return EXIT_USAGE

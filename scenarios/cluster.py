@@ -67,7 +67,7 @@ from .world import CRASH, RECHECK, SUBMIT, TRADE, World
 
 SUPPORTED_BEHAVIOURS = frozenset({"crash", "opt_out"})
 STARTUP_S = 4.0  # node processes import, load the registry and connect in this time
-SUBMIT_EVERY_S = 0.02
+SUBMIT_EVERY_S = 0.05
 LOOP_SLEEP_S_MAX = 0.01
 STOP_TIMEOUT_S = 15.0
 CANONICAL_GAP_S_MAX = 5.0
@@ -104,7 +104,8 @@ class RemoteNode:
 class LiveCluster(World):
     def __init__(self, scenario: Scenario, out_dir: Path, broker: str = "spawn", *,
                  tick_ms: float = DEFAULT_TICK_MS, credentials: dict[str, str] | None = None,
-                 startup_s: float = STARTUP_S, block_txs_max: int | None = None) -> None:
+                 startup_s: float = STARTUP_S, block_txs_max: int | None = None,
+                 sync: str = "FULL") -> None:
         unsupported = sorted({b.kind for b in scenario.behaviours} - SUPPORTED_BEHAVIOURS)
         if unsupported or scenario.custom:
             raise ClusterError(
@@ -120,6 +121,7 @@ class LiveCluster(World):
         self.startup_s = startup_s
         self.given_credentials = credentials
         self.block_txs_max = block_txs_max
+        self.sync = sync  # the nodes' SQLite synchronous mode (chemtrace node --sync)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         super().__init__(scenario, trace_path=None, ledger_path=self.out_dir / "ledger.jsonl")
         self.topics = Topics(self.genesis.chain_id)
@@ -141,6 +143,7 @@ class LiveCluster(World):
         self._filters: dict[str, tuple[str, ...]] = {}
         self._client: aiomqtt.Client | None = None
         self._ended = False
+        self._status_log = None  # status.jsonl: every status a node published, for post-mortems
         atexit.register(self._kill_all)
 
     # ------------------------------------------------------------ set-up
@@ -201,7 +204,7 @@ class LiveCluster(World):
                 "--key", str(key_path(self.out_dir / "keys", nation)),
                 "--broker", self._node_url(nation), "--data", str(data),
                 "--tick-ms", str(self.tick_ms), "--epoch-s", repr(self.epoch_s),
-                "--config", str(self.out_dir / "node-config.json")]
+                "--config", str(self.out_dir / "node-config.json"), "--sync", self.sync]
         log = (data / "node.log").open("ab")
         try:
             # Own session: a Ctrl-C in the terminal reaches the driver only, which stops the
@@ -295,6 +298,7 @@ class LiveCluster(World):
                                 socket_options=(NODELAY_OPTION,))
         listener: asyncio.Task | None = None
         self._client = client
+        self._status_log = (self.out_dir / "status.jsonl").open("w")
         try:
             await self._connect(client)
             listener = asyncio.create_task(self._listen(client))
@@ -343,6 +347,8 @@ class LiveCluster(World):
                 await client.__aexit__(None, None, None)
             except aiomqtt.MqttError:
                 pass
+            self._status_log.close()
+            self._status_log = None
 
     async def _connect(self, client: aiomqtt.Client) -> None:
         deadline = time.monotonic() + 10.0
@@ -402,6 +408,8 @@ class LiveCluster(World):
         except (ValueError, KeyError, TypeError):
             return
         self.status[nation] = status
+        if self._status_log is not None:
+            self._status_log.write(json.dumps(status, sort_keys=True) + "\n")
         for height, tick, via, block_id in commits:
             self.commit_ticks[nation].setdefault(height, (tick, via, block_id))
             self.canonical_ids.setdefault(height, block_id)
@@ -577,8 +585,9 @@ class LiveCluster(World):
             "exit_codes": dict(sorted(self.exit_codes.items())),
             "restarts": recoveries,
             "canonical_blocks_not_seen_live": self.canonical_skipped,
-            "nodes": {n: {k: s.get(k) for k in ("height", "started_height", "round", "dropped",
-                                                 "published",
+            "nodes": {n: {k: s.get(k) for k in ("height", "started_height", "round", "step",
+                                                 "locked_round", "backlog", "turn_ms_max",
+                                                 "dropped", "published",
                                                  "received", "reconnects", "connections",
                                                  "resends", "mempool")}
                       for n, s in sorted(self.status.items())},
