@@ -273,6 +273,9 @@ def cmd_bench_live(args: argparse.Namespace) -> int:
     rec = result["recovery"]
     table.add_row("recovery after SIGKILL (s, restart to cluster height)",
                   f"{rec['recovery_s']}")
+    ping = result["tcp_nodelay"]
+    table.add_row("QoS 1 round trip median ms, TCP_NODELAY on / off",
+                  f"{ping['median_ms_nodelay']} / {ping['median_ms_without']}")
     console.print(table)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
