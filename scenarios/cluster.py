@@ -301,6 +301,10 @@ class LiveCluster(World):
         self._status_log = (self.out_dir / "status.jsonl").open("w")
         try:
             await self._connect(client)
+            for nation in self.nations:
+                # A filter retained by an earlier run on the same broker must not cut this one.
+                await client.publish(self.topics.control(nation), b'{"drop_from": []}', qos=1,
+                                     retain=True)
             listener = asyncio.create_task(self._listen(client))
             self._begin(ticks_max)  # spawns the nodes
             await self._wait_for_nodes()

@@ -155,3 +155,25 @@ def test_cluster_command_line_errors_exit_2(tmp_path, capsys):
     assert main(["cluster", str(LIBRARY / "live-four.toml"), "--broker", "http://x",
                  "--out", str(tmp_path / "x"), "--quiet"]) == 2
     assert "mqtt://USER:PASS@HOST:PORT" in capsys.readouterr().err
+
+
+def test_partition_through_the_control_topic_cuts_a_nation_off_then_it_catches_up(tmp_path):
+    require_mosquitto()
+    path = scenario_file(tmp_path, "live-partition", 5000, """
+[[partition]]
+groups = [["USA", "MEX", "CAN"], ["CHN"]]
+from_tick = 1000
+until_tick = 2500
+""")
+    cluster = LiveCluster(load_scenario(path), tmp_path / "run", "spawn", tick_ms=2.0)
+    summary = cluster.run()
+    assert summary["safety_ok"] and summary["liveness_ok"], summary["violations"]
+    chn = cluster.commit_ticks["CHN"]
+    # Cut off, CHN commits nothing in the partition's second half while the others go on...
+    assert not [h for h, (t, _, _) in chn.items() if 1800 <= t < 2500]
+    assert [h for h, (t, _, _) in cluster.commit_ticks["USA"].items() if 1800 <= t < 2500]
+    # ...it dropped the majority's messages by the filter, then caught up by state sync.
+    assert summary["live"]["nodes"]["CHN"]["dropped"]["partition"] > 0
+    assert "sync" in {via for h, (t, via, _) in chn.items() if t >= 2500}
+    heights = summary["live"]["ledger_heights"]
+    assert heights["CHN"] >= max(heights.values()) - 3
