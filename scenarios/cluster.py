@@ -71,7 +71,7 @@ SUBMIT_EVERY_S = 0.05
 LOOP_SLEEP_S_MAX = 0.01
 STOP_TIMEOUT_S = 15.0
 CANONICAL_GAP_S_MAX = 5.0
-PROPOSALS_KEPT_MAX = 4096
+PROPOSALS_KEPT_MAX = 256  # blocks of up to 2,000 txs each: a few hundred MB at most
 DEFAULT_TICK_MS = 2.0
 NODE_CONFIG_KEYS = ("timeout_propose_base_ticks", "timeout_propose_delta_ticks",
                     "timeout_prevote_base_ticks", "timeout_prevote_delta_ticks",
@@ -400,6 +400,8 @@ class LiveCluster(World):
                 except WireError:
                     return
                 block = proposal.value
+                if block.height < self._next_canonical:
+                    return  # the trade has already moved past this height
                 self.proposed[block.block_id.hex()] = block
                 if len(self.proposed) > PROPOSALS_KEPT_MAX:
                     self.proposed.pop(next(iter(self.proposed)))
@@ -502,6 +504,9 @@ class LiveCluster(World):
             self._gap_since = None
             self._advance_trade(block)
             self._next_canonical += 1
+            for stale in [k for k, b in self.proposed.items()
+                          if b.height < self._next_canonical]:
+                del self.proposed[stale]
 
     # ------------------------------------------------------------ the verdict
 

@@ -177,3 +177,43 @@ until_tick = 2500
     assert "sync" in {via for h, (t, via, _) in chn.items() if t >= 2500}
     heights = summary["live"]["ledger_heights"]
     assert heights["CHN"] >= max(heights.values()) - 3
+
+
+def test_ctrl_c_stops_every_node_and_the_broker(tmp_path):
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    require_mosquitto()
+    out = tmp_path / "run"
+    driver = subprocess.Popen(
+        [sys.executable, "-c", "from scenarios.cli import main; raise SystemExit(main())",
+         "cluster", str(LIBRARY / "live-four.toml"), "--broker", "spawn", "--out", str(out),
+         "--duration-s", "60", "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        pids: set[int] = set()
+        deadline = time.monotonic() + 60
+        while len(pids) < 4 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            if (out / "status.jsonl").exists():
+                pids = {json.loads(line)["pid"] for line in
+                        (out / "status.jsonl").read_text().splitlines() if line}
+        assert len(pids) == 4, "the nodes did not start"
+        port = int(next(line.split()[1] for line in
+                        (out / "broker" / "mosquitto.conf").read_text().splitlines()
+                        if line.startswith("listener ")))
+        driver.send_signal(signal.SIGINT)  # what Ctrl-C in the terminal sends the driver
+        _, err = driver.communicate(timeout=60)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    assert driver.returncode == 130, err.decode()
+    assert b"interrupted" in err
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
