@@ -109,6 +109,7 @@ class LiveRuntime:
         loop = asyncio.get_running_loop()
         pump = asyncio.create_task(self.transport.run(), name=f"transport-{self.node.me}")
         try:
+            await self._until_epoch()
             self._now = self.started_at_ticks = self.clock.now()
             self._act(self.node.start(self._now))
             urgent, bulk, arrived = self.transport.urgent, self.transport.bulk, \
@@ -143,6 +144,21 @@ class LiveRuntime:
                 self._maybe_status(loop.time())
         finally:
             await self._shutdown(pump)
+
+    async def _until_epoch(self) -> None:
+        """Nodes started together get an epoch a little ahead: each connects and says it is
+        up (a status), and consensus starts at tick 0 on every node at once. A proposal sent
+        before its peers had subscribed would be lost, and the first height would wait for a
+        timeout. A node restarted later finds the epoch past and starts at once."""
+        if self.clock.epoch_s <= time.time():
+            return
+        try:
+            await asyncio.wait_for(self.transport.connected.wait(),
+                                   self.clock.epoch_s - time.time())
+            self.publish_status()
+            await asyncio.wait_for(self.stop.wait(), max(0.0, self.clock.epoch_s - time.time()))
+        except TimeoutError:
+            pass  # the epoch has come, connected or not: the outbox keeps what is sent
 
     def _wait_s(self, loop_now: float) -> float:
         status_in = self._status_at + self.status_every_s - loop_now

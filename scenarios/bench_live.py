@@ -30,7 +30,7 @@ from .loader import load_scenario
 BENCH_TICK_MS = 2.0
 WARMUP_S = 3.0
 # Offered loads a little above the targets (2,000 and 1,000 tx/s): the figure is what commits.
-RATE_4_PER_S = 2500.0
+RATE_4_PER_S = 2200.0
 RATE_7_PER_S = 1500.0
 PINGS = 200
 NATIONS_7 = ("USA", "MEX", "CAN", "CHN", "IND", "PAN", "GTM")
@@ -45,26 +45,30 @@ ticks_max = {ticks}
 txs_per_tick = {rate}
 payload_bytes = 64
 {extra}
-[consensus]
-# No faults here: timeouts never need to fire, and a block of 2,000 transactions must not
-# outlast them on a busy machine (a round lost to a timeout wastes its whole block's work).
-block_txs_max = 2000
-timeout_propose_base_ticks = 1500
-timeout_prevote_base_ticks = 500
-timeout_precommit_base_ticks = 500
-rebroadcast_ticks = 1500
-
+{consensus}
 [expect]
 safety = true
 liveness = true
 """
 
 
+# For the throughput runs only. No faults there: timeouts never need to fire, and a block of
+# 2,000 transactions must not outlast them on a busy machine (a round lost to a timeout wastes
+# its whole block's work). The recovery run keeps the defaults: a dead proposer is waited out.
+NO_FAULT_CONSENSUS = """[consensus]
+block_txs_max = 2000
+timeout_propose_base_ticks = 1500
+timeout_prevote_base_ticks = 500
+timeout_precommit_base_ticks = 500
+rebroadcast_ticks = 1500
+"""
+
+
 def _scenario(folder: Path, name: str, nations: tuple[str, ...], ticks: int, rate: float,
-              extra: str = ""):
+              extra: str = "", consensus: str = ""):
     path = folder / f"{name}.toml"
     path.write_text(SCENARIO.format(
-        name=name, ticks=ticks, rate=rate, extra=extra,
+        name=name, ticks=ticks, rate=rate, extra=extra, consensus=consensus,
         nations="".join(f'\n[[nation]]\nid = "{n}"\n' for n in nations)))
     return load_scenario(path)
 
@@ -73,7 +77,7 @@ def throughput(nations: tuple[str, ...], duration_s: float, rate_per_s: float,
                folder: Path, sync: str = "FULL") -> dict:
     ticks = int(duration_s * 1000 / BENCH_TICK_MS)
     scenario = _scenario(folder, f"bench-{len(nations)}", nations, ticks,
-                         rate_per_s * BENCH_TICK_MS / 1000)
+                         rate_per_s * BENCH_TICK_MS / 1000, consensus=NO_FAULT_CONSENSUS)
     cluster = LiveCluster(scenario, folder / f"run-{len(nations)}", "spawn",
                           tick_ms=BENCH_TICK_MS, sync=sync)
     summary = cluster.run()
@@ -92,6 +96,9 @@ def throughput(nations: tuple[str, ...], duration_s: float, rate_per_s: float,
         "offered_txs_per_s": rate_per_s,
         "window_s": window_s,
         "txs_per_s": round(txs / window_s, 1),
+        # Every committed tx over the whole run (start-up included): a floor. The window figure
+        # can exceed the offered rate when blocks in it carry a backlog from the warm-up.
+        "txs_per_s_whole_run": round(summary["txs_committed"] / duration_s, 1),
         "heights": summary["heights_committed"],
         "txs_committed": summary["txs_committed"],
         "txs_submitted": summary["txs_submitted"],
