@@ -37,11 +37,12 @@ exits first, the error carries the log's tail, which is where Mosquitto says wha
 
 from __future__ import annotations
 
+import atexit
 import base64
-import getpass
 import hashlib
 import json
 import os
+import pwd
 import re
 import secrets
 import shutil
@@ -139,7 +140,7 @@ def password_hash(password: str, salt: bytes | None = None) -> str:
 
 
 def check_chain_id(chain_id: str, source: str) -> None:
-    if not CHAIN_ID_TOPIC.match(chain_id):
+    if not isinstance(chain_id, str) or not CHAIN_ID_TOPIC.fullmatch(chain_id):
         raise BrokerError(
             f"{source}: field chain_id {chain_id!r} cannot be an MQTT topic level; use 1 to 64 "
             "letters, digits, '.', '_' or '-' (no '/', '+' or '#'), e.g. "
@@ -158,6 +159,9 @@ def write_broker_config(genesis: Genesis, out_dir: str | Path, *, port: int,
     if not host or any(c.isspace() for c in host):
         raise BrokerError(f"--host must be an address or name without spaces, got {host!r}")
     out = Path(out_dir).resolve()
+    if any(ord(c) < 32 or c == "\x7f" for c in str(out)):
+        # Mosquitto reads a path to the end of its line: a newline would start a new directive.
+        raise BrokerError(f"--out {str(out)!r}: use a folder path without control characters")
     out.mkdir(parents=True, exist_ok=True)
     users = (*genesis.codes, OPERATOR)
     credentials = {user: secrets.token_urlsafe(PASSWORD_BYTES) for user in users}
@@ -191,8 +195,8 @@ def write_broker_config(genesis: Genesis, out_dir: str | Path, *, port: int,
         "# and consensus stalled (its inflight quota fixes came in 2.0.13). Nodes read eagerly.",
         "max_inflight_messages 0",
         # When started as root Mosquitto switches to user `mosquitto`, which could then not read
-        # these owner-only files; naming the invoking user keeps it as who started it.
-        f"user {getpass.getuser()}",
+        # these owner-only files; naming their owner keeps it as who made them.
+        *([f"user {owner}"] if (owner := _user_name()) else []),
         "log_dest stderr",
         "log_type error",
         "log_type warning",
@@ -229,6 +233,14 @@ def load_broker_config(out_dir: str | Path, genesis: Genesis) -> BrokerConfig:
     return BrokerConfig(conf_path, out / "passwd", out / "acl", creds_path,
                         {str(k): str(v) for k, v in credentials.items()}, listener.group(2),
                         int(listener.group(1)), genesis.chain_id)
+
+
+def _user_name() -> str | None:
+    """This process's user name, from the password database (not $USER, which can lie)."""
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return None  # a uid with no name is not root, and Mosquitto only switches from root
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -287,6 +299,7 @@ class BrokerProcess:
                 [self.executable, "-c", str(self.config.conf_path)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         self.starts += 1
+        _RUNNING.add(self)
         self._wait_ready()
         return self
 
@@ -338,6 +351,7 @@ class BrokerProcess:
     def stop(self) -> None:
         """SIGTERM, then SIGKILL if the broker has not gone within STOP_TIMEOUT_S; wait for it."""
         process, self.process = self.process, None
+        _RUNNING.discard(self)
         if process is None or process.poll() is not None:
             return
         process.terminate()
@@ -369,6 +383,18 @@ class BrokerProcess:
 
     def __exit__(self, *exc_info) -> None:
         self.stop()
+
+
+# Brokers this process started and has not stopped: stopped at interpreter exit too, so an
+# exception or Ctrl-C in a driver or a test does not leave a broker holding its port. (SIGKILL of
+# this process still would; nothing in-process can help that.)
+_RUNNING: set["BrokerProcess"] = set()
+
+
+@atexit.register
+def _stop_running_brokers() -> None:
+    for broker in list(_RUNNING):
+        broker.stop()
 
 
 def spawn_broker(config: BrokerConfig, *, ready_timeout_s: float = 10.0) -> BrokerProcess:

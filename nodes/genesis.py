@@ -36,7 +36,7 @@ class Genesis:
             raise GenesisError(f"chain_id must be 1 to {CHAIN_ID_BYTES_MAX} bytes")
         seen: set[str] = set()
         for nation in self.nations:
-            if not NATION_CODE.match(nation.code):
+            if not (isinstance(nation.code, str) and NATION_CODE.fullmatch(nation.code)):
                 raise GenesisError(
                     f"nation {nation.code!r}: use an ISO 3166 alpha-3 code such as 'USA'")
             if nation.code in seen:

@@ -186,7 +186,7 @@ class SQLiteStorage:
         if self.blocks and block.prev_hash != self.blocks[-1].block.block_id:
             raise StorageError(f"{self.path}: block {block.height} does not extend the stored "
                                "tip")
-        self._transaction([(
+        self._save([(
             "INSERT INTO blocks (height, block_id, prev_hash, app_hash, block, certificate) "
             "VALUES (?, ?, ?, ?, ?, ?)",
             (block.height, block.block_id, block.prev_hash, block.app_hash, block.encoded,
@@ -196,14 +196,14 @@ class SQLiteStorage:
 
     def save_wal(self, record: WalRecord) -> None:
         """Replace the write-ahead record; committed to the file on return."""
-        self._transaction([("INSERT OR REPLACE INTO wal (id, height, record) VALUES (1, ?, ?)",
+        self._save([("INSERT OR REPLACE INTO wal (id, height, record) VALUES (1, ?, ?)",
                             (record.height, encode_wal(record)))])
         self.wal = record
         self.writes += 1
 
     def wipe(self) -> None:
         """Forget every block and the write-ahead record (a restart from nothing)."""
-        self._transaction([("DELETE FROM blocks", ()), ("DELETE FROM wal", ())])
+        self._save([("DELETE FROM blocks", ()), ("DELETE FROM wal", ())])
         self.blocks.clear()
         self.wal = None
 
@@ -215,6 +215,15 @@ class SQLiteStorage:
         return None
 
     # ------------------------------------------------------------ plumbing
+
+    def _save(self, statements: list[tuple[str, tuple]]) -> None:
+        try:
+            self._transaction(statements)
+        except sqlite3.Error as exc:
+            # A save that did not reach the file must stop the node: what depends on it (a
+            # vote, a commit) may not be sent.
+            raise StorageError(f"{self.path}: cannot save: {exc}; free disk space or make the "
+                               "--data folder writable, then restart the node") from None
 
     def _transaction(self, statements: list[tuple[str, tuple]]) -> None:
         if self._db is None:

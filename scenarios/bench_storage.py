@@ -1,11 +1,14 @@
 """What a live node's disk costs: SQLite commit times for the write-ahead record and blocks.
 
-    python -m scenarios.bench_storage [--blocks N] [--txs N] [--wal-saves N]
+    python -m scenarios.bench_storage [--blocks N] [--txs N] [--wal-saves N] [--replay-ticks N]
 
 Measures, for `synchronous=FULL` and `NORMAL`, the mean time of `save_wal` and of `save_block`
 (each one committed transaction), and the time to open the file again (every block decoded and
-checked). It writes in a temporary folder, on the file system that holds it: a node's --data
-folder on another disk can differ. It reports; it never fails.
+checked). Then the restart cost of a real ledger: the baseline scenario runs on SQLite for
+`--replay-ticks` ticks, and one nation's file is opened and a `Node` built on it, which replays
+every block through the chaincode (what a live node does after SIGKILL, before it catches up).
+It writes in a temporary folder, on the file system that holds it: a node's --data folder on
+another disk can differ. It reports; it never fails.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from nodes.tx import Transaction
 
 BENCH_CHAIN_ID = "chemtrace-bench"
 BLOCKS_MAX = 100_000
+REPLAY_TICKS_MAX = 10_000_000
 
 
 def synthetic_chain(length: int, txs_per_block: int = 2, chain_id: str = BENCH_CHAIN_ID
@@ -82,6 +86,43 @@ def measure(blocks: int = 200, txs: int = 100, wal_saves: int = 1000) -> dict:
     return results
 
 
+def measure_replay(ticks: int) -> dict:
+    """Open a nation's SQLite file from a baseline run of `ticks` and rebuild its node."""
+    from nodes.identity import VerifyCache
+    from nodes.node import Node
+
+    from .loader import load_scenario
+    from .world import World
+
+    scenario = load_scenario(Path(__file__).parent / "library" / "baseline.toml") \
+        .with_overrides(ticks_max=ticks)
+    with tempfile.TemporaryDirectory() as folder:
+        opened: list[SQLiteStorage] = []
+
+        def factory(instance: str) -> SQLiteStorage:
+            opened.append(SQLiteStorage(Path(folder) / f"{instance}.db", f"chemtrace/"
+                                        f"{scenario.name}", synchronous="NORMAL"))
+            return opened[-1]
+
+        world = World(scenario, storage_factory=factory)
+        world.run()
+        for storage in opened:
+            storage.close()
+        nation = world.nations[0]
+        path = Path(folder) / f"{nation}.db"
+        start = time.perf_counter()
+        with SQLiteStorage(path) as storage:
+            open_s = time.perf_counter() - start
+            start = time.perf_counter()
+            node = Node(world.identities[nation], world.genesis, VerifyCache(), storage,
+                        world.node_config, world._new_chaincode())
+            replay_s = time.perf_counter() - start
+            txs = sum(len(c.block.txs) for c in storage.blocks)
+            return {"ticks": ticks, "nation": nation, "blocks": node.ledger.height, "txs": txs,
+                    "file_bytes": path.stat().st_size, "open_s": round(open_s, 3),
+                    "replay_s": round(replay_s, 3)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scenarios.bench_storage",
                                      description=__doc__.splitlines()[0])
@@ -89,10 +130,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--txs", type=int, default=100, help="transactions a block (default 100)")
     parser.add_argument("--wal-saves", type=int, default=1000,
                         help="write-ahead records to save (default 1000)")
+    parser.add_argument("--replay-ticks", type=int, default=20_000,
+                        help="ticks of the baseline run whose ledger is replayed (default "
+                             "20000; 0 skips it)")
     args = parser.parse_args(argv)
-    if not 1 <= args.blocks <= BLOCKS_MAX or not 0 <= args.txs <= 2000 or args.wal_saves < 1:
-        parser.error(f"--blocks 1 to {BLOCKS_MAX}, --txs 0 to 2000, --wal-saves at least 1")
-    print(json.dumps(measure(args.blocks, args.txs, args.wal_saves), indent=2))
+    if (not 1 <= args.blocks <= BLOCKS_MAX or not 0 <= args.txs <= 2000 or args.wal_saves < 1
+            or not 0 <= args.replay_ticks <= REPLAY_TICKS_MAX):
+        parser.error(f"--blocks 1 to {BLOCKS_MAX}, --txs 0 to 2000, --wal-saves at least 1, "
+                     f"--replay-ticks 0 to {REPLAY_TICKS_MAX}")
+    result = measure(args.blocks, args.txs, args.wal_saves)
+    if args.replay_ticks:
+        result["replay"] = measure_replay(args.replay_ticks)
+    print(json.dumps(result, indent=2))
     return 0
 
 

@@ -2,6 +2,7 @@
 
     chemtrace keys --nations USA,MEX,CAN,CHN --out DIR [--force]
     chemtrace genesis --keys DIR --out FILE [--chain-id ID] [--power NATION=W,...] [--force]
+        (DIR holds NATION.pub files, or NATION.key: the public half is all it reads)
     chemtrace broker-config --genesis FILE --out DIR [--port P] [--host H]
 
 The three run in that order, once per chain: each nation's key stays on its own host (only the
@@ -13,6 +14,7 @@ cannot be used; the message names the file, the field and the fix.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -20,7 +22,16 @@ from consensus.validators import ValidatorSetError
 from nodes.brokerconf import BrokerError, check_chain_id, write_broker_config
 from nodes.genesis import NATION_CODE, Genesis, GenesisError, GenesisNation
 from nodes.identity import Identity
-from nodes.keyfile import KeyFileError, key_path, make_key_dir, read_key, write_key
+from nodes.keyfile import (
+    KeyFileError,
+    key_path,
+    make_key_dir,
+    public_path,
+    read_key,
+    read_public,
+    write_key,
+    write_public,
+)
 
 EXIT_OK, EXIT_USAGE = 0, 2
 DEFAULT_CHAIN_ID = "chemtrace-live"
@@ -29,13 +40,15 @@ KEY_FILES_MAX = 1024
 
 
 def add_parsers(sub) -> None:
-    keys = sub.add_parser("keys", help="make one Ed25519 key file per nation (mode 0600)")
+    keys = sub.add_parser("keys", help="make one Ed25519 key file per nation (mode 0600) and "
+                          "its public half (NATION.pub)")
     keys.add_argument("--nations", required=True,
                       help="comma-separated ISO 3166 alpha-3 codes, e.g. USA,MEX,CAN,CHN")
     keys.add_argument("--out", type=Path, required=True, help="folder for NATION.key files")
     keys.add_argument("--force", action="store_true", help="replace existing key files")
     gen = sub.add_parser("genesis", help="make a genesis file from a folder of key files")
-    gen.add_argument("--keys", type=Path, required=True, help="folder of NATION.key files")
+    gen.add_argument("--keys", type=Path, required=True,
+                     help="folder of NATION.pub (or NATION.key) files")
     gen.add_argument("--out", type=Path, required=True, help="genesis file to write (JSON)")
     gen.add_argument("--chain-id", default=DEFAULT_CHAIN_ID,
                      help=f"chain id, one MQTT topic level (default {DEFAULT_CHAIN_ID})")
@@ -74,7 +87,7 @@ def parse_nations(text: str) -> list[str]:
     if len(codes) > NATIONS_MAX:
         raise GenesisError(f"--nations: at most {NATIONS_MAX} nations, got {len(codes)}")
     for code in codes:
-        if not NATION_CODE.match(code):
+        if not NATION_CODE.fullmatch(code):
             raise GenesisError(f"--nations: {code!r} is not an ISO 3166 alpha-3 code such as "
                                "'USA' (three capital letters)")
     if len(set(codes)) != len(codes):
@@ -86,7 +99,7 @@ def parse_powers(text: str, codes: list[str]) -> dict[str, int]:
     powers = {code: 1 for code in codes}
     for item in (p.strip() for p in text.split(",") if p.strip()):
         nation, sep, weight = item.partition("=")
-        if not sep or not weight.strip().isdigit() or int(weight) < 1:
+        if not sep or not re.fullmatch(r"[0-9]{1,9}", weight.strip()) or int(weight) < 1:
             raise GenesisError(f"--power: {item!r} must be NATION=WEIGHT with a whole weight "
                                ">= 1, e.g. USA=2")
         if nation.strip() not in powers:
@@ -108,7 +121,8 @@ def cmd_keys(args: argparse.Namespace) -> int:
     for code in codes:
         identity = Identity.generate(code)
         path = write_key(key_path(out, code), code, identity, overwrite=args.force)
-        print(f"wrote {path} (public key {identity.public_key.hex()})")
+        public = write_public(public_path(out, code), code, identity.public_key, overwrite=True)
+        print(f"wrote {path} and {public.name} (public key {identity.public_key.hex()})")
     return EXIT_OK
 
 
@@ -117,18 +131,25 @@ def cmd_genesis(args: argparse.Namespace) -> int:
     if not args.keys.is_dir():
         raise KeyFileError(f"{args.keys}: no such folder of key files; make one with "
                            "`chemtrace keys --nations USA,MEX,CAN,CHN --out DIR`")
-    files = sorted(args.keys.glob("*.key"))
+    files = sorted([*args.keys.glob("*.key"), *args.keys.glob("*.pub")])
     if not files:
-        raise KeyFileError(f"{args.keys}: no NATION.key files here; make them with "
-                           "`chemtrace keys --nations ... --out DIR`")
+        raise KeyFileError(f"{args.keys}: no NATION.pub or NATION.key files here; make them "
+                           "with `chemtrace keys --nations ... --out DIR`")
     if len(files) > KEY_FILES_MAX:
         raise KeyFileError(f"{args.keys}: {len(files)} key files, at most {KEY_FILES_MAX}")
     keys: dict[str, bytes] = {}
     for path in files:
-        nation, identity = read_key(path)
+        if path.suffix == ".key":
+            nation, identity = read_key(path)
+            public_key = identity.public_key
+        else:
+            nation, public_key = read_public(path)
         if path.stem != nation:
-            raise KeyFileError(f"{path}: holds the key of {nation}; rename it to {nation}.key")
-        keys[nation] = identity.public_key
+            raise KeyFileError(f"{path}: holds the key of {nation}; rename it to "
+                               f"{nation}{path.suffix}")
+        if keys.setdefault(nation, public_key) != public_key:
+            raise KeyFileError(f"{path}: {nation}.key and {nation}.pub hold different keys; "
+                               f"remove the stale one (the node signs with {nation}.key)")
     codes = sorted(keys)
     powers = parse_powers(args.power, codes)
     genesis = Genesis(args.chain_id, tuple(GenesisNation(c, keys[c], powers[c]) for c in codes))

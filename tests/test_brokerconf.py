@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import os
+import pwd
+import shutil
 import stat
 import subprocess
 
@@ -26,6 +29,7 @@ from nodes.brokerconf import (
     status_topic,
     submit_topic,
     topic_prefix,
+    _stop_running_brokers,
     write_broker_config,
 )
 from nodes.genesis import Genesis
@@ -105,10 +109,18 @@ def test_config_files_are_owner_only_and_name_every_nation(tmp_path):
                                                              config.credentials)
 
 
-def test_a_chain_id_that_is_not_one_topic_level_is_refused(tmp_path):
-    genesis, _ = Genesis.simulated("chemtrace/sim", [("USA", 1)], 1)
-    with pytest.raises(BrokerError, match=r"chain_id 'chemtrace/sim'.*no '/'"):
+@pytest.mark.parametrize("chain_id", ["chemtrace/sim", "a+b", "a#", "trail\n"])
+def test_a_chain_id_that_is_not_one_topic_level_is_refused(tmp_path, chain_id):
+    genesis, _ = Genesis.simulated(chain_id, [("USA", 1)], 1)
+    with pytest.raises(BrokerError, match=r"field chain_id .*no '/', '\+' or '#'"):
         write_broker_config(genesis, tmp_path, port=1234)
+    assert not (tmp_path / "mosquitto.conf").exists()
+
+
+def test_a_folder_path_that_would_break_the_config_is_refused(tmp_path):
+    genesis, _ = Genesis.simulated("chain-x", [("USA", 1)], 1)
+    with pytest.raises(BrokerError, match="without control characters"):
+        write_broker_config(genesis, tmp_path / "a\nlistener 1 0.0.0.0", port=1234)
 
 
 def test_own_topic_is_delivered_and_another_nations_topic_is_denied(live_broker):
@@ -210,6 +222,22 @@ def test_a_taken_port_is_reported(tmp_path, live_broker):
         spawn_broker(config, ready_timeout_s=5.0)
 
 
+def test_brokers_left_running_are_stopped_at_exit(tmp_path):
+    require_mosquitto()
+    genesis, _ = Genesis.simulated("chain-x", [("USA", 1)], 1)
+    broker = spawn_broker(write_broker_config(genesis, tmp_path, port=free_port()))
+    process = broker.process
+    _stop_running_brokers()  # what atexit runs
+    assert process.poll() is not None and not broker.running
+
+
+def test_the_config_keeps_the_broker_as_the_files_owner(tmp_path):
+    genesis, _ = Genesis.simulated("chain-x", [("USA", 1)], 1)
+    config = write_broker_config(genesis, tmp_path, port=1883)
+    owner = pwd.getpwuid(os.geteuid()).pw_name
+    assert f"user {owner}" in config.conf_path.read_text().splitlines()
+
+
 def test_the_broker_is_stopped_when_the_context_ends(tmp_path):
     require_mosquitto()
     genesis, _ = Genesis.simulated("chain-x", [("USA", 1)], 1)
@@ -222,11 +250,46 @@ def test_the_broker_is_stopped_when_the_context_ends(tmp_path):
 
 def test_mosquitto_passwd_accepts_our_password_file(tmp_path, live_broker):
     """The file stays in the format the stock tool edits (an operator may add a user by hand)."""
-    tool = subprocess.run(["mosquitto_passwd", "-b", str(live_broker.config.passwd_path),
-                           "EXTRA", "pw"], capture_output=True, text=True)
-    if tool.returncode == 127 or "not found" in tool.stderr:
+    tool = shutil.which("mosquitto_passwd") or shutil.which("mosquitto_passwd",
+                                                            path="/usr/bin:/usr/sbin")
+    if tool is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("CI=true and mosquitto_passwd (Debian's mosquitto package) is missing")
         pytest.skip("mosquitto_passwd is not installed")
-    assert tool.returncode == 0, tool.stderr
+    done = subprocess.run([tool, "-b", str(live_broker.config.passwd_path), "EXTRA", "pw"],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
     lines = live_broker.config.passwd_path.read_text().splitlines()
     assert [line.split(":")[0] for line in lines] == ["USA", "MEX", "CAN", "CHN", OPERATOR,
                                                        "EXTRA"]
+
+
+def test_load_broker_config_refuses_a_folder_without_one(tmp_path):
+    genesis, _ = Genesis.simulated("chain-x", [("USA", 1)], 1)
+    with pytest.raises(BrokerError, match="chemtrace broker-config --genesis FILE --out DIR"):
+        load_broker_config(tmp_path, genesis)
+    write_broker_config(genesis, tmp_path, port=1883)
+    other, _ = Genesis.simulated("chain-x", [("USA", 1), ("MEX", 1)], 1)
+    with pytest.raises(BrokerError, match="do not match the genesis"):
+        load_broker_config(tmp_path, other)
+
+
+def test_find_mosquitto_looks_on_path_then_in_sbin_and_names_the_install_command(
+        tmp_path, monkeypatch):
+    import nodes.brokerconf as brokerconf
+    sbin = tmp_path / "sbin"
+    sbin.mkdir()
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.setattr(brokerconf, "MOSQUITTO_DIRS", (str(sbin),))
+    with pytest.raises(BrokerError, match="apt-get install -y mosquitto"):
+        brokerconf.find_mosquitto()
+    fake = sbin / "mosquitto"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    assert brokerconf.find_mosquitto() == str(fake)
+    on_path = tmp_path / "bin"
+    on_path.mkdir()
+    (on_path / "mosquitto").write_text("#!/bin/sh\n")
+    (on_path / "mosquitto").chmod(0o755)
+    monkeypatch.setenv("PATH", str(on_path))
+    assert brokerconf.find_mosquitto() == str(on_path / "mosquitto")

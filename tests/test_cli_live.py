@@ -10,7 +10,7 @@ import pytest
 
 from nodes.genesis import Genesis
 from nodes.identity import Identity
-from nodes.keyfile import KeyFileError, read_key, write_key
+from nodes.keyfile import KeyFileError, read_key, read_public, write_key, write_public
 from scenarios.cli import main
 
 NATIONS = "USA,MEX,CAN,CHN"
@@ -33,7 +33,10 @@ def test_keys_writes_one_owner_only_file_per_nation(tmp_path, capsys):
         assert _mode(path) == 0o600
         nation, identity = read_key(path)
         assert nation == code and identity.name == code
-        assert f"{path} (public key {identity.public_key.hex()})" in out
+        assert f"{path} and {code}.pub (public key {identity.public_key.hex()})" in out
+        public = tmp_path / "keys" / f"{code}.pub"
+        assert _mode(public) == 0o644 and read_public(public) == (code, identity.public_key)
+        assert "seed_hex" not in public.read_text()
     seeds = {json.loads((tmp_path / "keys" / f"{c}.key").read_text())["seed_hex"]
              for c in NATIONS.split(",")}
     assert len(seeds) == 4, "every nation gets its own random key"
@@ -182,3 +185,44 @@ def test_broker_config_refuses_a_simulated_chain_id_and_a_bad_genesis(tmp_path, 
                  str(tmp_path / "b"), "--port", "70000"]) == 2
     assert "--port must be 1 to 65535" in capsys.readouterr().err
     assert not (tmp_path / "b" / "credentials.json").exists()
+
+
+def test_genesis_from_public_halves_alone(tmp_path, capsys):
+    """The multi-host way: each nation sends only NATION.pub; no seed leaves its host."""
+    _keys(tmp_path, capsys)
+    public_dir = tmp_path / "received"
+    public_dir.mkdir()
+    for code in NATIONS.split(","):
+        (public_dir / f"{code}.pub").write_text((tmp_path / "keys" / f"{code}.pub").read_text())
+    assert main(["genesis", "--keys", str(public_dir), "--out", str(tmp_path / "g.json")]) == 0
+    genesis = Genesis.load(tmp_path / "g.json")
+    for code in NATIONS.split(","):
+        assert genesis.public_key(code) == read_key(tmp_path / "keys" / f"{code}.key")[1] \
+            .public_key
+
+
+def test_genesis_refuses_a_pub_that_disagrees_with_its_key(tmp_path, capsys):
+    _keys(tmp_path, capsys, "USA,MEX")
+    write_public(tmp_path / "keys" / "USA.pub", "USA", Identity.generate("USA").public_key,
+                 overwrite=True)
+    assert main(["genesis", "--keys", str(tmp_path / "keys"), "--out", str(tmp_path / "g")]) == 2
+    assert "USA.key and USA.pub hold different keys" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("content, fragment", [
+    ('{"nation": "USA"}', "field 'public_key_hex'"),
+    ('{"nation": "USA\\n", "public_key_hex": "' + "11" * 32 + '"}', "field 'nation'"),
+    ("x" * 5000, "too large"),
+])
+def test_damaged_public_files_are_refused(tmp_path, content, fragment):
+    (tmp_path / "USA.pub").write_text(content)
+    with pytest.raises(KeyFileError, match=str(tmp_path / "USA.pub")) as refused:
+        read_public(tmp_path / "USA.pub")
+    assert fragment in str(refused.value)
+
+
+def test_a_power_in_other_digits_is_refused_cleanly(tmp_path, capsys):
+    _keys(tmp_path, capsys, "USA")
+    assert main(["genesis", "--keys", str(tmp_path / "keys"), "--out", str(tmp_path / "g"),
+                 "--power", "USA=\u00b2"]) == 2
+    assert "NATION=WEIGHT" in capsys.readouterr().err

@@ -149,6 +149,14 @@ def test_genesis_round_trips_through_json(tmp_path):
     assert again.chain_id == CHAIN and again.nations == GENESIS.nations
 
 
+@pytest.mark.parametrize("code", ["USA\n", "usa", "US", "USAX", 7])
+def test_genesis_refuses_a_nation_code_that_is_not_exactly_three_capitals(code):
+    from nodes.genesis import GenesisError, GenesisNation
+    key = GENESIS.nations[0].public_key
+    with pytest.raises(GenesisError, match="ISO 3166 alpha-3"):
+        Genesis(CHAIN, (GenesisNation(code, key),))
+
+
 def test_decode_cache_decodes_each_broadcast_once_and_remembers_failures():
     import hashlib
 

@@ -4,15 +4,19 @@ on SQLite, and SIGKILL in the middle of a stream of saves."""
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import textwrap
+from pathlib import Path
 
 import pytest
 from helpers import LIBRARY, ROOT
 from hypothesis import given, settings
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 from hypothesis import strategies as st
 
 from consensus import Proposal, Step, Vote, WalRecord
@@ -228,6 +232,31 @@ def test_damaged_databases_are_refused_naming_the_file_and_the_fix(tmp_path, sql
     assert message.startswith(str(path)) and fragment in message, message
 
 
+def test_a_missing_folder_and_a_bad_mode_are_refused_clearly(tmp_path):
+    with pytest.raises(StorageError, match="cannot open the database.*--data folder exists"):
+        SQLiteStorage(tmp_path / "no-such-folder" / "node.db", CHAIN)
+    with pytest.raises(ValueError, match="synchronous must be one of"):
+        SQLiteStorage(tmp_path / "node.db", CHAIN, synchronous="OFF")
+
+
+def test_a_closed_storage_refuses_saves(tmp_path):
+    storage = SQLiteStorage(tmp_path / "node.db", CHAIN)
+    storage.close()
+    with pytest.raises(StorageError, match="the storage is closed"):
+        storage.save_wal(_record(1))
+    assert storage.wal is None
+
+
+def test_a_save_that_fails_in_sqlite_raises_naming_the_file_and_keeps_memory_unchanged(
+        tmp_path):
+    with SQLiteStorage(tmp_path / "node.db", CHAIN) as storage:
+        storage.save_wal(_record(1, 0))
+        storage._db.execute("DROP TABLE wal")  # any failure inside SQLite: disk full, I/O...
+        with pytest.raises(StorageError, match=f"{tmp_path / 'node.db'}: cannot save"):
+            storage.save_wal(_record(1, 1))
+        assert storage.wal == _record(1, 0)
+
+
 def test_a_file_that_is_not_a_database_is_refused(tmp_path):
     path = tmp_path / "node.db"
     path.write_bytes(b"this is not sqlite" * 100)
@@ -242,6 +271,56 @@ def test_recovery_refuses_blocks_whose_app_hash_the_replayed_state_does_not_matc
     storage.save_block(CommittedBlock(block, ()))
     with pytest.raises(StorageError, match="differs from block 1's app hash"):
         Node(identities["USA"], genesis, VerifyCache(), storage)
+
+
+class StorageAgainstMemory(RuleBasedStateMachine):
+    """Any sequence of saves, wipes and reopenings leaves the file holding what MemoryStorage,
+    the model, holds."""
+
+    BLOCKS = chain_of(12, txs_per_block=1)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.folder = tempfile.mkdtemp(prefix="chemtrace-sqlite-")
+        self.path = Path(self.folder) / "node.db"
+        self.storage = SQLiteStorage(self.path, CHAIN, synchronous="NORMAL")
+        self.model = MemoryStorage()
+
+    @precondition(lambda self: len(self.model.blocks) < len(self.BLOCKS))
+    @rule()
+    def save_next_block(self) -> None:
+        committed = self.BLOCKS[len(self.model.blocks)]
+        self.storage.save_block(committed)
+        self.model.save_block(committed)
+
+    @rule(record=wal_records())
+    def save_wal(self, record: WalRecord) -> None:
+        self.storage.save_wal(record)
+        self.model.save_wal(record)
+
+    @rule()
+    def wipe(self) -> None:
+        self.storage.wipe()
+        self.model.wipe()
+
+    @rule()
+    def reopen(self) -> None:
+        self.storage.close()
+        self.storage = SQLiteStorage(self.path, CHAIN, synchronous="NORMAL")
+
+    @invariant()
+    def file_matches_the_model(self) -> None:
+        assert self.storage.blocks == self.model.blocks
+        assert self.storage.wal == self.model.wal
+
+    def teardown(self) -> None:
+        self.storage.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+StorageAgainstMemory.TestCase.settings = settings(max_examples=40, stateful_step_count=20,
+                                                  deadline=None)
+test_storage_against_memory = StorageAgainstMemory.TestCase
 
 
 # --------------------------------------------------------------------------- the simulated world
@@ -327,10 +406,56 @@ def test_sigkill_mid_stream_keeps_every_save_that_returned(tmp_path):
 
 def test_the_storage_benchmark_reports_both_modes(capsys):
     from scenarios.bench_storage import main
-    assert main(["--blocks", "3", "--txs", "1", "--wal-saves", "2"]) == 0
+    assert main(["--blocks", "3", "--txs", "1", "--wal-saves", "2", "--replay-ticks",
+                 "1500"]) == 0
     report = json.loads(capsys.readouterr().out)
     for mode in ("FULL", "NORMAL"):
         assert set(report[mode]) == {"save_wal_ms", "save_block_ms", "open_s"}
         assert report[mode]["save_wal_ms"] > 0
+    replay = report["replay"]
+    assert replay["blocks"] > 0 and replay["txs"] > 0 and replay["replay_s"] > 0
     with pytest.raises(SystemExit):
         main(["--blocks", "0"])
+
+
+# --------------------------------------------------------------------------- a node on the file
+
+
+def _prevotes(actions) -> list[tuple[int, bytes | None]]:
+    from nodes.wire import decode
+    out = []
+    for action in actions:
+        if getattr(action, "kind", None) == "prevote":
+            vote = decode(CHAIN, action.data)
+            out.append((vote.round, vote.value_id))
+    return out
+
+
+def test_a_node_restarted_on_its_file_does_not_prevote_again_differently(tmp_path):
+    """A non-proposer prevotes nil on its propose timeout, is killed and restarted on the same
+    file, then receives the round's proposal: an amnesiac node would prevote for it (a second,
+    conflicting prevote); one that read its write-ahead record must not."""
+    genesis, identities = Genesis.simulated(CHAIN, [(n, 1) for n in ("USA", "MEX", "CAN", "CHN")],
+                                            3)
+    proposer = genesis.validators.proposer(1, 0)
+    me = next(n for n in genesis.codes if n != proposer)
+    verifier = VerifyCache()
+    path = tmp_path / f"{me}.db"
+    with SQLiteStorage(path, CHAIN) as storage:
+        node = Node(identities[me], genesis, verifier, storage)
+        node.start(0)
+        first = node.on_timer(node.replica.next_deadline())
+        assert set(_prevotes(first)) == {(0, None)}
+    proposal = Node(identities[proposer], genesis, verifier).start(0)
+    proposal_bytes = next(a.data for a in proposal if a.kind == "proposal")
+
+    with SQLiteStorage(path, CHAIN) as storage:
+        assert storage.wal is not None and storage.wal.height == 1
+        restarted = Node(identities[me], genesis, VerifyCache(), storage)
+        actions = restarted.start(1_000) + restarted.on_bytes(proposal_bytes, 1_001)
+        assert [v for v in _prevotes(actions) if v != (0, None)] == []
+
+    # The control: the same proposal makes a node with no record prevote for the block.
+    fresh = Node(identities[me], genesis, VerifyCache(), MemoryStorage())
+    actions = fresh.start(0) + fresh.on_bytes(proposal_bytes, 1)
+    assert [v for v in _prevotes(actions) if v[1] is not None], actions
