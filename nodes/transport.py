@@ -72,9 +72,18 @@ from urllib.parse import unquote, urlsplit
 
 import aiomqtt
 
+from .brokerconf import (
+    BrokerError,
+    check_chain_id,
+    control_topic,
+    direct_topic,
+    msg_topic,
+    status_topic,
+    submit_topic,
+    topic_prefix,
+)
 from .codec import MESSAGE_BYTES_MAX
 
-TOPIC_VERSION = "v1"
 PAYLOAD_BYTES_MAX = MESSAGE_BYTES_MAX
 CONTROL_BYTES_MAX = 64 * 1024
 OUTBOX_MESSAGES_MAX = 20_000
@@ -122,31 +131,35 @@ class BrokerUrl:
 
 @dataclass(frozen=True, slots=True)
 class Topics:
+    """One chain's topics. The names come from nodes/brokerconf.py, which writes the ACL over
+    the same layout, so the two cannot drift apart; this adds parsing."""
+
     chain_id: str
 
     def __post_init__(self) -> None:
-        if any(c in self.chain_id for c in "/+#") or not self.chain_id:
-            raise ValueError(f"chain id {self.chain_id!r} cannot be an MQTT topic level: "
-                             f"use letters, digits, '-' or '.'")
+        try:
+            check_chain_id(self.chain_id, "genesis")
+        except BrokerError as exc:
+            raise ValueError(str(exc)) from None
 
     @property
     def root(self) -> str:
-        return f"chemtrace/{self.chain_id}/{TOPIC_VERSION}"
+        return topic_prefix(self.chain_id)
 
     def msg(self, nation: str) -> str:
-        return f"{self.root}/{nation}/msg"
+        return msg_topic(self.chain_id, nation)
 
     def to(self, nation: str, peer: str) -> str:
-        return f"{self.root}/{nation}/to/{peer}"
+        return direct_topic(self.chain_id, nation, peer)
 
     def status(self, nation: str) -> str:
-        return f"{self.root}/{nation}/status"
+        return status_topic(self.chain_id, nation)
 
     def submit(self, nation: str) -> str:
-        return f"{self.root}/submit/{nation}"
+        return submit_topic(self.chain_id, nation)
 
     def control(self, nation: str) -> str:
-        return f"{self.root}/control/{nation}"
+        return control_topic(self.chain_id, nation)
 
     def parse(self, topic: str) -> tuple[str, str] | None:
         """(channel, nation) for a topic of the layout: channel is 'msg' or 'to' (nation is the
