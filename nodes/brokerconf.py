@@ -190,6 +190,10 @@ def write_broker_config(genesis: Genesis, out_dir: str | Path, *, port: int,
         "# Nodes persist their own state (SQLite) and resend; the broker keeps nothing.",
         "persistence false",
         f"max_packet_size {PACKET_BYTES_MAX}",
+        "# No cap on unacknowledged QoS 1 messages per client. With the default of 20, Mosquitto",
+        "# 2.0.11 (Debian's) stopped delivering QoS 1 to a busy node while QoS 0 still flowed,",
+        "# and consensus stalled (its inflight quota fixes came in 2.0.13). Nodes read eagerly.",
+        "max_inflight_messages 0",
         # When started as root Mosquitto switches to user `mosquitto`, which could then not read
         # these owner-only files; naming their owner keeps it as who made them.
         *([f"user {owner}"] if (owner := _user_name()) else []),

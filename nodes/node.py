@@ -76,6 +76,7 @@ from .storage import MemoryStorage, StorageError
 from .tx import Transaction
 from .wire import (
     SYNC_BLOCKS_MAX,
+    TXS_PER_MESSAGE_MAX,
     DecodeCache,
     SyncRequest,
     SyncResponse,
@@ -279,6 +280,18 @@ class Node:
         out: list[Action] = []
         if self._admit(tx, out):
             out.append(SendAll(encode_txs(self.me, (tx,)), "txs", self.replica.height, 0))
+        return out
+
+    def submit_batch(self, txs: tuple[Transaction, ...], now_ticks: int) -> list[Action]:
+        """A client hands this node many transactions at once (the live runtime's submit
+        topic): each is checked and pooled, and those admitted are gossiped in messages of up
+        to TXS_PER_MESSAGE_MAX, never one message per transaction."""
+        self._now = now_ticks
+        out: list[Action] = []
+        admitted = [tx for tx in txs if self._admit(tx, out)]
+        for start in range(0, len(admitted), TXS_PER_MESSAGE_MAX):
+            chunk = tuple(admitted[start:start + TXS_PER_MESSAGE_MAX])
+            out.append(SendAll(encode_txs(self.me, chunk), "txs", self.replica.height, 0))
         return out
 
     def on_bytes(self, data: bytes, now_ticks: int) -> list[Action]:

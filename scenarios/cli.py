@@ -9,6 +9,7 @@
     chemtrace fuzz --budget-s S [--seed N] [--nations A..B] [--out DIR] [--junit FILE]
     chemtrace replay FILE                            (both in scenarios/cli_fuzz.py)
     chemtrace keys | genesis | broker-config         (scenarios/cli_live.py)
+    chemtrace node | cluster | bench-live            (scenarios/cli_cluster.py)
 
 Exit codes: 0 when the scenario's [expect] holds, 1 when it does not, 2 for a bad command line or
 scenario file.
@@ -71,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_fuzz_parsers(sub)
     from .cli_live import add_parsers as add_live_parsers
     add_live_parsers(sub)
+    from .cli_cluster import add_parsers as add_cluster_parsers
+    add_cluster_parsers(sub)
     lib = sub.add_parser("list", help="list the library scenarios and the question each answers")
     lib.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return parser
@@ -117,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in ("keys", "genesis", "broker-config"):
         from .cli_live import dispatch as live_dispatch
         return live_dispatch(args)
+    if args.command in ("node", "cluster", "bench-live"):
+        from .cli_cluster import dispatch as cluster_dispatch
+        return cluster_dispatch(args)
     return EXIT_USAGE  # pragma: no cover - argparse enforces the sub-command
 
 

@@ -81,9 +81,8 @@ class World:
         self.honest_node_class = honest_node_class
         self.streams = Streams(scenario.seed)
         self._index_behaviours(scenario)
-        self.genesis, self.identities = Genesis.simulated(
-            f"chemtrace/{scenario.name}",
-            [(n, p) for n, p in scenario.nations if n not in self.opted_out], scenario.seed)
+        self.genesis, self.identities = self._make_genesis(
+            [(n, p) for n, p in scenario.nations if n not in self.opted_out])
         self.nations = self.genesis.codes
         self.record_keepers = tuple(n for n in self.nations if n not in self.records_opted_out)
         power = dict(scenario.nations)
@@ -143,6 +142,12 @@ class World:
         self.liveness_heights = 0
         self.height_at_gst = 0
         self.stopped_early = False
+
+    def _make_genesis(self, powers: list[tuple[str, int]]
+                      ) -> tuple[Genesis, dict[str, Identity]]:
+        """The chain's genesis and every member's identity. Simulated keys derive from the seed;
+        the live cluster (scenarios/cluster.py) overrides this with fresh keys."""
+        return Genesis.simulated(f"chemtrace/{self.scenario.name}", powers, self.scenario.seed)
 
     def _setup_domain(self, scenario: Scenario) -> None:
         """Registry, lanes, custody rules, the trade plan and its oracle."""
@@ -597,6 +602,13 @@ class World:
                 self.trace.write({"t": self.now, "ev": "flag", "h": block.height,
                                   "kind": flag.kind, "subject": flag.subject,
                                   "event": flag.event_id})
+        self._advance_trade(block)
+
+    def _advance_trade(self, block) -> None:
+        """The workload's next steps once `block` is the chain's: operators registered, and
+        each committed custody event schedules its shipment's next one. The live cluster calls
+        this as soon as it learns the block, before it has the block's certificate."""
+        for tx in block.txs:
             if self.registrations.pop(tx.tx_id, None) is not None and not self.registrations:
                 self.registered = True
                 for i, plan in enumerate(self.plans):

@@ -243,7 +243,15 @@ def _weak_link_study(r: Run) -> None:
     assert d["route_nations_outside_consortium"] == []
 
 
+def _live_four(r: Run) -> None:
+    # The simulated answer; tests/test_live_cluster.py runs the same file on live nodes.
+    s, d = r.summary, r.domain
+    assert s["safety_ok"] and s["liveness_ok"] and s["heights_committed"] > 50
+    assert d["shipments"] == 12 and d["false_flags"] == 0 and d["traced_complete_pct"] > 80
+
+
 EFFECTS = {
+    "live-four.toml": _live_four,
     "baseline.toml": _baseline,
     "weak-link-study.toml": _weak_link_study,
     "crash-one-of-four.toml": _crash_one_of_four,
