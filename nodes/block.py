@@ -20,7 +20,11 @@ from .codec import CodecError, pack, unpack
 from .identity import SIGNATURE_BYTES
 from .tx import Transaction, TxError
 
-BLOCK_TXS_MAX = 2000
+# Big blocks amortise a height's O(n^2) votes over many transactions (at 193 nations a height is
+# ~110k vote deliveries). The count is capped here; the bytes by BLOCK_TX_BYTES_MAX, so that a
+# block always fits the proposal's binary field (codec.BIN_BYTES_MAX, 2 MiB).
+BLOCK_TXS_MAX = 10_000
+BLOCK_TX_BYTES_MAX = 1_900_000
 GENESIS_STATE_ROOT = hashlib.sha256(b"chemtrace/state/genesis").digest()
 BLOCK_BYTES_MAX = 3 * 1024 * 1024
 HASH_BYTES = 32

@@ -15,6 +15,7 @@ certified blocks are self-authenticating, so TXS and SYNC_RESPONSE need no envel
 
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -39,6 +40,9 @@ TXS_PER_MESSAGE_MAX = 2000
 SYNC_BLOCKS_MAX = 32
 ROUND_MAX = 1_000_000
 HEIGHT_MAX = 2**48
+DECODE_CACHE_ENTRIES_MAX = 65_536
+DIGEST_MEMO_BYTES_MIN = 4096
+DIGEST_MEMO_BYTES_MAX = 64 * 1024 * 1024
 
 
 class WireError(ValueError):
@@ -245,14 +249,35 @@ class DecodeCache:
     is remembered too. Bounded: the oldest entries go first.
     """
 
-    __slots__ = ("chain_id", "_entries", "entries_max", "hits", "misses")
+    __slots__ = ("chain_id", "_entries", "entries_max", "hits", "misses", "_digests",
+                 "_digest_bytes")
 
-    def __init__(self, chain_id: str, entries_max: int = 65_536) -> None:
+    def __init__(self, chain_id: str, entries_max: int = DECODE_CACHE_ENTRIES_MAX) -> None:
         self.chain_id = chain_id
         self._entries: OrderedDict[bytes, object] = OrderedDict()
         self.entries_max = entries_max
         self.hits = 0
         self.misses = 0
+        self._digests: OrderedDict[bytes, bytes] = OrderedDict()
+        self._digest_bytes = 0
+
+    def digest(self, data: bytes) -> bytes:
+        """sha256(data), remembered for large messages (a proposal's block is hundreds of KiB
+        and reaches n - 1 nodes as the same bytes object: its hash is computed once, and a dict
+        lookup of the same object compares by identity). Small messages hash faster than a
+        lookup. Bounded by DIGEST_MEMO_BYTES_MAX of remembered messages; off with
+        entries_max = 0."""
+        if len(data) < DIGEST_MEMO_BYTES_MIN or self.entries_max == 0:
+            return hashlib.sha256(data).digest()
+        digest = self._digests.get(data)
+        if digest is None:
+            digest = hashlib.sha256(data).digest()
+            self._digests[data] = digest
+            self._digest_bytes += len(data)
+            while self._digest_bytes > DIGEST_MEMO_BYTES_MAX and len(self._digests) > 1:
+                old, _ = self._digests.popitem(last=False)
+                self._digest_bytes -= len(old)
+        return digest
 
     def decode(self, digest: bytes, data: bytes) -> WireMessage:
         entry = self._entries.get(digest)

@@ -72,7 +72,9 @@ class SimWorkload:
     txs_per_tick: float
     shipments: int
     payload_bytes: int = 64
-    block_txs_max: int = 2000
+    block_txs_max: int = 10_000
+    gossip_batch_ticks: int = 10
+    gossip_peers: int = 4
     latency_ticks: int = 20
     jitter_ticks: int = 10
     seed: int = 1
@@ -214,7 +216,8 @@ def bench_scenario(n: int, w: SimWorkload) -> Scenario:
     lines += ["[network]", f"latency_ticks = {w.latency_ticks}", f"jitter_ticks = {w.jitter_ticks}",
               "", "[workload]", f"txs_per_tick = {w.txs_per_tick}",
               f"payload_bytes = {w.payload_bytes}", f"shipments = {w.shipments}",
-              "trade_start_tick = 100", "", "[consensus]", f"block_txs_max = {w.block_txs_max}"]
+              "trade_start_tick = 100", "", "[consensus]", f"block_txs_max = {w.block_txs_max}",
+              f"gossip_batch_ticks = {w.gossip_batch_ticks}", f"gossip_peers = {w.gossip_peers}"]
     return parse_scenario("\n".join(lines) + "\n", source=f"<bench n={n}>")
 
 

@@ -23,6 +23,7 @@ import heapq
 import json
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -44,7 +45,9 @@ from nodes import (
 from nodes.chaincode import Chaincode, DomainConfig, NationRules
 from nodes.events import EventError, decode_event, encode_event, event_body, field_values
 from nodes.identity import Identity
-from nodes.wire import DecodeCache
+from nodes.identity import VERIFY_CACHE_ENTRIES_MAX
+from nodes.shared import SharedApplication
+from nodes.wire import DECODE_CACHE_ENTRIES_MAX, DecodeCache
 from nodes.registry import Lane, load_lanes, load_nations, load_registry
 
 from .domain import DomainOracle
@@ -69,9 +72,28 @@ SPACETIME_HEIGHTS_MAX = 3
 SPACETIME_MESSAGES_MAX = 2000
 
 
+@dataclass(frozen=True, slots=True)
+class Speedups:
+    """What the nodes of one process share (issue 8). Each only remembers answers that are pure
+    functions of their keys, so a run writes the same trace with any of them off
+    (tests/test_speedups.py holds the hashes equal). All on by default.
+
+    - `verify_cache`: one VerifyCache for every node and the safety oracle, so each signature is
+      checked once in the process; off, every check runs pynacl.
+    - `decode_cache`: one DecodeCache, so a broadcast is decoded (and a big one hashed) once.
+    - `shared_application`: honest nodes validate and apply a block once for all of them in the
+      same state (nodes/shared.py); Byzantine nodes always compute their own.
+    """
+
+    verify_cache: bool = True
+    decode_cache: bool = True
+    shared_application: bool = True
+
+
 class World:
     def __init__(self, scenario: Scenario, trace_path: Path | None = None,
-                 ledger_path: Path | None = None, honest_node_class: type[Node] = Node) -> None:
+                 ledger_path: Path | None = None, honest_node_class: type[Node] = Node,
+                 speedups: Speedups = Speedups()) -> None:
         """`honest_node_class` runs every nation without a Byzantine behaviour: the mutant
         benchmark passes a deliberately broken variant here."""
         self.scenario = scenario
@@ -98,9 +120,16 @@ class World:
                 c["timeout_precommit_base_ticks"], c["timeout_precommit_delta_ticks"]),
             block_txs_max=c["block_txs_max"],
             rebroadcast_ticks=c["rebroadcast_ticks"],
+            gossip_batch_ticks=c["gossip_batch_ticks"],
+            gossip_peers=c["gossip_peers"],
         )
-        self.verifier = VerifyCache()
-        self.decoder = DecodeCache(self.genesis.chain_id)
+        self.speedups = speedups
+        self.verifier = VerifyCache(entries_max=0 if not speedups.verify_cache else
+                                    VERIFY_CACHE_ENTRIES_MAX)
+        self.decoder = DecodeCache(self.genesis.chain_id,
+                                   entries_max=DECODE_CACHE_ENTRIES_MAX
+                                   if speedups.decode_cache else 0)
+        self.shared = SharedApplication() if speedups.shared_application else None
         self._setup_domain(scenario)
         self._ledger_file = ledger_path.open("w") if ledger_path is not None else None
         self.storage = {n: MemoryStorage() for n in self.instances}
@@ -113,7 +142,8 @@ class World:
                                self.streams.get("network"))
         self.workload_rng = self.streams.get("workload")
         self.trace = Trace(trace_path)
-        self.safety = SafetyOracle(self.genesis)
+        self.safety = SafetyOracle(
+            self.genesis, verifier=self.verifier if speedups.verify_cache else None)
         self.now = 0
         self._queue: list[tuple] = []
         self._seq = 0
@@ -303,8 +333,10 @@ class World:
         for custom in self.scenario.custom:
             if nation in custom.nations and custom.node_class(nation) is not None:
                 cls, behaviour = custom.node_class(nation), custom
+        # Only honest nodes share validation and application: a Byzantine one computes its own.
         node = cls(self.identities[nation], self.genesis, self.verifier, self.storage[instance],
-                   self.node_config, self._new_chaincode(), self.decoder)
+                   self.node_config, self._new_chaincode(), self.decoder,
+                   self.shared if behaviour is None else None)
         if behaviour is not None:
             node.behaviour = behaviour
             node.adversary = self.split_adversary
@@ -384,8 +416,7 @@ class World:
             sent = self._sent_at.get((src, dst, data))
             self.spacetime.append((sent.pop(0) if sent else self.now, self.now, src, dst, kind,
                                    height, round_))
-        self.trace.write({"t": self.now, "ev": "deliver", "src": src, "dst": dst, "kind": kind,
-                          "h": height, "r": round_})
+        self.trace.deliver(self.now, src, dst, kind, height, round_)
         self._act(dst, node.on_bytes(data, self.now))
 
     def _wake(self, nation: str, incarnation: int) -> None:
