@@ -54,6 +54,7 @@ from consensus import (
 
 from .block import BLOCK_TX_BYTES_MAX, BLOCK_TXS_MAX, Block, CommittedBlock
 from .chaincode import Chaincode, DomainConfig, Flag, TxResult
+from .codec import MESSAGE_BYTES_MAX
 from .genesis import Genesis
 from .identity import Identity, VerifyCache
 from .ledger import Ledger, certificate_error
@@ -83,6 +84,9 @@ from .wire import (
 
 SEEN_DIGESTS_MAX = 65_536
 GOSSIP_BATCH_TICKS_MAX = 10_000
+# A certificate entry on the wire besides its voter's name: array and str headers, the round,
+# the signature and its header (nodes/block.py certificate_to_wire).
+CERTIFICATE_ENTRY_BYTES_MAX = 1 + 5 + 9 + 66
 
 
 def encode_message(signed: Proposal | Vote) -> bytes:
@@ -362,9 +366,17 @@ class Node:
             # replay (or a twin with our key, which the core's evidence check would catch).
             self._drop("own_message", kind, out)
             return
-        signed = (proposal_signed_bytes(self.chain_id, message) if isinstance(message, Proposal)
-                  else vote_signed_bytes(self.chain_id, message))
-        if not self.verifier.verify(key, signed, message.signature):
+        # The memo key holds every field the signed bytes are made of (a vote's own fields; a
+        # proposal's without the block, which its value_id stands for).
+        chain_id = self.chain_id
+        if isinstance(message, Proposal):
+            memo = ("proposal", chain_id, key, message.height, message.round, message.value_id,
+                    message.valid_round, message.signature)
+            signed = functools.partial(proposal_signed_bytes, chain_id, message)
+        else:
+            memo = ("vote", chain_id, key, message, message.signature)
+            signed = functools.partial(vote_signed_bytes, chain_id, message)
+        if not self.verifier.verify_keyed(memo, key, signed, message.signature):
             self._drop("bad_signature", kind, out)
             return
         out.append(Delivered(kind, sender, message.height, message.round))
@@ -403,7 +415,15 @@ class Node:
             return
         out.append(Delivered("sync_request", request.requester, request.from_height, 0))
         last = min(self.ledger.height, request.from_height + SYNC_BLOCKS_MAX - 1)
-        blocks = [self.ledger.get(h) for h in range(request.from_height, last + 1)]
+        blocks = []
+        size = 0
+        for h in range(request.from_height, last + 1):
+            block = self.ledger.get(h)
+            size += len(block.block.encoded) + sum(len(v.voter) + CERTIFICATE_ENTRY_BYTES_MAX
+                                                   for v in block.certificate)
+            if blocks and size > MESSAGE_BYTES_MAX:  # big blocks: fewer per answer
+                break
+            blocks.append(block)
         if blocks:
             out.append(SendTo(request.requester, encode_sync_response(self.me, blocks),
                               "sync_response", request.from_height, 0))

@@ -31,7 +31,7 @@ from .block import (
 )
 from .codec import CodecError, pack, unpack
 from .identity import SIGNATURE_BYTES
-from .tx import Transaction, TxError
+from .tx import Transaction, TxError, tx_from_wire
 
 PROPOSAL, VOTE, TXS, SYNC_REQUEST, SYNC_RESPONSE = 1, 2, 3, 4, 5
 KIND_NAMES = {PROPOSAL: "proposal", VOTE: "vote", TXS: "txs", SYNC_REQUEST: "sync_request",
@@ -120,7 +120,7 @@ def kind_of(message: WireMessage) -> str:
     return "sync_response"
 
 
-def decode(chain_id: str, data: bytes) -> WireMessage:
+def decode(chain_id: str, data: bytes, tx_memo: OrderedDict | None = None) -> WireMessage:
     """Parse untrusted bytes into a message; raise WireError for anything malformed."""
     try:
         raw = unpack(data)
@@ -131,21 +131,21 @@ def decode(chain_id: str, data: bytes) -> WireMessage:
     kind = raw[0]
     try:
         if kind == PROPOSAL:
-            return _decode_proposal(chain_id, raw)
+            return _decode_proposal(chain_id, raw, tx_memo)
         if kind == VOTE:
             return _decode_vote(raw)
         if kind == TXS:
-            return _decode_txs(chain_id, raw)
+            return _decode_txs(chain_id, raw, tx_memo)
         if kind == SYNC_REQUEST:
             return _decode_sync_request(raw)
         if kind == SYNC_RESPONSE:
-            return _decode_sync_response(chain_id, raw)
+            return _decode_sync_response(chain_id, raw, tx_memo)
     except (BlockError, TxError) as exc:
         raise WireError(str(exc)) from None
     raise WireError(f"unknown message kind {kind!r}")
 
 
-def _decode_proposal(chain_id: str, raw: tuple) -> Proposal:
+def _decode_proposal(chain_id: str, raw: tuple, tx_memo: OrderedDict | None) -> Proposal:
     _fields(raw, 7, "proposal")
     _, height, round_, valid_round, block_bytes, proposer, signature = raw
     _height_round(height, round_)
@@ -154,7 +154,7 @@ def _decode_proposal(chain_id: str, raw: tuple) -> Proposal:
     if not isinstance(block_bytes, bytes) or not isinstance(proposer, str):
         raise WireError("proposal block must be bytes and proposer a string")
     _signature(signature)
-    block = Block.decode(chain_id, block_bytes)
+    block = Block.decode(chain_id, block_bytes, tx_memo)
     if block.height != height:
         raise WireError("proposal height differs from its block's height")
     return Proposal(height, round_, block, block.block_id, valid_round, proposer, signature)
@@ -174,14 +174,14 @@ def _decode_vote(raw: tuple) -> Vote:
     return Vote(Step(step), height, round_, value_id, voter, signature)
 
 
-def _decode_txs(chain_id: str, raw: tuple) -> TxBatch:
+def _decode_txs(chain_id: str, raw: tuple, tx_memo: OrderedDict | None) -> TxBatch:
     _fields(raw, 3, "txs")
     _, sender, raw_txs = raw
     if not isinstance(sender, str):
         raise WireError("txs sender must be a string")
     if not isinstance(raw_txs, tuple) or not 0 < len(raw_txs) <= TXS_PER_MESSAGE_MAX:
         raise WireError(f"txs must hold 1 to {TXS_PER_MESSAGE_MAX} transactions")
-    return TxBatch(sender, tuple(Transaction.from_wire(chain_id, t) for t in raw_txs))
+    return TxBatch(sender, tuple(tx_from_wire(chain_id, t, tx_memo) for t in raw_txs))
 
 
 def _decode_sync_request(raw: tuple) -> SyncRequest:
@@ -195,7 +195,8 @@ def _decode_sync_request(raw: tuple) -> SyncRequest:
     return SyncRequest(requester, from_height, nonce, signature)
 
 
-def _decode_sync_response(chain_id: str, raw: tuple) -> SyncResponse:
+def _decode_sync_response(chain_id: str, raw: tuple, tx_memo: OrderedDict | None
+                          ) -> SyncResponse:
     _fields(raw, 3, "sync_response")
     _, responder, raw_blocks = raw
     if not isinstance(responder, str):
@@ -206,7 +207,7 @@ def _decode_sync_response(chain_id: str, raw: tuple) -> SyncResponse:
     for item in raw_blocks:
         if not isinstance(item, tuple) or len(item) != 2 or not isinstance(item[0], bytes):
             raise WireError("sync_response entry is [block_bytes, certificate]")
-        block = Block.decode(chain_id, item[0])
+        block = Block.decode(chain_id, item[0], tx_memo)
         blocks.append((block, certificate_from_wire(block.height, block.block_id, item[1])))
     return SyncResponse(responder, tuple(blocks))
 
@@ -250,7 +251,7 @@ class DecodeCache:
     """
 
     __slots__ = ("chain_id", "_entries", "entries_max", "hits", "misses", "_digests",
-                 "_digest_bytes")
+                 "_digest_bytes", "_txs")
 
     def __init__(self, chain_id: str, entries_max: int = DECODE_CACHE_ENTRIES_MAX) -> None:
         self.chain_id = chain_id
@@ -260,6 +261,8 @@ class DecodeCache:
         self.misses = 0
         self._digests: OrderedDict[bytes, bytes] = OrderedDict()
         self._digest_bytes = 0
+        # decoded transactions by their wire array; None (no memo) when caching is off
+        self._txs: OrderedDict | None = OrderedDict() if entries_max > 0 else None
 
     def digest(self, data: bytes) -> bytes:
         """sha256(data), remembered for large messages (a proposal's block is hundreds of KiB
@@ -284,7 +287,7 @@ class DecodeCache:
         if entry is None:
             self.misses += 1
             try:
-                entry = decode(self.chain_id, data)
+                entry = decode(self.chain_id, data, self._txs)
             except WireError as exc:
                 entry = exc
             self._entries[digest] = entry

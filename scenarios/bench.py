@@ -72,7 +72,7 @@ class SimWorkload:
     txs_per_tick: float
     shipments: int
     payload_bytes: int = 64
-    block_txs_max: int = 10_000
+    block_txs_max: int = 40_000
     gossip_batch_ticks: int = 10
     gossip_peers: int = 4
     latency_ticks: int = 20

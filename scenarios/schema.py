@@ -352,7 +352,7 @@ SCHEMA: dict[str, Table] = {
                                      "rebroadcast_ticks = 150", minimum=1, maximum=1_000_000),
             "block_txs_max": Key("int", 500, "Most transactions a proposer puts in one block "
                                  "(their bytes are capped too, so a block fits one message).",
-                                 "block_txs_max = 500", minimum=0, maximum=10_000),
+                                 "block_txs_max = 500", minimum=0, maximum=40_000),
             "gossip_batch_ticks": Key("int", 0, "0 gossips each client transaction at once; N "
                                       "holds a nation's client transactions up to N ticks and "
                                       "gossips them in one message (one delivery per peer per "

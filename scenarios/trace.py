@@ -3,7 +3,8 @@
 Every delivery, drop, timeout, decision and violation is a line. Keys are sorted and the
 separators fixed, so the same run writes the same bytes, and `sha256` is the run's fingerprint.
 
-Deliveries are most of the lines (O(n^2) per height), so `deliver()` formats them directly,
+Deliveries are most of the lines (O(n^2) per height), and submissions one per transaction, so
+`deliver()` and `submit()` format them directly,
 byte for byte what `write()` would make of the same dict (a test holds the two equal), and lines
 are hashed and written in batches of `BATCH_LINES`: SHA-256 and the file see the same bytes in
 the same order, so the hash is the same as line by line.
@@ -46,6 +47,14 @@ class Trace:
             s, d, k = self._name(src), self._name(dst), self._name(kind)
         self._pending.append(f'{{"dst":{d},"ev":"deliver","h":{h:d},"kind":{k},"r":{r:d},'
                              f'"src":{s},"t":{t:d}}}')
+        self.lines += 1
+        if len(self._pending) >= BATCH_LINES:
+            self._flush()
+
+    def submit(self, t: int, node: str, tx: str) -> None:
+        """The line of write({"t": t, "ev": "submit", "node": node, "tx": tx})."""
+        self._pending.append(f'{{"ev":"submit","node":{self._name(node)},"t":{t:d},'
+                             f'"tx":{self._dumps(tx)}}}')
         self.lines += 1
         if len(self._pending) >= BATCH_LINES:
             self._flush()

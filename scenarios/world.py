@@ -169,6 +169,7 @@ class World:
         self.liveness_heights = 0
         self.height_at_gst = 0
         self.stopped_early = False
+        self._up_honest: list[str] | None = None
 
     def _setup_domain(self, scenario: Scenario) -> None:
         """Registry, lanes, custody rules, the trade plan and its oracle."""
@@ -342,6 +343,7 @@ class World:
             node.adversary = self.split_adversary
             node.coalition = self.coalitions.setdefault(getattr(behaviour, "kind", ""), {})
         self.nodes[instance] = node
+        self._up_honest = None
         self._act(instance, node.start(self.now))
 
     def _crash(self, nation: str) -> None:
@@ -349,6 +351,7 @@ class World:
             if self.nodes[instance] is None:
                 continue
             self.nodes[instance] = None
+            self._up_honest = None
             self.incarnation[instance] += 1
             self.trace.write({"t": self.now, "ev": "crash", "node": instance})
 
@@ -431,7 +434,9 @@ class World:
         self._act(nation, node.on_timer(self.now))
 
     def _submit(self, at: float, rate: float) -> None:
-        up = [n for n in self.honest if self.nodes[n] is not None]
+        up = self._up_honest
+        if up is None:  # rebuilt after a crash or a boot, not at every submission
+            up = self._up_honest = [n for n in self.honest if self.nodes[n] is not None]
         if up:
             nation = self.workload_rng.choice(up)
             self._nonce += 1
@@ -439,8 +444,7 @@ class World:
             tx = Transaction.create(self.genesis.chain_id, self.identities[nation], "payload",
                                     self._nonce, payload)
             self.submitted_at[tx.tx_id] = self.now
-            self.trace.write({"t": self.now, "ev": "submit", "node": nation,
-                              "tx": tx.tx_id.hex()[:16]})
+            self.trace.submit(self.now, nation, tx.tx_id.hex()[:16])
             self._act(nation, self.nodes[nation].submit(tx, self.now))
         next_at = at + self.workload_rng.expovariate(rate)
         self._push(max(self.now, math.ceil(next_at)), SUBMIT, next_at)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from helpers import LIBRARY
 from nodes import (
@@ -193,3 +195,41 @@ def test_fork_copies_an_entry_only_when_it_is_changed():
     grandchild = child.fork()
     child.mutable_lot(child.lots["L1"]).quantity_g = 0
     assert grandchild.lots["L1"].quantity_g == 60
+
+
+# ------------------------------------------------------------------ the trace's fast lines
+
+
+@given(t=st.integers(0, 2**40), h=st.integers(0, 2**40), r=st.integers(0, 10**6),
+       names=st.lists(st.text(min_size=1, max_size=6), min_size=4, max_size=4))
+@settings(max_examples=200, deadline=None)
+def test_fast_trace_lines_are_the_bytes_json_writes(t, h, r, names):
+    from scenarios.trace import Trace
+    src, dst, kind, node = names
+    fast, slow = Trace(None), Trace(None)
+    fast.deliver(t, src, dst, kind, h, r)
+    slow.write({"t": t, "ev": "deliver", "src": src, "dst": dst, "kind": kind, "h": h, "r": r})
+    fast.submit(t, node, kind)
+    slow.write({"t": t, "ev": "submit", "node": node, "tx": kind})
+    assert fast.sha256 == slow.sha256 and fast.lines == slow.lines == 2
+
+
+@given(seed=st.integers(0, 2**32), jitter=st.integers(1, 500))
+@settings(max_examples=100, deadline=None)
+def test_network_jitter_draw_is_randint(seed, jitter):
+    import random
+    a, b = random.Random(seed), random.Random(seed)
+    assert [a._randbelow(2 * jitter + 1) - jitter for _ in range(50)] == \
+        [b.randint(-jitter, jitter) for _ in range(50)]
+
+
+def test_tx_memo_never_turns_a_malformed_tx_into_a_cached_one():
+    from collections import OrderedDict
+    from nodes import Identity, TxError
+    from nodes.tx import tx_from_wire
+    tx = Transaction.create("c", Identity.derive("USA", 1), "payload", 1, b"p")
+    memo: OrderedDict = OrderedDict()
+    assert tx_from_wire("c", tx.to_wire(), memo) is tx_from_wire("c", tx.to_wire(), memo)
+    bent = (tx.kind, tx.signer, True, tx.payload, tx.signature)  # True == 1 in a tuple key
+    with pytest.raises(TxError):
+        tx_from_wire("c", bent, memo)
