@@ -19,6 +19,7 @@ by state sync.
 from __future__ import annotations
 
 import functools
+import gc
 import heapq
 import json
 import math
@@ -259,6 +260,33 @@ class World:
         self.liveness_heights = self.scenario.expect.get("liveness_heights", 0)
         queue = self._queue
         pop = heapq.heappop
+        # The cyclic collector finds next to nothing here (the loop makes few cycles), yet with
+        # millions of live transactions, blocks and votes each of its full passes walks them
+        # all: 12% of a 64-nation run. Reference counting still frees everything else.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            self._loop(queue, pop, ticks_max, rate, progress)
+        finally:
+            if collecting:
+                gc.enable()
+        if not self.stopped_early:
+            self.now = ticks_max
+        self.wall_s = time.perf_counter() - started
+        if progress is not None:
+            progress(ticks_max, ticks_max)
+        summary = self.summary()
+        if self._ledger_file is not None:
+            self._ledger_file.close()
+        self.trace.write({"t": self.now, "ev": "end", "heights": summary["heights_committed"],
+                          "txs": summary["txs_committed"]})
+        self.trace.close()
+        summary["trace_sha256"] = self.trace.sha256
+        summary["trace_lines"] = self.trace.lines
+        return summary
+
+    def _loop(self, queue: list, pop, ticks_max: int, rate: float,
+              progress: Callable[[int, int], None] | None) -> None:
         while queue and queue[0][0] <= ticks_max and not self.stopped_early:
             tick, _, kind, payload = pop(queue)
             self.now = tick
@@ -279,20 +307,6 @@ class World:
                 self._restart(*payload)
             if progress is not None and self.events % PROGRESS_EVERY_EVENTS == 0:
                 progress(tick, ticks_max)
-        if not self.stopped_early:
-            self.now = ticks_max
-        self.wall_s = time.perf_counter() - started
-        if progress is not None:
-            progress(ticks_max, ticks_max)
-        summary = self.summary()
-        if self._ledger_file is not None:
-            self._ledger_file.close()
-        self.trace.write({"t": self.now, "ev": "end", "heights": summary["heights_committed"],
-                          "txs": summary["txs_committed"]})
-        self.trace.close()
-        summary["trace_sha256"] = self.trace.sha256
-        summary["trace_lines"] = self.trace.lines
-        return summary
 
     def _begin(self, restarts_until: int | None) -> None:
         """Everything before the event loop: scheduled crashes and restarts (up to
