@@ -263,8 +263,9 @@ def sim_point(n: int, ctx: BenchContext) -> dict:
            for k in ("txs_per_wall_s", "heights_per_wall_s", "deliveries_per_wall_s", "wall_s")}
     reps.sort(key=lambda r: r[0])
     middle = reps[len(reps) // 2]
-    if not ctx.worlds:  # the chaincode section re-applies the smallest run's blocks (every
-        ctx.worlds[n] = reps[0][2] if reps[0][2] is not None else middle[2]  # rep is the same)
+    kept = [r[2] for r in reps if r[2] is not None]
+    if kept:  # the chaincode section re-applies the first n's blocks (every rep is the same)
+        ctx.worlds[n] = kept[0]
     m = middle[1]
     return {
         "nations": n,
