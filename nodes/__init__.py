@@ -31,6 +31,7 @@ from .node import (
     SendAll,
     SendTo,
 )
+from .shared import SharedApplication
 from .storage import MemoryStorage, StorageError
 from .sqlite_storage import SQLiteStorage
 from .records import RecordError, decode_wal, encode_wal
@@ -53,7 +54,8 @@ __all__ = [
     "CodecError", "pack", "unpack", "Genesis", "GenesisError", "GenesisNation", "Identity",
     "VerifyCache", "verify_signature", "Ledger", "LedgerError", "certificate_error",
     "genesis_hash", "Mempool", "Action", "Committed", "Delivered", "Dropped", "Misbehaviour",
-    "Node", "NodeConfig", "SendAll", "SendTo", "MemoryStorage", "Transaction", "TxError",
+    "Node", "NodeConfig", "SendAll", "SendTo", "MemoryStorage", "SharedApplication",
+    "Transaction", "TxError",
     "WireError", "decode", "encode_txs", "kind_of",
     "Chaincode", "DomainConfig", "DomainState", "Flag", "NationRules", "TxResult",
     "EVENT_KINDS", "Event", "EventError", "decode_event", "encode_event", "event_body",

@@ -36,6 +36,12 @@ registered chemical), `discrepancy` (received differs from shipped beyond the to
 the route did not declare), `dark_hop` (a declared transit nation that keeps no records: outside
 the consortium), `yield_exceeded`, `objection_ignored`, `late_report` (filed long after the event).
 
+Copy on write: `DomainState.fork()` makes a new state that shares every lot, shipment, PEN and
+history list with its parent, and copies one only when the chaincode is about to change it
+(`mutable_lot` and friends; nothing is changed in place any other way). The parent stays exactly
+as it was. The simulated world uses this to apply a block once for all the honest nodes that hold
+the same state (nodes/shared.py); a node alone simply owns its state and changes it in place.
+
 The state root is a running hash: root' = sha256(root, canonical result of each applied tx and
 each begin-block flag). Two nodes that applied the same blocks with the same chaincode hold the
 same root; a node whose state diverged differs from the first diverging outcome on, and the next
@@ -46,7 +52,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .block import GENESIS_STATE_ROOT
 from .codec import pack
@@ -174,7 +180,8 @@ class Reject(Exception):
 
 
 class DomainState:
-    """Everything the chaincode knows. Only `Chaincode` mutates it."""
+    """Everything the chaincode knows. Only `Chaincode` mutates it, and only through the
+    `mutable_*` methods for objects it did not create itself (see fork())."""
 
     def __init__(self) -> None:
         self.operators: dict[str, Operator] = {}
@@ -189,6 +196,65 @@ class DomainState:
         self.root = GENESIS_STATE_ROOT
         self.applied = 0
         self.rejected = 0
+        # ids of the lots, shipments, PENs and history lists this state may change in place;
+        # None: all of them (a state nobody forked from). Objects listed here are referenced
+        # by this state's own containers, so their ids cannot be reused while listed.
+        self._owned: set[int] | None = None
+
+    def fork(self) -> "DomainState":
+        """A copy that shares every entry with this state until it changes one: the
+        containers are copied (C speed), the entries are copied on first write."""
+        new = DomainState.__new__(DomainState)
+        new.operators = dict(self.operators)  # operators are never changed once registered
+        new.lots = dict(self.lots)
+        new.shipments = dict(self.shipments)
+        new.pens = dict(self.pens)
+        new.events = dict(self.events)
+        new.flags = list(self.flags)
+        new.lot_history = dict(self.lot_history)
+        new.deadlines = list(self.deadlines)
+        new.unlisted = set(self.unlisted)
+        new.root, new.applied, new.rejected = self.root, self.applied, self.rejected
+        new._owned = set()
+        self._owned = set()  # every entry is shared now: this state copies before writing too
+        return new
+
+    def _mine(self, obj: object) -> bool:
+        return self._owned is None or id(obj) in self._owned
+
+    def adopt(self, obj):
+        """Register an object this state created (so changing it later needs no copy)."""
+        if self._owned is not None:
+            self._owned.add(id(obj))
+        return obj
+
+    def _mutable(self, obj, table: dict, **lists):
+        """`obj` if this state may change it, else its copy (with `lists` copied too), put in
+        its place in `table`."""
+        if self._mine(obj):
+            return obj
+        own = self.adopt(replace(obj, **{k: list(v) for k, v in lists.items()}))
+        table[obj.id] = own
+        return own
+
+    def mutable_lot(self, lot: "Lot") -> "Lot":
+        return self._mutable(lot, self.lots)
+
+    def mutable_shipment(self, shipment: "Shipment") -> "Shipment":
+        return self._mutable(shipment, self.shipments, checkpoints=shipment.checkpoints,
+                             flags=shipment.flags)
+
+    def mutable_pen(self, pen: "Pen") -> "Pen":
+        return self._mutable(pen, self.pens)
+
+    def history(self, subject: str) -> list[str]:
+        """The (changeable) list of event ids of a lot or shipment."""
+        events = self.lot_history.get(subject)
+        if events is None:
+            events = self.lot_history[subject] = self.adopt([])
+        elif not self._mine(events):
+            events = self.lot_history[subject] = self.adopt(list(events))
+        return events
 
 
 class Chaincode:
@@ -211,6 +277,7 @@ class Chaincode:
             deadline, shipment_id = heapq.heappop(s.deadlines)
             shipment = s.shipments[shipment_id]
             if shipment.received_g is None and not shipment.overdue:
+                shipment = s.mutable_shipment(shipment)
                 shipment.overdue = True
                 flag = Flag("overdue", shipment_id, "", deadline,
                             f"not received {self.config.transit_deadline_ticks} ticks after "
@@ -310,7 +377,7 @@ class Chaincode:
         return lot
 
     def _history(self, subject: str, event_id: str) -> None:
-        self.state.lot_history.setdefault(subject, []).append(event_id)
+        self.state.history(subject).append(event_id)
 
     # ------------------------------------------------------------------ event kinds
 
@@ -334,8 +401,9 @@ class Chaincode:
             raise Reject("reserved_id")
         if e["lot"] in self.state.lots or len(self.state.lots) >= LOTS_MAX:
             raise Reject("duplicate_lot")
-        self.state.lots[e["lot"]] = Lot(e["lot"], e["chemical"], op.id, op.nation,
-                                        e["quantity_g"], e.event_time_ticks, e.event_id)
+        self.state.lots[e["lot"]] = self.state.adopt(Lot(e["lot"], e["chemical"], op.id,
+                                                         op.nation, e["quantity_g"],
+                                                         e.event_time_ticks, e.event_id))
         self._history(e["lot"], e.event_id)
         return []
 
@@ -347,8 +415,9 @@ class Chaincode:
         if e["pen"] in self.state.pens:
             raise Reject("duplicate_pen")
         self._licensed(exporter, lot.chemical, "export", e.event_time_ticks)
-        self.state.pens[e["pen"]] = Pen(e["pen"], lot.id, exporter.id, e["importer"],
-                                        e["to_nation"], e["quantity_g"], e["via"], now)
+        self.state.pens[e["pen"]] = self.state.adopt(Pen(e["pen"], lot.id, exporter.id,
+                                                         e["importer"], e["to_nation"],
+                                                         e["quantity_g"], e["via"], now))
         self._history(lot.id, e.event_id)
         return []
 
@@ -359,7 +428,7 @@ class Chaincode:
         self._authority(signer, pen.to_nation)
         if pen.reply is not None:
             raise Reject("duplicate_reply")
-        pen.reply = e["decision"]
+        self.state.mutable_pen(pen).reply = e["decision"]
         return []
 
     def _on_ship(self, e: Event, signer: str, now: int) -> list[Flag]:
@@ -384,6 +453,7 @@ class Chaincode:
         if e["quantity_g"] <= 0 or e["quantity_g"] > lot.quantity_g:
             raise Reject("insufficient_quantity")
         self._check_pen(e, lot, now)
+        lot = s.mutable_lot(lot)
         lot.quantity_g -= e["quantity_g"]
         lot.last_time_ticks = e.event_time_ticks
         if lot.quantity_g == 0:
@@ -392,7 +462,7 @@ class Chaincode:
                             e["importer"], exporter.nation, e["to_nation"], e["via"],
                             e.event_time_ticks,
                             e.event_time_ticks + self.config.transit_deadline_ticks)
-        s.shipments[shipment.id] = shipment
+        s.shipments[shipment.id] = s.adopt(shipment)
         heapq.heappush(s.deadlines, (shipment.deadline_ticks, shipment.id))
         self._history(lot.id, e.event_id)
         self._history(shipment.id, e.event_id)
@@ -426,7 +496,8 @@ class Chaincode:
                 raise Reject("pen_pending")
             if rules.silence == "block":
                 raise Reject("pen_silence_block")
-        pen.shipped_g += e["quantity_g"]  # the last check of _on_ship: the shipment is accepted
+        # the last check of _on_ship: the shipment is accepted
+        self.state.mutable_pen(pen).shipped_g += e["quantity_g"]
 
     def _unlisted_shipment(self, e: Event, signer: str, now: int) -> list[Flag]:
         """Customs records a declared shipment of a chemical outside the registry."""
@@ -451,6 +522,7 @@ class Chaincode:
             raise Reject("closed")
         if e.event_time_ticks < shipment.shipped_ticks:
             raise Reject("time_backwards")
+        shipment = self.state.mutable_shipment(shipment)
         shipment.checkpoints.append(e["nation"])
         self._history(shipment.id, e.event_id)
         if e["nation"] not in shipment.via and e["nation"] not in (shipment.from_nation,
@@ -478,9 +550,11 @@ class Chaincode:
             raise Reject("time_backwards")
         if e["new_lot"] in s.lots or e["new_lot"] == UNLISTED_LOT:
             raise Reject("duplicate_lot")
+        shipment = s.mutable_shipment(shipment)
         shipment.received_g = e["quantity_g"]
-        s.lots[e["new_lot"]] = Lot(e["new_lot"], shipment.chemical, importer.id, importer.nation,
-                                   e["quantity_g"], e.event_time_ticks, shipment.id)
+        s.lots[e["new_lot"]] = s.adopt(Lot(e["new_lot"], shipment.chemical, importer.id,
+                                           importer.nation, e["quantity_g"], e.event_time_ticks,
+                                           shipment.id))
         self._history(shipment.id, e.event_id)
         self._history(e["new_lot"], e.event_id)
         flags = []
@@ -505,12 +579,13 @@ class Chaincode:
             raise Reject("insufficient_quantity")
         if e["product_lot"] in self.state.lots or e["product_lot"] == UNLISTED_LOT:
             raise Reject("duplicate_lot")
+        lot = self.state.mutable_lot(lot)
         lot.quantity_g -= e["input_g"]
         lot.last_time_ticks = e.event_time_ticks
         lot.closed = lot.quantity_g == 0
-        self.state.lots[e["product_lot"]] = Lot(e["product_lot"], e["product_chemical"], op.id,
-                                                op.nation, e["output_g"], e.event_time_ticks,
-                                                lot.id)
+        self.state.lots[e["product_lot"]] = self.state.adopt(
+            Lot(e["product_lot"], e["product_chemical"], op.id, op.nation, e["output_g"],
+                e.event_time_ticks, lot.id))
         self._history(lot.id, e.event_id)
         self._history(e["product_lot"], e.event_id)
         if e["output_g"] > e["input_g"] * chemical.yield_max:
@@ -524,6 +599,7 @@ class Chaincode:
         self._authority(signer, lot.nation)
         if e["quantity_g"] <= 0 or e["quantity_g"] > lot.quantity_g:
             raise Reject("insufficient_quantity")
+        lot = self.state.mutable_lot(lot)
         lot.quantity_g -= e["quantity_g"]
         lot.last_time_ticks = e.event_time_ticks
         lot.closed = lot.quantity_g == 0

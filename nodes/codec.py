@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import msgpack
 
-MESSAGE_BYTES_MAX = 4 * 1024 * 1024
+# A proposal carries its block as one binary field: BIN_BYTES_MAX bounds a block's bytes (big
+# blocks amortise a height's O(n^2) votes, see nodes/block.py), and a message holds one such
+# field plus the rest.
+MESSAGE_BYTES_MAX = 12 * 1024 * 1024
 STR_BYTES_MAX = 256
-BIN_BYTES_MAX = 2 * 1024 * 1024
+BIN_BYTES_MAX = 8 * 1024 * 1024
 ARRAY_LEN_MAX = 100_000
 
 

@@ -1,4 +1,11 @@
-"""The ledger: the hash chain of committed blocks, with an index of committed transaction ids."""
+"""The ledger: the hash chain of committed blocks, with an index of committed transaction ids.
+
+Alone, a ledger keeps its own index (`tx_heights`). The honest nodes of one simulated process
+can share one `TxIndex` instead: it records every (height, block id) at which a transaction id
+was committed on any of their chains, once per block, and a ledger answers `has_tx` by checking
+that one of those blocks is on its own chain. The answer is the same as with a private index,
+and 193 nations keep one index instead of 193.
+"""
 
 from __future__ import annotations
 
@@ -19,14 +26,54 @@ def genesis_hash(chain_id: str, validators: ValidatorSet) -> bytes:
     return hashlib.sha256(pack(("genesis", chain_id, validators.powers))).digest()
 
 
-class Ledger:
-    __slots__ = ("chain_id", "blocks", "tx_heights", "tip_hash")
+class TxIndex:
+    """tx id -> every (height, block id) it was committed at, over the chains of the ledgers
+    that share it. Bounded by the blocks appended (each indexed once)."""
 
-    def __init__(self, chain_id: str, validators: ValidatorSet) -> None:
+    __slots__ = ("_where", "_indexed")
+
+    def __init__(self) -> None:
+        self._where: dict[bytes, tuple[tuple[int, bytes], ...]] = {}
+        self._indexed: set[bytes] = set()
+
+    def add(self, block: Block) -> None:
+        if block.block_id in self._indexed:
+            return
+        self._indexed.add(block.block_id)
+        where = self._where
+        place = (block.height, block.block_id)
+        for tx in block.txs:
+            known = where.get(tx.tx_id)
+            if known is None:
+                where[tx.tx_id] = (place,)
+            elif place not in known:
+                where[tx.tx_id] = known + (place,)
+
+    def places(self, tx_id: bytes) -> tuple[tuple[int, bytes], ...]:
+        return self._where.get(tx_id, ())
+
+
+class Ledger:
+    __slots__ = ("chain_id", "blocks", "tx_heights", "tip_hash", "index")
+
+    def __init__(self, chain_id: str, validators: ValidatorSet,
+                 index: TxIndex | None = None) -> None:
         self.chain_id = chain_id
         self.blocks: list[CommittedBlock] = []
+        # Our own index when `index` is None; else the shared one answers has_tx().
         self.tx_heights: dict[bytes, int] = {}
+        self.index = index
         self.tip_hash = genesis_hash(chain_id, validators)
+
+    def has_tx(self, tx_id: bytes) -> bool:
+        """Is `tx_id` in a block of this chain?"""
+        if self.index is None:
+            return tx_id in self.tx_heights
+        blocks = self.blocks
+        for height, block_id in self.index.places(tx_id):
+            if height <= len(blocks) and blocks[height - 1].block.block_id == block_id:
+                return True
+        return False
 
     @property
     def height(self) -> int:
@@ -44,8 +91,11 @@ class Ledger:
         # A transaction committed twice is not refused here: valid() keeps honest nodes from
         # deciding such a block, and the integrity oracle must be able to see it if that fails.
         self.blocks.append(committed)
-        for tx in block.txs:
-            self.tx_heights.setdefault(tx.tx_id, block.height)
+        if self.index is not None:
+            self.index.add(block)
+        else:
+            for tx in block.txs:
+                self.tx_heights.setdefault(tx.tx_id, block.height)
         self.tip_hash = block.block_id
 
     def get(self, height: int) -> CommittedBlock | None:

@@ -5,6 +5,14 @@ from __future__ import annotations
 from .tx import Transaction
 
 MEMPOOL_TXS_MAX = 50_000
+# msgpack of [kind, signer, nonce, payload, signature]: array header 1, each str at most 4 bytes
+# a character plus a 5-byte header, nonce 9, payload plus a 5-byte header, signature 2 + 64.
+TX_WIRE_FIXED_BYTES = 1 + 5 + 5 + 9 + 5 + 66
+
+
+def wire_bytes_max(tx: Transaction) -> int:
+    """An upper bound on the bytes of `tx.to_wire()` packed, without packing it."""
+    return TX_WIRE_FIXED_BYTES + 4 * (len(tx.kind) + len(tx.signer)) + len(tx.payload)
 
 
 class Mempool:
@@ -25,6 +33,9 @@ class Mempool:
     def __len__(self) -> int:
         return len(self._txs)
 
+    def ids(self) -> tuple[bytes, ...]:
+        return tuple(self._txs)
+
     def __contains__(self, tx_id: object) -> bool:
         return tx_id in self._txs
 
@@ -38,12 +49,18 @@ class Mempool:
         self._txs[tx.tx_id] = tx
         return True
 
-    def reap(self, count_max: int) -> tuple[Transaction, ...]:
-        """Up to `count_max` transactions in arrival order, left in the pool until committed."""
+    def reap(self, count_max: int, bytes_max: int | None = None) -> tuple[Transaction, ...]:
+        """Up to `count_max` transactions in arrival order, left in the pool until committed,
+        whose encodings (bounded above by `wire_bytes_max`) add up to at most `bytes_max`."""
         out = []
+        room = bytes_max
         for tx in self._txs.values():
             if len(out) >= count_max:
                 break
+            if room is not None:
+                room -= wire_bytes_max(tx)
+                if room < 0:
+                    break
             out.append(tx)
         return tuple(out)
 

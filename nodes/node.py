@@ -44,7 +44,6 @@ write-ahead record holds it (after a wipe, its old votes count again).
 from __future__ import annotations
 
 import functools
-import hashlib
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 
@@ -65,13 +64,15 @@ from consensus import (
     Vote,
 )
 
-from .block import BLOCK_TXS_MAX, Block, CommittedBlock
+from .block import BLOCK_TX_BYTES_MAX, BLOCK_TXS_MAX, Block, CommittedBlock
 from .chaincode import Chaincode, DomainConfig, Flag, TxResult
+from .codec import MESSAGE_BYTES_MAX
 from .genesis import Genesis
 from .identity import Identity, VerifyCache
 from .ledger import Ledger, certificate_error
-from .mempool import MEMPOOL_TXS_MAX, Mempool
+from .mempool import MEMPOOL_TXS_MAX, Mempool, wire_bytes_max
 from .registry import load_registry
+from .shared import SharedApplication
 from .storage import MemoryStorage, StorageError
 from .tx import Transaction
 from .wire import (
@@ -80,6 +81,7 @@ from .wire import (
     DecodeCache,
     SyncRequest,
     SyncResponse,
+    TXS_PER_MESSAGE_MAX,
     TxBatch,
     WireError,
     encode_proposal,
@@ -94,6 +96,10 @@ from .wire import (
 )
 
 SEEN_DIGESTS_MAX = 65_536
+GOSSIP_BATCH_TICKS_MAX = 10_000
+# A certificate entry on the wire besides its voter's name: array and str headers, the round,
+# the signature and its header (nodes/block.py certificate_to_wire).
+CERTIFICATE_ENTRY_BYTES_MAX = 1 + 5 + 9 + 66
 
 
 def encode_message(signed: Proposal | Vote) -> bytes:
@@ -130,10 +136,24 @@ class NodeConfig:
     sync_lag_ticks: int = 200
     sync_retry_ticks: int = 200
     rebroadcast_ticks: int = 150
+    # 0: gossip each client transaction at once, in a message of its own. N > 0: hold a
+    # client's transactions up to N ticks and gossip them in one message (at most
+    # TXS_PER_MESSAGE_MAX), so n nodes receive one delivery per batch instead of one per tx.
+    gossip_batch_ticks: int = 0
+    # With batching, 0: a batch goes to every peer. K > 0: only to the round-0 proposers of
+    # the next K heights (who will put the transactions in blocks; every node still validates
+    # each block), so a transaction costs K deliveries instead of n - 1. Meant for large
+    # fault-free runs: if those proposers fail, the transaction waits in its own nation's pool
+    # until that nation proposes (never lost, at most n heights later).
+    gossip_peers: int = 0
 
     def __post_init__(self) -> None:
         if not 0 <= self.block_txs_max <= BLOCK_TXS_MAX:
             raise ValueError(f"block_txs_max must be 0 to {BLOCK_TXS_MAX}")
+        if not 0 <= self.gossip_batch_ticks <= GOSSIP_BATCH_TICKS_MAX:
+            raise ValueError(f"gossip_batch_ticks must be 0 to {GOSSIP_BATCH_TICKS_MAX}")
+        if self.gossip_peers < 0:
+            raise ValueError("gossip_peers must be 0 (every peer) or more")
         if self.rebroadcast_ticks < 1:
             raise ValueError("rebroadcast_ticks must be at least 1")
 
@@ -199,7 +219,11 @@ class Node:
     def __init__(self, identity: Identity, genesis: Genesis, verifier: VerifyCache,
                  storage: MemoryStorage | None = None, config: NodeConfig | None = None,
                  chaincode: Chaincode | None = None,
-                 decoder: DecodeCache | None = None) -> None:
+                 decoder: DecodeCache | None = None,
+                 shared: SharedApplication | None = None) -> None:
+        """`verifier`, `decoder` and `shared` may be shared by the honest nodes of one process
+        (each signature checked once, each message decoded once, each block validated and
+        applied once); they only ever hold answers that are pure functions of their keys."""
         if genesis.public_key(identity.name) != identity.public_key:
             raise ValueError(f"{identity.name}'s key is not the one in the genesis")
         self.identity = identity
@@ -210,10 +234,14 @@ class Node:
         self.verifier = verifier
         # Shared by the nodes of one process, like the verifier: a broadcast is decoded once.
         self.decoder = decoder if decoder is not None else DecodeCache(genesis.chain_id)
+        if self.decoder.chain_id != genesis.chain_id:
+            raise ValueError("the decoder is for another chain: pass DecodeCache(genesis.chain_id)")
+        self.shared = shared
         self.config = config or NodeConfig()
         self.storage = storage if storage is not None else MemoryStorage()
         self._keys = {n.code: n.public_key for n in genesis.nations}
-        self.ledger = Ledger(self.chain_id, self.validators)
+        self.ledger = Ledger(self.chain_id, self.validators,
+                             shared.tx_index if shared is not None else None)
         self.chaincode = chaincode or Chaincode(
             self.chain_id, _default_registry(), DomainConfig(frozenset(genesis.codes)),
             self._keys, verifier)
@@ -250,6 +278,8 @@ class Node:
         self.resends = 0
         self.relays = 0
         self._now = 0
+        self._gossip: list[Transaction] = []  # client txs admitted, not gossiped yet
+        self._gossip_due: int | None = None
 
     # ------------------------------------------------------------ runtime entry points
 
@@ -263,11 +293,15 @@ class Node:
     def next_deadline(self) -> int | None:
         deadline = self.replica.next_deadline()
         resend_at = self._resend_at()
+        if self._gossip_due is not None:
+            resend_at = min(resend_at, self._gossip_due)
         return resend_at if deadline is None else min(deadline, resend_at)
 
     def on_timer(self, now_ticks: int) -> list[Action]:
         self._now = now_ticks
         out: list[Action] = []
+        if self._gossip_due is not None and now_ticks >= self._gossip_due:
+            self._flush_gossip(out)
         for timeout in self.replica.due_timeouts(now_ticks):
             self._run(timeout, out)
         self._maybe_sync(out)
@@ -278,8 +312,54 @@ class Node:
         """A client hands this node a transaction: check it, pool it, gossip it."""
         self._now = now_ticks
         out: list[Action] = []
-        if self._admit(tx, out):
+        if not self._admit(tx, out):
+            return out
+        if self.config.gossip_batch_ticks == 0:
             out.append(SendAll(encode_txs(self.me, (tx,)), "txs", self.replica.height, 0))
+            return out
+        self._gossip.append(tx)
+        if self._gossip_due is None:
+            self._gossip_due = now_ticks + self.config.gossip_batch_ticks
+        if len(self._gossip) >= TXS_PER_MESSAGE_MAX or now_ticks >= self._gossip_due:
+            self._flush_gossip(out)
+        return out
+
+    def _flush_gossip(self, out: list[Action]) -> None:
+        """Gossip the held client transactions in one message (those committed meanwhile, by
+        a block we proposed, are left out: peers have them)."""
+        batches: list[tuple[Transaction, ...]] = []
+        batch: list[Transaction] = []
+        size = 0
+        for tx in self._gossip:
+            if self.ledger.has_tx(tx.tx_id):
+                continue
+            tx_bytes = wire_bytes_max(tx)
+            if batch and size + tx_bytes > BLOCK_TX_BYTES_MAX:  # keep under the message limit
+                batches.append(tuple(batch))
+                batch, size = [], 0
+            batch.append(tx)
+            size += tx_bytes
+        if batch:
+            batches.append(tuple(batch))
+        self._gossip.clear()
+        self._gossip_due = None
+        height = self.replica.height
+        targets = self._next_proposers() if self.config.gossip_peers else None
+        for txs in batches:
+            data = encode_txs(self.me, txs)
+            if targets is None:
+                out.append(SendAll(data, "txs", height, 0))
+            else:
+                out.extend(SendTo(peer, data, "txs", height, 0) for peer in targets)
+
+    def _next_proposers(self) -> list[str]:
+        """The distinct round-0 proposers of the next gossip_peers heights, other than us."""
+        out: list[str] = []
+        height = self.replica.height + 1
+        for h in range(height, height + self.config.gossip_peers):
+            peer = self.validators.proposer(h, 0)
+            if peer != self.me and peer not in out:
+                out.append(peer)
         return out
 
     def submit_batch(self, txs: tuple[Transaction, ...], now_ticks: int) -> list[Action]:
@@ -303,7 +383,7 @@ class Node:
         if not isinstance(data, bytes):
             self._drop("malformed", "unknown", out)
             return out
-        digest = hashlib.sha256(data).digest()
+        digest = self.decoder.digest(data)
         if digest in self._seen:
             self._drop("duplicate", "unknown", out)
             return out
@@ -349,9 +429,17 @@ class Node:
             # of their value (line 28); the core's evidence check catches a conflicting one.
             self._drop("own_message", kind, out)
             return
-        signed = (proposal_signed_bytes(self.chain_id, message) if isinstance(message, Proposal)
-                  else vote_signed_bytes(self.chain_id, message))
-        if not self.verifier.verify(key, signed, message.signature):
+        # The memo key holds every field the signed bytes are made of (a vote's own fields; a
+        # proposal's without the block, which its value_id stands for).
+        chain_id = self.chain_id
+        if isinstance(message, Proposal):
+            memo = ("proposal", chain_id, key, message.height, message.round, message.value_id,
+                    message.valid_round, message.signature)
+            signed = functools.partial(proposal_signed_bytes, chain_id, message)
+        else:
+            memo = ("vote", chain_id, key, message, message.signature)
+            signed = functools.partial(vote_signed_bytes, chain_id, message)
+        if not self.verifier.verify_keyed(memo, key, signed, message.signature):
             self._drop("bad_signature", kind, out)
             return
         out.append(Delivered(kind, sender, message.height, message.round))
@@ -378,7 +466,7 @@ class Node:
             self._admit(tx, out)
 
     def _admit(self, tx: Transaction, out: list[Action]) -> bool:
-        if tx.tx_id in self.ledger.tx_heights or tx.tx_id in self.mempool:
+        if self.ledger.has_tx(tx.tx_id) or tx.tx_id in self.mempool:
             return False
         if not self._tx_signature_ok(tx):
             self._drop("bad_signature", "tx", out)
@@ -387,8 +475,7 @@ class Node:
 
     def _tx_signature_ok(self, tx: Transaction) -> bool:
         key = self._keys.get(tx.signer)
-        return key is not None and self.verifier.verify(key, tx.signed_bytes(self.chain_id),
-                                                         tx.signature)
+        return key is not None and self.verifier.verify_tx(key, self.chain_id, tx)
 
     def _on_sync_request(self, request: SyncRequest, out: list[Action]) -> None:
         key = self._keys.get(request.requester)
@@ -402,7 +489,15 @@ class Node:
             return
         out.append(Delivered("sync_request", request.requester, request.from_height, 0))
         last = min(self.ledger.height, request.from_height + SYNC_BLOCKS_MAX - 1)
-        blocks = [self.ledger.get(h) for h in range(request.from_height, last + 1)]
+        blocks = []
+        size = 0
+        for h in range(request.from_height, last + 1):
+            block = self.ledger.get(h)
+            size += len(block.block.encoded) + sum(len(v.voter) + CERTIFICATE_ENTRY_BYTES_MAX
+                                                   for v in block.certificate)
+            if blocks and size > MESSAGE_BYTES_MAX:  # big blocks: fewer per answer
+                break
+            blocks.append(block)
         if blocks:
             out.append(SendTo(request.requester, encode_sync_response(self.me, blocks),
                               "sync_response", request.from_height, 0))
@@ -590,7 +685,7 @@ class Node:
                     sig)
 
     def _build_block(self, height: int) -> Block:
-        txs = self.mempool.reap(self.config.block_txs_max)
+        txs = self.mempool.reap(self.config.block_txs_max, BLOCK_TX_BYTES_MAX)
         time_ticks = max(self._now, self.ledger.tip_time_ticks)
         return Block.build(height, self.ledger.tip_hash, self.me, time_ticks, txs,
                            self.chaincode.state.root)
@@ -598,17 +693,33 @@ class Node:
     def _commit(self, committed: CommittedBlock, via: str, out: list[Action]) -> None:
         self.ledger.append(committed)
         self.storage.save_block(committed)
-        self.mempool.remove(tx.tx_id for tx in committed.block.txs)
+        txs = committed.block.txs
+        if len(self.mempool) < len(txs):  # look up the few we hold, not every one committed
+            self.mempool.remove([tx_id for tx_id in self.mempool.ids()
+                                 if self.ledger.has_tx(tx_id)])
+        else:
+            self.mempool.remove(tx.tx_id for tx in txs)
         flags, results = self._apply_block(committed.block)
         out.append(Committed(committed, via, results, flags))
 
     def _apply_block(self, block: Block) -> tuple[tuple[Flag, ...], tuple[TxResult, ...]]:
+        if self.shared is not None:
+            return self.shared.apply(self.chaincode, block)
         flags = tuple(self.chaincode.begin_block(block.time_ticks))
         results = tuple(self.chaincode.apply_tx(tx, block.time_ticks) for tx in block.txs)
         return flags, results
 
     def _valid(self, height: int, value: object) -> bool:
-        """The paper's valid(v): a block that extends our chain with fresh, signed transactions."""
+        """The paper's valid(v): a block that extends our chain with fresh, signed transactions.
+        With a SharedApplication, checked once per (chain, state, block) in the process."""
+        if self.shared is None or not isinstance(value, Block):
+            return self._check_valid(height, value)
+        # Keyed by the block's bytes, not its id: the id commits to the transaction ids, which
+        # leave the signatures out, so a block with a forged signature has an honest block's id.
+        key = (height, self.ledger.tip_hash, self.chaincode.state.root, value.encoded)
+        return self.shared.valid(key, lambda: self._check_valid(height, value))
+
+    def _check_valid(self, height: int, value: object) -> bool:
         if not isinstance(value, Block):
             return False
         block = value
@@ -622,7 +733,7 @@ class Node:
             return False
         seen: set[bytes] = set()
         for tx in block.txs:
-            if tx.tx_id in seen or tx.tx_id in self.ledger.tx_heights:
+            if tx.tx_id in seen or self.ledger.has_tx(tx.tx_id):
                 return False
             seen.add(tx.tx_id)
             if not self._tx_signature_ok(tx):

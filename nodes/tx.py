@@ -9,6 +9,7 @@ transaction has one id whatever node sees it.
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from .codec import pack
@@ -16,6 +17,7 @@ from .identity import SIGNATURE_BYTES, Identity
 
 TX_PAYLOAD_BYTES_MAX = 16 * 1024
 TX_KIND_MAX = 32
+TX_MEMO_ENTRIES_MAX = 200_000
 
 
 class TxError(ValueError):
@@ -65,3 +67,22 @@ class Transaction:
 
     def signed_bytes(self, chain_id: str) -> bytes:
         return self.sign_bytes(chain_id, self.kind, self.signer, self.nonce, self.payload)
+
+
+def tx_from_wire(chain_id: str, raw: object, memo: OrderedDict | None = None) -> Transaction:
+    """`Transaction.from_wire`, remembered in `memo` (a DecodeCache's): a transaction gossiped
+    in a batch and then proposed in a block is decoded once and is one object in both, so
+    signature verdicts keyed by the object hit by identity. Bounded by TX_MEMO_ENTRIES_MAX."""
+    # A nonce of True or 1.0 equals 1 in a tuple key, yet from_wire refuses it: no memo then.
+    if memo is None or not isinstance(raw, tuple) or len(raw) != 5 or type(raw[2]) is not int:
+        return Transaction.from_wire(chain_id, raw)
+    try:
+        tx = memo.get(raw)
+    except TypeError:  # an unhashable field: from_wire refuses it below
+        return Transaction.from_wire(chain_id, raw)
+    if tx is None:
+        tx = Transaction.from_wire(chain_id, raw)
+        memo[raw] = tx
+        if len(memo) > TX_MEMO_ENTRIES_MAX:
+            memo.popitem(last=False)
+    return tx

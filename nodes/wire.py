@@ -15,6 +15,7 @@ certified blocks are self-authenticating, so TXS and SYNC_RESPONSE need no envel
 
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -30,7 +31,7 @@ from .block import (
 )
 from .codec import CodecError, pack, unpack
 from .identity import SIGNATURE_BYTES
-from .tx import Transaction, TxError
+from .tx import Transaction, TxError, tx_from_wire
 
 PROPOSAL, VOTE, TXS, SYNC_REQUEST, SYNC_RESPONSE = 1, 2, 3, 4, 5
 KIND_NAMES = {PROPOSAL: "proposal", VOTE: "vote", TXS: "txs", SYNC_REQUEST: "sync_request",
@@ -39,6 +40,9 @@ TXS_PER_MESSAGE_MAX = 2000
 SYNC_BLOCKS_MAX = 32
 ROUND_MAX = 1_000_000
 HEIGHT_MAX = 2**48
+DECODE_CACHE_ENTRIES_MAX = 65_536
+DIGEST_MEMO_BYTES_MIN = 4096
+DIGEST_MEMO_BYTES_MAX = 64 * 1024 * 1024
 
 
 class WireError(ValueError):
@@ -116,7 +120,7 @@ def kind_of(message: WireMessage) -> str:
     return "sync_response"
 
 
-def decode(chain_id: str, data: bytes) -> WireMessage:
+def decode(chain_id: str, data: bytes, tx_memo: OrderedDict | None = None) -> WireMessage:
     """Parse untrusted bytes into a message; raise WireError for anything malformed."""
     try:
         raw = unpack(data)
@@ -127,21 +131,21 @@ def decode(chain_id: str, data: bytes) -> WireMessage:
     kind = raw[0]
     try:
         if kind == PROPOSAL:
-            return _decode_proposal(chain_id, raw)
+            return _decode_proposal(chain_id, raw, tx_memo)
         if kind == VOTE:
             return _decode_vote(raw)
         if kind == TXS:
-            return _decode_txs(chain_id, raw)
+            return _decode_txs(chain_id, raw, tx_memo)
         if kind == SYNC_REQUEST:
             return _decode_sync_request(raw)
         if kind == SYNC_RESPONSE:
-            return _decode_sync_response(chain_id, raw)
+            return _decode_sync_response(chain_id, raw, tx_memo)
     except (BlockError, TxError) as exc:
         raise WireError(str(exc)) from None
     raise WireError(f"unknown message kind {kind!r}")
 
 
-def _decode_proposal(chain_id: str, raw: tuple) -> Proposal:
+def _decode_proposal(chain_id: str, raw: tuple, tx_memo: OrderedDict | None) -> Proposal:
     _fields(raw, 7, "proposal")
     _, height, round_, valid_round, block_bytes, proposer, signature = raw
     _height_round(height, round_)
@@ -150,7 +154,7 @@ def _decode_proposal(chain_id: str, raw: tuple) -> Proposal:
     if not isinstance(block_bytes, bytes) or not isinstance(proposer, str):
         raise WireError("proposal block must be bytes and proposer a string")
     _signature(signature)
-    block = Block.decode(chain_id, block_bytes)
+    block = Block.decode(chain_id, block_bytes, tx_memo)
     if block.height != height:
         raise WireError("proposal height differs from its block's height")
     return Proposal(height, round_, block, block.block_id, valid_round, proposer, signature)
@@ -170,14 +174,14 @@ def _decode_vote(raw: tuple) -> Vote:
     return Vote(Step(step), height, round_, value_id, voter, signature)
 
 
-def _decode_txs(chain_id: str, raw: tuple) -> TxBatch:
+def _decode_txs(chain_id: str, raw: tuple, tx_memo: OrderedDict | None) -> TxBatch:
     _fields(raw, 3, "txs")
     _, sender, raw_txs = raw
     if not isinstance(sender, str):
         raise WireError("txs sender must be a string")
     if not isinstance(raw_txs, tuple) or not 0 < len(raw_txs) <= TXS_PER_MESSAGE_MAX:
         raise WireError(f"txs must hold 1 to {TXS_PER_MESSAGE_MAX} transactions")
-    return TxBatch(sender, tuple(Transaction.from_wire(chain_id, t) for t in raw_txs))
+    return TxBatch(sender, tuple(tx_from_wire(chain_id, t, tx_memo) for t in raw_txs))
 
 
 def _decode_sync_request(raw: tuple) -> SyncRequest:
@@ -191,7 +195,8 @@ def _decode_sync_request(raw: tuple) -> SyncRequest:
     return SyncRequest(requester, from_height, nonce, signature)
 
 
-def _decode_sync_response(chain_id: str, raw: tuple) -> SyncResponse:
+def _decode_sync_response(chain_id: str, raw: tuple, tx_memo: OrderedDict | None
+                          ) -> SyncResponse:
     _fields(raw, 3, "sync_response")
     _, responder, raw_blocks = raw
     if not isinstance(responder, str):
@@ -202,7 +207,7 @@ def _decode_sync_response(chain_id: str, raw: tuple) -> SyncResponse:
     for item in raw_blocks:
         if not isinstance(item, tuple) or len(item) != 2 or not isinstance(item[0], bytes):
             raise WireError("sync_response entry is [block_bytes, certificate]")
-        block = Block.decode(chain_id, item[0])
+        block = Block.decode(chain_id, item[0], tx_memo)
         blocks.append((block, certificate_from_wire(block.height, block.block_id, item[1])))
     return SyncResponse(responder, tuple(blocks))
 
@@ -245,21 +250,44 @@ class DecodeCache:
     is remembered too. Bounded: the oldest entries go first.
     """
 
-    __slots__ = ("chain_id", "_entries", "entries_max", "hits", "misses")
+    __slots__ = ("chain_id", "_entries", "entries_max", "hits", "misses", "_digests",
+                 "_digest_bytes", "_txs")
 
-    def __init__(self, chain_id: str, entries_max: int = 65_536) -> None:
+    def __init__(self, chain_id: str, entries_max: int = DECODE_CACHE_ENTRIES_MAX) -> None:
         self.chain_id = chain_id
         self._entries: OrderedDict[bytes, object] = OrderedDict()
         self.entries_max = entries_max
         self.hits = 0
         self.misses = 0
+        self._digests: OrderedDict[bytes, bytes] = OrderedDict()
+        self._digest_bytes = 0
+        # decoded transactions by their wire array; None (no memo) when caching is off
+        self._txs: OrderedDict | None = OrderedDict() if entries_max > 0 else None
+
+    def digest(self, data: bytes) -> bytes:
+        """sha256(data), remembered for large messages (a proposal's block is hundreds of KiB
+        and reaches n - 1 nodes as the same bytes object: its hash is computed once, and a dict
+        lookup of the same object compares by identity). Small messages hash faster than a
+        lookup. Bounded by DIGEST_MEMO_BYTES_MAX of remembered messages; off with
+        entries_max = 0."""
+        if len(data) < DIGEST_MEMO_BYTES_MIN or self.entries_max == 0:
+            return hashlib.sha256(data).digest()
+        digest = self._digests.get(data)
+        if digest is None:
+            digest = hashlib.sha256(data).digest()
+            self._digests[data] = digest
+            self._digest_bytes += len(data)
+            while self._digest_bytes > DIGEST_MEMO_BYTES_MAX and len(self._digests) > 1:
+                old, _ = self._digests.popitem(last=False)
+                self._digest_bytes -= len(old)
+        return digest
 
     def decode(self, digest: bytes, data: bytes) -> WireMessage:
         entry = self._entries.get(digest)
         if entry is None:
             self.misses += 1
             try:
-                entry = decode(self.chain_id, data)
+                entry = decode(self.chain_id, data, self._txs)
             except WireError as exc:
                 entry = exc
             self._entries[digest] = entry

@@ -220,25 +220,38 @@ def summary_table(summary: dict) -> Table:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import run_bench, write_json
+    from .bench import FUZZ_TARGET_PER_S, RATIO_TARGETS, run_bench, write_json, write_plot
     console = _wide_console()
-    with console.status("measuring (the floor, the baseline three times, then the fuzzer)..."):
-        result = run_bench(quick=args.quick)
-    table = Table(title=f"chemtrace bench ({'quick' if args.quick else 'full'})")
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    b, c = result["baseline"], result["chaincode"]
-    table.add_row("floor: Ed25519 sign + verify per second", f"{result['floor_tx_per_s']:,}")
-    table.add_row("baseline committed txs per wall second", f"{b['txs_per_wall_s']:,.0f}")
-    table.add_row("baseline ratio to floor", f"{b['ratio_to_floor']:.3f}")
-    table.add_row("chaincode us per custody event (cold cache)", f"{c['cold_us_per_event']}")
-    table.add_row("chaincode us per custody event (warm cache)", f"{c['warm_us_per_event']}")
-    table.add_row("fuzz: n=4 scenarios (~5 heights) per core second",
-                  f"{result['fuzz_scenarios_per_s']:,.1f}")
+    with console.status("measuring...") as status:
+        result = run_bench(quick=args.quick, progress=lambda text: status.update(text))
+    table = Table(title=f"chemtrace bench ({'quick' if args.quick else 'full'}, medians of "
+                        f"{result['parameters']['repetitions']})")
+    for name in ("nations", "txs/wall s", "heights/wall s", "deliveries/wall s", "peak RSS MiB",
+                 "ratio to floor", "target"):
+        table.add_column(name, justify="right")
+    for r in result["sections"]["sim"]["runs"]:
+        target = RATIO_TARGETS.get(r["nations"])
+        table.add_row(str(r["nations"]), f"{r['txs_per_wall_s']:,.0f}",
+                      f"{r['heights_per_wall_s']:,.1f}", f"{r['deliveries_per_wall_s']:,.0f}",
+                      f"{r['peak_rss_mib']:,.0f}", f"{r['ratio_to_floor']:.3f}",
+                      "" if target is None else f">= {target}")
     console.print(table)
+    sim, chain = result["sections"]["sim"], result["sections"]["chaincode"]
+    growth = sim["cost_growth_exponent"]
+    console.print(f"floor: Ed25519 sign + verify per second  {result['floor_tx_per_s']:,}")
+    console.print(f"cost per committed tx grows as n^{growth} from n = 16"
+                  if growth is not None else "cost growth: needs two sizes from n = 16")
+    console.print(f"chaincode us per custody event (cold / warm cache)  "
+                  f"{chain['cold_us_per_event']} / {chain['warm_us_per_event']}")
+    console.print(f"fuzz: n=4 scenarios (~5 heights) per core second  "
+                  f"{result['fuzz_scenarios_per_s']:,.1f} (target >= {FUZZ_TARGET_PER_S:g})")
     if args.json:
         write_json(result, args.json)
         console.print(f"wrote {args.json}")
+    if not args.quick:
+        plot = (args.json or Path("runs/bench.json")).with_suffix(".png")
+        write_plot(result, plot)
+        console.print(f"wrote {plot}")
     return EXIT_OK
 
 

@@ -213,7 +213,10 @@ class Network:
         for _ in range(copies):
             delay = s.latency_ticks
             if s.jitter_ticks:
-                delay += rng.randint(-s.jitter_ticks, s.jitter_ticks)
+                # rng.randint(-j, j) is -j + rng._randbelow(2j + 1) (CPython's randrange): the
+                # same draw from the same stream, without randint's checks, which cost as
+                # much as the rest of a send at n = 193. tests/test_speedups.py pins it.
+                delay += rng._randbelow(2 * s.jitter_ticks + 1) - s.jitter_ticks
             if s.reorder_probability and rng.random() < s.reorder_probability:
                 delay += rng.randint(1, REORDER_HOLD_FACTOR * s.latency_ticks)
             out.append(now + max(1, delay))

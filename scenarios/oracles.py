@@ -3,7 +3,7 @@
 Safety (checked online, on every commit by an honest nation):
 - agreement: no two honest nations commit different blocks at one height;
 - validity: every committed transaction is signed by a genesis nation, and every committed block
-  carries a certificate of more than 2/3 of the power (checked here without the shared cache);
+  carries a certificate of more than 2/3 of the power;
 - integrity: no transaction is committed twice on one nation's chain.
 
 Liveness (judged at the end): the nations that are up and honest commit a height above the
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from nodes import CommittedBlock, Genesis, VerifyCache, certificate_error, verify_signature
+from nodes import CommittedBlock, Genesis, VerifyCache, certificate_error
 
 VIOLATIONS_MAX = 1000
 
@@ -28,12 +28,23 @@ class SafetyOracle:
     canonical: dict[int, bytes] = field(default_factory=dict)  # height -> block id
     first_committer: dict[int, str] = field(default_factory=dict)
     checked_blocks: set[bytes] = field(default_factory=set)
-    chain_txs: dict[str, dict[bytes, int]] = field(default_factory=dict)
+    # Integrity, computed once per (chain, block): tx id -> every (height, block id) it was
+    # committed at on any nation's chain, each nation's chain as block ids by height, and the
+    # repeats found for (previous block id, block id), a pure function of the two since the
+    # previous block pins the whole chain below. 193 nations cost one index, not 193.
+    tx_places: dict[bytes, tuple[tuple[int, bytes], ...]] = field(default_factory=dict)
+    chains: dict[str, list[bytes]] = field(default_factory=dict)
+    repeats: dict[tuple[bytes, bytes], list[tuple[str, int]]] = field(default_factory=dict)
+
+    # The process's shared VerifyCache (World passes it when Speedups.verify_cache is on), or
+    # None for a private one. Sharing keeps "each signature checked once per process": the
+    # verdicts in it are pynacl's own (a node can only ask, never write one), keyed by
+    # everything they depend on. A private cache checks every committed tx a second time.
+    verifier: VerifyCache | None = None
 
     def __post_init__(self) -> None:
         self._keys = {n.code: n.public_key for n in self.genesis.nations}
-        # A private cache: the oracle must not trust verdicts the nodes put in theirs.
-        self._verifier = VerifyCache()
+        self._verifier = self.verifier if self.verifier is not None else VerifyCache()
 
     def on_commit(self, nation: str, committed: CommittedBlock, tick: int) -> list[dict]:
         found: list[dict] = []
@@ -50,17 +61,37 @@ class SafetyOracle:
         if block.block_id not in self.checked_blocks:
             self.checked_blocks.add(block.block_id)
             found.extend(self._validity(committed, tick))
-        # tx id -> the height it was committed at, per nation. A nation that lost its disk
-        # (crash with wipe) commits the same blocks again at the same heights: not a repeat.
-        seen = self.chain_txs.setdefault(nation, {})
-        for tx in block.txs:
-            first = seen.setdefault(tx.tx_id, height)
-            if first != height:
-                found.append({"kind": "integrity", "height": height, "tick": tick,
-                              "nation": nation, "tx": tx.tx_id.hex(), "first_height": first})
+        # A nation that lost its disk (crash with wipe) commits the same blocks again at the
+        # same heights: its chain is cut back and regrown, and that is not a repeat.
+        chain = self.chains.setdefault(nation, [])
+        del chain[height - 1:]
+        if len(chain) == height - 1:
+            chain.append(block.block_id)
+        key = (block.prev_hash, block.block_id)
+        repeats = self.repeats.get(key)
+        if repeats is None:
+            repeats = self.repeats[key] = self._repeats(chain, block)
+        for tx_hex, first in repeats:
+            found.append({"kind": "integrity", "height": height, "tick": tick,
+                          "nation": nation, "tx": tx_hex, "first_height": first})
         room = VIOLATIONS_MAX - len(self.violations)
         self.violations.extend(found[:max(0, room)])
         return found
+
+    def _repeats(self, chain: list[bytes], block) -> list[tuple[str, int]]:
+        """(tx id, the lowest height it has on `chain`) for each tx of `block` that `chain`
+        (which ends with `block`) already holds at another height."""
+        height, place = block.height, (block.height, block.block_id)
+        out = []
+        for tx in block.txs:
+            known = self.tx_places.get(tx.tx_id, ())
+            first = min((h for h, b in known if h <= len(chain) and chain[h - 1] == b),
+                        default=height)
+            if first != height:
+                out.append((tx.tx_id.hex(), first))
+            if place not in known:
+                self.tx_places[tx.tx_id] = known + (place,)
+        return out
 
     def _validity(self, committed: CommittedBlock, tick: int) -> list[dict]:
         block = committed.block
@@ -72,8 +103,7 @@ class SafetyOracle:
                         "reason": f"certificate: {error}"})
         for tx in block.txs:
             key = self._keys.get(tx.signer)
-            if key is None or not verify_signature(key, tx.signed_bytes(self.genesis.chain_id),
-                                                   tx.signature):
+            if key is None or not self._verifier.verify_tx(key, self.genesis.chain_id, tx):
                 out.append({"kind": "validity", "height": block.height, "tick": tick,
                             "reason": "transaction without a valid signature",
                             "tx": tx.tx_id.hex(), "signer": tx.signer})

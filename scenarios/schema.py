@@ -353,8 +353,20 @@ SCHEMA: dict[str, Table] = {
                                      "the proposal, the polka behind its lock, its round's "
                                      "precommits (the gossip the paper assumes).",
                                      "rebroadcast_ticks = 150", minimum=1, maximum=1_000_000),
-            "block_txs_max": Key("int", 500, "Most transactions a proposer puts in one block.",
-                                 "block_txs_max = 500", minimum=0, maximum=2000),
+            "block_txs_max": Key("int", 500, "Most transactions a proposer puts in one block "
+                                 "(their bytes are capped too, so a block fits one message).",
+                                 "block_txs_max = 500", minimum=0, maximum=40_000),
+            "gossip_batch_ticks": Key("int", 0, "0 gossips each client transaction at once; N "
+                                      "holds a nation's client transactions up to N ticks and "
+                                      "gossips them in one message (one delivery per peer per "
+                                      "batch).", "gossip_batch_ticks = 10", minimum=0,
+                                      maximum=10_000),
+            "gossip_peers": Key("int", 0, "With gossip_batch_ticks: 0 sends a batch to every "
+                                "nation; K sends it only to the proposers of the next K heights "
+                                "(K deliveries per batch instead of n - 1; for large fault-free "
+                                "runs, since a transaction then waits for its own nation to "
+                                "propose if those fail).", "gossip_peers = 4", minimum=0,
+                                maximum=256),
         },
     ),
     "domain": Table(

@@ -36,6 +36,9 @@ class Run:
 
 
 _RUNS: dict[str, Run] = {}
+# Scale runs take minutes in full (docs/performance.md times them); the suite runs their first
+# ticks, which still exercise everything they set up.
+SHORTENED_TICKS = {"global-day.toml": 250}
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +46,10 @@ def run_of(tmp_path_factory):
     def get(name: str) -> Run:
         if name not in _RUNS:
             out = tmp_path_factory.mktemp(name.removesuffix(".toml"))
-            world = World(load_scenario(LIBRARY / name), trace_path=out / "trace.jsonl")
+            scenario = load_scenario(LIBRARY / name)
+            if name in SHORTENED_TICKS:
+                scenario = scenario.with_overrides(ticks_max=SHORTENED_TICKS[name])
+            world = World(scenario, trace_path=out / "trace.jsonl")
             _RUNS[name] = Run(world, world.run(), out / "trace.jsonl")
         return _RUNS[name]
     return get
@@ -250,9 +256,17 @@ def _live_four(r: Run) -> None:
     assert d["shipments"] == 12 and d["false_flags"] == 0 and d["traced_complete_pct"] > 80
 
 
+def _global_day(r: Run) -> None:
+    s = r.summary  # the first 250 ticks: 193 nations, big blocks, shipments under way
+    assert s["nations"] == 193 and s["heights_committed"] >= 2
+    assert s["txs_committed"] > 20_000 and s["safety_ok"]
+    assert r.domain["shipments"] == 20_000
+
+
 EFFECTS = {
     "live-four.toml": _live_four,
     "baseline.toml": _baseline,
+    "global-day.toml": _global_day,
     "weak-link-study.toml": _weak_link_study,
     "crash-one-of-four.toml": _crash_one_of_four,
     "crash-two-of-four.toml": _crash_two_of_four,
