@@ -220,6 +220,7 @@ class LiveCluster(World):
         if instance not in self.procs or self.procs[instance].poll() is not None:
             self._spawn(instance)
         self.nodes[instance] = RemoteNode(instance)
+        self._up_honest = None  # World._submit's list of nations that are up
 
     def _crash(self, nation: str) -> None:
         proc = self.procs.get(nation)
@@ -228,6 +229,7 @@ class LiveCluster(World):
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         self.nodes[nation] = None
+        self._up_honest = None  # World._submit must not pick a killed nation
         self.incarnation[nation] += 1
         self.restarts.append({"nation": nation, "killed_tick": self.now,
                               "height_at_kill": self._height(nation)})
