@@ -15,9 +15,8 @@ what matters):
 - crashes with a restart (sometimes from a wiped disk), or for good within the fault budget,
   and slow nations (`delay`);
 - partitions between groups of nations for round-sized windows, both ways or one way;
-- the network: latency from 1 to 250 ticks (large against the round-0 timeouts of 100 to 300
-  ticks, so that timeouts which never grew would stall), jitter, loss, duplication, reordering,
-  slow or lossy links, and a burst of loss for a window;
+- the network: latency from 1 to 250 ticks, jitter, loss, duplication, reordering, slow or
+  lossy links, and a burst of loss for a window (for half of the fork coalitions, no loss);
 - the workload: a few transactions per hundred ticks;
 - sometimes a `[consensus]` table: timeouts (bases from 10 or 20 ticks, deltas from 10, never
   0) and `rebroadcast_ticks` (100 to 1000), each key left at its default half the time; and
