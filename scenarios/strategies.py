@@ -436,9 +436,11 @@ def _docs(draw, parts: _Parts) -> dict:
 def _drop_loss(network: dict, ends: list[int], burst_until: int | None) -> None:
     """A lossless network for a fork coalition (half of them; a draw shrinks to lossless): the
     lock_one split needs every vote it sends to arrive, or no honest nation locks on the fresh
-    value and the height is decided without line 28 (measured: of 21 drawn coalitions that
-    played lock_one, the ignore_valid_round mutant stalled only on the ones with loss 0.03 or
-    less). Loss, lossy links and the burst of loss go; latency, duplication and reordering stay."""
+    value and the height is decided without line 28 (measured over 300 draws, seed 0: of 51
+    scenarios whose fork played lock_one, the ignore_valid_round mutant stalled in 3, all at
+    loss 0.03 or less, and in none of the 48 at 0.06 or more; with this, 13 of 300 draws
+    killed it). Loss, lossy links and the burst of loss go; latency, duplication and
+    reordering stay."""
     network["loss_probability"] = 0.0
     if "change" in network:
         del network["change"]
