@@ -207,7 +207,7 @@ class ForkCoalition:
     members proposes a fresh value early in a height (round r0 <= PLAN_ROUND_MAX) it makes a
     plan, in one of four modes (params.mode, or in turn; lock_one only when the behaviour has
     an end, since a stall is judged only once every fault is over, and lock_quorum_fake
-    whenever the coalition's next turn to propose allows it):
+    whenever the coalition's next turn to propose allows it, by turns with lock_one):
 
     - `lock_quorum`: block `a` to a group H1 of honest nations just big enough that H1 plus the
       coalition is a quorum, block `b` to the rest (H2, chosen among the next proposers). The
@@ -301,7 +301,14 @@ class ForkCoalition:
                 return None
             mode = wanted
         elif fake_ok:
-            mode = "lock_quorum_fake"  # rarely possible: never let the chance go by
+            # Rarely possible: never let the chance go by, but take turns with lock_one when a
+            # stall would count. A coalition that can fake is a pair of proposers in a row,
+            # which the strategies draw most often: always faking there made lock_one (the
+            # split that exposes ignore_valid_round) rare. Ties go to the mode the block picks.
+            pair = ["lock_quorum_fake"] + (["lock_one"] if stalls_count else [])
+            start = proposal.value_id[0] % len(pair)
+            order = pair[start:] + pair[:start]
+            mode = min(order, key=lambda m: (self.tried.get(m, 0), order.index(m)))
         else:
             # The least tried mode; ties go round from a place the block picks, so that
             # short runs, which see one or two plans, do not all open with the same mode.

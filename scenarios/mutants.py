@@ -311,8 +311,10 @@ class ProposerIgnoresLock(Mutant):
 class TimeoutsNeverGrow(Mutant):
     """timeout_X(r) = X_base for every round. Once latency exceeds the base timeouts, no round
     ever lasts long enough to decide: the liveness argument after GST needs timeouts that grow.
-    Exposed by the network the strategies draw (latency up to 250 ticks against round-0
-    timeouts of 100 to 300)."""
+    Exposed when no proposal can arrive within the propose timeout: a propose base below the
+    shortest message delay (latency - jitter), which the strategies draw on purpose
+    (strategies.SHORT_PROPOSE_ODDS). A base only below latency + jitter lets some rounds through,
+    and one commit after GST passes the liveness oracle."""
 
     name = "timeouts_never_grow"
     description = "timeout deltas are 0: every round's timeouts stay at their round-0 length"

@@ -24,6 +24,7 @@ from scenarios import fuzz as fuzz_module
 from scenarios.cli import main
 from scenarios.mutants import MUTANTS, Mutant, _judged_against, run_benchmark
 from scenarios.schema import BEHAVIOURS, BYZANTINE_KINDS
+from scenarios.strategies import liveness_window_ticks
 
 FOUR = ["USA", "MEX", "CAN", "CHN"]
 # In proposer order (ties go to the smaller code), CHN and GTM follow each other: a fork
@@ -116,6 +117,23 @@ def test_a_hand_picked_scenario_kills_each_mutant_and_the_honest_protocol_passes
     mutant = run(text, MUTANTS[name])
     assert not mutant["expect_ok"]
     assert violation in kinds(mutant), mutant["violations"][:3]
+
+
+def test_a_propose_timeout_below_the_message_delay_kills_timeouts_never_grow():
+    """The shape the strategies draw for this mutant (SHORT_PROPOSE_ODDS): a propose timeout
+    inside their range, below the shortest message delay, and the liveness window they give
+    it. No proposal arrives within the mutant's fixed timeout, so it never commits; the honest
+    timeouts grow past the delay and it commits every height."""
+    consensus = {"timeout_propose_base_ticks": 100}
+    window = liveness_window_ticks(150, 20, consensus)
+    text = scenario(FOUR, "[network]\nlatency_ticks = 150\njitter_ticks = 20\n"
+                    "[consensus]\ntimeout_propose_base_ticks = 100", ticks=window,
+                    live=window).replace("[expect]", "[expect]\nliveness_heights = 5")
+    honest = run(text)
+    assert honest["expect_ok"] and honest["heights_committed"] >= 5, honest["liveness"]
+    mutant = run(text, MUTANTS["timeouts_never_grow"])
+    assert not mutant["expect_ok"] and mutant["heights_committed"] == 0
+    assert "liveness" in kinds(mutant)
 
 
 # ---------------------------------------------------------------------- the fuzzer kills them
