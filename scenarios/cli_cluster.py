@@ -22,19 +22,11 @@ import signal
 import sys
 from pathlib import Path
 
+from .cli import _positive_float
+
 EXIT_OK, EXIT_EXPECT_FAILED, EXIT_USAGE = 0, 1, 2
 NODE_CONFIG_FILE_BYTES_MAX = 64 * 1024
 CREDENTIALS_FILE_BYTES_MAX = 1024 * 1024
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text}")
-    return value
 
 
 def add_parsers(sub) -> None:

@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .cli import _non_negative, _positive as _positive_int
+from .cli import _non_negative, _positive as _positive_int, _positive_float
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 HASH_LINE = re.compile(r"^#\s*trace_sha256:\s*([0-9a-f]{64})\s*$", re.M)
@@ -61,15 +61,6 @@ def add_parsers(sub) -> None:
     rp.add_argument("--record", action="store_true",
                     help="write this run's hash into the file's trace_sha256: line")
 
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text}")
-    return value
 
 
 def _nation_range(text: str) -> tuple[int, int]:

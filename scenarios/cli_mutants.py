@@ -19,6 +19,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from .cli import _positive_float
 from .mutants import HONEST, MUTANTS, run_benchmark
 
 EXIT_OK, EXIT_FINDING, EXIT_USAGE = 0, 1, 2
@@ -42,15 +43,6 @@ def add_parser(sub) -> None:
     p.add_argument("--json", type=Path, help="also write the table, with each shrunk "
                    "counterexample, to this file")
 
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text}")
-    return value
 
 
 def _nations(text: str) -> tuple[int, int]:
