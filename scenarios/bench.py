@@ -14,8 +14,11 @@ returns one JSON object; a new section (a live cluster, say) is one more entry. 
   message;
 - `sim`: the simulated world at n = 4, 16, 64 and 193 nations (193 is the `un-members` preset)
   with the precursor workload (custody events of shipments along the trade lanes, plus opaque
-  signed transactions); per n the medians of `repetitions` runs of committed txs, heights and
-  deliveries per wall second, the peak resident set size and `ratio_to_floor`; then
+  signed transactions, submitted until `txs_until_tick` and then drained, so the run's
+  signing and checking is spent on transactions that commit); per n the medians of
+  `repetitions` runs of committed txs, heights and deliveries per wall second, the peak
+  resident set size and `ratio_to_floor`, against the median of the floor timed again just
+  before each of the n's runs (so load that comes and goes moves both sides); then
   `cost_growth_exponent`, the slope of log(wall seconds per committed tx) against log(n) from
   n = 16 to the largest n;
 - `chaincode`: microseconds per custody event through a fresh chaincode (`cold` verification
@@ -72,6 +75,7 @@ class SimWorkload:
     ticks_max: int
     txs_per_tick: float
     shipments: int
+    txs_until_tick: int | None = None  # submissions stop here; the rest drains the mempools
     payload_bytes: int = 64
     block_txs_max: int = 40_000
     gossip_batch_ticks: int = 10
@@ -82,11 +86,15 @@ class SimWorkload:
 
 
 # More than 100,000 committed txs per full run (the 193-nation RSS target is stated for that
-# many), in blocks of ~15,000: the rate fills big blocks, as the scale runs do. --quick (under a
-# minute on an idle machine) leaves n = 193 out and runs a few heights at a lower rate: its
-# ratios carry more start-up cost and are lower than the full run's.
-FULL_WORKLOAD = SimWorkload(ticks_max=600, txs_per_tick=250.0, shipments=300)
-QUICK_WORKLOAD = SimWorkload(ticks_max=250, txs_per_tick=100.0, shipments=50)
+# many), in blocks of ~15,000: the rate fills big blocks, as the scale runs do. Submissions stop
+# at txs_until_tick and the run lasts until the block holding the last of them commits at
+# every n (at n = 193 that block is proposed near tick 540 and committed near 605). --quick
+# (under a minute on an idle machine) leaves n = 193 out and runs a few heights at a lower
+# rate: its ratios carry more start-up cost and are lower than the full run's.
+FULL_WORKLOAD = SimWorkload(ticks_max=620, txs_per_tick=250.0, shipments=300,
+                            txs_until_tick=480)
+QUICK_WORKLOAD = SimWorkload(ticks_max=280, txs_per_tick=100.0, shipments=50,
+                             txs_until_tick=160)
 QUICK_NATIONS = (4, 16, 64)
 
 
@@ -98,6 +106,7 @@ class BenchContext:
     workload: SimWorkload
     fuzz_budget_s: float
     floor_tx_per_s: float = 0.0
+    floor_messages: int = FLOOR_MESSAGES
     worlds: dict[int, World] = field(default_factory=dict)  # n -> the median run's world
     progress: Callable[[str], None] | None = None
 
@@ -111,7 +120,7 @@ class BenchContext:
 
 def section_floor(ctx: BenchContext) -> dict:
     ctx.say("floor: Ed25519 sign + verify")
-    count = FLOOR_MESSAGES // (3 if ctx.quick else 1)
+    count = ctx.floor_messages = FLOOR_MESSAGES // (3 if ctx.quick else 1)
     rates = [floor_tx_per_s(count) for _ in range(ctx.repetitions)]
     ctx.floor_tx_per_s = round(statistics.median(rates))  # as written, so ratios recompute
     return {"floor_tx_per_s": round(ctx.floor_tx_per_s), "messages": count,
@@ -222,6 +231,7 @@ def bench_scenario(n: int, w: SimWorkload) -> Scenario:
             lines += ["[[nation]]", f'id = "{code}"', ""]
     lines += ["[network]", f"latency_ticks = {w.latency_ticks}", f"jitter_ticks = {w.jitter_ticks}",
               "", "[workload]", f"txs_per_tick = {w.txs_per_tick}",
+              *([f"txs_until_tick = {w.txs_until_tick}"] if w.txs_until_tick else []),
               f"payload_bytes = {w.payload_bytes}", f"shipments = {w.shipments}",
               "trade_start_tick = 100", "", "[consensus]", f"block_txs_max = {w.block_txs_max}",
               f"gossip_batch_ticks = {w.gossip_batch_ticks}", f"gossip_peers = {w.gossip_peers}"]
@@ -232,8 +242,12 @@ def sim_point(n: int, ctx: BenchContext) -> dict:
     """Median of `repetitions` runs at n nations; the median run's world is kept in ctx."""
     scenario = bench_scenario(n, ctx.workload)
     reps: list[tuple[float, dict, World | None]] = []
+    floors: list[float] = []
     for rep in range(ctx.repetitions):
         gc.collect()  # the last run's world is gone before this one is measured
+        # The floor again, just before each run: load that comes and goes during a long bench
+        # moves the floor and the run together, and their ratio much less.
+        floors.append(floor_tx_per_s(ctx.floor_messages))
         world = World(scenario)
         peak = [_rss_bytes()]
 
@@ -245,6 +259,7 @@ def sim_point(n: int, ctx: BenchContext) -> dict:
         reps.append((summary["txs_committed"] / wall, {
             "wall_s": round(wall, 3),
             "txs_committed": summary["txs_committed"],
+            "txs_submitted": summary["txs_submitted"],
             "heights_committed": summary["heights_committed"],
             "messages_delivered": summary["messages_delivered"],
             "signatures_verified": summary["signatures_verified"],
@@ -267,6 +282,7 @@ def sim_point(n: int, ctx: BenchContext) -> dict:
     if kept:  # the chaincode section re-applies the first n's blocks (every rep is the same)
         ctx.worlds[n] = kept[0]
     m = middle[1]
+    floor = statistics.median(floors)
     return {
         "nations": n,
         "txs_per_wall_s": round(med["txs_per_wall_s"], 1),
@@ -274,9 +290,11 @@ def sim_point(n: int, ctx: BenchContext) -> dict:
         "deliveries_per_wall_s": round(med["deliveries_per_wall_s"], 1),
         "wall_s": round(med["wall_s"], 3),
         "wall_s_per_committed_tx": med["wall_s"] / max(1, m["txs_committed"]),
-        "ratio_to_floor": round(med["txs_per_wall_s"] / ctx.floor_tx_per_s, 3),
+        "floor_tx_per_s": round(floor),
+        "ratio_to_floor": round(med["txs_per_wall_s"] / floor, 3),
         "peak_rss_mib": max(r[1]["peak_rss_mib"] for r in reps),
         "txs_committed": m["txs_committed"],
+        "txs_submitted": m["txs_submitted"],
         "custody_events_committed": m["custody_events_committed"],
         "heights_committed": m["heights_committed"],
         "messages_delivered": m["messages_delivered"],
@@ -390,12 +408,14 @@ def _workload_dict(w: SimWorkload) -> dict:
 _SIM_RUN = {
     "nations": int, "txs_per_wall_s": float, "heights_per_wall_s": float,
     "deliveries_per_wall_s": float, "wall_s": float, "wall_s_per_committed_tx": float,
-    "ratio_to_floor": float, "peak_rss_mib": float, "txs_committed": int,
+    "floor_tx_per_s": int, "ratio_to_floor": float, "peak_rss_mib": float,
+    "txs_committed": int, "txs_submitted": int,
     "custody_events_committed": int, "heights_committed": int, "messages_delivered": int,
     "signatures_verified": int, "safety_ok": bool, "liveness_ok": bool, "trace_sha256": str,
     "repetitions": list,
 }
-_WORKLOAD = {k: (float if k == "txs_per_tick" else int) for k in SimWorkload.__slots__}
+_WORKLOAD = {k: {"txs_per_tick": float, "txs_until_tick": (int, type(None))}.get(k, int)
+             for k in SimWorkload.__slots__}
 RESULT_SCHEMA: dict = {
     "machine": {"python": str, "implementation": str, "platform": str, "processor": str,
                 "cpus": (int, type(None)), "load_average": (list, type(None)), "commit": str},

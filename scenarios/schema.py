@@ -312,6 +312,10 @@ SCHEMA: dict[str, Table] = {
         {
             "txs_per_tick": Key("float", 0.5, "Mean submissions per tick (a Poisson process).",
                                 "txs_per_tick = 0.5", minimum=0.0, maximum=1000.0),
+            "txs_until_tick": Key("int", None, "Tick of the last submission; omit to submit "
+                                  "until ticks_max. Ending early lets the mempools drain, so "
+                                  "every submitted transaction can be committed.",
+                                  "txs_until_tick = 15000", minimum=1, maximum=TICKS_MAX_LIMIT),
             "payload_bytes": Key("int", 64, "Size of each transaction's payload.",
                                  "payload_bytes = 64", minimum=0, maximum=16 * 1024),
             "shipments": Key("int", 0, "Legitimate precursor shipments along the lanes, each a "

@@ -341,9 +341,11 @@ class World:
         if self.plans:
             self._register_operators()
         rate = self.scenario.workload["txs_per_tick"]
+        until = self.scenario.workload.get("txs_until_tick")
         if rate > 0:
             first_at = self.workload_rng.expovariate(rate)
-            self._push(math.ceil(first_at), SUBMIT, first_at)
+            if until is None or first_at <= until:
+                self._push(math.ceil(first_at), SUBMIT, first_at)
 
     def _boot(self, instance: str) -> None:
         self.incarnation[instance] += 1
@@ -470,7 +472,9 @@ class World:
             self.trace.submit(self.now, nation, tx.tx_id.hex()[:16])
             self._act(nation, self.nodes[nation].submit(tx, self.now))
         next_at = at + self.workload_rng.expovariate(rate)
-        self._push(max(self.now, math.ceil(next_at)), SUBMIT, next_at)
+        until = self.scenario.workload.get("txs_until_tick")
+        if until is None or next_at <= until:
+            self._push(max(self.now, math.ceil(next_at)), SUBMIT, next_at)
 
     # ------------------------------------------------------------------ a node's actions
 

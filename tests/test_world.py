@@ -212,3 +212,17 @@ liveness_ticks_max = 4000
     assert s["safety_ok"], s["violations"]
     assert s["evidence"] == []
     assert s["liveness_ok"], s["liveness"]
+
+
+def test_submissions_stop_at_txs_until_tick_and_the_mempools_drain():
+    text = ('[scenario]\nname = "drain"\nseed = 3\nticks_max = 3000\n'
+            + nations_toml(["USA", "MEX", "CAN", "GTM"])
+            + "[workload]\ntxs_per_tick = 2.0\ntxs_until_tick = 1500\n")
+    _, s = run_text(text)
+    # About 2 per tick until tick 1500, none after; and every one of them committed.
+    assert 2 * 1500 * 0.9 < s["txs_submitted"] < 2 * 1500 * 1.1
+    assert s["txs_committed"] == s["txs_submitted"]  # no shipments: every tx is a payload
+    # Without the key the stream runs to the end, and the last ones are still in the mempools.
+    _, s_all = run_text(text.replace("txs_until_tick = 1500\n", ""))
+    assert s_all["txs_submitted"] > 2 * 3000 * 0.9
+    assert s_all["txs_committed"] < s_all["txs_submitted"]
