@@ -36,6 +36,7 @@ class ValidatorSet:
     powers: tuple[tuple[str, int], ...]
     _power_of: dict[str, int] = field(init=False, repr=False, compare=False)
     _sequence: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    _total: int = field(init=False, repr=False, compare=False)  # asked on every vote
 
     def __post_init__(self) -> None:
         if not self.powers:
@@ -54,6 +55,7 @@ class ValidatorSet:
             raise ValidatorSetError(f"total power must be at most {POWER_TOTAL_MAX}, got {total}")
         object.__setattr__(self, "_power_of", power_of)
         object.__setattr__(self, "_sequence", _proposer_sequence(self.powers))
+        object.__setattr__(self, "_total", total)
 
     @classmethod
     def equal(cls, voters: list[str] | tuple[str, ...]) -> "ValidatorSet":
@@ -65,7 +67,7 @@ class ValidatorSet:
 
     @property
     def total_power(self) -> int:
-        return len(self._sequence)
+        return self._total
 
     def power(self, voter: str) -> int:
         """The voter's power, or 0 for a stranger."""
@@ -85,10 +87,10 @@ class ValidatorSet:
         return self.total_power // 3 + 1
 
     def has_quorum(self, power: int) -> bool:
-        return 3 * power > 2 * self.total_power
+        return 3 * power > 2 * self._total
 
     def has_skip(self, power: int) -> bool:
-        return 3 * power > self.total_power
+        return 3 * power > self._total
 
     def proposer(self, height: int, round_: int) -> str:
         """Deterministic proposer for (height, round): weighted round robin by power."""
