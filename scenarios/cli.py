@@ -18,6 +18,7 @@ scenario file.
 from __future__ import annotations
 
 import argparse
+import re
 import ast
 import json
 import shlex
@@ -104,6 +105,20 @@ def _positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"expected a number above 0, got {text}")
     return value
+
+
+def _nation_range(text: str) -> tuple[int, int]:
+    """`--nations A..B` (or `A`) of the commands that draw scenarios: fuzz and mutants."""
+    from .strategies import NATIONS_MAX, NATIONS_MIN
+    m = re.fullmatch(r"\s*(\d+)\s*(?:\.\.\s*(\d+)\s*)?", text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"expected a range such as 4..7, got {text!r}")
+    lo = int(m.group(1))
+    hi = int(m.group(2)) if m.group(2) else lo
+    if not NATIONS_MIN <= lo <= hi <= NATIONS_MAX:
+        raise argparse.ArgumentTypeError(f"expected {NATIONS_MIN} <= A <= B <= {NATIONS_MAX}, "
+                                         f"got {text}")
+    return lo, hi
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .cli import _non_negative, _positive as _positive_int, _positive_float
+from .cli import _nation_range, _non_negative, _positive as _positive_int, _positive_float
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 HASH_LINE = re.compile(r"^#\s*trace_sha256:\s*([0-9a-f]{64})\s*$", re.M)
@@ -61,19 +61,6 @@ def add_parsers(sub) -> None:
     rp.add_argument("--record", action="store_true",
                     help="write this run's hash into the file's trace_sha256: line")
 
-
-
-def _nation_range(text: str) -> tuple[int, int]:
-    from .strategies import NATIONS_MAX, NATIONS_MIN
-    m = re.fullmatch(r"\s*(\d+)\s*(?:\.\.\s*(\d+)\s*)?", text)
-    if not m:
-        raise argparse.ArgumentTypeError(f"expected a range such as 4..7, got {text!r}")
-    lo = int(m.group(1))
-    hi = int(m.group(2)) if m.group(2) else lo
-    if not NATIONS_MIN <= lo <= hi <= NATIONS_MAX:
-        raise argparse.ArgumentTypeError(f"expected {NATIONS_MIN} <= A <= B <= {NATIONS_MAX}, "
-                                         f"got {text}")
-    return lo, hi
 
 
 def dispatch(args: argparse.Namespace) -> int:

@@ -19,7 +19,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from .cli import _positive_float
+from .cli import _nation_range, _positive_float
 from .mutants import HONEST, MUTANTS, run_benchmark
 
 EXIT_OK, EXIT_FINDING, EXIT_USAGE = 0, 1, 2
@@ -34,7 +34,7 @@ def add_parser(sub) -> None:
     p.add_argument("--shrink-s", type=_positive_float,
                    help="shrinking budget per killed mutant, in seconds (default: --budget-s)")
     p.add_argument("--seed", type=int, default=0, help="seed of the fuzzer (default 0)")
-    p.add_argument("--nations", type=_nations, default=(4, 7), metavar="A..B",
+    p.add_argument("--nations", type=_nation_range, default=(4, 7), metavar="A..B",
                    help="nations per scenario (default 4..7)")
     p.add_argument("--only", type=_names, metavar="NAME,...",
                    help="only these mutants (default: all of " + ", ".join(MUTANTS) + ")")
@@ -42,18 +42,6 @@ def add_parser(sub) -> None:
                    help="skip the control run of the honest protocol")
     p.add_argument("--json", type=Path, help="also write the table, with each shrunk "
                    "counterexample, to this file")
-
-
-
-def _nations(text: str) -> tuple[int, int]:
-    lo, sep, hi = text.partition("..")
-    try:
-        a, b = int(lo), int(hi if sep else lo)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected A..B such as 4..7, got {text!r}") from None
-    if not 1 <= a <= b:
-        raise argparse.ArgumentTypeError(f"expected 1 <= A <= B, got {text!r}")
-    return a, b
 
 
 def _names(text: str) -> list[str]:

@@ -191,6 +191,19 @@ def test_chemtrace_mutants_rejects_an_unknown_mutant(capsys):
     assert "no_such_mutant" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", ["mutants", "fuzz"])
+@pytest.mark.parametrize("nations", ["0..3", "4..999", "7..4", "four"])
+def test_drawing_commands_refuse_a_nation_range_the_strategies_cannot_draw(command, nations,
+                                                                        capsys):
+    # One parser for both commands, bounded by what scenarios.strategies can draw, so the
+    # error comes from argparse, naming the flag, before any search starts.
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--nations", nations])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "--nations" in err and nations in err
+
+
 # ---------------------------------------------------------------------- the adversaries
 
 
