@@ -147,6 +147,10 @@ class Network:
                 if (self._region.get(n), self._region.get(n)) not in self._matrix:
                     raise ValueError(f"nation {n} has no region in the latency matrix")
         self._cache: dict[tuple[int, str, str], LinkState] = {}
+        # The links of one epoch by (src, dst), for `arrivals`: sends come in time order, so
+        # they mostly ask the epoch of the last send, without a bisect. [first, end) ticks.
+        self._epoch_links: dict[tuple[str, str], LinkState] = {}
+        self._epoch_first_tick, self._epoch_end_tick = 0, -1
         # For each partition: nation -> side index (unlisted nations share one extra side), and
         # the direction it blocks.
         self._partitions = []
@@ -159,6 +163,7 @@ class Network:
             if direction not in DIRECTIONS:
                 raise ValueError(f"unknown partition direction {direction!r}")
             self._partitions.append((p.from_tick, p.until_tick, side, len(p.groups), direction))
+        self.partitioned = bool(self._partitions)  # False: `blocked` is always False
 
     # ------------------------------------------------------------------ partitions
 
@@ -201,10 +206,22 @@ class Network:
                 g["reorder_probability"])
         return state
 
+    def _enter_epoch(self, tick: int) -> None:
+        """Point `_epoch_links` at the epoch of the global settings that holds `tick`."""
+        epoch = bisect.bisect_right(self._epoch_ticks, tick) - 1
+        self._epoch_links = {}
+        self._epoch_first_tick = self._epoch_ticks[epoch]
+        self._epoch_end_tick = (self._epoch_ticks[epoch + 1]
+                                if epoch + 1 < len(self._epoch_ticks) else 2**63)
+
     def arrivals(self, src: str, dst: str, now: int) -> list[int]:
         """Arrival ticks for one message sent now from src to dst: [] if lost, two entries if
         duplicated."""
-        s = self.link(src, dst, now)
+        if not self._epoch_first_tick <= now < self._epoch_end_tick:
+            self._enter_epoch(now)
+        s = self._epoch_links.get((src, dst))
+        if s is None:
+            s = self._epoch_links[(src, dst)] = self.link(src, dst, now)
         rng = self.rng
         if s.loss_probability and rng.random() < s.loss_probability:
             return []

@@ -3,9 +3,10 @@
 Every delivery, drop, timeout, decision and violation is a line. Keys are sorted and the
 separators fixed, so the same run writes the same bytes, and `sha256` is the run's fingerprint.
 
-Deliveries are most of the lines (O(n^2) per height), and submissions one per transaction, so
-`deliver()` and `submit()` format them directly,
-byte for byte what `write()` would make of the same dict (a test holds the two equal), and lines
+Deliveries are most of the lines (O(n^2) per height), then the drops (a duplicate delivery is
+one, and lossy links make many) and timeouts, and submissions one per transaction, so
+`deliver()`, `drop()`, `drop_net()`, `timeout()` and `submit()` format them directly, byte for
+byte what `write()` would make of the same dict (a test holds the two equal), and lines
 are hashed and written in batches of `BATCH_LINES`: SHA-256 and the file see the same bytes in
 the same order, so the hash is the same as line by line.
 """
@@ -33,7 +34,10 @@ class Trace:
         self._names: dict[str, str] = {}
 
     def write(self, record: dict) -> None:
-        self._pending.append(self._dumps(record))
+        self._add(self._dumps(record))
+
+    def _add(self, line: str) -> None:
+        self._pending.append(line)
         self.lines += 1
         if len(self._pending) >= BATCH_LINES:
             self._flush()
@@ -45,19 +49,34 @@ class Trace:
         s, d, k = names.get(src), names.get(dst), names.get(kind)
         if s is None or d is None or k is None:
             s, d, k = self._name(src), self._name(dst), self._name(kind)
-        self._pending.append(f'{{"dst":{d},"ev":"deliver","h":{h:d},"kind":{k},"r":{r:d},'
-                             f'"src":{s},"t":{t:d}}}')
-        self.lines += 1
-        if len(self._pending) >= BATCH_LINES:
-            self._flush()
+        self._add(f'{{"dst":{d},"ev":"deliver","h":{h:d},"kind":{k},"r":{r:d},"src":{s},'
+                  f'"t":{t:d}}}')
+
+    def drop(self, t: int, node: str, reason: str, kind: str) -> None:
+        """The line of write({"t": t, "ev": "drop", "node": node, "reason": reason,
+        "kind": kind}): a node refused a message."""
+        name = self._name
+        self._add(f'{{"ev":"drop","kind":{name(kind)},"node":{name(node)},'
+                  f'"reason":{name(reason)},"t":{t:d}}}')
+
+    def drop_net(self, t: int, src: str, dst: str, kind: str, reason: str) -> None:
+        """The line of write({"t": t, "ev": "drop", "src": src, "dst": dst, "kind": kind,
+        "reason": reason}): the network lost a message."""
+        name = self._name
+        self._add(f'{{"dst":{name(dst)},"ev":"drop","kind":{name(kind)},'
+                  f'"reason":{name(reason)},"src":{name(src)},"t":{t:d}}}')
+
+    def timeout(self, t: int, node: str, step: str, h: int, r: int) -> None:
+        """The line of write({"t": t, "ev": "timeout", "node": node, "step": step, "h": h,
+        "r": r})."""
+        name = self._name
+        self._add(f'{{"ev":"timeout","h":{h:d},"node":{name(node)},"r":{r:d},'
+                  f'"step":{name(step)},"t":{t:d}}}')
 
     def submit(self, t: int, node: str, tx: str) -> None:
         """The line of write({"t": t, "ev": "submit", "node": node, "tx": tx})."""
-        self._pending.append(f'{{"ev":"submit","node":{self._name(node)},"t":{t:d},'
-                             f'"tx":{self._dumps(tx)}}}')
-        self.lines += 1
-        if len(self._pending) >= BATCH_LINES:
-            self._flush()
+        self._add(f'{{"ev":"submit","node":{self._name(node)},"t":{t:d},'
+                  f'"tx":{self._dumps(tx)}}}')
 
     def _name(self, text: str) -> str:
         encoded = self._names.get(text)

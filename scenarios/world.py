@@ -113,6 +113,9 @@ class World:
         self.byzantine_power_fraction = sum(power[n] for n in self.byzantine) / total
         self.honest = tuple(n for n in self.nations if n not in self.byzantine)
         self.instances = self.nations + tuple(f"{n}{TWIN}" for n in sorted(self.twinned))
+        # instance -> nation, looked up for every message instead of stripping TWIN each time
+        self.nation_of = {i: _nation(i) for i in self.instances}
+        self._twin_sides: dict[tuple[str, str], str] = {}
         self.split_adversary = self._split_adversary()
         self.coalitions: dict[str, dict] = {}  # state shared by the nodes of one behaviour kind
         c = scenario.consensus
@@ -423,9 +426,13 @@ class World:
 
     def _twin_side(self, nation: str, peer: str) -> str:
         """Which instance of twinned `nation` talks to `peer`: each serves half the others."""
-        others = sorted(n for n in self.nations if n != nation)
-        first = set(others[:(len(others) + 1) // 2])
-        return nation if peer in first else f"{nation}{TWIN}"
+        side = self._twin_sides.get((nation, peer))
+        if side is None:
+            others = sorted(n for n in self.nations if n != nation)
+            first = set(others[:(len(others) + 1) // 2])
+            side = self._twin_sides[(nation, peer)] = (
+                nation if peer in first else f"{nation}{TWIN}")
+        return side
 
     def _deliver(self, src: str, dst: str, data: bytes, kind: str, height: int, round_: int
                  ) -> None:
@@ -433,7 +440,9 @@ class World:
         if node is None:
             self._drop_net(src, dst, kind, "crashed")
             return
-        if self.network.blocked(_nation(src), _nation(dst), self.now):
+        network = self.network
+        if network.partitioned and network.blocked(self.nation_of[src], self.nation_of[dst],
+                                                   self.now):
             self._drop_net(src, dst, kind, "partition")
             return
         self.messages_delivered += 1
@@ -451,9 +460,8 @@ class World:
             return
         self.armed[nation] = None
         for timeout in node.replica.due_timeouts(self.now):
-            self.trace.write({"t": self.now, "ev": "timeout", "node": nation,
-                              "step": timeout.step.name.lower(), "h": timeout.height,
-                              "r": timeout.round})
+            self.trace.timeout(self.now, nation, timeout.step.name.lower(), timeout.height,
+                               timeout.round)
         self._act(nation, node.on_timer(self.now))
 
     def _submit(self, at: float, rate: float) -> None:
@@ -475,26 +483,32 @@ class World:
     # ------------------------------------------------------------------ a node's actions
 
     def _act(self, instance: str, actions: list) -> None:
-        nation = _nation(instance)
-        muted = self._active(nation, "mute") is not None
+        nation = self.nation_of[instance]
+        # Only a nation with behaviours can be muted: the others skip the look-up.
+        muted = nation in self.behaviours and self._active(nation, "mute") is not None
         for action in actions:
-            if isinstance(action, (SendAll, SendTo)) and muted:
-                self.suppressed += 1
-            elif isinstance(action, SendAll):
-                for dst in self.nations:
-                    if dst != nation:
-                        self._route(instance, dst, action.data, action.kind, action.height,
-                                    action.round)
-            elif isinstance(action, SendTo):
-                self._route(instance, action.dst, action.data, action.kind, action.height,
-                            action.round)
-            elif isinstance(action, Committed):
-                self._on_commit(instance, action)
-            elif isinstance(action, Dropped):
+            cls = action.__class__
+            if cls not in _ACTION_CLASSES:
+                cls = _action_class(action)  # a subclass is handled as its base
+            if cls is Delivered:
+                continue
+            if cls is SendAll:
+                if muted:
+                    self.suppressed += 1
+                else:
+                    self._send_all(instance, nation, action)
+            elif cls is SendTo:
+                if muted:
+                    self.suppressed += 1
+                else:
+                    self._route(instance, action.dst, action.data, action.kind, action.height,
+                                action.round)
+            elif cls is Dropped:
                 self.dropped[action.reason] = self.dropped.get(action.reason, 0) + 1
-                self.trace.write({"t": self.now, "ev": "drop", "node": instance,
-                                  "reason": action.reason, "kind": action.kind})
-            elif isinstance(action, Misbehaviour):
+                self.trace.drop(self.now, instance, action.reason, action.kind)
+            elif cls is Committed:
+                self._on_commit(instance, action)
+            elif cls is Misbehaviour:
                 ev = action.evidence
                 record = {"kind": "equivocation", "nation": ev.voter, "tick": self.now,
                           "seen_by": instance, "height": ev.first.height, "round": ev.first.round,
@@ -504,33 +518,46 @@ class World:
                 if key not in self._evidence_keys:  # the summary lists each offence once
                     self._evidence_keys.add(key)
                     self.evidence.append(record)
-            elif isinstance(action, Delivered):
-                pass
         self._arm(instance)
+
+    def _send_all(self, src: str, src_nation: str, action: SendAll) -> None:
+        """A broadcast from instance `src`: one send to every other nation, in nation order."""
+        data, kind, height, round_ = action.data, action.kind, action.height, action.round
+        if self.twinned:
+            for dst in self.nations:
+                if dst != src_nation:
+                    self._route(src, dst, data, kind, height, round_)
+            return
+        send = self._send
+        for dst in self.nations:
+            if dst != src_nation:
+                send(src, dst, data, kind, height, round_)
 
     def _route(self, src: str, dst_nation: str, data: bytes, kind: str, height: int,
                round_: int) -> None:
         """Send from instance `src` to the instance of `dst_nation` that talks to it."""
-        src_nation = _nation(src)
-        if src_nation in self.twinned and self._twin_side(src_nation, dst_nation) != src:
-            return  # the other twin serves that peer
         dst = dst_nation
-        if dst_nation in self.twinned:
-            dst = self._twin_side(dst_nation, src_nation)
+        if self.twinned:
+            src_nation = self.nation_of[src]
+            if src_nation in self.twinned and self._twin_side(src_nation, dst_nation) != src:
+                return  # the other twin serves that peer
+            if dst_nation in self.twinned:
+                dst = self._twin_side(dst_nation, src_nation)
         self._send(src, dst, data, kind, height, round_)
 
     def _send(self, src: str, dst: str, data: bytes, kind: str, height: int, round_: int) -> None:
         self.messages_sent += 1
         self.sent_by_nation[src] = self.sent_by_nation.get(src, 0) + 1
-        if (len(self.spacetime) < SPACETIME_MESSAGES_MAX and height <= SPACETIME_HEIGHTS_MAX
-                and kind != "txs"):
+        if (height <= SPACETIME_HEIGHTS_MAX and kind != "txs"
+                and len(self.spacetime) < SPACETIME_MESSAGES_MAX):
             self._sent_at.setdefault((src, dst, data), []).append(self.now)  # resends too
         self.bytes_sent += len(data)
-        src_nation = _nation(src)
-        if self.network.blocked(src_nation, _nation(dst), self.now):
+        nation_of, network, now = self.nation_of, self.network, self.now
+        src_nation, dst_nation = nation_of[src], nation_of[dst]
+        if network.partitioned and network.blocked(src_nation, dst_nation, now):
             self._drop_net(src, dst, kind, "partition")
             return
-        arrivals = self.network.arrivals(src_nation, _nation(dst), self.now)
+        arrivals = network.arrivals(src_nation, dst_nation, now)
         if not arrivals:
             self._drop_net(src, dst, kind, "loss")
             return
@@ -552,8 +579,7 @@ class World:
 
     def _drop_net(self, src: str, dst: str, kind: str, reason: str) -> None:
         self.dropped[reason] = self.dropped.get(reason, 0) + 1
-        self.trace.write({"t": self.now, "ev": "drop", "src": src, "dst": dst, "kind": kind,
-                          "reason": reason})
+        self.trace.drop_net(self.now, src, dst, kind, reason)
 
     def _on_commit(self, nation: str, action: Committed) -> None:
         block = action.committed.block
@@ -798,6 +824,17 @@ def _reference_data():
 
 def _nation(instance: str) -> str:
     return instance.rstrip(TWIN)
+
+
+_ACTION_CLASSES = frozenset({SendAll, SendTo, Committed, Dropped, Delivered, Misbehaviour})
+
+
+def _action_class(action) -> type | None:
+    """The action class `action` is an instance of (for a subclass), or None: ignored."""
+    for cls in (SendAll, SendTo, Committed, Dropped, Misbehaviour, Delivered):
+        if isinstance(action, cls):
+            return cls
+    return None
 
 
 def _percentile(sorted_values: list[int], pct: int) -> int | None:

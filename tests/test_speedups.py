@@ -211,7 +211,13 @@ def test_fast_trace_lines_are_the_bytes_json_writes(t, h, r, names):
     slow.write({"t": t, "ev": "deliver", "src": src, "dst": dst, "kind": kind, "h": h, "r": r})
     fast.submit(t, node, kind)
     slow.write({"t": t, "ev": "submit", "node": node, "tx": kind})
-    assert fast.sha256 == slow.sha256 and fast.lines == slow.lines == 2
+    fast.drop(t, node, dst, kind)
+    slow.write({"t": t, "ev": "drop", "node": node, "reason": dst, "kind": kind})
+    fast.drop_net(t, src, dst, kind, node)
+    slow.write({"t": t, "ev": "drop", "src": src, "dst": dst, "kind": kind, "reason": node})
+    fast.timeout(t, node, kind, h, r)
+    slow.write({"t": t, "ev": "timeout", "node": node, "step": kind, "h": h, "r": r})
+    assert fast.sha256 == slow.sha256 and fast.lines == slow.lines == 5
 
 
 @given(seed=st.integers(0, 2**32), jitter=st.integers(1, 500))
