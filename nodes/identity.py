@@ -12,12 +12,19 @@ from nacl.signing import SigningKey, VerifyKey
 SIGNATURE_BYTES = 64
 PUBLIC_KEY_BYTES = 32
 VERIFY_CACHE_ENTRIES_MAX = 1_000_000
+# Signatures an identity remembers: a node stuck at a height resends its own messages of the
+# height (at most nodes.node.RESEND_MESSAGES_MAX) every period, the same bytes each time.
+SIGNATURES_REMEMBERED_MAX = 256
 
 
 class Identity:
-    """A signing key with the name it signs as (a nation code, later also an operator id)."""
+    """A signing key with the name it signs as (a nation code, later also an operator id).
 
-    __slots__ = ("name", "_key", "public_key")
+    Ed25519 signing is deterministic (RFC 8032: the nonce is a hash of the key and the message),
+    so `sign` remembers its last SIGNATURES_REMEMBERED_MAX signatures by message: a resend of
+    the same bytes gets the same signature without computing it again."""
+
+    __slots__ = ("name", "_key", "public_key", "_signatures")
 
     def __init__(self, name: str, seed32: bytes) -> None:
         if len(seed32) != 32:
@@ -25,6 +32,7 @@ class Identity:
         self.name = name
         self._key = SigningKey(seed32)
         self.public_key = bytes(self._key.verify_key)
+        self._signatures: dict[bytes, bytes] = {}
 
     @classmethod
     def derive(cls, name: str, seed: int, purpose: str = "nation") -> "Identity":
@@ -40,7 +48,14 @@ class Identity:
         return bytes(self._key)
 
     def sign(self, message: bytes) -> bytes:
-        return self._key.sign(message).signature
+        signatures = self._signatures
+        signature = signatures.get(message)
+        if signature is None:
+            signature = self._key.sign(message).signature
+            if len(signatures) >= SIGNATURES_REMEMBERED_MAX:
+                del signatures[next(iter(signatures))]  # the oldest
+            signatures[message] = signature
+        return signature
 
 
 class VerifyCache:

@@ -220,6 +220,17 @@ def test_fast_trace_lines_are_the_bytes_json_writes(t, h, r, names):
     assert fast.sha256 == slow.sha256 and fast.lines == slow.lines == 5
 
 
+def test_a_remembered_signature_is_the_one_signing_computes():
+    from nodes import Identity
+    from nodes.identity import SIGNATURES_REMEMBERED_MAX
+    identity, fresh = Identity.derive("USA", 7), Identity.derive("USA", 7)
+    messages = [bytes([i % 256]) * (1 + i // 256) for i in range(SIGNATURES_REMEMBERED_MAX + 10)]
+    first = [identity.sign(m) for m in messages]
+    again = [identity.sign(m) for m in reversed(messages)]  # hits, then evicted ones again
+    assert first == again[::-1] == [fresh._key.sign(m).signature for m in messages]
+    assert len(identity._signatures) == SIGNATURES_REMEMBERED_MAX
+
+
 @given(seed=st.integers(0, 2**32), jitter=st.integers(1, 500))
 @settings(max_examples=100, deadline=None)
 def test_network_jitter_draw_is_randint(seed, jitter):
