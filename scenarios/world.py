@@ -11,6 +11,11 @@ two events at one tick always run in the order they were scheduled, and nothing 
 set or an unsorted dict. With the named random streams of `Streams`, the same scenario and seed
 give the same trace, byte for byte, in any process.
 
+A broadcast's deliveries that arrive at one tick share one entry (DELIVER_MANY), which delivers
+them in send order. That is the order separate entries would run in: nothing is pushed while a
+broadcast is sent, so their seqs would be consecutive, and no other entry could run between two
+of them (see `Speedups.broadcast_events`).
+
 Crashes keep a nation's `MemoryStorage` (its disk) and drop everything else; a restart builds a
 fresh `Node` on that storage, which resumes consensus from its write-ahead record and catches up
 by state sync.
@@ -62,7 +67,7 @@ from .schema import BYZANTINE_KINDS
 from .trace import Trace
 from .trade import Corruption, operator_ids, plan_trade
 
-DELIVER, WAKE, SUBMIT, CRASH, RESTART, TRADE, RECHECK = 0, 1, 2, 3, 4, 5, 6
+DELIVER, WAKE, SUBMIT, CRASH, RESTART, TRADE, RECHECK, DELIVER_MANY = 0, 1, 2, 3, 4, 5, 6, 7
 TWIN = "~"  # the twin of nation X runs as instance "X~"
 TRADE_RETRY_TICKS = 100  # the filing nation is down, or operators are not registered yet
 TRADE_RESUBMIT_TICKS = 3000  # a filed event not committed by then is filed again
@@ -75,20 +80,25 @@ SPACETIME_MESSAGES_MAX = 2000
 
 @dataclass(frozen=True, slots=True)
 class Speedups:
-    """What the nodes of one process share (issue 8). Each only remembers answers that are pure
-    functions of their keys, so a run writes the same trace with any of them off
-    (tests/test_speedups.py holds the hashes equal). All on by default.
+    """What makes a run cheaper without changing it (issue 8). The first three are what the
+    nodes of one process share, and only remember answers that are pure functions of their
+    keys; the last batches queue entries without reordering them. A run writes the same trace
+    with any of them off (tests/test_speedups.py holds the hashes equal). All on by default.
 
     - `verify_cache`: one VerifyCache for every node and the safety oracle, so each signature is
       checked once in the process; off, every check runs pynacl.
     - `decode_cache`: one DecodeCache, so a broadcast is decoded (and a big one hashed) once.
     - `shared_application`: honest nodes validate and apply a block once for all of them in the
       same state (nodes/shared.py); Byzantine nodes always compute their own.
+    - `broadcast_events`: the deliveries of one broadcast that arrive at one tick are one queue
+      entry, not one each (`World._send_all`): at n nations a broadcast pushes and pops at most
+      as many entries as it has distinct arrival ticks instead of n - 1.
     """
 
     verify_cache: bool = True
     decode_cache: bool = True
     shared_application: bool = True
+    broadcast_events: bool = True
 
 
 class World:
@@ -299,12 +309,15 @@ class World:
 
     def _loop(self, queue: list, pop, ticks_max: int, rate: float,
               progress: Callable[[int, int], None] | None) -> None:
+        progress_at = PROGRESS_EVERY_EVENTS
         while queue and queue[0][0] <= ticks_max and not self.stopped_early:
             tick, _, kind, payload = pop(queue)
             self.now = tick
             self.events += 1
             if kind == DELIVER:
                 self._deliver(*payload)
+            elif kind == DELIVER_MANY:
+                self._deliver_many(*payload)
             elif kind == WAKE:
                 self._wake(*payload)
             elif kind == SUBMIT:
@@ -317,7 +330,8 @@ class World:
                 self._crash(payload[0])
             else:
                 self._restart(*payload)
-            if progress is not None and self.events % PROGRESS_EVERY_EVENTS == 0:
+            if progress is not None and self.events >= progress_at:
+                progress_at = self.events + PROGRESS_EVERY_EVENTS
                 progress(tick, ticks_max)
 
     def _begin(self, restarts_until: int | None) -> None:
@@ -454,6 +468,19 @@ class World:
         self.trace.deliver(self.now, src, dst, kind, height, round_)
         self._act(dst, node.on_bytes(data, self.now))
 
+    def _deliver_many(self, src: str, arrivals: list[tuple[str, bytes]], kind: str, height: int,
+                      round_: int) -> None:
+        """The deliveries of one broadcast that arrive now, `(dst, data)` in send order, each
+        run and counted as the event of its own queue entry would be (`Speedups.
+        broadcast_events`); the loop would stop before the next entry once liveness is shown."""
+        dst, data = arrivals[0]
+        self._deliver(src, dst, data, kind, height, round_)
+        for dst, data in arrivals[1:]:
+            if self.stopped_early:
+                return
+            self.events += 1
+            self._deliver(src, dst, data, kind, height, round_)
+
     def _wake(self, nation: str, incarnation: int) -> None:
         node = self.nodes[nation]
         if node is None or incarnation != self.incarnation[nation]:
@@ -521,31 +548,68 @@ class World:
         self._arm(instance)
 
     def _send_all(self, src: str, src_nation: str, action: SendAll) -> None:
-        """A broadcast from instance `src`: one send to every other nation, in nation order."""
+        """A broadcast from instance `src`: one send to every other nation, in nation order.
+
+        With `Speedups.broadcast_events`, the sends go through the network one by one as
+        without it (the same random draws, drops and trace lines, in the same order), but the
+        arrivals are pushed once all are known: one DELIVER_MANY entry per arrival tick, its
+        deliveries in send order (a single one stays a DELIVER). Nothing else is pushed while a
+        broadcast is sent, so one entry per arrival would have had consecutive seqs: no other
+        entry could have run between two of the same tick, and none runs inside a batch."""
         data, kind, height, round_ = action.data, action.kind, action.height, action.round
-        if self.twinned:
+        if not self.speedups.broadcast_events:
             for dst in self.nations:
                 if dst != src_nation:
                     self._route(src, dst, data, kind, height, round_)
             return
-        send = self._send
+        by_tick: dict[int, list[tuple[str, bytes]]] = {}  # in the order of the first arrival
         for dst in self.nations:
-            if dst != src_nation:
-                send(src, dst, data, kind, height, round_)
+            if dst == src_nation:
+                continue
+            if self.twinned:
+                dst = self._route_to(src, dst)
+                if dst is None:
+                    continue
+            sent, arrivals = self._transmit(src, dst, data, kind, height, round_)
+            for tick in arrivals:  # two with a duplicate, maybe at one tick
+                batch = by_tick.get(tick)
+                if batch is None:
+                    by_tick[tick] = [(dst, sent)]
+                else:
+                    batch.append((dst, sent))
+        for tick, batch in by_tick.items():
+            if len(batch) == 1:
+                self._push(tick, DELIVER, src, batch[0][0], batch[0][1], kind, height, round_)
+            else:
+                self._push(tick, DELIVER_MANY, src, batch, kind, height, round_)
 
     def _route(self, src: str, dst_nation: str, data: bytes, kind: str, height: int,
                round_: int) -> None:
         """Send from instance `src` to the instance of `dst_nation` that talks to it."""
-        dst = dst_nation
-        if self.twinned:
-            src_nation = self.nation_of[src]
-            if src_nation in self.twinned and self._twin_side(src_nation, dst_nation) != src:
-                return  # the other twin serves that peer
-            if dst_nation in self.twinned:
-                dst = self._twin_side(dst_nation, src_nation)
-        self._send(src, dst, data, kind, height, round_)
+        dst = self._route_to(src, dst_nation) if self.twinned else dst_nation
+        if dst is not None:
+            self._send(src, dst, data, kind, height, round_)
+
+    def _route_to(self, src: str, dst_nation: str) -> str | None:
+        """The instance of `dst_nation` that instance `src` talks to, or None: the other twin
+        of `src` serves that peer."""
+        src_nation = self.nation_of[src]
+        if src_nation in self.twinned and self._twin_side(src_nation, dst_nation) != src:
+            return None
+        if dst_nation in self.twinned:
+            return self._twin_side(dst_nation, src_nation)
+        return dst_nation
 
     def _send(self, src: str, dst: str, data: bytes, kind: str, height: int, round_: int) -> None:
+        data, arrivals = self._transmit(src, dst, data, kind, height, round_)
+        for tick in arrivals:
+            self._push(tick, DELIVER, src, dst, data, kind, height, round_)
+
+    def _transmit(self, src: str, dst: str, data: bytes, kind: str, height: int, round_: int
+                  ) -> tuple[bytes, list[int]]:
+        """Put one message on the wire: count it, and return the bytes that will arrive (a
+        Byzantine sender's may differ from `data`) with their arrival ticks, none if the
+        network drops it (traced here). Pushes nothing: the caller queues the arrivals."""
         self.messages_sent += 1
         self.sent_by_nation[src] = self.sent_by_nation.get(src, 0) + 1
         if (height <= SPACETIME_HEIGHTS_MAX and kind != "txs"
@@ -556,15 +620,14 @@ class World:
         src_nation, dst_nation = nation_of[src], nation_of[dst]
         if network.partitioned and network.blocked(src_nation, dst_nation, now):
             self._drop_net(src, dst, kind, "partition")
-            return
+            return data, []
         arrivals = network.arrivals(src_nation, dst_nation, now)
         if not arrivals:
             self._drop_net(src, dst, kind, "loss")
-            return
+            return data, arrivals
         if src_nation in self.behaviours:
             data, arrivals = self._misbehave_on_wire(src_nation, data, arrivals)
-        for tick in arrivals:
-            self._push(tick, DELIVER, src, dst, data, kind, height, round_)
+        return data, arrivals
 
     def _misbehave_on_wire(self, nation: str, data: bytes, arrivals: list[int]
                            ) -> tuple[bytes, list[int]]:
