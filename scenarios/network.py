@@ -223,18 +223,20 @@ class Network:
         if s is None:
             s = self._epoch_links[(src, dst)] = self.link(src, dst, now)
         rng = self.rng
-        if s.loss_probability and rng.random() < s.loss_probability:
+        loss, duplicate = s.loss_probability, s.duplicate_probability
+        if loss and rng.random() < loss:
             return []
-        copies = 2 if s.duplicate_probability and rng.random() < s.duplicate_probability else 1
+        copies = 2 if duplicate and rng.random() < duplicate else 1
+        latency, jitter, reorder = s.latency_ticks, s.jitter_ticks, s.reorder_probability
         out = []
         for _ in range(copies):
-            delay = s.latency_ticks
-            if s.jitter_ticks:
+            delay = latency
+            if jitter:
                 # rng.randint(-j, j) is -j + rng._randbelow(2j + 1) (CPython's randrange): the
                 # same draw from the same stream, without randint's checks, which cost as
                 # much as the rest of a send at n = 193. tests/test_speedups.py pins it.
-                delay += rng._randbelow(2 * s.jitter_ticks + 1) - s.jitter_ticks
-            if s.reorder_probability and rng.random() < s.reorder_probability:
-                delay += rng.randint(1, REORDER_HOLD_FACTOR * s.latency_ticks)
+                delay += rng._randbelow(2 * jitter + 1) - jitter
+            if reorder and rng.random() < reorder:
+                delay += rng.randint(1, REORDER_HOLD_FACTOR * latency)
             out.append(now + max(1, delay))
         return out

@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import IO
 
 BATCH_LINES = 4096
-NAMES_MAX = 4096  # distinct strings (nations, kinds) whose JSON form is kept
+NAMES_MAX = 4096  # distinct strings (nations, kinds), and drop lines up to their tick, kept
 
 
 class Trace:
-    __slots__ = ("_hash", "_file", "lines", "_dumps", "_pending", "_names")
+    __slots__ = ("_hash", "_file", "lines", "_dumps", "_pending", "_names", "_drop_heads")
 
     def __init__(self, path: Path | None) -> None:
         self._hash = hashlib.sha256()
@@ -32,6 +32,8 @@ class Trace:
         self._dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
         self._pending: list[str] = []
         self._names: dict[str, str] = {}
+        # (node, reason, kind) -> a drop line up to its tick: duplicates make many drop lines
+        self._drop_heads: dict[tuple[str, str, str], str] = {}
 
     def write(self, record: dict) -> None:
         self._add(self._dumps(record))
@@ -55,9 +57,14 @@ class Trace:
     def drop(self, t: int, node: str, reason: str, kind: str) -> None:
         """The line of write({"t": t, "ev": "drop", "node": node, "reason": reason,
         "kind": kind}): a node refused a message."""
-        name = self._name
-        self._add(f'{{"ev":"drop","kind":{name(kind)},"node":{name(node)},'
-                  f'"reason":{name(reason)},"t":{t:d}}}')
+        head = self._drop_heads.get((node, reason, kind))
+        if head is None:
+            name = self._name
+            head = (f'{{"ev":"drop","kind":{name(kind)},"node":{name(node)},'
+                    f'"reason":{name(reason)},"t":')
+            if len(self._drop_heads) < NAMES_MAX:
+                self._drop_heads[(node, reason, kind)] = head
+        self._add(f"{head}{t:d}}}")
 
     def drop_net(self, t: int, src: str, dst: str, kind: str, reason: str) -> None:
         """The line of write({"t": t, "ev": "drop", "src": src, "dst": dst, "kind": kind,
