@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections import OrderedDict
 from typing import Callable
@@ -15,6 +16,9 @@ VERIFY_CACHE_ENTRIES_MAX = 1_000_000
 # Signatures an identity remembers: a node stuck at a height resends its own messages of the
 # height (at most nodes.node.RESEND_MESSAGES_MAX) every period, the same bytes each time.
 SIGNATURES_REMEMBERED_MAX = 256
+# Derived identities kept by (class, name, seed, purpose): a fuzzer builds thousands of worlds
+# from a few seeds, a dozen keys each.
+DERIVED_IDENTITIES_MAX = 4096
 
 
 class Identity:
@@ -36,9 +40,9 @@ class Identity:
 
     @classmethod
     def derive(cls, name: str, seed: int, purpose: str = "nation") -> "Identity":
-        """Deterministic key for simulations: the same (seed, name) always gives the same key."""
-        digest = hashlib.sha256(f"chemtrace/{purpose}/{seed}/{name}".encode()).digest()
-        return cls(name, digest)
+        """Deterministic key for simulations: the same (seed, name) always gives the same key,
+        and recently the same object (an identity only ever changes its signature memo)."""
+        return _derive(cls, name, seed, purpose)
 
     @classmethod
     def generate(cls, name: str) -> "Identity":
@@ -56,6 +60,11 @@ class Identity:
                 del signatures[next(iter(signatures))]  # the oldest
             signatures[message] = signature
         return signature
+
+
+@functools.lru_cache(maxsize=DERIVED_IDENTITIES_MAX, typed=True)
+def _derive(cls: type[Identity], name: str, seed: int, purpose: str) -> Identity:
+    return cls(name, hashlib.sha256(f"chemtrace/{purpose}/{seed}/{name}".encode()).digest())
 
 
 class VerifyCache:
