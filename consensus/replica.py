@@ -428,7 +428,8 @@ class Replica:
         """Fire every enabled upon-rule until none is enabled. Returns early on a decision."""
         height = self.height
         for _ in range(EVALUATE_STEPS_MAX):
-            if self._try_decide(touched_round, effects) or self._try_decide(self.round, effects):
+            if self._try_decide(touched_round, effects) or (
+                    self.round != touched_round and self._try_decide(self.round, effects)):
                 return
             if self._skip_round(touched_round, effects):
                 if self.height != height:
