@@ -36,6 +36,8 @@ class ValidatorSet:
     powers: tuple[tuple[str, int], ...]
     _power_of: dict[str, int] = field(init=False, repr=False, compare=False)
     _sequence: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    # 2 * total power: the quorum test runs for every vote counted, so it is kept, not derived
+    _twice_total: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.powers:
@@ -54,6 +56,7 @@ class ValidatorSet:
             raise ValidatorSetError(f"total power must be at most {POWER_TOTAL_MAX}, got {total}")
         object.__setattr__(self, "_power_of", power_of)
         object.__setattr__(self, "_sequence", _proposer_sequence(self.powers))
+        object.__setattr__(self, "_twice_total", 2 * len(self._sequence))
 
     @classmethod
     def equal(cls, voters: list[str] | tuple[str, ...]) -> "ValidatorSet":
@@ -85,7 +88,7 @@ class ValidatorSet:
         return self.total_power // 3 + 1
 
     def has_quorum(self, power: int) -> bool:
-        return 3 * power > 2 * self.total_power
+        return 3 * power > self._twice_total
 
     def has_skip(self, power: int) -> bool:
         return 3 * power > self.total_power
