@@ -212,6 +212,12 @@ class Misbehaviour:
     evidence: Evidence
 
 
+@functools.lru_cache(maxsize=1024)
+def _dropped(reason: str, kind: str) -> Dropped:
+    """One Dropped per (reason, kind), made once: a node drops every duplicate it receives."""
+    return Dropped(reason, kind)
+
+
 Action = SendAll | SendTo | Committed | Dropped | Delivered | Misbehaviour
 
 
@@ -750,7 +756,7 @@ class Node:
 
     def _drop(self, reason: str, kind: str, out: list[Action]) -> None:
         self.dropped[reason] = self.dropped.get(reason, 0) + 1
-        out.append(Dropped(reason, kind))
+        out.append(_dropped(reason, kind))
 
     def _remember(self, digest: bytes) -> None:
         self._seen[digest] = None

@@ -514,6 +514,9 @@ class World:
     # ------------------------------------------------------------------ a node's actions
 
     def _act(self, instance: str, actions: list) -> None:
+        if not actions:  # most wake-ups: only the next deadline to arm
+            self._arm(instance)
+            return
         nation = self.nation_of[instance]
         # Only a nation with behaviours can be muted: the others skip the look-up.
         muted = nation in self.behaviours and self._active(nation, "mute") is not None
