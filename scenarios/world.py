@@ -569,15 +569,15 @@ class World:
                 if dst != src_nation:
                     self._route(src, dst, data, kind, height, round_)
             return
+        if self.twinned:
+            dsts = [d for d in (self._route_to(src, n) for n in self.nations if n != src_nation)
+                    if d is not None]
+        else:
+            dsts = [n for n in self.nations if n != src_nation]
+        self._count_sends(src, dsts, data, kind, height)
         by_tick: dict[int, list[tuple[str, bytes]]] = {}  # in the order of the first arrival
-        for dst in self.nations:
-            if dst == src_nation:
-                continue
-            if self.twinned:
-                dst = self._route_to(src, dst)
-                if dst is None:
-                    continue
-            sent, arrivals = self._transmit(src, dst, data, kind, height, round_)
+        for dst in dsts:
+            sent, arrivals = self._transmit(src, dst, data, kind)
             for tick in arrivals:  # two with a duplicate, maybe at one tick
                 batch = by_tick.get(tick)
                 if batch is None:
@@ -608,21 +608,29 @@ class World:
         return dst_nation
 
     def _send(self, src: str, dst: str, data: bytes, kind: str, height: int, round_: int) -> None:
-        data, arrivals = self._transmit(src, dst, data, kind, height, round_)
+        self._count_sends(src, (dst,), data, kind, height)
+        data, arrivals = self._transmit(src, dst, data, kind)
         for tick in arrivals:
             self._push(tick, DELIVER, src, dst, data, kind, height, round_)
 
-    def _transmit(self, src: str, dst: str, data: bytes, kind: str, height: int, round_: int
-                  ) -> tuple[bytes, list[int]]:
-        """Put one message on the wire: count it, and return the bytes that will arrive (a
-        Byzantine sender's may differ from `data`) with their arrival ticks, none if the
-        network drops it (traced here). Pushes nothing: the caller queues the arrivals."""
-        self.messages_sent += 1
-        self.sent_by_nation[src] = self.sent_by_nation.get(src, 0) + 1
+    def _count_sends(self, src: str, dsts: list[str] | tuple[str], data: bytes, kind: str,
+                     height: int) -> None:
+        """Count a message from instance `src` to each of `dsts`, once for them all, and note
+        its send tick per receiver for the space-time diagram."""
+        if not dsts:
+            return
+        self.messages_sent += len(dsts)
+        self.sent_by_nation[src] = self.sent_by_nation.get(src, 0) + len(dsts)
+        self.bytes_sent += len(data) * len(dsts)
         if (height <= SPACETIME_HEIGHTS_MAX and kind != "txs"
                 and len(self.spacetime) < SPACETIME_MESSAGES_MAX):
-            self._sent_at.setdefault((src, dst, data), []).append(self.now)  # resends too
-        self.bytes_sent += len(data)
+            for dst in dsts:
+                self._sent_at.setdefault((src, dst, data), []).append(self.now)  # resends too
+
+    def _transmit(self, src: str, dst: str, data: bytes, kind: str) -> tuple[bytes, list[int]]:
+        """Put one counted message on the wire: return the bytes that will arrive (a Byzantine
+        sender's may differ from `data`) with their arrival ticks, none if the network drops it
+        (traced here). Pushes nothing: the caller queues the arrivals."""
         nation_of, network, now = self.nation_of, self.network, self.now
         src_nation, dst_nation = nation_of[src], nation_of[dst]
         if network.partitioned and network.blocked(src_nation, dst_nation, now):
