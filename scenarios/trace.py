@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import IO
 
 BATCH_LINES = 4096
-NAMES_MAX = 4096  # distinct strings (nations, kinds), and drop lines up to their tick, kept
+NAMES_MAX = 4096  # distinct strings (nations, kinds), and the fixed parts of lines, kept
 
 
 class Trace:
-    __slots__ = ("_hash", "_file", "lines", "_dumps", "_pending", "_names", "_drop_heads")
+    __slots__ = ("_hash", "_file", "lines", "_dumps", "_pending", "_names", "_drop_heads",
+                 "_deliver_parts")
 
     def __init__(self, path: Path | None) -> None:
         self._hash = hashlib.sha256()
@@ -34,6 +35,8 @@ class Trace:
         self._names: dict[str, str] = {}
         # (node, reason, kind) -> a drop line up to its tick: duplicates make many drop lines
         self._drop_heads: dict[tuple[str, str, str], str] = {}
+        # (src, dst, kind) -> a deliver line's text around its height, round and tick
+        self._deliver_parts: dict[tuple[str, str, str], tuple[str, str, str]] = {}
 
     def write(self, record: dict) -> None:
         self._add(self._dumps(record))
@@ -47,12 +50,15 @@ class Trace:
     def deliver(self, t: int, src: str, dst: str, kind: str, h: int, r: int) -> None:
         """The line of write({"t": t, "ev": "deliver", "src": src, "dst": dst, "kind": kind,
         "h": h, "r": r}), keys in sorted order."""
-        names = self._names
-        s, d, k = names.get(src), names.get(dst), names.get(kind)
-        if s is None or d is None or k is None:
-            s, d, k = self._name(src), self._name(dst), self._name(kind)
-        self._add(f'{{"dst":{d},"ev":"deliver","h":{h:d},"kind":{k},"r":{r:d},"src":{s},'
-                  f'"t":{t:d}}}')
+        parts = self._deliver_parts.get((src, dst, kind))
+        if parts is None:
+            name = self._name
+            parts = (f'{{"dst":{name(dst)},"ev":"deliver","h":', f',"kind":{name(kind)},"r":',
+                     f',"src":{name(src)},"t":')
+            if len(self._deliver_parts) < NAMES_MAX:
+                self._deliver_parts[(src, dst, kind)] = parts
+        before_h, before_r, before_t = parts
+        self._add(f"{before_h}{h:d}{before_r}{r:d}{before_t}{t:d}}}")
 
     def drop(self, t: int, node: str, reason: str, kind: str) -> None:
         """The line of write({"t": t, "ev": "drop", "node": node, "reason": reason,
