@@ -458,19 +458,19 @@ class World:
         if node is None:
             self._drop_net(src, dst, kind, "crashed")
             return
-        network = self.network
+        network, now = self.network, self.now
         if network.partitioned and network.blocked(self.nation_of[src], self.nation_of[dst],
-                                                   self.now):
+                                                   now):
             self._drop_net(src, dst, kind, "partition")
             return
         self.messages_delivered += 1
-        if (len(self.spacetime) < SPACETIME_MESSAGES_MAX and height <= SPACETIME_HEIGHTS_MAX
-                and kind != "txs"):  # gossip would crowd out the votes at large n
+        if (height <= SPACETIME_HEIGHTS_MAX and kind != "txs"  # gossip would crowd out votes
+                and len(self.spacetime) < SPACETIME_MESSAGES_MAX):
             sent = self._sent_at.get((src, dst, data))
-            self.spacetime.append((sent.pop(0) if sent else self.now, self.now, src, dst, kind,
-                                   height, round_))
-        self.trace.deliver(self.now, src, dst, kind, height, round_)
-        self._act(dst, node.on_bytes(data, self.now))
+            self.spacetime.append((sent.pop(0) if sent else now, now, src, dst, kind, height,
+                                   round_))
+        self.trace.deliver(now, src, dst, kind, height, round_)
+        self._act(dst, node.on_bytes(data, now))
 
     def _deliver_many(self, src: str, arrivals: list[tuple[str, bytes]], kind: str, height: int,
                       round_: int) -> None:
