@@ -44,6 +44,7 @@ write-ahead record holds it (after a wipe, its old votes count again).
 from __future__ import annotations
 
 import functools
+import weakref
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 
@@ -212,6 +213,19 @@ class Misbehaviour:
     evidence: Evidence
 
 
+def _weakly(method):
+    """`method`, called through a weak reference to its object. The core calls back into its
+    node to validate proposals: held strongly, node and core would form a reference cycle, and
+    a dropped node (with its ledger, chaincode and votes) would wait for the cyclic collector
+    instead of being freed at once."""
+    ref = weakref.WeakMethod(method)
+
+    def call(*args):
+        return ref()(*args)
+
+    return call
+
+
 @functools.lru_cache(maxsize=1024)
 def _dropped(reason: str, kind: str) -> Dropped:
     """One Dropped per (reason, kind), made once: a node drops every duplicate it receives."""
@@ -265,8 +279,9 @@ class Node:
             self.ledger.append(committed)
             self._apply_block(committed.block)
         self.mempool = Mempool(self.config.mempool_txs_max)
-        self.replica = Replica(self.me, self.validators, self._valid, self.config.timeouts,
-                               height=self.ledger.height + 1, wal=self.storage.wal)
+        self.replica = Replica(self.me, self.validators, _weakly(self._valid),
+                               self.config.timeouts, height=self.ledger.height + 1,
+                               wal=self.storage.wal)
         self.dropped: dict[str, int] = {}
         self.evidence: list[Evidence] = []
         self._seen: OrderedDict[bytes, None] = OrderedDict()
