@@ -165,6 +165,8 @@ class Replica:
 
     def due_timeouts(self, now_ticks: int) -> list[Timeout]:
         """Pending timeouts that have expired at `now_ticks`, earliest first."""
+        if not self._pending or min(self._pending.values()) > now_ticks:
+            return []  # the common case: a node is woken for its own resends
         due = sorted((d, s, h, r) for (s, h, r), d in self._pending.items() if d <= now_ticks)
         return [Timeout(s, h, r) for _, s, h, r in due]
 

@@ -36,7 +36,10 @@ class ValidatorSet:
     powers: tuple[tuple[str, int], ...]
     _power_of: dict[str, int] = field(init=False, repr=False, compare=False)
     _sequence: tuple[str, ...] = field(init=False, repr=False, compare=False)
-    _total: int = field(init=False, repr=False, compare=False)  # asked on every vote
+    # The total power, and twice it: the quorum test runs for every vote counted, so they are
+    # kept, not derived.
+    _total: int = field(init=False, repr=False, compare=False)
+    _twice_total: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.powers:
@@ -56,6 +59,7 @@ class ValidatorSet:
         object.__setattr__(self, "_power_of", power_of)
         object.__setattr__(self, "_sequence", _proposer_sequence(self.powers))
         object.__setattr__(self, "_total", total)
+        object.__setattr__(self, "_twice_total", 2 * total)
 
     @classmethod
     def equal(cls, voters: list[str] | tuple[str, ...]) -> "ValidatorSet":
@@ -87,7 +91,7 @@ class ValidatorSet:
         return self.total_power // 3 + 1
 
     def has_quorum(self, power: int) -> bool:
-        return 3 * power > 2 * self._total
+        return 3 * power > self._twice_total
 
     def has_skip(self, power: int) -> bool:
         return 3 * power > self._total

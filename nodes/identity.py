@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections import OrderedDict
 from typing import Callable
@@ -12,12 +13,22 @@ from nacl.signing import SigningKey, VerifyKey
 SIGNATURE_BYTES = 64
 PUBLIC_KEY_BYTES = 32
 VERIFY_CACHE_ENTRIES_MAX = 1_000_000
+# Signatures an identity remembers: a node stuck at a height resends its own messages of the
+# height (at most nodes.node.RESEND_MESSAGES_MAX) every period, the same bytes each time.
+SIGNATURES_REMEMBERED_MAX = 256
+# Derived identities kept by (class, name, seed, purpose): a fuzzer builds thousands of worlds
+# from a few seeds, a dozen keys each.
+DERIVED_IDENTITIES_MAX = 4096
 
 
 class Identity:
-    """A signing key with the name it signs as (a nation code, later also an operator id)."""
+    """A signing key with the name it signs as (a nation code, later also an operator id).
 
-    __slots__ = ("name", "_key", "public_key")
+    Ed25519 signing is deterministic (RFC 8032: the nonce is a hash of the key and the message),
+    so `sign` remembers its last SIGNATURES_REMEMBERED_MAX signatures by message: a resend of
+    the same bytes gets the same signature without computing it again."""
+
+    __slots__ = ("name", "_key", "public_key", "_signatures")
 
     def __init__(self, name: str, seed32: bytes) -> None:
         if len(seed32) != 32:
@@ -25,12 +36,13 @@ class Identity:
         self.name = name
         self._key = SigningKey(seed32)
         self.public_key = bytes(self._key.verify_key)
+        self._signatures: dict[bytes, bytes] = {}
 
     @classmethod
     def derive(cls, name: str, seed: int, purpose: str = "nation") -> "Identity":
-        """Deterministic key for simulations: the same (seed, name) always gives the same key."""
-        digest = hashlib.sha256(f"chemtrace/{purpose}/{seed}/{name}".encode()).digest()
-        return cls(name, digest)
+        """Deterministic key for simulations: the same (seed, name) always gives the same key,
+        and recently the same object (an identity only ever changes its signature memo)."""
+        return _derive(cls, name, seed, purpose)
 
     @classmethod
     def generate(cls, name: str) -> "Identity":
@@ -40,7 +52,19 @@ class Identity:
         return bytes(self._key)
 
     def sign(self, message: bytes) -> bytes:
-        return self._key.sign(message).signature
+        signatures = self._signatures
+        signature = signatures.get(message)
+        if signature is None:
+            signature = self._key.sign(message).signature
+            if len(signatures) >= SIGNATURES_REMEMBERED_MAX:
+                del signatures[next(iter(signatures))]  # the oldest
+            signatures[message] = signature
+        return signature
+
+
+@functools.lru_cache(maxsize=DERIVED_IDENTITIES_MAX, typed=True)
+def _derive(cls: type[Identity], name: str, seed: int, purpose: str) -> Identity:
+    return cls(name, hashlib.sha256(f"chemtrace/{purpose}/{seed}/{name}".encode()).digest())
 
 
 class VerifyCache:

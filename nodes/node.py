@@ -44,6 +44,7 @@ write-ahead record holds it (after a wipe, its old votes count again).
 from __future__ import annotations
 
 import functools
+import weakref
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 
@@ -212,6 +213,25 @@ class Misbehaviour:
     evidence: Evidence
 
 
+def _weakly(method):
+    """`method`, called through a weak reference to its object. The core calls back into its
+    node to validate proposals: held strongly, node and core would form a reference cycle, and
+    a dropped node (with its ledger, chaincode and votes) would wait for the cyclic collector
+    instead of being freed at once."""
+    ref = weakref.WeakMethod(method)
+
+    def call(*args):
+        return ref()(*args)
+
+    return call
+
+
+@functools.lru_cache(maxsize=1024)
+def _dropped(reason: str, kind: str) -> Dropped:
+    """One Dropped per (reason, kind), made once: a node drops every duplicate it receives."""
+    return Dropped(reason, kind)
+
+
 Action = SendAll | SendTo | Committed | Dropped | Delivered | Misbehaviour
 
 
@@ -259,8 +279,9 @@ class Node:
             self.ledger.append(committed)
             self._apply_block(committed.block)
         self.mempool = Mempool(self.config.mempool_txs_max)
-        self.replica = Replica(self.me, self.validators, self._valid, self.config.timeouts,
-                               height=self.ledger.height + 1, wal=self.storage.wal)
+        self.replica = Replica(self.me, self.validators, _weakly(self._valid),
+                               self.config.timeouts, height=self.ledger.height + 1,
+                               wal=self.storage.wal)
         self.dropped: dict[str, int] = {}
         self.evidence: list[Evidence] = []
         self._seen: OrderedDict[bytes, None] = OrderedDict()
@@ -275,6 +296,7 @@ class Node:
         self._stall_key: tuple[int, int, int] | None = None
         self._stall_since = 0
         self._resends = 0
+        self._resend_at_tick = self.config.rebroadcast_ticks  # see _stalled
         self.resends = 0
         self.relays = 0
         self._now = 0
@@ -292,10 +314,10 @@ class Node:
 
     def next_deadline(self) -> int | None:
         deadline = self.replica.next_deadline()
-        resend_at = self._resend_at()
-        if self._gossip_due is not None:
-            resend_at = min(resend_at, self._gossip_due)
-        return resend_at if deadline is None else min(deadline, resend_at)
+        due = self._resend_at_tick
+        if self._gossip_due is not None and self._gossip_due < due:
+            due = self._gossip_due
+        return due if deadline is None or due < deadline else deadline
 
     def on_timer(self, now_ticks: int) -> list[Action]:
         self._now = now_ticks
@@ -378,11 +400,12 @@ class Node:
         """Bytes from the network. Never raises for anything a peer can send."""
         self._now = now_ticks
         out: list[Action] = []
-        if isinstance(data, (bytearray, memoryview)):
-            data = bytes(data)  # transports may hand us views; the replay digest needs bytes
-        if not isinstance(data, bytes):
-            self._drop("malformed", "unknown", out)
-            return out
+        if data.__class__ is not bytes:
+            if isinstance(data, (bytearray, memoryview)):
+                data = bytes(data)  # transports may hand us views; the replay digest needs bytes
+            if not isinstance(data, bytes):
+                self._drop("malformed", "unknown", out)
+                return out
         digest = self.decoder.digest(data)
         if digest in self._seen:
             self._drop("duplicate", "unknown", out)
@@ -590,9 +613,12 @@ class Node:
 
     # ------------------------------------------------------------ retransmission
 
-    def _resend_at(self) -> int:
-        # Back off once while stuck: 1, then 2 periods between resends.
-        return self._stall_since + self.config.rebroadcast_ticks * (1 << min(self._resends, 1))
+    def _stalled(self, since_ticks: int, resends: int) -> None:
+        """No progress since `since_ticks`, with `resends` resends so far; the next resend is
+        due at `_resend_at_tick` (kept, as next_deadline asks after every event). Back off once
+        while stuck: 1, then 2 periods between resends."""
+        self._stall_since, self._resends = since_ticks, resends
+        self._resend_at_tick = since_ticks + self.config.rebroadcast_ticks * (1 << min(resends, 1))
 
     def _track_progress(self, out: list[Action]) -> None:
         """Resend our own messages of this height while consensus makes no progress.
@@ -606,9 +632,10 @@ class Node:
         r = self.replica
         key = (r.height, r.round, 0)  # a step change alone is not progress
         if key != self._stall_key:
-            self._stall_key, self._stall_since, self._resends = key, self._now, 0
+            self._stall_key = key
+            self._stalled(self._now, 0)
             return
-        if self._now < self._resend_at():
+        if self._now < self._resend_at_tick:
             return
         # Every round of this height, not only the current one: a proposal re-proposed with
         # valid_round vr needs the prevotes of round vr (line 28), and a decision can come from
@@ -621,7 +648,7 @@ class Node:
                 resent.add(_slot(message))
         if self._resends >= RELAY_AFTER_RESENDS:
             self._relay(resent, out)
-        self._stall_since, self._resends = self._now, self._resends + 1
+        self._stalled(self._now, self._resends + 1)
 
     def _relay(self, resent: set[tuple[str, int, int]], out: list[Action]) -> None:
         """Relay, verbatim, the signed messages of others that justify our state (the proposal,
@@ -744,7 +771,7 @@ class Node:
 
     def _drop(self, reason: str, kind: str, out: list[Action]) -> None:
         self.dropped[reason] = self.dropped.get(reason, 0) + 1
-        out.append(Dropped(reason, kind))
+        out.append(_dropped(reason, kind))
 
     def _remember(self, digest: bytes) -> None:
         self._seen[digest] = None

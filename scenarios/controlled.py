@@ -32,6 +32,7 @@ caller rewrite, and re-sign with the corrupted nation's key, a message of its in
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import heapq
 import math
@@ -45,7 +46,7 @@ from nodes.wire import WireError, proposal_signed_bytes, vote_signed_bytes
 from .byzantine import NODE_CLASSES
 from .loader import Behaviour, Scenario
 from .oracles import judge_liveness
-from .world import CRASH, DELIVER, RECHECK, RESTART, SUBMIT, TRADE, WAKE, World, _nation
+from .world import CRASH, DELIVER, RECHECK, RESTART, SUBMIT, TRADE, WAKE, Speedups, World, _nation
 
 CORRUPT_MODES = ("equivocate", "amnesia", "forge")
 MUTATIONS = ("round+1", "round-1", "height+1", "height-1", "value")
@@ -81,7 +82,11 @@ class ControlledWorld(World):
         self.corrupted: dict[str, str] = {}  # nation -> mode
         self.log: list[str] = []  # what the caller did, for a failure's story
         self._flight_seq = 0
-        super().__init__(scenario, honest_node_class=honest_node_class, **kwargs)
+        # Each message is parked by itself (`_push`, `_send`), so a broadcast is never batched
+        # into one queue entry.
+        speedups = dataclasses.replace(kwargs.pop("speedups", Speedups()), broadcast_events=False)
+        super().__init__(scenario, honest_node_class=honest_node_class, speedups=speedups,
+                         **kwargs)
         self._start()
 
     # ------------------------------------------------------------------ the clock

@@ -147,6 +147,10 @@ class Network:
                 if (self._region.get(n), self._region.get(n)) not in self._matrix:
                     raise ValueError(f"nation {n} has no region in the latency matrix")
         self._cache: dict[tuple[int, str, str], LinkState] = {}
+        # The links of one epoch by (src, dst), for `arrivals`: sends come in time order, so
+        # they mostly ask the epoch of the last send, without a bisect. [first, end) ticks.
+        self._epoch_links: dict[tuple[str, str], LinkState] = {}
+        self._epoch_first_tick, self._epoch_end_tick = 0, -1
         # For each partition: nation -> side index (unlisted nations share one extra side), and
         # the direction it blocks.
         self._partitions = []
@@ -159,6 +163,7 @@ class Network:
             if direction not in DIRECTIONS:
                 raise ValueError(f"unknown partition direction {direction!r}")
             self._partitions.append((p.from_tick, p.until_tick, side, len(p.groups), direction))
+        self.partitioned = bool(self._partitions)  # False: `blocked` is always False
 
     # ------------------------------------------------------------------ partitions
 
@@ -201,23 +206,37 @@ class Network:
                 g["reorder_probability"])
         return state
 
+    def _enter_epoch(self, tick: int) -> None:
+        """Point `_epoch_links` at the epoch of the global settings that holds `tick`."""
+        epoch = bisect.bisect_right(self._epoch_ticks, tick) - 1
+        self._epoch_links = {}
+        self._epoch_first_tick = self._epoch_ticks[epoch]
+        self._epoch_end_tick = (self._epoch_ticks[epoch + 1]
+                                if epoch + 1 < len(self._epoch_ticks) else 2**63)
+
     def arrivals(self, src: str, dst: str, now: int) -> list[int]:
         """Arrival ticks for one message sent now from src to dst: [] if lost, two entries if
         duplicated."""
-        s = self.link(src, dst, now)
+        if not self._epoch_first_tick <= now < self._epoch_end_tick:
+            self._enter_epoch(now)
+        s = self._epoch_links.get((src, dst))
+        if s is None:
+            s = self._epoch_links[(src, dst)] = self.link(src, dst, now)
         rng = self.rng
-        if s.loss_probability and rng.random() < s.loss_probability:
+        loss, duplicate = s.loss_probability, s.duplicate_probability
+        if loss and rng.random() < loss:
             return []
-        copies = 2 if s.duplicate_probability and rng.random() < s.duplicate_probability else 1
+        copies = 2 if duplicate and rng.random() < duplicate else 1
+        latency, jitter, reorder = s.latency_ticks, s.jitter_ticks, s.reorder_probability
         out = []
         for _ in range(copies):
-            delay = s.latency_ticks
-            if s.jitter_ticks:
+            delay = latency
+            if jitter:
                 # rng.randint(-j, j) is -j + rng._randbelow(2j + 1) (CPython's randrange): the
                 # same draw from the same stream, without randint's checks, which cost as
                 # much as the rest of a send at n = 193. tests/test_speedups.py pins it.
-                delay += rng._randbelow(2 * s.jitter_ticks + 1) - s.jitter_ticks
-            if s.reorder_probability and rng.random() < s.reorder_probability:
-                delay += rng.randint(1, REORDER_HOLD_FACTOR * s.latency_ticks)
+                delay += rng._randbelow(2 * jitter + 1) - jitter
+            if reorder and rng.random() < reorder:
+                delay += rng.randint(1, REORDER_HOLD_FACTOR * latency)
             out.append(now + max(1, delay))
         return out

@@ -3,9 +3,10 @@
 Every delivery, drop, timeout, decision and violation is a line. Keys are sorted and the
 separators fixed, so the same run writes the same bytes, and `sha256` is the run's fingerprint.
 
-Deliveries are most of the lines (O(n^2) per height), and submissions one per transaction, so
-`deliver()` and `submit()` format them directly,
-byte for byte what `write()` would make of the same dict (a test holds the two equal), and lines
+Deliveries are most of the lines (O(n^2) per height), then the drops (a duplicate delivery is
+one, and lossy links make many) and timeouts, and submissions one per transaction, so
+`deliver()`, `drop()`, `drop_net()`, `timeout()` and `submit()` format them directly, byte for
+byte what `write()` would make of the same dict (a test holds the two equal), and lines
 are hashed and written in batches of `BATCH_LINES`: SHA-256 and the file see the same bytes in
 the same order, so the hash is the same as line by line.
 """
@@ -18,11 +19,12 @@ from pathlib import Path
 from typing import IO
 
 BATCH_LINES = 4096
-NAMES_MAX = 4096  # distinct strings (nations, kinds) whose JSON form is kept
+NAMES_MAX = 4096  # distinct strings (nations, kinds), and the fixed parts of lines, kept
 
 
 class Trace:
-    __slots__ = ("_hash", "_file", "lines", "_dumps", "_pending", "_names")
+    __slots__ = ("_hash", "_file", "lines", "_dumps", "_pending", "_names", "_drop_heads",
+                 "_deliver_parts")
 
     def __init__(self, path: Path | None) -> None:
         self._hash = hashlib.sha256()
@@ -31,9 +33,16 @@ class Trace:
         self._dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
         self._pending: list[str] = []
         self._names: dict[str, str] = {}
+        # (node, reason, kind) -> a drop line up to its tick: duplicates make many drop lines
+        self._drop_heads: dict[tuple[str, str, str], str] = {}
+        # (src, dst, kind) -> a deliver line's text around its height, round and tick
+        self._deliver_parts: dict[tuple[str, str, str], tuple[str, str, str]] = {}
 
     def write(self, record: dict) -> None:
-        self._pending.append(self._dumps(record))
+        self._add(self._dumps(record))
+
+    def _add(self, line: str) -> None:
+        self._pending.append(line)
         self.lines += 1
         if len(self._pending) >= BATCH_LINES:
             self._flush()
@@ -41,23 +50,46 @@ class Trace:
     def deliver(self, t: int, src: str, dst: str, kind: str, h: int, r: int) -> None:
         """The line of write({"t": t, "ev": "deliver", "src": src, "dst": dst, "kind": kind,
         "h": h, "r": r}), keys in sorted order."""
-        names = self._names
-        s, d, k = names.get(src), names.get(dst), names.get(kind)
-        if s is None or d is None or k is None:
-            s, d, k = self._name(src), self._name(dst), self._name(kind)
-        self._pending.append(f'{{"dst":{d},"ev":"deliver","h":{h:d},"kind":{k},"r":{r:d},'
-                             f'"src":{s},"t":{t:d}}}')
-        self.lines += 1
-        if len(self._pending) >= BATCH_LINES:
-            self._flush()
+        parts = self._deliver_parts.get((src, dst, kind))
+        if parts is None:
+            name = self._name
+            parts = (f'{{"dst":{name(dst)},"ev":"deliver","h":', f',"kind":{name(kind)},"r":',
+                     f',"src":{name(src)},"t":')
+            if len(self._deliver_parts) < NAMES_MAX:
+                self._deliver_parts[(src, dst, kind)] = parts
+        before_h, before_r, before_t = parts
+        self._add(f"{before_h}{h:d}{before_r}{r:d}{before_t}{t:d}}}")
+
+    def drop(self, t: int, node: str, reason: str, kind: str) -> None:
+        """The line of write({"t": t, "ev": "drop", "node": node, "reason": reason,
+        "kind": kind}): a node refused a message."""
+        head = self._drop_heads.get((node, reason, kind))
+        if head is None:
+            name = self._name
+            head = (f'{{"ev":"drop","kind":{name(kind)},"node":{name(node)},'
+                    f'"reason":{name(reason)},"t":')
+            if len(self._drop_heads) < NAMES_MAX:
+                self._drop_heads[(node, reason, kind)] = head
+        self._add(f"{head}{t:d}}}")
+
+    def drop_net(self, t: int, src: str, dst: str, kind: str, reason: str) -> None:
+        """The line of write({"t": t, "ev": "drop", "src": src, "dst": dst, "kind": kind,
+        "reason": reason}): the network lost a message."""
+        name = self._name
+        self._add(f'{{"dst":{name(dst)},"ev":"drop","kind":{name(kind)},'
+                  f'"reason":{name(reason)},"src":{name(src)},"t":{t:d}}}')
+
+    def timeout(self, t: int, node: str, step: str, h: int, r: int) -> None:
+        """The line of write({"t": t, "ev": "timeout", "node": node, "step": step, "h": h,
+        "r": r})."""
+        name = self._name
+        self._add(f'{{"ev":"timeout","h":{h:d},"node":{name(node)},"r":{r:d},'
+                  f'"step":{name(step)},"t":{t:d}}}')
 
     def submit(self, t: int, node: str, tx: str) -> None:
         """The line of write({"t": t, "ev": "submit", "node": node, "tx": tx})."""
-        self._pending.append(f'{{"ev":"submit","node":{self._name(node)},"t":{t:d},'
-                             f'"tx":{self._dumps(tx)}}}')
-        self.lines += 1
-        if len(self._pending) >= BATCH_LINES:
-            self._flush()
+        self._add(f'{{"ev":"submit","node":{self._name(node)},"t":{t:d},'
+                  f'"tx":{self._dumps(tx)}}}')
 
     def _name(self, text: str) -> str:
         encoded = self._names.get(text)

@@ -11,6 +11,11 @@ two events at one tick always run in the order they were scheduled, and nothing 
 set or an unsorted dict. With the named random streams of `Streams`, the same scenario and seed
 give the same trace, byte for byte, in any process.
 
+A broadcast's deliveries that arrive at one tick share one entry (DELIVER_MANY), which delivers
+them in send order. That is the order separate entries would run in: nothing is pushed while a
+broadcast is sent, so their seqs would be consecutive, and no other entry could run between two
+of them (see `Speedups.broadcast_events`).
+
 Crashes keep a nation's `MemoryStorage` (its disk) and drop everything else; a restart builds a
 fresh `Node` on that storage, which resumes consensus from its write-ahead record and catches up
 by state sync.
@@ -62,7 +67,7 @@ from .schema import BYZANTINE_KINDS
 from .trace import Trace
 from .trade import Corruption, operator_ids, plan_trade
 
-DELIVER, WAKE, SUBMIT, CRASH, RESTART, TRADE, RECHECK = 0, 1, 2, 3, 4, 5, 6
+DELIVER, WAKE, SUBMIT, CRASH, RESTART, TRADE, RECHECK, DELIVER_MANY = 0, 1, 2, 3, 4, 5, 6, 7
 TWIN = "~"  # the twin of nation X runs as instance "X~"
 TRADE_RETRY_TICKS = 100  # the filing nation is down, or operators are not registered yet
 TRADE_RESUBMIT_TICKS = 3000  # a filed event not committed by then is filed again
@@ -75,20 +80,25 @@ SPACETIME_MESSAGES_MAX = 2000
 
 @dataclass(frozen=True, slots=True)
 class Speedups:
-    """What the nodes of one process share (issue 8). Each only remembers answers that are pure
-    functions of their keys, so a run writes the same trace with any of them off
-    (tests/test_speedups.py holds the hashes equal). All on by default.
+    """What makes a run cheaper without changing it (issue 8). The first three are what the
+    nodes of one process share, and only remember answers that are pure functions of their
+    keys; the last batches queue entries without reordering them. A run writes the same trace
+    with any of them off (tests/test_speedups.py holds the hashes equal). All on by default.
 
     - `verify_cache`: one VerifyCache for every node and the safety oracle, so each signature is
       checked once in the process; off, every check runs pynacl.
     - `decode_cache`: one DecodeCache, so a broadcast is decoded (and a big one hashed) once.
     - `shared_application`: honest nodes validate and apply a block once for all of them in the
       same state (nodes/shared.py); Byzantine nodes always compute their own.
+    - `broadcast_events`: the deliveries of one broadcast that arrive at one tick are one queue
+      entry, not one each (`World._send_all`): at n nations a broadcast pushes and pops at most
+      as many entries as it has distinct arrival ticks instead of n - 1.
     """
 
     verify_cache: bool = True
     decode_cache: bool = True
     shared_application: bool = True
+    broadcast_events: bool = True
 
 
 class World:
@@ -113,6 +123,9 @@ class World:
         self.byzantine_power_fraction = sum(power[n] for n in self.byzantine) / total
         self.honest = tuple(n for n in self.nations if n not in self.byzantine)
         self.instances = self.nations + tuple(f"{n}{TWIN}" for n in sorted(self.twinned))
+        # instance -> nation, looked up for every message instead of stripping TWIN each time
+        self.nation_of = {i: _nation(i) for i in self.instances}
+        self._twin_sides: dict[tuple[str, str], str] = {}
         self.split_adversary = self._split_adversary()
         self.coalitions: dict[str, dict] = {}  # state shared by the nodes of one behaviour kind
         c = scenario.consensus
@@ -259,6 +272,21 @@ class World:
     # ------------------------------------------------------------------ running
 
     def run(self, progress: Callable[[int, int], None] | None = None) -> dict:
+        # The cyclic collector finds next to nothing here (the loop makes few cycles), yet with
+        # millions of live transactions, blocks and votes each of its full passes walks them
+        # all: 12% of a 64-nation run. Reference counting still frees everything else. It stays
+        # off until the summary is made: back on any earlier, its next pass would walk the whole
+        # world (every object made during the run is in its youngest generation) just before the
+        # caller drops it, 5% of a fuzzer's time.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return self._run(progress)
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _run(self, progress: Callable[[int, int], None] | None) -> dict:
         started = time.perf_counter()
         ticks_max = self.scenario.ticks_max
         self._begin(ticks_max)
@@ -267,18 +295,7 @@ class World:
         # [expect] liveness_heights: end the run once liveness is shown (see _check_stop).
         self.gst_tick = self.fault_end_tick()
         self.liveness_heights = self.scenario.expect.get("liveness_heights", 0)
-        queue = self._queue
-        pop = heapq.heappop
-        # The cyclic collector finds next to nothing here (the loop makes few cycles), yet with
-        # millions of live transactions, blocks and votes each of its full passes walks them
-        # all: 12% of a 64-nation run. Reference counting still frees everything else.
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
-            self._loop(queue, pop, ticks_max, rate, progress)
-        finally:
-            if collecting:
-                gc.enable()
+        self._loop(self._queue, heapq.heappop, ticks_max, rate, progress)
         if not self.stopped_early:
             self.now = ticks_max
         self.wall_s = time.perf_counter() - started
@@ -296,12 +313,15 @@ class World:
 
     def _loop(self, queue: list, pop, ticks_max: int, rate: float,
               progress: Callable[[int, int], None] | None) -> None:
+        progress_at = PROGRESS_EVERY_EVENTS
         while queue and queue[0][0] <= ticks_max and not self.stopped_early:
             tick, _, kind, payload = pop(queue)
             self.now = tick
             self.events += 1
             if kind == DELIVER:
                 self._deliver(*payload)
+            elif kind == DELIVER_MANY:
+                self._deliver_many(*payload)
             elif kind == WAKE:
                 self._wake(*payload)
             elif kind == SUBMIT:
@@ -314,7 +334,8 @@ class World:
                 self._crash(payload[0])
             else:
                 self._restart(*payload)
-            if progress is not None and self.events % PROGRESS_EVERY_EVENTS == 0:
+            if progress is not None and self.events >= progress_at:
+                progress_at = self.events + PROGRESS_EVERY_EVENTS
                 progress(tick, ticks_max)
 
     def _begin(self, restarts_until: int | None) -> None:
@@ -425,9 +446,13 @@ class World:
 
     def _twin_side(self, nation: str, peer: str) -> str:
         """Which instance of twinned `nation` talks to `peer`: each serves half the others."""
-        others = sorted(n for n in self.nations if n != nation)
-        first = set(others[:(len(others) + 1) // 2])
-        return nation if peer in first else f"{nation}{TWIN}"
+        side = self._twin_sides.get((nation, peer))
+        if side is None:
+            others = sorted(n for n in self.nations if n != nation)
+            first = set(others[:(len(others) + 1) // 2])
+            side = self._twin_sides[(nation, peer)] = (
+                nation if peer in first else f"{nation}{TWIN}")
+        return side
 
     def _deliver(self, src: str, dst: str, data: bytes, kind: str, height: int, round_: int
                  ) -> None:
@@ -435,17 +460,32 @@ class World:
         if node is None:
             self._drop_net(src, dst, kind, "crashed")
             return
-        if self.network.blocked(_nation(src), _nation(dst), self.now):
+        network, now = self.network, self.now
+        if network.partitioned and network.blocked(self.nation_of[src], self.nation_of[dst],
+                                                   now):
             self._drop_net(src, dst, kind, "partition")
             return
         self.messages_delivered += 1
-        if (len(self.spacetime) < SPACETIME_MESSAGES_MAX and height <= SPACETIME_HEIGHTS_MAX
-                and kind != "txs"):  # gossip would crowd out the votes at large n
+        if (height <= SPACETIME_HEIGHTS_MAX and kind != "txs"  # gossip would crowd out votes
+                and len(self.spacetime) < SPACETIME_MESSAGES_MAX):
             sent = self._sent_at.get((src, dst, data))
-            self.spacetime.append((sent.pop(0) if sent else self.now, self.now, src, dst, kind,
-                                   height, round_))
-        self.trace.deliver(self.now, src, dst, kind, height, round_)
-        self._act(dst, node.on_bytes(data, self.now))
+            self.spacetime.append((sent.pop(0) if sent else now, now, src, dst, kind, height,
+                                   round_))
+        self.trace.deliver(now, src, dst, kind, height, round_)
+        self._act(dst, node.on_bytes(data, now))
+
+    def _deliver_many(self, src: str, arrivals: list[tuple[str, bytes]], kind: str, height: int,
+                      round_: int) -> None:
+        """The deliveries of one broadcast that arrive now, `(dst, data)` in send order, each
+        run and counted as the event of its own queue entry would be (`Speedups.
+        broadcast_events`); the loop would stop before the next entry once liveness is shown."""
+        dst, data = arrivals[0]
+        self._deliver(src, dst, data, kind, height, round_)
+        for dst, data in arrivals[1:]:
+            if self.stopped_early:
+                return
+            self.events += 1
+            self._deliver(src, dst, data, kind, height, round_)
 
     def _wake(self, nation: str, incarnation: int) -> None:
         node = self.nodes[nation]
@@ -453,9 +493,8 @@ class World:
             return
         self.armed[nation] = None
         for timeout in node.replica.due_timeouts(self.now):
-            self.trace.write({"t": self.now, "ev": "timeout", "node": nation,
-                              "step": timeout.step.name.lower(), "h": timeout.height,
-                              "r": timeout.round})
+            self.trace.timeout(self.now, nation, timeout.step.name.lower(), timeout.height,
+                               timeout.round)
         self._act(nation, node.on_timer(self.now))
 
     def _submit(self, at: float, rate: float) -> None:
@@ -479,26 +518,35 @@ class World:
     # ------------------------------------------------------------------ a node's actions
 
     def _act(self, instance: str, actions: list) -> None:
-        nation = _nation(instance)
-        muted = self._active(nation, "mute") is not None
+        if not actions:  # most wake-ups: only the next deadline to arm
+            self._arm(instance)
+            return
+        nation = self.nation_of[instance]
+        # Only a nation with behaviours can be muted: the others skip the look-up.
+        muted = nation in self.behaviours and self._active(nation, "mute") is not None
         for action in actions:
-            if isinstance(action, (SendAll, SendTo)) and muted:
-                self.suppressed += 1
-            elif isinstance(action, SendAll):
-                for dst in self.nations:
-                    if dst != nation:
-                        self._route(instance, dst, action.data, action.kind, action.height,
-                                    action.round)
-            elif isinstance(action, SendTo):
-                self._route(instance, action.dst, action.data, action.kind, action.height,
-                            action.round)
-            elif isinstance(action, Committed):
-                self._on_commit(instance, action)
-            elif isinstance(action, Dropped):
+            cls = action.__class__
+            if cls not in _ACTION_CLASSES:
+                cls = _action_class(action)  # a subclass is handled as its base
+            if cls is Delivered:
+                continue
+            if cls is SendAll:
+                if muted:
+                    self.suppressed += 1
+                else:
+                    self._send_all(instance, nation, action)
+            elif cls is SendTo:
+                if muted:
+                    self.suppressed += 1
+                else:
+                    self._route(instance, action.dst, action.data, action.kind, action.height,
+                                action.round)
+            elif cls is Dropped:
                 self.dropped[action.reason] = self.dropped.get(action.reason, 0) + 1
-                self.trace.write({"t": self.now, "ev": "drop", "node": instance,
-                                  "reason": action.reason, "kind": action.kind})
-            elif isinstance(action, Misbehaviour):
+                self.trace.drop(self.now, instance, action.reason, action.kind)
+            elif cls is Committed:
+                self._on_commit(instance, action)
+            elif cls is Misbehaviour:
                 ev = action.evidence
                 record = {"kind": "equivocation", "nation": ev.voter, "tick": self.now,
                           "seen_by": instance, "height": ev.first.height, "round": ev.first.round,
@@ -508,40 +556,97 @@ class World:
                 if key not in self._evidence_keys:  # the summary lists each offence once
                     self._evidence_keys.add(key)
                     self.evidence.append(record)
-            elif isinstance(action, Delivered):
-                pass
         self._arm(instance)
+
+    def _send_all(self, src: str, src_nation: str, action: SendAll) -> None:
+        """A broadcast from instance `src`: one send to every other nation, in nation order.
+
+        With `Speedups.broadcast_events`, the sends go through the network one by one as
+        without it (the same random draws, drops and trace lines, in the same order), but the
+        arrivals are pushed once all are known: one DELIVER_MANY entry per arrival tick, its
+        deliveries in send order (a single one stays a DELIVER). Nothing else is pushed while a
+        broadcast is sent, so one entry per arrival would have had consecutive seqs: no other
+        entry could have run between two of the same tick, and none runs inside a batch."""
+        data, kind, height, round_ = action.data, action.kind, action.height, action.round
+        if not self.speedups.broadcast_events:
+            for dst in self.nations:
+                if dst != src_nation:
+                    self._route(src, dst, data, kind, height, round_)
+            return
+        if self.twinned:
+            dsts = [d for d in (self._route_to(src, n) for n in self.nations if n != src_nation)
+                    if d is not None]
+        else:
+            dsts = [n for n in self.nations if n != src_nation]
+        self._count_sends(src, dsts, data, kind, height)
+        by_tick: dict[int, list[tuple[str, bytes]]] = {}  # in the order of the first arrival
+        for dst in dsts:
+            sent, arrivals = self._transmit(src, dst, data, kind)
+            for tick in arrivals:  # two with a duplicate, maybe at one tick
+                batch = by_tick.get(tick)
+                if batch is None:
+                    by_tick[tick] = [(dst, sent)]
+                else:
+                    batch.append((dst, sent))
+        for tick, batch in by_tick.items():
+            if len(batch) == 1:
+                self._push(tick, DELIVER, src, batch[0][0], batch[0][1], kind, height, round_)
+            else:
+                self._push(tick, DELIVER_MANY, src, batch, kind, height, round_)
 
     def _route(self, src: str, dst_nation: str, data: bytes, kind: str, height: int,
                round_: int) -> None:
         """Send from instance `src` to the instance of `dst_nation` that talks to it."""
-        src_nation = _nation(src)
+        dst = self._route_to(src, dst_nation) if self.twinned else dst_nation
+        if dst is not None:
+            self._send(src, dst, data, kind, height, round_)
+
+    def _route_to(self, src: str, dst_nation: str) -> str | None:
+        """The instance of `dst_nation` that instance `src` talks to, or None: the other twin
+        of `src` serves that peer."""
+        src_nation = self.nation_of[src]
         if src_nation in self.twinned and self._twin_side(src_nation, dst_nation) != src:
-            return  # the other twin serves that peer
-        dst = dst_nation
+            return None
         if dst_nation in self.twinned:
-            dst = self._twin_side(dst_nation, src_nation)
-        self._send(src, dst, data, kind, height, round_)
+            return self._twin_side(dst_nation, src_nation)
+        return dst_nation
 
     def _send(self, src: str, dst: str, data: bytes, kind: str, height: int, round_: int) -> None:
-        self.messages_sent += 1
-        self.sent_by_nation[src] = self.sent_by_nation.get(src, 0) + 1
-        if (len(self.spacetime) < SPACETIME_MESSAGES_MAX and height <= SPACETIME_HEIGHTS_MAX
-                and kind != "txs"):
-            self._sent_at.setdefault((src, dst, data), []).append(self.now)  # resends too
-        self.bytes_sent += len(data)
-        src_nation = _nation(src)
-        if self.network.blocked(src_nation, _nation(dst), self.now):
-            self._drop_net(src, dst, kind, "partition")
-            return
-        arrivals = self.network.arrivals(src_nation, _nation(dst), self.now)
-        if not arrivals:
-            self._drop_net(src, dst, kind, "loss")
-            return
-        if src_nation in self.behaviours:
-            data, arrivals = self._misbehave_on_wire(src_nation, data, arrivals)
+        self._count_sends(src, (dst,), data, kind, height)
+        data, arrivals = self._transmit(src, dst, data, kind)
         for tick in arrivals:
             self._push(tick, DELIVER, src, dst, data, kind, height, round_)
+
+    def _count_sends(self, src: str, dsts: list[str] | tuple[str], data: bytes, kind: str,
+                     height: int) -> None:
+        """Count a message from instance `src` to each of `dsts`, once for them all, and note
+        its send tick per receiver for the space-time diagram."""
+        if not dsts:
+            return
+        self.messages_sent += len(dsts)
+        self.sent_by_nation[src] = self.sent_by_nation.get(src, 0) + len(dsts)
+        self.bytes_sent += len(data) * len(dsts)
+        if (height <= SPACETIME_HEIGHTS_MAX and kind != "txs"
+                and len(self.spacetime) < SPACETIME_MESSAGES_MAX):
+            for dst in dsts:
+                self._sent_at.setdefault((src, dst, data), []).append(self.now)  # resends too
+
+    def _transmit(self, src: str, dst: str, data: bytes, kind: str) -> tuple[bytes, list[int]]:
+        """Put one counted message on the wire: return the bytes that will arrive (a Byzantine
+        sender's may differ from `data`) with their arrival ticks, none if the network drops it
+        (traced here). Pushes nothing: the caller queues the arrivals."""
+        nation_of, network, now = self.nation_of, self.network, self.now
+        src_nation, dst_nation = nation_of[src], nation_of[dst]
+        if network.partitioned and network.blocked(src_nation, dst_nation, now):
+            self._drop_net(src, dst, kind, "partition")
+            return data, []
+        arrivals = network.arrivals(src_nation, dst_nation, now)
+        if not arrivals:
+            self._drop_net(src, dst, kind, "loss")
+            return data, arrivals
+        if src_nation in self.behaviours:
+            data, arrivals = self._misbehave_on_wire(src_nation, data, arrivals)
+        return data, arrivals
 
     def _misbehave_on_wire(self, nation: str, data: bytes, arrivals: list[int]
                            ) -> tuple[bytes, list[int]]:
@@ -556,8 +661,7 @@ class World:
 
     def _drop_net(self, src: str, dst: str, kind: str, reason: str) -> None:
         self.dropped[reason] = self.dropped.get(reason, 0) + 1
-        self.trace.write({"t": self.now, "ev": "drop", "src": src, "dst": dst, "kind": kind,
-                          "reason": reason})
+        self.trace.drop_net(self.now, src, dst, kind, reason)
 
     def _on_commit(self, nation: str, action: Committed) -> None:
         block = action.committed.block
@@ -802,6 +906,17 @@ def _reference_data():
 
 def _nation(instance: str) -> str:
     return instance.rstrip(TWIN)
+
+
+_ACTION_CLASSES = frozenset({SendAll, SendTo, Committed, Dropped, Delivered, Misbehaviour})
+
+
+def _action_class(action) -> type | None:
+    """The action class `action` is an instance of (for a subclass), or None: ignored."""
+    for cls in (SendAll, SendTo, Committed, Dropped, Misbehaviour, Delivered):
+        if isinstance(action, cls):
+            return cls
+    return None
 
 
 def _percentile(sorted_values: list[int], pct: int) -> int | None:

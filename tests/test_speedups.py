@@ -1,8 +1,11 @@
 """The process-wide speedups (issue 8) change nothing but speed.
 
 - With every speedup off (no verification cache, no decode cache, no shared validation and
-  application), runs write byte-identical traces: same hashes, for honest, Byzantine, crash and
-  wipe scenarios, and for the batched gossip of the benchmark.
+  application, one queue entry per delivery), runs write byte-identical traces: same hashes, for
+  honest, Byzantine, crash and wipe scenarios, and for the batched gossip of the benchmark.
+- Batching a broadcast's deliveries of one tick into one queue entry keeps their order: generated
+  scenarios (duplicates, loss, partitions, twins, delays, corrupted signatures, crashes) write
+  the same traces with and without it.
 - A Byzantine node whose chaincode state diverges still computes its own state, its proposals
   are still refused, and the honest nodes' shared state equals a private re-application.
 - A block whose transaction signature was forged (same block id as an honest block: ids leave
@@ -14,7 +17,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpers import LIBRARY
@@ -32,9 +35,11 @@ from nodes.wire import DecodeCache
 from scenarios import load_scenario
 from scenarios.api import CustomBehaviour, with_custom
 from scenarios.bench import SimWorkload, bench_scenario
+from scenarios.strategies import scenarios
 from scenarios.world import Speedups, World
 
-ALL_OFF = Speedups(verify_cache=False, decode_cache=False, shared_application=False)
+ALL_OFF = Speedups(verify_cache=False, decode_cache=False, shared_application=False,
+                   broadcast_events=False)
 
 
 def _run(scenario, speedups: Speedups) -> tuple[World, dict]:
@@ -44,7 +49,8 @@ def _run(scenario, speedups: Speedups) -> tuple[World, dict]:
 
 @pytest.mark.parametrize("name, ticks", [
     ("baseline", 3000), ("mutate", 3000), ("crash-wipe", 4000), ("equivocate-f", 3000),
-    ("twins", 2500), ("invalid-signature", 2500), ("diversions", 4000),
+    ("twins", 2500), ("invalid-signature", 2500), ("diversions", 4000), ("delay", 3000),
+    ("partition-heals", 3000),
 ])
 def test_library_traces_are_equal_with_every_speedup_off(name, ticks):
     scenario = load_scenario(LIBRARY / f"{name}.toml").with_overrides(ticks_max=ticks)
@@ -61,15 +67,31 @@ def test_library_traces_are_equal_with_every_speedup_off(name, ticks):
 
 @pytest.mark.parametrize("speedups", [
     Speedups(shared_application=False), Speedups(verify_cache=False),
-    Speedups(decode_cache=False), ALL_OFF,
-], ids=["no-shared-application", "no-verify-cache", "no-decode-cache", "all-off"])
+    Speedups(decode_cache=False), Speedups(broadcast_events=False), ALL_OFF,
+], ids=["no-shared-application", "no-verify-cache", "no-decode-cache", "no-broadcast-events",
+        "all-off"])
 def test_bench_workload_trace_is_equal_with_each_speedup_off(speedups):
     # The benchmark's own settings: big blocks, batched gossip to the next proposers.
     scenario = bench_scenario(7, SimWorkload(ticks_max=400, txs_per_tick=8.0, shipments=30))
-    _, fast = _run(scenario, Speedups())
-    _, other = _run(scenario, speedups)
+    fast_world, fast = _run(scenario, Speedups())
+    other_world, other = _run(scenario, speedups)
     assert fast["txs_committed"] > 1000 and fast["safety_ok"] and fast["liveness_ok"]
     assert fast["trace_sha256"] == other["trace_sha256"]
+    assert fast_world.events == other_world.events  # each delivery counts as one event
+    if not speedups.broadcast_events:  # fewer queue entries, the same deliveries
+        assert fast_world._seq < other_world._seq
+        assert fast["messages_delivered"] == other["messages_delivered"]
+
+
+@settings(max_examples=40, deadline=None, database=None, derandomize=True,
+          suppress_health_check=list(HealthCheck))
+@given(scenario=scenarios(nations=(4, 7), byzantine="below", heights=3))
+def test_batched_broadcasts_keep_the_order_of_generated_scenarios(scenario):
+    batched_world, batched = _run(scenario, Speedups())
+    one_by_one_world, one_by_one = _run(scenario, Speedups(broadcast_events=False))
+    assert batched["trace_sha256"] == one_by_one["trace_sha256"], scenario.description
+    assert batched_world.events == one_by_one_world.events
+    assert batched_world._seq <= one_by_one_world._seq
 
 
 # ------------------------------------------------------------------ a diverging Byzantine node
@@ -211,7 +233,24 @@ def test_fast_trace_lines_are_the_bytes_json_writes(t, h, r, names):
     slow.write({"t": t, "ev": "deliver", "src": src, "dst": dst, "kind": kind, "h": h, "r": r})
     fast.submit(t, node, kind)
     slow.write({"t": t, "ev": "submit", "node": node, "tx": kind})
-    assert fast.sha256 == slow.sha256 and fast.lines == slow.lines == 2
+    fast.drop(t, node, dst, kind)
+    slow.write({"t": t, "ev": "drop", "node": node, "reason": dst, "kind": kind})
+    fast.drop_net(t, src, dst, kind, node)
+    slow.write({"t": t, "ev": "drop", "src": src, "dst": dst, "kind": kind, "reason": node})
+    fast.timeout(t, node, kind, h, r)
+    slow.write({"t": t, "ev": "timeout", "node": node, "step": kind, "h": h, "r": r})
+    assert fast.sha256 == slow.sha256 and fast.lines == slow.lines == 5
+
+
+def test_a_remembered_signature_is_the_one_signing_computes():
+    from nodes import Identity
+    from nodes.identity import SIGNATURES_REMEMBERED_MAX
+    identity, fresh = Identity.derive("USA", 7), Identity.derive("USA", 7)
+    messages = [bytes([i % 256]) * (1 + i // 256) for i in range(SIGNATURES_REMEMBERED_MAX + 10)]
+    first = [identity.sign(m) for m in messages]
+    again = [identity.sign(m) for m in reversed(messages)]  # hits, then evicted ones again
+    assert first == again[::-1] == [fresh._key.sign(m).signature for m in messages]
+    assert len(identity._signatures) == SIGNATURES_REMEMBERED_MAX
 
 
 @given(seed=st.integers(0, 2**32), jitter=st.integers(1, 500))
