@@ -21,7 +21,7 @@ from scenarios.cli import main
 from scenarios.dump import scenario_to_toml
 from scenarios.fuzz import PROFILES, fuzz, junit_xml, scenario_size
 from scenarios.schema import BEHAVIOURS, BYZANTINE_KINDS
-from scenarios.strategies import PERMANENT_KINDS, scenario_docs, scenarios
+from scenarios.strategies import PERMANENT_KINDS, TIMEOUT_RANGES, scenario_docs, scenarios
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -79,25 +79,33 @@ def test_third_mode_reaches_a_third_and_accepts_expected_violations(s):
 def test_below_mode_often_draws_a_propose_timeout_shorter_than_any_message_delay():
     """The shape that exposes timeouts that never grow (strategies.SHORT_PROPOSE_ODDS): in a
     scenario that promises liveness, no proposal can arrive within the round-0 propose timeout.
-    Measured with this seed: 17 of 191 live draws have it; 0 of 251 without that draw."""
-    live, short = [], []
+    The strategy draws it one time in SHORT_PROPOSE_ODDS when the shortest message delay leaves
+    room above the lowest propose base. Counted among those draws, not among all live ones:
+    how many draws leave room depends on the latencies Hypothesis picks, and those move with
+    the constants it collects from whichever modules the test process has loaded."""
+    lowest_base = TIMEOUT_RANGES["timeout_propose_base_ticks"][0]
+    room, short = [], []
 
     @hypothesis_seed(5)
     @settings(max_examples=300, database=None, deadline=None,
               suppress_health_check=list(HealthCheck))
     @given(scenario_docs(nations=(4, 7), byzantine="below"))
     def draw(doc):
-        if doc["expect"]["liveness"] is not True:
-            return
-        live.append(doc)
         net = doc["network"]
+        if (doc["expect"]["liveness"] is not True
+                or net["latency_ticks"] - net["jitter_ticks"] <= lowest_base):
+            return
+        room.append(doc)
         base = doc.get("consensus", {}).get("timeout_propose_base_ticks", 300)
         if base < net["latency_ticks"] - net["jitter_ticks"]:
             short.append(doc)
 
     draw()
-    assert len(live) >= 100
-    assert len(short) >= len(live) // 20, f"{len(short)} of {len(live)}"
+    assert len(room) >= 30, len(room)
+    # Hypothesis favours small integers, so the odds' last value comes up less than one time in
+    # SHORT_PROPOSE_ODDS: 17 of 119 draws with room with the modules of this file alone, 22 of
+    # 110 after nine other test files. Without the draw: 0 of 251 live draws.
+    assert len(short) >= len(room) // 10, f"{len(short)} of {len(room)}"
 
 
 def test_strategies_reject_bad_arguments():
