@@ -49,6 +49,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -143,6 +144,7 @@ class LiveCluster(World):
         self._filters: dict[str, tuple[str, ...]] = {}
         self._client: aiomqtt.Client | None = None
         self._ended = False
+        self._interrupted = False  # Ctrl-C seen by the run loop (see _run_async)
         self._status_log = None  # status.jsonl: every status a node published, for post-mortems
         atexit.register(self._kill_all)
 
@@ -277,7 +279,12 @@ class LiveCluster(World):
         try:
             self._start_broker()
             self._node_config_file()
-            asyncio.run(self._run_async(progress))
+            try:
+                asyncio.run(self._run_async(progress))
+            except asyncio.CancelledError:
+                if self._interrupted:
+                    raise KeyboardInterrupt from None
+                raise
         finally:
             self._stop_all()
             self._kill_all()
@@ -301,6 +308,14 @@ class LiveCluster(World):
         listener: asyncio.Task | None = None
         self._client = client
         self._status_log = (self.out_dir / "status.jsonl").open("w")
+        loop = asyncio.get_running_loop()
+        # Ctrl-C: asyncio.run's own handler only cancels this task, and Python 3.11's
+        # asyncio.wait_for (inside aiomqtt's QoS 1 publish) can swallow a cancellation that
+        # lands as the PUBACK arrives; the run then went on to its end. A flag the loop reads
+        # every turn cannot be lost.
+        sigint = self._on_sigint_handler(asyncio.current_task())
+        if sigint:
+            loop.add_signal_handler(signal.SIGINT, sigint)
         try:
             await self._connect(client)
             for nation in self.nations:
@@ -312,8 +327,9 @@ class LiveCluster(World):
             await self._wait_for_nodes()
             rate = self.scenario.workload["txs_per_tick"]
             last_submit = 0.0
-            loop = asyncio.get_running_loop()
             while True:
+                if self._interrupted:
+                    raise asyncio.CancelledError
                 now = self._tick()
                 if now >= ticks_max:
                     break
@@ -340,6 +356,8 @@ class LiveCluster(World):
             if progress is not None:
                 progress(ticks_max, ticks_max)
         finally:
+            if sigint:
+                loop.remove_signal_handler(signal.SIGINT)
             self._ended = True
             await asyncio.to_thread(self._stop_all)
             await asyncio.sleep(0.2)  # the last retained statuses
@@ -355,6 +373,17 @@ class LiveCluster(World):
                 pass
             self._status_log.close()
             self._status_log = None
+
+    def _on_sigint_handler(self, task: asyncio.Task | None) -> Callable[[], None] | None:
+        """What the loop runs on SIGINT: note it, and cancel the run's task. None where a loop
+        cannot take signals (not the main thread), which keeps asyncio.run's own handler."""
+        if task is None or threading.current_thread() is not threading.main_thread():
+            return None
+
+        def on_sigint() -> None:
+            self._interrupted = True
+            task.cancel()
+        return on_sigint
 
     async def _connect(self, client: aiomqtt.Client) -> None:
         deadline = time.monotonic() + 10.0
