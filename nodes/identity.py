@@ -19,6 +19,9 @@ SIGNATURES_REMEMBERED_MAX = 256
 # Derived identities kept by (class, name, seed, purpose): a fuzzer builds thousands of worlds
 # from a few seeds, a dozen keys each.
 DERIVED_IDENTITIES_MAX = 4096
+# Verdicts the process knows without a check (see `known_verdict`): a fuzzer builds world after
+# world from a few seeds, whose nodes sign and check the same messages with the same keys.
+KNOWN_VERDICTS_ENTRIES_MAX = 65_536
 
 
 class Identity:
@@ -26,7 +29,8 @@ class Identity:
 
     Ed25519 signing is deterministic (RFC 8032: the nonce is a hash of the key and the message),
     so `sign` remembers its last SIGNATURES_REMEMBERED_MAX signatures by message: a resend of
-    the same bytes gets the same signature without computing it again."""
+    the same bytes gets the same signature without computing it again. Each signature it makes
+    is also a known verdict of the process (`known_verdict`), as a valid one."""
 
     __slots__ = ("name", "_key", "public_key", "_signatures")
 
@@ -56,6 +60,10 @@ class Identity:
         signature = signatures.get(message)
         if signature is None:
             signature = self._key.sign(message).signature
+            # Ed25519 verifies what it signs: any VerifyCache may take this one as checked.
+            _known_verdicts[verdict_key(self.public_key, message, signature)] = True
+            if len(_known_verdicts) > KNOWN_VERDICTS_ENTRIES_MAX:
+                del _known_verdicts[next(iter(_known_verdicts))]  # the oldest
             if len(signatures) >= SIGNATURES_REMEMBERED_MAX:
                 del signatures[next(iter(signatures))]  # the oldest
             signatures[message] = signature
@@ -81,11 +89,19 @@ class VerifyCache:
     all its fields), so two transactions that differ anywhere never share a verdict.
     `entries_max = 0` turns caching off (every call verifies): tests compare runs with and
     without it.
+
+    A verdict this cache does not hold is first looked up among the process's known verdicts
+    (`known_verdict`: the signatures `Identity.sign` made here, and every verdict a VerifyCache
+    computed), and only then checked with pynacl. It still counts as a miss: `misses` is the
+    number of distinct signatures this cache was asked about, whatever other caches did.
+    `known_verdicts=False` skips that look-up (a benchmark of cold checks).
     """
 
-    __slots__ = ("_verdicts", "_tx_verdicts", "entries_max", "hits", "misses")
+    __slots__ = ("_verdicts", "_tx_verdicts", "entries_max", "hits", "misses", "_known")
 
-    def __init__(self, entries_max: int = VERIFY_CACHE_ENTRIES_MAX) -> None:
+    def __init__(self, entries_max: int = VERIFY_CACHE_ENTRIES_MAX,
+                 known_verdicts: bool = True) -> None:
+        self._known = known_verdicts and entries_max > 0
         self._verdicts: OrderedDict[bytes, bool] = OrderedDict()
         self._tx_verdicts: OrderedDict[tuple, bool] = OrderedDict()
         self.entries_max = entries_max
@@ -116,23 +132,46 @@ class VerifyCache:
     def verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
         if len(public_key) != PUBLIC_KEY_BYTES or len(signature) != SIGNATURE_BYTES:
             return False
-        h = hashlib.sha256()
-        h.update(public_key)
-        h.update(len(message).to_bytes(8, "big"))
-        h.update(message)
-        h.update(signature)
-        key = h.digest()
+        key = verdict_key(public_key, message, signature)
         verdict = self._verdicts.get(key)
         if verdict is not None:
             self.hits += 1
             return verdict
         self.misses += 1
-        verdict = verify_signature(public_key, message, signature)
-        if self.entries_max > 0:
-            self._verdicts[key] = verdict
-            if len(self._verdicts) > self.entries_max:
-                self._verdicts.popitem(last=False)
+        if self.entries_max <= 0:
+            return verify_signature(public_key, message, signature)
+        verdict = _known_verdicts.get(key) if self._known else None
+        if verdict is None:
+            verdict = verify_signature(public_key, message, signature)
+            _known_verdicts[key] = verdict
+            if len(_known_verdicts) > KNOWN_VERDICTS_ENTRIES_MAX:
+                del _known_verdicts[next(iter(_known_verdicts))]  # the oldest
+        self._verdicts[key] = verdict
+        if len(self._verdicts) > self.entries_max:
+            self._verdicts.popitem(last=False)
         return verdict
+
+
+def verdict_key(public_key: bytes, message: bytes, signature: bytes) -> bytes:
+    """sha256(public key, message length, message, signature): a verdict's key."""
+    h = hashlib.sha256()
+    h.update(public_key)
+    h.update(len(message).to_bytes(8, "big"))
+    h.update(message)
+    h.update(signature)
+    return h.digest()
+
+
+# verdict_key -> the verdict of that Ed25519 check, oldest first (KNOWN_VERDICTS_ENTRIES_MAX).
+_known_verdicts: dict[bytes, bool] = {}
+
+
+def known_verdict(public_key: bytes, message: bytes, signature: bytes) -> bool | None:
+    """The verdict of this check if the process knows it without checking, else None. It knows
+    every signature `Identity.sign` made (valid: Ed25519 verifies what it signs) and every
+    verdict a caching VerifyCache computed. A verdict is a pure function of its key, so sharing
+    them across worlds changes no run."""
+    return _known_verdicts.get(verdict_key(public_key, message, signature))
 
 
 def verify_signature(public_key: bytes, message: bytes, signature: bytes) -> bool:

@@ -321,6 +321,17 @@ class Node:
 
     def on_timer(self, now_ticks: int) -> list[Action]:
         self._now = now_ticks
+        if (now_ticks < self._resend_at_tick and self._ahead_since is None
+                and (self._gossip_due is None or now_ticks < self._gossip_due)):
+            # Most wake-ups come for a deadline that has since moved later. Then each step
+            # below is a no-op: no gossip is due, no timeout, no sync is pending (_maybe_sync
+            # returns at once), and unless (height, round) moved without _track_progress
+            # seeing it, no resend either.
+            r = self.replica
+            key = self._stall_key
+            if (key is not None and key[0] == r.height and key[1] == r.round
+                    and not r.due_timeouts(now_ticks)):
+                return []
         out: list[Action] = []
         if self._gossip_due is not None and now_ticks >= self._gossip_due:
             self._flush_gossip(out)

@@ -324,9 +324,9 @@ def scenario_size(scenario: Scenario | None) -> dict | None:
 def run_scenario(scenario: Scenario, node_class: type[Node] = Node) -> dict:
     """Run one scenario and return its summary. A run that raises (a broken node can trip one
     of the replica's own checks) is a failure too: its summary has one violation of kind
-    "exception", and no trace hash."""
+    "exception", and no trace hash. It writes no report, so it keeps no space-time diagram."""
     try:
-        return World(scenario, honest_node_class=node_class).run()
+        return World(scenario, honest_node_class=node_class, spacetime=False).run()
     except Exception as exc:  # the run itself broke: report it as the failure it is
         return _exception_summary(scenario, exc)
 

@@ -105,11 +105,13 @@ class World:
     def __init__(self, scenario: Scenario, trace_path: Path | None = None,
                  ledger_path: Path | None = None, honest_node_class: type[Node] = Node,
                  storage_factory: Callable[[str], MemoryStorage] | None = None,
-                 speedups: Speedups = Speedups()) -> None:
+                 speedups: Speedups = Speedups(), spacetime: bool = True) -> None:
         """`honest_node_class` runs every nation without a Byzantine behaviour: the mutant
         benchmark passes a deliberately broken variant here. `storage_factory(instance)` makes
         each node's disk once (anything with MemoryStorage's interface, such as
-        nodes.sqlite_storage.SQLiteStorage); the caller closes what it made."""
+        nodes.sqlite_storage.SQLiteStorage); the caller closes what it made. `spacetime=False`
+        keeps no messages for the report's space-time diagram (`self.spacetime` stays empty):
+        the fuzzer writes no report, and the trace and summary are the same either way."""
         self.scenario = scenario
         self.honest_node_class = honest_node_class
         self.streams = Streams(scenario.seed)
@@ -169,7 +171,9 @@ class World:
         self.messages_delivered = 0
         self.sent_by_nation: dict[str, int] = {}
         # For the report's space-time diagram: (sent, delivered, src, dst, kind, height, round)
-        # of the first messages of the first heights.
+        # of the first messages of the first heights. Heights are 1 and up: a bound of 0 keeps
+        # none, at the cost of one comparison per message.
+        self._spacetime_heights_max = SPACETIME_HEIGHTS_MAX if spacetime else 0
         self.spacetime: list[tuple] = []
         self._sent_at: dict[tuple, list[int]] = {}
         self.dropped: dict[str, int] = {}
@@ -466,7 +470,8 @@ class World:
             self._drop_net(src, dst, kind, "partition")
             return
         self.messages_delivered += 1
-        if (height <= SPACETIME_HEIGHTS_MAX and kind != "txs"  # gossip would crowd out votes
+        # txs are left out: gossip would crowd out votes
+        if (height <= self._spacetime_heights_max and kind != "txs"
                 and len(self.spacetime) < SPACETIME_MESSAGES_MAX):
             sent = self._sent_at.get((src, dst, data))
             self.spacetime.append((sent.pop(0) if sent else now, now, src, dst, kind, height,
@@ -626,7 +631,7 @@ class World:
         self.messages_sent += len(dsts)
         self.sent_by_nation[src] = self.sent_by_nation.get(src, 0) + len(dsts)
         self.bytes_sent += len(data) * len(dsts)
-        if (height <= SPACETIME_HEIGHTS_MAX and kind != "txs"
+        if (height <= self._spacetime_heights_max and kind != "txs"
                 and len(self.spacetime) < SPACETIME_MESSAGES_MAX):
             for dst in dsts:
                 self._sent_at.setdefault((src, dst, data), []).append(self.now)  # resends too

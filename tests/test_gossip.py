@@ -238,3 +238,26 @@ def test_state_sync_asks_the_peers_ahead_in_turn():
     # A peer that never answers (or whose answer is lost) keeps no one behind: all take turns.
     assert sorted(set(targets)) == ["CAN", "CHN", "MEX"]
     assert targets[:3] != [targets[0]] * 3
+
+
+# ---------------------------------------------------------------- stale wake-ups
+
+
+def _timer_state(node: Node) -> tuple:
+    r = node.replica
+    return (node._stall_key, node._stall_since, node._resends, node._resend_at_tick,
+            node._ahead_since, node._sync_sent_at, node._sync_turn, dict(node.dropped),
+            r.height, r.round, r.step, dict(r._pending), node.next_deadline())
+
+
+def test_a_wake_up_before_the_deadline_does_nothing_and_the_deadline_still_acts():
+    """Most simulated wake-ups come for a deadline that has since moved later; `on_timer`
+    returns at once for them. It must return nothing and change nothing then, and still act
+    once the deadline is reached."""
+    node = new_node()
+    deadline = node.next_deadline()
+    before = _timer_state(node)
+    for tick in (1, deadline // 2, deadline - 1):
+        assert node.on_timer(tick) == []
+        assert _timer_state(node) == before
+    assert node.on_timer(deadline) != [] or _timer_state(node) != before

@@ -64,6 +64,36 @@ def test_verify_cache_checks_each_signature_once_and_caches_bad_verdicts_too():
     assert not cache.verify(IDS["MEX"].public_key, b"hello", sig)
 
 
+def test_known_verdicts_are_shared_by_caches_and_never_trusted_blindly(monkeypatch):
+    """A signature Identity.sign made is known valid, and a verdict one cache computed is
+    known to the next (the fuzzer's worlds share seeds): pynacl runs for neither, yet each
+    cache counts it as its own miss. A forged or tampered signature is still checked, and a
+    cache with caching off checks everything."""
+    import nodes.identity as identity_module
+    checked = []
+    real = identity_module.verify_signature
+
+    def counting(public_key, message, signature):
+        checked.append(signature)
+        return real(public_key, message, signature)
+
+    monkeypatch.setattr(identity_module, "verify_signature", counting)
+    ident = IDS["USA"]
+    message = b"known verdicts %d" % id(checked)
+    sig = ident.sign(message)
+    assert identity_module.known_verdict(ident.public_key, message, sig) is True
+    first, second = VerifyCache(), VerifyCache()
+    assert first.verify(ident.public_key, message, sig)
+    assert second.verify(ident.public_key, message, sig)
+    assert checked == [] and (first.misses, second.misses) == (1, 1)
+    tampered = sig[:-1] + bytes([sig[-1] ^ 1])
+    assert not first.verify(ident.public_key, message, tampered)
+    assert not second.verify(ident.public_key, message, tampered)
+    assert checked == [tampered]  # once: the second cache knew the first one's verdict
+    assert VerifyCache(entries_max=0).verify(ident.public_key, message, sig)
+    assert checked == [tampered, sig]
+
+
 def test_verify_cache_is_bounded():
     cache = VerifyCache(entries_max=3)
     ident = IDS["USA"]

@@ -6,6 +6,8 @@
 - Batching a broadcast's deliveries of one tick into one queue entry keeps their order: generated
   scenarios (duplicates, loss, partitions, twins, delays, corrupted signatures, crashes) write
   the same traces with and without it.
+- Keeping no space-time diagram (`World(spacetime=False)`, as the fuzzer runs) changes neither
+  the trace nor the summary.
 - A Byzantine node whose chaincode state diverges still computes its own state, its proposals
   are still refused, and the honest nodes' shared state equals a private re-application.
 - A block whose transaction signature was forged (same block id as an honest block: ids leave
@@ -92,6 +94,23 @@ def test_batched_broadcasts_keep_the_order_of_generated_scenarios(scenario):
     assert batched["trace_sha256"] == one_by_one["trace_sha256"], scenario.description
     assert batched_world.events == one_by_one_world.events
     assert batched_world._seq <= one_by_one_world._seq
+
+
+def _without_wall_time(summary: dict) -> dict:
+    return {k: v for k, v in summary.items() if k not in ("wall_s", "txs_per_wall_s")}
+
+
+@pytest.mark.parametrize("name, ticks", [("baseline", 3000), ("crash-wipe", 4000),
+                                         ("twins", 2500)])
+def test_no_spacetime_diagram_changes_neither_trace_nor_summary(name, ticks):
+    scenario = load_scenario(LIBRARY / f"{name}.toml").with_overrides(ticks_max=ticks)
+    kept = World(scenario)
+    kept_summary = kept.run()
+    skipped = World(scenario, spacetime=False)
+    skipped_summary = skipped.run()
+    assert kept.spacetime and not skipped.spacetime and not skipped._sent_at
+    assert kept_summary["trace_sha256"] == skipped_summary["trace_sha256"]
+    assert _without_wall_time(kept_summary) == _without_wall_time(skipped_summary)
 
 
 # ------------------------------------------------------------------ a diverging Byzantine node
