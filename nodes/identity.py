@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 from collections import OrderedDict
-from typing import Callable
+from typing import Callable, Iterator
 
 from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
@@ -19,8 +20,8 @@ SIGNATURES_REMEMBERED_MAX = 256
 # Derived identities kept by (class, name, seed, purpose): a fuzzer builds thousands of worlds
 # from a few seeds, a dozen keys each.
 DERIVED_IDENTITIES_MAX = 4096
-# Verdicts the process knows without a check (see `known_verdict`): a fuzzer builds world after
-# world from a few seeds, whose nodes sign and check the same messages with the same keys.
+# Verdicts of checks already made by any world of the process, while `sharing_verdicts` is on
+# (the fuzzer: world after world from a few seeds, whose nodes check the same messages).
 KNOWN_VERDICTS_ENTRIES_MAX = 65_536
 
 
@@ -29,8 +30,8 @@ class Identity:
 
     Ed25519 signing is deterministic (RFC 8032: the nonce is a hash of the key and the message),
     so `sign` remembers its last SIGNATURES_REMEMBERED_MAX signatures by message: a resend of
-    the same bytes gets the same signature without computing it again. Each signature it makes
-    is also a known verdict of the process (`known_verdict`), as a valid one."""
+    the same bytes gets the same signature without computing it again. A signature made here is
+    never taken as checked: every one is verified by pynacl once, like a stranger's."""
 
     __slots__ = ("name", "_key", "public_key", "_signatures")
 
@@ -60,10 +61,6 @@ class Identity:
         signature = signatures.get(message)
         if signature is None:
             signature = self._key.sign(message).signature
-            # Ed25519 verifies what it signs: any VerifyCache may take this one as checked.
-            _known_verdicts[verdict_key(self.public_key, message, signature)] = True
-            if len(_known_verdicts) > KNOWN_VERDICTS_ENTRIES_MAX:
-                del _known_verdicts[next(iter(_known_verdicts))]  # the oldest
             if len(signatures) >= SIGNATURES_REMEMBERED_MAX:
                 del signatures[next(iter(signatures))]  # the oldest
             signatures[message] = signature
@@ -90,11 +87,11 @@ class VerifyCache:
     `entries_max = 0` turns caching off (every call verifies): tests compare runs with and
     without it.
 
-    A verdict this cache does not hold is first looked up among the process's known verdicts
-    (`known_verdict`: the signatures `Identity.sign` made here, and every verdict a VerifyCache
-    computed), and only then checked with pynacl. It still counts as a miss: `misses` is the
-    number of distinct signatures this cache was asked about, whatever other caches did.
-    `known_verdicts=False` skips that look-up (a benchmark of cold checks).
+    Inside `sharing_verdicts()` (the fuzzer), a verdict this cache does not hold is first looked
+    up among the verdicts any cache of the process computed in that block, and only then
+    checked with pynacl. It still counts as a miss: `misses` is the number of distinct
+    signatures this cache was asked about, whatever other caches did. `known_verdicts=False`
+    skips that look-up (a benchmark of cold checks).
     """
 
     __slots__ = ("_verdicts", "_tx_verdicts", "entries_max", "hits", "misses", "_known")
@@ -140,12 +137,14 @@ class VerifyCache:
         self.misses += 1
         if self.entries_max <= 0:
             return verify_signature(public_key, message, signature)
-        verdict = _known_verdicts.get(key) if self._known else None
+        known = _known_verdicts if self._known else None
+        verdict = known.get(key) if known is not None else None
         if verdict is None:
             verdict = verify_signature(public_key, message, signature)
-            _known_verdicts[key] = verdict
-            if len(_known_verdicts) > KNOWN_VERDICTS_ENTRIES_MAX:
-                del _known_verdicts[next(iter(_known_verdicts))]  # the oldest
+            if known is not None:
+                known[key] = verdict
+                if len(known) > KNOWN_VERDICTS_ENTRIES_MAX:
+                    del known[next(iter(known))]  # the oldest
         self._verdicts[key] = verdict
         if len(self._verdicts) > self.entries_max:
             self._verdicts.popitem(last=False)
@@ -162,15 +161,32 @@ def verdict_key(public_key: bytes, message: bytes, signature: bytes) -> bytes:
     return h.digest()
 
 
-# verdict_key -> the verdict of that Ed25519 check, oldest first (KNOWN_VERDICTS_ENTRIES_MAX).
-_known_verdicts: dict[bytes, bool] = {}
+# verdict_key -> the verdict of that Ed25519 check, oldest first (KNOWN_VERDICTS_ENTRIES_MAX);
+# None outside `sharing_verdicts`.
+_known_verdicts: dict[bytes, bool] | None = None
+
+
+@contextlib.contextmanager
+def sharing_verdicts() -> Iterator[None]:
+    """While inside, every caching VerifyCache of the process shares the verdicts of the checks
+    it makes (each distinct signature is checked by pynacl once in the block, not once per
+    world). A verdict is a pure function of (key, bytes, signature), so this changes no run.
+    The fuzzer uses it across its worlds; a benchmark of one world's cost must not, or a
+    repeated run would skip the checks its first run paid for."""
+    global _known_verdicts
+    outer = _known_verdicts
+    _known_verdicts = {} if outer is None else outer
+    try:
+        yield
+    finally:
+        _known_verdicts = outer
 
 
 def known_verdict(public_key: bytes, message: bytes, signature: bytes) -> bool | None:
-    """The verdict of this check if the process knows it without checking, else None. It knows
-    every signature `Identity.sign` made (valid: Ed25519 verifies what it signs) and every
-    verdict a caching VerifyCache computed. A verdict is a pure function of its key, so sharing
-    them across worlds changes no run."""
+    """The verdict of this check if a cache computed it inside the current `sharing_verdicts`
+    block, else None."""
+    if _known_verdicts is None:
+        return None
     return _known_verdicts.get(verdict_key(public_key, message, signature))
 
 

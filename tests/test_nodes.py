@@ -64,11 +64,12 @@ def test_verify_cache_checks_each_signature_once_and_caches_bad_verdicts_too():
     assert not cache.verify(IDS["MEX"].public_key, b"hello", sig)
 
 
-def test_known_verdicts_are_shared_by_caches_and_never_trusted_blindly(monkeypatch):
-    """A signature Identity.sign made is known valid, and a verdict one cache computed is
-    known to the next (the fuzzer's worlds share seeds): pynacl runs for neither, yet each
-    cache counts it as its own miss. A forged or tampered signature is still checked, and a
-    cache with caching off checks everything."""
+def test_verdicts_are_shared_across_caches_only_inside_sharing_verdicts(monkeypatch):
+    """Inside `sharing_verdicts` (the fuzzer's search) a verdict one cache computed is known to
+    the next: pynacl runs once, yet each cache counts it as its own miss. A signature this
+    process made is never taken as checked, a tampered one is checked, a cache with caching off
+    checks everything, and outside the block (a benchmark's repeated runs) every cache checks
+    for itself."""
     import nodes.identity as identity_module
     checked = []
     real = identity_module.verify_signature
@@ -81,17 +82,24 @@ def test_known_verdicts_are_shared_by_caches_and_never_trusted_blindly(monkeypat
     ident = IDS["USA"]
     message = b"known verdicts %d" % id(checked)
     sig = ident.sign(message)
-    assert identity_module.known_verdict(ident.public_key, message, sig) is True
-    first, second = VerifyCache(), VerifyCache()
-    assert first.verify(ident.public_key, message, sig)
-    assert second.verify(ident.public_key, message, sig)
-    assert checked == [] and (first.misses, second.misses) == (1, 1)
-    tampered = sig[:-1] + bytes([sig[-1] ^ 1])
-    assert not first.verify(ident.public_key, message, tampered)
-    assert not second.verify(ident.public_key, message, tampered)
-    assert checked == [tampered]  # once: the second cache knew the first one's verdict
-    assert VerifyCache(entries_max=0).verify(ident.public_key, message, sig)
-    assert checked == [tampered, sig]
+    with identity_module.sharing_verdicts():
+        assert identity_module.known_verdict(ident.public_key, message, sig) is None
+        first, second = VerifyCache(), VerifyCache()
+        assert first.verify(ident.public_key, message, sig)
+        assert identity_module.known_verdict(ident.public_key, message, sig) is True
+        assert second.verify(ident.public_key, message, sig)
+        assert checked == [sig] and (first.misses, second.misses) == (1, 1)
+        tampered = sig[:-1] + bytes([sig[-1] ^ 1])
+        assert not first.verify(ident.public_key, message, tampered)
+        assert not second.verify(ident.public_key, message, tampered)
+        assert checked == [sig, tampered]  # once: the second cache knew the first one's verdict
+        assert VerifyCache(entries_max=0).verify(ident.public_key, message, sig)
+        assert checked == [sig, tampered, sig]
+        assert VerifyCache(known_verdicts=False).verify(ident.public_key, message, sig)
+        assert checked == [sig, tampered, sig, sig]
+    assert identity_module.known_verdict(ident.public_key, message, sig) is None
+    assert VerifyCache().verify(ident.public_key, message, sig)
+    assert checked == [sig, tampered, sig, sig, sig]
 
 
 def test_verify_cache_is_bounded():
