@@ -2,11 +2,13 @@
 
     chemtrace node --genesis FILE --key FILE --broker mqtt://USER:PASS@HOST:PORT --data DIR
                    [--tick-ms N] [--epoch-s S] [--credentials FILE] [--config FILE]
+                   [--parent-pid PID]
     chemtrace cluster SCENARIO --broker URL|spawn [--out DIR] [--duration-s S] [--tick-ms N]
                    [--credentials FILE] [--quiet]
     chemtrace bench-live [--quick] [--json FILE]
 
-`node` runs until SIGTERM or SIGINT and exits 0 after a clean shutdown. `cluster` exits like
+`node` runs until SIGTERM or SIGINT (or, with `--parent-pid`, until that process is gone) and
+exits 0 after a clean shutdown. `cluster` exits like
 `chemtrace run`: 0 when the scenario's [expect] holds, 1 when it does not, 2 for a bad command
 line, scenario or set-up. docs/live.md tells the whole story.
 """
@@ -18,6 +20,7 @@ import asyncio
 import fcntl
 import json
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -27,6 +30,7 @@ from .cli import _positive_float
 EXIT_OK, EXIT_EXPECT_FAILED, EXIT_USAGE = 0, 1, 2
 NODE_CONFIG_FILE_BYTES_MAX = 64 * 1024
 CREDENTIALS_FILE_BYTES_MAX = 1024 * 1024
+PARENT_CHECK_S = 0.5  # how often a node started with --parent-pid looks for its parent
 
 
 def add_parsers(sub) -> None:
@@ -52,6 +56,9 @@ def add_parsers(sub) -> None:
                       help="SQLite synchronous mode: FULL survives a power cut (default), NORMAL "
                            "survives a killed process and is faster")
     node.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING"))
+    node.add_argument("--parent-pid", type=int, metavar="PID",
+                      help="stop cleanly once this process is no longer our parent (chemtrace "
+                           "cluster passes its own pid, so a killed driver leaves no node behind)")
     cluster = sub.add_parser("cluster", help="run a scenario on live node processes")
     cluster.add_argument("scenario", help="scenario file (TOML), as for chemtrace run")
     cluster.add_argument("--broker", required=True,
@@ -173,12 +180,31 @@ def cmd_node(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, runtime.stop.set)
-        await runtime.run()
+        watcher = None
+        if args.parent_pid is not None:
+            watcher = asyncio.create_task(_stop_when_orphaned(args.parent_pid, runtime.stop))
+        try:
+            await runtime.run()
+        finally:
+            if watcher is not None:
+                watcher.cancel()
 
     asyncio.run(main())
     logging.getLogger("chemtrace.live").info("%s stopped cleanly at height %d", nation,
                                              node.ledger.height)
     return EXIT_OK
+
+
+async def _stop_when_orphaned(parent_pid: int, stop: asyncio.Event) -> None:
+    """Set `stop` once `parent_pid` is no longer this process's parent: the driver that started
+    us died without stopping us (SIGKILL), and we were handed to another parent."""
+    while not stop.is_set():
+        if os.getppid() != parent_pid:
+            logging.getLogger("chemtrace.live").warning(
+                "parent process %d is gone: stopping", parent_pid)
+            stop.set()
+            return
+        await asyncio.sleep(PARENT_CHECK_S)
 
 
 # ---------------------------------------------------------------- chemtrace cluster

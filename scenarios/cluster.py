@@ -35,7 +35,9 @@ a simulated one. The summary gets a `live` section on top (per-node status, rest
 
 Everything started is stopped on the way out (try/finally, plus an atexit hook for the
 processes), even after Ctrl-C. Nodes run in their own process groups so a Ctrl-C reaches the
-driver alone, which then stops them in order.
+driver alone, which then stops them in order. A driver killed outright (SIGKILL) runs none of
+that: each node is started with `--parent-pid` and stops cleanly by itself once the driver is
+gone (the private broker is left running, idle; its folder names it).
 """
 
 from __future__ import annotations
@@ -206,7 +208,8 @@ class LiveCluster(World):
                 "--key", str(key_path(self.out_dir / "keys", nation)),
                 "--broker", self._node_url(nation), "--data", str(data),
                 "--tick-ms", str(self.tick_ms), "--epoch-s", repr(self.epoch_s),
-                "--config", str(self.out_dir / "node-config.json"), "--sync", self.sync]
+                "--config", str(self.out_dir / "node-config.json"), "--sync", self.sync,
+                "--parent-pid", str(os.getpid())]
         log = (data / "node.log").open("ab")
         try:
             # Own session: a Ctrl-C in the terminal reaches the driver only, which stops the

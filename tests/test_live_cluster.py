@@ -200,6 +200,86 @@ asyncio.sleep = sleep_swallowing_once
 """
 
 
+def _processes_of(out: Path) -> dict[int, str]:
+    """pid -> command line of every process whose command line names `out` (the nodes and the
+    private broker of a cluster writing there)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if str(out) in cmdline:
+                found[int(entry.name)] = cmdline
+    return found
+
+
+def _kill_leftovers(out: Path) -> None:
+    import os
+    import signal
+    for pid in _processes_of(out):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _start_cluster_driver(out: Path, prelude: str = ""):
+    """A 60-second cluster in a driver process, once its 4 nodes reported: (driver, node pids,
+    broker port)."""
+    import subprocess
+    import sys
+    import time
+
+    driver = subprocess.Popen(
+        [sys.executable, "-c", prelude + "from scenarios.cli import main; raise SystemExit(main())",
+         "cluster", str(LIBRARY / "live-four.toml"), "--broker", "spawn", "--out", str(out),
+         "--duration-s", "60", "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    pids: set[int] = set()
+    deadline = time.monotonic() + 60
+    while len(pids) < 4 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        if (out / "status.jsonl").exists():
+            pids = {json.loads(line)["pid"] for line in
+                    (out / "status.jsonl").read_text().splitlines() if line}
+    if len(pids) < 4:
+        driver.kill()
+        _kill_leftovers(out)
+        pytest.fail("the nodes did not start")
+    port = int(next(line.split()[1] for line in
+                    (out / "broker" / "mosquitto.conf").read_text().splitlines()
+                    if line.startswith("listener ")))
+    return driver, pids, port
+
+
+def test_nodes_stop_by_themselves_when_the_driver_is_killed(tmp_path):
+    import signal
+    import time
+
+    require_mosquitto()
+    out = tmp_path / "run"
+    driver, pids, _ = _start_cluster_driver(out)
+    try:
+        driver.send_signal(signal.SIGKILL)  # no finally, no atexit: nothing of the driver runs
+        driver.wait(timeout=10)
+        deadline = time.monotonic() + 30  # PARENT_CHECK_S, then each node's clean stop
+        while time.monotonic() < deadline and set(_processes_of(out)) & pids:
+            time.sleep(0.2)
+        assert not set(_processes_of(out)) & pids, "nodes outlived their killed driver"
+        for pid in pids:  # gone, or a zombie waiting for whoever adopted it to reap it
+            try:
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            assert state == "Z", (pid, state)
+        for nation in ("CHN", "USA", "MEX", "CAN"):  # a clean stop: each wrote its ledger
+            log = (out / "nodes" / nation / "node.log").read_text()
+            assert "is gone: stopping" in log and "stopped cleanly" in log, log[-2000:]
+    finally:
+        _kill_leftovers(out)  # the broker, which cannot watch its parent
+
+
 def _interrupt_a_cluster(tmp_path: Path, prelude: str = "") -> None:
     """Start a 60-second cluster in a driver process, Ctrl-C it once its 4 nodes report, and
     check it exits 130 well before its run would have ended, every node and the broker gone."""
@@ -207,27 +287,11 @@ def _interrupt_a_cluster(tmp_path: Path, prelude: str = "") -> None:
     import signal
     import socket
     import subprocess
-    import sys
-    import time
 
     require_mosquitto()
     out = tmp_path / "run"
-    driver = subprocess.Popen(
-        [sys.executable, "-c", prelude + "from scenarios.cli import main; raise SystemExit(main())",
-         "cluster", str(LIBRARY / "live-four.toml"), "--broker", "spawn", "--out", str(out),
-         "--duration-s", "60", "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    driver, pids, port = _start_cluster_driver(out, prelude)
     try:
-        pids: set[int] = set()
-        deadline = time.monotonic() + 60
-        while len(pids) < 4 and time.monotonic() < deadline:
-            time.sleep(0.2)
-            if (out / "status.jsonl").exists():
-                pids = {json.loads(line)["pid"] for line in
-                        (out / "status.jsonl").read_text().splitlines() if line}
-        assert len(pids) == 4, "the nodes did not start"
-        port = int(next(line.split()[1] for line in
-                        (out / "broker" / "mosquitto.conf").read_text().splitlines()
-                        if line.startswith("listener ")))
         driver.send_signal(signal.SIGINT)  # what Ctrl-C in the terminal sends the driver
         try:
             # Stopping takes at most the nodes' STOP_TIMEOUT_S (15 s); the run had ~55 s left.
@@ -239,6 +303,9 @@ def _interrupt_a_cluster(tmp_path: Path, prelude: str = "") -> None:
     finally:
         if driver.poll() is None:
             driver.kill()
+        leftovers = _processes_of(out)
+        _kill_leftovers(out)
+    assert not leftovers, leftovers
     assert driver.returncode == 130, err.decode()
     assert b"interrupted" in err
     for pid in pids:
