@@ -366,11 +366,8 @@ class World:
         if self.plans:
             self._register_operators()
         rate = self.scenario.workload["txs_per_tick"]
-        until = self.scenario.workload.get("txs_until_tick")
         if rate > 0:
-            first_at = self.workload_rng.expovariate(rate)
-            if until is None or first_at <= until:
-                self._push(math.ceil(first_at), SUBMIT, first_at)
+            self._schedule_submission(self.workload_rng.expovariate(rate))
 
     def _boot(self, instance: str) -> None:
         self.incarnation[instance] += 1
@@ -515,10 +512,14 @@ class World:
             self.submitted_at[tx.tx_id] = self.now
             self.trace.submit(self.now, nation, tx.tx_id.hex()[:16])
             self._act(nation, self.nodes[nation].submit(tx, self.now))
-        next_at = at + self.workload_rng.expovariate(rate)
+        self._schedule_submission(at + self.workload_rng.expovariate(rate))
+
+    def _schedule_submission(self, at: float) -> None:
+        """Queue the client submission due at virtual time `at` (a Poisson process), unless the
+        stream has ended by then (`[workload] txs_until_tick`)."""
         until = self.scenario.workload.get("txs_until_tick")
-        if until is None or next_at <= until:
-            self._push(max(self.now, math.ceil(next_at)), SUBMIT, next_at)
+        if until is None or at <= until:
+            self._push(max(self.now, math.ceil(at)), SUBMIT, at)
 
     # ------------------------------------------------------------------ a node's actions
 
