@@ -30,7 +30,7 @@ bench: $(STAMP)
 	PATH="$$PATH:/usr/sbin" $(BIN)/chemtrace bench-live --json runs/bench-live.json
 
 # The nightly fuzzing profile: 600 s of generated scenarios of 4 to 10 nations (the ci profile
-# runs inside `make test`, tests/test_fuzz.py). Exits 1 with runs/fuzz/counterexample.toml on a
+# runs inside `make test`, tests/scenarios/test_fuzz.py). Exits 1 with runs/fuzz/counterexample.toml on a
 # failure; runs/fuzz/junit.xml is for the CI server.
 fuzz: $(STAMP)
 	$(BIN)/chemtrace fuzz --profile nightly --out runs/fuzz --junit runs/fuzz/junit.xml

@@ -1,14 +1,18 @@
-"""Everything one nation runs: identity, codec, transactions, blocks, ledger, mempool, node."""
+"""One nation: its chain (`chain`), its wire formats (`wire`), the precursor application (`app`),
+the sans-I/O node (`node`) and the declared points where its behaviour may change (`hooks`).
 
-from .block import BLOCK_TXS_MAX, Block, BlockError, CommittedBlock, merkle_root, vote_sign_bytes
-from .codec import CodecError, pack, unpack
-from .genesis import Genesis, GenesisError, GenesisNation
-from .identity import Identity, VerifyCache, verify_signature
-from .ledger import Ledger, LedgerError, certificate_error, genesis_hash
-from .chaincode import Chaincode, DomainConfig, DomainState, Flag, NationRules, TxResult
-from .events import EVENT_KINDS, Event, EventError, decode_event, encode_event, event_body
-from .mempool import Mempool
-from .registry import (
+The live adapters (asyncio, MQTT, SQLite, broker processes, key files) are in `nodes.live` and
+are not re-exported here: importing `nodes` never loads them."""
+
+from nodes.chain.block import BLOCK_TXS_MAX, Block, BlockError, CommittedBlock, merkle_root, vote_sign_bytes
+from nodes.chain.codec import CodecError, pack, unpack
+from nodes.chain.genesis import Genesis, GenesisError, GenesisNation
+from nodes.chain.identity import Identity, VerifyCache, verify_signature
+from nodes.chain.ledger import Ledger, LedgerError, certificate_error, genesis_hash
+from nodes.app.chaincode import Chaincode, DomainConfig, DomainState, Flag, NationRules, TxResult
+from nodes.app.events import EVENT_KINDS, Event, EventError, decode_event, encode_event, event_body
+from nodes.chain.mempool import Mempool
+from nodes.app.registry import (
     Chemical,
     Lane,
     Nation,
@@ -20,7 +24,7 @@ from .registry import (
     load_registry,
     un_members,
 )
-from .node import (
+from nodes.node import (
     Action,
     Committed,
     Delivered,
@@ -31,23 +35,11 @@ from .node import (
     SendAll,
     SendTo,
 )
-from .shared import SharedApplication
-from .storage import MemoryStorage, StorageError
-from .sqlite_storage import SQLiteStorage
-from .records import RecordError, decode_wal, encode_wal
-from .brokerconf import (
-    BrokerConfig,
-    BrokerError,
-    BrokerProcess,
-    find_mosquitto,
-    free_port,
-    load_broker_config,
-    spawn_broker,
-    write_broker_config,
-)
-from .keyfile import KeyFileError, read_key, write_key
-from .tx import Transaction, TxError
-from .wire import WireError, decode, encode_txs, kind_of
+from nodes.app.shared import SharedApplication
+from nodes.chain.storage import MemoryStorage, StorageError
+from nodes.wire.records import RecordError, decode_wal, encode_wal
+from nodes.chain.tx import Transaction, TxError
+from nodes.wire.messages import WireError, decode, encode_txs, kind_of
 
 __all__ = [
     "BLOCK_TXS_MAX", "Block", "BlockError", "CommittedBlock", "merkle_root", "vote_sign_bytes",
@@ -61,8 +53,5 @@ __all__ = [
     "EVENT_KINDS", "Event", "EventError", "decode_event", "encode_event", "event_body",
     "Chemical", "Lane", "Nation", "Registry", "RegistryError", "cas_check_digit_ok",
     "load_lanes", "load_nations", "load_registry", "un_members",
-    "BrokerConfig", "BrokerError", "BrokerProcess", "find_mosquitto", "free_port",
-    "load_broker_config", "spawn_broker", "write_broker_config",
-    "KeyFileError", "read_key", "write_key",
-    "StorageError", "SQLiteStorage", "RecordError", "decode_wal", "encode_wal",
+    "StorageError", "RecordError", "decode_wal", "encode_wal",
 ]

@@ -65,18 +65,18 @@ from consensus import (
     Vote,
 )
 
-from .block import BLOCK_TX_BYTES_MAX, BLOCK_TXS_MAX, Block, CommittedBlock
-from .chaincode import Chaincode, DomainConfig, Flag, TxResult
-from .codec import MESSAGE_BYTES_MAX
-from .genesis import Genesis
-from .identity import Identity, VerifyCache
-from .ledger import Ledger, certificate_error
-from .mempool import MEMPOOL_TXS_MAX, Mempool, wire_bytes_max
-from .registry import load_registry
-from .shared import SharedApplication
-from .storage import MemoryStorage, StorageError
-from .tx import Transaction
-from .wire import (
+from nodes.chain.block import BLOCK_TX_BYTES_MAX, BLOCK_TXS_MAX, Block, CommittedBlock
+from nodes.app.chaincode import Chaincode, DomainConfig, Flag, TxResult
+from nodes.chain.codec import MESSAGE_BYTES_MAX
+from nodes.chain.genesis import Genesis
+from nodes.chain.identity import Identity, VerifyCache
+from nodes.chain.ledger import Ledger, certificate_error
+from nodes.chain.mempool import MEMPOOL_TXS_MAX, Mempool, wire_bytes_max
+from nodes.app.registry import load_registry
+from nodes.app.shared import SharedApplication
+from nodes.chain.storage import MemoryStorage, StorageError
+from nodes.chain.tx import Transaction
+from nodes.wire.messages import (
     SYNC_BLOCKS_MAX,
     TXS_PER_MESSAGE_MAX,
     DecodeCache,
@@ -99,7 +99,7 @@ from .wire import (
 SEEN_DIGESTS_MAX = 65_536
 GOSSIP_BATCH_TICKS_MAX = 10_000
 # A certificate entry on the wire besides its voter's name: array and str headers, the round,
-# the signature and its header (nodes/block.py certificate_to_wire).
+# the signature and its header (nodes/chain/block.py certificate_to_wire).
 CERTIFICATE_ENTRY_BYTES_MAX = 1 + 5 + 9 + 66
 
 
@@ -710,7 +710,7 @@ class Node:
 
     def _emit(self, signed: Proposal | Vote, out: list[Action]) -> None:
         """Send a signed consensus message to every peer. The one place a Byzantine subclass
-        (scenarios/byzantine.py) overrides to send something else; the honest core never knows."""
+        (scenarios/faults/behaviours.py) overrides to send something else; the honest core never knows."""
         out.append(SendAll(encode_message(signed), kind_of(signed), signed.height, signed.round))
 
     def _sign(self, message: Proposal | Vote) -> Proposal | Vote:

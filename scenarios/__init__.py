@@ -1,19 +1,11 @@
-"""Scenarios: the schema and loader, the simulated world, oracles and the command line."""
+"""Scenarios: everything above one nation's node.
 
-from .loader import Behaviour, Partition, Scenario, ScenarioError, load_scenario, parse_scenario
-from .oracles import SafetyOracle, judge_liveness
-from .rng import Streams
-from .schema import SCHEMA
-from .trace import Trace
-from .world import World
+The packages, from the bottom up (docs/architecture.md draws the arrows):
 
-
-def write_report(world, summary, path):
-    """Write report.html (scenarios/report.py); imported on use, as matplotlib is slow to load."""
-    from .report import write_report as write
-    return write(world, summary, path)
-
-__all__ = [
-    "Behaviour", "Partition", "Scenario", "ScenarioError", "load_scenario", "parse_scenario",
-    "SafetyOracle", "judge_liveness", "Streams", "SCHEMA", "Trace", "World", "write_report",
-]
+- `spec`: the scenario language (schema, loader, writer);
+- `sim`: the simulation kernel (world, network, trace, oracles);
+- `trade`: the precursor workload and its domain oracle;
+- `faults`: Byzantine behaviours, adversaries and mutants, all through `nodes.hooks`;
+- `search`, `studies`, `cluster`, `report`, `bench`: what runs many worlds or real nodes;
+- `cli`: the `chemtrace` command; `api`: the public API for scenario scripts.
+"""

@@ -25,7 +25,7 @@ Hooks (override the ones you need):
   `plan.diversion` (a name of your own) and `plan.diverted_g` so the oracle counts what you did,
   and `plan.dark = True` when part of the route keeps no records.
 - `node_class(nation)`: return a `nodes.Node` subclass to run for `nation` (a Byzantine node
-  overrides `_emit`, `_valid` or `_build_block`, as scenarios/byzantine.py does), or None.
+  overrides `_emit`, `_valid` or `_build_block`, as scenarios/faults/behaviours.py does), or None.
 """
 
 from __future__ import annotations
@@ -35,16 +35,16 @@ from dataclasses import replace
 
 from nodes import Node
 
-from .loader import Behaviour, Scenario, ScenarioError, load_scenario, parse_scenario
-from .trade import PlannedShipment, Step
-from .world import World
+from scenarios.spec.loader import Behaviour, Scenario, ScenarioError, load_scenario, parse_scenario
+from scenarios.trade.workload import PlannedShipment, Step
+from scenarios.sim.world import World
 
 
 class CustomBehaviour:
     """A behaviour written in Python. `nations` are the nations it applies to."""
 
     byzantine = False  # True if it makes its nations' consensus messages untrustworthy
-    params: dict = {}  # read by the node classes of scenarios/byzantine.py, if you reuse them
+    params: dict = {}  # read by the node classes of scenarios/faults/behaviours.py, if you reuse them
 
     def __init__(self, nations: list[str] | tuple[str, ...]) -> None:
         self.nations = tuple(nations)

@@ -1,7 +1,7 @@
-"""Deliberately broken nodes for the fuzzer's own tests (tests/test_fuzz.py).
+"""Deliberately broken nodes for the fuzzer's own tests (tests/scenarios/test_fuzz.py).
 
-They prove that `scenarios.fuzz` finds, shrinks and replays a real failure without depending on
-the mutant benchmark (scenarios/mutants.py). Importable as `broken_nodes` (pytest puts tests/ on
+They prove that `scenarios.search.fuzz` finds, shrinks and replays a real failure without depending on
+the mutant benchmark (scenarios/faults/mutants.py). Importable as `broken_nodes` (pytest puts tests/ on
 the path), so a counterexample's `node_class: broken_nodes:TwoFQuorumNode` header line replays.
 """
 

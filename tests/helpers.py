@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from scenarios import World, load_scenario, parse_scenario
+from scenarios.sim.world import World
+from scenarios.spec.loader import load_scenario, parse_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 LIBRARY = ROOT / "scenarios" / "library"

@@ -1,7 +1,7 @@
 """Fixtures for tests that need a real Mosquitto broker.
 
 `live_broker` (registered in tests/conftest.py, so any test can ask for it by name) starts our
-own Mosquitto on a free loopback port, configured by `nodes.brokerconf.write_broker_config` for a
+own Mosquitto on a free loopback port, configured by `nodes.live.brokerconf.write_broker_config` for a
 small genesis, and stops it after the test. It yields a `LiveBroker`:
 
     def test_something(live_broker):
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from nodes.brokerconf import (
+from nodes.live.brokerconf import (
     BrokerConfig,
     BrokerError,
     BrokerProcess,
@@ -34,9 +34,9 @@ from nodes.brokerconf import (
     spawn_broker,
     write_broker_config,
 )
-from nodes.genesis import Genesis
-from nodes.identity import Identity
-from nodes.keyfile import key_path, make_key_dir, write_key
+from nodes.chain.genesis import Genesis
+from nodes.chain.identity import Identity
+from nodes.live.keyfile import key_path, make_key_dir, write_key
 
 LIVE_CHAIN_ID = "chemtrace-test"
 LIVE_NATIONS = ("USA", "MEX", "CAN", "CHN")

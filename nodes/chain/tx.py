@@ -1,0 +1,88 @@
+"""Transactions: a signed payload submitted by a nation.
+
+A transaction is the array [kind, signer, nonce, payload, signature]. `kind` names the payload's
+schema (the precursor domain adds its event kinds); `signer` is the nation whose key signed it;
+`nonce` makes otherwise equal submissions distinct. The id is sha256 of the signed bytes, so a
+transaction has one id whatever node sees it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from nodes.chain.codec import pack
+from nodes.chain.identity import SIGNATURE_BYTES, Identity
+
+TX_PAYLOAD_BYTES_MAX = 16 * 1024
+TX_KIND_MAX = 32
+TX_MEMO_ENTRIES_MAX = 200_000
+
+
+class TxError(ValueError):
+    """A transaction that is malformed (the sender's fault)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Transaction:
+    kind: str
+    signer: str
+    nonce: int
+    payload: bytes
+    signature: bytes
+    tx_id: bytes
+
+    @staticmethod
+    def sign_bytes(chain_id: str, kind: str, signer: str, nonce: int, payload: bytes) -> bytes:
+        return pack(("tx", chain_id, kind, signer, nonce, payload))
+
+    @classmethod
+    def create(cls, chain_id: str, identity: Identity, kind: str, nonce: int, payload: bytes
+               ) -> "Transaction":
+        body = cls.sign_bytes(chain_id, kind, identity.name, nonce, payload)
+        return cls(kind, identity.name, nonce, payload, identity.sign(body),
+                   hashlib.sha256(body).digest())
+
+    def to_wire(self) -> tuple:
+        return (self.kind, self.signer, self.nonce, self.payload, self.signature)
+
+    @classmethod
+    def from_wire(cls, chain_id: str, raw: object) -> "Transaction":
+        if not isinstance(raw, tuple) or len(raw) != 5:
+            raise TxError("a transaction is an array of 5 fields")
+        kind, signer, nonce, payload, signature = raw
+        if not isinstance(kind, str) or not 0 < len(kind) <= TX_KIND_MAX:
+            raise TxError("transaction kind must be a short string")
+        if not isinstance(signer, str) or not isinstance(nonce, int) or isinstance(nonce, bool):
+            raise TxError("transaction signer must be a string and nonce an integer")
+        if not 0 <= nonce < 2**63:
+            raise TxError("transaction nonce out of range")
+        if not isinstance(payload, bytes) or len(payload) > TX_PAYLOAD_BYTES_MAX:
+            raise TxError(f"transaction payload must be bytes of at most {TX_PAYLOAD_BYTES_MAX}")
+        if not isinstance(signature, bytes) or len(signature) != SIGNATURE_BYTES:
+            raise TxError("transaction signature must be 64 bytes")
+        body = cls.sign_bytes(chain_id, kind, signer, nonce, payload)
+        return cls(kind, signer, nonce, payload, signature, hashlib.sha256(body).digest())
+
+    def signed_bytes(self, chain_id: str) -> bytes:
+        return self.sign_bytes(chain_id, self.kind, self.signer, self.nonce, self.payload)
+
+
+def tx_from_wire(chain_id: str, raw: object, memo: OrderedDict | None = None) -> Transaction:
+    """`Transaction.from_wire`, remembered in `memo` (a DecodeCache's): a transaction gossiped
+    in a batch and then proposed in a block is decoded once and is one object in both, so
+    signature verdicts keyed by the object hit by identity. Bounded by TX_MEMO_ENTRIES_MAX."""
+    # A nonce of True or 1.0 equals 1 in a tuple key, yet from_wire refuses it: no memo then.
+    if memo is None or not isinstance(raw, tuple) or len(raw) != 5 or type(raw[2]) is not int:
+        return Transaction.from_wire(chain_id, raw)
+    try:
+        tx = memo.get(raw)
+    except TypeError:  # an unhashable field: from_wire refuses it below
+        return Transaction.from_wire(chain_id, raw)
+    if tx is None:
+        tx = Transaction.from_wire(chain_id, raw)
+        memo[raw] = tx
+        if len(memo) > TX_MEMO_ENTRIES_MAX:
+            memo.popitem(last=False)
+    return tx

@@ -1,0 +1,324 @@
+"""The live runtime: one nation's `Node`, driven by the wall clock and an MQTT `Transport`.
+
+Theory of operation
+-------------------
+
+`Node` is sans-I/O; `LiveRuntime` is the loop around it. One asyncio task owns the node and
+calls it for exactly three things, one at a time:
+
+- a message from a peer's `msg` or `to/<ME>` topic    -> `node.on_bytes(payload, now)`
+- a batch of signed transactions on `submit/<ME>`      -> `node.submit_batch(txs, now)`
+- the deadline of `node.next_deadline()` has passed    -> `node.on_timer(now)`
+
+Consensus messages come first: each turn of the loop takes every waiting urgent message (up to
+`URGENT_BURST_MAX`), then bulk ones (transaction gossip, submissions) for at most
+`BULK_BUDGET_S`, then the timers, and yields. The slice is short because the MQTT client reads
+one packet from its socket per turn of the event loop while it has nothing in flight (paho's
+`loop_read`): a long turn would leave votes unread in the socket behind transaction batches.
+
+It carries out the actions each call returns: `SendAll`/`SendTo` go into the transport's outbox
+(transaction gossip in the bulk lane),
+`Committed` is noted for the status. The node writes its write-ahead record and its blocks to
+its storage *inside* those calls, before it returns the sends that depend on them, so by the
+time a vote reaches the outbox it is on disk (persist before send).
+
+Time is in ticks of `tick_ms` milliseconds since `epoch_s` (Unix time). Nodes on one chain use
+the same epoch and tick length, so the block times they propose and the event times clients
+stamp agree; a node restarted after a crash picks the clock up where the wall clock is.
+
+The status (`<ME>/status`, retained) is JSON: height, round, tip and app hash, the commits since
+the last status with their ticks, counters of dropped messages by reason (the node's gates and
+the transport's), evidence of equivocation seen, and traffic counters. It goes out after commits
+(at most every `STATUS_EVERY_S_MIN`) and every `status_every_s` regardless.
+
+On SIGTERM (or `stop`), the runtime publishes a last status, waits a bounded time for the outbox
+to drain, writes its ledger to `ledger.export` in the data folder (the cluster driver reads it),
+closes the storage and disconnects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import struct
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from nodes.chain.block import Block, CommittedBlock, certificate_from_wire, certificate_to_wire
+from nodes.chain.codec import pack, unpack
+from nodes.node import Committed, Node, SendAll, SendTo
+from nodes.live.transport import Transport
+from nodes.wire.messages import TxBatch, WireError, decode
+
+STATUS_EVERY_S = 1.0
+STATUS_EVERY_S_MIN = 0.05
+STATUS_COMMITS_MAX = 256
+STATUS_EVIDENCE_MAX = 64
+URGENT_BURST_MAX = 1024
+BULK_BUDGET_S = 0.002
+FLUSH_S_MAX = 3.0
+LEDGER_EXPORT = "ledger.export"
+EXPORT_RECORD_BYTES_MAX = 4 * 1024 * 1024
+
+log = logging.getLogger("chemtrace.live")
+
+
+@dataclass(frozen=True, slots=True)
+class TickClock:
+    """Ticks of `tick_ms` since `epoch_s`, from the wall clock (shared across processes)."""
+
+    tick_ms: float
+    epoch_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.tick_ms <= 60_000:
+            raise ValueError("tick_ms must be above 0 and at most 60000")
+
+    def now(self) -> int:
+        return max(0, int((time.time() - self.epoch_s) * 1000.0 / self.tick_ms))
+
+    def seconds(self, ticks: int) -> float:
+        return ticks * self.tick_ms / 1000.0
+
+
+class LiveRuntime:
+    def __init__(self, node: Node, transport: Transport, clock: TickClock,
+                 data_dir: Path | None = None, *, status_every_s: float = STATUS_EVERY_S
+                 ) -> None:
+        self.node = node
+        self.transport = transport
+        self.clock = clock
+        self.data_dir = data_dir
+        self.status_every_s = status_every_s
+        self.stop = asyncio.Event()
+        self.dropped: dict[str, int] = {}  # submissions the runtime itself rejects
+        self._commits: list[list] = []
+        self._submitted: list = []  # transactions submitted this turn, pooled at its end
+        self._status_at = 0.0
+        self._now = 0
+        self.started_at_ticks = 0
+        self.started_height = node.ledger.height  # what the storage gave back at start
+        self.turn_s_max = 0.0  # the longest the loop worked without reading the network
+
+    # ------------------------------------------------------------ the loop
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        pump = asyncio.create_task(self.transport.run(), name=f"transport-{self.node.me}")
+        try:
+            await self._until_epoch()
+            self._now = self.started_at_ticks = self.clock.now()
+            self._act(self.node.start(self._now))
+            urgent, bulk, arrived = self.transport.urgent, self.transport.bulk, \
+                self.transport.arrived
+            while not self.stop.is_set():
+                if urgent or bulk:
+                    await asyncio.sleep(0)  # let the transport read and write meanwhile
+                else:
+                    arrived.clear()
+                    try:
+                        await asyncio.wait_for(arrived.wait(), self._wait_s(loop.time()))
+                    except TimeoutError:
+                        pass
+                turn_started = loop.time()
+                for _ in range(URGENT_BURST_MAX):
+                    if not urgent:
+                        break
+                    self._handle(urgent.popleft())
+                budget_end = loop.time() + BULK_BUDGET_S
+                while bulk and loop.time() < budget_end:
+                    self._handle(bulk.popleft())
+                if self._submitted:
+                    # Every submission of this turn in one call: one gossip message, not one
+                    # per client message.
+                    txs, self._submitted = tuple(self._submitted), []
+                    self._act(self.node.submit_batch(txs, self._now))
+                self._now = max(self._now, self.clock.now())
+                deadline = self.node.next_deadline()
+                if deadline is not None and deadline <= self._now:
+                    self._act(self.node.on_timer(self._now))
+                self.turn_s_max = max(self.turn_s_max, loop.time() - turn_started)
+                self._maybe_status(loop.time())
+        finally:
+            await self._shutdown(pump)
+
+    async def _until_epoch(self) -> None:
+        """Nodes started together get an epoch a little ahead: each connects and says it is
+        up (a status), and consensus starts at tick 0 on every node at once. A proposal sent
+        before its peers had subscribed would be lost, and the first height would wait for a
+        timeout. A node restarted later finds the epoch past and starts at once."""
+        if self.clock.epoch_s <= time.time():
+            return
+        try:
+            await asyncio.wait_for(self.transport.connected.wait(),
+                                   self.clock.epoch_s - time.time())
+            self.publish_status()
+            await asyncio.wait_for(self.stop.wait(), max(0.0, self.clock.epoch_s - time.time()))
+        except TimeoutError:
+            pass  # the epoch has come, connected or not: the outbox keeps what is sent
+
+    def _wait_s(self, loop_now: float) -> float:
+        status_in = self._status_at + self.status_every_s - loop_now
+        if self._commits:
+            status_in = min(status_in, self._status_at + STATUS_EVERY_S_MIN - loop_now)
+        deadline = self.node.next_deadline()
+        timer_in = (self.clock.seconds(deadline - self.clock.now()) if deadline is not None
+                    else self.status_every_s)
+        # A zero timeout would never let wait_for see an arrival; 1 ms is below any tick.
+        return max(0.001, min(status_in, timer_in, self.status_every_s))
+
+    def _handle(self, item) -> None:
+        self._now = max(self._now, self.clock.now())
+        if item.channel == "submit":
+            self._on_submit(item.payload)
+        else:
+            self._act(self.node.on_bytes(item.payload, self._now))
+
+    def _on_submit(self, payload: bytes) -> None:
+        try:
+            message = decode(self.node.chain_id, payload)
+        except WireError:
+            self._count("malformed_submit")
+            return
+        if not isinstance(message, TxBatch):
+            self._count("bad_submit")
+            return
+        self._submitted.extend(message.txs)
+
+    def _act(self, actions: list) -> None:
+        for action in actions:
+            if isinstance(action, SendAll):
+                self.transport.send_all(action.data, bulk=action.kind == "txs")
+            elif isinstance(action, SendTo):
+                self.transport.send_to(action.dst, action.data)
+            elif isinstance(action, Committed):
+                block = action.committed.block
+                if len(self._commits) < STATUS_COMMITS_MAX:
+                    self._commits.append([block.height, self._now, action.via,
+                                          block.block_id.hex()])
+                else:
+                    # A status only says that commits were left out; heights stay exact.
+                    self._commits[-1] = [block.height, self._now, action.via,
+                                         block.block_id.hex()]
+            # Dropped and Misbehaviour are already counted in node.dropped / node.evidence.
+
+    def _count(self, reason: str) -> None:
+        self.dropped[reason] = self.dropped.get(reason, 0) + 1
+
+    # ------------------------------------------------------------ status
+
+    def _maybe_status(self, loop_now: float) -> None:
+        due = self._status_at + (STATUS_EVERY_S_MIN if self._commits else self.status_every_s)
+        if loop_now >= due:
+            self.publish_status()
+            self._status_at = loop_now
+
+    def status(self) -> dict:
+        node, ledger = self.node, self.node.ledger
+        dropped: dict[str, int] = {}
+        for counters in (node.dropped, self.transport.dropped, self.dropped):
+            for reason, count in counters.items():
+                dropped[reason] = dropped.get(reason, 0) + count
+        tip = ledger.get(ledger.height)
+        return {
+            "nation": node.me,
+            "pid": os.getpid(),
+            "tick": self._now,
+            "started_tick": self.started_at_ticks,
+            "started_height": self.started_height,
+            "height": ledger.height,
+            "round": node.replica.round,
+            "step": node.replica.step.name.lower(),
+            "locked_round": node.replica.locked_round,
+            "backlog": {"urgent": len(self.transport.urgent), "bulk": len(self.transport.bulk),
+                        "outbox": self.transport.outbox_len()},
+            "turn_ms_max": round(self.turn_s_max * 1000, 1),
+            "tip": tip.block.block_id.hex() if tip is not None else None,
+            "app_hash": node.chaincode.state.root.hex(),
+            "commits": self._commits,
+            "dropped": dict(sorted(dropped.items())),
+            "evidence": [{"nation": e.voter, "height": e.first.height, "round": e.first.round,
+                          "step": getattr(getattr(e.first, "step", None), "name", "PROPOSE"
+                                          ).lower()}
+                         for e in node.evidence[:STATUS_EVIDENCE_MAX]],
+            "mempool": len(node.mempool),
+            "published": self.transport.published,
+            "published_by_qos": list(self.transport.published_by_qos),
+            "received_by_lane": dict(self.transport.received_by_lane),
+            "bytes_published": self.transport.bytes_published,
+            "received": self.transport.received,
+            "connections": self.transport.connections,
+            "reconnects": self.transport.reconnects,
+            "resends": node.resends,
+            "partition_drop_from": sorted(self.transport.drop_from),
+        }
+
+    def publish_status(self) -> None:
+        self.transport.publish_status(json.dumps(self.status(), sort_keys=True).encode())
+        self._commits = []
+
+    # ------------------------------------------------------------ shutdown
+
+    async def _shutdown(self, pump: asyncio.Task) -> None:
+        try:
+            self.publish_status()
+            if self.transport.connected.is_set():
+                await self.transport.flush(FLUSH_S_MAX)
+            if self.data_dir is not None:
+                export_ledger(self.node, self.data_dir / LEDGER_EXPORT)
+        finally:
+            pump.cancel()
+            try:
+                await pump
+            except asyncio.CancelledError:
+                pass
+            close = getattr(self.node.storage, "close", None)
+            if close is not None:
+                close()
+
+
+# ---------------------------------------------------------------- the ledger export
+
+
+def export_ledger(node: Node, path: Path) -> int:
+    """Write every committed block with its certificate: records of a 4-byte big-endian length
+    and the msgpack of [block_bytes, certificate]. Written to a temporary name and renamed, so a
+    reader never sees half a file. Returns the number of blocks."""
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("wb") as out:
+        for height in range(1, node.ledger.height + 1):
+            committed = node.ledger.get(height)
+            record = pack((committed.block.encoded, certificate_to_wire(committed.certificate)))
+            out.write(struct.pack(">I", len(record)))
+            out.write(record)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, path)
+    return node.ledger.height
+
+
+def read_ledger_export(path: Path, chain_id: str) -> list[CommittedBlock]:
+    """The blocks of an `export_ledger` file, decoded with the wire's limits. Raises ValueError
+    naming the file and the record when it is damaged."""
+    data = Path(path).read_bytes()
+    blocks: list[CommittedBlock] = []
+    offset = 0
+    while offset < len(data):
+        if offset + 4 > len(data):
+            raise ValueError(f"{path}: truncated record header at byte {offset}; "
+                             f"stop the node with SIGTERM to write it again")
+        (size,) = struct.unpack_from(">I", data, offset)
+        offset += 4
+        if size > EXPORT_RECORD_BYTES_MAX or offset + size > len(data):
+            raise ValueError(f"{path}: record {len(blocks) + 1} is damaged (size {size})")
+        raw = unpack(data[offset:offset + size], bytes_max=EXPORT_RECORD_BYTES_MAX)
+        offset += size
+        if not isinstance(raw, tuple) or len(raw) != 2 or not isinstance(raw[0], bytes):
+            raise ValueError(f"{path}: record {len(blocks) + 1} is not [block, certificate]")
+        block = Block.decode(chain_id, raw[0])
+        blocks.append(CommittedBlock(block, certificate_from_wire(block.height, block.block_id,
+                                                                  raw[1])))
+    return blocks

@@ -1,0 +1,251 @@
+"""A node's disk in the live runtime: committed blocks and the write-ahead record in SQLite.
+
+Theory of operation
+-------------------
+
+`SQLiteStorage` has the interface the `Node` uses of `MemoryStorage` (the attributes `blocks`
+and `wal`, the methods `save_block`, `save_wal` and `wipe`), so the node code is the same in the
+simulated world and in a live process. Every `save_*` commits its own transaction before it
+returns. The node persists before it sends (consensus/io.py), so once a vote has left the
+process its write-ahead record is in the file, and a node killed at any instant restarts with
+every vote it ever sent and cannot sign a conflicting one.
+
+Durability. The database runs in WAL journal mode. `synchronous=FULL` (the default here) fsyncs
+the log at every commit, so a record survives an operating-system crash or a power cut too.
+`synchronous=NORMAL` is allowed: in WAL mode a commit's pages are written to the log file (the
+OS holds them) before the commit returns, which is all that surviving SIGKILL of the node needs,
+but a power cut may lose the last commits, and with them votes already sent. A validator must
+not forget a vote it sent, so FULL is the default; NORMAL is for benchmarks and tests.
+
+What is stored:
+- `blocks`: one row a height: the block's canonical bytes, its commit certificate, and, for
+  queries and checks without decoding, its id, its parent's id and its `app_hash`. The app hash
+  of block h+1 is the chaincode state root after block h, so the table holds the state root of
+  every height but the tip. The state itself is not stored: the node rebuilds it by replaying
+  the blocks, and checks every block's app hash against the replayed root as it goes
+  (`Node.__init__`), so a chaincode that changed under stored blocks is caught at start-up.
+- `wal`: one row, the newest write-ahead record (nodes/wire/records.py).
+- `meta`: the format version and the chain id the file belongs to.
+
+On open, everything is read back and checked: heights run 1, 2, 3... without a gap, each block
+decodes (its Merkle root re-checked) to the id stored beside it and names the previous block as
+its parent, each certificate decodes, the write-ahead record decodes. A file that fails is
+refused with a `StorageError` naming it and what to do, never a traceback from deep inside.
+
+The file is opened in SQLite's exclusive locking mode, so a second process (a second copy of the
+same nation's node, which could equivocate) cannot open it while the first runs.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from consensus import WalRecord
+
+from nodes.chain.block import BLOCK_BYTES_MAX, Block, BlockError, CommittedBlock
+from nodes.wire.records import RecordError, decode_certificate, decode_wal, encode_certificate, encode_wal
+from nodes.chain.storage import StorageError
+
+SCHEMA_VERSION = 1
+SYNCHRONOUS_MODES = ("FULL", "NORMAL")
+CHAIN_ID_BYTES_MAX = 64
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS blocks (height INTEGER PRIMARY KEY, block_id BLOB NOT NULL, "
+    "prev_hash BLOB NOT NULL, app_hash BLOB NOT NULL, block BLOB NOT NULL, "
+    "certificate BLOB NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS wal (id INTEGER PRIMARY KEY CHECK (id = 1), "
+    "height INTEGER NOT NULL, record BLOB NOT NULL)",
+)
+
+
+class SQLiteStorage:
+    """Blocks and the write-ahead record of one node, in the SQLite file `path`.
+
+    `chain_id` is needed to decode stored blocks (transaction ids cover it); a new file records
+    it, and an existing file must belong to that chain. Omit it to open an existing file under
+    the chain id it records.
+    """
+
+    __slots__ = ("path", "chain_id", "blocks", "wal", "writes", "_db")
+
+    def __init__(self, path: str | Path, chain_id: str | None = None, *,
+                 synchronous: str = "FULL") -> None:
+        if synchronous not in SYNCHRONOUS_MODES:
+            raise ValueError(f"synchronous must be one of {SYNCHRONOUS_MODES}, got {synchronous!r}")
+        self.path = Path(path)
+        self.blocks: list[CommittedBlock] = []
+        self.wal: WalRecord | None = None
+        self.writes = 0
+        self._db: sqlite3.Connection | None = None
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=0.0)
+            self._setup(synchronous)
+            self.chain_id = self._check_chain_id(chain_id)
+            self._load()
+        except sqlite3.OperationalError as exc:
+            self.close()
+            if "locked" in str(exc):
+                raise StorageError(f"{self.path}: the database is in use by another process; is "
+                                   "this nation's node running already? Stop it first (two "
+                                   "copies of one node could sign conflicting votes)") from None
+            raise StorageError(f"{self.path}: cannot open the database: {exc}; check the "
+                               "--data folder exists and is writable") from None
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise StorageError(f"{self.path}: not a chemtrace node database ({exc}); point "
+                               "--data at the node's own folder") from None
+        except StorageError:
+            self.close()
+            raise
+
+    # ------------------------------------------------------------ opening and checking
+
+    def _setup(self, synchronous: str) -> None:
+        db = self._db
+        # Exclusive before WAL: then SQLite keeps the WAL index in process memory, and the
+        # first write below takes a lock that lasts until close (one process per file).
+        db.execute("PRAGMA locking_mode=EXCLUSIVE")
+        mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise StorageError(f"{self.path}: SQLite refused WAL journal mode (got {mode}); "
+                               "put --data on a local file system")
+        db.execute(f"PRAGMA synchronous={synchronous}")
+        self._transaction([(statement, ()) for statement in _SCHEMA])
+
+    def _check_chain_id(self, chain_id: str | None) -> str:
+        rows = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+        stored_version = rows.get("schema_version")
+        if stored_version is not None and stored_version != str(SCHEMA_VERSION):
+            raise StorageError(f"{self.path}: database format {stored_version}, this chemtrace "
+                               f"reads format {SCHEMA_VERSION}; use a matching chemtrace")
+        stored = rows.get("chain_id")
+        if stored is not None:
+            if chain_id is not None and chain_id != stored:
+                raise StorageError(f"{self.path}: the database belongs to chain {stored!r}, not "
+                                   f"{chain_id!r}; give this chain's node its own --data folder")
+            return stored
+        if chain_id is None:
+            raise StorageError(f"{self.path}: a new database needs the chain id; pass "
+                               "chain_id=genesis.chain_id")
+        if not chain_id or len(chain_id.encode()) > CHAIN_ID_BYTES_MAX:
+            raise StorageError(f"chain_id must be 1 to {CHAIN_ID_BYTES_MAX} bytes")
+        self._transaction([
+            ("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)),
+            ("INSERT INTO meta (key, value) VALUES ('chain_id', ?)", (chain_id,)),
+        ])
+        return chain_id
+
+    def _load(self) -> None:
+        fix = ("restore the file from a backup, or move it aside and restart the node with an "
+               "empty --data folder once the chain has passed the height in its write-ahead "
+               "record (it would otherwise have forgotten its votes there)")
+        expected_height, prev_id = 1, None
+        rows = self._db.execute("SELECT height, block_id, prev_hash, app_hash, block, certificate "
+                                "FROM blocks ORDER BY height")
+        for height, block_id, prev_hash, app_hash, data, certificate in rows:
+            if height != expected_height:
+                raise StorageError(f"{self.path}: blocks: height {expected_height} is missing "
+                                   f"(next stored is {height}); {fix}")
+            if not isinstance(data, bytes) or len(data) > BLOCK_BYTES_MAX:
+                raise StorageError(f"{self.path}: blocks: block {height} is not block bytes; "
+                                   f"{fix}")
+            try:
+                block = Block.decode(self.chain_id, data)
+                votes = decode_certificate(height, block.block_id, certificate)
+            except (BlockError, RecordError) as exc:
+                raise StorageError(f"{self.path}: blocks: block {height}: {exc}; {fix}") from None
+            if block.height != height or block.block_id != block_id:
+                raise StorageError(f"{self.path}: blocks: block {height} does not hash to the "
+                                   f"id stored with it; {fix}")
+            if (block.prev_hash != prev_hash or block.app_hash != app_hash
+                    or (prev_id is not None and block.prev_hash != prev_id)):
+                raise StorageError(f"{self.path}: blocks: block {height} does not extend block "
+                                   f"{height - 1} (broken hash chain); {fix}")
+            self.blocks.append(CommittedBlock(block, votes))
+            expected_height, prev_id = height + 1, block.block_id
+        row = self._db.execute("SELECT height, record FROM wal WHERE id = 1").fetchone()
+        if row is not None:
+            try:
+                self.wal = decode_wal(self.chain_id, row[1])
+            except RecordError as exc:
+                raise StorageError(f"{self.path}: wal: {exc}; {fix}") from None
+            if self.wal.height != row[0]:
+                raise StorageError(f"{self.path}: wal: the record's height differs from its "
+                                   f"row's; {fix}")
+
+    # ------------------------------------------------------------ the storage interface
+
+    def save_block(self, committed: CommittedBlock) -> None:
+        """Append the next block with its certificate; committed to the file on return."""
+        block = committed.block
+        if block.height != len(self.blocks) + 1:
+            raise StorageError(f"{self.path}: storage expects block {len(self.blocks) + 1}, got "
+                               f"{block.height}")
+        if self.blocks and block.prev_hash != self.blocks[-1].block.block_id:
+            raise StorageError(f"{self.path}: block {block.height} does not extend the stored "
+                               "tip")
+        self._save([(
+            "INSERT INTO blocks (height, block_id, prev_hash, app_hash, block, certificate) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (block.height, block.block_id, block.prev_hash, block.app_hash, block.encoded,
+             encode_certificate(committed.certificate)))])
+        self.blocks.append(committed)
+        self.writes += 1
+
+    def save_wal(self, record: WalRecord) -> None:
+        """Replace the write-ahead record; committed to the file on return."""
+        self._save([("INSERT OR REPLACE INTO wal (id, height, record) VALUES (1, ?, ?)",
+                            (record.height, encode_wal(record)))])
+        self.wal = record
+        self.writes += 1
+
+    def wipe(self) -> None:
+        """Forget every block and the write-ahead record (a restart from nothing)."""
+        self._save([("DELETE FROM blocks", ()), ("DELETE FROM wal", ())])
+        self.blocks.clear()
+        self.wal = None
+
+    def state_root_after(self, height: int) -> bytes | None:
+        """The chaincode state root after block `height`, as the next block's header carries
+        it; None for the tip (its successor is not decided yet) and beyond."""
+        if 1 <= height < len(self.blocks):
+            return self.blocks[height].block.app_hash
+        return None
+
+    # ------------------------------------------------------------ plumbing
+
+    def _save(self, statements: list[tuple[str, tuple]]) -> None:
+        try:
+            self._transaction(statements)
+        except sqlite3.Error as exc:
+            # A save that did not reach the file must stop the node: what depends on it (a
+            # vote, a commit) may not be sent.
+            raise StorageError(f"{self.path}: cannot save: {exc}; free disk space or make the "
+                               "--data folder writable, then restart the node") from None
+
+    def _transaction(self, statements: list[tuple[str, tuple]]) -> None:
+        if self._db is None:
+            raise StorageError(f"{self.path}: the storage is closed")
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            for sql, params in statements:
+                db.execute(sql, params)
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        db, self._db = self._db, None
+        if db is not None:
+            db.close()
+
+    def __enter__(self) -> "SQLiteStorage":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()

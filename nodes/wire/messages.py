@@ -1,0 +1,301 @@
+"""Network messages between nations: their canonical layout, signing bytes and decoding.
+
+Every message is one msgpack array whose first field is its kind:
+
+    [1, height, round, valid_round, block_bytes, proposer, signature]   PROPOSAL
+    [2, step, height, round, value_id|nil, voter, signature]            VOTE (step 1 or 2)
+    [3, sender, [tx, ...]]                                              TXS (each tx is signed)
+    [4, requester, from_height, nonce, signature]                       SYNC_REQUEST
+    [5, responder, [[block_bytes, certificate], ...]]                   SYNC_RESPONSE
+
+Proposals, votes and sync requests carry a signature over their own fields; transactions and
+certified blocks are self-authenticating, so TXS and SYNC_RESPONSE need no envelope signature.
+`decode` checks structure only and raises `WireError`; the node checks senders and signatures.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from consensus import Proposal, Step, Vote
+
+from nodes.chain.block import (
+    HASH_BYTES,
+    Block,
+    BlockError,
+    certificate_from_wire,
+    certificate_to_wire,
+    vote_sign_bytes,
+)
+from nodes.chain.codec import CodecError, pack, unpack
+from nodes.chain.identity import SIGNATURE_BYTES
+from nodes.chain.tx import Transaction, TxError, tx_from_wire
+
+PROPOSAL, VOTE, TXS, SYNC_REQUEST, SYNC_RESPONSE = 1, 2, 3, 4, 5
+KIND_NAMES = {PROPOSAL: "proposal", VOTE: "vote", TXS: "txs", SYNC_REQUEST: "sync_request",
+              SYNC_RESPONSE: "sync_response"}
+TXS_PER_MESSAGE_MAX = 2000
+SYNC_BLOCKS_MAX = 32
+ROUND_MAX = 1_000_000
+HEIGHT_MAX = 2**48
+DECODE_CACHE_ENTRIES_MAX = 65_536
+DIGEST_MEMO_BYTES_MIN = 4096
+DIGEST_MEMO_BYTES_MAX = 64 * 1024 * 1024
+
+
+class WireError(ValueError):
+    """A message that is malformed (the sender's fault); the node drops and counts it."""
+
+
+def proposal_sign_bytes(chain_id: str, height: int, round_: int, value_id: bytes,
+                        valid_round: int) -> bytes:
+    return pack(("proposal", chain_id, height, round_, int(Step.PROPOSE), value_id, valid_round))
+
+
+def sync_request_sign_bytes(chain_id: str, requester: str, from_height: int, nonce: int
+                            ) -> bytes:
+    return pack(("sync_request", chain_id, requester, from_height, nonce))
+
+
+@dataclass(frozen=True, slots=True)
+class TxBatch:
+    sender: str
+    txs: tuple[Transaction, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SyncRequest:
+    """A request for blocks from `from_height`. The nonce (the requester's clock) makes every
+    retry distinct bytes, so a retry is not mistaken for a replay of a lost request."""
+
+    requester: str
+    from_height: int
+    nonce: int
+    signature: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SyncResponse:
+    responder: str
+    blocks: tuple[tuple[Block, tuple[Vote, ...]], ...]
+
+
+WireMessage = Proposal | Vote | TxBatch | SyncRequest | SyncResponse
+
+
+def encode_proposal(p: Proposal) -> bytes:
+    block: Block = p.value  # type: ignore[assignment]
+    return pack((PROPOSAL, p.height, p.round, p.valid_round, block.encoded, p.proposer,
+                 p.signature))
+
+
+def encode_vote(v: Vote) -> bytes:
+    return pack((VOTE, int(v.step), v.height, v.round, v.value_id, v.voter, v.signature))
+
+
+def encode_txs(sender: str, txs: tuple[Transaction, ...]) -> bytes:
+    return pack((TXS, sender, tuple(t.to_wire() for t in txs)))
+
+
+def encode_sync_request(r: SyncRequest) -> bytes:
+    return pack((SYNC_REQUEST, r.requester, r.from_height, r.nonce, r.signature))
+
+
+def encode_sync_response(responder: str, blocks) -> bytes:
+    return pack((SYNC_RESPONSE, responder,
+                 tuple((b.block.encoded, certificate_to_wire(b.certificate)) for b in blocks)))
+
+
+def kind_of(message: WireMessage) -> str:
+    if isinstance(message, Proposal):
+        return "proposal"
+    if isinstance(message, Vote):
+        return "prevote" if message.step is Step.PREVOTE else "precommit"
+    if isinstance(message, TxBatch):
+        return "txs"
+    if isinstance(message, SyncRequest):
+        return "sync_request"
+    return "sync_response"
+
+
+def decode(chain_id: str, data: bytes, tx_memo: OrderedDict | None = None) -> WireMessage:
+    """Parse untrusted bytes into a message; raise WireError for anything malformed."""
+    try:
+        raw = unpack(data)
+    except CodecError as exc:
+        raise WireError(str(exc)) from None
+    if not isinstance(raw, tuple) or not raw or not _int(raw[0]):
+        raise WireError("a message is an array whose first field is its kind")
+    kind = raw[0]
+    try:
+        if kind == PROPOSAL:
+            return _decode_proposal(chain_id, raw, tx_memo)
+        if kind == VOTE:
+            return _decode_vote(raw)
+        if kind == TXS:
+            return _decode_txs(chain_id, raw, tx_memo)
+        if kind == SYNC_REQUEST:
+            return _decode_sync_request(raw)
+        if kind == SYNC_RESPONSE:
+            return _decode_sync_response(chain_id, raw, tx_memo)
+    except (BlockError, TxError) as exc:
+        raise WireError(str(exc)) from None
+    raise WireError(f"unknown message kind {kind!r}")
+
+
+def _decode_proposal(chain_id: str, raw: tuple, tx_memo: OrderedDict | None) -> Proposal:
+    _fields(raw, 7, "proposal")
+    _, height, round_, valid_round, block_bytes, proposer, signature = raw
+    _height_round(height, round_)
+    if not _int(valid_round) or not -1 <= valid_round < round_:
+        raise WireError("proposal valid_round must be -1 or a round below the proposal's")
+    if not isinstance(block_bytes, bytes) or not isinstance(proposer, str):
+        raise WireError("proposal block must be bytes and proposer a string")
+    _signature(signature)
+    block = Block.decode(chain_id, block_bytes, tx_memo)
+    if block.height != height:
+        raise WireError("proposal height differs from its block's height")
+    return Proposal(height, round_, block, block.block_id, valid_round, proposer, signature)
+
+
+def _decode_vote(raw: tuple) -> Vote:
+    _fields(raw, 7, "vote")
+    _, step, height, round_, value_id, voter, signature = raw
+    if step not in (int(Step.PREVOTE), int(Step.PRECOMMIT)) or isinstance(step, bool):
+        raise WireError("vote step must be 1 (prevote) or 2 (precommit)")
+    _height_round(height, round_)
+    if value_id is not None and (not isinstance(value_id, bytes) or len(value_id) != HASH_BYTES):
+        raise WireError("vote value_id must be nil or 32 bytes")
+    if not isinstance(voter, str):
+        raise WireError("vote voter must be a string")
+    _signature(signature)
+    return Vote(Step(step), height, round_, value_id, voter, signature)
+
+
+def _decode_txs(chain_id: str, raw: tuple, tx_memo: OrderedDict | None) -> TxBatch:
+    _fields(raw, 3, "txs")
+    _, sender, raw_txs = raw
+    if not isinstance(sender, str):
+        raise WireError("txs sender must be a string")
+    if not isinstance(raw_txs, tuple) or not 0 < len(raw_txs) <= TXS_PER_MESSAGE_MAX:
+        raise WireError(f"txs must hold 1 to {TXS_PER_MESSAGE_MAX} transactions")
+    return TxBatch(sender, tuple(tx_from_wire(chain_id, t, tx_memo) for t in raw_txs))
+
+
+def _decode_sync_request(raw: tuple) -> SyncRequest:
+    _fields(raw, 5, "sync_request")
+    _, requester, from_height, nonce, signature = raw
+    if not isinstance(requester, str) or not _int(from_height) or not 1 <= from_height < HEIGHT_MAX:
+        raise WireError("sync_request needs a requester string and a from_height >= 1")
+    if not _int(nonce) or not 0 <= nonce < 2**63:
+        raise WireError("sync_request nonce must be an integer >= 0")
+    _signature(signature)
+    return SyncRequest(requester, from_height, nonce, signature)
+
+
+def _decode_sync_response(chain_id: str, raw: tuple, tx_memo: OrderedDict | None
+                          ) -> SyncResponse:
+    _fields(raw, 3, "sync_response")
+    _, responder, raw_blocks = raw
+    if not isinstance(responder, str):
+        raise WireError("sync_response responder must be a string")
+    if not isinstance(raw_blocks, tuple) or not 0 < len(raw_blocks) <= SYNC_BLOCKS_MAX:
+        raise WireError(f"sync_response holds 1 to {SYNC_BLOCKS_MAX} blocks")
+    blocks = []
+    for item in raw_blocks:
+        if not isinstance(item, tuple) or len(item) != 2 or not isinstance(item[0], bytes):
+            raise WireError("sync_response entry is [block_bytes, certificate]")
+        block = Block.decode(chain_id, item[0], tx_memo)
+        blocks.append((block, certificate_from_wire(block.height, block.block_id, item[1])))
+    return SyncResponse(responder, tuple(blocks))
+
+
+def vote_signed_bytes(chain_id: str, v: Vote) -> bytes:
+    return vote_sign_bytes(chain_id, v.height, v.round, v.step, v.value_id)
+
+
+def proposal_signed_bytes(chain_id: str, p: Proposal) -> bytes:
+    return proposal_sign_bytes(chain_id, p.height, p.round, p.value_id, p.valid_round)
+
+
+def _fields(raw: tuple, count: int, name: str) -> None:
+    if len(raw) != count:
+        raise WireError(f"a {name} message has {count} fields, got {len(raw)}")
+
+
+def _int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _height_round(height: object, round_: object) -> None:
+    if not _int(height) or not 1 <= height < HEIGHT_MAX:  # type: ignore[operator]
+        raise WireError("height must be an integer >= 1")
+    if not _int(round_) or not 0 <= round_ <= ROUND_MAX:  # type: ignore[operator]
+        raise WireError(f"round must be an integer from 0 to {ROUND_MAX}")
+
+
+def _signature(signature: object) -> None:
+    if not isinstance(signature, bytes) or len(signature) != SIGNATURE_BYTES:
+        raise WireError(f"signature must be {SIGNATURE_BYTES} bytes")
+
+
+class DecodeCache:
+    """Decoded messages by the digest of their bytes, shared by the nodes of one process.
+
+    A broadcast reaches n - 1 nodes as the same bytes; decoding is a pure function of
+    (chain id, bytes) and messages are immutable, so the simulated world decodes each once (a
+    proposal's block, with its transaction ids and Merkle root, is the costly part). A failure
+    is remembered too. Bounded: the oldest entries go first.
+    """
+
+    __slots__ = ("chain_id", "_entries", "entries_max", "hits", "misses", "_digests",
+                 "_digest_bytes", "_txs")
+
+    def __init__(self, chain_id: str, entries_max: int = DECODE_CACHE_ENTRIES_MAX) -> None:
+        self.chain_id = chain_id
+        self._entries: OrderedDict[bytes, object] = OrderedDict()
+        self.entries_max = entries_max
+        self.hits = 0
+        self.misses = 0
+        self._digests: OrderedDict[bytes, bytes] = OrderedDict()
+        self._digest_bytes = 0
+        # decoded transactions by their wire array; None (no memo) when caching is off
+        self._txs: OrderedDict | None = OrderedDict() if entries_max > 0 else None
+
+    def digest(self, data: bytes) -> bytes:
+        """sha256(data), remembered for large messages (a proposal's block is hundreds of KiB
+        and reaches n - 1 nodes as the same bytes object: its hash is computed once, and a dict
+        lookup of the same object compares by identity). Small messages hash faster than a
+        lookup. Bounded by DIGEST_MEMO_BYTES_MAX of remembered messages; off with
+        entries_max = 0."""
+        if len(data) < DIGEST_MEMO_BYTES_MIN or self.entries_max == 0:
+            return hashlib.sha256(data).digest()
+        digest = self._digests.get(data)
+        if digest is None:
+            digest = hashlib.sha256(data).digest()
+            self._digests[data] = digest
+            self._digest_bytes += len(data)
+            while self._digest_bytes > DIGEST_MEMO_BYTES_MAX and len(self._digests) > 1:
+                old, _ = self._digests.popitem(last=False)
+                self._digest_bytes -= len(old)
+        return digest
+
+    def decode(self, digest: bytes, data: bytes) -> WireMessage:
+        entry = self._entries.get(digest)
+        if entry is None:
+            self.misses += 1
+            try:
+                entry = decode(self.chain_id, data, self._txs)
+            except WireError as exc:
+                entry = exc
+            self._entries[digest] = entry
+            if len(self._entries) > self.entries_max:
+                self._entries.popitem(last=False)
+        else:
+            self.hits += 1
+        if isinstance(entry, WireError):
+            raise entry
+        return entry  # type: ignore[return-value]
+

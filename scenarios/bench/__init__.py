@@ -1,0 +1,2 @@
+"""The benchmarks behind `make bench`: the simulated world, the live cluster and SQLite.
+"""

@@ -1,0 +1,268 @@
+"""`chemtrace fuzz` and `chemtrace replay` (registered by scenarios/cli/main.py).
+
+    chemtrace fuzz (--budget-s S | --profile ci|nightly) [--seed N] [--nations A..B]
+                   [--byzantine below|third] [--max-heights H] [--out DIR] [--junit FILE]
+    chemtrace replay FILE [--out DIR] [--record]
+
+`fuzz` exits 0 when every generated scenario kept its expectation (and writes DIR/fuzz.json),
+1 when one did not (and writes DIR/counterexample.toml, DIR/trace.jsonl and DIR/fuzz.json, and
+prints the story), 2 for a bad command line. `replay` exits 0 when the scenario's trace hash
+equals the `trace_sha256:` line of its header, 1 when it differs, 2 when the file is bad or has
+no such line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import re
+import shlex
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from scenarios.cli.main import _nation_range, _non_negative, _positive as _positive_int, _positive_float
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+HASH_LINE = re.compile(r"^#\s*trace_sha256:\s*([0-9a-f]{64})\s*$", re.M)
+CLASS_LINE = re.compile(r"^#\s*node_class:\s*([\w.]+:[\w.]+)\s*$", re.M)
+
+
+def add_parsers(sub) -> None:
+    from scenarios.search.fuzz import PROFILES
+    fz = sub.add_parser("fuzz", help="run generated scenarios for a time budget; shrink and "
+                                     "write a failing one")
+    fz.add_argument("--budget-s", type=_positive_float,
+                    help="seconds of scenarios to run (shrinking has its own budget)")
+    fz.add_argument("--profile", choices=sorted(PROFILES),
+                    help="preset budget, nations and heights: ci (10 s) or nightly (600 s); "
+                         "other options override it")
+    fz.add_argument("--seed", type=_non_negative, default=0,
+                    help="seed of the scenario sequence (default 0)")
+    fz.add_argument("--nations", type=_nation_range, help="range of nations, e.g. 4..7")
+    fz.add_argument("--byzantine", choices=("below", "third"),
+                    help="below: Byzantine power under 1/3, safety must hold (default); third: "
+                         "1/3 or more, violations are expected")
+    fz.add_argument("--max-heights", type=_positive_int,
+                    help="heights each scenario commits after its faults end (default 5)")
+    fz.add_argument("--shrink-budget-s", type=_positive_float,
+                    help="seconds for shrinking a failure (default 120)")
+    fz.add_argument("--out", type=Path, default=Path("runs/fuzz"),
+                    help="output folder (default runs/fuzz)")
+    fz.add_argument("--junit", type=Path, help="also write JUnit XML here")
+    fz.add_argument("--quiet", action="store_true", help="no progress bar")
+    rp = sub.add_parser("replay", help="re-run a counterexample and check its trace hash")
+    rp.add_argument("file", help="scenario file whose header has a trace_sha256: line")
+    rp.add_argument("--out", type=Path, help="also write trace.jsonl and summary.json here")
+    rp.add_argument("--record", action="store_true",
+                    help="write this run's hash into the file's trace_sha256: line")
+
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    return cmd_fuzz(args) if args.command == "fuzz" else cmd_replay(args)
+
+
+# ---------------------------------------------------------------------- fuzz
+
+
+def cmd_fuzz(args: argparse.Namespace) -> int:
+    from scenarios.spec.dump import scenario_to_toml
+    from scenarios.search.fuzz import PROFILES, SHRINK_BUDGET_S, fuzz, junit_xml
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    console = Console(highlight=False, soft_wrap=True)
+    base = dict(PROFILES[args.profile]) if args.profile else {}
+    if args.budget_s is None and not base:
+        err.print("error: give --budget-s S, or --profile ci or --profile nightly", markup=False)
+        return EXIT_USAGE
+    budget_s = args.budget_s or base["budget_s"]
+    nations = args.nations or base.get("nations", (4, 7))
+    byzantine = args.byzantine or base.get("byzantine", "below")
+    max_heights = args.max_heights or base.get("max_heights", 5)
+    shrink_budget_s = args.shrink_budget_s or SHRINK_BUDGET_S
+    out: Path = args.out
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        err.print(f"error: cannot create output folder {out}: {exc.strerror}", markup=False)
+        return EXIT_USAGE
+    for stale in ("counterexample.toml", "trace.jsonl"):  # from an earlier run in this folder
+        (out / stale).unlink(missing_ok=True)
+    command = fuzz_command(args.seed, nations, byzantine, budget_s, max_heights, out)
+    kwargs = dict(budget_s=budget_s, seed=args.seed, nations=nations, byzantine=byzantine,
+                  max_heights=max_heights, shrink_budget_s=shrink_budget_s,
+                  trace_path=out / "trace.jsonl")
+    if args.quiet:
+        result = fuzz(**kwargs)
+    else:
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                      TextColumn("{task.fields[runs]}"), TimeElapsedColumn(),
+                      console=console, transient=True) as bar:
+            task = bar.add_task(f"fuzz seed {args.seed}", total=budget_s, runs="")
+
+            def progress(p: dict) -> None:
+                if p["phase"] == "search":
+                    bar.update(task, completed=min(p["elapsed_s"], budget_s),
+                               runs=f"{p['scenarios_run']:,} scenarios")
+                else:
+                    bar.update(task, description="shrinking", total=None,
+                               runs=f"{p['shrink_runs']:,} shrink runs")
+            result = fuzz(progress=progress, **kwargs)
+    report = result.to_json()
+    report["command"] = command
+    path = out / "counterexample.toml"
+    if result.failed:
+        report["counterexample"] = str(path)
+        report["replay"] = f"chemtrace replay {shlex.quote(str(path))}"
+        path.write_text(scenario_to_toml(result.counterexample, counterexample_header(
+            result, command, path)), encoding="utf-8")
+    (out / "fuzz.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    if args.junit:
+        args.junit.parent.mkdir(parents=True, exist_ok=True)
+        args.junit.write_text(junit_xml(result, command, path if result.failed else None),
+                              encoding="utf-8")
+    console.print(_table(result, byzantine))
+    if not result.failed:
+        console.print(f"no failure: {result.scenarios_run:,} scenarios kept their "
+                      f"expectation; wrote {out / 'fuzz.json'}", markup=False)
+        if args.junit:
+            console.print(f"wrote {args.junit}", markup=False)
+        return EXIT_OK
+    err.print(f"[bold red]FAILED[/]: {result.failure}")
+    err.print(result.story, markup=False)
+    err.print(f"wrote {path}, {out / 'trace.jsonl'} and {out / 'fuzz.json'}"
+              + (f" and {args.junit}" if args.junit else ""), markup=False)
+    err.print(f"replay with: chemtrace replay {shlex.quote(str(path))}", markup=False)
+    return EXIT_FAILED
+
+
+def fuzz_command(seed: int, nations: tuple[int, int], byzantine: str, budget_s: float,
+                 max_heights: int, out: Path) -> str:
+    return (f"chemtrace fuzz --budget-s {budget_s:g} --seed {seed} --nations "
+            f"{nations[0]}..{nations[1]} --byzantine {byzantine} --max-heights {max_heights} "
+            f"--out {shlex.quote(str(out))}")
+
+
+def counterexample_header(result, command: str, path: Path) -> str:
+    """The comment block of counterexample.toml: how it was found, how to replay it, and the
+    hash its trace must have."""
+    from nodes import Node
+
+    from scenarios.search.fuzz import class_path
+    lines = [
+        f"Counterexample: {result.failure}",
+        f"Found by: {command}",
+        f"after {result.found_after:,} scenarios ({result.seconds_to_failure:.1f} s); shrunk "
+        f"in {result.shrink_runs:,} runs ({result.shrink_seconds:.1f} s).",
+        f"Replay (checks the trace hash): chemtrace replay {shlex.quote(str(path))}",
+        f"Run it (the same trace, byte for byte): chemtrace run {shlex.quote(str(path))}",
+        "",
+        "Story:",
+        *result.story.splitlines(),
+        "",
+    ]
+    node_class = result.parameters.get("honest_node_class", class_path(Node))
+    if node_class != class_path(Node):
+        lines.append(f"node_class: {node_class}")
+        lines.append("(chemtrace run uses the honest node; chemtrace replay uses this class)")
+    if result.trace_sha256:
+        lines.append(f"trace_sha256: {result.trace_sha256}")
+    return "\n".join(lines)
+
+
+def _table(result, byzantine: str) -> Table:
+    table = Table(title=f"chemtrace fuzz (seed {result.seed}, byzantine {byzantine})",
+                  show_header=False)
+    table.add_column("measure", style="bold")
+    table.add_column("value", justify="right")
+    rows = [
+        ("scenarios run", f"{result.scenarios_run:,}"),
+        ("scenarios per second", f"{result.scenarios_per_s:,.1f}"),
+        ("heights committed", f"{result.heights_committed:,}"),
+        ("distinct schedules", f"{result.distinct_schedules:,}"),
+        ("liveness checked", f"{result.liveness_checked:,}"),
+        ("expected violations", f"{result.expected_violations:,}"),
+        ("result", "[red]FAILED[/]" if result.failed else "[green]ok[/]"),
+    ]
+    if result.failed:
+        rows += [("found after", f"{result.found_after:,} scenarios"),
+                 ("shrink runs", f"{result.shrink_runs:,}")]
+    for name, value in rows:
+        table.add_row(name, value)
+    return table
+
+
+# ---------------------------------------------------------------------- replay
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from scenarios.spec.loader import ScenarioError, load_scenario
+    from scenarios.sim.world import World
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    console = Console(highlight=False, soft_wrap=True)
+    path = Path(args.file)
+    try:
+        scenario = load_scenario(path)
+    except ScenarioError as exc:
+        err.print(f"error: {exc}", markup=False)
+        return EXIT_USAGE
+    text = path.read_text(encoding="utf-8") if path.suffix != ".py" else ""
+    recorded = HASH_LINE.search(text)
+    if recorded is None and not args.record:
+        err.print(f"error: {path}: no '# trace_sha256: <64 hex digits>' line in its header. "
+                  f"Add one with: chemtrace replay {shlex.quote(str(path))} --record",
+                  markup=False)
+        return EXIT_USAGE
+    try:
+        node_class = _node_class(text)
+    except (ImportError, AttributeError, ValueError) as exc:
+        err.print(f"error: {path}: node_class: {exc}", markup=False)
+        return EXIT_USAGE
+    trace_path = None
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        trace_path = args.out / "trace.jsonl"
+    summary = World(scenario, trace_path=trace_path, honest_node_class=node_class).run()
+    if args.out:
+        (args.out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True)
+                                               + "\n")
+    replayed = summary["trace_sha256"]
+    expect = "holds" if summary["expect_ok"] else "FAILS"
+    console.print(f"expectation {expect}: safety_ok={summary['safety_ok']}, "
+                  f"liveness_ok={summary['liveness_ok']}", markup=False)
+    if args.record:
+        line = f"# trace_sha256: {replayed}"
+        new = HASH_LINE.sub(line, text, count=1) if recorded else f"{line}\n{text}"
+        path.write_text(new, encoding="utf-8")
+        console.print(f"recorded trace_sha256 {replayed} in {path}", markup=False)
+        return EXIT_OK
+    console.print(f"recorded trace_sha256 {recorded.group(1)}", markup=False)
+    console.print(f"replayed trace_sha256 {replayed}", markup=False)
+    if replayed == recorded.group(1):
+        console.print("trace hash matches", markup=False)
+        return EXIT_OK
+    err.print("trace hash DIFFERS: the run is not the one recorded", markup=False)
+    return EXIT_FAILED
+
+
+def _node_class(text: str):
+    from nodes import Node
+    m = CLASS_LINE.search(text)
+    if m is None:
+        return Node
+    module, _, name = m.group(1).partition(":")
+    obj = importlib.import_module(module)
+    for part in name.split("."):
+        obj = getattr(obj, part)
+    if not (isinstance(obj, type) and issubclass(obj, Node)):
+        raise ValueError(f"{m.group(1)} is not a Node subclass")
+    return obj
+
+
+if __name__ == "__main__":  # pragma: no cover
+    from scenarios.cli.main import main
+    sys.exit(main())

@@ -1,0 +1,304 @@
+"""`chemtrace node`, `chemtrace cluster` and `chemtrace bench-live`: the live runtime's commands.
+
+    chemtrace node --genesis FILE --key FILE --broker mqtt://USER:PASS@HOST:PORT --data DIR
+                   [--tick-ms N] [--epoch-s S] [--credentials FILE] [--config FILE]
+                   [--parent-pid PID]
+    chemtrace cluster SCENARIO --broker URL|spawn [--out DIR] [--duration-s S] [--tick-ms N]
+                   [--credentials FILE] [--quiet]
+    chemtrace bench-live [--quick] [--json FILE]
+
+`node` runs until SIGTERM or SIGINT (or, with `--parent-pid`, until that process is gone) and
+exits 0 after a clean shutdown. `cluster` exits like
+`chemtrace run`: 0 when the scenario's [expect] holds, 1 when it does not, 2 for a bad command
+line, scenario or set-up. docs/live.md tells the whole story.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import fcntl
+import json
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from scenarios.cli.main import _positive_float
+
+EXIT_OK, EXIT_EXPECT_FAILED, EXIT_USAGE = 0, 1, 2
+NODE_CONFIG_FILE_BYTES_MAX = 64 * 1024
+CREDENTIALS_FILE_BYTES_MAX = 1024 * 1024
+PARENT_CHECK_S = 0.5  # how often a node started with --parent-pid looks for its parent
+
+
+def add_parsers(sub) -> None:
+    node = sub.add_parser("node", help="run one nation's live node against an MQTT broker")
+    node.add_argument("--genesis", type=Path, required=True, help="genesis file (JSON)")
+    node.add_argument("--key", type=Path, required=True, help="this nation's key file")
+    node.add_argument("--broker", required=True,
+                      help="mqtt://USER:PASS@HOST:PORT (user and password may come from "
+                           "--credentials)")
+    node.add_argument("--data", type=Path, required=True,
+                      help="folder for this node's SQLite store and ledger export")
+    node.add_argument("--tick-ms", type=_positive_float, default=2.0,
+                      help="milliseconds per consensus tick (default 2)")
+    node.add_argument("--epoch-s", type=float, default=0.0,
+                      help="Unix time of tick 0, the same for every node of a chain "
+                           "(default 0: the Unix epoch)")
+    node.add_argument("--credentials", type=Path,
+                      help="credentials.json of chemtrace broker-config: the password of the "
+                           "nation's user when --broker has none")
+    node.add_argument("--config", type=Path,
+                      help="JSON of [consensus] keys (timeouts in ticks, block_txs_max)")
+    node.add_argument("--sync", default="FULL", choices=("FULL", "NORMAL"),
+                      help="SQLite synchronous mode: FULL survives a power cut (default), NORMAL "
+                           "survives a killed process and is faster")
+    node.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING"))
+    node.add_argument("--parent-pid", type=int, metavar="PID",
+                      help="stop cleanly once this process is no longer our parent (chemtrace "
+                           "cluster passes its own pid, so a killed driver leaves no node behind)")
+    cluster = sub.add_parser("cluster", help="run a scenario on live node processes")
+    cluster.add_argument("scenario", help="scenario file (TOML), as for chemtrace run")
+    cluster.add_argument("--broker", required=True,
+                         help="'spawn' for a private Mosquitto on a free loopback port, or "
+                              "mqtt://operator:PASS@HOST:PORT of a running broker")
+    cluster.add_argument("--out", type=Path, help="output folder (default runs/<name>-live/)")
+    cluster.add_argument("--duration-s", type=_positive_float,
+                         help="run this long (sets ticks_max from --tick-ms)")
+    cluster.add_argument("--tick-ms", type=_positive_float, default=2.0,
+                         help="milliseconds per tick (default 2)")
+    cluster.add_argument("--credentials", type=Path,
+                         help="with a broker URL: credentials.json for the nations' users")
+    cluster.add_argument("--sync", default="FULL", choices=("FULL", "NORMAL"),
+                         help="the nodes' SQLite synchronous mode (see chemtrace node --sync)")
+    cluster.add_argument("--quiet", action="store_true", help="no progress bar or table")
+    bench = sub.add_parser("bench-live", help="committed tx/s of live clusters, SIGKILL recovery")
+    bench.add_argument("--quick", action="store_true", help="shorter runs")
+    bench.add_argument("--json", type=Path, help="also write the results to this file")
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    if args.command == "node":
+        return cmd_node(args)
+    if args.command == "cluster":
+        return cmd_cluster(args)
+    return cmd_bench_live(args)
+
+
+# ---------------------------------------------------------------- chemtrace node
+
+
+def _read_json(path: Path, limit: int, what: str) -> dict:
+    try:
+        if path.stat().st_size > limit:
+            raise ValueError(f"larger than {limit} bytes")
+        raw = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: cannot read {what}: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: {what} must be a JSON object")
+    return raw
+
+
+def node_config(path: Path | None):
+    """A NodeConfig from a JSON object of [consensus] keys; errors name the file and key."""
+    from consensus import TimeoutConfig
+    from nodes import NodeConfig
+    if path is None:
+        return NodeConfig()
+    raw = _read_json(path, NODE_CONFIG_FILE_BYTES_MAX, "the node configuration")
+    defaults = {"timeout_propose_base_ticks": 300, "timeout_propose_delta_ticks": 100,
+                "timeout_prevote_base_ticks": 100, "timeout_prevote_delta_ticks": 50,
+                "timeout_precommit_base_ticks": 100, "timeout_precommit_delta_ticks": 50,
+                "rebroadcast_ticks": 150, "block_txs_max": 500}
+    unknown = sorted(set(raw) - set(defaults))
+    if unknown:
+        raise ValueError(f"{path}: unknown key {unknown[0]!r}; the keys are "
+                         f"{', '.join(sorted(defaults))}")
+    values = {**defaults, **raw}
+    for key, value in values.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ValueError(f"{path}: {key} must be a whole number >= 0, got {value!r}")
+    t = TimeoutConfig(*(values[k] for k in list(defaults)[:6]))
+    return NodeConfig(timeouts=t, block_txs_max=values["block_txs_max"],
+                      rebroadcast_ticks=values["rebroadcast_ticks"])
+
+
+def cmd_node(args: argparse.Namespace) -> int:
+    from nodes import Genesis, GenesisError, Node, VerifyCache
+    from nodes.live.keyfile import KeyFileError, read_key
+    from nodes.live.runtime import LiveRuntime, TickClock
+    from nodes.live.sqlite_storage import SQLiteStorage, StorageError
+    from nodes.live.transport import BrokerUrl, BrokerUrlError, Topics, Transport
+
+    logging.basicConfig(level=args.log_level, stream=sys.stderr,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        genesis = Genesis.load(args.genesis)
+        nation, identity = read_key(args.key)
+        if genesis.public_key(nation) != identity.public_key:
+            raise ValueError(f"{args.key}: the key of {nation} is not the one in {args.genesis}; "
+                             f"use the key file the genesis was made from")
+        url = BrokerUrl.parse(args.broker)
+        if url.username is None and args.credentials is not None:
+            creds = _read_json(args.credentials, CREDENTIALS_FILE_BYTES_MAX, "credentials")
+            if nation not in creds:
+                raise ValueError(f"{args.credentials}: no user {nation!r}; make the broker "
+                                 f"configuration from this genesis (chemtrace broker-config)")
+            url = url.with_credentials(nation, creds[nation])
+        config = node_config(args.config)
+        topics = Topics(genesis.chain_id)
+        clock = TickClock(args.tick_ms, args.epoch_s)
+    except (GenesisError, KeyFileError, BrokerUrlError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        args.data.mkdir(parents=True, exist_ok=True)
+        lock = (args.data / "node.lock").open("w")
+        # Two processes on one data folder would sign two sets of votes with one key.
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        print(f"error: {args.data}: cannot lock the data folder ({exc.strerror}); is another "
+              f"node running on it?", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        storage = SQLiteStorage(args.data / "node.sqlite", genesis.chain_id,
+                                synchronous=args.sync)
+    except StorageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    node = Node(identity, genesis, VerifyCache(), storage, config)
+    transport = Transport(url, topics, nation, genesis.codes)
+    runtime = LiveRuntime(node, transport, clock, args.data)
+    logging.getLogger("chemtrace.live").info(
+        "%s starting at height %d on %s:%d (chain %s, tick %s ms)", nation,
+        node.ledger.height + 1, url.host, url.port, genesis.chain_id, args.tick_ms)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, runtime.stop.set)
+        watcher = None
+        if args.parent_pid is not None:
+            watcher = asyncio.create_task(_stop_when_orphaned(args.parent_pid, runtime.stop))
+        try:
+            await runtime.run()
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+
+    asyncio.run(main())
+    logging.getLogger("chemtrace.live").info("%s stopped cleanly at height %d", nation,
+                                             node.ledger.height)
+    return EXIT_OK
+
+
+async def _stop_when_orphaned(parent_pid: int, stop: asyncio.Event) -> None:
+    """Set `stop` once `parent_pid` is no longer this process's parent: the driver that started
+    us died without stopping us (SIGKILL), and we were handed to another parent."""
+    while not stop.is_set():
+        if os.getppid() != parent_pid:
+            logging.getLogger("chemtrace.live").warning(
+                "parent process %d is gone: stopping", parent_pid)
+            stop.set()
+            return
+        await asyncio.sleep(PARENT_CHECK_S)
+
+
+# ---------------------------------------------------------------- chemtrace cluster
+
+
+def cmd_cluster(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from nodes.live.brokerconf import BrokerError
+
+    from scenarios.cli.main import summary_table
+    from scenarios.cluster.driver import ClusterError, LiveCluster
+    from scenarios.spec.loader import ScenarioError, load_scenario
+    from scenarios.trade.workload import TradeError
+
+    console = Console(highlight=False, soft_wrap=True)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    try:
+        scenario = load_scenario(args.scenario)
+        if args.duration_s is not None:
+            scenario = scenario.with_overrides(
+                ticks_max=max(1, int(args.duration_s * 1000 / args.tick_ms)))
+        credentials = None
+        if args.credentials is not None:
+            credentials = _read_json(args.credentials, CREDENTIALS_FILE_BYTES_MAX, "credentials")
+        out = args.out or Path("runs") / f"{scenario.name}-live"
+        cluster = LiveCluster(scenario, out, args.broker, tick_ms=args.tick_ms,
+                              credentials=credentials, sync=args.sync)
+    except (ScenarioError, ClusterError, TradeError, ValueError) as exc:
+        err.print(f"error: {exc}", markup=False)
+        return EXIT_USAGE
+    try:
+        if args.quiet:
+            summary = cluster.run()
+        else:
+            with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                          TextColumn("tick {task.completed:,.0f}/{task.total:,.0f}"),
+                          TimeElapsedColumn(), console=console, transient=True) as progress:
+                task = progress.add_task(f"{scenario.name} live, {len(cluster.nations)} nodes",
+                                         total=scenario.ticks_max)
+                summary = cluster.run(lambda t, total: progress.update(task, completed=t))
+    except (ClusterError, BrokerError) as exc:
+        err.print(f"error: {exc}", markup=False)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        err.print("interrupted: every node and the broker were stopped")
+        return 130
+    summary["reproduce"] = (f"chemtrace cluster {args.scenario} --broker {args.broker} "
+                            f"--tick-ms {args.tick_ms} --duration-s "
+                            f"{scenario.ticks_max * args.tick_ms / 1000:g}")
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    if not args.quiet:
+        console.print(summary_table(summary))
+    console.print(f"wrote {out / 'summary.json'} and {out / 'ledger.jsonl'}; node logs in "
+                  f"{out / 'nodes'}")
+    if summary["expect_ok"]:
+        return EXIT_OK
+    err.print(f"expectation failed: safety_ok={summary['safety_ok']} (expected "
+              f"{summary['expect']['safety']}), liveness_ok={summary['liveness_ok']} (expected "
+              f"{summary['expect']['liveness']})", markup=False)
+    for violation in summary["violations"][:5]:
+        err.print(f"  {json.dumps(violation, sort_keys=True)}", markup=False)
+    return EXIT_EXPECT_FAILED
+
+
+def cmd_bench_live(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from scenarios.bench.live import run_bench_live
+
+    console = Console(highlight=False, soft_wrap=True)
+    with console.status("running live clusters (4 and 7 nations, then a SIGKILL)..."):
+        result = run_bench_live(quick=args.quick)
+    table = Table(title=f"chemtrace bench-live ({'quick' if args.quick else 'full'})")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for n in ("4", "7"):
+        r = result["throughput"][n]
+        table.add_row(f"{n} nations: committed txs per second (after warm-up / whole run)",
+                      f"{r['txs_per_s']:,.0f} / {r['txs_per_s_whole_run']:,.0f}")
+        table.add_row(f"{n} nations: offered txs per second", f"{r['offered_txs_per_s']:,.0f}")
+        table.add_row(f"{n} nations: heights, txs committed",
+                      f"{r['heights']:,}, {r['txs_committed']:,}")
+    rec = result["recovery"]
+    table.add_row("recovery after SIGKILL (s, restart to cluster height)",
+                  f"{rec['recovery_s']}")
+    ping = result["tcp_nodelay"]
+    table.add_row("QoS 1 round trip median ms, TCP_NODELAY on / off",
+                  f"{ping['median_ms_nodelay']} / {ping['median_ms_without']}")
+    console.print(table)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+        console.print(f"wrote {args.json}")
+    return EXIT_OK

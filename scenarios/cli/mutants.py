@@ -1,0 +1,117 @@
+"""`chemtrace mutants`: the mutant benchmark, which proves that the fuzzer finds real bugs.
+
+    chemtrace mutants [--budget-s S] [--shrink-s S] [--seed N] [--nations A..B]
+                      [--only NAME,...] [--no-honest] [--json FILE]
+
+Every mutant of scenarios/faults/mutants.py is fuzzed with the same budget and seed, then the honest
+protocol as a control. Exit 0 when every mutant is killed and the honest protocol is not; 1
+otherwise (a mutant that survives is a finding, as is an honest failure); 2 for a bad command
+line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from scenarios.cli.main import _nation_range, _positive_float
+from scenarios.faults.mutants import HONEST, MUTANTS, run_benchmark
+
+EXIT_OK, EXIT_FINDING, EXIT_USAGE = 0, 1, 2
+BUDGET_S_DEFAULT = 30.0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("mutants", help="fuzz each deliberately broken protocol variant and "
+                       "report which the fuzzer kills")
+    p.add_argument("--budget-s", type=_positive_float, default=BUDGET_S_DEFAULT,
+                   help=f"fuzzing budget per mutant, in seconds (default {BUDGET_S_DEFAULT:g})")
+    p.add_argument("--shrink-s", type=_positive_float,
+                   help="shrinking budget per killed mutant, in seconds (default: --budget-s)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the fuzzer (default 0)")
+    p.add_argument("--nations", type=_nation_range, default=(4, 7), metavar="A..B",
+                   help="nations per scenario (default 4..7)")
+    p.add_argument("--only", type=_names, metavar="NAME,...",
+                   help="only these mutants (default: all of " + ", ".join(MUTANTS) + ")")
+    p.add_argument("--no-honest", action="store_true",
+                   help="skip the control run of the honest protocol")
+    p.add_argument("--json", type=Path, help="also write the table, with each shrunk "
+                   "counterexample, to this file")
+
+
+def _names(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in MUTANTS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown mutant {', '.join(unknown) or '(none given)'}; use some of "
+            + ", ".join(MUTANTS))
+    return names
+
+
+def cmd_mutants(args: argparse.Namespace) -> int:
+    console = Console(highlight=False, soft_wrap=True,
+                      width=None if sys.stdout.isatty() else 200)
+    names = args.only or list(MUTANTS)
+    console.print(f"fuzzing {len(names)} mutant(s){'' if args.no_honest else ' and the honest protocol'}"
+                  f", {args.budget_s:g} s each, seed {args.seed}, "
+                  f"{args.nations[0]}..{args.nations[1]} nations", markup=False)
+
+    def progress(name: str, row) -> None:
+        verdict = "killed" if row.killed else "survived"
+        console.print(f"  {name}: {verdict} after {row.scenarios_run} scenario(s), "
+                      f"{row.seconds:.1f} s", markup=False)
+
+    try:
+        result = run_benchmark(args.budget_s, args.seed, args.nations, names,
+                               honest=not args.no_honest, progress=progress,
+                               shrink_budget_s=args.shrink_s)
+    except ValueError as exc:
+        Console(stderr=True).print(f"error: {exc}", markup=False)
+        return EXIT_USAGE
+    console.print(table(result))
+    console.print(f"fuzzer: {result['fuzzer']}; killed {result['killed']} of {result['total']}; "
+                  "passed over: scenarios the honest protocol fails too (they kill nothing)",
+                  markup=False)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+        console.print(f"wrote {args.json}", markup=False)
+    survivors = [r["mutant"] for r in result["mutants"] if not r["killed"]]
+    ok = True
+    if survivors:
+        ok = False
+        console.print(f"FINDING: not killed within {args.budget_s:g} s: {', '.join(survivors)}",
+                      markup=False)
+    if not result["honest_survived"]:
+        ok = False
+        console.print("FINDING: the honest protocol failed a fuzzed scenario too; see its "
+                      "counterexample in the JSON", markup=False)
+    return EXIT_OK if ok else EXIT_FINDING
+
+
+def table(result: dict) -> Table:
+    t = Table(title=f"mutant benchmark ({result['budget_s']:g} s each, seed {result['seed']})")
+    for col, justify in (("mutant", "left"), ("killed", "left"), ("s to kill", "right"),
+                         ("scenarios", "right"), ("shrunk: TOML lines", "right"),
+                         ("faults", "right"), ("nations", "right"), ("violation", "left"),
+                         ("passed over", "right")):
+        t.add_column(col, justify=justify)
+    rows = list(result["mutants"]) + ([result["honest"]] if result.get("honest") else [])
+    for r in rows:
+        s = r["shrunk"]
+        if r["mutant"] == HONEST:
+            killed = "[red]FAILED[/]" if r["killed"] else "[green]survived (ok)[/]"
+        else:
+            killed = "[green]yes[/]" if r["killed"] else "[red]NO[/]"
+        t.add_row(r["mutant"], killed,
+                  "" if r["seconds_to_kill"] is None else f"{r['seconds_to_kill']:.1f}",
+                  str(r["scenarios_run"]), str(s.get("toml_lines", "")),
+                  str(s.get("faults", "")), str(s.get("nations", "")), r["violation"],
+                  "" if r["mutant"] == HONEST else str(r.get("honest_also_failed", 0)))
+    return t

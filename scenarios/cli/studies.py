@@ -1,0 +1,129 @@
+"""`chemtrace weak-links` and `chemtrace sweep`: studies made of many runs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from scenarios.spec.loader import ScenarioError
+from scenarios.studies.sweep import SweepError, run_sweep
+from scenarios.studies.variants import VariantError
+from scenarios.studies.weaklinks import study
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def add_parsers(sub) -> None:
+    weak = sub.add_parser("weak-links", help="rank the nations whose absence or corruption "
+                          "breaks tracing or consensus")
+    weak.add_argument("scenario", type=Path, help="scenario file (TOML)")
+    weak.add_argument("--k", type=int, default=2, help="largest set size to study (default 2)")
+    weak.add_argument("--workers", type=int, default=1, help="local processes (default 1)")
+    weak.add_argument("--out", type=Path, help="output folder (default runs/weak-links-<name>)")
+    sweep = sub.add_parser("sweep", help="run a grid of scenario parameters times seeds")
+    sweep.add_argument("spec", type=Path, help="sweep spec (TOML with a [sweep] table)")
+    sweep.add_argument("--workers", type=int, default=1, help="local processes (default 1)")
+    sweep.add_argument("--dask", metavar="ADDRESS", help="a Dask scheduler, e.g. tcp://host:8786")
+    sweep.add_argument("--out", type=Path, help="output folder (default runs/sweep-<name>)")
+
+
+def dispatch(args: argparse.Namespace) -> int | None:
+    if args.command == "weak-links":
+        return cmd_weak_links(args)
+    if args.command == "sweep":
+        return cmd_sweep(args)
+    return None
+
+
+def _progress(console: Console, what: str):
+    return Progress(TextColumn(f"[bold]{what}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=console, transient=True)
+
+
+def _console() -> Console:
+    return Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+
+
+def cmd_weak_links(args: argparse.Namespace) -> int:
+    console = _console()
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    if not 1 <= args.k <= 4 or args.workers < 1:
+        err.print("error: --k must be 1 to 4 and --workers at least 1")
+        return EXIT_USAGE
+    out = args.out or Path("runs") / f"weak-links-{args.scenario.stem}"
+    try:
+        with _progress(console, "weak-link runs") as bar:
+            task = bar.add_task("runs", total=None)
+            result = study(args.scenario, args.k, args.workers, out,
+                           progress=lambda done, total: bar.update(task, completed=done,
+                                                                   total=total))
+    except (ScenarioError, VariantError) as exc:
+        err.print(f"error: {exc}", markup=False)
+        return EXIT_USAGE
+    table = Table(title=f"weak links of {result['scenario']}: top 10 by impact")
+    for col in ("rank", "change", "impact kg", "leaked kg", "traced %", "detection",
+                "latency p50", "live"):
+        table.add_column(col, justify="right" if col not in ("change",) else "left")
+    for r in result["simulation"][:10]:
+        table.add_row(str(r["rank"]), r["label"], _fmt(r.get("impact_kg")),
+                      _fmt(r.get("leaked_kg")), _fmt(r.get("traced_complete_pct")),
+                      _fmt(r.get("detection_rate")), _fmt(r.get("latency_ticks_p50")),
+                      "yes" if r.get("liveness_ok") else ("ERROR" if r.get("error") else "no"))
+    console.print(table)
+    s, c = result["structure"], result["consensus"]
+    hubs = [e for e in s["removal_sets"][0]["best_transit"]]
+    console.print("structure: transit hubs darkening the most mass when out: "
+                  + (", ".join(f"{'+'.join(h['nations'])} ({h['untraceable_pct']}%)"
+                               for h in hubs) or "none"))
+    console.print(f"consensus: {c['liveness']['smallest_size']} nation(s) absent stop commits; "
+                  f"{c['safety']['smallest_size']} corrupt can break agreement")
+    console.print(f"wrote {out / 'ranking.csv'}, {out / 'weak_links.json'} and "
+                  f"{out / 'report.html'}")
+    return EXIT_OK
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    console = _console()
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    if args.workers < 1:
+        err.print("error: --workers must be at least 1")
+        return EXIT_USAGE
+    out = args.out or Path("runs") / f"sweep-{args.spec.stem}"
+    try:
+        with _progress(console, "sweep runs") as bar:
+            task = bar.add_task("runs", total=None)
+            result = run_sweep(args.spec, out, workers=args.workers, dask_address=args.dask,
+                               progress=lambda done, total: bar.update(task, completed=done,
+                                                                       total=total))
+    except (SweepError, VariantError) as exc:
+        err.print(f"error: {exc}", markup=False)
+        return EXIT_USAGE
+    table = Table(title=f"{result['name']}: {result['metric']} per grid point")
+    keys = [k for k in result["aggregate"][0] if k not in ("runs", "failed", "mean", "ci95_low",
+                                                             "ci95_high")]
+    for col in keys + ["runs", "failed", "mean", "95% interval"]:
+        table.add_column(col)
+    for e in result["aggregate"]:
+        interval = "-" if e["mean"] is None else f"{e['ci95_low']} .. {e['ci95_high']}"
+        table.add_row(*[str(e[k]) for k in keys], str(e["runs"]), str(e["failed"]),
+                      _fmt(e["mean"]), interval)
+    console.print(table)
+    console.print(f"wrote {out / 'results.csv'}, {out / 'aggregate.csv'}, {out / 'sweep.png'}"
+                  f" and {out / 'sweep.json'}")
+    if result["failed"]:
+        err.print(f"{result['failed']} run(s) failed; their errors and reproduce commands are "
+                  f"in results.csv")
+    return EXIT_OK
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    return str(value)

@@ -1,0 +1,637 @@
+"""`chemtrace cluster`: a scenario file run on live nodes, one `chemtrace node` process a nation.
+
+Theory of operation
+-------------------
+
+`LiveCluster` is a `World` whose nations are processes. It keeps everything of the simulated
+world that is not the network or the nodes: the scenario, the trade plan and the payload
+workload (the same generators, drawing from the same seeded streams), the event queue for
+submissions, trade steps, crashes and restarts, and at the end the same oracles and the same
+`summary()`. What changes:
+
+- keys, genesis and broker credentials are made fresh in the output folder (`keys/`,
+  `genesis.json`, `broker/`) with `nodes.live.keyfile` and `nodes.live.brokerconf`;
+- `--broker spawn` starts a private Mosquitto on a free loopback port; a URL uses a broker that
+  is already running (the URL's user is the driver's, normally `operator`);
+- the clock is the wall clock: tick t is `epoch + t * tick_ms`. Nodes get the same epoch and
+  tick length, so event times the driver stamps and block times nodes propose agree. The epoch
+  is set a start-up allowance ahead, so every node is connected before tick 0;
+- a `RemoteNode` stands in for each running process: `submit()` buffers the transaction, and
+  the driver publishes each nation's buffer as one TXS message on `submit/<NATION>` every
+  `SUBMIT_EVERY_S` (batches, never one MQTT message per transaction);
+- a crash is SIGKILL of the process, a restart starts it again on the same data folder (or an
+  emptied one with `wipe = true`); a partition is the transport filter each node gets on
+  `control/<NATION>` (retained, so a node restarted mid-partition gets it too), computed from
+  the scenario with the simulated world's own `Network.blocked`;
+- the driver follows the run through the nodes' retained status (their commits with ticks) and
+  the proposals on `<NATION>/msg` (the blocks' contents), so trade steps follow commits as in
+  the simulation.
+
+At the end the driver stops every node with SIGTERM; each writes its ledger (`ledger.export`).
+The driver reads them and replays every nation's commits, in the order of their commit ticks,
+through `World._on_commit`: the safety oracle (agreement, validity of certificates and
+signatures, integrity), the custody oracle and liveness judge the live run exactly as they judge
+a simulated one. The summary gets a `live` section on top (per-node status, restarts, drops).
+
+Everything started is stopped on the way out (try/finally, plus an atexit hook for the
+processes), even after Ctrl-C. Nodes run in their own process groups so a Ctrl-C reaches the
+driver alone, which then stops them in order. A driver killed outright (SIGKILL) runs none of
+that: each node is started with `--parent-pid` and stops cleanly by itself once the driver is
+gone (the private broker is left running, idle; its folder names it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import heapq
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+import aiomqtt
+
+from nodes import Committed, Genesis, GenesisNation, Identity, Transaction
+from nodes.live.brokerconf import free_port, spawn_broker, write_broker_config
+from nodes.live.keyfile import key_path, make_key_dir, write_key
+from nodes.live.runtime import LEDGER_EXPORT, TickClock, read_ledger_export
+from nodes.live.transport import NODELAY_OPTION, BrokerUrl, Topics
+from nodes.wire.messages import TXS_PER_MESSAGE_MAX, WireError, decode, encode_txs
+
+from scenarios.spec.loader import Scenario
+from scenarios.sim.world import CRASH, RECHECK, SUBMIT, TRADE, World
+
+SUPPORTED_BEHAVIOURS = frozenset({"crash", "opt_out"})
+STARTUP_S = 4.0  # node processes import, load the registry and connect in this time
+SUBMIT_EVERY_S = 0.05
+LOOP_SLEEP_S_MAX = 0.01
+STOP_TIMEOUT_S = 15.0
+CANONICAL_GAP_S_MAX = 5.0
+PROPOSALS_KEPT_MAX = 256  # blocks of up to 2,000 txs each: a few hundred MB at most
+DEFAULT_TICK_MS = 2.0
+NODE_CONFIG_KEYS = ("timeout_propose_base_ticks", "timeout_propose_delta_ticks",
+                    "timeout_prevote_base_ticks", "timeout_prevote_delta_ticks",
+                    "timeout_precommit_base_ticks", "timeout_precommit_delta_ticks",
+                    "rebroadcast_ticks", "block_txs_max")
+PROPOSAL_PREFIX = b"\x97\x01"  # msgpack: an array of 7 whose first field is kind 1 (PROPOSAL)
+
+
+class ClusterError(RuntimeError):
+    """The cluster cannot run this scenario or start; the message says why and what to do."""
+
+
+class RemoteNode:
+    """What the World's workload code sees of a running node process: `submit` buffers."""
+
+    __slots__ = ("nation", "pending")
+
+    def __init__(self, nation: str) -> None:
+        self.nation = nation
+        self.pending: list[Transaction] = []
+
+    def submit(self, tx: Transaction, now_ticks: int) -> list:
+        self.pending.append(tx)
+        return []
+
+    def next_deadline(self) -> None:
+        return None  # the process keeps its own timers
+
+
+class LiveCluster(World):
+    def __init__(self, scenario: Scenario, out_dir: Path, broker: str = "spawn", *,
+                 tick_ms: float = DEFAULT_TICK_MS, credentials: dict[str, str] | None = None,
+                 startup_s: float = STARTUP_S, block_txs_max: int | None = None,
+                 sync: str = "FULL") -> None:
+        unsupported = sorted({b.kind for b in scenario.behaviours} - SUPPORTED_BEHAVIOURS)
+        if unsupported or scenario.custom:
+            raise ClusterError(
+                f"{scenario.source}: behaviour {', '.join(unsupported) or 'script'} is not "
+                f"supported by chemtrace cluster, which runs honest nodes only; live runs "
+                f"support {', '.join(sorted(SUPPORTED_BEHAVIOURS))} and [[partition]]. Run this "
+                f"scenario with chemtrace run")
+        if broker != "spawn":
+            BrokerUrl.parse(broker)  # a bad URL is the user's to fix before anything starts
+        self.out_dir = Path(out_dir)
+        self.broker_arg = broker
+        self.tick_ms = tick_ms
+        self.startup_s = startup_s
+        self.given_credentials = credentials
+        self.block_txs_max = block_txs_max
+        self.sync = sync  # the nodes' SQLite synchronous mode (chemtrace node --sync)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        super().__init__(scenario, trace_path=None, ledger_path=self.out_dir / "ledger.jsonl")
+        self.topics = Topics(self.genesis.chain_id)
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.restarts: list[dict] = []
+        self.exit_codes: dict[str, int] = {}  # of the last process of each nation
+        self.status: dict[str, dict] = {}
+        # nation -> height -> (tick, via, block id hex), from the nodes' statuses
+        self.commit_ticks: dict[str, dict[int, tuple[int, str, str]]] = {
+            n: {} for n in self.nations}
+        self.canonical_ids: dict[int, str] = {}
+        self.proposed: dict[str, object] = {}
+        self._next_canonical = 1
+        self._gap_since: float | None = None
+        self.canonical_skipped = 0
+        self.broker = None
+        self.broker_url: BrokerUrl | None = None
+        self.epoch_s = 0.0
+        self._filters: dict[str, tuple[str, ...]] = {}
+        self._client: aiomqtt.Client | None = None
+        self._ended = False
+        self._interrupted = False  # Ctrl-C seen by the run loop (see _run_async)
+        self._status_log = None  # status.jsonl: every status a node published, for post-mortems
+        atexit.register(self._kill_all)
+
+    # ------------------------------------------------------------ set-up
+
+    def _make_genesis(self, powers: list[tuple[str, int]]
+                      ) -> tuple[Genesis, dict[str, Identity]]:
+        """Fresh keys, written owner-only to keys/, and a genesis in genesis.json."""
+        keys_dir = make_key_dir(self.out_dir / "keys")
+        identities = {}
+        for code, _ in powers:
+            identities[code] = Identity.generate(code)
+            write_key(key_path(keys_dir, code), code, identities[code], overwrite=True)
+        chain_id = "".join(c if c.isalnum() or c in "._-" else "-"
+                           for c in self.scenario.name)[:64] or "chemtrace-live"
+        genesis = Genesis(chain_id, tuple(GenesisNation(c, identities[c].public_key, p)
+                                          for c, p in powers))
+        (self.out_dir / "genesis.json").write_text(genesis.to_json() + "\n")
+        return genesis, identities
+
+    def _node_config_file(self) -> Path:
+        config = {k: self.scenario.consensus[k] for k in NODE_CONFIG_KEYS
+                  if k in self.scenario.consensus}
+        if self.block_txs_max is not None:
+            config["block_txs_max"] = self.block_txs_max
+        path = self.out_dir / "node-config.json"
+        path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+        return path
+
+    def _start_broker(self) -> None:
+        if self.broker_arg == "spawn":
+            config = write_broker_config(self.genesis, self.out_dir / "broker", port=free_port())
+            self.broker = spawn_broker(config)
+            self.credentials = dict(config.credentials)
+            self.broker_url = BrokerUrl(config.host, config.port)
+            self.driver_user = "operator"
+        else:
+            url = BrokerUrl.parse(self.broker_arg)
+            self.credentials = dict(self.given_credentials or {})
+            self.broker_url = BrokerUrl(url.host, url.port)
+            self.driver_user = url.username
+            if url.username is not None:
+                self.credentials.setdefault(url.username, url.password or "")
+
+    def _node_url(self, nation: str) -> str:
+        u = self.broker_url
+        password = self.credentials.get(nation)
+        if password is None:
+            return f"mqtt://{u.host}:{u.port}"
+        return f"mqtt://{nation}:{password}@{u.host}:{u.port}"
+
+    # ------------------------------------------------------------ processes
+
+    def _spawn(self, nation: str) -> None:
+        data = self.out_dir / "nodes" / nation
+        data.mkdir(parents=True, exist_ok=True)
+        argv = [sys.executable, "-c", "from scenarios.cli.main import main; raise SystemExit(main())",
+                "node", "--genesis", str(self.out_dir / "genesis.json"),
+                "--key", str(key_path(self.out_dir / "keys", nation)),
+                "--broker", self._node_url(nation), "--data", str(data),
+                "--tick-ms", str(self.tick_ms), "--epoch-s", repr(self.epoch_s),
+                "--config", str(self.out_dir / "node-config.json"), "--sync", self.sync,
+                "--parent-pid", str(os.getpid())]
+        log = (data / "node.log").open("ab")
+        try:
+            # Own session: a Ctrl-C in the terminal reaches the driver only, which stops the
+            # nodes itself, in order.
+            self.procs[nation] = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+                                                  stdin=subprocess.DEVNULL,
+                                                  start_new_session=True)
+        finally:
+            log.close()
+
+    def _boot(self, instance: str) -> None:
+        self.incarnation[instance] += 1
+        if instance not in self.procs or self.procs[instance].poll() is not None:
+            self._spawn(instance)
+        self.nodes[instance] = RemoteNode(instance)
+        self._up_honest = None  # World._submit's list of nations that are up
+
+    def _crash(self, nation: str) -> None:
+        proc = self.procs.get(nation)
+        if proc is None or self.nodes.get(nation) is None:
+            return
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        self.nodes[nation] = None
+        self._up_honest = None  # World._submit must not pick a killed nation
+        self.incarnation[nation] += 1
+        self.restarts.append({"nation": nation, "killed_tick": self.now,
+                              "height_at_kill": self._height(nation)})
+
+    def _restart(self, nation: str, wipe: bool = False) -> None:
+        if self.nodes.get(nation) is not None:
+            return
+        if wipe:
+            shutil.rmtree(self.out_dir / "nodes" / nation, ignore_errors=True)
+        for record in reversed(self.restarts):
+            if record["nation"] == nation and "restart_tick" not in record:
+                record.update(restart_tick=self.now, wipe=wipe)
+                break
+        self._boot(nation)
+
+    def _height(self, nation: str) -> int:
+        return max(self.commit_ticks.get(nation, {}), default=0)
+
+    def _stop_all(self) -> None:
+        """SIGTERM every node, wait for each to export its ledger; SIGKILL the stubborn."""
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        for nation, proc in self.procs.items():
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            self.exit_codes.setdefault(nation, proc.returncode)
+
+    def _kill_all(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.kill()
+        if self.broker is not None:
+            self.broker.stop()
+            self.broker = None
+
+    # ------------------------------------------------------------ the run
+
+    def run(self, progress: Callable[[int, int], None] | None = None) -> dict:
+        started = time.perf_counter()
+        try:
+            self._start_broker()
+            self._node_config_file()
+            try:
+                asyncio.run(self._run_async(progress))
+            except asyncio.CancelledError:
+                if self._interrupted:
+                    raise KeyboardInterrupt from None
+                raise
+        finally:
+            self._stop_all()
+            self._kill_all()
+            atexit.unregister(self._kill_all)
+        self.wall_s = time.perf_counter() - started
+        return self._judge()
+
+    def on_tick(self, now_ticks: int) -> None:
+        """Called once a loop turn: tests hook faults outside the scenario language here
+        (a broker restart)."""
+
+    async def _run_async(self, progress) -> None:
+        url = self.broker_url
+        self.epoch_s = time.time() + self.startup_s
+        self.clock = TickClock(self.tick_ms, self.epoch_s)
+        ticks_max = self.scenario.ticks_max
+        client = aiomqtt.Client(url.host, url.port, username=self.driver_user,
+                                password=self.credentials.get(self.driver_user or ""),
+                                identifier=f"chemtrace-driver-{os.getpid()}", keepalive=10,
+                                socket_options=(NODELAY_OPTION,))
+        listener: asyncio.Task | None = None
+        self._client = client
+        self._status_log = (self.out_dir / "status.jsonl").open("w")
+        loop = asyncio.get_running_loop()
+        # Ctrl-C: asyncio.run's own handler only cancels this task, and Python 3.11's
+        # asyncio.wait_for (inside aiomqtt's QoS 1 publish) can swallow a cancellation that
+        # lands as the PUBACK arrives; the run then went on to its end. A flag the loop reads
+        # every turn cannot be lost.
+        sigint = self._on_sigint_handler(asyncio.current_task())
+        if sigint:
+            loop.add_signal_handler(signal.SIGINT, sigint)
+        try:
+            await self._connect(client)
+            for nation in self.nations:
+                # A filter retained by an earlier run on the same broker must not cut this one.
+                await client.publish(self.topics.control(nation), b'{"drop_from": []}', qos=1,
+                                     retain=True)
+            listener = asyncio.create_task(self._listen(client))
+            self._begin(ticks_max)  # spawns the nodes
+            await self._wait_for_nodes()
+            rate = self.scenario.workload["txs_per_tick"]
+            last_submit = 0.0
+            while True:
+                if self._interrupted:
+                    raise asyncio.CancelledError
+                now = self._tick()
+                if now >= ticks_max:
+                    break
+                queue = self._queue
+                while queue and queue[0][0] <= now:
+                    tick, _, kind, payload = heapq.heappop(queue)
+                    self.now = tick
+                    self._dispatch(kind, payload, rate)
+                self.now = now
+                self._apply_partitions(now)
+                self.on_tick(now)
+                if loop.time() - last_submit >= SUBMIT_EVERY_S:
+                    await self._flush_submissions(client)
+                    last_submit = loop.time()
+                self._follow_canonical()
+                if progress is not None:
+                    progress(now, ticks_max)
+                next_at = queue[0][0] if queue else ticks_max
+                sleep_s = min(LOOP_SLEEP_S_MAX, max(0.0, (next_at - self._tick())
+                                                   * self.tick_ms / 1000))
+                await asyncio.sleep(sleep_s)
+            self.now = ticks_max
+            await self._flush_submissions(client)
+            if progress is not None:
+                progress(ticks_max, ticks_max)
+        finally:
+            if sigint:
+                loop.remove_signal_handler(signal.SIGINT)
+            self._ended = True
+            await asyncio.to_thread(self._stop_all)
+            await asyncio.sleep(0.2)  # the last retained statuses
+            if listener is not None:
+                listener.cancel()
+                try:
+                    await listener
+                except (asyncio.CancelledError, aiomqtt.MqttError):
+                    pass
+            try:
+                await client.__aexit__(None, None, None)
+            except aiomqtt.MqttError:
+                pass
+            self._status_log.close()
+            self._status_log = None
+
+    def _on_sigint_handler(self, task: asyncio.Task | None) -> Callable[[], None] | None:
+        """What the loop runs on SIGINT: note it, and cancel the run's task. None where a loop
+        cannot take signals (not the main thread), which keeps asyncio.run's own handler."""
+        if task is None or threading.current_thread() is not threading.main_thread():
+            return None
+
+        def on_sigint() -> None:
+            self._interrupted = True
+            task.cancel()
+        return on_sigint
+
+    async def _connect(self, client: aiomqtt.Client) -> None:
+        deadline = time.monotonic() + 10.0
+        while True:
+            try:
+                await client.__aenter__()
+                break
+            except aiomqtt.MqttError as exc:
+                if time.monotonic() > deadline:
+                    raise ClusterError(f"cannot reach the broker at {self.broker_url.host}:"
+                                       f"{self.broker_url.port}: {exc}") from None
+                await asyncio.sleep(0.2)
+        root = self.topics.root
+        await client.subscribe([(f"{root}/+/status", 1), (f"{root}/+/msg", 1)])
+
+    async def _listen(self, client: aiomqtt.Client) -> None:
+        """Statuses and proposals; reconnects (and resubscribes) when the broker goes away."""
+        while not self._ended:
+            try:
+                async for message in client.messages:
+                    self._on_message(str(message.topic), message.payload)
+            except aiomqtt.MqttError:
+                if self._ended:
+                    return
+                while not self._ended:
+                    try:
+                        await client.__aexit__(None, None, None)
+                    except aiomqtt.MqttError:
+                        pass
+                    try:
+                        await self._connect(client)
+                        break
+                    except ClusterError:
+                        await asyncio.sleep(0.5)
+
+    def _on_message(self, topic: str, payload: object) -> None:
+        parsed = self.topics.parse(topic)
+        if parsed is None or not isinstance(payload, (bytes, bytearray)):
+            return
+        channel, nation = parsed
+        if channel == "msg":
+            if bytes(payload[:2]) == PROPOSAL_PREFIX:
+                try:
+                    proposal = decode(self.genesis.chain_id, bytes(payload))
+                except WireError:
+                    return
+                block = proposal.value
+                if block.height < self._next_canonical:
+                    return  # the trade has already moved past this height
+                self.proposed[block.block_id.hex()] = block
+                if len(self.proposed) > PROPOSALS_KEPT_MAX:
+                    self.proposed.pop(next(iter(self.proposed)))
+            return
+        if channel != "status" or nation not in self.commit_ticks:
+            return
+        try:
+            status = json.loads(payload)
+            commits = status["commits"]
+        except (ValueError, KeyError, TypeError):
+            return
+        self.status[nation] = status
+        if self._status_log is not None:
+            self._status_log.write(json.dumps(status, sort_keys=True) + "\n")
+        for height, tick, via, block_id in commits:
+            self.commit_ticks[nation].setdefault(height, (tick, via, block_id))
+            self.canonical_ids.setdefault(height, block_id)
+
+    async def _wait_for_nodes(self) -> None:
+        """Until every started node has published a status, or the epoch plus a margin."""
+        deadline = self.epoch_s + 30.0
+        while time.time() < deadline:
+            if all(n in self.status for n in self.procs):
+                return
+            for nation, proc in self.procs.items():
+                if proc.poll() is not None:
+                    log = self.out_dir / "nodes" / nation / "node.log"
+                    raise ClusterError(f"the node of {nation} exited with code "
+                                       f"{proc.returncode} at start-up; see {log}")
+            await asyncio.sleep(0.05)
+        missing = sorted(n for n in self.procs if n not in self.status)
+        raise ClusterError(f"no status from {', '.join(missing)} within 30 s; see "
+                           f"{self.out_dir / 'nodes'}/<NATION>/node.log")
+
+    def _tick(self) -> int:
+        return self.clock.now()
+
+    def _dispatch(self, kind: int, payload: tuple, rate: float) -> None:
+        if kind == SUBMIT:
+            self._submit(payload[0], rate)
+        elif kind == TRADE:
+            self._trade_step(*payload)
+        elif kind == RECHECK:
+            self._recheck(*payload)
+        elif kind == CRASH:
+            self._crash(payload[0])
+        else:
+            self._restart(*payload)
+
+    async def _flush_submissions(self, client: aiomqtt.Client) -> None:
+        for nation, node in self.nodes.items():
+            if node is None or not node.pending:
+                continue
+            txs, node.pending = node.pending, []
+            for start in range(0, len(txs), TXS_PER_MESSAGE_MAX):
+                chunk = tuple(txs[start:start + TXS_PER_MESSAGE_MAX])
+                try:
+                    await client.publish(self.topics.submit(nation), encode_txs(nation, chunk),
+                                         qos=1)
+                except aiomqtt.MqttError:
+                    pass  # the broker is away: RECHECK files trade events again later
+
+    def _apply_partitions(self, now: int) -> None:
+        if not self.scenario.partitions:
+            return
+        for dst in self.nations:
+            drop_from = tuple(src for src in self.nations
+                              if src != dst and self.network.blocked(src, dst, now))
+            if self._filters.get(dst, ()) != drop_from:
+                self._filters[dst] = drop_from
+                self._publish_soon(self.topics.control(dst),
+                                   json.dumps({"drop_from": list(drop_from)}).encode())
+
+    def _publish_soon(self, topic: str, payload: bytes) -> None:
+        client = self._client
+
+        async def send() -> None:
+            try:
+                await client.publish(topic, payload, qos=1, retain=True)
+            except aiomqtt.MqttError:
+                self._filters.clear()  # send every filter again next turn
+        asyncio.get_running_loop().create_task(send())
+
+    def _follow_canonical(self) -> None:
+        """Advance the trade on each newly canonical block, in height order."""
+        while True:
+            block_id = self.canonical_ids.get(self._next_canonical)
+            block = self.proposed.get(block_id) if block_id is not None else None
+            if block is None:
+                if block_id is not None:
+                    self._gap_since = self._gap_since or time.monotonic()
+                    if time.monotonic() - self._gap_since > CANONICAL_GAP_S_MAX:
+                        # The proposal was lost (a broker restart); the oracles still read the
+                        # block from the ledgers at the end.
+                        self.canonical_skipped += 1
+                        self._next_canonical += 1
+                        self._gap_since = None
+                        continue
+                return
+            self._gap_since = None
+            self._advance_trade(block)
+            self._next_canonical += 1
+            for stale in [k for k, b in self.proposed.items()
+                          if b.height < self._next_canonical]:
+                del self.proposed[stale]
+
+    # ------------------------------------------------------------ the verdict
+
+    def _judge(self) -> dict:
+        """Read every node's ledger and replay its commits through the World's oracles."""
+        ledgers = {}
+        for nation in self.nations:
+            path = self.out_dir / "nodes" / nation / LEDGER_EXPORT
+            ledgers[nation] = read_ledger_export(path, self.genesis.chain_id) \
+                if path.exists() else []
+        entries = []
+        end = self.scenario.ticks_max
+        for nation, blocks in ledgers.items():
+            ticks = self.commit_ticks[nation]
+            later = end
+            for committed in reversed(blocks):
+                h = committed.block.height
+                tick, via, _ = ticks.get(h, (later, "unknown", None))
+                later = min(later, tick)
+                entries.append((tick, h, nation, via, committed))
+        entries.sort(key=lambda e: (e[0], e[1], e[2]))
+        results = self._canonical_results(ledgers)
+        for tick, height, nation, via, committed in entries:
+            self.now = tick
+            flags, res = results.get(committed.block.block_id, ((), ()))
+            self._on_commit(nation, Committed(committed, via, res, flags))
+        self.now = end
+        self.messages_sent = sum(s.get("published", 0) for s in self.status.values())
+        self.messages_delivered = sum(s.get("received", 0) for s in self.status.values())
+        self.bytes_sent = sum(s.get("bytes_published", 0) for s in self.status.values())
+        self.dropped = {}
+        seen = set()
+        for nation, s in sorted(self.status.items()):
+            for reason, count in s.get("dropped", {}).items():
+                self.dropped[reason] = self.dropped.get(reason, 0) + count
+            for ev in s.get("evidence", []):
+                key = (ev["nation"], ev["height"], ev["round"], ev["step"])
+                if key not in seen:
+                    seen.add(key)
+                    self.evidence.append({"kind": "equivocation", **ev, "seen_by": nation})
+        summary = self.summary()
+        if self._ledger_file is not None:
+            self._ledger_file.close()
+        summary["trace_sha256"] = None  # a live run has no deterministic trace
+        summary["trace_lines"] = 0
+        summary["live"] = self._live_section(ledgers)
+        return summary
+
+    def _canonical_results(self, ledgers: dict) -> dict:
+        """Flags and per-tx results of each block of the longest ledger, through one fresh
+        chaincode (the nodes' own outputs are not trusted)."""
+        longest = max(ledgers.values(), key=len, default=[])
+        chaincode = self._new_chaincode()
+        out = {}
+        for committed in longest:
+            block = committed.block
+            flags = tuple(chaincode.begin_block(block.time_ticks))
+            res = tuple(chaincode.apply_tx(tx, block.time_ticks) for tx in block.txs)
+            out[block.block_id] = (flags, res)
+        return out
+
+    def _live_section(self, ledgers: dict) -> dict:
+        recoveries = []
+        for r in self.restarts:
+            if "restart_tick" not in r:
+                continue
+            target = r["height_at_kill"]
+            # Back at the cluster's height: the first commit at or above the highest height
+            # any other nation had committed when the node came back.
+            others = [h for n, ticks in self.commit_ticks.items() if n != r["nation"]
+                      for h, (t, _, _) in ticks.items() if t <= r["restart_tick"]]
+            target = max(others, default=target)
+            back = [t for h, (t, _, _) in self.commit_ticks[r["nation"]].items()
+                    if h >= target and t >= r["restart_tick"]]
+            recoveries.append({**r, "cluster_height_at_restart": target,
+                               "recovered_tick": min(back) if back else None,
+                               "recovery_s": round((min(back) - r["restart_tick"])
+                                                   * self.tick_ms / 1000, 3) if back else None})
+        return {
+            "tick_ms": self.tick_ms,
+            "broker": "spawn" if self.broker_arg == "spawn" else
+                      f"{self.broker_url.host}:{self.broker_url.port}",
+            "chain_id": self.genesis.chain_id,
+            "ledger_heights": {n: len(b) for n, b in sorted(ledgers.items())},
+            "exit_codes": dict(sorted(self.exit_codes.items())),
+            "restarts": recoveries,
+            "canonical_blocks_not_seen_live": self.canonical_skipped,
+            "nodes": {n: {k: s.get(k) for k in ("height", "started_height", "round", "step",
+                                                 "locked_round", "backlog", "turn_ms_max",
+                                                 "dropped", "published",
+                                                 "received", "reconnects", "connections",
+                                                 "resends", "mempool")}
+                      for n, s in sorted(self.status.items())},
+        }

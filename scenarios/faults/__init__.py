@@ -1,0 +1,2 @@
+"""Byzantine behaviours, protocol adversaries and mutants.
+"""

@@ -1,0 +1,2 @@
+"""Reports: the run report and the weak-link report, self-contained HTML.
+"""

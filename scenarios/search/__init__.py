@@ -1,0 +1,2 @@
+"""Fuzzing: scenario strategies, the search, shrinking, stories and JUnit output.
+"""

@@ -1,0 +1,535 @@
+"""`chemtrace fuzz`: run generated scenarios until a time budget is spent; shrink what fails.
+
+Theory of operation
+-------------------
+
+Hypothesis owns the schedule. `fuzz` runs `@given(scenarios(...))` programmatically, in chunks:
+each chunk is one hypothesis run of CHUNK examples whose seed is derived from the fuzz seed and
+the chunk's index, so one `--seed` gives one sequence of scenarios, and the budget only decides
+where it stops. Every drawn scenario runs on the simulated world and is counted; none is
+sampled. (An exact repeat of an earlier draw, which hypothesis produces now and then as it
+favours small values, is neither run nor counted.) When the budget is spent, the test function raises a BaseException that hypothesis does not
+treat as a failure, which ends the run at once.
+
+A failure is a run whose `[expect]` does not hold: an unexpected safety violation (Byzantine
+power below 1/3), or, for scenarios in which every fault ends, no progress within the liveness
+bound after the last one (GST). Hypothesis then shrinks: it runs smaller and simpler variants
+(fewer nations, fewer faults, shorter windows, no loss) and keeps the smallest that still fails.
+The last failing call is that smallest scenario: `fuzz` captures it, runs it once more with a
+trace to tell the story of the failure (which rule broke, who committed what, who voted what at
+that height), and returns it. Shrinking has its own time budget (`shrink_budget_s`): when it is
+spent, every new candidate is treated as passing, so hypothesis stops at the smallest failure
+found so far.
+
+The hypothesis database is off (`database=None`): a fuzz run is a function of its seed and
+budget, and nothing is written under `.hypothesis/`. So is hypothesis's habit of drawing literals
+found in the loaded modules' source (`_no_local_constants`), which would make the sequence
+depend on what else the process had imported.
+
+The worlds of one search share their signature verdicts (`nodes.chain.identity.sharing_verdicts`):
+drawn from a few seeds, they sign the same votes with the same keys, and each distinct
+signature is checked by pynacl once per search rather than once per world.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+from hypothesis import seed as hypothesis_seed
+
+from consensus import Proposal, Vote
+from nodes import Node
+from nodes.chain.identity import sharing_verdicts
+from nodes.wire.messages import WireError, decode
+
+from scenarios.spec.loader import Scenario
+from scenarios.search.strategies import DEFAULT_HEIGHTS, scenarios
+from scenarios.sim.world import World
+
+# Profiles: `ci` runs in `make test` (tests/scenarios/test_fuzz.py), `nightly` in `make fuzz`.
+PROFILES: dict[str, dict] = {
+    "ci": {"budget_s": 10.0, "nations": (4, 7), "byzantine": "below", "max_heights": 5},
+    "nightly": {"budget_s": 600.0, "nations": (4, 10), "byzantine": "below", "max_heights": 8},
+}
+SHRINK_BUDGET_S = 120.0
+CHUNK = 200  # examples per hypothesis run; the sequence of scenarios depends on it
+STORY_ROUNDS_MAX = 4
+STORY_LINES_MAX = 60
+
+
+class FuzzFailure(AssertionError):
+    """Raised inside the hypothesis test when a scenario's expectation does not hold."""
+
+
+class _BudgetSpent(BaseException):
+    """Raised inside the hypothesis test when the budget is spent. Hypothesis treats only
+    Exception (and a few others) as a test failure to shrink; a BaseException such as this one,
+    like KeyboardInterrupt, ends the run at once."""
+
+
+@dataclass
+class FuzzResult:
+    scenarios_run: int  # scenarios run while searching (shrink runs are in shrink_runs)
+    scenarios_per_s: float
+    heights_committed: int  # total over the scenarios run while searching
+    distinct_schedules: int  # distinct trace_sha256 among them
+    failed: bool
+    counterexample: Scenario | None
+    story: str
+    seconds: float
+    seed: int = 0
+    parameters: dict = field(default_factory=dict)
+    liveness_checked: int = 0  # scenarios that expected liveness (every fault ends)
+    expected_violations: int = 0  # scenarios with violations at >= 1/3 Byzantine power
+    found_after: int | None = None  # scenarios run when the first failure came
+    seconds_to_failure: float | None = None
+    shrink_runs: int = 0
+    shrink_seconds: float = 0.0
+    failures: int = 0  # failing scenarios seen while searching (1 when stopping on failure)
+    unexpected_safety: int = 0  # of them, with a safety violation below 1/3
+    cpu_seconds: float = 0.0  # CPU time of this process while searching (one core)
+    failure: str = ""  # one line: the first violation of the counterexample
+    summary: dict | None = None  # the counterexample's run summary
+    trace_sha256: str | None = None  # of the counterexample's run
+
+    def to_json(self) -> dict:
+        out = {
+            "scenarios_run": self.scenarios_run,
+            "scenarios_per_s": round(self.scenarios_per_s, 2),
+            "heights_committed": self.heights_committed,
+            "distinct_schedules": self.distinct_schedules,
+            "liveness_checked": self.liveness_checked,
+            "expected_violations": self.expected_violations,
+            "seconds": round(self.seconds, 3),
+            "scenarios_per_cpu_s": round(self.scenarios_run / self.cpu_seconds, 2)
+            if self.cpu_seconds > 0 else 0.0,
+            "seed": self.seed,
+            "parameters": self.parameters,
+            "failed": self.failed,
+            "failures": self.failures,
+            "unexpected_safety_violations": self.unexpected_safety,
+        }
+        if self.failed:
+            out.update({"failure": self.failure, "found_after": self.found_after,
+                        "seconds_to_failure": round(self.seconds_to_failure or 0.0, 3),
+                        "shrink_runs": self.shrink_runs,
+                        "shrink_seconds": round(self.shrink_seconds, 3),
+                        "trace_sha256": self.trace_sha256,
+                        "counterexample_size": scenario_size(self.counterexample)})
+        return out
+
+
+def fuzz(budget_s: float, seed: int = 0, nations: tuple[int, int] = (4, 7),
+         byzantine: str = "below", honest_node_class: type[Node] = Node,
+         max_heights: int | None = None, progress: Callable[[dict], None] | None = None, *,
+         max_scenarios: int | None = None, shrink_budget_s: float = SHRINK_BUDGET_S,
+         trace_path: Path | None = None, stop_on_failure: bool = True) -> FuzzResult:
+    """Run generated scenarios for `budget_s` seconds (or `max_scenarios`, whichever comes
+    first); on a failure, shrink it and return the smallest failing scenario with its story.
+
+    `honest_node_class` runs every nation that has no Byzantine behaviour (the mutant benchmark
+    passes a broken variant). `progress` is called after every run with a dict: phase
+    ("search" or "shrink"), elapsed_s, budget_s, scenarios_run, shrink_runs. `trace_path`
+    receives the counterexample's trace (else a temporary file is used and removed).
+    With `stop_on_failure=False` (the benchmark) failures are counted in `failures` and the
+    search goes on to the end of the budget, without shrinking."""
+    heights = max_heights or DEFAULT_HEIGHTS
+    strategy = scenarios(nations=nations, byzantine=byzantine, heights=heights)
+    state = _Search(budget_s, max_scenarios, shrink_budget_s, honest_node_class, progress,
+                    stop_on_failure)
+    chunk = 0
+    with sharing_verdicts():  # each distinct signature checked once in the search, not per world
+        while not state.done() and state.failure is None:
+            try:
+                _run_chunk(strategy, state.check, _chunk_seed(seed, chunk), CHUNK)
+            except _BudgetSpent:
+                break
+            except FuzzFailure:
+                pass
+            except Exception:
+                if state.failure is None:
+                    raise
+                # A failure was found; hypothesis may wrap it (flaky or multiple errors) but
+                # the smallest failing scenario is already captured.
+            chunk += 1
+    seconds = state.search_seconds()
+    cpu_seconds = (state.found_cpu if state.failure is not None
+                   else time.process_time()) - state.cpu_started
+    result = FuzzResult(
+        scenarios_run=state.runs, scenarios_per_s=state.runs / seconds if seconds > 0 else 0.0,
+        heights_committed=state.heights, distinct_schedules=len(state.hashes),
+        failed=state.failure is not None, counterexample=state.failure, story="",
+        seconds=time.perf_counter() - state.started, seed=seed,
+        parameters={"budget_s": budget_s, "nations": list(nations), "byzantine": byzantine,
+                    "max_heights": heights, "max_scenarios": max_scenarios,
+                    "honest_node_class": class_path(honest_node_class)},
+        liveness_checked=state.liveness_checked, expected_violations=state.expected,
+        failures=state.failures, unexpected_safety=state.unexpected_safety,
+        cpu_seconds=cpu_seconds)
+    if state.failure is not None:
+        result.found_after = state.found_after
+        result.seconds_to_failure = state.found_at - state.started
+        result.shrink_runs = state.shrink_runs
+        result.shrink_seconds = time.perf_counter() - state.found_at
+        summary, story = explain(state.failure, honest_node_class, trace_path)
+        result.summary = summary
+        result.trace_sha256 = summary["trace_sha256"]
+        result.failure = failure_line(summary)
+        result.story = (f"found after {state.found_after} scenarios "
+                        f"({result.seconds_to_failure:.1f} s), shrunk in {state.shrink_runs} "
+                        f"runs ({result.shrink_seconds:.1f} s) to: "
+                        f"{state.failure.description}\n{story}")
+    return result
+
+
+class _Search:
+    """The state of one fuzz run, shared with the hypothesis test function."""
+
+    def __init__(self, budget_s: float, max_scenarios: int | None, shrink_budget_s: float,
+                 node_class: type[Node], progress, stop_on_failure: bool = True) -> None:
+        self.stop_on_failure = stop_on_failure
+        self.failures = 0
+        self.unexpected_safety = 0
+        self.seen: set[bytes] = set()
+        self.duplicates = 0
+        self.started = time.perf_counter()
+        self.cpu_started = time.process_time()
+        self.found_cpu = 0.0
+        self.deadline = self.started + budget_s
+        self.budget_s = budget_s
+        self.max_scenarios = max_scenarios
+        self.shrink_budget_s = shrink_budget_s
+        self.node_class = node_class
+        self.progress = progress
+        self.runs = 0
+        self.heights = 0
+        self.hashes: set[str] = set()
+        self.liveness_checked = 0
+        self.expected = 0
+        self.run_seconds = 0.0
+        self.search_ended: float | None = None
+        self.failure: Scenario | None = None
+        self.found_at = 0.0
+        self.found_after = 0
+        self.shrink_runs = 0
+
+    def done(self) -> bool:
+        if self.max_scenarios is not None and self.runs >= self.max_scenarios:
+            return True
+        return time.perf_counter() >= self.deadline
+
+    def search_seconds(self) -> float:
+        end = self.found_at if self.failure is not None else (
+            self.search_ended or time.perf_counter())
+        return end - self.started
+
+    def check(self, scenario: Scenario) -> None:
+        now = time.perf_counter()
+        if self.failure is None:
+            if self.done():
+                self.search_ended = now
+                raise _BudgetSpent  # ends the hypothesis run at once, without shrinking
+            key = hashlib.sha256(repr(scenario).encode()).digest()
+            if key in self.seen:
+                self.duplicates += 1
+                return  # drawn before (hypothesis favours small values): it passed then
+            self.seen.add(key)
+        elif now - self.found_at > self.shrink_budget_s and scenario != self.failure:
+            return  # shrink budget spent: only the smallest failure so far still fails
+        summary = run_scenario(scenario, self.node_class)
+        ran = time.perf_counter() - now
+        failed = not summary["expect_ok"]
+        if self.failure is None:
+            self.runs += 1
+            self.run_seconds += ran
+            self.heights += summary["heights_committed"]
+            if summary["trace_sha256"] is not None:
+                self.hashes.add(summary["trace_sha256"])
+            self.liveness_checked += scenario.expect["liveness"] is True
+            self.expected += any(v["expected"] for v in summary["violations"])
+            self.failures += failed
+            self.unexpected_safety += bool(summary["unexpected_violations"])
+            if failed and self.stop_on_failure:
+                self.found_at, self.found_after = time.perf_counter(), self.runs
+                self.found_cpu = time.process_time()
+        else:
+            self.shrink_runs += 1
+        shrinking = self.failure is not None or (failed and self.stop_on_failure)
+        if self.progress is not None:
+            self.progress({"phase": "shrink" if shrinking else "search",
+                           "elapsed_s": time.perf_counter() - self.started,
+                           "budget_s": self.budget_s, "scenarios_run": self.runs,
+                           "shrink_runs": self.shrink_runs})
+        if failed and shrinking:
+            self.failure = scenario  # the last failing call is the smallest so far
+            raise FuzzFailure(failure_line(summary))
+
+
+@contextlib.contextmanager
+def _no_local_constants():
+    """Hypothesis (6.13x and later) sometimes draws a literal found in the source of the local
+    modules loaded so far (`providers._get_local_constants`), so which modules a process
+    happened to import would change the scenarios a seed draws: `chemtrace fuzz` and the tests
+    would fuzz different sequences. While fuzzing, that pool is empty. This reaches into a
+    private module; if it is not there, nothing is patched."""
+    try:
+        from hypothesis.internal.conjecture import providers
+        empty = type(providers._local_constants)()
+        original = providers._get_local_constants
+    except (ImportError, AttributeError, TypeError):
+        yield
+        return
+    providers._get_local_constants = lambda: empty
+    providers.CONSTANTS_CACHE.cache.clear()
+    try:
+        yield
+    finally:
+        providers._get_local_constants = original
+        providers.CONSTANTS_CACHE.cache.clear()
+
+
+def _run_chunk(strategy, check, chunk_seed: int, examples: int) -> None:
+    @settings(database=None, derandomize=False, max_examples=examples, deadline=None,
+              phases=(Phase.generate, Phase.shrink), suppress_health_check=list(HealthCheck),
+              verbosity=Verbosity.quiet, report_multiple_bugs=False, print_blob=False)
+    @given(strategy)
+    def test(scenario):
+        check(scenario)
+
+    with _no_local_constants():
+        hypothesis_seed(chunk_seed)(test)()
+
+
+def _chunk_seed(seed: int, chunk: int) -> int:
+    digest = hashlib.sha256(f"chemtrace/fuzz/{seed}/{chunk}".encode()).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
+def class_path(cls: type) -> str:
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def scenario_size(scenario: Scenario | None) -> dict | None:
+    """How big a (shrunk) scenario is: nations, Byzantine nations, behaviours, partitions."""
+    if scenario is None:
+        return None
+    from scenarios.spec.schema import BYZANTINE_KINDS
+    byzantine = {n for b in scenario.behaviours if b.kind in BYZANTINE_KINDS for n in b.nations}
+    return {"nations": len(scenario.nations), "byzantine_nations": len(byzantine),
+            "behaviours": len(scenario.behaviours), "partitions": len(scenario.partitions),
+            "ticks_max": scenario.ticks_max}
+
+
+def run_scenario(scenario: Scenario, node_class: type[Node] = Node) -> dict:
+    """Run one scenario and return its summary. A run that raises (a broken node can trip one
+    of the replica's own checks) is a failure too: its summary has one violation of kind
+    "exception", and no trace hash. It writes no report, so it keeps no space-time diagram."""
+    try:
+        return World(scenario, honest_node_class=node_class, spacetime=False).run()
+    except Exception as exc:  # the run itself broke: report it as the failure it is
+        return _exception_summary(scenario, exc)
+
+
+def _exception_summary(scenario: Scenario, exc: Exception) -> dict:
+    return {"expect_ok": False, "expect": dict(scenario.expect), "safety_ok": False,
+                "liveness_ok": False, "unexpected_violations": True, "heights_committed": 0,
+                "byzantine_power_fraction": 0.0, "byzantine_nations": [], "evidence": [],
+                "trace_sha256": None, "exception": f"{type(exc).__name__}: {exc}",
+                "violations": [{"kind": "exception", "expected": False,
+                                "reason": f"{type(exc).__name__}: {exc}"}]}
+
+
+# ---------------------------------------------------------------------- the story of a failure
+
+
+def failure_line(summary: dict) -> str:
+    """One line: the first violation that made the run fail."""
+    for v in summary["violations"]:
+        if v["kind"] == "exception":
+            return f"exception: {v['reason']}"
+        if v["kind"] == "liveness":
+            if summary["expect"]["liveness"] is True:
+                return f"liveness: {v['reason']}"
+            continue
+        if not v["expected"]:
+            where = f" at height {v['height']}" if "height" in v else ""
+            return f"{v['kind']}{where} (tick {v.get('tick', '?')})"
+    return "expectation failed: " + json.dumps(summary["expect"], sort_keys=True)
+
+
+class _Recorder(World):
+    """The world, recording every consensus message delivered (sender, kind, round, value) by
+    height, for the story. The trace itself is unchanged: it is the run's fingerprint."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.heard: dict[int, dict[tuple, set[str]]] = {}
+
+    def _deliver(self, src, dst, data, kind, height, round_) -> None:
+        if kind in ("proposal", "prevote", "precommit") and len(self.heard) < 10_000:
+            try:
+                message = decode(self.genesis.chain_id, data)
+            except WireError:
+                message = None
+            if isinstance(message, (Proposal, Vote)):
+                value = message.value_id.hex()[:8] if message.value_id is not None else "nil"
+                key = (message.round, kind, src, value)
+                self.heard.setdefault(message.height, {}).setdefault(key, set()).add(dst)
+        super()._deliver(src, dst, data, kind, height, round_)
+
+
+def explain(scenario: Scenario, honest_node_class: type[Node] = Node,
+            trace_path: Path | None = None) -> tuple[dict, str]:
+    """Run `scenario` with a trace and tell what went wrong: (summary, story)."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        path = trace_path or Path(tmp) / "trace.jsonl"
+        world = _Recorder(scenario, trace_path=path, honest_node_class=honest_node_class)
+        try:
+            summary = world.run()
+        except Exception as exc:
+            import traceback
+            summary = _exception_summary(scenario, exc)
+            where = "".join(traceback.format_exception(exc)[-4:]).rstrip()
+            return summary, (f"rule broken: the run raised {summary['exception']} at tick "
+                             f"{world.now} (no trace hash: the run did not finish)\n{where}")
+        story = _story(world, summary, path)
+    return summary, story
+
+
+def _story(world: _Recorder, summary: dict, trace_path: Path) -> str:
+    lines = []
+    violation = next((v for v in summary["violations"]
+                      if v["kind"] != "liveness" and not v["expected"]), None)
+    if violation is None:
+        violation = next((v for v in summary["violations"] if v["kind"] == "liveness"), None)
+    if violation is None:
+        return "the run's expectation failed, with no violation recorded"
+    power = summary["byzantine_power_fraction"]
+    byz = ", ".join(summary["byzantine_nations"]) or "none"
+    kind = violation["kind"]
+    if kind == "liveness":
+        height = summary["heights_committed"] + 1
+        lines.append(f"rule broken: liveness. {violation['reason']} (bound "
+                     f"{summary['expect']['liveness_ticks_max']} ticks). Every fault had ended "
+                     f"by GST, and the Byzantine power {power:.3f} ({byz}) is below 1/3, so the "
+                     f"protocol promises progress.")
+    else:
+        height = violation.get("height", summary["heights_committed"])
+        rule = {"agreement": "agreement: two honest nations committed different blocks at one "
+                             "height",
+                "validity": "validity: a committed block or transaction was not properly "
+                            "certified or signed",
+                "integrity": "integrity: a transaction was committed twice on one chain"
+                }.get(kind, kind)
+        detail = {k: v for k, v in violation.items()
+                  if k not in ("kind", "expected", "height", "tick")}
+        lines.append(f"rule broken: {rule}, at height {height}, tick {violation.get('tick')}; "
+                     f"the Byzantine power {power:.3f} ({byz}) is below 1/3, so the protocol "
+                     f"promises this cannot happen. {json.dumps(detail, sort_keys=True)}")
+    decides, timeouts = [], []
+    with open(trace_path, encoding="utf-8") as f:
+        for line in f:
+            if '"ev":"decide"' in line or '"ev":"timeout"' in line:
+                record = json.loads(line)
+                if record.get("h") == height:
+                    (decides if record["ev"] == "decide" else timeouts).append(record)
+    if decides:
+        lines.append(f"commits at height {height} (trace.jsonl):")
+        for d in decides[:12]:
+            lines.append(f"  tick {d['t']}: {d['node']} committed block {d['block'][:8]} "
+                         f"via {d['via']}")
+    else:
+        lines.append(f"no nation committed height {height} (trace.jsonl)")
+    heard = world.heard.get(height, {})
+    rounds = sorted({key[0] for key in heard})
+    if kind == "liveness":
+        # The rounds in which a nation still stuck at this height locked (the cause of many a
+        # stall), then the last rounds.
+        locks = {n.replica.locked_round for n in world.nodes.values()
+                 if n is not None and n.replica.height == height and n.replica.locked_round >= 0}
+        rounds = sorted((locks & set(rounds)) | set(rounds[-2:]))[-STORY_ROUNDS_MAX:]
+    else:
+        rounds = rounds[:STORY_ROUNDS_MAX]
+    if rounds:
+        lines.append(f"messages of height {height} as delivered (value = first 8 hex digits "
+                     f"of the block id; who received it):")
+    everyone = set(world.instances)
+    for round_ in rounds:
+        for kind_ in ("proposal", "prevote", "precommit"):
+            entries = sorted((src, value, sorted(dsts)) for (r, k, src, value), dsts
+                             in heard.items() if r == round_ and k == kind_)
+            if not entries:
+                continue
+            parts = []
+            for src, value, dsts in entries:
+                to = "all" if set(dsts) | {src} >= everyone else ",".join(dsts)
+                parts.append(f"{src} {value} (to {to})")
+            lines.append(f"  round {round_} {kind_}: " + "; ".join(parts))
+    if kind == "liveness":
+        if timeouts:
+            last = timeouts[-1]
+            lines.append(f"last timeout at height {height}: round {last['r']} ({last['step']}) "
+                         f"at tick {last['t']}, by {last['node']}")
+        lines.append("state at the end of the run (height, round, step, lock):")
+        for name in world.instances:
+            node = world.nodes[name]
+            if node is None:
+                lines.append(f"  {name}: down")
+                continue
+            r = node.replica
+            lock = (f"locked on {r.locked_value_id.hex()[:8]} since round {r.locked_round}"
+                    if r.locked_value_id is not None else "not locked")
+            lines.append(f"  {name}: height {r.height}, round {r.round}, "
+                         f"{r.step.name.lower()}, {lock}")
+    if len(lines) > STORY_LINES_MAX:
+        lines = lines[:STORY_LINES_MAX] + [f"  ... ({len(lines) - STORY_LINES_MAX} more lines)"]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------- JUnit XML
+
+
+def junit_xml(result: FuzzResult, command: str, counterexample: Path | None = None) -> str:
+    """One JUnit test suite with one test case for this fuzz run: any CI server shows it, and a
+    failure carries the story and the commands that reproduce it."""
+    import xml.etree.ElementTree as ET
+    p = result.parameters
+    suite = ET.Element("testsuite", name="chemtrace fuzz", tests="1",
+                       failures=str(int(result.failed)), errors="0", skipped="0",
+                       time=f"{result.seconds:.3f}")
+    props = ET.SubElement(suite, "properties")
+    for key, value in (("seed", result.seed), ("command", command),
+                       ("scenarios_run", result.scenarios_run),
+                       ("scenarios_per_s", f"{result.scenarios_per_s:.2f}"),
+                       ("heights_committed", result.heights_committed),
+                       ("distinct_schedules", result.distinct_schedules),
+                       ("liveness_checked", result.liveness_checked),
+                       ("expected_violations", result.expected_violations)):
+        ET.SubElement(props, "property", name=key, value=str(value))
+    nations = p.get("nations", ["?", "?"])
+    case = ET.SubElement(suite, "testcase", classname="chemtrace.fuzz",
+                         name=f"fuzz seed={result.seed} nations={nations[0]}..{nations[1]} "
+                              f"byzantine={p.get('byzantine')}",
+                         time=f"{result.seconds:.3f}")
+    if result.failed:
+        replay = (f"chemtrace replay {counterexample}" if counterexample is not None
+                  else "(no counterexample file was written)")
+        failure = ET.SubElement(case, "failure", message=result.failure,
+                                type="UnexpectedViolation")
+        failure.text = (f"{result.failure}\n{result.story}\n\nreproduce:\n  {replay}\n"
+                        f"  chemtrace run {counterexample}\nfound by:\n  {command}\n"
+                        f"trace_sha256: {result.trace_sha256}\n")
+    out = ET.SubElement(case, "system-out")
+    out.text = json.dumps(result.to_json(), sort_keys=True)
+    root = ET.Element("testsuites")
+    root.append(suite)
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"

@@ -1,0 +1,242 @@
+"""The simulated network: per-link latency with seeded jitter, loss, duplication, reordering and
+partitions, each of which can change over time.
+
+A link's settings come from three layers, the later winning key by key:
+
+1. the global values of `[network]`, as changed by each `[[network.change]]` whose `at_tick` has
+   come (a change sets only the keys it names);
+2. the base latency of the model: `latency_ticks` for every link (`model = "uniform"`), or the
+   region matrix of `scenarios/data/regions.toml` times `latency_scale` (`model = "regions"`);
+3. a `[[network.link]]` naming the pair, whose keys hold for the whole run.
+
+Jitter reorders messages: two sent in one order on one link can arrive in the other. With
+`reorder_probability`, a message is also held back by an extra delay of 1 to 4 x the link's
+latency. Partitions are checked both when a message is sent and when it would arrive, so a
+message in flight when a link is cut is lost, as on a real network. A partition may be one-way
+(`direction = "outbound"` or `"inbound"`, relative to its first group).
+
+Determinism: every random draw comes from the `rng` given to the constructor, in a fixed order per
+message: loss, duplication, then for each copy jitter and reordering (with its hold-back). A draw
+is skipped when its probability or range is zero, so scenarios that do not use a feature draw the
+same numbers as before it existed.
+"""
+
+from __future__ import annotations
+
+import bisect
+import random
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from scenarios.spec.loader import Partition
+
+REGIONS_PATH = Path(__file__).resolve().parents[1] / "data" / "regions.toml"
+REORDER_HOLD_FACTOR = 4  # a reordered message waits up to this many times the link's latency
+MODELS = ("uniform", "regions")
+DIRECTIONS = ("both", "outbound", "inbound")
+# Global settings: the keys of [network] and [[network.change]], with their defaults.
+GLOBAL_DEFAULTS = {
+    "latency_ticks": 20,
+    "latency_scale": 1.0,
+    "jitter_ticks": 10,
+    "loss_probability": 0.0,
+    "duplicate_probability": 0.0,
+    "reorder_probability": 0.0,
+}
+# Keys a [[network.link]] may override.
+LINK_KEYS = ("latency_ticks", "jitter_ticks", "loss_probability", "duplicate_probability")
+
+
+@dataclass(frozen=True, slots=True)
+class LinkState:
+    """What one directed link does to a message sent at a given tick."""
+
+    latency_ticks: int
+    jitter_ticks: int
+    loss_probability: float
+    duplicate_probability: float
+    reorder_probability: float
+
+
+def load_regions(path: str | Path | None = None) -> dict[tuple[str, str], int]:
+    """The region latency matrix: (region, region) -> one-way ticks. Raises ValueError if the
+    file is not square, symmetric, positive, or if a region's own entry is not its row's least."""
+    path = REGIONS_PATH if path is None else Path(path)
+    where = str(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ValueError(f"{where}: cannot read the region matrix: {exc}") from None
+    regions, rows = raw.get("regions"), raw.get("one_way_ticks")
+    if not (isinstance(regions, list) and all(isinstance(r, str) for r in regions) and regions):
+        raise ValueError(f"{where}: regions must be a non-empty list of names")
+    if len(set(regions)) != len(regions):
+        raise ValueError(f"{where}: a region is listed twice in regions")
+    if not (isinstance(rows, list) and len(rows) == len(regions)
+            and all(isinstance(row, list) and len(row) == len(regions) for row in rows)):
+        raise ValueError(f"{where}: one_way_ticks must be a {len(regions)} x {len(regions)} "
+                         "array, one row per region in the order of regions")
+    matrix: dict[tuple[str, str], int] = {}
+    for a, row in zip(regions, rows):
+        for b, ticks in zip(regions, row):
+            if not isinstance(ticks, int) or isinstance(ticks, bool) or ticks < 1:
+                raise ValueError(f"{where}: {a} -> {b} is {ticks!r}; use a whole number of "
+                                 "ticks, at least 1")
+            matrix[(a, b)] = ticks
+    for a in regions:
+        for b in regions:
+            if matrix[(a, b)] != matrix[(b, a)]:
+                raise ValueError(f"{where}: {a} -> {b} is {matrix[(a, b)]} but {b} -> {a} is "
+                                 f"{matrix[(b, a)]}; the matrix must be symmetric")
+            if a != b and matrix[(a, b)] <= matrix[(a, a)]:
+                raise ValueError(f"{where}: {a} -> {b} ({matrix[(a, b)]}) is not above {a}'s "
+                                 f"own latency ({matrix[(a, a)]})")
+    return matrix
+
+
+def nation_regions(nations: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """Region of each nation, from nodes/data/nations.csv; KeyError names a nation not listed."""
+    from nodes.app.registry import load_nations
+    iso = load_nations()
+    out = {}
+    for n in nations:
+        if n not in iso:
+            raise KeyError(n)
+        out[n] = iso[n].region
+    return out
+
+
+class Network:
+    def __init__(self, config: dict, partitions: tuple[Partition, ...], nations: tuple[str, ...],
+                 rng: random.Random, regions: Mapping[str, str] | None = None,
+                 matrix: Mapping[tuple[str, str], int] | None = None) -> None:
+        """`config` is a scenario's [network] table. `regions` (nation -> region) and `matrix`
+        default to nodes/data/nations.csv and scenarios/data/regions.toml; they are only used
+        with model = "regions"."""
+        self.rng = rng
+        self.model = config.get("model", "uniform")
+        if self.model not in MODELS:
+            raise ValueError(f"unknown network model {self.model!r}; use one of {MODELS}")
+        base = {k: config.get(k, d) for k, d in GLOBAL_DEFAULTS.items()}
+        # Epochs of the global settings: (first tick, settings), sorted by tick.
+        self._epoch_ticks = [-1]
+        self._epochs = [base]
+        for change in sorted(config.get("change") or (), key=lambda c: c["at_tick"]):
+            settings = dict(self._epochs[-1])
+            settings.update({k: v for k, v in change.items()
+                             if k in GLOBAL_DEFAULTS and v is not None})
+            self._epoch_ticks.append(change["at_tick"])
+            self._epochs.append(settings)
+        # Per directed link: the keys a [[network.link]] sets.
+        self._links: dict[tuple[str, str], dict] = {}
+        for link in config.get("link") or ():
+            overrides = {k: link[k] for k in LINK_KEYS if link.get(k) is not None}
+            pairs = [(link["from"], link["to"])]
+            if link.get("symmetric", True):
+                pairs.append((link["to"], link["from"]))
+            for pair in pairs:
+                self._links[pair] = overrides
+        self._region: dict[str, str] = {}
+        self._matrix: Mapping[tuple[str, str], int] = {}
+        if self.model == "regions":
+            self._region = dict(regions) if regions is not None else nation_regions(nations)
+            self._matrix = matrix if matrix is not None else load_regions()
+            for n in nations:
+                if (self._region.get(n), self._region.get(n)) not in self._matrix:
+                    raise ValueError(f"nation {n} has no region in the latency matrix")
+        self._cache: dict[tuple[int, str, str], LinkState] = {}
+        # The links of one epoch by (src, dst), for `arrivals`: sends come in time order, so
+        # they mostly ask the epoch of the last send, without a bisect. [first, end) ticks.
+        self._epoch_links: dict[tuple[str, str], LinkState] = {}
+        self._epoch_first_tick, self._epoch_end_tick = 0, -1
+        # For each partition: nation -> side index (unlisted nations share one extra side), and
+        # the direction it blocks.
+        self._partitions = []
+        for p in partitions:
+            side = {n: len(p.groups) for n in nations}
+            for i, group in enumerate(p.groups):
+                for n in group:
+                    side[n] = i
+            direction = getattr(p, "direction", "both")
+            if direction not in DIRECTIONS:
+                raise ValueError(f"unknown partition direction {direction!r}")
+            self._partitions.append((p.from_tick, p.until_tick, side, len(p.groups), direction))
+        self.partitioned = bool(self._partitions)  # False: `blocked` is always False
+
+    # ------------------------------------------------------------------ partitions
+
+    def blocked(self, src: str, dst: str, tick: int) -> bool:
+        """Whether a partition active at `tick` stops messages from src to dst."""
+        for from_tick, until_tick, side, others, direction in self._partitions:
+            if from_tick <= tick and (until_tick is None or tick < until_tick):
+                s, d = side.get(src, others), side.get(dst, others)
+                if s == d:
+                    continue
+                if direction == "both":
+                    return True
+                if direction == "outbound" and s == 0:
+                    return True
+                if direction == "inbound" and d == 0:
+                    return True
+        return False
+
+    # ------------------------------------------------------------------ links
+
+    def link(self, src: str, dst: str, tick: int) -> LinkState:
+        """The settings of the directed link src -> dst for a message sent at `tick`."""
+        epoch = bisect.bisect_right(self._epoch_ticks, tick) - 1
+        key = (epoch, src, dst)
+        state = self._cache.get(key)
+        if state is None:
+            g = self._epochs[epoch]
+            o = self._links.get((src, dst), {})
+            if "latency_ticks" in o:
+                latency = o["latency_ticks"]
+            elif self.model == "regions":
+                base = self._matrix[(self._region[src], self._region[dst])]
+                latency = max(1, round(base * g["latency_scale"]))
+            else:
+                latency = g["latency_ticks"]
+            state = self._cache[key] = LinkState(
+                latency, o.get("jitter_ticks", g["jitter_ticks"]),
+                o.get("loss_probability", g["loss_probability"]),
+                o.get("duplicate_probability", g["duplicate_probability"]),
+                g["reorder_probability"])
+        return state
+
+    def _enter_epoch(self, tick: int) -> None:
+        """Point `_epoch_links` at the epoch of the global settings that holds `tick`."""
+        epoch = bisect.bisect_right(self._epoch_ticks, tick) - 1
+        self._epoch_links = {}
+        self._epoch_first_tick = self._epoch_ticks[epoch]
+        self._epoch_end_tick = (self._epoch_ticks[epoch + 1]
+                                if epoch + 1 < len(self._epoch_ticks) else 2**63)
+
+    def arrivals(self, src: str, dst: str, now: int) -> list[int]:
+        """Arrival ticks for one message sent now from src to dst: [] if lost, two entries if
+        duplicated."""
+        if not self._epoch_first_tick <= now < self._epoch_end_tick:
+            self._enter_epoch(now)
+        s = self._epoch_links.get((src, dst))
+        if s is None:
+            s = self._epoch_links[(src, dst)] = self.link(src, dst, now)
+        rng = self.rng
+        loss, duplicate = s.loss_probability, s.duplicate_probability
+        if loss and rng.random() < loss:
+            return []
+        copies = 2 if duplicate and rng.random() < duplicate else 1
+        latency, jitter, reorder = s.latency_ticks, s.jitter_ticks, s.reorder_probability
+        out = []
+        for _ in range(copies):
+            delay = latency
+            if jitter:
+                # rng.randint(-j, j) is -j + rng._randbelow(2j + 1) (CPython's randrange): the
+                # same draw from the same stream, without randint's checks, which cost as
+                # much as the rest of a send at n = 193. tests/scenarios/test_speedups.py pins it.
+                delay += rng._randbelow(2 * jitter + 1) - jitter
+            if reorder and rng.random() < reorder:
+                delay += rng.randint(1, REORDER_HOLD_FACTOR * latency)
+            out.append(now + max(1, delay))
+        return out

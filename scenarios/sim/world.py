@@ -1,0 +1,938 @@
+"""The simulated world: every nation's node in one process, on a virtual clock and network.
+
+Theory of operation
+-------------------
+
+One priority queue keyed by `(tick, seq)` holds everything that will happen: message deliveries,
+node wake-ups for timeouts, client submissions, crashes and restarts. `run()` pops the earliest,
+jumps the clock to its tick, lets the one node concerned react, and turns the node's actions into
+new queue entries (sends through the `Network`) and trace lines. `seq` is a global counter, so
+two events at one tick always run in the order they were scheduled, and nothing ever iterates a
+set or an unsorted dict. With the named random streams of `Streams`, the same scenario and seed
+give the same trace, byte for byte, in any process.
+
+A broadcast's deliveries that arrive at one tick share one entry (DELIVER_MANY), which delivers
+them in send order. That is the order separate entries would run in: nothing is pushed while a
+broadcast is sent, so their seqs would be consecutive, and no other entry could run between two
+of them (see `Speedups.broadcast_events`).
+
+Crashes keep a nation's `MemoryStorage` (its disk) and drop everything else; a restart builds a
+fresh `Node` on that storage, which resumes consensus from its write-ahead record and catches up
+by state sync.
+"""
+
+from __future__ import annotations
+
+import functools
+import gc
+import heapq
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from consensus import TimeoutConfig
+from nodes import (
+    Committed,
+    Delivered,
+    Dropped,
+    Genesis,
+    MemoryStorage,
+    Misbehaviour,
+    Node,
+    NodeConfig,
+    SendAll,
+    SendTo,
+    Transaction,
+    VerifyCache,
+)
+from nodes.app.chaincode import Chaincode, DomainConfig, NationRules
+from nodes.app.events import EventError, decode_event, encode_event, event_body, field_values
+from nodes.chain.identity import Identity
+from nodes.chain.identity import VERIFY_CACHE_ENTRIES_MAX
+from nodes.app.shared import SharedApplication
+from nodes.wire.messages import DECODE_CACHE_ENTRIES_MAX, DecodeCache
+from nodes.app.registry import Lane, load_lanes, load_nations, load_registry
+
+from scenarios.trade.oracle import DomainOracle
+from scenarios.spec.loader import Scenario
+from scenarios.sim.network import Network
+from scenarios.sim.oracles import SafetyOracle, judge_liveness
+from scenarios.sim.rng import Streams
+from scenarios.trade.routes import dark_nations, route_graph
+from scenarios.faults.behaviours import NODE_CLASSES, SplitAdversary, halves
+from scenarios.spec.schema import BYZANTINE_KINDS
+from scenarios.sim.trace import Trace
+from scenarios.trade.workload import Corruption, operator_ids, plan_trade
+
+DELIVER, WAKE, SUBMIT, CRASH, RESTART, TRADE, RECHECK, DELIVER_MANY = 0, 1, 2, 3, 4, 5, 6, 7
+TWIN = "~"  # the twin of nation X runs as instance "X~"
+TRADE_RETRY_TICKS = 100  # the filing nation is down, or operators are not registered yet
+TRADE_RESUBMIT_TICKS = 3000  # a filed event not committed by then is filed again
+LICENCE_UNTIL_TICKS = 2**62
+DEFAULT_LANES = Path(__file__).resolve().parents[1] / "data" / "lanes.toml"
+PROGRESS_EVERY_EVENTS = 4096
+SPACETIME_HEIGHTS_MAX = 3
+SPACETIME_MESSAGES_MAX = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class Speedups:
+    """What makes a run cheaper without changing it (issue 8). The first three are what the
+    nodes of one process share, and only remember answers that are pure functions of their
+    keys; the last batches queue entries without reordering them. A run writes the same trace
+    with any of them off (tests/scenarios/test_speedups.py holds the hashes equal). All on by default.
+
+    - `verify_cache`: one VerifyCache for every node and the safety oracle, so each signature is
+      checked once in the process; off, every check runs pynacl.
+    - `decode_cache`: one DecodeCache, so a broadcast is decoded (and a big one hashed) once.
+    - `shared_application`: honest nodes validate and apply a block once for all of them in the
+      same state (nodes/app/shared.py); Byzantine nodes always compute their own.
+    - `broadcast_events`: the deliveries of one broadcast that arrive at one tick are one queue
+      entry, not one each (`World._send_all`): at n nations a broadcast pushes and pops at most
+      as many entries as it has distinct arrival ticks instead of n - 1.
+    """
+
+    verify_cache: bool = True
+    decode_cache: bool = True
+    shared_application: bool = True
+    broadcast_events: bool = True
+
+
+class World:
+    def __init__(self, scenario: Scenario, trace_path: Path | None = None,
+                 ledger_path: Path | None = None, honest_node_class: type[Node] = Node,
+                 storage_factory: Callable[[str], MemoryStorage] | None = None,
+                 speedups: Speedups = Speedups(), spacetime: bool = True) -> None:
+        """`honest_node_class` runs every nation without a Byzantine behaviour: the mutant
+        benchmark passes a deliberately broken variant here. `storage_factory(instance)` makes
+        each node's disk once (anything with MemoryStorage's interface, such as
+        nodes.live.sqlite_storage.SQLiteStorage); the caller closes what it made. `spacetime=False`
+        keeps no messages for the report's space-time diagram (`self.spacetime` stays empty):
+        the fuzzer writes no report, and the trace and summary are the same either way."""
+        self.scenario = scenario
+        self.honest_node_class = honest_node_class
+        self.streams = Streams(scenario.seed)
+        self._index_behaviours(scenario)
+        self.genesis, self.identities = self._make_genesis(
+            [(n, p) for n, p in scenario.nations if n not in self.opted_out])
+        self.nations = self.genesis.codes
+        self.record_keepers = tuple(n for n in self.nations if n not in self.records_opted_out)
+        power = dict(scenario.nations)
+        total = sum(power[n] for n in self.nations)
+        self.byzantine_power_fraction = sum(power[n] for n in self.byzantine) / total
+        self.honest = tuple(n for n in self.nations if n not in self.byzantine)
+        self.instances = self.nations + tuple(f"{n}{TWIN}" for n in sorted(self.twinned))
+        # instance -> nation, looked up for every message instead of stripping TWIN each time
+        self.nation_of = {i: _nation(i) for i in self.instances}
+        self._twin_sides: dict[tuple[str, str], str] = {}
+        self.split_adversary = self._split_adversary()
+        self.coalitions: dict[str, dict] = {}  # state shared by the nodes of one behaviour kind
+        c = scenario.consensus
+        self.node_config = NodeConfig(
+            timeouts=TimeoutConfig(
+                c["timeout_propose_base_ticks"], c["timeout_propose_delta_ticks"],
+                c["timeout_prevote_base_ticks"], c["timeout_prevote_delta_ticks"],
+                c["timeout_precommit_base_ticks"], c["timeout_precommit_delta_ticks"]),
+            block_txs_max=c["block_txs_max"],
+            rebroadcast_ticks=c["rebroadcast_ticks"],
+            gossip_batch_ticks=c["gossip_batch_ticks"],
+            gossip_peers=c["gossip_peers"],
+        )
+        self.speedups = speedups
+        self.verifier = VerifyCache(entries_max=0 if not speedups.verify_cache else
+                                    VERIFY_CACHE_ENTRIES_MAX)
+        self.decoder = DecodeCache(self.genesis.chain_id,
+                                   entries_max=DECODE_CACHE_ENTRIES_MAX
+                                   if speedups.decode_cache else 0)
+        self.shared = SharedApplication() if speedups.shared_application else None
+        self._setup_domain(scenario)
+        self._ledger_file = ledger_path.open("w") if ledger_path is not None else None
+        make_storage = storage_factory or (lambda instance: MemoryStorage())
+        self.storage = {n: make_storage(n) for n in self.instances}
+        self.nodes: dict[str, Node | None] = {n: None for n in self.instances}
+        self.incarnation = {n: 0 for n in self.instances}
+        self.armed: dict[str, int | None] = {n: None for n in self.instances}
+        self.behaviour_rng = self.streams.get("behaviour")
+        self.suppressed = 0
+        self.network = Network(scenario.network, scenario.partitions, self.nations,
+                               self.streams.get("network"))
+        self.workload_rng = self.streams.get("workload")
+        self.trace = Trace(trace_path)
+        self.safety = SafetyOracle(
+            self.genesis, verifier=self.verifier if speedups.verify_cache else None)
+        self.now = 0
+        self._queue: list[tuple] = []
+        self._seq = 0
+        self.messages_sent = 0
+        self.bytes_sent = 0
+        self.messages_delivered = 0
+        self.sent_by_nation: dict[str, int] = {}
+        # For the report's space-time diagram: (sent, delivered, src, dst, kind, height, round)
+        # of the first messages of the first heights. Heights are 1 and up: a bound of 0 keeps
+        # none, at the cost of one comparison per message.
+        self._spacetime_heights_max = SPACETIME_HEIGHTS_MAX if spacetime else 0
+        self.spacetime: list[tuple] = []
+        self._sent_at: dict[tuple, list[int]] = {}
+        self.dropped: dict[str, int] = {}
+        self.commits: dict[str, list[tuple[int, int]]] = {n: [] for n in self.instances}
+        self.evidence: list[dict] = []
+        self._evidence_keys: set[tuple] = set()
+        self.submitted_at: dict[bytes, int] = {}
+        self.latencies_ticks: list[int] = []
+        self.canonical_txs: dict[int, int] = {}
+        self._nonce = 0
+        self.wall_s = 0.0
+        self.events = 0
+        self.gst_tick = 0
+        self.liveness_heights = 0
+        self.height_at_gst = 0
+        self.stopped_early = False
+        self._up_honest: list[str] | None = None
+
+    def _make_genesis(self, powers: list[tuple[str, int]]
+                      ) -> tuple[Genesis, dict[str, Identity]]:
+        """The chain's genesis and every member's identity. Simulated keys derive from the seed;
+        the live cluster (scenarios/cluster/driver.py) overrides this with fresh keys."""
+        return Genesis.simulated(f"chemtrace/{self.scenario.name}", powers, self.scenario.seed)
+
+    def _setup_domain(self, scenario: Scenario) -> None:
+        """Registry, lanes, custody rules, the trade plan and its oracle."""
+        self.iso_nations, self.registry, default_lanes = _reference_data()
+        if scenario.lanes:
+            self.lanes = [Lane(lane["from"], lane["to"], tuple(lane["via"]), lane["share"],
+                               tuple(lane["chemicals"]), "scenario") for lane in scenario.lanes]
+        else:
+            self.lanes = list(default_lanes)
+        rules = {n: NationRules(r["requires_pen"], r["pen_silence"], r["pen_reply_window_ticks"])
+                 for n, r in (scenario.nation_rules or {}).items()}
+        d = scenario.domain or {}
+        self.domain_config = DomainConfig(
+            frozenset(self.record_keepers), rules,
+            transit_deadline_ticks=d.get("transit_deadline_ticks", 6000),
+            discrepancy_tolerance_pct=d.get("discrepancy_tolerance_pct", 1.0),
+            late_report_ticks=d.get("late_report_ticks", 2000))
+        w = scenario.workload
+        self.plans = plan_trade(self.streams.get("trade"), self.registry, self.lanes,
+                                self.record_keepers, tuple(sorted(self.iso_nations)),
+                                w.get("shipments", 0), w.get("diversions", {}),
+                                w.get("trade_start_tick", 500),
+                                w.get("trade_until_tick") or scenario.ticks_max * 6 // 10,
+                                participants=scenario.nation_ids,
+                                corruption=self._corruption(scenario))
+        custom_rng = self.streams.get("custom")
+        for behaviour in scenario.custom:
+            for plan in self.plans:
+                behaviour.adjust_shipment(plan, self.record_keepers, custom_rng)
+        self.domain = DomainOracle(self.plans, self.record_keepers)
+        self.routes = route_graph(self.lanes, frozenset(self.record_keepers))
+        self.operators = {}
+        for nation in self.record_keepers:
+            for op in operator_ids(nation):
+                self.operators[op] = Identity.derive(op, scenario.seed, purpose="operator")
+        self.trade_txs: dict[bytes, tuple[int, int]] = {}
+        self.registrations: dict[bytes, str] = {}
+        self.registered = False
+        self.trade_nonce = 0
+
+    def _corruption(self, scenario: Scenario) -> Corruption:
+        bs = scenario.behaviours
+        return Corruption(
+            withhold=frozenset(n for b in bs if b.kind == "withhold_objection" for n in b.nations),
+            reply_window_ticks={n: r["pen_reply_window_ticks"]
+                                for n, r in (scenario.nation_rules or {}).items()},
+            silence_blocks={n: r["pen_silence"] == "block"
+                            for n, r in (scenario.nation_rules or {}).items()},
+            false_report={n: (b.params["rate"], b.params["under_report_pct"])
+                          for b in bs if b.kind == "false_report" for n in b.nations},
+            collude=tuple((frozenset(b.nations), b.params["rate"], b.params["under_report_pct"])
+                          for b in bs if b.kind == "collude"))
+
+    def _new_chaincode(self) -> Chaincode:
+        keys = {n.code: n.public_key for n in self.genesis.nations}
+        return Chaincode(self.genesis.chain_id, self.registry, self.domain_config, keys,
+                         self.verifier)
+
+    # ------------------------------------------------------------------ scheduling
+
+    def _push(self, tick: int, kind: int, *payload) -> None:
+        self._seq += 1
+        heapq.heappush(self._queue, (tick, self._seq, kind, payload))
+
+    def _arm(self, nation: str) -> None:
+        node = self.nodes[nation]
+        if node is None:
+            return
+        deadline = node.next_deadline()
+        if deadline is None:
+            return
+        armed = self.armed[nation]
+        if armed is None or deadline < armed:
+            self.armed[nation] = deadline
+            self._push(max(deadline, self.now), WAKE, nation, self.incarnation[nation])
+
+    # ------------------------------------------------------------------ running
+
+    def run(self, progress: Callable[[int, int], None] | None = None) -> dict:
+        # The cyclic collector finds next to nothing here (the loop makes few cycles), yet with
+        # millions of live transactions, blocks and votes each of its full passes walks them
+        # all: 12% of a 64-nation run. Reference counting still frees everything else. It stays
+        # off until the summary is made: back on any earlier, its next pass would walk the whole
+        # world (every object made during the run is in its youngest generation) just before the
+        # caller drops it, 5% of a fuzzer's time.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return self._run(progress)
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _run(self, progress: Callable[[int, int], None] | None) -> dict:
+        started = time.perf_counter()
+        ticks_max = self.scenario.ticks_max
+        self._begin(ticks_max)
+        rate = self.scenario.workload["txs_per_tick"]
+
+        # [expect] liveness_heights: end the run once liveness is shown (see _check_stop).
+        self.gst_tick = self.fault_end_tick()
+        self.liveness_heights = self.scenario.expect.get("liveness_heights", 0)
+        self._loop(self._queue, heapq.heappop, ticks_max, rate, progress)
+        if not self.stopped_early:
+            self.now = ticks_max
+        self.wall_s = time.perf_counter() - started
+        if progress is not None:
+            progress(ticks_max, ticks_max)
+        summary = self.summary()
+        if self._ledger_file is not None:
+            self._ledger_file.close()
+        self.trace.write({"t": self.now, "ev": "end", "heights": summary["heights_committed"],
+                          "txs": summary["txs_committed"]})
+        self.trace.close()
+        summary["trace_sha256"] = self.trace.sha256
+        summary["trace_lines"] = self.trace.lines
+        return summary
+
+    def _loop(self, queue: list, pop, ticks_max: int, rate: float,
+              progress: Callable[[int, int], None] | None) -> None:
+        progress_at = PROGRESS_EVERY_EVENTS
+        while queue and queue[0][0] <= ticks_max and not self.stopped_early:
+            tick, _, kind, payload = pop(queue)
+            self.now = tick
+            self.events += 1
+            if kind == DELIVER:
+                self._deliver(*payload)
+            elif kind == DELIVER_MANY:
+                self._deliver_many(*payload)
+            elif kind == WAKE:
+                self._wake(*payload)
+            elif kind == SUBMIT:
+                self._submit(payload[0], rate)
+            elif kind == TRADE:
+                self._trade_step(*payload)
+            elif kind == RECHECK:
+                self._recheck(*payload)
+            elif kind == CRASH:
+                self._crash(payload[0])
+            else:
+                self._restart(*payload)
+            if progress is not None and self.events >= progress_at:
+                progress_at = self.events + PROGRESS_EVERY_EVENTS
+                progress(tick, ticks_max)
+
+    def _begin(self, restarts_until: int | None) -> None:
+        """Everything before the event loop: scheduled crashes and restarts (up to
+        `restarts_until`, or all of them when None), boots, operator registration, workload."""
+        down_at_start = set()
+        for b in self.scenario.behaviours:
+            if b.kind != "crash":
+                continue
+            for nation in b.nations:
+                if nation not in self.nations:
+                    continue  # opted out: it has no node to crash
+                if b.from_tick == 0:
+                    down_at_start.add(nation)
+                else:
+                    self._push(b.from_tick, CRASH, nation)
+                if b.until_tick is not None and (restarts_until is None or b.until_tick <= restarts_until):
+                    self._push(b.until_tick, RESTART, nation, b.params.get("wipe", False))
+        for nation in self.instances:
+            if _nation(nation) in down_at_start:
+                self.trace.write({"t": 0, "ev": "crash", "node": nation})
+            else:
+                self._boot(nation)
+        if self.plans:
+            self._register_operators()
+        rate = self.scenario.workload["txs_per_tick"]
+        if rate > 0:
+            self._schedule_submission(self.workload_rng.expovariate(rate))
+
+    def _boot(self, instance: str) -> None:
+        self.incarnation[instance] += 1
+        self.armed[instance] = None
+        nation = _nation(instance)
+        cls, behaviour = self.honest_node_class, None
+        for b in self.behaviours.get(nation, ()):
+            if b.kind in NODE_CLASSES:
+                cls, behaviour = NODE_CLASSES[b.kind], b
+                break
+        for custom in self.scenario.custom:
+            if nation in custom.nations and custom.node_class(nation) is not None:
+                cls, behaviour = custom.node_class(nation), custom
+        # Only honest nodes share validation and application: a Byzantine one computes its own.
+        node = cls(self.identities[nation], self.genesis, self.verifier, self.storage[instance],
+                   self.node_config, self._new_chaincode(), self.decoder,
+                   self.shared if behaviour is None else None)
+        if behaviour is not None:
+            node.behaviour = behaviour
+            node.adversary = self.split_adversary
+            node.coalition = self.coalitions.setdefault(getattr(behaviour, "kind", ""), {})
+        self.nodes[instance] = node
+        self._up_honest = None
+        self._act(instance, node.start(self.now))
+
+    def _crash(self, nation: str) -> None:
+        for instance in self._instances_of(nation):
+            if self.nodes[instance] is None:
+                continue
+            self.nodes[instance] = None
+            self._up_honest = None
+            self.incarnation[instance] += 1
+            self.trace.write({"t": self.now, "ev": "crash", "node": instance})
+
+    def _restart(self, nation: str, wipe: bool = False) -> None:
+        for instance in self._instances_of(nation):
+            if self.nodes[instance] is not None:
+                continue
+            if wipe:
+                self.storage[instance].wipe()  # the disk is gone too
+            self.trace.write({"t": self.now, "ev": "restart", "node": instance, "wipe": wipe,
+                              "height": len(self.storage[instance].blocks)})
+            self._boot(instance)
+
+    # ------------------------------------------------------------------ behaviours
+
+    def _index_behaviours(self, scenario: Scenario) -> None:
+        self.behaviours: dict[str, list] = {}
+        for b in scenario.behaviours:
+            for nation in b.nations:
+                self.behaviours.setdefault(nation, []).append(b)
+        self.opted_out = {n for b in scenario.behaviours if b.kind == "opt_out"
+                          and b.params["mode"] == "full" for n in b.nations}
+        self.records_opted_out = {n for b in scenario.behaviours if b.kind == "opt_out"
+                                  for n in b.nations}
+        self.byzantine = tuple(sorted(
+            {n for b in scenario.behaviours if b.kind in BYZANTINE_KINDS for n in b.nations}
+            | {n for c in scenario.custom if c.byzantine for n in c.nations}))
+        self.twinned = {n for b in scenario.behaviours if b.kind == "twin" for n in b.nations}
+
+    def _active(self, nation: str, kind: str):
+        for b in self.behaviours.get(nation, ()):
+            if b.kind == kind and b.active(self.now):
+                return b
+        return None
+
+    def _split_adversary(self) -> SplitAdversary | None:
+        members = frozenset(n for b in self.scenario.behaviours if b.kind == "equivocate"
+                            and b.params["mode"] == "split" for n in b.nations)
+        if not members:
+            return None
+        first, second = halves(list(self.honest))
+        return SplitAdversary(first, second, members)
+
+    def _instances_of(self, nation: str) -> list[str]:
+        return [nation] + ([f"{nation}{TWIN}"] if nation in self.twinned else [])
+
+    def _twin_side(self, nation: str, peer: str) -> str:
+        """Which instance of twinned `nation` talks to `peer`: each serves half the others."""
+        side = self._twin_sides.get((nation, peer))
+        if side is None:
+            others = sorted(n for n in self.nations if n != nation)
+            first = set(others[:(len(others) + 1) // 2])
+            side = self._twin_sides[(nation, peer)] = (
+                nation if peer in first else f"{nation}{TWIN}")
+        return side
+
+    def _deliver(self, src: str, dst: str, data: bytes, kind: str, height: int, round_: int
+                 ) -> None:
+        node = self.nodes[dst]
+        if node is None:
+            self._drop_net(src, dst, kind, "crashed")
+            return
+        network, now = self.network, self.now
+        if network.partitioned and network.blocked(self.nation_of[src], self.nation_of[dst],
+                                                   now):
+            self._drop_net(src, dst, kind, "partition")
+            return
+        self.messages_delivered += 1
+        # txs are left out: gossip would crowd out votes
+        if (height <= self._spacetime_heights_max and kind != "txs"
+                and len(self.spacetime) < SPACETIME_MESSAGES_MAX):
+            sent = self._sent_at.get((src, dst, data))
+            self.spacetime.append((sent.pop(0) if sent else now, now, src, dst, kind, height,
+                                   round_))
+        self.trace.deliver(now, src, dst, kind, height, round_)
+        self._act(dst, node.on_bytes(data, now))
+
+    def _deliver_many(self, src: str, arrivals: list[tuple[str, bytes]], kind: str, height: int,
+                      round_: int) -> None:
+        """The deliveries of one broadcast that arrive now, `(dst, data)` in send order, each
+        run and counted as the event of its own queue entry would be (`Speedups.
+        broadcast_events`); the loop would stop before the next entry once liveness is shown."""
+        dst, data = arrivals[0]
+        self._deliver(src, dst, data, kind, height, round_)
+        for dst, data in arrivals[1:]:
+            if self.stopped_early:
+                return
+            self.events += 1
+            self._deliver(src, dst, data, kind, height, round_)
+
+    def _wake(self, nation: str, incarnation: int) -> None:
+        node = self.nodes[nation]
+        if node is None or incarnation != self.incarnation[nation]:
+            return
+        self.armed[nation] = None
+        for timeout in node.replica.due_timeouts(self.now):
+            self.trace.timeout(self.now, nation, timeout.step.name.lower(), timeout.height,
+                               timeout.round)
+        self._act(nation, node.on_timer(self.now))
+
+    def _submit(self, at: float, rate: float) -> None:
+        up = self._up_honest
+        if up is None:  # rebuilt after a crash or a boot, not at every submission
+            up = self._up_honest = [n for n in self.honest if self.nodes[n] is not None]
+        if up:
+            nation = self.workload_rng.choice(up)
+            self._nonce += 1
+            payload = self.workload_rng.randbytes(self.scenario.workload["payload_bytes"])
+            tx = Transaction.create(self.genesis.chain_id, self.identities[nation], "payload",
+                                    self._nonce, payload)
+            self.submitted_at[tx.tx_id] = self.now
+            self.trace.submit(self.now, nation, tx.tx_id.hex()[:16])
+            self._act(nation, self.nodes[nation].submit(tx, self.now))
+        self._schedule_submission(at + self.workload_rng.expovariate(rate))
+
+    def _schedule_submission(self, at: float) -> None:
+        """Queue the client submission due at virtual time `at` (a Poisson process), unless the
+        stream has ended by then (`[workload] txs_until_tick`)."""
+        until = self.scenario.workload.get("txs_until_tick")
+        if until is None or at <= until:
+            self._push(max(self.now, math.ceil(at)), SUBMIT, at)
+
+    # ------------------------------------------------------------------ a node's actions
+
+    def _act(self, instance: str, actions: list) -> None:
+        if not actions:  # most wake-ups: only the next deadline to arm
+            self._arm(instance)
+            return
+        nation = self.nation_of[instance]
+        # Only a nation with behaviours can be muted: the others skip the look-up.
+        muted = nation in self.behaviours and self._active(nation, "mute") is not None
+        for action in actions:
+            cls = action.__class__
+            if cls not in _ACTION_CLASSES:
+                cls = _action_class(action)  # a subclass is handled as its base
+            if cls is Delivered:
+                continue
+            if cls is SendAll:
+                if muted:
+                    self.suppressed += 1
+                else:
+                    self._send_all(instance, nation, action)
+            elif cls is SendTo:
+                if muted:
+                    self.suppressed += 1
+                else:
+                    self._route(instance, action.dst, action.data, action.kind, action.height,
+                                action.round)
+            elif cls is Dropped:
+                self.dropped[action.reason] = self.dropped.get(action.reason, 0) + 1
+                self.trace.drop(self.now, instance, action.reason, action.kind)
+            elif cls is Committed:
+                self._on_commit(instance, action)
+            elif cls is Misbehaviour:
+                ev = action.evidence
+                record = {"kind": "equivocation", "nation": ev.voter, "tick": self.now,
+                          "seen_by": instance, "height": ev.first.height, "round": ev.first.round,
+                          "step": _step_name(ev.first)}
+                self.trace.write({"t": self.now, "ev": "evidence", **record})
+                key = (ev.voter, ev.first.height, ev.first.round, record["step"])
+                if key not in self._evidence_keys:  # the summary lists each offence once
+                    self._evidence_keys.add(key)
+                    self.evidence.append(record)
+        self._arm(instance)
+
+    def _send_all(self, src: str, src_nation: str, action: SendAll) -> None:
+        """A broadcast from instance `src`: one send to every other nation, in nation order.
+
+        With `Speedups.broadcast_events`, the sends go through the network one by one as
+        without it (the same random draws, drops and trace lines, in the same order), but the
+        arrivals are pushed once all are known: one DELIVER_MANY entry per arrival tick, its
+        deliveries in send order (a single one stays a DELIVER). Nothing else is pushed while a
+        broadcast is sent, so one entry per arrival would have had consecutive seqs: no other
+        entry could have run between two of the same tick, and none runs inside a batch."""
+        data, kind, height, round_ = action.data, action.kind, action.height, action.round
+        if not self.speedups.broadcast_events:
+            for dst in self.nations:
+                if dst != src_nation:
+                    self._route(src, dst, data, kind, height, round_)
+            return
+        if self.twinned:
+            dsts = [d for d in (self._route_to(src, n) for n in self.nations if n != src_nation)
+                    if d is not None]
+        else:
+            dsts = [n for n in self.nations if n != src_nation]
+        self._count_sends(src, dsts, data, kind, height)
+        by_tick: dict[int, list[tuple[str, bytes]]] = {}  # in the order of the first arrival
+        for dst in dsts:
+            sent, arrivals = self._transmit(src, dst, data, kind)
+            for tick in arrivals:  # two with a duplicate, maybe at one tick
+                batch = by_tick.get(tick)
+                if batch is None:
+                    by_tick[tick] = [(dst, sent)]
+                else:
+                    batch.append((dst, sent))
+        for tick, batch in by_tick.items():
+            if len(batch) == 1:
+                self._push(tick, DELIVER, src, batch[0][0], batch[0][1], kind, height, round_)
+            else:
+                self._push(tick, DELIVER_MANY, src, batch, kind, height, round_)
+
+    def _route(self, src: str, dst_nation: str, data: bytes, kind: str, height: int,
+               round_: int) -> None:
+        """Send from instance `src` to the instance of `dst_nation` that talks to it."""
+        dst = self._route_to(src, dst_nation) if self.twinned else dst_nation
+        if dst is not None:
+            self._send(src, dst, data, kind, height, round_)
+
+    def _route_to(self, src: str, dst_nation: str) -> str | None:
+        """The instance of `dst_nation` that instance `src` talks to, or None: the other twin
+        of `src` serves that peer."""
+        src_nation = self.nation_of[src]
+        if src_nation in self.twinned and self._twin_side(src_nation, dst_nation) != src:
+            return None
+        if dst_nation in self.twinned:
+            return self._twin_side(dst_nation, src_nation)
+        return dst_nation
+
+    def _send(self, src: str, dst: str, data: bytes, kind: str, height: int, round_: int) -> None:
+        self._count_sends(src, (dst,), data, kind, height)
+        data, arrivals = self._transmit(src, dst, data, kind)
+        for tick in arrivals:
+            self._push(tick, DELIVER, src, dst, data, kind, height, round_)
+
+    def _count_sends(self, src: str, dsts: list[str] | tuple[str], data: bytes, kind: str,
+                     height: int) -> None:
+        """Count a message from instance `src` to each of `dsts`, once for them all, and note
+        its send tick per receiver for the space-time diagram."""
+        if not dsts:
+            return
+        self.messages_sent += len(dsts)
+        self.sent_by_nation[src] = self.sent_by_nation.get(src, 0) + len(dsts)
+        self.bytes_sent += len(data) * len(dsts)
+        if (height <= self._spacetime_heights_max and kind != "txs"
+                and len(self.spacetime) < SPACETIME_MESSAGES_MAX):
+            for dst in dsts:
+                self._sent_at.setdefault((src, dst, data), []).append(self.now)  # resends too
+
+    def _transmit(self, src: str, dst: str, data: bytes, kind: str) -> tuple[bytes, list[int]]:
+        """Put one counted message on the wire: return the bytes that will arrive (a Byzantine
+        sender's may differ from `data`) with their arrival ticks, none if the network drops it
+        (traced here). Pushes nothing: the caller queues the arrivals."""
+        nation_of, network, now = self.nation_of, self.network, self.now
+        src_nation, dst_nation = nation_of[src], nation_of[dst]
+        if network.partitioned and network.blocked(src_nation, dst_nation, now):
+            self._drop_net(src, dst, kind, "partition")
+            return data, []
+        arrivals = network.arrivals(src_nation, dst_nation, now)
+        if not arrivals:
+            self._drop_net(src, dst, kind, "loss")
+            return data, arrivals
+        if src_nation in self.behaviours:
+            data, arrivals = self._misbehave_on_wire(src_nation, data, arrivals)
+        return data, arrivals
+
+    def _misbehave_on_wire(self, nation: str, data: bytes, arrivals: list[int]
+                           ) -> tuple[bytes, list[int]]:
+        corrupt = self._active(nation, "invalid_signature")
+        if corrupt is not None and self.behaviour_rng.random() < corrupt.params["rate"]:
+            # Flip a bit of the last byte: for signed messages that is the signature.
+            data = data[:-1] + bytes([data[-1] ^ 0x01])
+        delay = self._active(nation, "delay")
+        if delay is not None:
+            arrivals = [t + delay.params["ticks"] for t in arrivals]
+        return data, arrivals
+
+    def _drop_net(self, src: str, dst: str, kind: str, reason: str) -> None:
+        self.dropped[reason] = self.dropped.get(reason, 0) + 1
+        self.trace.drop_net(self.now, src, dst, kind, reason)
+
+    def _on_commit(self, nation: str, action: Committed) -> None:
+        block = action.committed.block
+        self.commits[nation].append((self.now, block.height))
+        if self.liveness_heights:
+            self._check_stop(block.height)
+        self.trace.write({"t": self.now, "ev": "decide", "node": nation, "h": block.height,
+                          "block": block.block_id.hex()[:16], "txs": len(block.txs),
+                          "via": action.via})
+        if nation not in self.honest:
+            return  # Byzantine nodes (and twins) are not judged by the oracles
+        first = block.height not in self.safety.canonical
+        for violation in self.safety.on_commit(nation, action.committed, self.now):
+            self.trace.write({"t": self.now, "ev": "violation", **violation})
+        if first:
+            self.canonical_txs[block.height] = len(block.txs)
+            for tx in block.txs:
+                submitted = self.submitted_at.pop(tx.tx_id, None)
+                if submitted is not None:
+                    self.latencies_ticks.append(self.now - submitted)
+            self._on_canonical(block, action)
+
+    # ------------------------------------------------------------------ precursor trade
+
+    def _register_operators(self) -> None:
+        """Each member registers its manufacturer-exporter and importer-processor at tick 1."""
+        for nation in self.record_keepers:
+            mfg, imp = operator_ids(nation)
+            for op, activities in ((mfg, ("manufacture", "export")),
+                                   (imp, ("import", "manufacture"))):
+                licences = tuple(("*", a, 0, LICENCE_UNTIL_TICKS) for a in activities)
+                fields = dict(operator=op, nation=nation,
+                              public_key=self.operators[op].public_key, licences=licences)
+                tx = self._event_tx(nation, "register_operator", f"register-{op}", fields, op, 0)
+                self.registrations[tx.tx_id] = nation
+                self._push(1, RECHECK, tx, nation, -1, -1)
+
+    def _event_tx(self, nation: str, kind: str, event_id: str, fields: dict,
+                  cosigner: str | None, event_time: int) -> Transaction:
+        cosigs = ()
+        if cosigner is not None:
+            body = event_body(self.genesis.chain_id, kind, event_id, event_time,
+                              field_values(kind, fields))
+            cosigs = ((cosigner, self.operators[cosigner].sign(body)),)
+        payload = encode_event(kind, event_id, event_time, fields, cosigs)
+        self.trade_nonce += 1
+        return Transaction.create(self.genesis.chain_id, self.identities[nation], kind,
+                                  self.trade_nonce, payload)
+
+    def _trade_step(self, plan_index: int, step_index: int) -> None:
+        plan = self.plans[plan_index]
+        step = plan.steps[step_index]
+        if not self.registered or self.nodes[step.nation] is None:
+            self._push(self.now + TRADE_RETRY_TICKS, TRADE, plan_index, step_index)
+            return
+        tx = self._event_tx(step.nation, step.kind, step.event_id, step.fields, step.cosigner,
+                            self.now)
+        self.trade_txs[tx.tx_id] = (plan_index, step_index)
+        self.trace.write({"t": self.now, "ev": "file", "node": step.nation, "kind": step.kind,
+                          "event": step.event_id})
+        self._act(step.nation, self.nodes[step.nation].submit(tx, self.now))
+        self._push(self.now + TRADE_RESUBMIT_TICKS, RECHECK, tx, step.nation, plan_index,
+                   step_index)
+
+    def _recheck(self, tx: Transaction, nation: str, plan_index: int, step_index: int) -> None:
+        """File `tx` (again) if it is not committed yet: mempools are lost in crashes."""
+        if tx.tx_id not in self.trade_txs and tx.tx_id not in self.registrations:
+            return
+        node = self.nodes[nation]
+        if node is not None:
+            self._act(nation, node.submit(tx, self.now))
+        self._push(self.now + TRADE_RESUBMIT_TICKS, RECHECK, tx, nation, plan_index, step_index)
+
+    def _on_canonical(self, block, action: Committed) -> None:
+        """The first honest commit of a height: feed the oracle, export, advance the trade."""
+        self.domain.on_block(self.now, action.flags, action.results)
+        for flag in action.flags:
+            self.trace.write({"t": self.now, "ev": "flag", "h": block.height, "kind": flag.kind,
+                              "subject": flag.subject, "event": flag.event_id})
+            if self._ledger_file is not None:
+                self._ledger_file.write(json.dumps({
+                    "h": block.height, "t": block.time_ticks, "tx": None, "kind": "flag",
+                    "event": "", "event_time": flag.time_ticks, "signer": None, "cosigners": [],
+                    "fields": {"shipment": flag.subject}, "accepted": True, "reason": "",
+                    "flags": [{"kind": flag.kind, "subject": flag.subject,
+                               "detail": flag.detail}]}, sort_keys=True) + "\n")
+        for tx, result in zip(block.txs, action.results):
+            if result.kind != "payload":
+                self._export(block, tx, result)
+            if not result.accepted:
+                self.trace.write({"t": self.now, "ev": "reject", "h": block.height,
+                                  "kind": result.kind, "event": result.event_id,
+                                  "reason": result.reason})
+            for flag in result.flags:
+                self.trace.write({"t": self.now, "ev": "flag", "h": block.height,
+                                  "kind": flag.kind, "subject": flag.subject,
+                                  "event": flag.event_id})
+        self._advance_trade(block)
+
+    def _advance_trade(self, block) -> None:
+        """The workload's next steps once `block` is the chain's: operators registered, and
+        each committed custody event schedules its shipment's next one. The live cluster calls
+        this as soon as it learns the block, before it has the block's certificate."""
+        for tx in block.txs:
+            if self.registrations.pop(tx.tx_id, None) is not None and not self.registrations:
+                self.registered = True
+                for i, plan in enumerate(self.plans):
+                    if plan.steps:
+                        self._push(max(self.now, plan.start_tick), TRADE, i, 0)
+            entry = self.trade_txs.pop(tx.tx_id, None)
+            if entry is not None:
+                plan_index, step_index = entry
+                steps = self.plans[plan_index].steps
+                if step_index + 1 < len(steps):
+                    nxt = steps[step_index + 1]
+                    self._push(self.now + nxt.delay_ticks, TRADE, plan_index, step_index + 1)
+
+    def _export(self, block, tx: Transaction, result) -> None:
+        if self._ledger_file is None:
+            return
+        try:
+            event = decode_event(tx.kind, tx.payload)
+            fields = {k: (v.hex() if isinstance(v, bytes) else v) for k, v in event.fields.items()}
+            cosigners = [who for who, _ in event.cosigs]
+            when = event.event_time_ticks
+        except EventError:
+            fields, cosigners, when = {}, [], None
+        self._ledger_file.write(json.dumps({
+            "h": block.height, "t": block.time_ticks, "tx": tx.tx_id.hex(), "kind": tx.kind,
+            "event": result.event_id, "event_time": when, "signer": tx.signer,
+            "cosigners": cosigners, "fields": fields, "accepted": result.accepted,
+            "reason": result.reason,
+            "flags": [{"kind": f.kind, "subject": f.subject, "detail": f.detail}
+                      for f in result.flags]}, sort_keys=True, default=list) + "\n")
+
+    # ------------------------------------------------------------------ results
+
+    def fault_end_tick(self) -> int:
+        """GST: the tick the last fault that ends has ended, or 0 when every fault is permanent."""
+        ticks_max = self.scenario.ticks_max
+        ends = [p.until_tick for p in self.scenario.partitions
+                if p.until_tick is not None and p.until_tick <= ticks_max]
+        ends += [b.until_tick for b in self.scenario.behaviours
+                 if b.until_tick is not None and b.until_tick <= ticks_max]
+        return max(ends, default=0)
+
+    def _check_stop(self, height: int) -> None:
+        """With [expect] liveness_heights = K, the run ends at the first tick at which every
+        nation that is up and honest has committed K heights above the highest height committed
+        by GST (as judge_liveness counts it): liveness is then shown, and the rest of the run
+        would only repeat it. A fuzzer runs thousands of scenarios; this keeps each one short."""
+        if self.now <= self.gst_tick:
+            self.height_at_gst = max(self.height_at_gst, height)
+            return
+        target = self.height_at_gst + self.liveness_heights
+        if height < target:
+            return
+        for n in self.correct_nations():
+            history = self.commits[n]
+            if not history or history[-1][1] < target or history[-1][0] <= self.gst_tick:
+                return
+        self.stopped_early = True
+
+    def correct_nations(self) -> list[str]:
+        """Nations that are up and honest at the end of the run."""
+        return [n for n in self.honest if self.nodes[n] is not None]
+
+    def summary(self) -> dict:
+        s = self.scenario
+        gst = self.fault_end_tick()
+        bound = s.expect["liveness_ticks_max"]
+        ticks_run = self.now if self.stopped_early else s.ticks_max
+        liveness_ok, liveness_why = judge_liveness(self.commits, self.correct_nations(), gst,
+                                                   bound, ticks_run)
+        # At or above 1/3 Byzantine power the protocol promises nothing: violations are
+        # expected. Below it, any violation is a bug.
+        expected = 3 * self.byzantine_power_fraction >= 1 - 1e-12
+        violations = [dict(v, expected=expected) for v in self.safety.violations]
+        safety_ok = not violations
+        if not liveness_ok:
+            violations.append({"kind": "liveness", "reason": liveness_why, "gst_tick": gst,
+                               "expected": expected})
+        heights = max(self.safety.canonical, default=0)
+        txs = sum(self.canonical_txs.values())
+        lat = sorted(self.latencies_ticks)
+        want_safety = s.expect["safety"]
+        unexpected = any(not v["expected"] for v in violations if v["kind"] != "liveness")
+        safety_as_expected = (not unexpected) if want_safety == "any" else \
+            (safety_ok == want_safety)
+        want_liveness = s.expect["liveness"]
+        expect_ok = safety_as_expected and (want_liveness == "any"
+                                             or liveness_ok == want_liveness)
+        domain = self.domain.summary()
+        domain["route_nations_outside_consortium"] = [
+            {"nation": n, "mass_share": share} for n, share in dark_nations(self.routes)]
+        return {
+            "domain": domain,
+            "scenario": s.name,
+            "source": s.source,
+            "seed": s.seed,
+            "nations": len(self.nations),
+            "nations_opted_out": sorted(self.opted_out),
+            "byzantine_nations": list(self.byzantine),
+            "byzantine_power_fraction": round(self.byzantine_power_fraction, 4),
+            "unexpected_violations": unexpected,
+            "ticks": s.ticks_max,
+            "ticks_run": ticks_run,
+            "heights_committed": heights,
+            "txs_committed": txs,
+            "txs_submitted": self._nonce + self.trade_nonce,
+            "safety_ok": safety_ok,
+            "liveness_ok": liveness_ok,
+            "liveness": liveness_why,
+            "expect": dict(s.expect),
+            "expect_ok": expect_ok,
+            "violations": violations,
+            "evidence": self.evidence,
+            "wall_s": round(self.wall_s, 3),
+            "txs_per_wall_s": round(txs / self.wall_s, 1) if self.wall_s > 0 else 0.0,
+            "txs_per_sim_tick": round(txs / s.ticks_max, 4),
+            "messages_sent": self.messages_sent,
+            "messages_delivered": self.messages_delivered,
+            "messages_dropped": sum(self.dropped.values()),
+            "dropped_by_reason": dict(sorted(self.dropped.items())),
+            "bytes_sent": self.bytes_sent,
+            "latency_ticks_p50": _percentile(lat, 50),
+            "latency_ticks_p99": _percentile(lat, 99),
+            "signatures_verified": self.verifier.misses,
+            "signature_cache_hits": self.verifier.hits,
+            "events": self.events,
+        }
+
+
+@functools.lru_cache(maxsize=1)
+def _reference_data():
+    """The shipped nations, registry and lanes, parsed once per process (a fuzzer builds
+    thousands of worlds). They are read-only after loading."""
+    nations = load_nations()
+    registry = load_registry(nations=nations)
+    return nations, registry, tuple(load_lanes(DEFAULT_LANES, nations, registry))
+
+
+def _nation(instance: str) -> str:
+    return instance.rstrip(TWIN)
+
+
+_ACTION_CLASSES = frozenset({SendAll, SendTo, Committed, Dropped, Delivered, Misbehaviour})
+
+
+def _action_class(action) -> type | None:
+    """The action class `action` is an instance of (for a subclass), or None: ignored."""
+    for cls in (SendAll, SendTo, Committed, Dropped, Misbehaviour, Delivered):
+        if isinstance(action, cls):
+            return cls
+    return None
+
+
+def _percentile(sorted_values: list[int], pct: int) -> int | None:
+    """Nearest-rank percentile; None when there is nothing to rank."""
+    if not sorted_values:
+        return None
+    rank = max(1, math.ceil(pct / 100 * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+def _step_name(message) -> str:
+    step = getattr(message, "step", None)
+    return step.name.lower() if step is not None else "propose"

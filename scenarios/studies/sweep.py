@@ -1,0 +1,210 @@
+"""`chemtrace sweep SPEC.toml`: a grid of scenario parameters times seeds, in parallel.
+
+A spec names a base scenario, the seeds, the metric to plot, and one or more parameters, each
+a dotted path into the scenario file (see scenarios/studies/variants.py) with the values to try:
+
+    [sweep]
+    scenario = "opt-out-hub.toml"          # relative to the spec file
+    seeds = [1, 2, 3]
+    metric = "traced_complete_pct"         # a column of results.csv
+
+    [[sweep.param]]
+    path = "behaviour[0].nations"
+    values = [["PAN"], ["PAN", "GTM"]]
+    labels = ["PAN", "PAN+GTM"]            # optional: how each value is shown
+
+Every grid point and seed is one run (`run_task`), on local processes (`--workers N`) or on a
+Dask cluster (`--dask ADDRESS`); the rows do not depend on where they ran. Outputs:
+`results.csv` (one row per run, with every summary figure and the command that reproduces it),
+`aggregate.csv` (mean and 95% interval of the metric per grid point), `sweep.png` and
+`sweep.json`. A failed run is a row with its error, never the end of the sweep.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import math
+import statistics
+import tomllib
+from pathlib import Path
+
+from scenarios.studies.variants import ROW_METRICS, DOMAIN_METRICS, Task, VariantError, read_raw, run_all, \
+    variant_text
+
+POINTS_MAX = 10_000
+# Two-sided 95% Student t critical values by degrees of freedom; 1.96 beyond the table.
+T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
+       9: 2.262, 10: 2.228, 12: 2.179, 15: 2.131, 20: 2.086, 30: 2.042}
+METRICS = ROW_METRICS + DOMAIN_METRICS
+
+
+class SweepError(ValueError):
+    """A spec that cannot run: names the file, the key and the fix."""
+
+
+def load_spec(path: Path) -> dict:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SweepError(f"{path}: cannot read the sweep spec ({exc.strerror})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SweepError(f"{path}: not valid TOML: {exc}") from None
+    sweep = raw.get("sweep")
+    if not isinstance(sweep, dict) or set(raw) != {"sweep"}:
+        raise SweepError(f"{path}: a sweep spec has one table, [sweep]; see scenarios/studies/sweep.py")
+    allowed = {"scenario", "seeds", "metric", "param", "name"}
+    for key in sweep:
+        if key not in allowed:
+            raise SweepError(f"{path}: sweep.{key}: unknown key. Allowed keys are: "
+                             f"{', '.join(sorted(allowed))}.")
+    if not isinstance(sweep.get("scenario"), str):
+        raise SweepError(f'{path}: sweep.scenario: missing. Add: scenario = "baseline.toml"')
+    seeds = sweep.get("seeds", [1])
+    if (not isinstance(seeds, list) or not seeds
+            or not all(isinstance(s, int) and s >= 0 for s in seeds)):
+        raise SweepError(f"{path}: sweep.seeds: expected a list of whole numbers >= 0, e.g. "
+                         f"seeds = [1, 2, 3]")
+    metric = sweep.get("metric", "traced_complete_pct")
+    if metric not in METRICS:
+        raise SweepError(f"{path}: sweep.metric: unknown metric {metric!r}. Use one of: "
+                         f"{', '.join(METRICS)}.")
+    params = sweep.get("param", [])
+    if not isinstance(params, list) or not params:
+        raise SweepError(f'{path}: sweep.param: add at least one [[sweep.param]] with path and '
+                         f'values, e.g. path = "network.loss_probability", values = [0.0, 0.1]')
+    for i, p in enumerate(params):
+        if not isinstance(p, dict) or not isinstance(p.get("path"), str) \
+                or not isinstance(p.get("values"), list) or not p["values"]:
+            raise SweepError(f"{path}: sweep.param[{i}]: needs path (a string) and values (a "
+                             f"non-empty list)")
+        unknown = set(p) - {"path", "values", "labels"}
+        if unknown:
+            raise SweepError(f"{path}: sweep.param[{i}].{sorted(unknown)[0]}: unknown key. "
+                             f"Allowed keys are: labels, path, values.")
+        labels = p.get("labels")
+        if labels is not None and (not isinstance(labels, list)
+                                   or len(labels) != len(p["values"])):
+            raise SweepError(f"{path}: sweep.param[{i}].labels: give one label per value")
+    scenario = (path.parent / sweep["scenario"]).resolve()
+    points = math.prod(len(p["values"]) for p in params) * len(seeds)
+    if points > POINTS_MAX:
+        raise SweepError(f"{path}: the grid has {points} runs; keep it at most {POINTS_MAX}")
+    return {"name": sweep.get("name", path.stem), "scenario": scenario, "seeds": seeds,
+            "metric": metric, "params": params, "spec": str(path)}
+
+
+def tasks_for(spec: dict, out: Path) -> list[Task]:
+    try:
+        base, _ = read_raw(spec["scenario"])
+    except VariantError as exc:
+        raise SweepError(f"{spec['spec']}: sweep.scenario: {exc}") from None
+    value_lists = []
+    for p in spec["params"]:
+        labels = p.get("labels") or [_show(v) for v in p["values"]]
+        value_lists.append(list(zip(p["values"], labels)))
+    tasks = []
+    for point_index, point in enumerate(itertools.product(*value_lists)):
+        changes = [(p["path"], value) for p, (value, _) in zip(spec["params"], point)]
+        meta = [(p["path"], label) for p, (_, label) in zip(spec["params"], point)]
+        for seed in spec["seeds"]:
+            label = f"p{point_index:04d}-s{seed}"
+            header = "sweep variant: " + ", ".join(f"{k} = {v}" for k, v in meta) + \
+                f", seed {seed}"
+            try:
+                text = variant_text(base, changes + [("scenario.seed", seed)], header)
+            except VariantError as exc:
+                raise SweepError(f"{spec['spec']}: sweep.param: {exc}") from None
+            tasks.append(Task(label, text, str(out / "variants" / f"{label}.toml"),
+                              tuple(meta) + (("point", point_index), ("seed", seed))))
+    return tasks
+
+
+def run_sweep(spec_path: Path, out: Path, workers: int = 1, dask_address: str | None = None,
+              progress=None) -> dict:
+    spec = load_spec(spec_path)
+    tasks = tasks_for(spec, out)
+    rows = run_all(tasks, workers=workers, dask_address=dask_address, progress=progress)
+    out.mkdir(parents=True, exist_ok=True)
+    param_cols = [p["path"] for p in spec["params"]]
+    columns = ["label", "point", "seed", *param_cols, *METRICS, "trace_sha256", "error",
+               "reproduce"]
+    with (out / "results.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    aggregate = _aggregate(rows, spec, param_cols)
+    with (out / "aggregate.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=[*param_cols, "runs", "failed", "mean",
+                                               "ci95_low", "ci95_high"])
+        writer.writeheader()
+        writer.writerows(aggregate)
+    _plot(aggregate, spec, param_cols, out / "sweep.png")
+    result = {"name": spec["name"], "scenario": str(spec["scenario"]), "metric": spec["metric"],
+              "runs": len(rows), "failed": sum(1 for r in rows if r["error"]),
+              "aggregate": aggregate}
+    (out / "sweep.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def _aggregate(rows: list[dict], spec: dict, param_cols: list[str]) -> list[dict]:
+    metric = spec["metric"]
+    points: dict[int, list[dict]] = {}
+    for row in rows:
+        points.setdefault(row["point"], []).append(row)
+    out = []
+    for point in sorted(points):
+        group = points[point]
+        values = [float(r[metric]) for r in group
+                  if not r["error"] and isinstance(r.get(metric), (int, float))]
+        entry = {c: group[0][c] for c in param_cols}
+        entry.update(runs=len(group), failed=sum(1 for r in group if r["error"]))
+        if values:
+            mean = statistics.fmean(values)
+            half = 0.0
+            if len(values) > 1:
+                df = len(values) - 1
+                t = next((T95[d] for d in sorted(T95) if d >= df), 1.96)
+                half = t * statistics.stdev(values) / math.sqrt(len(values))
+            entry.update(mean=round(mean, 4), ci95_low=round(mean - half, 4),
+                         ci95_high=round(mean + half, 4))
+        else:
+            entry.update(mean=None, ci95_low=None, ci95_high=None)
+        out.append(entry)
+    return out
+
+
+def _plot(aggregate: list[dict], spec: dict, param_cols: list[str], path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    first = param_cols[0]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    groups: dict[tuple, list[dict]] = {}
+    for entry in aggregate:
+        groups.setdefault(tuple(entry[c] for c in param_cols[1:]), []).append(entry)
+    for key, entries in sorted(groups.items(), key=lambda kv: str(kv[0])):
+        xs = [str(e[first]) for e in entries if e["mean"] is not None]
+        ys = [e["mean"] for e in entries if e["mean"] is not None]
+        err = [[e["mean"] - e["ci95_low"] for e in entries if e["mean"] is not None],
+               [e["ci95_high"] - e["mean"] for e in entries if e["mean"] is not None]]
+        label = ", ".join(f"{c}={v}" for c, v in zip(param_cols[1:], key)) or None
+        ax.errorbar(xs, ys, yerr=err, marker="o", capsize=4, label=label)
+    ax.set_xlabel(first)
+    ax.set_ylabel(spec["metric"])
+    ax.set_title(f"{spec['name']}\n(mean and 95% interval over {len(spec['seeds'])} seeds)",
+                 fontsize=10)
+    ax.tick_params(axis="x", labelrotation=20)
+    if len(groups) > 1:
+        ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, metadata={"Software": None})
+    plt.close(fig)
+
+
+def _show(value) -> str:
+    if isinstance(value, list):
+        return "+".join(str(v) for v in value) or "none"
+    return str(value)

@@ -1,0 +1,323 @@
+"""Live clusters end to end: `chemtrace node` processes through a real Mosquitto, started by
+`chemtrace cluster` (or `LiveCluster`) on a free loopback port with the generated configuration.
+
+Short ticks (2 ms) keep each run to a few seconds of wall time; the scenario's ticks are the
+same units as in the simulated world.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mqtt_helpers import require_mosquitto
+from scenarios.cli.main import main
+from scenarios.cluster.driver import ClusterError, LiveCluster
+from scenarios.spec.loader import load_scenario
+
+LIBRARY = Path(__file__).resolve().parents[2] / "scenarios" / "library"
+
+FOUR = """
+[scenario]
+name = "{name}"
+seed = 5
+ticks_max = {ticks}
+
+[[nation]]
+id = "USA"
+
+[[nation]]
+id = "MEX"
+
+[[nation]]
+id = "CAN"
+
+[[nation]]
+id = "CHN"
+
+[workload]
+txs_per_tick = 0.2
+{extra}
+
+[expect]
+safety = true
+liveness = true
+"""
+
+
+def scenario_file(tmp_path: Path, name: str, ticks: int, extra: str = "") -> Path:
+    path = tmp_path / f"{name}.toml"
+    path.write_text(FOUR.format(name=name, ticks=ticks, extra=extra))
+    return path
+
+
+def ledger_ids(summary_dir: Path, cluster: LiveCluster, nation: str) -> dict[int, str]:
+    from nodes.live.runtime import read_ledger_export
+    blocks = read_ledger_export(summary_dir / "nodes" / nation / "ledger.export",
+                                cluster.genesis.chain_id)
+    return {c.block.height: c.block.block_id.hex() for c in blocks}
+
+
+def test_four_nation_cluster_commits_and_is_safe_and_live(tmp_path):
+    require_mosquitto()
+    out = tmp_path / "run"
+    code = main(["cluster", str(LIBRARY / "live-four.toml"), "--broker", "spawn", "--out",
+                 str(out), "--duration-s", "7", "--quiet"])
+    summary = json.loads((out / "summary.json").read_text())
+    assert code == 0, summary["violations"]
+    assert summary["safety_ok"] and summary["liveness_ok"] and summary["expect_ok"]
+    assert summary["heights_committed"] >= 20
+    assert summary["txs_committed"] > 0 and summary["evidence"] == []
+    live = summary["live"]
+    assert live["exit_codes"] == {n: 0 for n in ("CAN", "CHN", "MEX", "USA")}  # clean SIGTERM
+    heights = live["ledger_heights"]
+    assert min(heights.values()) >= summary["heights_committed"] - 3
+    # The custody trade ran on the live chain: operators registered, events filed and judged.
+    assert summary["domain"]["shipments"] == 12 and summary["domain"]["false_flags"] == 0
+    assert (out / "ledger.jsonl").read_text().count('"kind": "register_operator"') == 8
+    # Owner-only key files and a genesis were made for the run.
+    assert oct((out / "keys" / "USA.key").stat().st_mode & 0o777) == "0o600"
+    assert json.loads((out / "genesis.json").read_text())["chain_id"] == "live-four"
+
+
+def test_sigkill_then_restart_no_equivocation_catches_up_keeps_blocks(tmp_path):
+    require_mosquitto()
+    path = scenario_file(tmp_path, "live-crash", 5000, """
+[[behaviour]]
+nations = ["MEX"]
+kind = "crash"
+from_tick = 1200
+until_tick = 2400
+""")
+    cluster = LiveCluster(load_scenario(path), tmp_path / "run", "spawn", tick_ms=2.0)
+    summary = cluster.run()
+    assert summary["safety_ok"] and summary["liveness_ok"], summary["violations"]
+    assert summary["evidence"] == []  # nobody saw MEX sign two votes for one step
+    restart, = summary["live"]["restarts"]
+    assert restart["nation"] == "MEX" and restart["restart_tick"] >= 2400
+    # It came back to the height the others had when it restarted, by state sync.
+    assert restart["recovered_tick"] is not None and restart["recovery_s"] >= 0
+    after = {h: via for h, (t, via, _) in cluster.commit_ticks["MEX"].items()
+             if t >= restart["restart_tick"]}
+    assert "sync" in after.values()
+    # Every block MEX reported committed before the SIGKILL is still in its ledger, unchanged.
+    before = {h: bid for h, (t, _, bid) in cluster.commit_ticks["MEX"].items()
+              if t <= restart["killed_tick"]}
+    assert len(before) >= 5
+    # ...read back from its own SQLite file at the restart, not fetched again from peers.
+    assert summary["live"]["nodes"]["MEX"]["started_height"] >= restart["height_at_kill"] >= 5
+    kept = ledger_ids(tmp_path / "run", cluster, "MEX")
+    assert all(kept.get(h) == bid for h, bid in before.items())
+    heights = summary["live"]["ledger_heights"]
+    assert heights["MEX"] >= max(heights.values()) - 3
+
+
+class _BrokerRestart(LiveCluster):
+    restart_at_tick = 1500
+
+    def on_tick(self, now_ticks: int) -> None:
+        if now_ticks >= self.restart_at_tick and not hasattr(self, "before_restart"):
+            self.before_restart = {n: dict(t) for n, t in self.commit_ticks.items()}
+            self.restart_tick = now_ticks
+            self.broker.restart()
+
+
+def test_broker_restart_nodes_reconnect_and_go_on_without_losing_blocks(tmp_path):
+    require_mosquitto()
+    path = scenario_file(tmp_path, "live-broker-restart", 4500)
+    cluster = _BrokerRestart(load_scenario(path), tmp_path / "run", "spawn", tick_ms=2.0)
+    summary = cluster.run()
+    assert summary["safety_ok"] and summary["liveness_ok"], summary["violations"]
+    for nation, node in summary["live"]["nodes"].items():
+        assert node["connections"] >= 2 and node["reconnects"] >= 1, (nation, node)
+        before = cluster.before_restart[nation]
+        assert before, f"{nation} committed nothing before the restart"
+        kept = ledger_ids(tmp_path / "run", cluster, nation)
+        assert all(kept.get(h) == bid for h, (_, _, bid) in before.items())
+        # It went on: commits well after the restart.
+        late = [h for h, (t, _, _) in cluster.commit_ticks[nation].items()
+                if t > cluster.restart_tick + 500]
+        assert late and min(late) > max(before)
+
+
+def test_cluster_refuses_byzantine_behaviours_with_a_fix(tmp_path):
+    scenario = load_scenario(LIBRARY / "equivocate-f.toml")
+    with pytest.raises(ClusterError, match="equivocate.*chemtrace run"):
+        LiveCluster(scenario, tmp_path / "run", "spawn")
+
+
+def test_cluster_command_line_errors_exit_2(tmp_path, capsys):
+    assert main(["cluster", str(LIBRARY / "equivocate-f.toml"), "--broker", "spawn", "--out",
+                 str(tmp_path)]) == 2
+    assert "chemtrace run" in capsys.readouterr().err
+    assert main(["cluster", str(LIBRARY / "live-four.toml"), "--broker", "http://x",
+                 "--out", str(tmp_path / "x"), "--quiet"]) == 2
+    assert "mqtt://USER:PASS@HOST:PORT" in capsys.readouterr().err
+
+
+def test_partition_through_the_control_topic_cuts_a_nation_off_then_it_catches_up(tmp_path):
+    require_mosquitto()
+    path = scenario_file(tmp_path, "live-partition", 5000, """
+[[partition]]
+groups = [["USA", "MEX", "CAN"], ["CHN"]]
+from_tick = 1000
+until_tick = 2500
+""")
+    cluster = LiveCluster(load_scenario(path), tmp_path / "run", "spawn", tick_ms=2.0)
+    summary = cluster.run()
+    assert summary["safety_ok"] and summary["liveness_ok"], summary["violations"]
+    chn = cluster.commit_ticks["CHN"]
+    # Cut off, CHN commits nothing in the partition's second half while the others go on...
+    assert not [h for h, (t, _, _) in chn.items() if 1800 <= t < 2500]
+    assert [h for h, (t, _, _) in cluster.commit_ticks["USA"].items() if 1800 <= t < 2500]
+    # ...it dropped the majority's messages by the filter, then caught up by state sync.
+    assert summary["live"]["nodes"]["CHN"]["dropped"]["partition"] > 0
+    assert "sync" in {via for h, (t, via, _) in chn.items() if t >= 2500}
+    heights = summary["live"]["ledger_heights"]
+    assert heights["CHN"] >= max(heights.values()) - 3
+
+
+# Swallows the first cancellation of the run loop's task, as Python 3.11's asyncio.wait_for can
+# inside aiomqtt's QoS 1 publish when the PUBACK lands at that moment: then asyncio.run's Ctrl-C
+# handler, which only cancels that task once, is lost, and the run went on to its end.
+_SWALLOW_CANCEL = """
+import asyncio
+sleep, swallowed = asyncio.sleep, []
+
+async def sleep_swallowing_once(delay, result=None):
+    try:
+        return await sleep(delay, result)
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if swallowed or task is None or task.get_coro().__name__ != "_run_async":
+            raise
+        swallowed.append(task)
+        return result
+
+asyncio.sleep = sleep_swallowing_once
+"""
+
+
+def _processes_of(out: Path) -> dict[int, str]:
+    """pid -> command line of every process whose command line names `out` (the nodes and the
+    private broker of a cluster writing there)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if str(out) in cmdline:
+                found[int(entry.name)] = cmdline
+    return found
+
+
+def _kill_leftovers(out: Path) -> None:
+    import os
+    import signal
+    for pid in _processes_of(out):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _start_cluster_driver(out: Path, prelude: str = ""):
+    """A 60-second cluster in a driver process, once its 4 nodes reported: (driver, node pids,
+    broker port)."""
+    import subprocess
+    import sys
+    import time
+
+    driver = subprocess.Popen(
+        [sys.executable, "-c", prelude + "from scenarios.cli.main import main; raise SystemExit(main())",
+         "cluster", str(LIBRARY / "live-four.toml"), "--broker", "spawn", "--out", str(out),
+         "--duration-s", "60", "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    pids: set[int] = set()
+    deadline = time.monotonic() + 60
+    while len(pids) < 4 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        if (out / "status.jsonl").exists():
+            pids = {json.loads(line)["pid"] for line in
+                    (out / "status.jsonl").read_text().splitlines() if line}
+    if len(pids) < 4:
+        driver.kill()
+        _kill_leftovers(out)
+        pytest.fail("the nodes did not start")
+    port = int(next(line.split()[1] for line in
+                    (out / "broker" / "mosquitto.conf").read_text().splitlines()
+                    if line.startswith("listener ")))
+    return driver, pids, port
+
+
+def test_nodes_stop_by_themselves_when_the_driver_is_killed(tmp_path):
+    import signal
+    import time
+
+    require_mosquitto()
+    out = tmp_path / "run"
+    driver, pids, _ = _start_cluster_driver(out)
+    try:
+        driver.send_signal(signal.SIGKILL)  # no finally, no atexit: nothing of the driver runs
+        driver.wait(timeout=10)
+        deadline = time.monotonic() + 30  # PARENT_CHECK_S, then each node's clean stop
+        while time.monotonic() < deadline and set(_processes_of(out)) & pids:
+            time.sleep(0.2)
+        assert not set(_processes_of(out)) & pids, "nodes outlived their killed driver"
+        for pid in pids:  # gone, or a zombie waiting for whoever adopted it to reap it
+            try:
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            assert state == "Z", (pid, state)
+        for nation in ("CHN", "USA", "MEX", "CAN"):  # a clean stop: each wrote its ledger
+            log = (out / "nodes" / nation / "node.log").read_text()
+            assert "is gone: stopping" in log and "stopped cleanly" in log, log[-2000:]
+    finally:
+        _kill_leftovers(out)  # the broker, which cannot watch its parent
+
+
+def _interrupt_a_cluster(tmp_path: Path, prelude: str = "") -> None:
+    """Start a 60-second cluster in a driver process, Ctrl-C it once its 4 nodes report, and
+    check it exits 130 well before its run would have ended, every node and the broker gone."""
+    import os
+    import signal
+    import socket
+    import subprocess
+
+    require_mosquitto()
+    out = tmp_path / "run"
+    driver, pids, port = _start_cluster_driver(out, prelude)
+    try:
+        driver.send_signal(signal.SIGINT)  # what Ctrl-C in the terminal sends the driver
+        try:
+            # Stopping takes at most the nodes' STOP_TIMEOUT_S (15 s); the run had ~55 s left.
+            _, err = driver.communicate(timeout=40)
+        except subprocess.TimeoutExpired:
+            driver.kill()
+            _, err = driver.communicate()
+            pytest.fail("the driver still ran 40 s after Ctrl-C; its stderr:\n" + err.decode())
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+        leftovers = _processes_of(out)
+        _kill_leftovers(out)
+    assert not leftovers, leftovers
+    assert driver.returncode == 130, err.decode()
+    assert b"interrupted" in err
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+def test_ctrl_c_stops_every_node_and_the_broker(tmp_path):
+    _interrupt_a_cluster(tmp_path)
+
+
+def test_ctrl_c_stops_the_run_even_when_its_cancellation_is_swallowed(tmp_path):
+    _interrupt_a_cluster(tmp_path, _SWALLOW_CANCEL)

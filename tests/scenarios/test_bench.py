@@ -1,0 +1,117 @@
+"""`chemtrace bench` reports a self-describing JSON that matches its schema; it asserts no
+absolute time (benchmarks report, they do not gate CI)."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+import scenarios.bench.sim as bench
+from scenarios.bench.sim import (
+    RESULT_SCHEMA,
+    SchemaError,
+    SimWorkload,
+    bench_nations,
+    bench_scenario,
+    check_schema,
+    cost_growth_exponent,
+)
+from scenarios.cli.main import main
+
+TINY = SimWorkload(ticks_max=300, txs_per_tick=5.0, shipments=20, txs_until_tick=150)
+
+
+@pytest.fixture(scope="module")
+def tiny_result():
+    return bench.run_bench(quick=True, nations=(4, 16, 20), repetitions=3, workload=TINY,
+                           fuzz_budget_s=3.0)  # enough for a few scenarios on a busy machine
+
+
+def test_result_matches_the_schema_and_describes_itself(tiny_result):
+    r = tiny_result
+    check_schema(r)
+    assert set(r) == set(RESULT_SCHEMA)
+    assert [name for name, _ in bench.SECTIONS] == list(r["sections"])
+    assert {"python", "platform", "commit", "cpus"} <= set(r["machine"])
+    p = r["parameters"]
+    assert p["quick"] is True and p["repetitions"] == 3 and p["nations"] == [4, 16, 20]
+    assert p["workload"] == {k: getattr(TINY, k) for k in SimWorkload.__slots__}
+    assert r["floor_tx_per_s"] > 0
+    runs = r["sections"]["sim"]["runs"]
+    assert [run["nations"] for run in runs] == [4, 16, 20]
+    for run in runs:
+        assert run["txs_committed"] > 0 and run["custody_events_committed"] > 0
+        assert run["safety_ok"] and run["liveness_ok"]
+        assert len(run["repetitions"]) == 3
+        # the medians of the repetitions, and the ratio to the floor of this very run
+        assert run["txs_per_wall_s"] == pytest.approx(
+            sorted(x["txs_per_wall_s"] for x in run["repetitions"])[1], abs=0.1)
+        # the ratio is to the floor timed beside this n's runs, not the one at the start
+        assert run["floor_tx_per_s"] > 0
+        assert run["ratio_to_floor"] == round(run["txs_per_wall_s"] / run["floor_tx_per_s"], 3)
+        assert 0 < run["txs_committed"] <= run["txs_submitted"]
+        assert run["peak_rss_mib"] > 0
+    assert isinstance(r["sections"]["sim"]["cost_growth_exponent"], float)
+    f = r["sections"]["fuzz"]
+    assert f["scenarios_run"] > 0 and r["fuzz_scenarios_per_s"] == f["scenarios_per_cpu_s"]
+
+
+def test_the_same_workload_gives_the_same_trace_in_every_repetition(tiny_result):
+    # A bench run is a simulation like any other: deterministic, so repetitions differ in time
+    # only, and what is timed is the same work.
+    for run in tiny_result["sections"]["sim"]["runs"]:
+        assert len({(x["txs_committed"], x["heights_committed"], x["messages_delivered"])
+                    for x in run["repetitions"]}) == 1
+
+
+def test_schema_refuses_missing_extra_and_mistyped_fields(tiny_result):
+    broken = copy.deepcopy(tiny_result)
+    del broken["sections"]["sim"]["runs"][0]["peak_rss_mib"]
+    with pytest.raises(SchemaError, match=r"runs\[0\].*peak_rss_mib"):
+        check_schema(broken)
+    broken = copy.deepcopy(tiny_result)
+    broken["sections"]["surprise"] = {}
+    with pytest.raises(SchemaError, match="surprise"):
+        check_schema(broken)
+    broken = copy.deepcopy(tiny_result)
+    broken["floor_tx_per_s"] = "fast"
+    with pytest.raises(SchemaError, match="floor_tx_per_s"):
+        check_schema(broken)
+    broken = copy.deepcopy(tiny_result)
+    broken["sections"]["sim"]["runs"][1]["safety_ok"] = 1
+    with pytest.raises(SchemaError, match="safety_ok"):
+        check_schema(broken)
+
+
+def test_growth_exponent_is_the_log_log_slope_from_n_16():
+    runs = [{"nations": n, "wall_s_per_committed_tx": 1e-4 * n ** 1.5} for n in (4, 16, 64, 193)]
+    runs[0]["wall_s_per_committed_tx"] = 1.0  # n = 4 is left out of the fit
+    assert cost_growth_exponent(runs) == pytest.approx(1.5, abs=1e-3)
+    assert cost_growth_exponent(runs[:2]) is None
+
+
+def test_bench_nations_put_the_trade_lanes_first_and_193_is_the_preset():
+    assert bench_nations(4) == ["CHN", "IND", "MEX", "USA"]
+    assert len(set(bench_nations(64))) == 64
+    preset = bench_scenario(193, TINY)
+    assert preset.nation_ids == tuple(bench_nations(193))
+    assert bench_scenario(16, TINY).nation_ids == tuple(bench_nations(16))
+    with pytest.raises(ValueError, match="n must be"):
+        bench_nations(194)
+
+
+def test_cli_prints_the_table_and_writes_json_and_plot(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(bench, "SIM_NATIONS", (4, 16))
+    monkeypatch.setattr(bench, "REPETITIONS", 1)
+    monkeypatch.setattr(bench, "FULL_WORKLOAD", TINY)
+    monkeypatch.setattr(bench, "FUZZ_BUDGET_S", 1.0)
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    check_schema(result)
+    assert result["parameters"]["quick"] is False
+    printed = capsys.readouterr().out
+    assert "ratio to floor" in printed and ">= 0.6" in printed
+    assert (tmp_path / "bench.png").stat().st_size > 1000

@@ -1,0 +1,122 @@
+"""`chemtrace run`: outputs, exit codes and messages."""
+
+from __future__ import annotations
+
+import json
+
+from helpers import LIBRARY, nations_toml
+
+from scenarios.cli.main import main
+
+
+def test_run_writes_summary_and_trace_and_exits_0(tmp_path, capsys):
+    code = main(["run", str(LIBRARY / "baseline.toml"), "--ticks-max", "2000", "--out",
+                 str(tmp_path)])
+    assert code == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["ticks"] == 2000 and summary["seed"] == 7
+    assert (tmp_path / "trace.jsonl").stat().st_size > 0
+    out = capsys.readouterr().out
+    assert "heights committed" in out and summary["trace_sha256"] in out
+
+
+def test_seed_override_and_default_out_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", str(LIBRARY / "baseline.toml"), "--ticks-max", "500", "--seed", "9",
+                 "--quiet"]) == 0
+    summary = json.loads((tmp_path / "runs" / "baseline-9" / "summary.json").read_text())
+    assert summary["seed"] == 9
+
+
+def test_failed_expectation_exits_1_and_prints_the_reproduce_command(tmp_path, capsys):
+    scenario = tmp_path / "stall.toml"
+    scenario.write_text(f"""
+[scenario]
+name = "stall"
+ticks_max = 3000
+{nations_toml(["USA", "MEX", "CAN", "CHN"])}
+[[behaviour]]
+nations = ["CAN", "CHN"]
+kind = "crash"
+[expect]
+liveness = true
+liveness_ticks_max = 1000
+""")
+    code = main(["run", str(scenario), "--out", str(tmp_path / "out"), "--quiet"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "expectation failed" in err
+    assert f"chemtrace run {scenario} --seed 0 --ticks-max 3000" in err
+
+
+def test_bad_scenario_file_exits_2_naming_file_key_and_fix(tmp_path, capsys):
+    scenario = tmp_path / "bad.toml"
+    scenario.write_text('[scenario]\nname = "x"\nticks_max = "many"\n[[nation]]\nid = "USA"\n')
+    assert main(["run", str(scenario), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert str(scenario) in err and "scenario.ticks_max" in err and "ticks_max = 20000" in err
+
+
+def test_missing_file_exits_2(tmp_path, capsys):
+    assert main(["run", str(tmp_path / "nope.toml")]) == 2
+    assert "nope.toml" in capsys.readouterr().err
+
+
+def test_bad_command_line_exits_2(capsys):
+    import pytest
+    with pytest.raises(SystemExit) as exc:
+        main(["run", str(LIBRARY / "baseline.toml"), "--seed", "minus"])
+    assert exc.value.code == 2
+    with pytest.raises(SystemExit) as exc:
+        main(["fly"])
+    assert exc.value.code == 2
+
+
+def test_an_unexpected_violation_is_reported_as_a_bug_with_the_reproduce_command(tmp_path,
+                                                                                 capsys):
+    """A custom behaviour that equivocates but does not declare itself Byzantine: the oracles
+    see a violation below 1/3 Byzantine power, which the protocol forbids, so the run says BUG,
+    exits 1 and prints the command that reproduces it."""
+    script = tmp_path / "hidden.py"
+    script.write_text('''
+from scenarios.api import CustomBehaviour, parse_scenario, with_custom
+from scenarios.faults.behaviours import EquivocatingNode
+
+TOML = """
+[scenario]
+name = "hidden"
+seed = 3
+ticks_max = 3000
+[[nation]]
+id = "USA"
+[[nation]]
+id = "MEX"
+[[nation]]
+id = "CAN"
+[[nation]]
+id = "CHN"
+[[behaviour]]
+nations = ["CAN"]
+kind = "equivocate"
+params = { mode = "split" }
+[expect]
+safety = "any"
+"""
+
+class Hidden(CustomBehaviour):
+    byzantine = False  # lies about itself: its equivocation is not counted as Byzantine power
+    params = {"mode": "split"}
+    def node_class(self, nation):
+        return EquivocatingNode
+
+def scenario():
+    return with_custom(parse_scenario(TOML, __file__), Hidden(["CHN"]))
+''')
+    code = main(["run", str(script), "--out", str(tmp_path / "out"), "--quiet"])
+    err = capsys.readouterr().err
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["byzantine_power_fraction"] == 0.25
+    assert any(v["kind"] == "agreement" and v["expected"] is False
+               for v in summary["violations"]), summary["violations"]
+    assert code == 1
+    assert "BUG" in err and f"chemtrace run {script} --seed 3 --ticks-max 3000" in err

@@ -1,0 +1,281 @@
+"""The fuzzer: strategies draw valid scenarios, failures shrink to files that replay to the same
+trace, the CLI's exit codes and files, and the honest protocol under the `ci` profile.
+
+Timing is never asserted: budgets here only bound how long a test may take.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from broken_nodes import TwoFQuorumNode
+from hypothesis import HealthCheck, given, settings
+from hypothesis import seed as hypothesis_seed
+
+from nodes import Node
+from scenarios.sim.world import World
+from scenarios.spec.loader import load_scenario, parse_scenario
+from scenarios.cli.main import main
+from scenarios.spec.dump import scenario_to_toml
+from scenarios.search.fuzz import PROFILES, _no_local_constants, fuzz, junit_xml, scenario_size
+from scenarios.spec.schema import BEHAVIOURS, BYZANTINE_KINDS
+from scenarios.search.strategies import PERMANENT_KINDS, scenario_docs, scenarios
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def byzantine_fraction(s) -> float:
+    power = dict(s.nations)
+    byz = {n for b in s.behaviours if b.kind in BYZANTINE_KINDS for n in b.nations}
+    return sum(power[n] for n in byz) / sum(power.values())
+
+
+def faulty_fraction(s) -> float:
+    """Byzantine nations, nations down for good and nations restarted from a wiped disk: the
+    faulty processes of the paper's model (a wiped nation forgot its votes: amnesia)."""
+    power = dict(s.nations)
+    faulty = {n for b in s.behaviours for n in b.nations
+              if b.kind in BYZANTINE_KINDS or (b.kind == "crash" and (
+                  b.until_tick is None or b.params.get("wipe")))}
+    return sum(power[n] for n in faulty) / sum(power.values())
+
+
+# ---------------------------------------------------------------------- strategies
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(scenarios(nations=(4, 10), byzantine="below"))
+def test_below_mode_draws_valid_scenarios_under_a_third_that_round_trip(s):
+    assert parse_scenario(scenario_to_toml(s), s.source) == s
+    assert 4 <= len(s.nations) <= 10
+    assert 3 * byzantine_fraction(s) < 1
+    # Wiped and permanently crashed nations count as faulty too (strategies.py says why).
+    assert 3 * faulty_fraction(s) < 1
+    assert s.expect["safety"] is True
+    assert s.expect["liveness_heights"] >= 1
+    for b in s.behaviours:
+        assert b.kind in BEHAVIOURS
+    if s.expect["liveness"] is True:
+        # liveness is promised only when every fault ends
+        assert all(p.until_tick is not None for p in s.partitions)
+        assert not any(b.kind in PERMANENT_KINDS for b in s.behaviours)
+        assert all(b.until_tick is not None for b in s.behaviours
+                   if b.kind in BYZANTINE_KINDS)
+        assert s.expect["liveness_ticks_max"] >= 1
+    else:
+        assert s.expect["liveness"] == "any"
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(scenarios(nations=(4, 7), byzantine="third"))
+def test_third_mode_reaches_a_third_and_accepts_expected_violations(s):
+    assert parse_scenario(scenario_to_toml(s), s.source) == s
+    assert 3 * byzantine_fraction(s) >= 1
+    assert s.expect["safety"] == "any" and s.expect["liveness"] == "any"
+
+
+def test_below_mode_often_draws_a_propose_timeout_shorter_than_any_message_delay():
+    """The shape that exposes timeouts that never grow (strategies.SHORT_PROPOSE_ODDS): in a
+    scenario that promises liveness, no proposal can arrive within the round-0 propose timeout.
+    Drawn as `chemtrace fuzz` draws, without Hypothesis's pool of constants collected from the
+    loaded modules (with it, the count moved with the test files imported before this one:
+    from 17 to 4). Measured with this seed: 27 of 214 live draws have it; 0 of 251 without
+    that draw."""
+    live, short = [], []
+
+    @hypothesis_seed(5)
+    @settings(max_examples=300, database=None, deadline=None,
+              suppress_health_check=list(HealthCheck))
+    @given(scenario_docs(nations=(4, 7), byzantine="below"))
+    def draw(doc):
+        if doc["expect"]["liveness"] is not True:
+            return
+        live.append(doc)
+        net = doc["network"]
+        base = doc.get("consensus", {}).get("timeout_propose_base_ticks", 300)
+        if base < net["latency_ticks"] - net["jitter_ticks"]:
+            short.append(doc)
+
+    with _no_local_constants():
+        draw()
+    assert len(live) >= 100
+    assert len(short) >= len(live) // 20, f"{len(short)} of {len(live)}"
+
+
+def test_strategies_reject_bad_arguments():
+    with pytest.raises(ValueError, match="nations"):
+        scenarios(nations=(3, 99))
+    with pytest.raises(ValueError, match="byzantine"):
+        scenarios(byzantine="half")
+
+
+def test_mutate_is_a_byzantine_kind_whose_messages_peers_judge():
+    assert "mutate" in BYZANTINE_KINDS and "rate" in BEHAVIOURS["mutate"][1]
+    text = """
+[scenario]
+name = "mutate"
+seed = 3
+ticks_max = 3000
+[[nation]]
+id = "USA"
+[[nation]]
+id = "MEX"
+[[nation]]
+id = "CAN"
+[[nation]]
+id = "CHN"
+[[behaviour]]
+nations = ["CHN"]
+kind = "mutate"
+params = { rate = 1.0 }
+[workload]
+txs_per_tick = 0.0
+"""
+    quiet = World(parse_scenario(text.replace("rate = 1.0", "rate = 0.0"))).run()
+    loud = World(parse_scenario(text)).run()
+    assert loud["safety_ok"] and loud["liveness_ok"] and loud["heights_committed"] > 0
+    assert loud["byzantine_nations"] == ["CHN"]
+    # Mutated copies are re-signed with CHN's key: peers see conflicting votes (evidence), not
+    # bad signatures.
+    assert loud["evidence"] and not quiet["evidence"]
+    assert "bad_signature" not in loud["dropped_by_reason"]
+    assert loud["trace_sha256"] == World(parse_scenario(text)).run()["trace_sha256"]
+
+
+# ---------------------------------------------------------------------- fuzz, shrink, replay
+
+
+@pytest.fixture(scope="module")
+def broken_result(tmp_path_factory):
+    trace = tmp_path_factory.mktemp("fuzz") / "trace.jsonl"
+    return fuzz(budget_s=20, seed=0, nations=(4, 5), honest_node_class=TwoFQuorumNode,
+                shrink_budget_s=10, trace_path=trace), trace
+
+
+def test_fuzz_finds_a_broken_quorum_and_tells_its_story(broken_result):
+    result, trace = broken_result
+    assert result.failed and result.counterexample is not None
+    assert result.found_after >= 1 and result.scenarios_run == result.found_after
+    assert result.summary["unexpected_violations"] or not result.summary["liveness_ok"]
+    assert result.failure and result.failure.split()[0] in result.story
+    assert "rule broken" in result.story and "round 0 precommit" in result.story
+    assert trace.exists() and result.trace_sha256
+    size = scenario_size(result.counterexample)
+    assert size["nations"] == 4  # shrunk to the smallest consortium
+    assert result.to_json()["counterexample_size"] == size
+
+
+def test_a_shrunk_counterexample_replays_to_the_same_trace_hash(broken_result, tmp_path):
+    result, _ = broken_result
+    path = tmp_path / "counterexample.toml"
+    header = f"node_class: broken_nodes:TwoFQuorumNode\ntrace_sha256: {result.trace_sha256}"
+    path.write_text(scenario_to_toml(result.counterexample, header))
+    loaded = load_scenario(path)
+    again = World(loaded, honest_node_class=TwoFQuorumNode).run()
+    assert again["trace_sha256"] == result.trace_sha256
+    assert not again["expect_ok"]
+    assert main(["replay", str(path)]) == 0  # reads node_class: from the header
+
+
+def test_junit_xml_names_the_failure_and_the_reproduce_command(broken_result):
+    result, _ = broken_result
+    root = ET.fromstring(junit_xml(result, "chemtrace fuzz --budget-s 20",
+                                   Path("runs/fuzz/counterexample.toml")))
+    suite = root.find("testsuite")
+    assert suite.get("tests") == "1" and suite.get("failures") == "1"
+    failure = suite.find("testcase/failure")
+    assert failure.get("message") == result.failure
+    assert "chemtrace replay runs/fuzz/counterexample.toml" in failure.text
+    assert result.trace_sha256 in failure.text
+
+
+def test_the_same_seed_draws_the_same_scenarios():
+    a = fuzz(budget_s=60, seed=5, nations=(4, 4), max_scenarios=8, stop_on_failure=False)
+    b = fuzz(budget_s=60, seed=5, nations=(4, 4), max_scenarios=8, stop_on_failure=False)
+    assert a.scenarios_run == b.scenarios_run == 8
+    assert (a.distinct_schedules, a.heights_committed, a.failures) == (
+        b.distinct_schedules, b.heights_committed, b.failures)
+
+
+@pytest.fixture(scope="module")
+def ci_result():
+    ci = PROFILES["ci"]
+    # A fixed number of scenarios (about the ci budget's worth on one core), so the result is a
+    # function of the seed and not of the machine's speed; the budget only caps it.
+    return fuzz(budget_s=6 * ci["budget_s"], seed=0, nations=ci["nations"],
+                byzantine=ci["byzantine"], max_heights=ci["max_heights"], max_scenarios=150,
+                stop_on_failure=False)
+
+
+def test_the_honest_protocol_keeps_safety_under_the_ci_profile(ci_result):
+    assert ci_result.scenarios_run == 150
+    assert ci_result.unexpected_safety == 0
+
+
+def test_the_honest_protocol_survives_the_ci_profile(ci_result):
+    assert ci_result.failures == 0, f"{ci_result.failures} of {ci_result.scenarios_run} failed"
+
+
+# ---------------------------------------------------------------------- the command line
+
+
+def test_replay_exit_codes(tmp_path, capsys):
+    text = (ROOT / "scenarios" / "library" / "crash-one-of-four.toml").read_text()
+    scenario = parse_scenario(text).with_overrides(ticks_max=800)
+    body = scenario_to_toml(scenario)
+    good = World(parse_scenario(body)).run()["trace_sha256"]
+    ok, bad, none = tmp_path / "ok.toml", tmp_path / "bad.toml", tmp_path / "none.toml"
+    ok.write_text(f"# trace_sha256: {good}\n{body}")
+    bad.write_text(f"# trace_sha256: {'0' * 64}\n{body}")
+    none.write_text(body)
+    assert main(["replay", str(ok)]) == 0
+    assert "trace hash matches" in capsys.readouterr().out
+    assert main(["replay", str(bad)]) == 1
+    out = capsys.readouterr()
+    assert "0" * 64 in out.out and good in out.out and "DIFFERS" in out.err
+    assert main(["replay", str(none)]) == 2
+    assert "trace_sha256" in capsys.readouterr().err
+    assert main(["replay", str(tmp_path / "missing.toml")]) == 2
+    assert main(["replay", str(none), "--record"]) == 0
+    assert main(["replay", str(none)]) == 0
+
+
+def test_fuzz_command_writes_its_files_and_exit_code(tmp_path, capsys):
+    out = tmp_path / "fuzz"
+    junit = tmp_path / "junit.xml"
+    code = main(["fuzz", "--budget-s", "2", "--nations", "4..4", "--out", str(out),
+                 "--junit", str(junit), "--quiet", "--shrink-budget-s", "3"])
+    report = json.loads((out / "fuzz.json").read_text())
+    assert {"scenarios_run", "scenarios_per_s", "heights_committed", "distinct_schedules",
+            "seed", "parameters"} <= set(report)
+    assert report["scenarios_run"] >= 1 and report["parameters"]["nations"] == [4, 4]
+    suite = ET.parse(junit).getroot().find("testsuite")
+    if code == 0:
+        assert not report["failed"] and suite.get("failures") == "0"
+        assert not (out / "counterexample.toml").exists()
+    else:  # the honest protocol has open findings (tests/regressions/open/)
+        assert code == 1 and report["failed"]
+        assert suite.find("testcase/failure") is not None
+        assert main(["replay", str(out / "counterexample.toml")]) == 0
+        assert "rule broken" in (out / "counterexample.toml").read_text()
+
+
+def test_fuzz_command_line_errors(capsys):
+    assert main(["fuzz"]) == 2
+    assert "--budget-s" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["fuzz", "--budget-s", "1", "--nations", "9..4"])
+    assert exc.value.code == 2
+    with pytest.raises(SystemExit) as exc:
+        main(["fuzz", "--budget-s", "0"])
+    assert exc.value.code == 2
+
+
+def test_node_default_class_is_the_honest_one(broken_result):
+    result, _ = broken_result
+    assert result.parameters["honest_node_class"] == "broken_nodes:TwoFQuorumNode"
+    assert fuzz(budget_s=30, seed=1, nations=(4, 4), max_scenarios=1).parameters[
+        "honest_node_class"] == f"{Node.__module__}:{Node.__qualname__}"

@@ -1,0 +1,91 @@
+"""`report.html`: self-contained, names the scenario, draws its plots, and renders empty runs."""
+
+from __future__ import annotations
+
+import re
+from types import SimpleNamespace
+
+from helpers import LIBRARY, nations_toml, run_library, run_text
+
+from scenarios.cli.main import main
+from scenarios.spec.loader import Behaviour
+from scenarios.report.run import SECTIONS, nation_roles, write_report
+
+SVG_PLOTS_MIN = 5  # commits, latency, messages, space-time, trade
+
+
+def assert_self_contained(text: str) -> None:
+    """Nothing that a browser would fetch: no scripts, stylesheets, images or imports."""
+    lowered = text.lower()
+    assert "<script" not in lowered
+    assert "<link" not in lowered
+    assert "@import" not in lowered
+    assert "<img" not in lowered
+    assert re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", lowered) is None
+    assert re.search(r"url\(\s*[\"']?\s*(https?:)?//", lowered) is None
+
+
+def test_report_names_the_scenario_and_has_every_section_and_plot(tmp_path):
+    world, summary = run_library("baseline", ticks_max=3000)
+    path = write_report(world, summary, tmp_path / "report.html")
+    assert path.exists()
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>") and text.rstrip().endswith("</html>")
+    assert "chemtrace report: baseline" in text
+    assert world.scenario.description in text
+    assert text.count("<svg") >= SVG_PLOTS_MIN
+    for key, title in SECTIONS:
+        assert f'id="{key}"' in text and title in text
+    assert text.count('class="how"') == len(SECTIONS)
+    assert_self_contained(text)
+    assert path.stat().st_size < 2_000_000  # a report is read in a browser, not archived
+
+
+def test_report_of_a_run_with_no_trade_and_no_commits_says_none(tmp_path):
+    world, summary = run_text(f"""
+[scenario]
+name = "quiet <b>&amp;"
+description = "no trade, stopped before the first commit"
+ticks_max = 5
+{nations_toml(["USA", "MEX", "CAN", "CHN"])}
+[workload]
+txs_per_tick = 0.0
+shipments = 0
+[expect]
+liveness = false
+""")
+    assert not any(world.commits.values()) and not world.latencies_ticks
+    text = write_report(world, summary, tmp_path / "report.html").read_text(encoding="utf-8")
+    for key, _ in SECTIONS:
+        assert f'id="{key}"' in text
+    assert "none: no commits" in text
+    assert "none: no committed transactions" in text
+    assert "none: this scenario ships no precursors" in text
+    assert "none: the ledger holds no flag" in text
+    # The scenario name is escaped everywhere, never markup.
+    assert "quiet &lt;b&gt;&amp;amp;" in text and "<b>" not in text
+    assert_self_contained(text)
+
+
+def test_behaviours_mark_nations_opted_out_corrupt_or_byzantine():
+    def b(kind: str, *nations: str) -> Behaviour:
+        return Behaviour(nations, kind, 0, None)
+
+    world = SimpleNamespace(scenario=SimpleNamespace(behaviours=(
+        b("opt_out", "PAN"), b("false_report", "GTM"), b("collude", "MEX", "HKG"),
+        b("withhold_objection", "USA"), b("equivocate", "CHN"), b("mute", "IND"),
+        b("crash", "CAN"), b("censor", "HKG"))))
+    assert nation_roles(world) == {
+        "PAN": "opted out", "GTM": "corrupt", "MEX": "corrupt", "USA": "corrupt",
+        "CHN": "Byzantine", "IND": "Byzantine", "HKG": "Byzantine"}
+
+
+def test_chemtrace_run_writes_the_report(tmp_path, capsys):
+    code = main(["run", str(LIBRARY / "baseline.toml"), "--ticks-max", "2000", "--out",
+                 str(tmp_path), "--quiet"])
+    assert code == 0
+    report = tmp_path / "report.html"
+    assert report.exists()
+    text = report.read_text(encoding="utf-8")
+    assert "baseline" in text and text.count("<svg") >= SVG_PLOTS_MIN
+    assert "report.html" in capsys.readouterr().out

@@ -1,0 +1,179 @@
+"""Weak-link studies and sweeps: the three layers, determinism across workers and Dask."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from helpers import nations_toml
+
+from scenarios.cli.main import main
+from scenarios.studies.sweep import SweepError, load_spec
+from scenarios.studies.weaklinks import consensus_layer
+
+HUB_SCENARIO = f"""
+[scenario]
+name = "hub"
+seed = 4
+ticks_max = 7000
+{nations_toml(["CHN", "IND", "MEX", "USA", "CAN"])}
+[[nation]]
+id = "PAN"
+power = 3
+
+[workload]
+txs_per_tick = 0.0
+shipments = 30
+trade_until_tick = 2500
+
+[[lane]]
+from = "CHN"
+to = "MEX"
+via = ["PAN"]
+share = 0.6
+
+[[lane]]
+from = "CHN"
+to = "USA"
+via = ["PAN"]
+share = 0.4
+
+[[lane]]
+from = "IND"
+to = "CAN"
+via = ["PAN"]
+share = 1.0
+"""
+
+
+@pytest.fixture(scope="module")
+def hub_study(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("hub")
+    path = folder / "hub.toml"
+    path.write_text(HUB_SCENARIO)
+    assert main(["weak-links", str(path), "--k", "2", "--workers", "2", "--out",
+                 str(folder / "out")]) == 0
+    return json.loads((folder / "out" / "weak_links.json").read_text()), folder / "out"
+
+
+def test_the_hub_every_route_crosses_ranks_first_in_all_three_layers(hub_study):
+    result, out = hub_study
+    s = result["structure"]
+    assert s["nations"][0]["nation"] == "PAN" and s["nations"][0]["mass_through_pct"] == 100.0
+    top = max(s["nations"], key=lambda r: r["transit_unavoidable_kg"])
+    assert top["nation"] == "PAN" and top["transit_unavoidable_kg"] == s["total_kg"]
+    assert max(s["nations"], key=lambda r: r["betweenness"])["nation"] == "PAN"
+    assert s["removal_sets"][0]["best_transit"][0]["nations"] == ["PAN"]
+    assert s["removal_sets"][0]["best"][0] == {"nations": ["PAN"], "untraceable_kg":
+                                               s["total_kg"], "untraceable_pct": 100.0}
+    assert result["consensus"]["nations"][0]["nation"] == "PAN"
+    first = result["simulation"][0]
+    assert first["label"] == "opt_out PAN" and first["rank"] == 1
+    assert first["traced_complete_pct"] == 0.0
+    assert result["baseline"]["traced_complete_pct"] == 100.0
+    rows = list(csv.DictReader((out / "ranking.csv").open()))
+    assert rows[0]["label"] == "opt_out PAN" and rows[0]["reproduce"].startswith("chemtrace run")
+    html = (out / "report.html").read_text()
+    assert "Weak links of hub" in html and html.count("<svg") >= 2
+
+
+def test_consensus_layer_finds_the_smallest_coalitions_with_weights():
+    heavy = consensus_layer([("USA", 5), ("MEX", 1), ("CAN", 1), ("CHN", 1)])
+    assert heavy["liveness"]["smallest_size"] == 1
+    assert heavy["liveness"]["coalitions_of_that_size"] == 1
+    assert heavy["liveness"]["examples"] == [{"nations": ["USA"], "power": 5}]
+    equal4 = consensus_layer([(n, 1) for n in ("USA", "MEX", "CAN", "CHN")])
+    assert equal4["liveness"]["smallest_size"] == 2 and equal4["safety"]["smallest_size"] == 2
+    assert equal4["liveness"]["coalitions_of_that_size"] == 6
+    seven = consensus_layer([(n, 1) for n in ("A", "B", "C", "D", "E", "F", "G")])
+    assert seven["liveness"]["smallest_size"] == 3 and seven["safety"]["smallest_size"] == 3
+    assert seven["safety"]["coalitions_of_that_size"] == 35
+    # 3 of 9: exactly 1/3 can break safety but not stop liveness.
+    nine = consensus_layer([(str(i), 1) for i in range(9)])
+    assert nine["safety"]["smallest_size"] == 3 and nine["liveness"]["smallest_size"] == 4
+
+
+SMALL = f"""
+[scenario]
+name = "small"
+seed = 1
+ticks_max = 2500
+{nations_toml(["CHN", "MEX", "USA", "CAN"])}
+[workload]
+txs_per_tick = 0.1
+shipments = 4
+trade_until_tick = 800
+[[lane]]
+from = "CHN"
+to = "MEX"
+share = 1.0
+"""
+
+
+def _spec(tmp_path, values: str) -> str:
+    (tmp_path / "small.toml").write_text(SMALL)
+    spec = tmp_path / "spec.toml"
+    spec.write_text(f"""
+[sweep]
+scenario = "small.toml"
+seeds = [1, 2]
+metric = "heights_committed"
+[[sweep.param]]
+path = "network.loss_probability"
+values = {values}
+""")
+    return str(spec)
+
+
+def _rows(folder) -> list[dict]:
+    rows = list(csv.DictReader((folder / "results.csv").open()))
+    for row in rows:  # wall-clock columns differ run to run; everything else must not
+        row.pop("wall_s", None)
+        row.pop("reproduce", None)
+    return rows
+
+
+def test_sweep_results_are_identical_on_1_and_2_workers_and_on_a_dask_cluster(tmp_path):
+    spec = _spec(tmp_path, "[0.0, 0.05]")
+    assert main(["sweep", spec, "--workers", "1", "--out", str(tmp_path / "w1")]) == 0
+    assert main(["sweep", spec, "--workers", "2", "--out", str(tmp_path / "w2")]) == 0
+    from distributed import LocalCluster
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster:
+        assert main(["sweep", spec, "--dask", cluster.scheduler_address, "--out",
+                     str(tmp_path / "dask")]) == 0
+    one = _rows(tmp_path / "w1")
+    assert len(one) == 4 and all(r["error"] == "" for r in one)
+    assert one == _rows(tmp_path / "w2") == _rows(tmp_path / "dask")
+    aggregate = list(csv.DictReader((tmp_path / "w1" / "aggregate.csv").open()))
+    assert [a["network.loss_probability"] for a in aggregate] == ["0.0", "0.05"]
+    assert all(float(a["ci95_low"]) <= float(a["mean"]) <= float(a["ci95_high"])
+               for a in aggregate)
+    assert (tmp_path / "w1" / "sweep.png").stat().st_size > 1000
+
+
+def test_a_failing_run_is_recorded_not_fatal(tmp_path, capsys):
+    spec = _spec(tmp_path, "[0.0, 7.5]")  # 7.5 is no probability: that point cannot load
+    assert main(["sweep", spec, "--out", str(tmp_path / "out")]) == 0
+    rows = list(csv.DictReader((tmp_path / "out" / "results.csv").open()))
+    bad = [r for r in rows if r["error"]]
+    assert len(bad) == 2 and all("loss_probability" in r["error"] for r in bad)
+    assert all(r["reproduce"].startswith("chemtrace run ") for r in bad)
+    assert len(rows) - len(bad) == 2
+    assert "2 run(s) failed" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("[sweep]\nscenario = 'x.toml'\nmetric = 'speed'\n[[sweep.param]]\npath='a'\nvalues=[1]\n",
+     "sweep.metric: unknown metric 'speed'"),
+    ("[sweep]\nscenario = 'x.toml'\n", "add at least one [[sweep.param]]"),
+    ("[sweep]\nscenario = 'x.toml'\ncolour = 1\n", "sweep.colour: unknown key"),
+    ("[other]\n", "one table, [sweep]"),
+])
+def test_sweep_spec_errors(tmp_path, text, needle):
+    path = tmp_path / "spec.toml"
+    path.write_text(text)
+    with pytest.raises(SweepError, match=needle.replace("[", r"\[").replace("]", r"\]")):
+        load_spec(path)
