@@ -78,7 +78,6 @@ from nodes.chain.storage import MemoryStorage, StorageError
 from nodes.chain.tx import Transaction
 from nodes.wire.messages import (
     SYNC_BLOCKS_MAX,
-    TXS_PER_MESSAGE_MAX,
     DecodeCache,
     SyncRequest,
     SyncResponse,

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from scenarios.assemble import build_world
 from scenarios.sim.world import World
 from scenarios.spec.loader import load_scenario, parse_scenario
 
@@ -15,12 +16,12 @@ LIBRARY = ROOT / "scenarios" / "library"
 
 def run_library(name: str, **overrides) -> tuple[World, dict]:
     scenario = load_scenario(LIBRARY / f"{name}.toml").with_overrides(**overrides)
-    world = World(scenario)
+    world = build_world(scenario)
     return world, world.run()
 
 
 def run_text(text: str, **overrides) -> tuple[World, dict]:
-    world = World(parse_scenario(text, "<test>").with_overrides(**overrides))
+    world = build_world(parse_scenario(text, "<test>").with_overrides(**overrides))
     return world, world.run()
 
 

@@ -56,7 +56,7 @@ from dataclasses import dataclass, field, replace
 
 from nodes.chain.block import GENESIS_STATE_ROOT
 from nodes.chain.codec import pack
-from nodes.app.events import COSIGNER_FIELD, Event, EventError, decode_event, event_body, field_values
+from nodes.app.events import Event, EventError, decode_event, event_body, field_values
 from nodes.chain.identity import VerifyCache
 from nodes.app.registry import Registry
 from nodes.chain.tx import Transaction

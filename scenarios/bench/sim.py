@@ -50,6 +50,7 @@ from nodes import Chaincode, Identity, VerifyCache, verify_signature
 from nodes.app.registry import un_members
 
 from scenarios.spec.loader import Scenario, parse_scenario
+from scenarios.assemble import build_world
 from scenarios.sim.world import World
 
 LIBRARY = Path(__file__).resolve().parents[1] / "library"
@@ -248,7 +249,7 @@ def sim_point(n: int, ctx: BenchContext) -> dict:
         # The floor again, just before each run: load that comes and goes during a long bench
         # moves the floor and the run together, and their ratio much less.
         floors.append(floor_tx_per_s(ctx.floor_messages))
-        world = World(scenario)
+        world = build_world(scenario)
         peak = [_rss_bytes()]
 
         def sample(_tick: int, _ticks_max: int) -> None:

@@ -92,7 +92,7 @@ def measure_replay(ticks: int) -> dict:
     from nodes.node import Node
 
     from scenarios.spec.loader import load_scenario
-    from scenarios.sim.world import World
+    from scenarios.assemble import build_world
 
     scenario = load_scenario(Path(__file__).resolve().parents[1] / "library" / "baseline.toml") \
         .with_overrides(ticks_max=ticks)
@@ -104,7 +104,7 @@ def measure_replay(ticks: int) -> dict:
                                         f"{scenario.name}", synchronous="NORMAL"))
             return opened[-1]
 
-        world = World(scenario, storage_factory=factory)
+        world = build_world(scenario, storage_factory=factory)
         world.run()
         for storage in opened:
             storage.close()

@@ -201,7 +201,7 @@ def _table(result, byzantine: str) -> Table:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from scenarios.spec.loader import ScenarioError, load_scenario
-    from scenarios.sim.world import World
+    from scenarios.assemble import build_world
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     console = Console(highlight=False, soft_wrap=True)
     path = Path(args.file)
@@ -226,7 +226,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         trace_path = args.out / "trace.jsonl"
-    summary = World(scenario, trace_path=trace_path, honest_node_class=node_class).run()
+    summary = build_world(scenario, trace_path=trace_path, honest_node_class=node_class).run()
     if args.out:
         (args.out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True)
                                                + "\n")

@@ -35,7 +35,7 @@ from nodes.app.registry import load_registry
 from scenarios.trade.custody import CustodyError, custody_chain, read_ledger
 from scenarios.spec.loader import ScenarioError, load_scenario
 from scenarios.trade.workload import TradeError
-from scenarios.sim.world import World
+from scenarios.assemble import build_world
 
 EXIT_OK, EXIT_EXPECT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -171,7 +171,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         err.print(f"error: cannot create output folder {out}: {exc.strerror}")
         return EXIT_USAGE
     try:
-        world = World(scenario, trace_path=out / "trace.jsonl", ledger_path=out / "ledger.jsonl")
+        world = build_world(scenario, trace_path=out / "trace.jsonl", ledger_path=out / "ledger.jsonl")
     except TradeError as exc:
         err.print(f"error: {scenario.source}: {exc}")
         return EXIT_USAGE

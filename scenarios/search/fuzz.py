@@ -51,6 +51,7 @@ from nodes.wire.messages import WireError, decode
 
 from scenarios.spec.loader import Scenario
 from scenarios.search.strategies import DEFAULT_HEIGHTS, scenarios
+from scenarios.assemble import build_world
 from scenarios.sim.world import World
 
 # Profiles: `ci` runs in `make test` (tests/scenarios/test_fuzz.py), `nightly` in `make fuzz`.
@@ -332,7 +333,7 @@ def run_scenario(scenario: Scenario, node_class: type[Node] = Node) -> dict:
     of the replica's own checks) is a failure too: its summary has one violation of kind
     "exception", and no trace hash. It writes no report, so it keeps no space-time diagram."""
     try:
-        return World(scenario, honest_node_class=node_class, spacetime=False).run()
+        return build_world(scenario, honest_node_class=node_class, spacetime=False).run()
     except Exception as exc:  # the run itself broke: report it as the failure it is
         return _exception_summary(scenario, exc)
 

@@ -35,7 +35,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import heapq
-import math
 from dataclasses import dataclass
 
 from consensus import Proposal, Vote
@@ -46,7 +45,7 @@ from nodes.wire.messages import WireError, proposal_signed_bytes, vote_signed_by
 from scenarios.faults.behaviours import NODE_CLASSES
 from scenarios.spec.loader import Behaviour, Scenario
 from scenarios.sim.oracles import judge_liveness
-from scenarios.sim.world import CRASH, DELIVER, RECHECK, RESTART, SUBMIT, TRADE, WAKE, Speedups, World, _nation
+from scenarios.sim.world import CRASH, DELIVER, RECHECK, SUBMIT, TRADE, WAKE, Speedups, World, _nation
 
 CORRUPT_MODES = ("equivocate", "amnesia", "forge")
 MUTATIONS = ("round+1", "round-1", "height+1", "height-1", "value")

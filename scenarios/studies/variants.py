@@ -107,13 +107,13 @@ def variant_text(base: dict, changes: list[tuple[str, object]], header: str = ""
 def run_task(task: Task) -> dict:
     """Run one variant; return its row. Never raises for a failing scenario."""
     from scenarios.spec.loader import ScenarioError, parse_scenario
-    from scenarios.sim.world import World
+    from scenarios.assemble import build_world
     row: dict = {"label": task.label, **dict(task.meta), "error": "",
                  "reproduce": f"chemtrace run {task.source}"}
     started = time.perf_counter()
     try:
         scenario = parse_scenario(task.text, task.source)
-        summary = World(scenario).run()
+        summary = build_world(scenario).run()
     except ScenarioError as exc:
         row["error"] = f"scenario error: {exc}"
         return row

@@ -29,7 +29,6 @@ from pathlib import Path
 import networkx as nx
 
 from scenarios.spec.loader import load_scenario
-from scenarios.trade.routes import route_graph
 from scenarios.studies.variants import Task, VariantError, read_raw, run_all, variant_text
 
 COMBINATIONS_MAX = 20_000
@@ -153,10 +152,10 @@ def consensus_layer(powers: list[tuple[str, int]]) -> dict:
 
 
 def study(path: Path, k_max: int, workers: int, out: Path, progress=None) -> dict:
-    from scenarios.sim.world import World
+    from scenarios.assemble import build_world
     base, _ = read_raw(path)
     scenario = load_scenario(path)
-    world = World(scenario)  # plans the trade; not run
+    world = build_world(scenario)  # plans the trade; not run
     struct = structure(world, k_max)
     cons = consensus_layer(list(scenario.nations))
     members = set(scenario.nation_ids)

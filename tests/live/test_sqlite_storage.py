@@ -32,7 +32,7 @@ from nodes.wire.records import (
 )
 from nodes.live.sqlite_storage import SQLiteStorage
 from nodes.chain.storage import StorageError
-from scenarios.sim.world import World
+from scenarios.assemble import build_world
 from scenarios.spec.loader import load_scenario
 from scenarios.bench.storage import BENCH_CHAIN_ID, synthetic_chain, wal_record
 
@@ -330,7 +330,7 @@ test_storage_against_memory = StorageAgainstMemory.TestCase
 @pytest.mark.parametrize("name, ticks_max", [("crash-restart", 6000), ("crash-wipe", 5000)])
 def test_the_world_on_sqlite_gives_the_same_trace_as_on_memory(tmp_path, name, ticks_max):
     scenario = load_scenario(LIBRARY / f"{name}.toml").with_overrides(ticks_max=ticks_max)
-    memory = World(scenario).run()
+    memory = build_world(scenario).run()
     opened: list[SQLiteStorage] = []
 
     def sqlite_factory(instance: str) -> SQLiteStorage:
@@ -339,7 +339,7 @@ def test_the_world_on_sqlite_gives_the_same_trace_as_on_memory(tmp_path, name, t
                                     synchronous="NORMAL"))
         return opened[-1]
 
-    world = World(scenario, storage_factory=sqlite_factory)
+    world = build_world(scenario, storage_factory=sqlite_factory)
     on_sqlite = world.run()
     for storage in opened:
         storage.close()

@@ -6,7 +6,7 @@ import pytest
 
 from helpers import LIBRARY, nations_toml, run_text
 
-from scenarios.sim.world import World
+from scenarios.assemble import build_world
 from scenarios.spec.loader import ScenarioError, load_scenario, parse_scenario
 
 FOUR = ["USA", "MEX", "CAN", "CHN"]
@@ -225,8 +225,8 @@ def test_collusion_leaks_without_a_flag():
 
 def test_python_scenario_script_runs_like_toml():
     path = LIBRARY / "opt-out-one-chemical.py"
-    a = World(load_scenario(path)).run()
-    b = World(load_scenario(path)).run()
+    a = build_world(load_scenario(path)).run()
+    b = build_world(load_scenario(path)).run()
     assert a["trace_sha256"] == b["trace_sha256"]
     d = a["domain"]
     assert d["diversions_injected"]["pan_skips_4_piperidone"] > 0

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import seed as hypothesis_seed
 
 from nodes import Node
-from scenarios.sim.world import World
+from scenarios.assemble import build_world
 from scenarios.spec.loader import load_scenario, parse_scenario
 from scenarios.cli.main import main
 from scenarios.spec.dump import scenario_to_toml
@@ -134,15 +134,15 @@ params = { rate = 1.0 }
 [workload]
 txs_per_tick = 0.0
 """
-    quiet = World(parse_scenario(text.replace("rate = 1.0", "rate = 0.0"))).run()
-    loud = World(parse_scenario(text)).run()
+    quiet = build_world(parse_scenario(text.replace("rate = 1.0", "rate = 0.0"))).run()
+    loud = build_world(parse_scenario(text)).run()
     assert loud["safety_ok"] and loud["liveness_ok"] and loud["heights_committed"] > 0
     assert loud["byzantine_nations"] == ["CHN"]
     # Mutated copies are re-signed with CHN's key: peers see conflicting votes (evidence), not
     # bad signatures.
     assert loud["evidence"] and not quiet["evidence"]
     assert "bad_signature" not in loud["dropped_by_reason"]
-    assert loud["trace_sha256"] == World(parse_scenario(text)).run()["trace_sha256"]
+    assert loud["trace_sha256"] == build_world(parse_scenario(text)).run()["trace_sha256"]
 
 
 # ---------------------------------------------------------------------- fuzz, shrink, replay
@@ -174,7 +174,7 @@ def test_a_shrunk_counterexample_replays_to_the_same_trace_hash(broken_result, t
     header = f"node_class: broken_nodes:TwoFQuorumNode\ntrace_sha256: {result.trace_sha256}"
     path.write_text(scenario_to_toml(result.counterexample, header))
     loaded = load_scenario(path)
-    again = World(loaded, honest_node_class=TwoFQuorumNode).run()
+    again = build_world(loaded, honest_node_class=TwoFQuorumNode).run()
     assert again["trace_sha256"] == result.trace_sha256
     assert not again["expect_ok"]
     assert main(["replay", str(path)]) == 0  # reads node_class: from the header
@@ -226,7 +226,7 @@ def test_replay_exit_codes(tmp_path, capsys):
     text = (ROOT / "scenarios" / "library" / "crash-one-of-four.toml").read_text()
     scenario = parse_scenario(text).with_overrides(ticks_max=800)
     body = scenario_to_toml(scenario)
-    good = World(parse_scenario(body)).run()["trace_sha256"]
+    good = build_world(parse_scenario(body)).run()["trace_sha256"]
     ok, bad, none = tmp_path / "ok.toml", tmp_path / "bad.toml", tmp_path / "none.toml"
     ok.write_text(f"# trace_sha256: {good}\n{body}")
     bad.write_text(f"# trace_sha256: {'0' * 64}\n{body}")

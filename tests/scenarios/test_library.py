@@ -15,6 +15,7 @@ import pytest
 
 from helpers import LIBRARY
 
+from scenarios.assemble import build_world
 from scenarios.sim.world import World
 from scenarios.spec.loader import load_scenario, parse_scenario
 from scenarios.cli.main import library_question, main
@@ -50,7 +51,7 @@ def run_of(tmp_path_factory):
             scenario = load_scenario(LIBRARY / name)
             if name in SHORTENED_TICKS:
                 scenario = scenario.with_overrides(ticks_max=SHORTENED_TICKS[name])
-            world = World(scenario, trace_path=out / "trace.jsonl")
+            world = build_world(scenario, trace_path=out / "trace.jsonl")
             _RUNS[name] = Run(world, world.run(), out / "trace.jsonl")
         return _RUNS[name]
     return get
@@ -334,7 +335,7 @@ def _variant(name: str, old: str, new: str) -> dict:
     text = (LIBRARY / name).read_text()
     old, new = f"\n{old}\n", f"\n{new}\n"  # the whole line, not the header's mention of it
     assert text.count(old) == 1, f"{name} no longer has the line {old.strip()!r}"
-    return World(parse_scenario(text.replace(old, new), name)).run()
+    return build_world(parse_scenario(text.replace(old, new), name)).run()
 
 
 def test_opt_out_hub_one_line_change_asks_about_another_hub():

@@ -19,6 +19,7 @@ import pytest
 
 from helpers import nations_toml
 from nodes import Node
+from scenarios.assemble import build_world
 from scenarios.sim.world import World
 from scenarios.spec.loader import parse_scenario
 from scenarios.search import fuzz as fuzz_module
@@ -78,7 +79,7 @@ KILLERS = {
 
 
 def run(text: str, node_class: type[Node] = Node) -> dict:
-    return World(parse_scenario(text, "<test>"), honest_node_class=node_class).run()
+    return build_world(parse_scenario(text, "<test>"), honest_node_class=node_class).run()
 
 
 def kinds(summary: dict) -> set[str]:
@@ -154,14 +155,14 @@ def test_the_fuzzer_kills_the_quick_mutants_within_a_small_budget():
         assert row["shrunk"]["toml_lines"] > 0 and row["counterexample"]
         # the shrunk counterexample still tells the mutant from the honest protocol
         counterexample = parse_scenario(row["counterexample"], "<counterexample>")
-        assert not World(counterexample, honest_node_class=MUTANTS[name]).run()["expect_ok"]
-        assert World(counterexample).run()["expect_ok"]
+        assert not build_world(counterexample, honest_node_class=MUTANTS[name]).run()["expect_ok"]
+        assert build_world(counterexample).run()["expect_ok"]
 
 
 def test_a_scenario_the_honest_protocol_fails_too_does_not_kill_a_mutant():
     both_fail = scenario(FOUR, ticks=1500).replace("[expect]", "[expect]\nsafety = false")
     s = parse_scenario(both_fail, "<test>")
-    assert not World(s, honest_node_class=MUTANTS["no_locking"]).run()["expect_ok"]
+    assert not build_world(s, honest_node_class=MUTANTS["no_locking"]).run()["expect_ok"]
     with _judged_against(Node) as judge:
         summary = fuzz_module.World(s, honest_node_class=MUTANTS["no_locking"]).run()
     assert summary["expect_ok"] and summary["reference_failed"]

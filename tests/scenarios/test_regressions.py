@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from scenarios.sim.world import World
+from scenarios.assemble import build_world
 from scenarios.spec.loader import load_scenario
 
 HERE = Path(__file__).resolve().parents[1] / "regressions"
@@ -33,7 +33,7 @@ def test_the_regressions_folder_explains_itself():
 
 @pytest.mark.parametrize("path", FIXED, ids=lambda p: p.stem)
 def test_regression_keeps_its_expectation_and_trace(path):
-    summary = World(load_scenario(path)).run()
+    summary = build_world(load_scenario(path)).run()
     assert summary["expect_ok"], (path.name, summary["violations"][:3])
     want = recorded_hash(path)
     if want is not None:
@@ -44,7 +44,7 @@ def test_each_open_finding_still_fails_the_same_way():
     # One test over the folder, not one per file: an empty open/ (every finding fixed) is a
     # pass, not a skip.
     for path in OPEN:
-        summary = World(load_scenario(path)).run()
+        summary = build_world(load_scenario(path)).run()
         assert not summary["expect_ok"], (
             f"{path.name} passes now: the bug is fixed. Move it to tests/regressions/ and run "
             f"chemtrace replay tests/regressions/{path.name} --record")

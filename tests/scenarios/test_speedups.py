@@ -38,6 +38,7 @@ from scenarios.spec.loader import load_scenario
 from scenarios.api import CustomBehaviour, with_custom
 from scenarios.bench.sim import SimWorkload, bench_scenario
 from scenarios.search.strategies import scenarios
+from scenarios.assemble import build_world
 from scenarios.sim.world import Speedups, World
 
 ALL_OFF = Speedups(verify_cache=False, decode_cache=False, shared_application=False,
@@ -45,7 +46,7 @@ ALL_OFF = Speedups(verify_cache=False, decode_cache=False, shared_application=Fa
 
 
 def _run(scenario, speedups: Speedups) -> tuple[World, dict]:
-    world = World(scenario, speedups=speedups)
+    world = build_world(scenario, speedups=speedups)
     return world, world.run()
 
 
@@ -104,9 +105,9 @@ def _without_wall_time(summary: dict) -> dict:
                                          ("twins", 2500)])
 def test_no_spacetime_diagram_changes_neither_trace_nor_summary(name, ticks):
     scenario = load_scenario(LIBRARY / f"{name}.toml").with_overrides(ticks_max=ticks)
-    kept = World(scenario)
+    kept = build_world(scenario)
     kept_summary = kept.run()
-    skipped = World(scenario, spacetime=False)
+    skipped = build_world(scenario, spacetime=False)
     skipped_summary = skipped.run()
     assert kept.spacetime and not skipped.spacetime and not skipped._sent_at
     assert kept_summary["trace_sha256"] == skipped_summary["trace_sha256"]
