@@ -387,7 +387,7 @@ class _Checker:
         if regions:
             from nodes.app.registry import load_nations
 
-            from scenarios.sim.network import load_regions
+            from scenarios.spec.regions import load_regions
             iso, matrix = load_nations(), load_regions()
             for n in ids:
                 if n not in iso or (iso[n].region, iso[n].region) not in matrix:
