@@ -9,7 +9,7 @@ the flags the event raised. A rejected event changes nothing but is still a resu
 the trace; flags are what policy users read. `begin_block` raises the time-driven flags
 (`overdue`) before the block's transactions apply.
 
-Rules (DESIGN.md section 6), with the reason code a violation gives:
+Rules (README.md, "The precursor ledger"), with the reason code a violation gives:
 
 - the tx signer is the nation whose authority must file the event      `wrong_authority`
 - the operator named by the event co-signed it with its registered key  `missing_cosignature`

@@ -47,7 +47,7 @@ REGIONS = (
     "middle_east", "south_asia", "east_asia", "southeast_asia", "central_asia", "oceania",
     "antarctica",
 )
-# Nations whose control status every chemical must state (DESIGN.md section 6).
+# Nations whose control status every chemical must state (nodes/data/README.md).
 NATIONS_REQUIRED = ("CAN", "CHN", "MEX", "USA")
 NATIONS_CSV_HEADER = ("alpha3", "name", "un_member", "region")
 UN_MEMBERS_COUNT = 193  # United Nations member states since South Sudan joined in 2011.

@@ -1,6 +1,6 @@
 """The scenario schema: every key a scenario file may hold, its type, default and meaning.
 
-Scenarios are data (FoundationDB's `tests/fast/*.toml`): a workload table plus fault tables. The
+Scenarios are data (like the `fast/*.toml` test specs of FoundationDB's simulator): a workload table plus fault tables. The
 schema below is the single source of truth: the loader validates against it, and
 `docs/scenario-reference.md` is checked against it by a test. An unknown key is an error, so a
 typo never silently falls back to a default.

@@ -1,6 +1,6 @@
 """The consensus core is pure: standard library only, and no clock, randomness, I/O or threads.
 
-DESIGN.md section 1: `consensus/` imports the standard library alone, with no asyncio, clock,
+docs/architecture.md (the layers): `consensus/` imports the standard library alone, with no asyncio, clock,
 `random`, msgpack, nacl or file I/O. This test reads every module's syntax tree and enforces it.
 Relative imports (`from .io import ...`, the core's own effect types) are fine.
 """

@@ -1,7 +1,7 @@
 """Hostile input: whatever a peer sends, a node drops and counts it, and never crashes.
 
-DESIGN.md section 5: "A malformed, oversized, unsigned, wrongly signed, replayed or
-unknown-sender message is dropped and counted. [...] It never crashes a node." The property tests
+The rule (docs/architecture.md): a malformed, oversized, unsigned, wrongly signed, replayed or
+unknown-sender message is dropped and counted, and never crashes a node. The property tests
 feed the decoders and `Node.on_bytes` arbitrary bytes, arbitrary msgpack structures shaped like
 each message kind, mutations of valid messages and validly signed but arbitrary consensus
 messages; the example tests pin down the reason each kind of hostile message is dropped for.

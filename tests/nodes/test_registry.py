@@ -1,6 +1,6 @@
 """The shipped reference data (chemicals, nations, lanes) and the loader that validates it.
 
-DESIGN.md section 6: every chemical has a CAS number with a valid check digit, an HS code, its
+README.md ("The precursor ledger") and nodes/data/README.md: every chemical has a CAS number with a valid check digit, an HS code, its
 1988 Convention table and date, national control status with effective dates (USA, CHN, MEX, CAN
 at least) and a maximum yield; nations are ISO 3166 alpha-3; lanes are cited and their shares
 sum to 1 per source. A broken file is refused with a message naming file, row, field and fix.
@@ -102,7 +102,7 @@ def test_every_shipped_cas_check_digit_is_valid(registry) -> None:
         assert registry.by_cas[chemical.cas] is chemical
 
 
-# id: (CAS, 1988 Convention table, date it took effect) from DESIGN.md section 6.
+# id: (CAS, 1988 Convention table, date it took effect), as the README's registry lists them.
 DESIGN_CHEMICALS = {
     "npp": ("39742-60-4", "I", "2017"),
     "4-anpp": ("21409-26-7", "I", "2017"),
