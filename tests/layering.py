@@ -307,9 +307,14 @@ def cycle_violations(edges: list[Import], files: dict[str, str]) -> list[Violati
         if len(component) == 1:
             continue
         circle = _circle(first, members, graph)
-        hops = ", ".join(f"{a} -> {b} (line {graph[a][b]})" for a, b in zip(circle, circle[1:]))
-        out.append(Violation("cycle", files[first], graph[first][circle[1]],
-                             f"import cycle among {', '.join(component)}; one circle: {hops}"))
+        hops = list(zip(circle, circle[1:]))
+        message = (f"import cycle among {', '.join(component)}; one circle: "
+                   + ", ".join(f"{a} -> {b} ({files[a]}:{graph[a][b]})" for a, b in hops))
+        inside = [(a, b) for a in component for b in sorted(graph.get(a, {})) if b in members]
+        if len(inside) > len(hops):  # the other arrows to cut, so a fix sees them all at once
+            message += "; every arrow inside: " + ", ".join(
+                f"{a} -> {b} ({files[a]}:{graph[a][b]})" for a, b in inside)
+        out.append(Violation("cycle", files[first], graph[first][circle[1]], message))
     return out
 
 

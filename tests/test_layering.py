@@ -165,7 +165,8 @@ def test_an_import_cycle_is_reported(tmp_path: Path) -> None:
     assert found == [
         "cycle scenarios/spec/loader.py:4 import cycle among scenarios.spec.loader, "
         "scenarios.spec.schema; one circle: scenarios.spec.loader -> scenarios.spec.schema "
-        "(line 4), scenarios.spec.schema -> scenarios.spec.loader (line 1)",
+        "(scenarios/spec/loader.py:4), scenarios.spec.schema -> scenarios.spec.loader "
+        "(scenarios/spec/schema.py:1)",
     ]
 
 
@@ -195,4 +196,20 @@ def test_a_dangling_path_is_reported(tmp_path: Path) -> None:
         "path consensus/core.py:4 names tests/nowhere/*.toml, which the repository does not "
         "have",
         "path pyproject.toml:2 names docs/missing.md, which the repository does not have",
+    ]
+
+
+def test_a_longer_cycle_is_shown_whole(tmp_path: Path) -> None:
+    found = check(tmp_path, {
+        "nodes/chain/a.py": "from . import b\nfrom . import c\n",
+        "nodes/chain/b.py": "import nodes.chain.c\n",
+        "nodes/chain/c.py": "def f():\n    from nodes.chain.a import f\n",
+    })
+    assert found == [
+        "cycle nodes/chain/a.py:2 import cycle among nodes.chain.a, nodes.chain.b, "
+        "nodes.chain.c; one circle: nodes.chain.a -> nodes.chain.c (nodes/chain/a.py:2), "
+        "nodes.chain.c -> nodes.chain.a (nodes/chain/c.py:2); every arrow inside: "
+        "nodes.chain.a -> nodes.chain.b (nodes/chain/a.py:1), nodes.chain.a -> nodes.chain.c "
+        "(nodes/chain/a.py:2), nodes.chain.b -> nodes.chain.c (nodes/chain/b.py:1), "
+        "nodes.chain.c -> nodes.chain.a (nodes/chain/c.py:2)",
     ]
