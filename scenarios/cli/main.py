@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     trace.add_argument("--json", action="store_true", help="print JSON instead of a table")
     from scenarios.cli.studies import add_parsers
     add_parsers(sub)
-    from scenarios.cli.mutants import add_parser as add_mutants_parser
+    from scenarios.cli.mutants import add_parsers as add_mutants_parser
     add_mutants_parser(sub)
     from scenarios.cli.fuzz import add_parsers as add_fuzz_parsers
     add_fuzz_parsers(sub)
