@@ -1,17 +1,19 @@
 """The `chemtrace` command line: builds the parser from each command group's `add_parsers` and
 hands the parsed arguments to that group's `dispatch`.
 
-    chemtrace run FILE [--seed N] [--out DIR] [--ticks-max N] [--quiet]   (scenarios/cli/run.py)
-    chemtrace bench [--quick] [--json FILE]                                (scenarios/cli/bench.py)
-    chemtrace registry [--json]                                            (scenarios/cli/registry.py)
-    chemtrace trace LOT --run DIR [--json]                                 (scenarios/cli/trace.py)
-    chemtrace weak-links | sweep                                           (scenarios/cli/studies.py)
-    chemtrace mutants [--budget-s S] [--json FILE]                         (scenarios/cli/mutants.py)
+    chemtrace run FILE [--seed N] [--out DIR] [--ticks-max N] [--quiet]   run.py
+    chemtrace bench [--quick] [--json FILE]                                bench.py
+    chemtrace registry [--json]                                            registry.py
+    chemtrace trace LOT --run DIR [--json]                                 trace.py
+    chemtrace weak-links | sweep                                           studies.py
+    chemtrace mutants [--budget-s S] [--json FILE]                         mutants.py
     chemtrace fuzz --budget-s S [--seed N] [--nations A..B] [--out DIR] [--junit FILE]
-    chemtrace replay FILE                                                  (both in scenarios/cli/fuzz.py)
-    chemtrace keys | genesis | broker-config                               (scenarios/cli/chain.py)
-    chemtrace node | cluster | bench-live                                  (scenarios/cli/live.py)
-    chemtrace list [--json]                                                (scenarios/cli/library.py)
+    chemtrace replay FILE                                                  fuzz.py (both)
+    chemtrace keys | genesis | broker-config                               chain.py
+    chemtrace node | cluster | bench-live                                  live.py
+    chemtrace list [--json]                                                library.py
+
+(modules of scenarios/cli/; the docstring of each shows its commands in full)
 
 Exit codes (`scenarios.cli.args.ExitCode`): 0 when the scenario's [expect] holds, 1 when it does
 not, 2 for a bad command line or scenario file, 130 for a cluster stopped by Ctrl-C.
