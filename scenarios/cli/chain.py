@@ -33,7 +33,9 @@ from nodes.live.keyfile import (
     write_public,
 )
 
-EXIT_OK, EXIT_USAGE = 0, 2
+from scenarios.cli.args import ExitCode
+
+COMMANDS = ("keys", "genesis", "broker-config")
 DEFAULT_CHAIN_ID = "chemtrace-live"
 NATIONS_MAX = 1024
 KEY_FILES_MAX = 1024
@@ -65,19 +67,17 @@ def add_parsers(sub) -> None:
                         help="listener address (default 127.0.0.1; 0.0.0.0 for other hosts)")
 
 
-def dispatch(args: argparse.Namespace) -> int | None:
-    commands = {"keys": cmd_keys, "genesis": cmd_genesis, "broker-config": cmd_broker_config}
-    command = commands.get(args.command)
-    if command is None:
-        return None
+def dispatch(args: argparse.Namespace) -> ExitCode:
+    command = {"keys": cmd_keys, "genesis": cmd_genesis,
+               "broker-config": cmd_broker_config}[args.command]
     try:
         return command(args)
     except (KeyFileError, GenesisError, BrokerError, ValidatorSetError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     except OSError as exc:
         print(f"error: {exc.filename or ''}: {exc.strerror}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
 
 
 def parse_nations(text: str) -> list[str]:
@@ -109,7 +109,7 @@ def parse_powers(text: str, codes: list[str]) -> dict[str, int]:
     return powers
 
 
-def cmd_keys(args: argparse.Namespace) -> int:
+def cmd_keys(args: argparse.Namespace) -> ExitCode:
     codes = parse_nations(args.nations)
     out = make_key_dir(args.out)
     if not args.force:
@@ -123,10 +123,10 @@ def cmd_keys(args: argparse.Namespace) -> int:
         path = write_key(key_path(out, code), code, identity, overwrite=args.force)
         public = write_public(public_path(out, code), code, identity.public_key, overwrite=True)
         print(f"wrote {path} and {public.name} (public key {identity.public_key.hex()})")
-    return EXIT_OK
+    return ExitCode.OK
 
 
-def cmd_genesis(args: argparse.Namespace) -> int:
+def cmd_genesis(args: argparse.Namespace) -> ExitCode:
     check_chain_id(args.chain_id, "--chain-id")
     if not args.keys.is_dir():
         raise KeyFileError(f"{args.keys}: no such folder of key files; make one with "
@@ -161,10 +161,10 @@ def cmd_genesis(args: argparse.Namespace) -> int:
     Genesis.load(args.out)  # what we wrote must load back: fail here, not on four hosts later
     print(f"wrote {args.out}: chain {genesis.chain_id}, nations "
           + ", ".join(f"{c} (power {powers[c]})" for c in codes))
-    return EXIT_OK
+    return ExitCode.OK
 
 
-def cmd_broker_config(args: argparse.Namespace) -> int:
+def cmd_broker_config(args: argparse.Namespace) -> ExitCode:
     genesis = Genesis.load(args.genesis)
     check_chain_id(genesis.chain_id, str(args.genesis))
     config = write_broker_config(genesis, args.out, port=args.port, host=args.host)
@@ -172,4 +172,4 @@ def cmd_broker_config(args: argparse.Namespace) -> int:
         print(f"wrote {path}")
     print(f"users: {', '.join(config.credentials)}; start the broker with: "
           f"mosquitto -c {config.conf_path}")
-    return EXIT_OK
+    return ExitCode.OK

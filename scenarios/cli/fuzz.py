@@ -1,4 +1,4 @@
-"""`chemtrace fuzz` and `chemtrace replay` (registered by scenarios/cli/main.py).
+"""`chemtrace fuzz` and `chemtrace replay`.
 
     chemtrace fuzz (--budget-s S | --profile ci|nightly) [--seed N] [--nations A..B]
                    [--byzantine below|third] [--max-heights H] [--out DIR] [--junit FILE]
@@ -18,16 +18,16 @@ import importlib
 import json
 import re
 import shlex
-import sys
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from scenarios.cli.main import _nation_range, _non_negative, _positive as _positive_int, _positive_float
+from scenarios.cli.args import ExitCode, nation_range, non_negative, positive, positive_float
+from scenarios.cli.output import stderr_console
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+COMMANDS = ("fuzz", "replay")
 HASH_LINE = re.compile(r"^#\s*trace_sha256:\s*([0-9a-f]{64})\s*$", re.M)
 CLASS_LINE = re.compile(r"^#\s*node_class:\s*([\w.]+:[\w.]+)\s*$", re.M)
 
@@ -36,20 +36,20 @@ def add_parsers(sub) -> None:
     from scenarios.search.fuzz import PROFILES
     fz = sub.add_parser("fuzz", help="run generated scenarios for a time budget; shrink and "
                                      "write a failing one")
-    fz.add_argument("--budget-s", type=_positive_float,
+    fz.add_argument("--budget-s", type=positive_float,
                     help="seconds of scenarios to run (shrinking has its own budget)")
     fz.add_argument("--profile", choices=sorted(PROFILES),
                     help="preset budget, nations and heights: ci (10 s) or nightly (600 s); "
                          "other options override it")
-    fz.add_argument("--seed", type=_non_negative, default=0,
+    fz.add_argument("--seed", type=non_negative, default=0,
                     help="seed of the scenario sequence (default 0)")
-    fz.add_argument("--nations", type=_nation_range, help="range of nations, e.g. 4..7")
+    fz.add_argument("--nations", type=nation_range, help="range of nations, e.g. 4..7")
     fz.add_argument("--byzantine", choices=("below", "third"),
                     help="below: Byzantine power under 1/3, safety must hold (default); third: "
                          "1/3 or more, violations are expected")
-    fz.add_argument("--max-heights", type=_positive_int,
+    fz.add_argument("--max-heights", type=positive,
                     help="heights each scenario commits after its faults end (default 5)")
-    fz.add_argument("--shrink-budget-s", type=_positive_float,
+    fz.add_argument("--shrink-budget-s", type=positive_float,
                     help="seconds for shrinking a failure (default 120)")
     fz.add_argument("--out", type=Path, default=Path("runs/fuzz"),
                     help="output folder (default runs/fuzz)")
@@ -62,23 +62,22 @@ def add_parsers(sub) -> None:
                     help="write this run's hash into the file's trace_sha256: line")
 
 
-
-def dispatch(args: argparse.Namespace) -> int:
+def dispatch(args: argparse.Namespace) -> ExitCode:
     return cmd_fuzz(args) if args.command == "fuzz" else cmd_replay(args)
 
 
 # ---------------------------------------------------------------------- fuzz
 
 
-def cmd_fuzz(args: argparse.Namespace) -> int:
+def cmd_fuzz(args: argparse.Namespace) -> ExitCode:
     from scenarios.spec.dump import scenario_to_toml
     from scenarios.search.fuzz import PROFILES, SHRINK_BUDGET_S, fuzz, junit_xml
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    err = stderr_console()
     console = Console(highlight=False, soft_wrap=True)
     base = dict(PROFILES[args.profile]) if args.profile else {}
     if args.budget_s is None and not base:
         err.print("error: give --budget-s S, or --profile ci or --profile nightly", markup=False)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     budget_s = args.budget_s or base["budget_s"]
     nations = args.nations or base.get("nations", (4, 7))
     byzantine = args.byzantine or base.get("byzantine", "below")
@@ -89,7 +88,7 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         err.print(f"error: cannot create output folder {out}: {exc.strerror}", markup=False)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     for stale in ("counterexample.toml", "trace.jsonl"):  # from an earlier run in this folder
         (out / stale).unlink(missing_ok=True)
     command = fuzz_command(args.seed, nations, byzantine, budget_s, max_heights, out)
@@ -131,13 +130,13 @@ def cmd_fuzz(args: argparse.Namespace) -> int:
                       f"expectation; wrote {out / 'fuzz.json'}", markup=False)
         if args.junit:
             console.print(f"wrote {args.junit}", markup=False)
-        return EXIT_OK
+        return ExitCode.OK
     err.print(f"[bold red]FAILED[/]: {result.failure}")
     err.print(result.story, markup=False)
     err.print(f"wrote {path}, {out / 'trace.jsonl'} and {out / 'fuzz.json'}"
               + (f" and {args.junit}" if args.junit else ""), markup=False)
     err.print(f"replay with: chemtrace replay {shlex.quote(str(path))}", markup=False)
-    return EXIT_FAILED
+    return ExitCode.EXPECTATION_FAILED
 
 
 def fuzz_command(seed: int, nations: tuple[int, int], byzantine: str, budget_s: float,
@@ -199,29 +198,29 @@ def _table(result, byzantine: str) -> Table:
 # ---------------------------------------------------------------------- replay
 
 
-def cmd_replay(args: argparse.Namespace) -> int:
+def cmd_replay(args: argparse.Namespace) -> ExitCode:
     from scenarios.spec.loader import ScenarioError, load_scenario
     from scenarios.assemble import build_world
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    err = stderr_console()
     console = Console(highlight=False, soft_wrap=True)
     path = Path(args.file)
     try:
         scenario = load_scenario(path)
     except ScenarioError as exc:
         err.print(f"error: {exc}", markup=False)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     text = path.read_text(encoding="utf-8") if path.suffix != ".py" else ""
     recorded = HASH_LINE.search(text)
     if recorded is None and not args.record:
         err.print(f"error: {path}: no '# trace_sha256: <64 hex digits>' line in its header. "
                   f"Add one with: chemtrace replay {shlex.quote(str(path))} --record",
                   markup=False)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     try:
         node_class = _node_class(text)
     except (ImportError, AttributeError, ValueError) as exc:
         err.print(f"error: {path}: node_class: {exc}", markup=False)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     trace_path = None
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
@@ -239,14 +238,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
         new = HASH_LINE.sub(line, text, count=1) if recorded else f"{line}\n{text}"
         path.write_text(new, encoding="utf-8")
         console.print(f"recorded trace_sha256 {replayed} in {path}", markup=False)
-        return EXIT_OK
+        return ExitCode.OK
     console.print(f"recorded trace_sha256 {recorded.group(1)}", markup=False)
     console.print(f"replayed trace_sha256 {replayed}", markup=False)
     if replayed == recorded.group(1):
         console.print("trace hash matches", markup=False)
-        return EXIT_OK
+        return ExitCode.OK
     err.print("trace hash DIFFERS: the run is not the one recorded", markup=False)
-    return EXIT_FAILED
+    return ExitCode.EXPECTATION_FAILED
 
 
 def _node_class(text: str):
@@ -262,7 +261,3 @@ def _node_class(text: str):
         raise ValueError(f"{m.group(1)} is not a Node subclass")
     return obj
 
-
-if __name__ == "__main__":  # pragma: no cover
-    from scenarios.cli.main import main
-    sys.exit(main())

@@ -25,9 +25,9 @@ import signal
 import sys
 from pathlib import Path
 
-from scenarios.cli.main import _positive_float
+from scenarios.cli.args import ExitCode, positive_float
 
-EXIT_OK, EXIT_EXPECT_FAILED, EXIT_USAGE = 0, 1, 2
+COMMANDS = ("node", "cluster", "bench-live")
 NODE_CONFIG_FILE_BYTES_MAX = 64 * 1024
 CREDENTIALS_FILE_BYTES_MAX = 1024 * 1024
 PARENT_CHECK_S = 0.5  # how often a node started with --parent-pid looks for its parent
@@ -42,7 +42,7 @@ def add_parsers(sub) -> None:
                            "--credentials)")
     node.add_argument("--data", type=Path, required=True,
                       help="folder for this node's SQLite store and ledger export")
-    node.add_argument("--tick-ms", type=_positive_float, default=2.0,
+    node.add_argument("--tick-ms", type=positive_float, default=2.0,
                       help="milliseconds per consensus tick (default 2)")
     node.add_argument("--epoch-s", type=float, default=0.0,
                       help="Unix time of tick 0, the same for every node of a chain "
@@ -65,9 +65,9 @@ def add_parsers(sub) -> None:
                          help="'spawn' for a private Mosquitto on a free loopback port, or "
                               "mqtt://operator:PASS@HOST:PORT of a running broker")
     cluster.add_argument("--out", type=Path, help="output folder (default runs/<name>-live/)")
-    cluster.add_argument("--duration-s", type=_positive_float,
+    cluster.add_argument("--duration-s", type=positive_float,
                          help="run this long (sets ticks_max from --tick-ms)")
-    cluster.add_argument("--tick-ms", type=_positive_float, default=2.0,
+    cluster.add_argument("--tick-ms", type=positive_float, default=2.0,
                          help="milliseconds per tick (default 2)")
     cluster.add_argument("--credentials", type=Path,
                          help="with a broker URL: credentials.json for the nations' users")
@@ -79,7 +79,7 @@ def add_parsers(sub) -> None:
     bench.add_argument("--json", type=Path, help="also write the results to this file")
 
 
-def dispatch(args: argparse.Namespace) -> int:
+def dispatch(args: argparse.Namespace) -> ExitCode:
     if args.command == "node":
         return cmd_node(args)
     if args.command == "cluster":
@@ -126,7 +126,7 @@ def node_config(path: Path | None):
                       rebroadcast_ticks=values["rebroadcast_ticks"])
 
 
-def cmd_node(args: argparse.Namespace) -> int:
+def cmd_node(args: argparse.Namespace) -> ExitCode:
     from nodes import Genesis, GenesisError, Node, VerifyCache
     from nodes.live.keyfile import KeyFileError, read_key
     from nodes.live.runtime import LiveRuntime, TickClock
@@ -153,7 +153,7 @@ def cmd_node(args: argparse.Namespace) -> int:
         clock = TickClock(args.tick_ms, args.epoch_s)
     except (GenesisError, KeyFileError, BrokerUrlError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     try:
         args.data.mkdir(parents=True, exist_ok=True)
         lock = (args.data / "node.lock").open("w")
@@ -162,13 +162,13 @@ def cmd_node(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"error: {args.data}: cannot lock the data folder ({exc.strerror}); is another "
               f"node running on it?", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     try:
         storage = SQLiteStorage(args.data / "node.sqlite", genesis.chain_id,
                                 synchronous=args.sync)
     except StorageError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     node = Node(identity, genesis, VerifyCache(), storage, config)
     transport = Transport(url, topics, nation, genesis.codes)
     runtime = LiveRuntime(node, transport, clock, args.data)
@@ -192,7 +192,7 @@ def cmd_node(args: argparse.Namespace) -> int:
     asyncio.run(main())
     logging.getLogger("chemtrace.live").info("%s stopped cleanly at height %d", nation,
                                              node.ledger.height)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 async def _stop_when_orphaned(parent_pid: int, stop: asyncio.Event) -> None:
@@ -210,19 +210,19 @@ async def _stop_when_orphaned(parent_pid: int, stop: asyncio.Event) -> None:
 # ---------------------------------------------------------------- chemtrace cluster
 
 
-def cmd_cluster(args: argparse.Namespace) -> int:
+def cmd_cluster(args: argparse.Namespace) -> ExitCode:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from nodes.live.brokerconf import BrokerError
 
-    from scenarios.cli.main import summary_table
+    from scenarios.cli.output import stderr_console, summary_table
     from scenarios.cluster.driver import ClusterError, LiveCluster
     from scenarios.spec.loader import ScenarioError, load_scenario
     from scenarios.trade.workload import TradeError
 
     console = Console(highlight=False, soft_wrap=True)
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    err = stderr_console()
     try:
         scenario = load_scenario(args.scenario)
         if args.duration_s is not None:
@@ -236,7 +236,7 @@ def cmd_cluster(args: argparse.Namespace) -> int:
                               credentials=credentials, sync=args.sync)
     except (ScenarioError, ClusterError, TradeError, ValueError) as exc:
         err.print(f"error: {exc}", markup=False)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     try:
         if args.quiet:
             summary = cluster.run()
@@ -249,10 +249,10 @@ def cmd_cluster(args: argparse.Namespace) -> int:
                 summary = cluster.run(lambda t, total: progress.update(task, completed=t))
     except (ClusterError, BrokerError) as exc:
         err.print(f"error: {exc}", markup=False)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     except KeyboardInterrupt:
         err.print("interrupted: every node and the broker were stopped")
-        return 130
+        return ExitCode.INTERRUPTED
     summary["reproduce"] = (f"chemtrace cluster {args.scenario} --broker {args.broker} "
                             f"--tick-ms {args.tick_ms} --duration-s "
                             f"{scenario.ticks_max * args.tick_ms / 1000:g}")
@@ -262,16 +262,16 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     console.print(f"wrote {out / 'summary.json'} and {out / 'ledger.jsonl'}; node logs in "
                   f"{out / 'nodes'}")
     if summary["expect_ok"]:
-        return EXIT_OK
+        return ExitCode.OK
     err.print(f"expectation failed: safety_ok={summary['safety_ok']} (expected "
               f"{summary['expect']['safety']}), liveness_ok={summary['liveness_ok']} (expected "
               f"{summary['expect']['liveness']})", markup=False)
     for violation in summary["violations"][:5]:
         err.print(f"  {json.dumps(violation, sort_keys=True)}", markup=False)
-    return EXIT_EXPECT_FAILED
+    return ExitCode.EXPECTATION_FAILED
 
 
-def cmd_bench_live(args: argparse.Namespace) -> int:
+def cmd_bench_live(args: argparse.Namespace) -> ExitCode:
     from rich.console import Console
     from rich.table import Table
 
@@ -301,4 +301,4 @@ def cmd_bench_live(args: argparse.Namespace) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
         console.print(f"wrote {args.json}")
-    return EXIT_OK
+    return ExitCode.OK

@@ -13,30 +13,30 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from scenarios.cli.main import _nation_range, _positive_float
+from scenarios.cli.args import ExitCode, mutant_names, nation_range, positive_float
+from scenarios.cli.output import wide_console
 from scenarios.faults.mutants import HONEST, MUTANTS, run_benchmark
 
-EXIT_OK, EXIT_FINDING, EXIT_USAGE = 0, 1, 2
+COMMANDS = ("mutants",)
 BUDGET_S_DEFAULT = 30.0
 
 
-def add_parser(sub) -> None:
+def add_parsers(sub) -> None:
     p = sub.add_parser("mutants", help="fuzz each deliberately broken protocol variant and "
                        "report which the fuzzer kills")
-    p.add_argument("--budget-s", type=_positive_float, default=BUDGET_S_DEFAULT,
+    p.add_argument("--budget-s", type=positive_float, default=BUDGET_S_DEFAULT,
                    help=f"fuzzing budget per mutant, in seconds (default {BUDGET_S_DEFAULT:g})")
-    p.add_argument("--shrink-s", type=_positive_float,
+    p.add_argument("--shrink-s", type=positive_float,
                    help="shrinking budget per killed mutant, in seconds (default: --budget-s)")
     p.add_argument("--seed", type=int, default=0, help="seed of the fuzzer (default 0)")
-    p.add_argument("--nations", type=_nation_range, default=(4, 7), metavar="A..B",
+    p.add_argument("--nations", type=nation_range, default=(4, 7), metavar="A..B",
                    help="nations per scenario (default 4..7)")
-    p.add_argument("--only", type=_names, metavar="NAME,...",
+    p.add_argument("--only", type=mutant_names, metavar="NAME,...",
                    help="only these mutants (default: all of " + ", ".join(MUTANTS) + ")")
     p.add_argument("--no-honest", action="store_true",
                    help="skip the control run of the honest protocol")
@@ -44,19 +44,12 @@ def add_parser(sub) -> None:
                    "counterexample, to this file")
 
 
-def _names(text: str) -> list[str]:
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    unknown = [n for n in names if n not in MUTANTS]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(
-            f"unknown mutant {', '.join(unknown) or '(none given)'}; use some of "
-            + ", ".join(MUTANTS))
-    return names
+def dispatch(args: argparse.Namespace) -> ExitCode:
+    return cmd_mutants(args)
 
 
-def cmd_mutants(args: argparse.Namespace) -> int:
-    console = Console(highlight=False, soft_wrap=True,
-                      width=None if sys.stdout.isatty() else 200)
+def cmd_mutants(args: argparse.Namespace) -> ExitCode:
+    console = wide_console()
     names = args.only or list(MUTANTS)
     console.print(f"fuzzing {len(names)} mutant(s){'' if args.no_honest else ' and the honest protocol'}"
                   f", {args.budget_s:g} s each, seed {args.seed}, "
@@ -73,7 +66,7 @@ def cmd_mutants(args: argparse.Namespace) -> int:
                                shrink_budget_s=args.shrink_s)
     except ValueError as exc:
         Console(stderr=True).print(f"error: {exc}", markup=False)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     console.print(table(result))
     console.print(f"fuzzer: {result['fuzzer']}; killed {result['killed']} of {result['total']}; "
                   "passed over: scenarios the honest protocol fails too (they kill nothing)",
@@ -92,7 +85,7 @@ def cmd_mutants(args: argparse.Namespace) -> int:
         ok = False
         console.print("FINDING: the honest protocol failed a fuzzed scenario too; see its "
                       "counterexample in the JSON", markup=False)
-    return EXIT_OK if ok else EXIT_FINDING
+    return ExitCode.OK if ok else ExitCode.EXPECTATION_FAILED
 
 
 def table(result: dict) -> Table:

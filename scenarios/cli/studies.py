@@ -1,21 +1,29 @@
-"""`chemtrace weak-links` and `chemtrace sweep`: studies made of many runs."""
+"""`chemtrace weak-links` and `chemtrace sweep`: studies made of many runs.
+
+    chemtrace weak-links SCENARIO [--k K] [--workers W] [--out DIR]
+    chemtrace sweep SPEC [--workers W] [--dask ADDRESS] [--out DIR]
+
+Exit codes: 0, or 2 for a bad command line, scenario or sweep spec (a sweep's failed runs are
+listed in its results.csv and do not change the exit code).
+"""
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from scenarios.cli.args import ExitCode
+from scenarios.cli.output import stderr_console, wide_console
 from scenarios.spec.loader import ScenarioError
 from scenarios.studies.sweep import SweepError, run_sweep
 from scenarios.studies.variants import VariantError
 from scenarios.studies.weaklinks import study
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+COMMANDS = ("weak-links", "sweep")
 
 
 def add_parsers(sub) -> None:
@@ -32,12 +40,8 @@ def add_parsers(sub) -> None:
     sweep.add_argument("--out", type=Path, help="output folder (default runs/sweep-<name>)")
 
 
-def dispatch(args: argparse.Namespace) -> int | None:
-    if args.command == "weak-links":
-        return cmd_weak_links(args)
-    if args.command == "sweep":
-        return cmd_sweep(args)
-    return None
+def dispatch(args: argparse.Namespace) -> ExitCode:
+    return cmd_weak_links(args) if args.command == "weak-links" else cmd_sweep(args)
 
 
 def _progress(console: Console, what: str):
@@ -46,15 +50,15 @@ def _progress(console: Console, what: str):
 
 
 def _console() -> Console:
-    return Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+    return wide_console(width=160)
 
 
-def cmd_weak_links(args: argparse.Namespace) -> int:
+def cmd_weak_links(args: argparse.Namespace) -> ExitCode:
     console = _console()
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    err = stderr_console()
     if not 1 <= args.k <= 4 or args.workers < 1:
         err.print("error: --k must be 1 to 4 and --workers at least 1")
-        return EXIT_USAGE
+        return ExitCode.USAGE
     out = args.out or Path("runs") / f"weak-links-{args.scenario.stem}"
     try:
         with _progress(console, "weak-link runs") as bar:
@@ -64,7 +68,7 @@ def cmd_weak_links(args: argparse.Namespace) -> int:
                                                                    total=total))
     except (ScenarioError, VariantError) as exc:
         err.print(f"error: {exc}", markup=False)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     table = Table(title=f"weak links of {result['scenario']}: top 10 by impact")
     for col in ("rank", "change", "impact kg", "leaked kg", "traced %", "detection",
                 "latency p50", "live"):
@@ -84,15 +88,15 @@ def cmd_weak_links(args: argparse.Namespace) -> int:
                   f"{c['safety']['smallest_size']} corrupt can break agreement")
     console.print(f"wrote {out / 'ranking.csv'}, {out / 'weak_links.json'} and "
                   f"{out / 'report.html'}")
-    return EXIT_OK
+    return ExitCode.OK
 
 
-def cmd_sweep(args: argparse.Namespace) -> int:
+def cmd_sweep(args: argparse.Namespace) -> ExitCode:
     console = _console()
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    err = stderr_console()
     if args.workers < 1:
         err.print("error: --workers must be at least 1")
-        return EXIT_USAGE
+        return ExitCode.USAGE
     out = args.out or Path("runs") / f"sweep-{args.spec.stem}"
     try:
         with _progress(console, "sweep runs") as bar:
@@ -102,7 +106,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                                                                        total=total))
     except (SweepError, VariantError) as exc:
         err.print(f"error: {exc}", markup=False)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     table = Table(title=f"{result['name']}: {result['metric']} per grid point")
     keys = [k for k in result["aggregate"][0] if k not in ("runs", "failed", "mean", "ci95_low",
                                                              "ci95_high")]
@@ -118,7 +122,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if result["failed"]:
         err.print(f"{result['failed']} run(s) failed; their errors and reproduce commands are "
                   f"in results.csv")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _fmt(value) -> str:

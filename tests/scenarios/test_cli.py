@@ -120,3 +120,85 @@ def scenario():
                for v in summary["violations"]), summary["violations"]
     assert code == 1
     assert "BUG" in err and f"chemtrace run {script} --seed 3 --ticks-max 3000" in err
+
+
+# ---------------------------------------------------------------- the CLI package's structure
+
+
+def _imports_within(package_dir, package: str) -> dict[str, set[str]]:
+    """Every import (at top level or inside a function) of each module of `package` that names
+    another module of `package`; `from P import M` counts as importing P.M when M is a module."""
+    import ast
+
+    modules = {(package if p.stem == "__init__" else f"{package}.{p.stem}"): p
+               for p in sorted(package_dir.glob("*.py"))}
+    graph = {}
+    for name, path in modules.items():
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            if isinstance(node, ast.Import):
+                targets.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    here = (name if path.stem == "__init__" else name.rpartition(".")[0]).split(".")
+                    base = ".".join(here[:len(here) - node.level + 1] + ([base] if base else []))
+                for alias in node.names:
+                    full = f"{base}.{alias.name}"
+                    targets.add(full if full in modules else base)
+        graph[name] = {t for t in targets if t in modules and t != name}
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    cycles, state, stack = [], {}, []
+
+    def visit(n: str) -> None:
+        state[n] = "open"
+        stack.append(n)
+        for d in sorted(graph[n]):
+            if state.get(d) == "open":
+                cycles.append(stack[stack.index(d):] + [d])
+            elif d not in state:
+                visit(d)
+        stack.pop()
+        state[n] = "done"
+
+    for n in sorted(graph):
+        if n not in state:
+            visit(n)
+    return cycles
+
+
+def test_the_cli_package_has_no_import_cycle_and_no_command_module_imports_main():
+    from pathlib import Path
+
+    import scenarios.cli
+
+    graph = _imports_within(Path(scenarios.cli.__file__).parent, "scenarios.cli")
+    assert "scenarios.cli.args" in graph and "scenarios.cli.run" in graph
+    assert _cycles(graph) == []
+    assert [m for m, deps in graph.items() if "scenarios.cli.main" in deps] == ["scenarios.cli"]
+
+
+def test_the_import_walk_finds_a_cycle(tmp_path):
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from pkg import b\n")
+    (pkg / "b.py").write_text("def f():\n    from .a import g\n")
+    (pkg / "c.py").write_text("import pkg.a\n")
+    graph = _imports_within(pkg, "pkg")
+    assert graph == {"pkg": set(), "pkg.a": {"pkg.b"}, "pkg.b": {"pkg.a"}, "pkg.c": {"pkg.a"}}
+    assert _cycles(graph) == [["pkg.a", "pkg.b", "pkg.a"]]
+
+
+def test_exit_codes_and_every_command_belongs_to_one_group():
+    from scenarios.cli.args import ExitCode
+    from scenarios.cli.main import GROUPS, build_parser
+
+    assert [(c.name, int(c)) for c in ExitCode] == [
+        ("OK", 0), ("EXPECTATION_FAILED", 1), ("USAGE", 2), ("INTERRUPTED", 130)]
+    names = [name for group in GROUPS for name in group.COMMANDS]
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    assert list(sub.choices) == names  # each registered once, in the order --help lists them

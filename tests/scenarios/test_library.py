@@ -18,7 +18,8 @@ from helpers import LIBRARY
 from scenarios.assemble import build_world
 from scenarios.sim.world import World
 from scenarios.spec.loader import load_scenario, parse_scenario
-from scenarios.cli.main import library_question, main
+from scenarios.cli.library import library_question
+from scenarios.cli.main import main
 
 TOML_FILES = sorted(LIBRARY.glob("*.toml"))
 ONE_THIRD = 1 / 3

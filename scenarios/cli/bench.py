@@ -1,0 +1,67 @@
+"""`chemtrace bench`: the simulated world's throughput against the signature floor.
+
+    chemtrace bench [--quick] [--json FILE]
+
+It reports and never fails: exit 0 (2 for a bad command line). The live benchmark is
+`chemtrace bench-live` (scenarios/cli/live.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.table import Table
+
+from scenarios.cli.args import ExitCode
+from scenarios.cli.output import wide_console
+
+COMMANDS = ("bench",)
+
+
+def add_parsers(sub) -> None:
+    bench = sub.add_parser("bench", help="measure throughput against the signature floor")
+    bench.add_argument("--quick", action="store_true", help="a shorter run")
+    bench.add_argument("--json", type=Path, help="also write the results to this file")
+
+
+def dispatch(args: argparse.Namespace) -> ExitCode:
+    return cmd_bench(args)
+
+
+def cmd_bench(args: argparse.Namespace) -> ExitCode:
+    from scenarios.bench.sim import FUZZ_TARGET_PER_S, RATIO_TARGETS, run_bench, write_json, write_plot
+    console = wide_console()
+    with console.status("measuring...") as status:
+        result = run_bench(quick=args.quick, progress=lambda text: status.update(text))
+    table = Table(title=f"chemtrace bench ({'quick' if args.quick else 'full'}, medians of "
+                        f"{result['parameters']['repetitions']})")
+    for name in ("nations", "txs committed", "txs/wall s", "heights/wall s",
+                 "deliveries/wall s", "peak RSS MiB", "floor tx/s", "ratio to floor", "target"):
+        table.add_column(name, justify="right")
+    for r in result["sections"]["sim"]["runs"]:
+        target = RATIO_TARGETS.get(r["nations"])
+        table.add_row(str(r["nations"]), f"{r['txs_committed']:,}", f"{r['txs_per_wall_s']:,.0f}",
+                      f"{r['heights_per_wall_s']:,.1f}", f"{r['deliveries_per_wall_s']:,.0f}",
+                      f"{r['peak_rss_mib']:,.0f}", f"{r['floor_tx_per_s']:,}",
+                      f"{r['ratio_to_floor']:.3f}",
+                      "" if target is None else f">= {target}")
+    console.print(table)
+    sim, chain = result["sections"]["sim"], result["sections"]["chaincode"]
+    growth = sim["cost_growth_exponent"]
+    console.print(f"floor: Ed25519 sign + verify per second  {result['floor_tx_per_s']:,} at "
+                  "the start (each row's ratio is to the floor timed beside its runs)")
+    console.print(f"cost per committed tx grows as n^{growth} from n = 16"
+                  if growth is not None else "cost growth: needs two sizes from n = 16")
+    console.print(f"chaincode us per custody event (cold / warm cache)  "
+                  f"{chain['cold_us_per_event']} / {chain['warm_us_per_event']}")
+    console.print(f"fuzz: n=4 scenarios (~5 heights) per core second  "
+                  f"{result['fuzz_scenarios_per_s']:,.1f} (target >= {FUZZ_TARGET_PER_S:g})")
+    if args.json:
+        write_json(result, args.json)
+        console.print(f"wrote {args.json}")
+    if not args.quick:
+        plot = (args.json or Path("runs/bench.json")).with_suffix(".png")
+        write_plot(result, plot)
+        console.print(f"wrote {plot}")
+    return ExitCode.OK

@@ -1,0 +1,95 @@
+"""`chemtrace run`: one scenario file on the simulated world.
+
+    chemtrace run FILE [--seed N] [--out DIR] [--ticks-max N] [--quiet]
+
+Exit codes: 0 when the scenario's [expect] holds, 1 when it does not, 2 for a bad command line or
+scenario file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from scenarios.assemble import build_world
+from scenarios.cli.args import ExitCode, non_negative, positive
+from scenarios.cli.output import stderr_console, summary_table
+from scenarios.spec.loader import ScenarioError, load_scenario
+from scenarios.trade.workload import TradeError
+
+COMMANDS = ("run",)
+
+
+def add_parsers(sub) -> None:
+    run = sub.add_parser("run", help="run a scenario file on the simulated world")
+    run.add_argument("file", help="scenario file (TOML)")
+    run.add_argument("--seed", type=non_negative, help="override [scenario].seed")
+    run.add_argument("--out", type=Path, help="output folder (default runs/<name>-<seed>/)")
+    run.add_argument("--ticks-max", type=positive, help="override [scenario].ticks_max")
+    run.add_argument("--quiet", action="store_true", help="no progress bar or table")
+
+
+def dispatch(args: argparse.Namespace) -> ExitCode:
+    return cmd_run(args)
+
+
+def reproduce_command(file: str, seed: int, ticks_max: int) -> str:
+    return f"chemtrace run {shlex.quote(file)} --seed {seed} --ticks-max {ticks_max}"
+
+
+def cmd_run(args: argparse.Namespace) -> ExitCode:
+    console = Console(stderr=False, highlight=False, soft_wrap=True)
+    err = stderr_console()
+    try:
+        scenario = load_scenario(args.file)
+    except ScenarioError as exc:
+        err.print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
+        return ExitCode.USAGE
+    scenario = scenario.with_overrides(seed=args.seed, ticks_max=args.ticks_max)
+    out = args.out or Path("runs") / f"{scenario.name}-{scenario.seed}"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        err.print(f"error: cannot create output folder {out}: {exc.strerror}")
+        return ExitCode.USAGE
+    try:
+        world = build_world(scenario, trace_path=out / "trace.jsonl", ledger_path=out / "ledger.jsonl")
+    except TradeError as exc:
+        err.print(f"error: {scenario.source}: {exc}")
+        return ExitCode.USAGE
+    if args.quiet:
+        summary = world.run()
+    else:
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                      TextColumn("tick {task.completed:,.0f}/{task.total:,.0f}"),
+                      TimeElapsedColumn(), console=console, transient=True) as progress:
+            task = progress.add_task(f"{scenario.name} seed {scenario.seed}",
+                                     total=scenario.ticks_max)
+            summary = world.run(lambda tick, total: progress.update(task, completed=tick))
+    summary["reproduce"] = reproduce_command(args.file, scenario.seed, scenario.ticks_max)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    from scenarios.report.run import write_report  # matplotlib loads only for a run, not for every command
+    write_report(world, summary, out / "report.html")
+    if not args.quiet:
+        console.print(summary_table(summary))
+    console.print(f"wrote {out / 'summary.json'}, {out / 'report.html'}, {out / 'trace.jsonl'} "
+                  f"and {out / 'ledger.jsonl'}")
+    console.print(f"trace sha256 {summary['trace_sha256']}")
+    if summary["expect_ok"]:
+        return ExitCode.OK
+    if summary.get("unexpected_violations"):
+        err.print(f"[bold red]BUG[/]: a safety violation with Byzantine power "
+                  f"{summary['byzantine_power_fraction']:.3f} < 1/3; the protocol promises "
+                  f"safety here")
+    err.print(f"[bold red]expectation failed[/]: safety_ok={summary['safety_ok']} "
+              f"(expected {summary['expect']['safety']}), liveness_ok={summary['liveness_ok']} "
+              f"(expected {summary['expect']['liveness']})")
+    for violation in summary["violations"][:5]:
+        err.print(f"  {json.dumps(violation, sort_keys=True)}", markup=False)
+    err.print(f"reproduce with: {summary['reproduce']}", markup=False)
+    return ExitCode.EXPECTATION_FAILED
