@@ -491,7 +491,7 @@ class LiveCluster(World):
                     await client.publish(self.topics.submit(nation), encode_txs(nation, chunk),
                                          qos=1)
                 except aiomqtt.MqttError:
-                    pass  # the broker is away: RECHECK files trade events again later
+                    pass  # the broker is away: the trade workload files its events again later
 
     def _apply_partitions(self, now: int) -> None:
         if not self.scenario.partitions:

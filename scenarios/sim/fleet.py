@@ -34,7 +34,8 @@ class Fleet(Protocol):
     """Starts, kills and wipes instances for a world. Each method is called at the kernel's
     current tick (`world.now`), once per instance, and only when the change makes sense: `start`
     for an instance that is down (or never started), `kill` for one that is up, `wipe` for one
-    that is down, just before the `start` of a restart that loses its disk."""
+    that is down, just before the `start` of a restart that loses its disk. The disks are the
+    fleet's: the world's own `storage` stays unused (its trace's restart lines say height 0)."""
 
     def start(self, instance: str) -> RunningNode:
         """Start `instance` (again, after a kill: on the same disk unless wiped)."""

@@ -85,8 +85,10 @@ class QueueKind(IntEnum):
     DELIVER_MANY = 6  # src, [(dst, data), ...], kind, height, round: one broadcast's arrivals
 
 
-# Module-level names for the event loop, which compares against them for every entry.
-DELIVER, WAKE, SUBMIT, CRASH, RESTART, WORKLOAD, DELIVER_MANY = QueueKind
+# The queue holds the kinds' plain int values, under module-level names: the event loop
+# compares each entry's kind against them, and a comparison of two exact ints is the cheapest
+# there is. `QueueKind(kind)` names one.
+DELIVER, WAKE, SUBMIT, CRASH, RESTART, WORKLOAD, DELIVER_MANY = (int(k) for k in QueueKind)
 TWIN = "~"  # the twin of nation X runs as instance "X~"
 PROGRESS_EVERY_EVENTS = 4096
 SPACETIME_HEIGHTS_MAX = 3
