@@ -26,8 +26,9 @@ Two small contracts:
 - `on_chain(block)` may be called by a driver that learns a block's contents before it has the
   block's certificate (the live cluster): schedule what follows the block's transactions. A
   workload must accept it for a block `on_canonical` sees later (or saw), and act once.
-- `summary()` once, when the run ends: the sections the workload adds to the run's summary
-  (the trade adds `domain`), and `txs_submitted()` the transactions it made.
+- `summary()` when the run's summary is made (at the end of the run; it may be asked again):
+  the sections the workload adds to it (the trade adds `domain`); `txs_submitted()` the
+  transactions it made, counted in the summary's `txs_submitted`.
 - `close()` once, last: flush and close what the workload writes (the ledger export).
 
 `Kernel` is what a workload may use of the world it is attached to: nothing else (no private
