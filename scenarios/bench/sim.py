@@ -336,7 +336,7 @@ def chaincode_cost(world: World) -> dict:
     out: dict = {"events": events}
     shared = VerifyCache(known_verdicts=False)  # "cold" checks every signature, as it says
     for label in ("cold", "warm"):
-        chaincode = Chaincode(world.genesis.chain_id, world.registry, world.domain_config, keys,
+        chaincode = Chaincode(world.genesis.chain_id, world.workload.registry, world.workload.domain_config, keys,
                               shared)
         started = time.perf_counter()
         for block in blocks:

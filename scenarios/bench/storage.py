@@ -115,7 +115,7 @@ def measure_replay(ticks: int) -> dict:
             open_s = time.perf_counter() - start
             start = time.perf_counter()
             node = Node(world.identities[nation], world.genesis, VerifyCache(), storage,
-                        world.node_config, world._new_chaincode())
+                        world.node_config, world.workload.new_chaincode())
             replay_s = time.perf_counter() - start
             txs = sum(len(c.block.txs) for c in storage.blocks)
             return {"ticks": ticks, "nation": nation, "blocks": node.ledger.height, "txs": txs,

@@ -3,11 +3,13 @@
 Theory of operation
 -------------------
 
-`LiveCluster` is a `World` whose nations are processes. It keeps everything of the simulated
-world that is not the network or the nodes: the scenario, the trade plan and the payload
-workload (the same generators, drawing from the same seeded streams), the event queue for
-submissions, trade steps, crashes and restarts, and at the end the same oracles and the same
-`summary()`. What changes:
+`LiveCluster` is a `World` whose nations are processes: its `ProcessFleet` (a
+`scenarios.sim.fleet.Fleet`) starts, kills and wipes them when the world says so. It keeps
+everything of the simulated world that is not the network or the nodes: the scenario, the trade
+workload and the payload client load (the same generators, drawing from the same seeded
+streams), the event queue for submissions, trade steps, crashes and restarts, and at the end the
+same oracles and the same `summary()`. It uses only the world's public interface (`begin`,
+`run_due`, `next_due`, `record_commit`, `finish`, `workload`). What changes:
 
 - keys, genesis and broker credentials are made fresh in the output folder (`keys/`,
   `genesis.json`, `broker/`) with `nodes.live.keyfile` and `nodes.live.brokerconf`;
@@ -29,7 +31,7 @@ submissions, trade steps, crashes and restarts, and at the end the same oracles 
 
 At the end the driver stops every node with SIGTERM; each writes its ledger (`ledger.export`).
 The driver reads them and replays every nation's commits, in the order of their commit ticks,
-through `World._on_commit`: the safety oracle (agreement, validity of certificates and
+through `World.record_commit`: the safety oracle (agreement, validity of certificates and
 signatures, integrity), the custody oracle and liveness judge the live run exactly as they judge
 a simulated one. The summary gets a `live` section on top (per-node status, restarts, drops).
 
@@ -44,7 +46,6 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import heapq
 import json
 import os
 import shutil
@@ -65,8 +66,9 @@ from nodes.live.runtime import LEDGER_EXPORT, TickClock, read_ledger_export
 from nodes.live.transport import NODELAY_OPTION, BrokerUrl, Topics
 from nodes.wire.messages import TXS_PER_MESSAGE_MAX, WireError, decode, encode_txs
 
+from scenarios.assemble import trade_workload
 from scenarios.spec.loader import Scenario
-from scenarios.sim.world import CRASH, RECHECK, SUBMIT, TRADE, World
+from scenarios.sim.world import World
 
 SUPPORTED_BEHAVIOURS = frozenset({"crash", "opt_out"})
 STARTUP_S = 4.0  # node processes import, load the registry and connect in this time
@@ -88,7 +90,8 @@ class ClusterError(RuntimeError):
 
 
 class RemoteNode:
-    """What the World's workload code sees of a running node process: `submit` buffers."""
+    """What the world sees of a running node process (a `scenarios.sim.fleet.RunningNode`):
+    `submit` buffers, for the driver to publish."""
 
     __slots__ = ("nation", "pending")
 
@@ -96,12 +99,49 @@ class RemoteNode:
         self.nation = nation
         self.pending: list[Transaction] = []
 
+    def start(self, now_ticks: int) -> list:
+        return []  # the process starts itself
+
     def submit(self, tx: Transaction, now_ticks: int) -> list:
         self.pending.append(tx)
         return []
 
     def next_deadline(self) -> None:
         return None  # the process keeps its own timers
+
+
+class ProcessFleet:
+    """The cluster's nodes as `chemtrace node` processes: the `scenarios.sim.fleet.Fleet` the
+    world starts, kills (SIGKILL) and wipes them through. It notes each kill and restart for
+    the summary's `live.restarts`."""
+
+    def __init__(self, cluster: LiveCluster) -> None:
+        self.cluster = cluster
+        self.wiped: set[str] = set()  # down, and its data folder removed
+
+    def start(self, instance: str) -> RemoteNode:
+        cluster = self.cluster
+        for record in reversed(cluster.restarts):
+            if record["nation"] == instance and "restart_tick" not in record:
+                record.update(restart_tick=cluster.now, wipe=instance in self.wiped)
+                break
+        self.wiped.discard(instance)
+        proc = cluster.procs.get(instance)
+        if proc is None or proc.poll() is not None:
+            cluster._spawn(instance)
+        return RemoteNode(instance)
+
+    def kill(self, instance: str) -> None:
+        cluster = self.cluster
+        proc = cluster.procs[instance]
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        cluster.restarts.append({"nation": instance, "killed_tick": cluster.now,
+                                 "height_at_kill": cluster._height(instance)})
+
+    def wipe(self, instance: str) -> None:
+        shutil.rmtree(self.cluster.out_dir / "nodes" / instance, ignore_errors=True)
+        self.wiped.add(instance)
 
 
 class LiveCluster(World):
@@ -126,10 +166,12 @@ class LiveCluster(World):
         self.block_txs_max = block_txs_max
         self.sync = sync  # the nodes' SQLite synchronous mode (chemtrace node --sync)
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        super().__init__(scenario, trace_path=None, ledger_path=self.out_dir / "ledger.jsonl")
-        self.topics = Topics(self.genesis.chain_id)
         self.procs: dict[str, subprocess.Popen] = {}
         self.restarts: list[dict] = []
+        super().__init__(scenario, trace_path=None,
+                         workload=trade_workload(scenario, self.out_dir / "ledger.jsonl"),
+                         fleet=ProcessFleet(self), make_genesis=self._fresh_genesis)
+        self.topics = Topics(self.genesis.chain_id)
         self.exit_codes: dict[str, int] = {}  # of the last process of each nation
         self.status: dict[str, dict] = {}
         # nation -> height -> (tick, via, block id hex), from the nodes' statuses
@@ -152,7 +194,7 @@ class LiveCluster(World):
 
     # ------------------------------------------------------------ set-up
 
-    def _make_genesis(self, powers: list[tuple[str, int]]
+    def _fresh_genesis(self, powers: list[tuple[str, int]]
                       ) -> tuple[Genesis, dict[str, Identity]]:
         """Fresh keys, written owner-only to keys/, and a genesis in genesis.json."""
         keys_dir = make_key_dir(self.out_dir / "keys")
@@ -219,36 +261,6 @@ class LiveCluster(World):
                                                   start_new_session=True)
         finally:
             log.close()
-
-    def _boot(self, instance: str) -> None:
-        self.incarnation[instance] += 1
-        if instance not in self.procs or self.procs[instance].poll() is not None:
-            self._spawn(instance)
-        self.nodes[instance] = RemoteNode(instance)
-        self._up_honest = None  # World._submit's list of nations that are up
-
-    def _crash(self, nation: str) -> None:
-        proc = self.procs.get(nation)
-        if proc is None or self.nodes.get(nation) is None:
-            return
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        self.nodes[nation] = None
-        self._up_honest = None  # World._submit must not pick a killed nation
-        self.incarnation[nation] += 1
-        self.restarts.append({"nation": nation, "killed_tick": self.now,
-                              "height_at_kill": self._height(nation)})
-
-    def _restart(self, nation: str, wipe: bool = False) -> None:
-        if self.nodes.get(nation) is not None:
-            return
-        if wipe:
-            shutil.rmtree(self.out_dir / "nodes" / nation, ignore_errors=True)
-        for record in reversed(self.restarts):
-            if record["nation"] == nation and "restart_tick" not in record:
-                record.update(restart_tick=self.now, wipe=wipe)
-                break
-        self._boot(nation)
 
     def _height(self, nation: str) -> int:
         return max(self.commit_ticks.get(nation, {}), default=0)
@@ -326,9 +338,8 @@ class LiveCluster(World):
                 await client.publish(self.topics.control(nation), b'{"drop_from": []}', qos=1,
                                      retain=True)
             listener = asyncio.create_task(self._listen(client))
-            self._begin(ticks_max)  # spawns the nodes
+            self.begin(ticks_max)  # spawns the nodes
             await self._wait_for_nodes()
-            rate = self.scenario.workload["txs_per_tick"]
             last_submit = 0.0
             while True:
                 if self._interrupted:
@@ -336,11 +347,7 @@ class LiveCluster(World):
                 now = self._tick()
                 if now >= ticks_max:
                     break
-                queue = self._queue
-                while queue and queue[0][0] <= now:
-                    tick, _, kind, payload = heapq.heappop(queue)
-                    self.now = tick
-                    self._dispatch(kind, payload, rate)
+                self.run_due(now)
                 self.now = now
                 self._apply_partitions(now)
                 self.on_tick(now)
@@ -350,7 +357,7 @@ class LiveCluster(World):
                 self._follow_canonical()
                 if progress is not None:
                     progress(now, ticks_max)
-                next_at = queue[0][0] if queue else ticks_max
+                next_at = self.next_due(ticks_max)
                 sleep_s = min(LOOP_SLEEP_S_MAX, max(0.0, (next_at - self._tick())
                                                    * self.tick_ms / 1000))
                 await asyncio.sleep(sleep_s)
@@ -473,18 +480,6 @@ class LiveCluster(World):
     def _tick(self) -> int:
         return self.clock.now()
 
-    def _dispatch(self, kind: int, payload: tuple, rate: float) -> None:
-        if kind == SUBMIT:
-            self._submit(payload[0], rate)
-        elif kind == TRADE:
-            self._trade_step(*payload)
-        elif kind == RECHECK:
-            self._recheck(*payload)
-        elif kind == CRASH:
-            self._crash(payload[0])
-        else:
-            self._restart(*payload)
-
     async def _flush_submissions(self, client: aiomqtt.Client) -> None:
         for nation, node in self.nodes.items():
             if node is None or not node.pending:
@@ -496,7 +491,7 @@ class LiveCluster(World):
                     await client.publish(self.topics.submit(nation), encode_txs(nation, chunk),
                                          qos=1)
                 except aiomqtt.MqttError:
-                    pass  # the broker is away: RECHECK files trade events again later
+                    pass  # the broker is away: the trade workload files its events again later
 
     def _apply_partitions(self, now: int) -> None:
         if not self.scenario.partitions:
@@ -536,7 +531,7 @@ class LiveCluster(World):
                         continue
                 return
             self._gap_since = None
-            self._advance_trade(block)
+            self.workload.on_chain(block)
             self._next_canonical += 1
             for stale in [k for k, b in self.proposed.items()
                           if b.height < self._next_canonical]:
@@ -566,7 +561,7 @@ class LiveCluster(World):
         for tick, height, nation, via, committed in entries:
             self.now = tick
             flags, res = results.get(committed.block.block_id, ((), ()))
-            self._on_commit(nation, Committed(committed, via, res, flags))
+            self.record_commit(nation, Committed(committed, via, res, flags))
         self.now = end
         self.messages_sent = sum(s.get("published", 0) for s in self.status.values())
         self.messages_delivered = sum(s.get("received", 0) for s in self.status.values())
@@ -582,8 +577,7 @@ class LiveCluster(World):
                     seen.add(key)
                     self.evidence.append({"kind": "equivocation", **ev, "seen_by": nation})
         summary = self.summary()
-        if self._ledger_file is not None:
-            self._ledger_file.close()
+        self.finish()
         summary["trace_sha256"] = None  # a live run has no deterministic trace
         summary["trace_lines"] = 0
         summary["live"] = self._live_section(ledgers)
@@ -593,7 +587,7 @@ class LiveCluster(World):
         """Flags and per-tx results of each block of the longest ledger, through one fresh
         chaincode (the nodes' own outputs are not trusted)."""
         longest = max(ledgers.values(), key=len, default=[])
-        chaincode = self._new_chaincode()
+        chaincode = self.workload.new_chaincode()
         out = {}
         for committed in longest:
             block = committed.block

@@ -494,7 +494,8 @@ def _judged_against(reference: type[Node] | None):
             summary = super().run(*args, **kwargs)
             if summary["expect_ok"]:
                 return summary
-            if original(self.scenario, honest_node_class=reference).run()["expect_ok"]:
+            if module.build_world(self.scenario, world_class=original,
+                                  honest_node_class=reference).run()["expect_ok"]:
                 return summary
             judge.reference_failures += 1
             return dict(summary, expect_ok=True, reference_failed=True)

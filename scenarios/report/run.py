@@ -346,7 +346,7 @@ def _flags_body(world, summary: dict) -> str:
 
 
 def _truth(world, flag) -> str:
-    domain = getattr(world, "domain", None)
+    domain = getattr(world.workload, "domain", None)  # the trade's oracle, if a trade runs
     if domain is None:
         return "unknown"
     plan = domain.by_subject.get(flag.subject) or domain.by_event.get(flag.event_id)
@@ -358,7 +358,7 @@ def _truth(world, flag) -> str:
 
 
 def _trade_body(world, roles: dict[str, str]) -> str:
-    graph = getattr(world, "routes", None)
+    graph = getattr(world.workload, "routes", None)
     if graph is None or graph.number_of_nodes() == 0:
         return _none("none: no trade routes among these nations")
     figure = _figure_or_none(_plot_trade(graph, roles), "none")

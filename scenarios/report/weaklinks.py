@@ -91,7 +91,7 @@ def _impact_bars(ranked: list[dict]) -> str | None:
 
 
 def _impact_graph(world, ranked: list[dict]) -> str | None:
-    graph = getattr(world, "routes", None)
+    graph = getattr(world.workload, "routes", None)
     if graph is None or graph.number_of_nodes() == 0:
         return None
     impact = {r["nations"]: r["impact_kg"] or 0.0 for r in ranked

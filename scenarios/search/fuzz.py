@@ -392,7 +392,8 @@ def explain(scenario: Scenario, honest_node_class: type[Node] = Node,
     import tempfile
     with tempfile.TemporaryDirectory() as tmp:
         path = trace_path or Path(tmp) / "trace.jsonl"
-        world = _Recorder(scenario, trace_path=path, honest_node_class=honest_node_class)
+        world = build_world(scenario, world_class=_Recorder, trace_path=path,
+                            honest_node_class=honest_node_class)
         try:
             summary = world.run()
         except Exception as exc:

@@ -45,7 +45,7 @@ from nodes.wire.messages import WireError, proposal_signed_bytes, vote_signed_by
 from scenarios.faults.behaviours import NODE_CLASSES
 from scenarios.spec.loader import Behaviour, Scenario
 from scenarios.sim.oracles import judge_liveness
-from scenarios.sim.world import CRASH, DELIVER, RECHECK, SUBMIT, TRADE, WAKE, Speedups, World, _nation
+from scenarios.sim.world import DELIVER, Speedups, World, _nation
 
 CORRUPT_MODES = ("equivocate", "amnesia", "forge")
 MUTATIONS = ("round+1", "round-1", "height+1", "height-1", "value")
@@ -93,7 +93,7 @@ class ControlledWorld(World):
     def _start(self) -> None:
         """What `World.run()` does before its loop; restarts are scheduled whatever their tick,
         since a controlled run has no fixed end."""
-        self._begin(restarts_until=None)
+        self.begin(restarts_until=None)
 
     def _push(self, tick: int, kind: int, *payload) -> None:
         if kind == DELIVER and self.healed_at is None:
@@ -141,22 +141,6 @@ class ControlledWorld(World):
             self._dispatch(kind, payload)
         self.now = target
         return ran
-
-    def _dispatch(self, kind: int, payload: tuple) -> None:
-        if kind == DELIVER:
-            self._deliver(*payload)
-        elif kind == WAKE:
-            self._wake(*payload)
-        elif kind == SUBMIT:
-            self._submit(payload[0], self.scenario.workload["txs_per_tick"])
-        elif kind == TRADE:
-            self._trade_step(*payload)
-        elif kind == RECHECK:
-            self._recheck(*payload)
-        elif kind == CRASH:
-            self._crash(payload[0])
-        else:
-            self._restart(*payload)
 
     # ------------------------------------------------------------------ the network, by hand
 

@@ -18,18 +18,26 @@ of them (see `Speedups.broadcast_events`).
 
 Crashes keep a nation's `MemoryStorage` (its disk) and drop everything else; a restart builds a
 fresh `Node` on that storage, which resumes consensus from its write-ahead record and catches up
-by state sync.
+by state sync. A `Fleet` (scenarios/sim/fleet.py) given to the world runs the nodes elsewhere
+instead (the live cluster's processes); the world still decides when each starts and stops.
+
+The world is a kernel: it knows consensus, not what the transactions mean. Its own client load
+(`[workload] txs_per_tick`: opaque payload transactions, a Poisson process) measures
+throughput and latency. A `Workload` (scenarios/sim/workload.py) gives transactions a meaning:
+it schedules its own events on this queue (`schedule`, one WORKLOAD entry each), files
+transactions through the nodes (`submit`), is told each canonical block (`on_canonical`), and
+adds its sections to the summary and its rows to the ledger export. scenarios/assemble.py gives
+the precursor trade's (scenarios/trade/runner.py).
 """
 
 from __future__ import annotations
 
-import functools
 import gc
 import heapq
-import json
 import math
 import time
 from dataclasses import dataclass
+from enum import IntEnum
 from pathlib import Path
 from typing import Callable
 
@@ -48,31 +56,40 @@ from nodes import (
     Transaction,
     VerifyCache,
 )
-from nodes.app.chaincode import Chaincode, DomainConfig, NationRules
-from nodes.app.events import EventError, decode_event, encode_event, event_body, field_values
 from nodes.chain.identity import Identity
 from nodes.chain.identity import VERIFY_CACHE_ENTRIES_MAX
 from nodes.app.shared import SharedApplication
 from nodes.wire.messages import DECODE_CACHE_ENTRIES_MAX, DecodeCache
-from nodes.app.registry import Lane, load_lanes, load_nations, load_registry
 
-from scenarios.trade.oracle import DomainOracle
 from scenarios.spec.loader import Scenario
+from scenarios.sim.fleet import Fleet
 from scenarios.sim.network import Network
 from scenarios.sim.oracles import SafetyOracle, judge_liveness
 from scenarios.sim.rng import Streams
-from scenarios.trade.routes import dark_nations, route_graph
 from scenarios.faults.behaviours import NODE_CLASSES, SplitAdversary, halves
 from scenarios.spec.schema import BYZANTINE_KINDS
 from scenarios.sim.trace import Trace
-from scenarios.trade.workload import Corruption, operator_ids, plan_trade
+from scenarios.sim.workload import Workload
 
-DELIVER, WAKE, SUBMIT, CRASH, RESTART, TRADE, RECHECK, DELIVER_MANY = 0, 1, 2, 3, 4, 5, 6, 7
+
+class QueueKind(IntEnum):
+    """What a queue entry `(tick, seq, kind, payload)` does when it comes due. Entries run in
+    (tick, seq) order whatever their kind: `seq` is unique, so the kind is never compared."""
+
+    DELIVER = 0  # payload: src, dst, data, kind, height, round
+    WAKE = 1  # nation, incarnation: the node's next deadline
+    SUBMIT = 2  # at: the client load's next submission (a Poisson process)
+    CRASH = 3  # nation
+    RESTART = 4  # nation, wipe
+    WORKLOAD = 5  # callback, args: what `World.schedule` was given (the workload's events)
+    DELIVER_MANY = 6  # src, [(dst, data), ...], kind, height, round: one broadcast's arrivals
+
+
+# The queue holds the kinds' plain int values, under module-level names: the event loop
+# compares each entry's kind against them, and a comparison of two exact ints is the cheapest
+# there is. `QueueKind(kind)` names one.
+DELIVER, WAKE, SUBMIT, CRASH, RESTART, WORKLOAD, DELIVER_MANY = (int(k) for k in QueueKind)
 TWIN = "~"  # the twin of nation X runs as instance "X~"
-TRADE_RETRY_TICKS = 100  # the filing nation is down, or operators are not registered yet
-TRADE_RESUBMIT_TICKS = 3000  # a filed event not committed by then is filed again
-LICENCE_UNTIL_TICKS = 2**62
-DEFAULT_LANES = Path(__file__).resolve().parents[1] / "data" / "lanes.toml"
 PROGRESS_EVERY_EVENTS = 4096
 SPACETIME_HEIGHTS_MAX = 3
 SPACETIME_MESSAGES_MAX = 2000
@@ -103,23 +120,33 @@ class Speedups:
 
 class World:
     def __init__(self, scenario: Scenario, trace_path: Path | None = None,
-                 ledger_path: Path | None = None, honest_node_class: type[Node] = Node,
+                 honest_node_class: type[Node] = Node,
                  storage_factory: Callable[[str], MemoryStorage] | None = None,
-                 speedups: Speedups = Speedups(), spacetime: bool = True) -> None:
+                 speedups: Speedups = Speedups(), spacetime: bool = True, *,
+                 workload: Workload | None = None, fleet: Fleet | None = None,
+                 make_genesis: Callable[[list[tuple[str, int]]],
+                                        tuple[Genesis, dict[str, Identity]]] | None = None
+                 ) -> None:
         """`honest_node_class` runs every nation without a Byzantine behaviour: the mutant
         benchmark passes a deliberately broken variant here. `storage_factory(instance)` makes
         each node's disk once (anything with MemoryStorage's interface, such as
         nodes.live.sqlite_storage.SQLiteStorage); the caller closes what it made. `spacetime=False`
         keeps no messages for the report's space-time diagram (`self.spacetime` stays empty):
-        the fuzzer writes no report, and the trace and summary are the same either way."""
+        the fuzzer writes no report, and the trace and summary are the same either way.
+
+        `workload` gives the transactions a meaning (scenarios/sim/workload.py; the trade's is
+        given by scenarios/assemble.py); None runs consensus and the client load alone. `fleet`
+        runs the nodes somewhere else than in this process (scenarios/sim/fleet.py).
+        `make_genesis(powers)` makes the chain's genesis and every member's identity from
+        `[(nation, power), ...]`; by default simulated keys derived from the seed."""
         self.scenario = scenario
         self.honest_node_class = honest_node_class
+        self.fleet = fleet
         self.streams = Streams(scenario.seed)
         self._index_behaviours(scenario)
-        self.genesis, self.identities = self._make_genesis(
+        self.genesis, self.identities = (make_genesis or self._simulated_genesis)(
             [(n, p) for n, p in scenario.nations if n not in self.opted_out])
         self.nations = self.genesis.codes
-        self.record_keepers = tuple(n for n in self.nations if n not in self.records_opted_out)
         power = dict(scenario.nations)
         total = sum(power[n] for n in self.nations)
         self.byzantine_power_fraction = sum(power[n] for n in self.byzantine) / total
@@ -148,8 +175,8 @@ class World:
                                    entries_max=DECODE_CACHE_ENTRIES_MAX
                                    if speedups.decode_cache else 0)
         self.shared = SharedApplication() if speedups.shared_application else None
-        self._setup_domain(scenario)
-        self._ledger_file = ledger_path.open("w") if ledger_path is not None else None
+        self.workload = workload if workload is not None else Workload()
+        self.workload.attach(self)
         make_storage = storage_factory or (lambda instance: MemoryStorage())
         self.storage = {n: make_storage(n) for n in self.instances}
         self.nodes: dict[str, Node | None] = {n: None for n in self.instances}
@@ -192,68 +219,69 @@ class World:
         self.stopped_early = False
         self._up_honest: list[str] | None = None
 
-    def _make_genesis(self, powers: list[tuple[str, int]]
-                      ) -> tuple[Genesis, dict[str, Identity]]:
-        """The chain's genesis and every member's identity. Simulated keys derive from the seed;
-        the live cluster (scenarios/cluster/driver.py) overrides this with fresh keys."""
+    def _simulated_genesis(self, powers: list[tuple[str, int]]
+                           ) -> tuple[Genesis, dict[str, Identity]]:
+        """The chain's genesis and every member's identity: simulated keys derived from the
+        seed (the live cluster gives fresh ones: `make_genesis`)."""
         return Genesis.simulated(f"chemtrace/{self.scenario.name}", powers, self.scenario.seed)
 
-    def _setup_domain(self, scenario: Scenario) -> None:
-        """Registry, lanes, custody rules, the trade plan and its oracle."""
-        self.iso_nations, self.registry, default_lanes = _reference_data()
-        if scenario.lanes:
-            self.lanes = [Lane(lane["from"], lane["to"], tuple(lane["via"]), lane["share"],
-                               tuple(lane["chemicals"]), "scenario") for lane in scenario.lanes]
-        else:
-            self.lanes = list(default_lanes)
-        rules = {n: NationRules(r["requires_pen"], r["pen_silence"], r["pen_reply_window_ticks"])
-                 for n, r in (scenario.nation_rules or {}).items()}
-        d = scenario.domain or {}
-        self.domain_config = DomainConfig(
-            frozenset(self.record_keepers), rules,
-            transit_deadline_ticks=d.get("transit_deadline_ticks", 6000),
-            discrepancy_tolerance_pct=d.get("discrepancy_tolerance_pct", 1.0),
-            late_report_ticks=d.get("late_report_ticks", 2000))
-        w = scenario.workload
-        self.plans = plan_trade(self.streams.get("trade"), self.registry, self.lanes,
-                                self.record_keepers, tuple(sorted(self.iso_nations)),
-                                w.get("shipments", 0), w.get("diversions", {}),
-                                w.get("trade_start_tick", 500),
-                                w.get("trade_until_tick") or scenario.ticks_max * 6 // 10,
-                                participants=scenario.nation_ids,
-                                corruption=self._corruption(scenario))
-        custom_rng = self.streams.get("custom")
-        for behaviour in scenario.custom:
-            for plan in self.plans:
-                behaviour.adjust_shipment(plan, self.record_keepers, custom_rng)
-        self.domain = DomainOracle(self.plans, self.record_keepers)
-        self.routes = route_graph(self.lanes, frozenset(self.record_keepers))
-        self.operators = {}
-        for nation in self.record_keepers:
-            for op in operator_ids(nation):
-                self.operators[op] = Identity.derive(op, scenario.seed, purpose="operator")
-        self.trade_txs: dict[bytes, tuple[int, int]] = {}
-        self.registrations: dict[bytes, str] = {}
-        self.registered = False
-        self.trade_nonce = 0
+    def _new_chaincode(self):
+        """A fresh application for a node: the workload's, or None for the node's default."""
+        return self.workload.new_chaincode()
 
-    def _corruption(self, scenario: Scenario) -> Corruption:
-        bs = scenario.behaviours
-        return Corruption(
-            withhold=frozenset(n for b in bs if b.kind == "withhold_objection" for n in b.nations),
-            reply_window_ticks={n: r["pen_reply_window_ticks"]
-                                for n, r in (scenario.nation_rules or {}).items()},
-            silence_blocks={n: r["pen_silence"] == "block"
-                            for n, r in (scenario.nation_rules or {}).items()},
-            false_report={n: (b.params["rate"], b.params["under_report_pct"])
-                          for b in bs if b.kind == "false_report" for n in b.nations},
-            collude=tuple((frozenset(b.nations), b.params["rate"], b.params["under_report_pct"])
-                          for b in bs if b.kind == "collude"))
+    # ------------------------------------------------------------------ for workloads and drivers
 
-    def _new_chaincode(self) -> Chaincode:
-        keys = {n.code: n.public_key for n in self.genesis.nations}
-        return Chaincode(self.genesis.chain_id, self.registry, self.domain_config, keys,
-                         self.verifier)
+    def stream(self, name: str):
+        """The named random stream of the run's seed (see `Streams`)."""
+        return self.streams.get(name)
+
+    def schedule(self, tick: int, callback: Callable[..., None], *args) -> None:
+        """Run `callback(*args)` at `tick` (not before `now`), after everything scheduled
+        earlier for that tick: one WORKLOAD entry in the queue."""
+        self._push(tick, WORKLOAD, callback, args)
+
+    def is_up(self, instance: str) -> bool:
+        """Whether `instance` runs now (it is not crashed)."""
+        return self.nodes[instance] is not None
+
+    def submit(self, instance: str, tx: Transaction) -> bool:
+        """Give `tx` to the node of `instance` now, as a client would, and handle what the node
+        does; False (and nothing done) when it is down."""
+        node = self.nodes[instance]
+        if node is None:
+            return False
+        self._act(instance, node.submit(tx, self.now))
+        return True
+
+    def begin(self, restarts_until: int | None) -> None:
+        """Everything before the event loop: scheduled crashes and restarts (up to
+        `restarts_until`, or all of them when None), boots, the workload's first events and the
+        client load's first submission. `run()` calls it; a driver that owns the clock (the
+        live cluster) calls it, then `run_due` as time passes."""
+        self._begin(restarts_until)
+
+    def run_due(self, tick: int) -> None:
+        """Run, in order, every queue entry due at or before `tick` (a driver that owns the
+        clock: the live cluster). `now` is each entry's tick while it runs."""
+        queue = self._queue
+        while queue and queue[0][0] <= tick:
+            due, _, kind, payload = heapq.heappop(queue)
+            self.now = due
+            self._dispatch(kind, payload)
+
+    def next_due(self, default: int) -> int:
+        """The tick of the next queue entry, or `default` when the queue is empty."""
+        return self._queue[0][0] if self._queue else default
+
+    def record_commit(self, instance: str, committed: Committed) -> None:
+        """Take `committed` as a commit node `instance` made now: the trace, the safety
+        oracle, the latencies and the workload see it as they see a simulated node's (the live
+        cluster replays its nodes' ledgers through this)."""
+        self._on_commit(instance, committed)
+
+    def finish(self) -> None:
+        """Close what the workload writes (the ledger export); `run()` does it itself."""
+        self.workload.close()
 
     # ------------------------------------------------------------------ scheduling
 
@@ -306,8 +334,7 @@ class World:
         if progress is not None:
             progress(ticks_max, ticks_max)
         summary = self.summary()
-        if self._ledger_file is not None:
-            self._ledger_file.close()
+        self.workload.close()
         self.trace.write({"t": self.now, "ev": "end", "heights": summary["heights_committed"],
                           "txs": summary["txs_committed"]})
         self.trace.close()
@@ -330,10 +357,8 @@ class World:
                 self._wake(*payload)
             elif kind == SUBMIT:
                 self._submit(payload[0], rate)
-            elif kind == TRADE:
-                self._trade_step(*payload)
-            elif kind == RECHECK:
-                self._recheck(*payload)
+            elif kind == WORKLOAD:
+                payload[0](*payload[1])
             elif kind == CRASH:
                 self._crash(payload[0])
             else:
@@ -342,9 +367,25 @@ class World:
                 progress_at = self.events + PROGRESS_EVERY_EVENTS
                 progress(tick, ticks_max)
 
+    def _dispatch(self, kind: int, payload: tuple) -> None:
+        """Run one queue entry (`_loop` inlines this, for speed)."""
+        if kind == DELIVER:
+            self._deliver(*payload)
+        elif kind == DELIVER_MANY:
+            self._deliver_many(*payload)
+        elif kind == WAKE:
+            self._wake(*payload)
+        elif kind == SUBMIT:
+            self._submit(payload[0], self.scenario.workload["txs_per_tick"])
+        elif kind == WORKLOAD:
+            payload[0](*payload[1])
+        elif kind == CRASH:
+            self._crash(payload[0])
+        else:
+            self._restart(*payload)
+
     def _begin(self, restarts_until: int | None) -> None:
-        """Everything before the event loop: scheduled crashes and restarts (up to
-        `restarts_until`, or all of them when None), boots, operator registration, workload."""
+        """See `begin`."""
         down_at_start = set()
         for b in self.scenario.behaviours:
             if b.kind != "crash":
@@ -363,8 +404,7 @@ class World:
                 self.trace.write({"t": 0, "ev": "crash", "node": nation})
             else:
                 self._boot(nation)
-        if self.plans:
-            self._register_operators()
+        self.workload.begin()
         rate = self.scenario.workload["txs_per_tick"]
         if rate > 0:
             self._schedule_submission(self.workload_rng.expovariate(rate))
@@ -372,6 +412,11 @@ class World:
     def _boot(self, instance: str) -> None:
         self.incarnation[instance] += 1
         self.armed[instance] = None
+        if self.fleet is not None:
+            node = self.nodes[instance] = self.fleet.start(instance)
+            self._up_honest = None
+            self._act(instance, node.start(self.now))
+            return
         nation = _nation(instance)
         cls, behaviour = self.honest_node_class, None
         for b in self.behaviours.get(nation, ()):
@@ -397,6 +442,8 @@ class World:
         for instance in self._instances_of(nation):
             if self.nodes[instance] is None:
                 continue
+            if self.fleet is not None:
+                self.fleet.kill(instance)
             self.nodes[instance] = None
             self._up_honest = None
             self.incarnation[instance] += 1
@@ -406,8 +453,11 @@ class World:
         for instance in self._instances_of(nation):
             if self.nodes[instance] is not None:
                 continue
-            if wipe:
-                self.storage[instance].wipe()  # the disk is gone too
+            if wipe:  # the disk is gone too
+                if self.fleet is not None:
+                    self.fleet.wipe(instance)
+                else:
+                    self.storage[instance].wipe()
             self.trace.write({"t": self.now, "ev": "restart", "node": instance, "wipe": wipe,
                               "height": len(self.storage[instance].blocks)})
             self._boot(instance)
@@ -421,8 +471,6 @@ class World:
                 self.behaviours.setdefault(nation, []).append(b)
         self.opted_out = {n for b in scenario.behaviours if b.kind == "opt_out"
                           and b.params["mode"] == "full" for n in b.nations}
-        self.records_opted_out = {n for b in scenario.behaviours if b.kind == "opt_out"
-                                  for n in b.nations}
         self.byzantine = tuple(sorted(
             {n for b in scenario.behaviours if b.kind in BYZANTINE_KINDS for n in b.nations}
             | {n for c in scenario.custom if c.byzantine for n in c.nations}))
@@ -688,120 +736,7 @@ class World:
                 submitted = self.submitted_at.pop(tx.tx_id, None)
                 if submitted is not None:
                     self.latencies_ticks.append(self.now - submitted)
-            self._on_canonical(block, action)
-
-    # ------------------------------------------------------------------ precursor trade
-
-    def _register_operators(self) -> None:
-        """Each member registers its manufacturer-exporter and importer-processor at tick 1."""
-        for nation in self.record_keepers:
-            mfg, imp = operator_ids(nation)
-            for op, activities in ((mfg, ("manufacture", "export")),
-                                   (imp, ("import", "manufacture"))):
-                licences = tuple(("*", a, 0, LICENCE_UNTIL_TICKS) for a in activities)
-                fields = dict(operator=op, nation=nation,
-                              public_key=self.operators[op].public_key, licences=licences)
-                tx = self._event_tx(nation, "register_operator", f"register-{op}", fields, op, 0)
-                self.registrations[tx.tx_id] = nation
-                self._push(1, RECHECK, tx, nation, -1, -1)
-
-    def _event_tx(self, nation: str, kind: str, event_id: str, fields: dict,
-                  cosigner: str | None, event_time: int) -> Transaction:
-        cosigs = ()
-        if cosigner is not None:
-            body = event_body(self.genesis.chain_id, kind, event_id, event_time,
-                              field_values(kind, fields))
-            cosigs = ((cosigner, self.operators[cosigner].sign(body)),)
-        payload = encode_event(kind, event_id, event_time, fields, cosigs)
-        self.trade_nonce += 1
-        return Transaction.create(self.genesis.chain_id, self.identities[nation], kind,
-                                  self.trade_nonce, payload)
-
-    def _trade_step(self, plan_index: int, step_index: int) -> None:
-        plan = self.plans[plan_index]
-        step = plan.steps[step_index]
-        if not self.registered or self.nodes[step.nation] is None:
-            self._push(self.now + TRADE_RETRY_TICKS, TRADE, plan_index, step_index)
-            return
-        tx = self._event_tx(step.nation, step.kind, step.event_id, step.fields, step.cosigner,
-                            self.now)
-        self.trade_txs[tx.tx_id] = (plan_index, step_index)
-        self.trace.write({"t": self.now, "ev": "file", "node": step.nation, "kind": step.kind,
-                          "event": step.event_id})
-        self._act(step.nation, self.nodes[step.nation].submit(tx, self.now))
-        self._push(self.now + TRADE_RESUBMIT_TICKS, RECHECK, tx, step.nation, plan_index,
-                   step_index)
-
-    def _recheck(self, tx: Transaction, nation: str, plan_index: int, step_index: int) -> None:
-        """File `tx` (again) if it is not committed yet: mempools are lost in crashes."""
-        if tx.tx_id not in self.trade_txs and tx.tx_id not in self.registrations:
-            return
-        node = self.nodes[nation]
-        if node is not None:
-            self._act(nation, node.submit(tx, self.now))
-        self._push(self.now + TRADE_RESUBMIT_TICKS, RECHECK, tx, nation, plan_index, step_index)
-
-    def _on_canonical(self, block, action: Committed) -> None:
-        """The first honest commit of a height: feed the oracle, export, advance the trade."""
-        self.domain.on_block(self.now, action.flags, action.results)
-        for flag in action.flags:
-            self.trace.write({"t": self.now, "ev": "flag", "h": block.height, "kind": flag.kind,
-                              "subject": flag.subject, "event": flag.event_id})
-            if self._ledger_file is not None:
-                self._ledger_file.write(json.dumps({
-                    "h": block.height, "t": block.time_ticks, "tx": None, "kind": "flag",
-                    "event": "", "event_time": flag.time_ticks, "signer": None, "cosigners": [],
-                    "fields": {"shipment": flag.subject}, "accepted": True, "reason": "",
-                    "flags": [{"kind": flag.kind, "subject": flag.subject,
-                               "detail": flag.detail}]}, sort_keys=True) + "\n")
-        for tx, result in zip(block.txs, action.results):
-            if result.kind != "payload":
-                self._export(block, tx, result)
-            if not result.accepted:
-                self.trace.write({"t": self.now, "ev": "reject", "h": block.height,
-                                  "kind": result.kind, "event": result.event_id,
-                                  "reason": result.reason})
-            for flag in result.flags:
-                self.trace.write({"t": self.now, "ev": "flag", "h": block.height,
-                                  "kind": flag.kind, "subject": flag.subject,
-                                  "event": flag.event_id})
-        self._advance_trade(block)
-
-    def _advance_trade(self, block) -> None:
-        """The workload's next steps once `block` is the chain's: operators registered, and
-        each committed custody event schedules its shipment's next one. The live cluster calls
-        this as soon as it learns the block, before it has the block's certificate."""
-        for tx in block.txs:
-            if self.registrations.pop(tx.tx_id, None) is not None and not self.registrations:
-                self.registered = True
-                for i, plan in enumerate(self.plans):
-                    if plan.steps:
-                        self._push(max(self.now, plan.start_tick), TRADE, i, 0)
-            entry = self.trade_txs.pop(tx.tx_id, None)
-            if entry is not None:
-                plan_index, step_index = entry
-                steps = self.plans[plan_index].steps
-                if step_index + 1 < len(steps):
-                    nxt = steps[step_index + 1]
-                    self._push(self.now + nxt.delay_ticks, TRADE, plan_index, step_index + 1)
-
-    def _export(self, block, tx: Transaction, result) -> None:
-        if self._ledger_file is None:
-            return
-        try:
-            event = decode_event(tx.kind, tx.payload)
-            fields = {k: (v.hex() if isinstance(v, bytes) else v) for k, v in event.fields.items()}
-            cosigners = [who for who, _ in event.cosigs]
-            when = event.event_time_ticks
-        except EventError:
-            fields, cosigners, when = {}, [], None
-        self._ledger_file.write(json.dumps({
-            "h": block.height, "t": block.time_ticks, "tx": tx.tx_id.hex(), "kind": tx.kind,
-            "event": result.event_id, "event_time": when, "signer": tx.signer,
-            "cosigners": cosigners, "fields": fields, "accepted": result.accepted,
-            "reason": result.reason,
-            "flags": [{"kind": f.kind, "subject": f.subject, "detail": f.detail}
-                      for f in result.flags]}, sort_keys=True, default=list) + "\n")
+            self.workload.on_canonical(block, action)
 
     # ------------------------------------------------------------------ results
 
@@ -860,11 +795,8 @@ class World:
         want_liveness = s.expect["liveness"]
         expect_ok = safety_as_expected and (want_liveness == "any"
                                              or liveness_ok == want_liveness)
-        domain = self.domain.summary()
-        domain["route_nations_outside_consortium"] = [
-            {"nation": n, "mass_share": share} for n, share in dark_nations(self.routes)]
         return {
-            "domain": domain,
+            **self.workload.summary(),
             "scenario": s.name,
             "source": s.source,
             "seed": s.seed,
@@ -877,7 +809,7 @@ class World:
             "ticks_run": ticks_run,
             "heights_committed": heights,
             "txs_committed": txs,
-            "txs_submitted": self._nonce + self.trade_nonce,
+            "txs_submitted": self._nonce + self.workload.txs_submitted(),
             "safety_ok": safety_ok,
             "liveness_ok": liveness_ok,
             "liveness": liveness_why,
@@ -899,15 +831,6 @@ class World:
             "signature_cache_hits": self.verifier.hits,
             "events": self.events,
         }
-
-
-@functools.lru_cache(maxsize=1)
-def _reference_data():
-    """The shipped nations, registry and lanes, parsed once per process (a fuzzer builds
-    thousands of worlds). They are read-only after loading."""
-    nations = load_nations()
-    registry = load_registry(nations=nations)
-    return nations, registry, tuple(load_lanes(DEFAULT_LANES, nations, registry))
 
 
 def _nation(instance: str) -> str:

@@ -38,7 +38,7 @@ SETS_PER_SIZE = 3
 def lane_masses(world) -> dict[tuple, float]:
     """Kilograms the scenario's planned trade puts on each lane (from, via..., to)."""
     mass: dict[tuple, float] = {}
-    for plan in world.plans:
+    for plan in world.workload.plans:
         if plan.diversion is not None:
             continue
         key = plan.lane.path

@@ -351,7 +351,7 @@ def test_the_world_on_sqlite_gives_the_same_trace_as_on_memory(tmp_path, name, t
             assert reopened.wal == world.storage[nation].wal
             # A node restarted on the file replays it (checking every app hash) to the same state.
             node = Node(world.identities[nation], world.genesis, VerifyCache(), reopened,
-                        world.node_config, world._new_chaincode())
+                        world.node_config, world.workload.new_chaincode())
             assert node.ledger.height == len(reopened.blocks)
             assert node.chaincode.state.root == world.nodes[nation].chaincode.state.root
 

@@ -63,10 +63,10 @@ def test_each_diversion_kind_is_detected(diversions):
 
 def test_dark_hop_is_only_caught_by_its_mass_trace(diversions):
     world, s = diversions
-    for plan in world.plans:
+    for plan in world.workload.plans:
         if plan.diversion != "dark_hop":
             continue
-        caught = plan.id in world.domain.detected_tick
+        caught = plan.id in world.workload.domain.detected_tick
         skimmed_beyond_tolerance = plan.diverted_g * 100 > plan.quantity_g * 1.0
         assert caught == skimmed_beyond_tolerance, plan.id
 

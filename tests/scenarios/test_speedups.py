@@ -156,7 +156,7 @@ def test_a_diverging_byzantine_node_computes_its_own_state_and_is_refused():
     # the honest nodes' shared state is exactly what a private re-application gives
     top = min(world.nodes[n].ledger.height for n in honest)
     keys = {g.code: g.public_key for g in world.genesis.nations}
-    private = Chaincode(world.genesis.chain_id, world.registry, world.domain_config, keys,
+    private = Chaincode(world.genesis.chain_id, world.workload.registry, world.workload.domain_config, keys,
                         VerifyCache())
     for committed in chain[:top]:
         private.begin_block(committed.block.time_ticks)

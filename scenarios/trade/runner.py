@@ -1,0 +1,257 @@
+"""The precursor trade as a workload of the simulation kernel (`scenarios.sim.workload`).
+
+`TradeWorkload` plans the scenario's trade (`plan_trade`), registers every member's operators
+at tick 1, then files each shipment's custody events one after the other with the nation whose
+authority records them, each once the one before is committed. It files an event again when
+it is not committed `TRADE_RESUBMIT_TICKS` later (a crash loses a mempool), and waits
+`TRADE_RETRY_TICKS` when the filing nation is down or the operators are not registered yet.
+
+It gives every node its application (the chemical `Chaincode`, with the scenario's custody
+rules), feeds each canonical block to the domain oracle (`DomainOracle`), writes the ledger
+export (`ledger.jsonl`: one row per custody event and per begin-block flag), and adds the
+`domain` section to the run's summary.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+from nodes import Transaction
+from nodes.app.chaincode import Chaincode, DomainConfig, NationRules
+from nodes.app.events import EventError, decode_event, encode_event, event_body, field_values
+from nodes.app.registry import Lane, load_lanes, load_nations, load_registry
+from nodes.chain.identity import Identity
+
+from scenarios.sim.workload import Kernel, Workload
+from scenarios.spec.loader import Scenario
+from scenarios.trade.oracle import DomainOracle
+from scenarios.trade.routes import dark_nations, route_graph
+from scenarios.trade.workload import Corruption, operator_ids, plan_trade
+
+TRADE_RETRY_TICKS = 100  # the filing nation is down, or operators are not registered yet
+TRADE_RESUBMIT_TICKS = 3000  # a filed event not committed by then is filed again
+LICENCE_UNTIL_TICKS = 2**62
+DEFAULT_LANES = Path(__file__).resolve().parents[1] / "data" / "lanes.toml"
+
+
+class TradeWorkload(Workload):
+    def __init__(self, scenario: Scenario, ledger_path: Path | None = None) -> None:
+        """`ledger_path`: where to write the ledger export (None: nowhere)."""
+        self.scenario = scenario
+        self.ledger_path = ledger_path
+        self._ledger_file = None
+
+    def attach(self, world: Kernel) -> None:
+        """Registry, lanes, custody rules, the trade plan and its oracle."""
+        self.world = world
+        scenario = self.scenario
+        records_opted_out = {n for b in scenario.behaviours if b.kind == "opt_out"
+                             for n in b.nations}
+        self.record_keepers = tuple(n for n in world.nations if n not in records_opted_out)
+        self.iso_nations, self.registry, default_lanes = _reference_data()
+        if scenario.lanes:
+            self.lanes = [Lane(lane["from"], lane["to"], tuple(lane["via"]), lane["share"],
+                               tuple(lane["chemicals"]), "scenario") for lane in scenario.lanes]
+        else:
+            self.lanes = list(default_lanes)
+        rules = {n: NationRules(r["requires_pen"], r["pen_silence"], r["pen_reply_window_ticks"])
+                 for n, r in (scenario.nation_rules or {}).items()}
+        d = scenario.domain or {}
+        self.domain_config = DomainConfig(
+            frozenset(self.record_keepers), rules,
+            transit_deadline_ticks=d.get("transit_deadline_ticks", 6000),
+            discrepancy_tolerance_pct=d.get("discrepancy_tolerance_pct", 1.0),
+            late_report_ticks=d.get("late_report_ticks", 2000))
+        w = scenario.workload
+        self.plans = plan_trade(world.stream("trade"), self.registry, self.lanes,
+                                self.record_keepers, tuple(sorted(self.iso_nations)),
+                                w.get("shipments", 0), w.get("diversions", {}),
+                                w.get("trade_start_tick", 500),
+                                w.get("trade_until_tick") or scenario.ticks_max * 6 // 10,
+                                participants=scenario.nation_ids,
+                                corruption=self._corruption(scenario))
+        custom_rng = world.stream("custom")
+        for behaviour in scenario.custom:
+            for plan in self.plans:
+                behaviour.adjust_shipment(plan, self.record_keepers, custom_rng)
+        self.domain = DomainOracle(self.plans, self.record_keepers)
+        self.routes = route_graph(self.lanes, frozenset(self.record_keepers))
+        self.operators = {}
+        for nation in self.record_keepers:
+            for op in operator_ids(nation):
+                self.operators[op] = Identity.derive(op, scenario.seed, purpose="operator")
+        self.trade_txs: dict[bytes, tuple[int, int]] = {}
+        self.registrations: dict[bytes, str] = {}
+        self.registered = False
+        self.trade_nonce = 0
+        if self.ledger_path is not None:
+            self._ledger_file = self.ledger_path.open("w")
+
+    @staticmethod
+    def _corruption(scenario: Scenario) -> Corruption:
+        bs = scenario.behaviours
+        return Corruption(
+            withhold=frozenset(n for b in bs if b.kind == "withhold_objection" for n in b.nations),
+            reply_window_ticks={n: r["pen_reply_window_ticks"]
+                                for n, r in (scenario.nation_rules or {}).items()},
+            silence_blocks={n: r["pen_silence"] == "block"
+                            for n, r in (scenario.nation_rules or {}).items()},
+            false_report={n: (b.params["rate"], b.params["under_report_pct"])
+                          for b in bs if b.kind == "false_report" for n in b.nations},
+            collude=tuple((frozenset(b.nations), b.params["rate"], b.params["under_report_pct"])
+                          for b in bs if b.kind == "collude"))
+
+    def new_chaincode(self) -> Chaincode:
+        world = self.world
+        keys = {n.code: n.public_key for n in world.genesis.nations}
+        return Chaincode(world.genesis.chain_id, self.registry, self.domain_config, keys,
+                         world.verifier)
+
+    # ------------------------------------------------------------------ filing
+
+    def begin(self) -> None:
+        """Each member registers its manufacturer-exporter and importer-processor at tick 1."""
+        if not self.plans:
+            return
+        for nation in self.record_keepers:
+            mfg, imp = operator_ids(nation)
+            for op, activities in ((mfg, ("manufacture", "export")),
+                                   (imp, ("import", "manufacture"))):
+                licences = tuple(("*", a, 0, LICENCE_UNTIL_TICKS) for a in activities)
+                fields = dict(operator=op, nation=nation,
+                              public_key=self.operators[op].public_key, licences=licences)
+                tx = self._event_tx(nation, "register_operator", f"register-{op}", fields, op, 0)
+                self.registrations[tx.tx_id] = nation
+                self.world.schedule(1, self._recheck, tx, nation, -1, -1)
+
+    def _event_tx(self, nation: str, kind: str, event_id: str, fields: dict,
+                  cosigner: str | None, event_time: int) -> Transaction:
+        chain_id = self.world.genesis.chain_id
+        cosigs = ()
+        if cosigner is not None:
+            body = event_body(chain_id, kind, event_id, event_time, field_values(kind, fields))
+            cosigs = ((cosigner, self.operators[cosigner].sign(body)),)
+        payload = encode_event(kind, event_id, event_time, fields, cosigs)
+        self.trade_nonce += 1
+        return Transaction.create(chain_id, self.world.identities[nation], kind,
+                                  self.trade_nonce, payload)
+
+    def _trade_step(self, plan_index: int, step_index: int) -> None:
+        world = self.world
+        plan = self.plans[plan_index]
+        step = plan.steps[step_index]
+        if not self.registered or not world.is_up(step.nation):
+            world.schedule(world.now + TRADE_RETRY_TICKS, self._trade_step, plan_index,
+                           step_index)
+            return
+        tx = self._event_tx(step.nation, step.kind, step.event_id, step.fields, step.cosigner,
+                            world.now)
+        self.trade_txs[tx.tx_id] = (plan_index, step_index)
+        world.trace.write({"t": world.now, "ev": "file", "node": step.nation, "kind": step.kind,
+                           "event": step.event_id})
+        world.submit(step.nation, tx)
+        world.schedule(world.now + TRADE_RESUBMIT_TICKS, self._recheck, tx, step.nation,
+                       plan_index, step_index)
+
+    def _recheck(self, tx: Transaction, nation: str, plan_index: int, step_index: int) -> None:
+        """File `tx` (again) if it is not committed yet: mempools are lost in crashes."""
+        if tx.tx_id not in self.trade_txs and tx.tx_id not in self.registrations:
+            return
+        world = self.world
+        world.submit(nation, tx)
+        world.schedule(world.now + TRADE_RESUBMIT_TICKS, self._recheck, tx, nation, plan_index,
+                       step_index)
+
+    # ------------------------------------------------------------------ the chain's blocks
+
+    def on_canonical(self, block, committed) -> None:
+        """The first honest commit of a height: feed the oracle, export, advance the trade."""
+        now, trace, ledger = self.world.now, self.world.trace, self._ledger_file
+        self.domain.on_block(now, committed.flags, committed.results)
+        for flag in committed.flags:
+            trace.write({"t": now, "ev": "flag", "h": block.height, "kind": flag.kind,
+                         "subject": flag.subject, "event": flag.event_id})
+            if ledger is not None:
+                ledger.write(json.dumps({
+                    "h": block.height, "t": block.time_ticks, "tx": None, "kind": "flag",
+                    "event": "", "event_time": flag.time_ticks, "signer": None, "cosigners": [],
+                    "fields": {"shipment": flag.subject}, "accepted": True, "reason": "",
+                    "flags": [{"kind": flag.kind, "subject": flag.subject,
+                               "detail": flag.detail}]}, sort_keys=True) + "\n")
+        for tx, result in zip(block.txs, committed.results):
+            if result.kind != "payload":
+                self._export(block, tx, result)
+            if not result.accepted:
+                trace.write({"t": now, "ev": "reject", "h": block.height,
+                             "kind": result.kind, "event": result.event_id,
+                             "reason": result.reason})
+            for flag in result.flags:
+                trace.write({"t": now, "ev": "flag", "h": block.height,
+                             "kind": flag.kind, "subject": flag.subject,
+                             "event": flag.event_id})
+        self.on_chain(block)
+
+    def on_chain(self, block) -> None:
+        """The workload's next steps once `block` is the chain's: operators registered, and
+        each committed custody event schedules its shipment's next one. Each transaction is
+        followed up once, however often its block is seen."""
+        world = self.world
+        for tx in block.txs:
+            if self.registrations.pop(tx.tx_id, None) is not None and not self.registrations:
+                self.registered = True
+                for i, plan in enumerate(self.plans):
+                    if plan.steps:
+                        world.schedule(max(world.now, plan.start_tick), self._trade_step, i, 0)
+            entry = self.trade_txs.pop(tx.tx_id, None)
+            if entry is not None:
+                plan_index, step_index = entry
+                steps = self.plans[plan_index].steps
+                if step_index + 1 < len(steps):
+                    nxt = steps[step_index + 1]
+                    world.schedule(world.now + nxt.delay_ticks, self._trade_step, plan_index,
+                                   step_index + 1)
+
+    def _export(self, block, tx: Transaction, result) -> None:
+        if self._ledger_file is None:
+            return
+        try:
+            event = decode_event(tx.kind, tx.payload)
+            fields = {k: (v.hex() if isinstance(v, bytes) else v) for k, v in event.fields.items()}
+            cosigners = [who for who, _ in event.cosigs]
+            when = event.event_time_ticks
+        except EventError:
+            fields, cosigners, when = {}, [], None
+        self._ledger_file.write(json.dumps({
+            "h": block.height, "t": block.time_ticks, "tx": tx.tx_id.hex(), "kind": tx.kind,
+            "event": result.event_id, "event_time": when, "signer": tx.signer,
+            "cosigners": cosigners, "fields": fields, "accepted": result.accepted,
+            "reason": result.reason,
+            "flags": [{"kind": f.kind, "subject": f.subject, "detail": f.detail}
+                      for f in result.flags]}, sort_keys=True, default=list) + "\n")
+
+    # ------------------------------------------------------------------ results
+
+    def summary(self) -> dict:
+        domain = self.domain.summary()
+        domain["route_nations_outside_consortium"] = [
+            {"nation": n, "mass_share": share} for n, share in dark_nations(self.routes)]
+        return {"domain": domain}
+
+    def txs_submitted(self) -> int:
+        return self.trade_nonce
+
+    def close(self) -> None:
+        if self._ledger_file is not None:
+            self._ledger_file.close()
+            self._ledger_file = None
+
+
+@functools.lru_cache(maxsize=1)
+def _reference_data():
+    """The shipped nations, registry and lanes, parsed once per process (a fuzzer builds
+    thousands of worlds). They are read-only after loading."""
+    nations = load_nations()
+    registry = load_registry(nations=nations)
+    return nations, registry, tuple(load_lanes(DEFAULT_LANES, nations, registry))
