@@ -20,7 +20,8 @@ from rich.console import Console
 from rich.table import Table
 
 from scenarios.cli.main import _nation_range, _positive_float
-from scenarios.faults.mutants import HONEST, MUTANTS, run_benchmark
+from scenarios.faults.mutants import MUTANTS
+from scenarios.search.mutants import HONEST, run_benchmark
 
 EXIT_OK, EXIT_FINDING, EXIT_USAGE = 0, 1, 2
 BUDGET_S_DEFAULT = 30.0

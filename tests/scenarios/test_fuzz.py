@@ -151,7 +151,7 @@ txs_per_tick = 0.0
 @pytest.fixture(scope="module")
 def broken_result(tmp_path_factory):
     trace = tmp_path_factory.mktemp("fuzz") / "trace.jsonl"
-    return fuzz(budget_s=20, seed=0, nations=(4, 5), honest_node_class=TwoFQuorumNode,
+    return fuzz(budget_s=20, seed=0, nations=(4, 5), honest_hooks=TwoFQuorumNode,
                 shrink_budget_s=10, trace_path=trace), trace
 
 
@@ -174,7 +174,7 @@ def test_a_shrunk_counterexample_replays_to_the_same_trace_hash(broken_result, t
     header = f"node_class: broken_nodes:TwoFQuorumNode\ntrace_sha256: {result.trace_sha256}"
     path.write_text(scenario_to_toml(result.counterexample, header))
     loaded = load_scenario(path)
-    again = build_world(loaded, honest_node_class=TwoFQuorumNode).run()
+    again = build_world(loaded, TwoFQuorumNode).run()
     assert again["trace_sha256"] == result.trace_sha256
     assert not again["expect_ok"]
     assert main(["replay", str(path)]) == 0  # reads node_class: from the header
