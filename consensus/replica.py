@@ -484,25 +484,31 @@ class Replica:
         prevotes = self._prevotes.get(r)
         precommits = self._precommits.get(r)
 
-        if self.step is Step.PROPOSE and proposal is not None and self.rules is not None:
-            if self._prevote_by_rules(proposal, r, effects):
-                return True
-        elif self.step is Step.PROPOSE and proposal is not None:
-            valid = self._proposal_valid[r]
-            vr = proposal.valid_round
-            if vr == -1:
-                # Line 22: a fresh proposal. Prevote it if valid and we are not locked on another.
-                ok = valid and (self.locked_round == -1 or self.locked_value_id == proposal.value_id)
-                self._vote(Step.PREVOTE, proposal.value_id if ok else None, effects)
-                self.step = Step.PREVOTE
-                return True
-            vr_prevotes = self._prevotes.get(vr)
-            if 0 <= vr < r and vr_prevotes is not None and vr_prevotes.has_quorum_for(proposal.value_id):
-                # Line 28: a re-proposal backed by a polka at vr. We may unlock if locked_round <= vr.
-                ok = valid and (self.locked_round <= vr or self.locked_value_id == proposal.value_id)
-                self._vote(Step.PREVOTE, proposal.value_id if ok else None, effects)
-                self.step = Step.PREVOTE
-                return True
+        if self.step is Step.PROPOSE and proposal is not None:
+            if self.rules is not None:  # lines 22 and 28 judged by consensus/rules.py
+                if self._prevote_by_rules(proposal, r, effects):
+                    return True
+            else:
+                valid = self._proposal_valid[r]
+                vr = proposal.valid_round
+                if vr == -1:
+                    # Line 22: a fresh proposal. Prevote it if valid and we are not locked on
+                    # another.
+                    ok = valid and (self.locked_round == -1
+                                    or self.locked_value_id == proposal.value_id)
+                    self._vote(Step.PREVOTE, proposal.value_id if ok else None, effects)
+                    self.step = Step.PREVOTE
+                    return True
+                vr_prevotes = self._prevotes.get(vr)
+                if (0 <= vr < r and vr_prevotes is not None
+                        and vr_prevotes.has_quorum_for(proposal.value_id)):
+                    # Line 28: a re-proposal backed by a polka at vr. We may unlock if
+                    # locked_round <= vr.
+                    ok = valid and (self.locked_round <= vr
+                                    or self.locked_value_id == proposal.value_id)
+                    self._vote(Step.PREVOTE, proposal.value_id if ok else None, effects)
+                    self.step = Step.PREVOTE
+                    return True
 
         if (self.step is Step.PREVOTE and prevotes is not None and prevotes.has_quorum_any()
                 and (34, r) not in self._fired):

@@ -39,6 +39,14 @@ and the precommits of its round (`Replica.justification`). A digest is remembere
 only if the core had room for the message, so a resend of a message that came too early counts
 once the node has caught up; a node's own message from the network is a replay only if its
 write-ahead record holds it (after a wipe, its old votes count again).
+
+Hooks: a node built with `hooks` (nodes/hooks.py) calls them at the declared points only: what
+it emits, how it builds a block, how it answers sync, after each core event, after a block is
+applied or committed, after a peer's consensus message is delivered, its extra deadlines and
+timer work, two checks it may skip, and the validators, timeouts and rules its replica is built
+with. The honest node is the node with no hooks, and each point costs it one `is not None`
+test. The public methods a hook uses (`send`, `build_block`, `answer_sync`, `sign`, `valid`,
+`now_ticks`, `ahead_height`, `peers`, `knows`) are the honest behaviour, not a way around it.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 They prove that `scenarios.search.fuzz` finds, shrinks and replays a real failure without depending on
 the mutant benchmark (scenarios/faults/mutants.py). Importable as `broken_nodes` (pytest puts tests/ on
-the path), so a counterexample's `node_class: broken_nodes:TwoFQuorumNode` header line replays.
+the path), so a counterexample's `node_class: broken_nodes:TwoFQuorumHooks` header line replays.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ class TwoFValidators(ValidatorSet):
         return power >= max(1, 2 * ((self.total_power - 1) // 3))
 
 
-class TwoFQuorumNode(NodeHooks):
+class TwoFQuorumHooks(NodeHooks):
     """Hooks for an honest node whose replica counts quorums with `TwoFValidators`."""
 
     shares_application = True  # runs in the honest nodes' place; valid() stays honest

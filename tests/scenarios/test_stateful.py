@@ -280,7 +280,7 @@ class TwoFQuorum(ValidatorSet):
         return power >= max(1, 2 * f)
 
 
-class TwoFQuorumNode(NodeHooks):
+class TwoFQuorumHooks(NodeHooks):
     """Hooks for an honest node whose replica decides on a 2f quorum: the mutant this file
     hunts."""
 
@@ -295,7 +295,7 @@ class TwoFQuorumMachine(ConsensusMachine):
     certificates hold only 2f precommits, which the validity oracle flags at the first
     decision, and we want to see the schedule that splits the honest nations."""
 
-    honest_hooks = TwoFQuorumNode
+    honest_hooks = TwoFQuorumHooks
     checks = ("agreement",)
     check_liveness = False
 
