@@ -20,6 +20,7 @@ from .io import (
     WalRecord,
 )
 from .messages import NIL, Message, Proposal, Step, Vote
+from .rules import Rules
 from .replica import (
     FUTURE_HEIGHTS_MAX,
     FUTURE_MESSAGES_MAX,
@@ -36,6 +37,6 @@ __all__ = [
     "RequestValue", "SetTimeout", "SkipToHeight", "Start", "Timeout", "WalRecord",
     "NIL", "Message", "Proposal", "Step", "Vote",
     "FUTURE_HEIGHTS_MAX", "FUTURE_MESSAGES_MAX", "ROUNDS_AHEAD_MAX", "Replica", "ReplicaError",
-    "TimeoutConfig", "VoteTally", "POWER_TOTAL_MAX", "VALIDATORS_MAX", "ValidatorSet",
+    "Rules", "TimeoutConfig", "VoteTally", "POWER_TOTAL_MAX", "VALIDATORS_MAX", "ValidatorSet",
     "ValidatorSetError",
 ]

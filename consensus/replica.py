@@ -52,6 +52,7 @@ from .io import (
     WalRecord,
 )
 from .messages import Message, Proposal, Step, Vote
+from .rules import Rules
 from .tally import VoteTally
 from .validators import ValidatorSet
 
@@ -106,12 +107,16 @@ class Replica:
         timeouts: TimeoutConfig | None = None,
         height: int = 1,
         wal: WalRecord | None = None,
+        rules: Rules | None = None,
     ) -> None:
+        """`rules` replaces the paper's judgements of lines 15, 22, 28 and 49 (consensus/rules.py);
+        None, the honest replica, applies the paper's own."""
         if height < 1:
             raise ReplicaError(f"height starts at 1, got {height}")
         self.me = me
         self.validators = validators
         self.validate = validate
+        self.rules = rules
         self.timeouts = timeouts or TimeoutConfig()
         self.height = height
         self.decided_heights = 0
@@ -170,6 +175,10 @@ class Replica:
         due = sorted((d, s, h, r) for (s, h, r), d in self._pending.items() if d <= now_ticks)
         return [Timeout(s, h, r) for _, s, h, r in due]
 
+    def pending_timeouts(self) -> dict[tuple[Step, int, int], int]:
+        """A copy of the pending timeouts: (step, height, round) -> the tick it expires at."""
+        return dict(self._pending)
+
     def wal_record(self) -> WalRecord:
         return WalRecord(
             self.height, self.round, self.step,
@@ -177,6 +186,19 @@ class Replica:
             self.valid_value, self.valid_value_id, self.valid_round,
             tuple(self._own),
         )
+
+    def proposal(self, round_: int) -> Proposal | None:
+        """The proposal accepted for `round_` of the current height, or None. Read-only."""
+        return self._proposals.get(round_)
+
+    def prevotes(self, round_: int) -> VoteTally | None:
+        """The prevotes counted for `round_` of the current height, or None. Read-only: the
+        tally belongs to the replica."""
+        return self._prevotes.get(round_)
+
+    def precommits(self, round_: int) -> VoteTally | None:
+        """The precommits counted for `round_` of the current height, or None. Read-only."""
+        return self._precommits.get(round_)
 
     def justification(self, messages_max: int) -> list[Message]:
         """The signed messages that justify this replica's state at its height, for the node to
@@ -289,6 +311,8 @@ class Replica:
             own = self._own_proposal(round_)
             if own is not None:
                 effects.append(Broadcast(own))
+            elif self.rules is not None:
+                self._propose_by_rules(round_, effects)
             elif self.valid_value is not None:  # line 15
                 self._broadcast_proposal(self.valid_value, self.valid_value_id, self.valid_round,
                                          effects)
@@ -297,6 +321,15 @@ class Replica:
         else:
             self._schedule(Step.PROPOSE, round_, effects)  # line 21
         self._evaluate(effects, round_)
+
+    def _propose_by_rules(self, round_: int, effects: list[Effect]) -> None:
+        """Lines 15-19 with the judgement of line 15 taken from `self.rules`."""
+        reproposal = self.rules.reproposal(self)
+        if reproposal is not None:
+            value, value_id, valid_round = reproposal
+            self._broadcast_proposal(value, value_id, valid_round, effects)
+        else:
+            effects.append(RequestValue(self.height, round_))
 
     def _own_proposal(self, round_: int) -> Proposal | None:
         for message in self._own:
@@ -452,21 +485,30 @@ class Replica:
         precommits = self._precommits.get(r)
 
         if self.step is Step.PROPOSE and proposal is not None:
-            valid = self._proposal_valid[r]
-            vr = proposal.valid_round
-            if vr == -1:
-                # Line 22: a fresh proposal. Prevote it if valid and we are not locked on another.
-                ok = valid and (self.locked_round == -1 or self.locked_value_id == proposal.value_id)
-                self._vote(Step.PREVOTE, proposal.value_id if ok else None, effects)
-                self.step = Step.PREVOTE
-                return True
-            vr_prevotes = self._prevotes.get(vr)
-            if 0 <= vr < r and vr_prevotes is not None and vr_prevotes.has_quorum_for(proposal.value_id):
-                # Line 28: a re-proposal backed by a polka at vr. We may unlock if locked_round <= vr.
-                ok = valid and (self.locked_round <= vr or self.locked_value_id == proposal.value_id)
-                self._vote(Step.PREVOTE, proposal.value_id if ok else None, effects)
-                self.step = Step.PREVOTE
-                return True
+            if self.rules is not None:  # lines 22 and 28 judged by consensus/rules.py
+                if self._prevote_by_rules(proposal, r, effects):
+                    return True
+            else:
+                valid = self._proposal_valid[r]
+                vr = proposal.valid_round
+                if vr == -1:
+                    # Line 22: a fresh proposal. Prevote it if valid and we are not locked on
+                    # another.
+                    ok = valid and (self.locked_round == -1
+                                    or self.locked_value_id == proposal.value_id)
+                    self._vote(Step.PREVOTE, proposal.value_id if ok else None, effects)
+                    self.step = Step.PREVOTE
+                    return True
+                vr_prevotes = self._prevotes.get(vr)
+                if (0 <= vr < r and vr_prevotes is not None
+                        and vr_prevotes.has_quorum_for(proposal.value_id)):
+                    # Line 28: a re-proposal backed by a polka at vr. We may unlock if
+                    # locked_round <= vr.
+                    ok = valid and (self.locked_round <= vr
+                                    or self.locked_value_id == proposal.value_id)
+                    self._vote(Step.PREVOTE, proposal.value_id if ok else None, effects)
+                    self.step = Step.PREVOTE
+                    return True
 
         if (self.step is Step.PREVOTE and prevotes is not None and prevotes.has_quorum_any()
                 and (34, r) not in self._fired):
@@ -503,14 +545,35 @@ class Replica:
             return True
         return False
 
+    def _prevote_by_rules(self, proposal: Proposal, r: int, effects: list[Effect]) -> bool:
+        """Lines 22 and 28 with their judgements taken from `self.rules`. True if one fired."""
+        rules = self.rules
+        valid = self._proposal_valid[r]
+        if rules.valid_round(self, proposal) == -1:
+            ok = rules.line22_ok(self, proposal, valid)  # line 22
+        elif rules.line28_applies(self, proposal, r):
+            ok = rules.line28_ok(self, proposal, valid)  # line 28
+        else:
+            return False
+        self._vote(Step.PREVOTE, proposal.value_id if ok else None, effects)
+        self.step = Step.PREVOTE
+        return True
+
     def _try_decide(self, round_: int, effects: list[Effect]) -> bool:
         """Line 49: a proposal plus 2f+1 precommits for it, in any round, decides the height."""
         proposal = self._proposals.get(round_)
         if proposal is None or not self._proposal_valid[round_]:
             return False
-        precommits = self._precommits.get(round_)
-        if precommits is None or not precommits.has_quorum_for(proposal.value_id):
-            return False
+        if self.rules is None:
+            precommits = self._precommits.get(round_)
+            if precommits is None or not precommits.has_quorum_for(proposal.value_id):
+                return False
+        else:
+            for precommits in self.rules.decision_tallies(self, round_):
+                if precommits is not None and precommits.has_quorum_for(proposal.value_id):
+                    break
+            else:
+                return False
         effects.append(Decide(self.height, round_, proposal.value, proposal.value_id,
                               precommits.certificate(proposal.value_id)))
         self.decided_heights += 1

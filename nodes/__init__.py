@@ -35,6 +35,7 @@ from nodes.node import (
     SendAll,
     SendTo,
 )
+from nodes.hooks import NodeHooks
 from nodes.app.shared import SharedApplication
 from nodes.chain.storage import MemoryStorage, StorageError
 from nodes.wire.records import RecordError, decode_wal, encode_wal
@@ -46,7 +47,7 @@ __all__ = [
     "CodecError", "pack", "unpack", "Genesis", "GenesisError", "GenesisNation", "Identity",
     "VerifyCache", "verify_signature", "Ledger", "LedgerError", "certificate_error",
     "genesis_hash", "Mempool", "Action", "Committed", "Delivered", "Dropped", "Misbehaviour",
-    "Node", "NodeConfig", "SendAll", "SendTo", "MemoryStorage", "SharedApplication",
+    "Node", "NodeConfig", "NodeHooks", "SendAll", "SendTo", "MemoryStorage", "SharedApplication",
     "Transaction", "TxError",
     "WireError", "decode", "encode_txs", "kind_of",
     "Chaincode", "DomainConfig", "DomainState", "Flag", "NationRules", "TxResult",

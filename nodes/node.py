@@ -39,6 +39,14 @@ and the precommits of its round (`Replica.justification`). A digest is remembere
 only if the core had room for the message, so a resend of a message that came too early counts
 once the node has caught up; a node's own message from the network is a replay only if its
 write-ahead record holds it (after a wipe, its old votes count again).
+
+Hooks: a node built with `hooks` (nodes/hooks.py) calls them at the declared points only: what
+it emits, how it builds a block, how it answers sync, after each core event, after a block is
+applied or committed, after a peer's consensus message is delivered, its extra deadlines and
+timer work, two checks it may skip, and the validators, timeouts and rules its replica is built
+with. The honest node is the node with no hooks, and each point costs it one `is not None`
+test. The public methods a hook uses (`send`, `build_block`, `answer_sync`, `sign`, `valid`,
+`now_ticks`, `ahead_height`, `peers`, `knows`) are the honest behaviour, not a way around it.
 """
 
 from __future__ import annotations
@@ -65,6 +73,7 @@ from consensus import (
     Vote,
 )
 
+from nodes.hooks import NodeHooks
 from nodes.chain.block import BLOCK_TX_BYTES_MAX, BLOCK_TXS_MAX, Block, CommittedBlock
 from nodes.app.chaincode import Chaincode, DomainConfig, Flag, TxResult
 from nodes.chain.codec import MESSAGE_BYTES_MAX
@@ -239,10 +248,14 @@ class Node:
                  storage: MemoryStorage | None = None, config: NodeConfig | None = None,
                  chaincode: Chaincode | None = None,
                  decoder: DecodeCache | None = None,
-                 shared: SharedApplication | None = None) -> None:
+                 shared: SharedApplication | None = None,
+                 hooks: NodeHooks | None = None) -> None:
         """`verifier`, `decoder` and `shared` may be shared by the honest nodes of one process
         (each signature checked once, each message decoded once, each block validated and
-        applied once); they only ever hold answers that are pure functions of their keys."""
+        applied once); they only ever hold answers that are pure functions of their keys.
+        `hooks` (nodes/hooks.py) change what this node does at the declared points; None is
+        the honest node."""
+        self.hooks = hooks
         if genesis.public_key(identity.name) != identity.public_key:
             raise ValueError(f"{identity.name}'s key is not the one in the genesis")
         self.identity = identity
@@ -259,6 +272,7 @@ class Node:
         self.config = config or NodeConfig()
         self.storage = storage if storage is not None else MemoryStorage()
         self._keys = {n.code: n.public_key for n in genesis.nations}
+        self.peers = tuple(n for n in genesis.codes if n != identity.name)
         self.ledger = Ledger(self.chain_id, self.validators,
                              shared.tx_index if shared is not None else None)
         self.chaincode = chaincode or Chaincode(
@@ -278,9 +292,13 @@ class Node:
             self.ledger.append(committed)
             self._apply_block(committed.block)
         self.mempool = Mempool(self.config.mempool_txs_max)
-        self.replica = Replica(self.me, self.validators, _weakly(self._valid),
-                               self.config.timeouts, height=self.ledger.height + 1,
-                               wal=self.storage.wal)
+        validators, timeouts, rules = self.validators, self.config.timeouts, None
+        if hooks is not None:
+            validators = hooks.replica_validators(self, validators)
+            timeouts = hooks.replica_timeouts(self, timeouts)
+            rules = hooks.replica_rules(self)
+        self.replica = Replica(self.me, validators, _weakly(self.valid), timeouts,
+                               height=self.ledger.height + 1, wal=self.storage.wal, rules=rules)
         self.dropped: dict[str, int] = {}
         self.evidence: list[Evidence] = []
         self._seen: OrderedDict[bytes, None] = OrderedDict()
@@ -302,6 +320,43 @@ class Node:
         self._gossip: list[Transaction] = []  # client txs admitted, not gossiped yet
         self._gossip_due: int | None = None
 
+    # ------------------------------------------------------------ for hooks (nodes/hooks.py)
+
+    def use_hooks(self, hooks: NodeHooks | None) -> None:
+        """From now on, behave as `hooks` say (None: honestly). The replica keeps the
+        validators, timeouts and rules it was built with."""
+        self.hooks = hooks
+
+    @property
+    def now_ticks(self) -> int:
+        """The tick of the call being handled (start, on_bytes, on_timer, submit)."""
+        return self._now
+
+    @property
+    def ahead_height(self) -> int:
+        """The highest height a peer's consensus message showed us above our own (0 if
+        none yet): what state sync catches up to."""
+        return self._ahead_height
+
+    def knows(self, name: str) -> bool:
+        """Whether `name` is a nation of the genesis (has a key we check signatures with)."""
+        return name in self._keys
+
+    def timer_state(self) -> tuple:
+        """What the node's own timer work reads and writes besides the replica, read-only:
+        (stall key, stall since, resends, next resend tick, ahead since, sync sent at, sync
+        turn). For tests that check a wake-up changed nothing."""
+        return (self._stall_key, self._stall_since, self._resends, self._resend_at_tick,
+                self._ahead_since, self._sync_sent_at, self._sync_turn)
+
+    def sign(self, message: Proposal | Vote) -> Proposal | Vote:
+        """`message` signed with this node's key."""
+        return self._sign(message)
+
+    def send(self, signed: Proposal | Vote, out: list[Action]) -> None:
+        """The honest sending of one of our signed consensus messages: to every peer."""
+        out.append(SendAll(encode_message(signed), kind_of(signed), signed.height, signed.round))
+
     # ------------------------------------------------------------ runtime entry points
 
     def start(self, now_ticks: int) -> list[Action]:
@@ -316,7 +371,12 @@ class Node:
         due = self._resend_at_tick
         if self._gossip_due is not None and self._gossip_due < due:
             due = self._gossip_due
-        return due if deadline is None or due < deadline else deadline
+        due = due if deadline is None or due < deadline else deadline
+        if self.hooks is not None:
+            extra = self.hooks.deadline(self)
+            if extra is not None and (due is None or extra < due):
+                due = extra
+        return due
 
     def on_timer(self, now_ticks: int) -> list[Action]:
         self._now = now_ticks
@@ -330,7 +390,11 @@ class Node:
             key = self._stall_key
             if (key is not None and key[0] == r.height and key[1] == r.round
                     and not r.due_timeouts(now_ticks)):
-                return []
+                if self.hooks is None:
+                    return []
+                out: list[Action] = []
+                self.hooks.on_timer(self, now_ticks, out)
+                return out
         out: list[Action] = []
         if self._gossip_due is not None and now_ticks >= self._gossip_due:
             self._flush_gossip(out)
@@ -338,6 +402,8 @@ class Node:
             self._run(timeout, out)
         self._maybe_sync(out)
         self._track_progress(out)
+        if self.hooks is not None:
+            self.hooks.on_timer(self, now_ticks, out)
         return out
 
     def submit(self, tx: Transaction, now_ticks: int) -> list[Action]:
@@ -439,7 +505,10 @@ class Node:
         elif isinstance(message, TxBatch):
             self._on_txs(message, out)
         elif isinstance(message, SyncRequest):
-            self._on_sync_request(message, out)
+            if self.hooks is None:
+                self.answer_sync(message, out)
+            else:
+                self.hooks.answer_sync(self, message, out)
         else:
             self._on_sync_response(message, out)
         self._maybe_sync(out)
@@ -472,12 +541,15 @@ class Node:
         else:
             memo = ("vote", chain_id, key, message, message.signature)
             signed = functools.partial(vote_signed_bytes, chain_id, message)
-        if not self.verifier.verify_keyed(memo, key, signed, message.signature):
+        if ((self.hooks is None or self.hooks.check_signatures)
+                and not self.verifier.verify_keyed(memo, key, signed, message.signature)):
             self._drop("bad_signature", kind, out)
             return
         out.append(Delivered(kind, sender, message.height, message.round))
         self._note_height(sender, message.height)
         self._run(Receive(message), out)
+        if self.hooks is not None:
+            self.hooks.delivered(self, message, out)
 
     def _in_own_record(self, message: Proposal | Vote) -> bool:
         """Whether our write-ahead record holds this message (same slot, same value) at its
@@ -510,7 +582,9 @@ class Node:
         key = self._keys.get(tx.signer)
         return key is not None and self.verifier.verify_tx(key, self.chain_id, tx)
 
-    def _on_sync_request(self, request: SyncRequest, out: list[Action]) -> None:
+    def answer_sync(self, request: SyncRequest, out: list[Action]) -> None:
+        """The honest answer to a peer's state-sync request: check who asks (a genesis
+        nation other than us, its signature), then send our blocks from its next height."""
         key = self._keys.get(request.requester)
         if key is None or request.requester == self.me:
             self._drop("unknown_sender", "sync_request", out)
@@ -547,9 +621,10 @@ class Node:
             if block.height != self.ledger.height + 1 or block.prev_hash != self.ledger.tip_hash:
                 self._drop("sync_gap", "sync_response", out)
                 break
-            error = certificate_error(self.chain_id, self.validators, self._keys, self.verifier,
-                                      block, certificate)
-            if error is not None or not self._valid(block.height, block):
+            error = (None if self.hooks is not None and not self.hooks.check_certificates
+                     else certificate_error(self.chain_id, self.validators, self._keys,
+                                            self.verifier, block, certificate))
+            if error is not None or not self.valid(block.height, block):
                 self._drop("bad_certificate" if error else "invalid_block", "sync_response", out)
                 break
             self._commit(CommittedBlock(block, certificate), "sync", out)
@@ -653,7 +728,11 @@ class Node:
         resent: set[tuple[str, int, int]] = set()
         for message in r.wal_record().own_votes[-RESEND_MESSAGES_MAX:]:
             if message.height == r.height:
-                self._emit(self._sign(message), out)
+                signed = self._sign(message)
+                if self.hooks is None:
+                    self.send(signed, out)
+                else:
+                    self.hooks.emit(self, signed, out)
                 self.resends += 1
                 resent.add(_slot(message))
         if self._resends >= RELAY_AFTER_RESENDS:
@@ -672,7 +751,7 @@ class Node:
         them drop them as duplicates, and the others check the signer's signature through the
         shared VerifyCache: a relay cannot forge, only repeat. The sender gate takes the signer
         named in the message, not the link, so it must be a genesis nation as before. A relay
-        goes out as is, never through `_emit`, which Byzantine subclasses rewrite as their own.
+        goes out as is, never through the `emit` hook, which Byzantine hooks rewrite.
         """
         for signed in self.replica.justification(RELAY_MESSAGES_MAX):
             if _slot(signed) in resent:
@@ -692,10 +771,15 @@ class Node:
                     self.storage.save_wal(effect.record)
                 elif isinstance(effect, Broadcast):
                     signed = self._sign(effect.message)
-                    self._emit(signed, out)
+                    if self.hooks is None:
+                        out.append(SendAll(encode_message(signed), kind_of(signed),
+                                           signed.height, signed.round))
+                    else:
+                        self.hooks.emit(self, signed, out)
                     queue.append(Receive(signed))
                 elif isinstance(effect, RequestValue):
-                    block = self._build_block(effect.height)
+                    block = (self.build_block(effect.height) if self.hooks is None
+                             else self.hooks.build_block(self, effect.height))
                     queue.append(ProposeValue(effect.height, effect.round, block, block.block_id))
                 elif isinstance(effect, Decide):
                     self._commit(CommittedBlock(effect.value, effect.certificate), "consensus",
@@ -706,11 +790,8 @@ class Node:
                     out.append(Misbehaviour(effect))
                 elif isinstance(effect, SetTimeout):
                     pass  # the runtime asks next_deadline() after every call
-
-    def _emit(self, signed: Proposal | Vote, out: list[Action]) -> None:
-        """Send a signed consensus message to every peer. The one place a Byzantine subclass
-        (scenarios/faults/behaviours.py) overrides to send something else; the honest core never knows."""
-        out.append(SendAll(encode_message(signed), kind_of(signed), signed.height, signed.round))
+        if self.hooks is not None:
+            self.hooks.after_core(self)
 
     def _sign(self, message: Proposal | Vote) -> Proposal | Vote:
         if isinstance(message, Proposal):
@@ -721,7 +802,8 @@ class Node:
         return Vote(message.step, message.height, message.round, message.value_id, message.voter,
                     sig)
 
-    def _build_block(self, height: int) -> Block:
+    def build_block(self, height: int) -> Block:
+        """The honest block to propose at `height`: the mempool's transactions on our tip."""
         txs = self.mempool.reap(self.config.block_txs_max, BLOCK_TX_BYTES_MAX)
         time_ticks = max(self._now, self.ledger.tip_time_ticks)
         return Block.build(height, self.ledger.tip_hash, self.me, time_ticks, txs,
@@ -738,15 +820,21 @@ class Node:
             self.mempool.remove(tx.tx_id for tx in txs)
         flags, results = self._apply_block(committed.block)
         out.append(Committed(committed, via, results, flags))
+        if self.hooks is not None:
+            self.hooks.after_commit(self, committed, via, out)
 
     def _apply_block(self, block: Block) -> tuple[tuple[Flag, ...], tuple[TxResult, ...]]:
         if self.shared is not None:
-            return self.shared.apply(self.chaincode, block)
-        flags = tuple(self.chaincode.begin_block(block.time_ticks))
-        results = tuple(self.chaincode.apply_tx(tx, block.time_ticks) for tx in block.txs)
-        return flags, results
+            applied = self.shared.apply(self.chaincode, block)
+        else:
+            flags = tuple(self.chaincode.begin_block(block.time_ticks))
+            applied = flags, tuple(self.chaincode.apply_tx(tx, block.time_ticks)
+                                   for tx in block.txs)
+        if self.hooks is not None:
+            self.hooks.after_apply(self, block)
+        return applied
 
-    def _valid(self, height: int, value: object) -> bool:
+    def valid(self, height: int, value: object) -> bool:
         """The paper's valid(v): a block that extends our chain with fresh, signed transactions.
         With a SharedApplication, checked once per (chain, state, block) in the process."""
         if self.shared is None or not isinstance(value, Block):

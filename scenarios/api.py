@@ -24,8 +24,13 @@ Hooks (override the ones you need):
   steps to model records that are never filed, change their `fields` to falsify them, set
   `plan.diversion` (a name of your own) and `plan.diverted_g` so the oracle counts what you did,
   and `plan.dark = True` when part of the route keeps no records.
-- `node_class(nation)`: return a `nodes.Node` subclass to run for `nation` (a Byzantine node
-  overrides `_emit`, `_valid` or `_build_block`, as scenarios/faults/behaviours.py does), or None.
+- `node_hooks(nation, shared)`: return the hooks (a `nodes.hooks.NodeHooks`) that `nation`'s
+  node runs with, or None for the honest node. Hooks change what a node does only at the
+  points nodes/hooks.py declares (what it emits, how it builds a block, how it answers sync,
+  what it does after a commit, ...), through the node's public methods; never subclass `Node`.
+  The hooks of scenarios/faults/behaviours.py can be reused: `EquivocatingHooks(self, shared)`
+  runs this behaviour's window (`active`) and `params`, and `shared` (the world's
+  `scenarios.faults.base.Shared`) lets it collude with the scenario's own Byzantine nations.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 
-from nodes import Node
+from nodes import NodeHooks
 
 from scenarios.spec.loader import Behaviour, Scenario, ScenarioError, load_scenario, parse_scenario
 from scenarios.trade.workload import PlannedShipment, Step
@@ -44,21 +49,23 @@ class CustomBehaviour:
     """A behaviour written in Python. `nations` are the nations it applies to."""
 
     byzantine = False  # True if it makes its nations' consensus messages untrustworthy
-    params: dict = {}  # read by the node classes of scenarios/faults/behaviours.py, if you reuse them
+    params: dict = {}  # read by the hooks of scenarios/faults/behaviours.py, if you reuse them
 
     def __init__(self, nations: list[str] | tuple[str, ...]) -> None:
         self.nations = tuple(nations)
 
     def active(self, tick: int) -> bool:
-        """Whether a node class given by `node_class` misbehaves at `tick`; always, by default."""
+        """Whether hooks given by `node_hooks` misbehave at `tick`; always, by default."""
         return True
 
     def adjust_shipment(self, plan: PlannedShipment, members: tuple[str, ...],
                         rng: random.Random) -> None:
         """Change one planned shipment. The default changes nothing."""
 
-    def node_class(self, nation: str) -> type[Node] | None:
-        """A Node subclass to run for `nation`, or None for the honest node."""
+    def node_hooks(self, nation: str, shared) -> NodeHooks | None:
+        """The hooks `nation`'s node runs with (built anew at each boot), or None for the
+        honest node. `shared` is the state the world's Byzantine nodes share
+        (`scenarios.faults.base.Shared`), for hooks that collude."""
         return None
 
     def describe(self) -> str:

@@ -2,13 +2,13 @@
 
 They prove that `scenarios.search.fuzz` finds, shrinks and replays a real failure without depending on
 the mutant benchmark (scenarios/faults/mutants.py). Importable as `broken_nodes` (pytest puts tests/ on
-the path), so a counterexample's `node_class: broken_nodes:TwoFQuorumNode` header line replays.
+the path), so a counterexample's `node_class: broken_nodes:TwoFQuorumHooks` header line replays.
 """
 
 from __future__ import annotations
 
-from consensus import Replica, ValidatorSet
-from nodes import Node
+from consensus import ValidatorSet
+from nodes import NodeHooks
 
 
 class TwoFValidators(ValidatorSet):
@@ -19,11 +19,10 @@ class TwoFValidators(ValidatorSet):
         return power >= max(1, 2 * ((self.total_power - 1) // 3))
 
 
-class TwoFQuorumNode(Node):
-    """An honest node whose replica counts quorums with `TwoFValidators`."""
+class TwoFQuorumHooks(NodeHooks):
+    """Hooks for an honest node whose replica counts quorums with `TwoFValidators`."""
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.replica = Replica(self.me, TwoFValidators(self.validators.powers), self._valid,
-                               self.config.timeouts, height=self.ledger.height + 1,
-                               wal=self.storage.wal)
+    shares_application = True  # runs in the honest nodes' place; valid() stays honest
+
+    def replica_validators(self, node, validators):
+        return TwoFValidators(validators.powers)

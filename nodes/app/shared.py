@@ -4,7 +4,7 @@ Theory of operation
 -------------------
 
 In the simulated world all n nations run in one process, and the honest ones hold the same
-chain and the same chaincode state. Validating a proposed block (`Node._valid`: its place in the
+chain and the same chaincode state. Validating a proposed block (`Node.valid`: its place in the
 chain, its app hash, fresh and signed transactions) and applying a committed one (the chaincode
 over every transaction) are pure functions of that chain and state, so doing them n times gives
 n identical answers. `SharedApplication` memoises both:

@@ -217,7 +217,7 @@ def cmd_replay(args: argparse.Namespace) -> ExitCode:
                   markup=False)
         return ExitCode.USAGE
     try:
-        node_class = _node_class(text)
+        honest_hooks = _honest_hooks(text)
     except (ImportError, AttributeError, ValueError) as exc:
         err.print(f"error: {path}: node_class: {exc}", markup=False)
         return ExitCode.USAGE
@@ -225,7 +225,7 @@ def cmd_replay(args: argparse.Namespace) -> ExitCode:
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         trace_path = args.out / "trace.jsonl"
-    summary = build_world(scenario, trace_path=trace_path, honest_node_class=node_class).run()
+    summary = build_world(scenario, honest_hooks, trace_path=trace_path).run()
     if args.out:
         (args.out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True)
                                                + "\n")
@@ -248,16 +248,21 @@ def cmd_replay(args: argparse.Namespace) -> ExitCode:
     return ExitCode.EXPECTATION_FAILED
 
 
-def _node_class(text: str):
-    from nodes import Node
+def _honest_hooks(text: str):
+    """The honest nations' hooks named by a `# node_class: module:QualName` header line: a
+    `nodes.hooks.NodeHooks` subclass (a mutant), or `nodes.node:Node` (None, the honest node;
+    also when there is no such line)."""
+    from nodes import Node, NodeHooks
     m = CLASS_LINE.search(text)
     if m is None:
-        return Node
+        return None
     module, _, name = m.group(1).partition(":")
     obj = importlib.import_module(module)
     for part in name.split("."):
         obj = getattr(obj, part)
-    if not (isinstance(obj, type) and issubclass(obj, Node)):
-        raise ValueError(f"{m.group(1)} is not a Node subclass")
+    if obj is Node:
+        return None
+    if not (isinstance(obj, type) and issubclass(obj, NodeHooks)):
+        raise ValueError(f"{m.group(1)} is neither nodes.node:Node nor a NodeHooks subclass")
     return obj
 

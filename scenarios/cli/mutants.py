@@ -20,7 +20,8 @@ from rich.table import Table
 
 from scenarios.cli.args import ExitCode, mutant_names, nation_range, positive_float
 from scenarios.cli.output import wide_console
-from scenarios.faults.mutants import HONEST, MUTANTS, run_benchmark
+from scenarios.faults.mutants import MUTANTS
+from scenarios.search.mutants import HONEST, run_benchmark
 
 COMMANDS = ("mutants",)
 BUDGET_S_DEFAULT = 30.0

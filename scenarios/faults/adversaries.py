@@ -1,25 +1,26 @@
 """Adversaries built to expose broken protocols: forged votes, forged state sync, and a fork.
 
 Each is a Byzantine behaviour kind (`schema.BEHAVIOURS`, `schema.BYZANTINE_KINDS`, registered in
-`byzantine.NODE_CLASSES`), so the fuzzer's strategies draw it like any other. Below 1/3 of the
+`behaviours.HOOKS`) whose hooks (nodes/hooks.py) change what its node sends, so the fuzzer's strategies draw it like any other. Below 1/3 of the
 power each leaves the honest protocol safe and live (`forge_sync` without pushing is how
 finding D of tests/regressions/ was found: a lagging nation asked only one peer for blocks);
 tests/scenarios/test_mutants.py checks both. Each is deadly to one
 or more of the mutants of `scenarios/faults/mutants.py`:
 
-- `ForgeVotesNode` (`forge_votes`) sends, each round, a proposal for a block of its own in the
+- `ForgeVotesHooks` (`forge_votes`) sends, each round, a proposal for a block of its own in the
   next round's proposer's name and precommits for it in every validator's name, all with
   invalid signatures; two different blocks to the two halves of its peers. Honest nodes drop
   them (bad_signature); a node that does not check signatures decides them.
-- `ForgeSyncNode` (`forge_sync`) answers state-sync requests with fabricated blocks under
+- `ForgeSyncHooks` (`forge_sync`) answers state-sync requests with fabricated blocks under
   forged, empty or stolen certificates, and after each commit pushes the block it committed
   (with its true certificate) and a fabricated next block to every peer. Honest nodes drop the
   fabrication (bad_certificate); a node that skips the certificate check commits it.
-- `ForkNode` (`fork`) is a coalition that tries to make two honest nations decide different
+- `ForkHooks` (`fork`) is a coalition that tries to make two honest nations decide different
   values, with the classic split of Tendermint's safety proof: see `ForkCoalition`.
 
 Like the rest of the world, everything here is deterministic: no random stream is drawn, and
-the coalition's state lives in the world (one object shared by all of its `fork` nations).
+the coalition's state is made by faults, once per world (`base.Shared`), and shared by all of
+its `fork` nations.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from nodes.wire.messages import (
     vote_signed_bytes,
 )
 
-from scenarios.spec.loader import Behaviour
+from scenarios.faults.base import BehaviourHooks
 
 CERTIFICATE_MODES = ("forged", "empty", "stolen")
 FORK_MODES = ("lock_quorum", "prevote_victim", "lock_one", "lock_quorum_fake")
@@ -62,7 +63,7 @@ def _halves(names: list[str]) -> tuple[list[str], list[str]]:
 def _fresh_block(node: Node, height: int, proposer: str, bump: int) -> Block:
     """A valid block at `height` on the node's tip with no transactions; `bump` ticks later
     than now makes it a different block from any other built this tick."""
-    time_ticks = max(node._now, node.ledger.tip_time_ticks) + bump
+    time_ticks = max(node.now_ticks, node.ledger.tip_time_ticks) + bump
     return Block.build(height, node.ledger.tip_hash, proposer, time_ticks, (),
                        node.chaincode.state.root)
 
@@ -80,31 +81,31 @@ def _send(out: list, dst: str, message) -> None:
 # ---------------------------------------------------------------- forge_votes
 
 
-class ForgeVotesNode(Node):
-    behaviour: Behaviour
+class ForgeVotesHooks(BehaviourHooks):
+    def __init__(self, behaviour, shared=None) -> None:
+        super().__init__(behaviour, shared)
+        self.forged_rounds: set[tuple[int, int]] = set()
 
-    def _emit(self, signed, out) -> None:
-        super()._emit(signed, out)
-        if not self.behaviour.active(self._now):
+    def emit(self, node, signed, out) -> None:
+        node.send(signed, out)
+        if not self.behaviour.active(node.now_ticks):
             return
         h, r = signed.height, signed.round + 1
-        forged = getattr(self, "_forged_rounds", None)
-        if forged is None:
-            forged = self._forged_rounds = set()
-        if (h, r) in forged or h != self.ledger.height + 1:
+        forged = self.forged_rounds
+        if (h, r) in forged or h != node.ledger.height + 1:
             return
         forged.add((h, r))
         for key in [k for k in forged if k[0] < h]:
             forged.discard(key)
-        proposer = self.validators.proposer(h, r)
-        peers = [n for n in self.genesis.codes if n != self.me]
+        proposer = node.validators.proposer(h, r)
+        peers = list(node.peers)
         for side, group in enumerate(_halves(peers)):
-            block = _fresh_block(self, h, proposer, 1 + side)
+            block = _fresh_block(node, h, proposer, 1 + side)
             messages = [Proposal(h, r, block, block.block_id, -1, proposer,
                                  forged_signature(h, r, block.block_id, proposer))]
             messages += [Vote(Step.PRECOMMIT, h, r, block.block_id, voter,
                               forged_signature(h, r, block.block_id, voter))
-                         for voter in self.validators.voters]
+                         for voter in node.validators.voters]
             for peer in group:
                 for message in messages:
                     _send(out, peer, message)
@@ -113,59 +114,55 @@ class ForgeVotesNode(Node):
 # ---------------------------------------------------------------- forge_sync
 
 
-class ForgeSyncNode(Node):
-    behaviour: Behaviour
-
-    def _fabricate(self, height: int) -> CommittedBlock | None:
+class ForgeSyncHooks(BehaviourHooks):
+    def _fabricate(self, node, height: int) -> CommittedBlock | None:
         """A block at `height` that extends the chain every honest node has below it, but was
         never decided, with the certificate params.certificate asks for."""
-        known = self.ledger.get(height)
+        known = node.ledger.get(height)
         if known is not None:
             real = known.block
             block = Block.build(height, real.prev_hash, real.proposer, real.time_ticks + 1, (),
                                 real.app_hash)
-        elif height == self.ledger.height + 1:
-            block = _fresh_block(self, height, self.me, 1)
+        elif height == node.ledger.height + 1:
+            block = _fresh_block(node, height, node.me, 1)
         else:
             return None
         mode = self.behaviour.params.get("certificate", "forged")
         if mode == "empty":
             certificate: tuple = ()
-        elif mode == "stolen" and self.ledger.get(height - 1) is not None:
+        elif mode == "stolen" and node.ledger.get(height - 1) is not None:
             # Real precommits, for the block below: each one's signature fails for this block.
             certificate = tuple(Vote(Step.PRECOMMIT, height, v.round, block.block_id, v.voter,
                                      v.signature)
-                                for v in self.ledger.get(height - 1).certificate)
+                                for v in node.ledger.get(height - 1).certificate)
         else:
             certificate = tuple(Vote(Step.PRECOMMIT, height, 0, block.block_id, voter,
                                      forged_signature(height, block.block_id, voter))
-                                for voter in self.validators.voters)
+                                for voter in node.validators.voters)
         return CommittedBlock(block, certificate)
 
-    def _on_sync_request(self, request, out) -> None:
-        if not self.behaviour.active(self._now) or request.requester not in self._keys:
-            return super()._on_sync_request(request, out)
+    def answer_sync(self, node, request, out) -> None:
+        if not self.behaviour.active(node.now_ticks) or not node.knows(request.requester):
+            return node.answer_sync(request, out)
         out.append(Delivered("sync_request", request.requester, request.from_height, 0))
-        fabricated = self._fabricate(request.from_height)
+        fabricated = self._fabricate(node, request.from_height)
         if fabricated is None:
             return
         # The true blocks below the fabrication are not needed: the requester asked from its
         # own next height.
-        out.append(SendTo(request.requester, encode_sync_response(self.me, [fabricated]),
+        out.append(SendTo(request.requester, encode_sync_response(node.me, [fabricated]),
                           "sync_response", request.from_height, 0))
 
-    def _commit(self, committed, via, out) -> None:
-        super()._commit(committed, via, out)
-        if not self.behaviour.active(self._now) or not self.behaviour.params.get("push", True):
+    def after_commit(self, node, committed, via, out) -> None:
+        if not self.behaviour.active(node.now_ticks) or not self.behaviour.params.get("push", True):
             return
-        fabricated = self._fabricate(self.ledger.height + 1)
+        fabricated = self._fabricate(node, node.ledger.height + 1)
         if fabricated is None:
             return
         blocks = [committed, fabricated][-SYNC_BLOCKS_MAX:]
-        data = encode_sync_response(self.me, blocks)
-        for peer in self.genesis.codes:
-            if peer != self.me:
-                out.append(SendTo(peer, data, "sync_response", committed.block.height, 0))
+        data = encode_sync_response(node.me, blocks)
+        for peer in node.peers:
+            out.append(SendTo(peer, data, "sync_response", committed.block.height, 0))
 
 
 # ---------------------------------------------------------------- fork
@@ -509,7 +506,7 @@ class ForkCoalition:
             plan.stage = "voted"
             plan.relent_round = message.round + 1
 
-    def after_decision(self, node: "ForkNode", committed: CommittedBlock, out: list) -> None:
+    def after_decision(self, node: Node, committed: CommittedBlock, out: list) -> None:
         """A member decided height h in round r; nations that missed the precommits are still
         at h, locked on the decided block, and go on to round r + 1. For every later round of
         h up to a full turn that a member leads, the coalition sends now a proposal for a fresh
@@ -538,7 +535,7 @@ class ForkCoalition:
                     for x in honest:
                         _send(out, x, vote)
 
-    def rogue_reproposal(self, node: "ForkNode", proposal: Proposal, out: list) -> None:
+    def rogue_reproposal(self, node: Node, proposal: Proposal, out: list) -> None:
         """Outside a plan: a member that should propose its valid value again (some honest
         nations may be locked on it) proposes a fresh value instead, with no valid_round or
         with a valid_round it has no polka for (by turns), and the coalition votes for it.
@@ -560,7 +557,7 @@ class ForkCoalition:
                                             stage="over")
         for step in (Step.PREVOTE, Step.PRECOMMIT):
             self.cast(plan, self.votes(step, h, r, c.block_id), honest, out)
-        plan.next_show_tick = node._now + SHOW_EVERY_TICKS
+        plan.next_show_tick = node.now_ticks + SHOW_EVERY_TICKS
 
     def help(self, plan: ForkPlan, proposal: Proposal, out: list) -> None:
         """After the relent the coalition votes for what is proposed, once per round, so that
@@ -577,7 +574,7 @@ class ForkCoalition:
             self.cast(plan, self.votes(step, plan.height, proposal.round, proposal.value_id),
                       honest, out)
 
-    def propose_again(self, node: "ForkNode", plan: ForkPlan, proposal: Proposal,
+    def propose_again(self, node: Node, plan: ForkPlan, proposal: Proposal,
                       out: list) -> None:
         """A member is the proposer of a later round of the plan's height."""
         h, r = plan.height, proposal.round
@@ -599,93 +596,85 @@ class ForkCoalition:
         self.back_fresh(plan, r, c.block_id, out)
 
 
-class ForkNode(Node):
-    behaviour: Behaviour
-    coalition: dict | None = None  # shared by every fork nation of a world; set by the world
+class ForkHooks(BehaviourHooks):
+    """A `fork` nation: its messages are the coalition's to send (`ForkCoalition`), which
+    observes what the honest nations say, wakes on its own deadlines and acts after decisions."""
 
-    def next_deadline(self) -> int | None:
-        deadline = super().next_deadline()
-        mine = self._mind().deadline(self.ledger.height)
+    def deadline(self, node) -> int | None:
+        mine = self._mind(node).deadline(node.ledger.height)
         end = self.behaviour.until_tick
-        if mine is not None and end is not None and end > self._now:
+        if mine is not None and end is not None and end > node.now_ticks:
             mine = min(mine, end)  # relent when the window closes
-        return deadline if mine is None else mine if deadline is None else min(deadline, mine)
+        return mine
 
-    def on_timer(self, now_ticks: int) -> list:
-        out = super().on_timer(now_ticks)
-        self._mind().on_clock(now_ticks, self.ledger.height, out,
-                              self.behaviour.active(now_ticks), self.replica.round)
-        return out
+    def on_timer(self, node, now_ticks: int, out: list) -> None:
+        self._mind(node).on_clock(now_ticks, node.ledger.height, out,
+                                  self.behaviour.active(now_ticks), node.replica.round)
 
-    def _mind(self) -> ForkCoalition:
-        shared = self.coalition
-        if shared is None:
-            shared = self.coalition = {}
+    def _mind(self, node) -> ForkCoalition:
+        shared = self.coalition()
         mind = shared.get("fork")
         if mind is None:
-            mind = shared["fork"] = ForkCoalition(self.genesis)
-        mind.identities[self.me] = self.identity
-        mind.nodes[self.me] = self
+            mind = shared["fork"] = ForkCoalition(node.genesis)
+        mind.identities[node.me] = node.identity
+        mind.nodes[node.me] = node
         return mind
 
-    def _members(self) -> frozenset[str]:
+    def _members(self, node) -> frozenset[str]:
         """Every fork nation of the world that has booted, whatever [[behaviour]] names it."""
-        return frozenset(self._mind().identities) | frozenset(
-            n for n in self.behaviour.nations if n in self.validators)
+        return frozenset(self._mind(node).identities) | frozenset(
+            n for n in self.behaviour.nations if n in node.validators)
 
-    def _emit(self, signed, out) -> None:
-        if not self.behaviour.active(self._now):
-            return super()._emit(signed, out)
-        mind = self._mind()
+    def emit(self, node, signed, out) -> None:
+        if not self.behaviour.active(node.now_ticks):
+            return node.send(signed, out)
+        mind = self._mind(node)
         plan = mind.plans.get(signed.height)
         if plan is None or plan.mode == "rogue":
             key = (signed.height, signed.round)
             # Only early rounds open a plan: a plan costs the honest nations a few rounds, and
             # rounds late in a height are long (timeouts grow).
             if (plan is None and isinstance(signed, Proposal) and signed.valid_round == -1
-                    and signed.round <= PLAN_ROUND_MAX and self._ahead_height <= signed.height
-                    and signed.height == self.ledger.height + 1 and key not in mind.passed):
+                    and signed.round <= PLAN_ROUND_MAX and node.ahead_height <= signed.height
+                    and signed.height == node.ledger.height + 1 and key not in mind.passed):
                 # Only a proposal's first sending opens a plan, never a resend of one that
                 # went out honestly.
                 mind.passed.add(key)
-                plan = mind.plan(signed, self._members(),
-                                 self.behaviour.params.get("mode", "cycle"), self._now,
-                                 self.config.timeouts,
+                plan = mind.plan(signed, self._members(node),
+                                 self.behaviour.params.get("mode", "cycle"), node.now_ticks,
+                                 node.config.timeouts,
                                  stalls_count=self.behaviour.until_tick is not None)
                 if plan is not None:
                     mind.open(plan, signed, out)
                     return
             if (isinstance(signed, Proposal) and signed.valid_round >= 0
-                    and signed.height == self.ledger.height + 1 and key not in mind.passed):
+                    and signed.height == node.ledger.height + 1 and key not in mind.passed):
                 mind.passed.add(key)
-                return mind.rogue_reproposal(self, signed, out)
-            return super()._emit(signed, out)
+                return mind.rogue_reproposal(node, signed, out)
+            return node.send(signed, out)
         if plan.stage == "over":
             # Relented: a member proposing proposes what its node would, and the coalition
             # votes for it (ForkCoalition.help); its node's own votes stay unsent, as they
             # may contradict what the coalition sent earlier at this height.
-            if isinstance(signed, Proposal) and signed.proposer == self.me and (
+            if isinstance(signed, Proposal) and signed.proposer == node.me and (
                     plan.mode != "lock_one" or signed.valid_round >= 0):
-                super()._emit(signed, out)
+                node.send(signed, out)
                 mind.help(plan, signed, out)
             return
-        if isinstance(signed, Proposal) and signed.proposer == self.me:
-            mind.propose_again(self, plan, signed, out)
+        if isinstance(signed, Proposal) and signed.proposer == node.me:
+            mind.propose_again(node, plan, signed, out)
         # Every other message of a plan's height is the coalition's to send, not the replica's.
 
-    def _commit(self, committed, via, out) -> None:
-        super()._commit(committed, via, out)
-        if via == "consensus" and self.behaviour.active(self._now):
-            mind = self._mind()
+    def after_commit(self, node, committed, via, out) -> None:
+        if via == "consensus" and self.behaviour.active(node.now_ticks):
+            mind = self._mind(node)
             h = committed.block.height
             if h not in mind.decided:
                 mind.decided = {d for d in mind.decided if d >= h - PLANS_KEPT_HEIGHTS} | {h}
-                mind.after_decision(self, committed, out)
+                mind.after_decision(node, committed, out)
 
-    def _on_consensus(self, message, kind, out) -> None:
-        start = len(out)
-        super()._on_consensus(message, kind, out)
-        if len(out) > start and isinstance(out[start], Delivered):
-            sender = message.proposer if isinstance(message, Proposal) else message.voter
-            if sender not in self._members():
-                self._mind().observe(message, out, self.behaviour.active(self._now), self._now)
+    def delivered(self, node, message, out) -> None:
+        sender = message.proposer if isinstance(message, Proposal) else message.voter
+        if sender not in self._members(node):
+            self._mind(node).observe(message, out, self.behaviour.active(node.now_ticks),
+                                     node.now_ticks)

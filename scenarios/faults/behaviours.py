@@ -1,20 +1,23 @@
 """Byzantine nodes: honest nodes whose outputs or judgements are rewritten, as CometBFT's
 byzantine tests override `doPrevote`. The consensus core stays the one honest implementation.
 
-Each class subclasses `nodes.Node` and overrides one hook, and only while its behaviour's window
-is open (`behaviour.active(now)`):
+Each class is a `nodes.hooks.NodeHooks` for one behaviour kind and changes what its node does at
+a declared hook point, and only while its behaviour's window is open (`behaviour.active(now)`):
 
-- `EquivocatingNode._emit`: every consensus message goes out in two versions. `noisy` sends
+- `EquivocatingHooks.emit`: every consensus message goes out in two versions. `noisy` sends
   both to every peer (in opposite orders to the two halves, so each half counts a different one
   first), which honest nodes record as evidence. `split` coordinates through a shared
   `SplitAdversary`: when one of the equivocators proposes, half the honest nations get block A
   and the other half block B, and every equivocator votes A to the first half and B to the
   second. With at least 1/3 of the power that breaks agreement; below it, it cannot.
-- `AmnesiaNode._run`: after every event, the replica forgets its lock.
-- `CensorNode._build_block` / `_emit`: leaves out of its blocks, and prevotes nil on blocks
+- `AmnesiaHooks.after_core`: after every event, the replica forgets its lock.
+- `CensorHooks.build_block` / `emit`: leaves out of its blocks, and prevotes nil on blocks
   holding, the transactions signed by the censored nations.
-- `MuteNode._emit`-level silence and corrupted signatures are done by the world on the wire,
-  since they need no knowledge of the protocol.
+- `MutatingHooks.emit`: ByzzFuzz's small-scope mutations of what each peer receives.
+- Silence and corrupted signatures are done by the world on the wire, since they need no
+  knowledge of the protocol.
+
+`HOOKS` maps each behaviour kind to its class; `scenarios/faults/assign.py` builds one per node.
 """
 
 from __future__ import annotations
@@ -23,11 +26,11 @@ import hashlib
 from dataclasses import dataclass, field
 
 from consensus import Proposal, Step, Vote
-from nodes import Block, Node, SendTo, kind_of
+from nodes import Block, SendTo, kind_of
 from nodes.node import encode_message
 
-from scenarios.faults.adversaries import ForgeSyncNode, ForgeVotesNode, ForkNode
-from scenarios.spec.loader import Behaviour
+from scenarios.faults.adversaries import ForgeSyncHooks, ForgeVotesHooks, ForkHooks
+from scenarios.faults.base import BehaviourHooks
 
 
 @dataclass
@@ -46,126 +49,114 @@ def halves(honest: list[str]) -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(ordered[:cut]), frozenset(ordered[cut:])
 
 
-class EquivocatingNode(Node):
-    behaviour: Behaviour
-    adversary: SplitAdversary | None = None
-
-    def _peers(self) -> list[str]:
-        return [n for n in self.genesis.codes if n != self.me]
-
-    def _emit(self, signed, out) -> None:
-        if not self.behaviour.active(self._now):
-            return super()._emit(signed, out)
-        if self.behaviour.params.get("mode") == "split" and self.adversary is not None:
-            return self._emit_split(signed, out)
-        twin = self._conflicting(signed)
-        first, second = halves(self._peers())
-        for peer in self._peers():
+class EquivocatingHooks(BehaviourHooks):
+    def emit(self, node, signed, out) -> None:
+        if not self.behaviour.active(node.now_ticks):
+            return node.send(signed, out)
+        adversary = self.shared.split if self.shared is not None else None
+        if self.behaviour.params.get("mode") == "split" and adversary is not None:
+            return self._emit_split(node, adversary, signed, out)
+        twin = self._conflicting(node, signed)
+        peers = list(node.peers)
+        first, second = halves(peers)
+        for peer in peers:
             order = (signed, twin) if peer in first else (twin, signed)
             for message in order:
                 out.append(SendTo(peer, encode_message(message), kind_of(message),
                                   message.height, message.round))
 
-    def _conflicting(self, signed):
+    @staticmethod
+    def _conflicting(node, signed):
         """A second, validly signed message for the same (height, round, step)."""
         if isinstance(signed, Proposal):
             block = signed.value
             other = Block.build(block.height, block.prev_hash, block.proposer,
                                 block.time_ticks + 1, block.txs, block.app_hash)
-            return self._sign(Proposal(signed.height, signed.round, other, other.block_id,
-                                       signed.valid_round, signed.proposer))
+            return node.sign(Proposal(signed.height, signed.round, other, other.block_id,
+                                      signed.valid_round, signed.proposer))
         alt = None if signed.value_id is not None else hashlib.sha256(
             b"equivocation" + signed.voter.encode() + bytes([signed.round % 256])).digest()
-        return self._sign(Vote(signed.step, signed.height, signed.round, alt, signed.voter))
+        return node.sign(Vote(signed.step, signed.height, signed.round, alt, signed.voter))
 
-    def _emit_split(self, signed, out) -> None:
-        adv = self.adversary
+    @staticmethod
+    def _emit_split(node, adv: SplitAdversary, signed, out) -> None:
         key = (signed.height, signed.round)
         if isinstance(signed, Proposal):
             a = signed.value
             b = Block.build(a.height, a.prev_hash, a.proposer, a.time_ticks + 1, a.txs,
                             a.app_hash)
             adv.values[key] = (a, b)
-            second = self._sign(Proposal(signed.height, signed.round, b, b.block_id,
-                                         signed.valid_round, signed.proposer))
+            second = node.sign(Proposal(signed.height, signed.round, b, b.block_id,
+                                        signed.valid_round, signed.proposer))
             versions = (signed, second)
         elif key in adv.values and signed.step in (Step.PREVOTE, Step.PRECOMMIT):
             a, b = adv.values[key]
-            versions = (self._sign(Vote(signed.step, signed.height, signed.round, a.block_id,
-                                        signed.voter)),
-                        self._sign(Vote(signed.step, signed.height, signed.round, b.block_id,
-                                        signed.voter)))
+            versions = (node.sign(Vote(signed.step, signed.height, signed.round, a.block_id,
+                                       signed.voter)),
+                        node.sign(Vote(signed.step, signed.height, signed.round, b.block_id,
+                                       signed.voter)))
         else:
-            return super()._emit(signed, out)
-        for peer in self._peers():
+            return node.send(signed, out)
+        for peer in node.peers:
             message = versions[1] if peer in adv.second_half else versions[0]
             out.append(SendTo(peer, encode_message(message), kind_of(message), message.height,
                               message.round))
 
 
-class AmnesiaNode(Node):
-    behaviour: Behaviour
-
-    def _run(self, first, out) -> None:
-        super()._run(first, out)
-        if self.behaviour.active(self._now):
-            r = self.replica
+class AmnesiaHooks(BehaviourHooks):
+    def after_core(self, node) -> None:
+        if self.behaviour.active(node.now_ticks):
+            r = node.replica
             r.locked_value, r.locked_value_id, r.locked_round = None, None, -1
 
 
-class CensorNode(Node):
-    behaviour: Behaviour
-
+class CensorHooks(BehaviourHooks):
     def _censored(self, block: Block) -> bool:
         targets = set(self.behaviour.params["nations"])
         return any(tx.signer in targets for tx in block.txs)
 
-    def _build_block(self, height: int) -> Block:
-        block = super()._build_block(height)
-        if not self.behaviour.active(self._now) or not self._censored(block):
+    def build_block(self, node, height: int) -> Block:
+        block = node.build_block(height)
+        if not self.behaviour.active(node.now_ticks) or not self._censored(block):
             return block
         targets = set(self.behaviour.params["nations"])
         txs = tuple(tx for tx in block.txs if tx.signer not in targets)
         return Block.build(block.height, block.prev_hash, block.proposer, block.time_ticks, txs,
                            block.app_hash)
 
-    def _emit(self, signed, out) -> None:
+    def emit(self, node, signed, out) -> None:
         """As voter: a prevote for a block holding censored transactions goes out as nil. The
         node still decides and syncs such blocks, so it stays in consensus."""
-        if (self.behaviour.active(self._now) and isinstance(signed, Vote)
+        if (self.behaviour.active(node.now_ticks) and isinstance(signed, Vote)
                 and signed.step is Step.PREVOTE and signed.value_id is not None):
-            proposal = self.replica._proposals.get(signed.round)
+            proposal = node.replica.proposal(signed.round)
             if proposal is not None and proposal.value_id == signed.value_id \
                     and self._censored(proposal.value):
-                signed = self._sign(Vote(signed.step, signed.height, signed.round, None,
-                                         signed.voter))
-        super()._emit(signed, out)
+                signed = node.sign(Vote(signed.step, signed.height, signed.round, None,
+                                        signed.voter))
+        node.send(signed, out)
 
 
 MUTATIONS = ("round+1", "round-1", "height+1", "height-1", "value", "omit")
 
 
-class MutatingNode(Node):
+class MutatingHooks(BehaviourHooks):
     """ByzzFuzz's small-scope mutations (Winter et al., 2023): while its window is open, each
     consensus message it sends is, with chance `rate` and separately for every peer, changed to
     round +/- 1, height +/- 1 or another value and signed again with its own key, or left out.
 
     The draw is a hash of the message, the peer and the tick, so a run needs no random stream and
     replays byte for byte. The node itself goes on with the message it meant to send (the loop-back
-    in `Node._run` is untouched): only what the peers see is bent."""
+    in the node is untouched): only what the peers see is bent."""
 
-    behaviour: Behaviour
-
-    def _emit(self, signed, out) -> None:
-        if not self.behaviour.active(self._now):
-            return super()._emit(signed, out)
+    def emit(self, node, signed, out) -> None:
+        if not self.behaviour.active(node.now_ticks):
+            return node.send(signed, out)
         data = encode_message(signed)
         kind = kind_of(signed)
         threshold = self.behaviour.params["rate"] * 2**64
-        stamp = self._now.to_bytes(8, "big")
-        for peer in self.genesis.codes:
-            if peer == self.me:
-                continue
+        stamp = node.now_ticks.to_bytes(8, "big")
+        for peer in node.peers:
             draw = hashlib.sha256(b"mutate" + peer.encode() + stamp + data).digest()
             if int.from_bytes(draw[:8], "big") >= threshold:
                 out.append(SendTo(peer, data, kind, signed.height, signed.round))
@@ -173,7 +164,7 @@ class MutatingNode(Node):
             mutation = MUTATIONS[draw[8] % len(MUTATIONS)]
             if mutation == "omit":
                 continue
-            message = self._sign(mutate(signed, mutation, draw))
+            message = node.sign(mutate(signed, mutation, draw))
             out.append(SendTo(peer, encode_message(message), kind_of(message), message.height,
                               message.round))
 
@@ -205,6 +196,8 @@ def mutate(signed, mutation: str, draw: bytes):
     return Vote(signed.step, h, r, value_id, signed.voter)
 
 
-NODE_CLASSES = {"equivocate": EquivocatingNode, "amnesia": AmnesiaNode, "censor": CensorNode,
-                "mutate": MutatingNode, "forge_votes": ForgeVotesNode,
-                "forge_sync": ForgeSyncNode, "fork": ForkNode}
+HOOKS: dict[str, type[BehaviourHooks]] = {
+    "equivocate": EquivocatingHooks, "amnesia": AmnesiaHooks, "censor": CensorHooks,
+    "mutate": MutatingHooks, "forge_votes": ForgeVotesHooks, "forge_sync": ForgeSyncHooks,
+    "fork": ForkHooks}
+"""The hooks of each Byzantine behaviour kind that changes what a node does."""

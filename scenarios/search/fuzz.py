@@ -45,7 +45,7 @@ from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import seed as hypothesis_seed
 
 from consensus import Proposal, Vote
-from nodes import Node
+from nodes import Node, NodeHooks
 from nodes.chain.identity import sharing_verdicts
 from nodes.wire.messages import WireError, decode
 
@@ -128,23 +128,27 @@ class FuzzResult:
 
 
 def fuzz(budget_s: float, seed: int = 0, nations: tuple[int, int] = (4, 7),
-         byzantine: str = "below", honest_node_class: type[Node] = Node,
+         byzantine: str = "below", honest_hooks: type[NodeHooks] | None = None,
          max_heights: int | None = None, progress: Callable[[dict], None] | None = None, *,
          max_scenarios: int | None = None, shrink_budget_s: float = SHRINK_BUDGET_S,
-         trace_path: Path | None = None, stop_on_failure: bool = True) -> FuzzResult:
+         trace_path: Path | None = None, stop_on_failure: bool = True,
+         judge: Callable[[Scenario, dict], dict] | None = None) -> FuzzResult:
     """Run generated scenarios for `budget_s` seconds (or `max_scenarios`, whichever comes
     first); on a failure, shrink it and return the smallest failing scenario with its story.
 
-    `honest_node_class` runs every nation that has no Byzantine behaviour (the mutant benchmark
-    passes a broken variant). `progress` is called after every run with a dict: phase
+    `honest_hooks` (a `nodes.hooks.NodeHooks` class; None for the honest node) runs every
+    nation that has no Byzantine behaviour (the mutant benchmark passes a broken variant).
+    `judge(scenario, summary)`, if given, returns the summary a run is judged by, during the
+    search and the shrinking alike (the mutant benchmark passes over scenarios the honest
+    protocol fails too: scenarios/search/mutants.py). `progress` is called after every run with a dict: phase
     ("search" or "shrink"), elapsed_s, budget_s, scenarios_run, shrink_runs. `trace_path`
     receives the counterexample's trace (else a temporary file is used and removed).
     With `stop_on_failure=False` (the benchmark) failures are counted in `failures` and the
     search goes on to the end of the budget, without shrinking."""
     heights = max_heights or DEFAULT_HEIGHTS
     strategy = scenarios(nations=nations, byzantine=byzantine, heights=heights)
-    state = _Search(budget_s, max_scenarios, shrink_budget_s, honest_node_class, progress,
-                    stop_on_failure)
+    state = _Search(budget_s, max_scenarios, shrink_budget_s, honest_hooks, progress,
+                    stop_on_failure, judge)
     chunk = 0
     with sharing_verdicts():  # each distinct signature checked once in the search, not per world
         while not state.done() and state.failure is None:
@@ -170,7 +174,7 @@ def fuzz(budget_s: float, seed: int = 0, nations: tuple[int, int] = (4, 7),
         seconds=time.perf_counter() - state.started, seed=seed,
         parameters={"budget_s": budget_s, "nations": list(nations), "byzantine": byzantine,
                     "max_heights": heights, "max_scenarios": max_scenarios,
-                    "honest_node_class": class_path(honest_node_class)},
+                    "honest_node_class": class_path(honest_hooks or Node)},
         liveness_checked=state.liveness_checked, expected_violations=state.expected,
         failures=state.failures, unexpected_safety=state.unexpected_safety,
         cpu_seconds=cpu_seconds)
@@ -179,7 +183,7 @@ def fuzz(budget_s: float, seed: int = 0, nations: tuple[int, int] = (4, 7),
         result.seconds_to_failure = state.found_at - state.started
         result.shrink_runs = state.shrink_runs
         result.shrink_seconds = time.perf_counter() - state.found_at
-        summary, story = explain(state.failure, honest_node_class, trace_path)
+        summary, story = explain(state.failure, honest_hooks, trace_path)
         result.summary = summary
         result.trace_sha256 = summary["trace_sha256"]
         result.failure = failure_line(summary)
@@ -194,7 +198,8 @@ class _Search:
     """The state of one fuzz run, shared with the hypothesis test function."""
 
     def __init__(self, budget_s: float, max_scenarios: int | None, shrink_budget_s: float,
-                 node_class: type[Node], progress, stop_on_failure: bool = True) -> None:
+                 honest_hooks: type[NodeHooks] | None, progress, stop_on_failure: bool = True,
+                 judge: Callable[[Scenario, dict], dict] | None = None) -> None:
         self.stop_on_failure = stop_on_failure
         self.failures = 0
         self.unexpected_safety = 0
@@ -207,7 +212,8 @@ class _Search:
         self.budget_s = budget_s
         self.max_scenarios = max_scenarios
         self.shrink_budget_s = shrink_budget_s
-        self.node_class = node_class
+        self.honest_hooks = honest_hooks
+        self.judge = judge
         self.progress = progress
         self.runs = 0
         self.heights = 0
@@ -244,7 +250,9 @@ class _Search:
             self.seen.add(key)
         elif now - self.found_at > self.shrink_budget_s and scenario != self.failure:
             return  # shrink budget spent: only the smallest failure so far still fails
-        summary = run_scenario(scenario, self.node_class)
+        summary = run_scenario(scenario, self.honest_hooks)
+        if self.judge is not None and "exception" not in summary:
+            summary = self.judge(scenario, summary)
         ran = time.perf_counter() - now
         failed = not summary["expect_ok"]
         if self.failure is None:
@@ -328,12 +336,12 @@ def scenario_size(scenario: Scenario | None) -> dict | None:
             "ticks_max": scenario.ticks_max}
 
 
-def run_scenario(scenario: Scenario, node_class: type[Node] = Node) -> dict:
+def run_scenario(scenario: Scenario, honest_hooks: type[NodeHooks] | None = None) -> dict:
     """Run one scenario and return its summary. A run that raises (a broken node can trip one
     of the replica's own checks) is a failure too: its summary has one violation of kind
     "exception", and no trace hash. It writes no report, so it keeps no space-time diagram."""
     try:
-        return build_world(scenario, honest_node_class=node_class, spacetime=False).run()
+        return build_world(scenario, honest_hooks, spacetime=False).run()
     except Exception as exc:  # the run itself broke: report it as the failure it is
         return _exception_summary(scenario, exc)
 
@@ -386,14 +394,13 @@ class _Recorder(World):
         super()._deliver(src, dst, data, kind, height, round_)
 
 
-def explain(scenario: Scenario, honest_node_class: type[Node] = Node,
+def explain(scenario: Scenario, honest_hooks: type[NodeHooks] | None = None,
             trace_path: Path | None = None) -> tuple[dict, str]:
     """Run `scenario` with a trace and tell what went wrong: (summary, story)."""
     import tempfile
     with tempfile.TemporaryDirectory() as tmp:
         path = trace_path or Path(tmp) / "trace.jsonl"
-        world = build_world(scenario, world_class=_Recorder, trace_path=path,
-                            honest_node_class=honest_node_class)
+        world = build_world(scenario, honest_hooks, world_class=_Recorder, trace_path=path)
         try:
             summary = world.run()
         except Exception as exc:

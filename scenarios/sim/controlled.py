@@ -6,7 +6,7 @@ delivers, drops or duplicates it. Everything else still runs on the virtual cloc
 rebroadcasts (WAKE), client submissions, crashes and restarts fire when `advance(ticks)` moves
 the clock past them. The nodes, the consensus core and the oracles are World's own.
 
-    world = ControlledWorld(scenario)
+    world = build_controlled_world(scenario)   # scenarios/assemble.py
     world.deliver(0)                  # the oldest message in flight arrives now
     world.drop(3)
     world.advance(300)                # timeouts fire; nothing in flight moves
@@ -25,8 +25,10 @@ stabilisation time: the in-flight messages are put on the queue in the order the
 scenario's network model, and crashed nations restart.
 
 A corrupted nation is Byzantine from then on: it is taken out of `honest`, so the oracles stop
-judging its commits (as for a scenario's Byzantine behaviours), and its node's class is swapped
-for a Byzantine one from scenarios/faults/behaviours.py. `forge(i, mutation)` additionally lets the
+judging its commits (as for a scenario's Byzantine behaviours), and its node is given the hooks
+(nodes/hooks.py) that `corrupt_hooks(behaviour, previous_hooks)` makes: the caller's, since the
+kernel knows no behaviour (build_controlled_world passes those of scenarios/faults/assign.py).
+`forge(i, mutation)` additionally lets the
 caller rewrite, and re-sign with the corrupted nation's key, a message of its in flight.
 """
 
@@ -39,10 +41,9 @@ from dataclasses import dataclass
 
 from consensus import Proposal, Vote
 from nodes import Block, decode, kind_of
-from nodes.node import Node, encode_message
+from nodes.node import encode_message
 from nodes.wire.messages import WireError, proposal_signed_bytes, vote_signed_bytes
 
-from scenarios.faults.behaviours import NODE_CLASSES
 from scenarios.spec.loader import Behaviour, Scenario
 from scenarios.sim.oracles import judge_liveness
 from scenarios.sim.world import DELIVER, Speedups, World, _nation
@@ -73,7 +74,13 @@ class InFlight:
 class ControlledWorld(World):
     """See the module docstring. Construct it like a `World`; it boots the nodes at once."""
 
-    def __init__(self, scenario: Scenario, honest_node_class: type[Node] = Node, **kwargs) -> None:
+    def __init__(self, scenario: Scenario, node_hooks=None, corrupt_hooks=None,
+                 **kwargs) -> None:
+        """`node_hooks` as for `World`; `corrupt_hooks(behaviour, previous) -> NodeHooks` gives
+        a nation that `corrupt()` turns Byzantine its hooks (needed for the modes that change
+        what a node does, "equivocate" and "amnesia")."""
+        self.corrupt_hooks = corrupt_hooks
+        self._corrupt_behaviours: dict[str, Behaviour] = {}
         self.in_flight: list[InFlight] = []
         self._flying: set[tuple[str, str, bytes]] = set()  # (src, dst, data) in flight
         self.coalesced = 0
@@ -84,11 +91,19 @@ class ControlledWorld(World):
         # Each message is parked by itself (`_push`, `_send`), so a broadcast is never batched
         # into one queue entry.
         speedups = dataclasses.replace(kwargs.pop("speedups", Speedups()), broadcast_events=False)
-        super().__init__(scenario, honest_node_class=honest_node_class, speedups=speedups,
-                         **kwargs)
+        self._scenario_hooks = node_hooks
+        super().__init__(scenario, node_hooks=self._hooks_of, speedups=speedups, **kwargs)
         self._start()
 
     # ------------------------------------------------------------------ the clock
+
+    def _hooks_of(self, nation: str, genesis):
+        """A corrupted nation restarts with its Byzantine hooks; the others as the scenario
+        says."""
+        behaviour = self._corrupt_behaviours.get(nation)
+        if behaviour is not None:
+            return self.corrupt_hooks(behaviour, None)
+        return self._scenario_hooks(nation, genesis) if self._scenario_hooks else None
 
     def _start(self) -> None:
         """What `World.run()` does before its loop; restarts are scheduled whatever their tick,
@@ -279,12 +294,15 @@ class ControlledWorld(World):
         """From now on `nation` is Byzantine: it leaves the honest set (the oracles no longer
         judge it), and with mode
         - "equivocate": its node signs two versions of every consensus message and sends both
-          to every peer (EquivocatingNode, noisy mode); the schedule decides who sees which;
-        - "amnesia": its node forgets its lock after every step (AmnesiaNode);
+          to every peer (equivocate's hooks, noisy mode); the schedule decides who sees which;
+        - "amnesia": its node forgets its lock after every step (amnesia's hooks);
         - "forge": its node stays as it was; only `forge()` makes it lie.
         Refused (ValueError) if the Byzantine power would reach 1/3."""
         if mode not in CORRUPT_MODES:
             raise ValueError(f"unknown mode {mode!r}; use one of {CORRUPT_MODES}")
+        if mode != "forge" and self.corrupt_hooks is None:
+            raise ValueError(f"mode {mode!r} needs the world built with corrupt_hooks "
+                             "(scenarios.assemble.build_controlled_world)")
         if nation not in self.nations:
             raise ValueError(f"{nation} is not a member")
         if nation not in self.honest:
@@ -305,14 +323,13 @@ class ControlledWorld(World):
         kind = "equivocate" if mode == "equivocate" else "amnesia"
         behaviour = Behaviour((nation,), kind, self.now, None,
                               {"mode": "noisy"} if kind == "equivocate" else {})
-        # A restart boots the Byzantine class by itself (World._boot reads self.behaviours).
+        # A restart boots with the Byzantine hooks by itself (_hooks_of).
         self.behaviours.setdefault(nation, []).append(behaviour)
+        self._corrupt_behaviours[nation] = behaviour
         for instance in self._instances_of(nation):
             node = self.nodes[instance]
             if node is not None:
-                node.__class__ = _byzantine_class(NODE_CLASSES[kind], type(node))
-                node.behaviour = behaviour
-                node.adversary = None
+                node.use_hooks(self.corrupt_hooks(behaviour, node.hooks))
 
     def forge(self, i: int, mutation: str) -> InFlight | None:
         """Add to `in_flight` a rewritten copy of consensus message `i`, whose sender must be
@@ -426,20 +443,6 @@ class ControlledWorld(World):
             if verdict[0] or self.now >= deadline:
                 return verdict
             self._run_until(min(self.now + step_ticks, deadline))
-
-
-_BYZANTINE_CLASSES: dict[tuple[type, type], type] = {}
-
-
-def _byzantine_class(byzantine: type[Node], base: type[Node]) -> type[Node]:
-    """`byzantine`'s override on top of the node's own class (which may be a mutant)."""
-    if issubclass(base, byzantine) or base is Node:
-        return byzantine if base is Node else base
-    key = (byzantine, base)
-    if key not in _BYZANTINE_CLASSES:
-        _BYZANTINE_CLASSES[key] = type(f"{byzantine.__name__}Over{base.__name__}",
-                                       (byzantine, base), {})
-    return _BYZANTINE_CLASSES[key]
 
 
 def _by_seq(m: InFlight) -> int:

@@ -51,6 +51,7 @@ from nodes import (
     Misbehaviour,
     Node,
     NodeConfig,
+    NodeHooks,
     SendAll,
     SendTo,
     Transaction,
@@ -66,7 +67,6 @@ from scenarios.sim.fleet import Fleet
 from scenarios.sim.network import Network
 from scenarios.sim.oracles import SafetyOracle, judge_liveness
 from scenarios.sim.rng import Streams
-from scenarios.faults.behaviours import NODE_CLASSES, SplitAdversary, halves
 from scenarios.spec.schema import BYZANTINE_KINDS
 from scenarios.sim.trace import Trace
 from scenarios.sim.workload import Workload
@@ -120,15 +120,19 @@ class Speedups:
 
 class World:
     def __init__(self, scenario: Scenario, trace_path: Path | None = None,
-                 honest_node_class: type[Node] = Node,
+                 node_hooks: Callable[[str, Genesis], NodeHooks | None] | None = None,
                  storage_factory: Callable[[str], MemoryStorage] | None = None,
                  speedups: Speedups = Speedups(), spacetime: bool = True, *,
                  workload: Workload | None = None, fleet: Fleet | None = None,
                  make_genesis: Callable[[list[tuple[str, int]]],
                                         tuple[Genesis, dict[str, Identity]]] | None = None
                  ) -> None:
-        """`honest_node_class` runs every nation without a Byzantine behaviour: the mutant
-        benchmark passes a deliberately broken variant here. `storage_factory(instance)` makes
+        """`node_hooks(nation, genesis)` gives the hooks (nodes/hooks.py) each node runs with,
+        at each boot: None, or no factory, is the honest node. The kernel knows no behaviour;
+        scenarios/assemble.py passes the factory of scenarios/faults/assign.py, which gives
+        the scenario's Byzantine nations their behaviours and, in the mutant benchmark, the
+        honest nations a mutant. A node whose hooks do not declare `shares_application` computes
+        its own validation and application. `storage_factory(instance)` makes
         each node's disk once (anything with MemoryStorage's interface, such as
         nodes.live.sqlite_storage.SQLiteStorage); the caller closes what it made. `spacetime=False`
         keeps no messages for the report's space-time diagram (`self.spacetime` stays empty):
@@ -140,7 +144,7 @@ class World:
         `make_genesis(powers)` makes the chain's genesis and every member's identity from
         `[(nation, power), ...]`; by default simulated keys derived from the seed."""
         self.scenario = scenario
-        self.honest_node_class = honest_node_class
+        self.node_hooks = node_hooks
         self.fleet = fleet
         self.streams = Streams(scenario.seed)
         self._index_behaviours(scenario)
@@ -155,8 +159,6 @@ class World:
         # instance -> nation, looked up for every message instead of stripping TWIN each time
         self.nation_of = {i: _nation(i) for i in self.instances}
         self._twin_sides: dict[tuple[str, str], str] = {}
-        self.split_adversary = self._split_adversary()
-        self.coalitions: dict[str, dict] = {}  # state shared by the nodes of one behaviour kind
         c = scenario.consensus
         self.node_config = NodeConfig(
             timeouts=TimeoutConfig(
@@ -418,22 +420,11 @@ class World:
             self._act(instance, node.start(self.now))
             return
         nation = _nation(instance)
-        cls, behaviour = self.honest_node_class, None
-        for b in self.behaviours.get(nation, ()):
-            if b.kind in NODE_CLASSES:
-                cls, behaviour = NODE_CLASSES[b.kind], b
-                break
-        for custom in self.scenario.custom:
-            if nation in custom.nations and custom.node_class(nation) is not None:
-                cls, behaviour = custom.node_class(nation), custom
+        hooks = self.node_hooks(nation, self.genesis) if self.node_hooks is not None else None
         # Only honest nodes share validation and application: a Byzantine one computes its own.
-        node = cls(self.identities[nation], self.genesis, self.verifier, self.storage[instance],
-                   self.node_config, self._new_chaincode(), self.decoder,
-                   self.shared if behaviour is None else None)
-        if behaviour is not None:
-            node.behaviour = behaviour
-            node.adversary = self.split_adversary
-            node.coalition = self.coalitions.setdefault(getattr(behaviour, "kind", ""), {})
+        shared = self.shared if hooks is None or hooks.shares_application else None
+        node = Node(self.identities[nation], self.genesis, self.verifier, self.storage[instance],
+                    self.node_config, self._new_chaincode(), self.decoder, shared, hooks)
         self.nodes[instance] = node
         self._up_honest = None
         self._act(instance, node.start(self.now))
@@ -481,14 +472,6 @@ class World:
             if b.kind == kind and b.active(self.now):
                 return b
         return None
-
-    def _split_adversary(self) -> SplitAdversary | None:
-        members = frozenset(n for b in self.scenario.behaviours if b.kind == "equivocate"
-                            and b.params["mode"] == "split" for n in b.nations)
-        if not members:
-            return None
-        first, second = halves(list(self.honest))
-        return SplitAdversary(first, second, members)
 
     def _instances_of(self, nation: str) -> list[str]:
         return [nation] + ([f"{nation}{TWIN}"] if nation in self.twinned else [])

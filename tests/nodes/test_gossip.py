@@ -245,9 +245,8 @@ def test_state_sync_asks_the_peers_ahead_in_turn():
 
 def _timer_state(node: Node) -> tuple:
     r = node.replica
-    return (node._stall_key, node._stall_since, node._resends, node._resend_at_tick,
-            node._ahead_since, node._sync_sent_at, node._sync_turn, dict(node.dropped),
-            r.height, r.round, r.step, dict(r._pending), node.next_deadline())
+    return (node.timer_state(), dict(node.dropped),
+            r.height, r.round, r.step, r.pending_timeouts(), node.next_deadline())
 
 
 def test_a_wake_up_before_the_deadline_does_nothing_and_the_deadline_still_acts():

@@ -453,7 +453,8 @@ def test_node_survives_validly_signed_arbitrary_consensus_messages(schedule):
         committed = node.ledger.get(height)
         assert committed is not None and committed.block.height == height
         # Not even 3 of 4 validators can get a forged transaction past valid().
-        assert all(node._tx_signature_ok(tx) for tx in committed.block.txs)
+        assert all(node.verifier.verify_tx(node.genesis.public_key(tx.signer), node.chain_id, tx)
+                   for tx in committed.block.txs)
 
 
 # ---------------------------------------------------------------- oversized

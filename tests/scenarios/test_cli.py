@@ -80,7 +80,7 @@ def test_an_unexpected_violation_is_reported_as_a_bug_with_the_reproduce_command
     script = tmp_path / "hidden.py"
     script.write_text('''
 from scenarios.api import CustomBehaviour, parse_scenario, with_custom
-from scenarios.faults.behaviours import EquivocatingNode
+from scenarios.faults.behaviours import EquivocatingHooks
 
 TOML = """
 [scenario]
@@ -106,8 +106,8 @@ safety = "any"
 class Hidden(CustomBehaviour):
     byzantine = False  # lies about itself: its equivocation is not counted as Byzantine power
     params = {"mode": "split"}
-    def node_class(self, nation):
-        return EquivocatingNode
+    def node_hooks(self, nation, shared):
+        return EquivocatingHooks(self, shared)
 
 def scenario():
     return with_custom(parse_scenario(TOML, __file__), Hidden(["CHN"]))

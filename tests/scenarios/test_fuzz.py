@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from broken_nodes import TwoFQuorumNode
+from broken_nodes import TwoFQuorumHooks
 from hypothesis import HealthCheck, given, settings
 from hypothesis import seed as hypothesis_seed
 
@@ -151,7 +151,7 @@ txs_per_tick = 0.0
 @pytest.fixture(scope="module")
 def broken_result(tmp_path_factory):
     trace = tmp_path_factory.mktemp("fuzz") / "trace.jsonl"
-    return fuzz(budget_s=20, seed=0, nations=(4, 5), honest_node_class=TwoFQuorumNode,
+    return fuzz(budget_s=20, seed=0, nations=(4, 5), honest_hooks=TwoFQuorumHooks,
                 shrink_budget_s=10, trace_path=trace), trace
 
 
@@ -171,10 +171,10 @@ def test_fuzz_finds_a_broken_quorum_and_tells_its_story(broken_result):
 def test_a_shrunk_counterexample_replays_to_the_same_trace_hash(broken_result, tmp_path):
     result, _ = broken_result
     path = tmp_path / "counterexample.toml"
-    header = f"node_class: broken_nodes:TwoFQuorumNode\ntrace_sha256: {result.trace_sha256}"
+    header = f"node_class: broken_nodes:TwoFQuorumHooks\ntrace_sha256: {result.trace_sha256}"
     path.write_text(scenario_to_toml(result.counterexample, header))
     loaded = load_scenario(path)
-    again = build_world(loaded, honest_node_class=TwoFQuorumNode).run()
+    again = build_world(loaded, TwoFQuorumHooks).run()
     assert again["trace_sha256"] == result.trace_sha256
     assert not again["expect_ok"]
     assert main(["replay", str(path)]) == 0  # reads node_class: from the header
@@ -276,6 +276,6 @@ def test_fuzz_command_line_errors(capsys):
 
 def test_node_default_class_is_the_honest_one(broken_result):
     result, _ = broken_result
-    assert result.parameters["honest_node_class"] == "broken_nodes:TwoFQuorumNode"
+    assert result.parameters["honest_node_class"] == "broken_nodes:TwoFQuorumHooks"
     assert fuzz(budget_s=30, seed=1, nations=(4, 4), max_scenarios=1).parameters[
         "honest_node_class"] == f"{Node.__module__}:{Node.__qualname__}"

@@ -6,7 +6,7 @@ power to kill them (scenarios/faults/mutants.py, scenarios/faults/adversaries.py
   protocol passes (a differential kill);
 - each adversary added for the mutants (forge_votes, forge_sync, fork) leaves honest nations
   safe, and live, below 1/3 of the power;
-- the mutants' copy of the replica rules is the honest one when no rule is changed.
+- the mutants' rules object (consensus/rules.py) is the honest replica when no rule is changed.
 
 Timing is never asserted: budgets only bound how long a test may take.
 """
@@ -18,13 +18,12 @@ import json
 import pytest
 
 from helpers import nations_toml
-from nodes import Node
+from nodes import NodeHooks
 from scenarios.assemble import build_world
-from scenarios.sim.world import World
 from scenarios.spec.loader import parse_scenario
-from scenarios.search import fuzz as fuzz_module
 from scenarios.cli.main import main
-from scenarios.faults.mutants import MUTANTS, Mutant, _judged_against, run_benchmark
+from scenarios.faults.mutants import MUTANTS, Mutant
+from scenarios.search.mutants import DifferentialJudge, run_benchmark
 from scenarios.spec.schema import BEHAVIOURS, BYZANTINE_KINDS
 from scenarios.search.strategies import liveness_window_ticks
 
@@ -78,8 +77,8 @@ KILLERS = {
 }
 
 
-def run(text: str, node_class: type[Node] = Node) -> dict:
-    return build_world(parse_scenario(text, "<test>"), honest_node_class=node_class).run()
+def run(text: str, honest_hooks: type[NodeHooks] | None = None) -> dict:
+    return build_world(parse_scenario(text, "<test>"), honest_hooks).run()
 
 
 def kinds(summary: dict) -> set[str]:
@@ -89,11 +88,11 @@ def kinds(summary: dict) -> set[str]:
 # ---------------------------------------------------------------------- the mutants
 
 
-def test_at_least_nine_mutants_each_a_node_with_a_name_and_a_one_line_description():
+def test_at_least_nine_mutants_each_hooks_with_a_name_and_a_one_line_description():
     assert len(MUTANTS) >= 9
     assert set(KILLERS) == set(MUTANTS)
     for name, cls in MUTANTS.items():
-        assert issubclass(cls, Node) and cls.name == name
+        assert issubclass(cls, NodeHooks) and cls.name == name
         assert cls.description and "\n" not in cls.description and len(cls.description) < 100
 
 
@@ -103,9 +102,9 @@ def test_at_least_nine_mutants_each_a_node_with_a_name_and_a_one_line_descriptio
     scenario(FOUR, '[[partition]]\ngroups = [["USA", "MEX"]]\nfrom_tick = 300\n'
              'until_tick = 1500\n[network]\nloss_probability = 0.1', ticks=4000),
 ], ids=["fork", "equivocate-split", "partition-loss"])
-def test_the_rules_copied_for_the_mutants_are_the_honest_ones(text):
-    """With no hook overridden the mutants' replica gives the honest trace, byte for byte: a
-    kill always comes from the mutation, never from a slip in the copy."""
+def test_the_rules_object_of_the_mutants_is_the_honest_replica(text):
+    """With no judgement overridden, a replica given `consensus.rules.Rules()` gives the honest
+    trace, byte for byte: a kill always comes from the mutation, never from a slip in the seam."""
     honest, copy = run(text), run(text, Mutant)
     assert copy["trace_sha256"] == honest["trace_sha256"]
     assert honest["heights_committed"] > 3
@@ -155,19 +154,19 @@ def test_the_fuzzer_kills_the_quick_mutants_within_a_small_budget():
         assert row["shrunk"]["toml_lines"] > 0 and row["counterexample"]
         # the shrunk counterexample still tells the mutant from the honest protocol
         counterexample = parse_scenario(row["counterexample"], "<counterexample>")
-        assert not build_world(counterexample, honest_node_class=MUTANTS[name]).run()["expect_ok"]
+        assert not build_world(counterexample, MUTANTS[name]).run()["expect_ok"]
         assert build_world(counterexample).run()["expect_ok"]
 
 
 def test_a_scenario_the_honest_protocol_fails_too_does_not_kill_a_mutant():
     both_fail = scenario(FOUR, ticks=1500).replace("[expect]", "[expect]\nsafety = false")
     s = parse_scenario(both_fail, "<test>")
-    assert not build_world(s, honest_node_class=MUTANTS["no_locking"]).run()["expect_ok"]
-    with _judged_against(Node) as judge:
-        summary = fuzz_module.World(s, honest_node_class=MUTANTS["no_locking"]).run()
+    failed = build_world(s, MUTANTS["no_locking"]).run()
+    assert not failed["expect_ok"]
+    judge = DifferentialJudge(None)
+    summary = judge(s, failed)
     assert summary["expect_ok"] and summary["reference_failed"]
     assert judge.reference_failures == 1
-    assert fuzz_module.World is World  # put back
 
 
 def test_chemtrace_mutants_prints_the_table_and_writes_json(tmp_path, capsys):

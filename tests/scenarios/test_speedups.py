@@ -28,6 +28,7 @@ from nodes import (
     Chaincode,
     Genesis,
     Node,
+    NodeHooks,
     SharedApplication,
     Transaction,
     VerifyCache,
@@ -117,22 +118,20 @@ def test_no_spacetime_diagram_changes_neither_trace_nor_summary(name, ticks):
 # ------------------------------------------------------------------ a diverging Byzantine node
 
 
-class DivergingNode(Node):
+class DivergingNode(NodeHooks):
     """Applies blocks like an honest node, then corrupts its own state root: its state has
     diverged, so the blocks it proposes carry a wrong app hash."""
 
-    def _apply_block(self, block):
-        flags, results = super()._apply_block(block)
-        state = self.chaincode.state
+    def after_apply(self, node, block):
+        state = node.chaincode.state
         state.root = hashlib.sha256(b"diverged" + state.root).digest()
-        return flags, results
 
 
 class Diverge(CustomBehaviour):
     byzantine = True
 
-    def node_class(self, nation):
-        return DivergingNode
+    def node_hooks(self, nation, shared):
+        return DivergingNode()
 
 
 DIVERGING = "CHN"
@@ -195,14 +194,14 @@ def test_a_block_with_a_forged_signature_is_rejected_after_the_honest_one_was_me
                                         forged_sig, bad_tx.tx_id),) + txs[3:]
     forged = Block.build(1, a.ledger.tip_hash, "USA", 10, forged_txs, a.chaincode.state.root)
     assert forged.block_id == honest.block_id  # the id leaves signatures out
-    assert a._valid(1, honest)
+    assert a.valid(1, honest)
     assert shared.valid_misses == 1
-    assert b._valid(1, honest) and shared.valid_hits == 1
-    assert not c._valid(1, forged)
-    assert not d._valid(1, forged)
+    assert b.valid(1, honest) and shared.valid_hits == 1
+    assert not c.valid(1, forged)
+    assert not d.valid(1, forged)
     # a node without any sharing agrees
     alone = Node(ids["CAN"], genesis, VerifyCache())
-    assert alone._valid(1, honest) and not alone._valid(1, forged)
+    assert alone.valid(1, honest) and not alone.valid(1, forged)
 
 
 def test_shared_application_never_changes_a_state_it_handed_out():
@@ -212,9 +211,9 @@ def test_shared_application_never_changes_a_state_it_handed_out():
                 for i in range(3))
     before = a.chaincode.state
     block = Block.build(1, a.ledger.tip_hash, "MEX", 5, txs, before.root)
-    flags_a, results_a = a._apply_block(block)
+    flags_a, results_a = shared.apply(a.chaincode, block)
     assert a.chaincode.state is not before and before.root == b.chaincode.state.root
-    flags_b, results_b = b._apply_block(block)
+    flags_b, results_b = shared.apply(b.chaincode, block)
     assert b.chaincode.state is a.chaincode.state  # adopted, not recomputed
     assert (flags_a, results_a) == (flags_b, results_b)
     assert shared.apply_hits == 1 and shared.apply_misses == 1

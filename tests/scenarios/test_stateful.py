@@ -39,8 +39,9 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from consensus import Replica, ValidatorSet
-from nodes import Node
+from consensus import ValidatorSet
+from nodes import NodeHooks
+from scenarios.assemble import build_controlled_world
 from scenarios.spec.loader import parse_scenario
 from scenarios.sim.controlled import MUTATIONS, ControlledWorld
 
@@ -88,7 +89,7 @@ def _step(rule_function):
 class ConsensusMachine(RuleBasedStateMachine):
     """Safety after every step, bounded liveness after the faults stop."""
 
-    honest_node_class: type[Node] = Node
+    honest_hooks: type[NodeHooks] | None = None
     checks: tuple[str, ...] = SAFETY
     check_liveness = True
 
@@ -101,8 +102,7 @@ class ConsensusMachine(RuleBasedStateMachine):
 
     @initialize(n=st.one_of(st.just(4), st.integers(5, 7)), seed=st.integers(0, 3))
     def build(self, n: int, seed: int) -> None:
-        self.world = ControlledWorld(controlled_scenario(n, seed),
-                                     honest_node_class=self.honest_node_class)
+        self.world = build_controlled_world(controlled_scenario(n, seed), self.honest_hooks)
 
     def _nation(self, pick: int) -> str:
         nations = self.world.nations
@@ -230,7 +230,7 @@ TestConsensusMachine.settings = CI
 
 
 def test_messages_wait_in_flight_until_the_schedule_moves_them():
-    w = ControlledWorld(controlled_scenario(4, 0))
+    w = build_controlled_world(controlled_scenario(4, 0))
     proposer = w.genesis.validators.proposer(1, 0)
     assert {m.src for m in w.in_flight} == {proposer}  # its proposal and prevote, to 3 peers
     w.advance(5_000)  # timeouts fire, rounds go by, nothing arrives: nobody commits
@@ -245,10 +245,10 @@ def test_messages_wait_in_flight_until_the_schedule_moves_them():
 
 
 def test_corruption_stays_below_a_third_and_leaves_the_oracles():
-    w = ControlledWorld(controlled_scenario(4, 0))
+    w = build_controlled_world(controlled_scenario(4, 0))
     w.corrupt("MEX")
     assert "MEX" in w.byzantine and "MEX" not in w.honest
-    assert type(w.nodes["MEX"]).__name__ == "EquivocatingNode"
+    assert type(w.nodes["MEX"].hooks).__name__ == "EquivocatingHooks"
     with pytest.raises(ValueError, match="1/3"):
         w.corrupt("USA")
     w.rounds([w.nations], count=4, ticks=100)
@@ -259,7 +259,7 @@ def test_corruption_stays_below_a_third_and_leaves_the_oracles():
 
 
 def test_heal_delivers_everything_in_flight_and_the_network_recovers():
-    w = ControlledWorld(controlled_scenario(4, 0))
+    w = build_controlled_world(controlled_scenario(4, 0))
     w.rounds([{"USA", "MEX"}, {"CAN", "CHN"}], count=5, ticks=300)  # no side has a quorum
     assert max(w.heights().values()) == 0 and w.in_flight
     w.heal()
@@ -280,14 +280,14 @@ class TwoFQuorum(ValidatorSet):
         return power >= max(1, 2 * f)
 
 
-class TwoFQuorumNode(Node):
-    """An honest node whose replica decides on a 2f quorum: the mutant this file hunts."""
+class TwoFQuorumHooks(NodeHooks):
+    """Hooks for an honest node whose replica decides on a 2f quorum: the mutant this file
+    hunts."""
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        broken = TwoFQuorum(self.validators.powers)
-        self.replica = Replica(self.me, broken, self._valid, self.config.timeouts,
-                               height=self.ledger.height + 1, wal=self.storage.wal)
+    shares_application = True  # runs in the honest nodes' place; valid() stays honest
+
+    def replica_validators(self, node, validators):
+        return TwoFQuorum(validators.powers)
 
 
 class TwoFQuorumMachine(ConsensusMachine):
@@ -295,7 +295,7 @@ class TwoFQuorumMachine(ConsensusMachine):
     certificates hold only 2f precommits, which the validity oracle flags at the first
     decision, and we want to see the schedule that splits the honest nations."""
 
-    honest_node_class = TwoFQuorumNode
+    honest_hooks = TwoFQuorumHooks
     checks = ("agreement",)
     check_liveness = False
 
@@ -335,7 +335,7 @@ def test_replicas_restarted_after_locking_still_decide():
     relay the polka behind their lock to the nations that missed it (each passes without the
     fix of C too). A node still drops its own messages when they come back from the network.
     """
-    w = ControlledWorld(controlled_scenario(4, 0))
+    w = build_controlled_world(controlled_scenario(4, 0))
     w.crash("CHN")
     w.rounds([{"MEX", "CAN", "CHN"}, {"USA"}], count=7, ticks=50)
     w.restart("CHN")
@@ -365,7 +365,7 @@ def test_a_lock_on_a_polka_others_never_saw_does_not_stall_the_chain():
     stalled nodes relay the polka behind their lock (USA's prevote for v among it, checked by
     its signature), so CHN sees it too.
     """
-    w = ControlledWorld(controlled_scenario(4, 0))
+    w = build_controlled_world(controlled_scenario(4, 0))
     w.deliver(next(i for i, m in enumerate(w.in_flight)
                    if (m.kind, m.src, m.dst) == ("proposal", "CHN", "CAN")))
     w.corrupt("USA", "forge")
