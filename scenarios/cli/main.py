@@ -36,6 +36,7 @@ from scenarios.trade.custody import CustodyError, custody_chain, read_ledger
 from scenarios.spec.loader import ScenarioError, load_scenario
 from scenarios.trade.workload import TradeError
 from scenarios.assemble import build_world
+from scenarios.sim.summary import RunSummary
 
 EXIT_OK, EXIT_EXPECT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -184,52 +185,54 @@ def cmd_run(args: argparse.Namespace) -> int:
             task = progress.add_task(f"{scenario.name} seed {scenario.seed}",
                                      total=scenario.ticks_max)
             summary = world.run(lambda tick, total: progress.update(task, completed=tick))
-    summary["reproduce"] = reproduce_command(args.file, scenario.seed, scenario.ticks_max)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    summary = summary.replace(
+        reproduce=reproduce_command(args.file, scenario.seed, scenario.ticks_max))
+    (out / "summary.json").write_text(
+        json.dumps(summary.to_json(), indent=2, sort_keys=True) + "\n")
     from scenarios.report.run import write_report  # matplotlib loads only for a run, not for every command
     write_report(world, summary, out / "report.html")
     if not args.quiet:
         console.print(summary_table(summary))
     console.print(f"wrote {out / 'summary.json'}, {out / 'report.html'}, {out / 'trace.jsonl'} "
                   f"and {out / 'ledger.jsonl'}")
-    console.print(f"trace sha256 {summary['trace_sha256']}")
-    if summary["expect_ok"]:
+    console.print(f"trace sha256 {summary.trace_sha256}")
+    if summary.expect_ok:
         return EXIT_OK
-    if summary.get("unexpected_violations"):
+    if summary.unexpected_violations:
         err.print(f"[bold red]BUG[/]: a safety violation with Byzantine power "
-                  f"{summary['byzantine_power_fraction']:.3f} < 1/3; the protocol promises "
+                  f"{summary.byzantine_power_fraction:.3f} < 1/3; the protocol promises "
                   f"safety here")
-    err.print(f"[bold red]expectation failed[/]: safety_ok={summary['safety_ok']} "
-              f"(expected {summary['expect']['safety']}), liveness_ok={summary['liveness_ok']} "
-              f"(expected {summary['expect']['liveness']})")
-    for violation in summary["violations"][:5]:
+    err.print(f"[bold red]expectation failed[/]: safety_ok={summary.safety_ok} "
+              f"(expected {summary.expect['safety']}), liveness_ok={summary.liveness_ok} "
+              f"(expected {summary.expect['liveness']})")
+    for violation in summary.violations[:5]:
         err.print(f"  {json.dumps(violation, sort_keys=True)}", markup=False)
-    err.print(f"reproduce with: {summary['reproduce']}", markup=False)
+    err.print(f"reproduce with: {summary.reproduce}", markup=False)
     return EXIT_EXPECT_FAILED
 
 
-def summary_table(summary: dict) -> Table:
-    table = Table(title=f"{summary['scenario']} (seed {summary['seed']})", show_header=False)
+def summary_table(summary: RunSummary) -> Table:
+    table = Table(title=f"{summary.scenario} (seed {summary.seed})", show_header=False)
     table.add_column("metric", style="bold")
     table.add_column("value", justify="right")
-    ok = "[green]ok[/]" if summary["expect_ok"] else "[red]FAILED[/]"
+    ok = "[green]ok[/]" if summary.expect_ok else "[red]FAILED[/]"
     rows = [
-        ("nations", summary["nations"]),
-        ("ticks", f"{summary['ticks']:,}"),
-        ("heights committed", f"{summary['heights_committed']:,}"),
-        ("txs committed", f"{summary['txs_committed']:,} of {summary['txs_submitted']:,}"),
-        ("safety", "ok" if summary["safety_ok"] else "VIOLATED"),
-        ("liveness", "ok" if summary["liveness_ok"] else "stalled"),
+        ("nations", summary.nations),
+        ("ticks", f"{summary.ticks:,}"),
+        ("heights committed", f"{summary.heights_committed:,}"),
+        ("txs committed", f"{summary.txs_committed:,} of {summary.txs_submitted:,}"),
+        ("safety", "ok" if summary.safety_ok else "VIOLATED"),
+        ("liveness", "ok" if summary.liveness_ok else "stalled"),
         ("expectation", ok),
         ("latency p50 / p99 (ticks)",
-         f"{summary['latency_ticks_p50']} / {summary['latency_ticks_p99']}"),
-        ("messages sent / dropped", f"{summary['messages_sent']:,} / "
-                                    f"{summary['messages_dropped']:,}"),
-        ("equivocation evidence", len(summary["evidence"])),
-        ("wall time (s)", f"{summary['wall_s']:.2f}"),
-        ("txs per wall second", f"{summary['txs_per_wall_s']:,.0f}"),
+         f"{summary.latency_ticks_p50} / {summary.latency_ticks_p99}"),
+        ("messages sent / dropped", f"{summary.messages_sent:,} / "
+                                    f"{summary.messages_dropped:,}"),
+        ("equivocation evidence", len(summary.evidence)),
+        ("wall time (s)", f"{summary.wall_s:.2f}"),
+        ("txs per wall second", f"{summary.txs_per_wall_s:,.0f}"),
     ]
-    d = summary.get("domain") or {}
+    d = summary.domain or {}
     if d.get("shipments"):
         rows += [
             ("shipments (kg)", f"{d['shipments']:,} ({d['shipped_kg']:,.0f} kg)"),

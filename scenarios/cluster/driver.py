@@ -584,10 +584,8 @@ class LiveCluster(World):
         summary = self.summary()
         if self._ledger_file is not None:
             self._ledger_file.close()
-        summary["trace_sha256"] = None  # a live run has no deterministic trace
-        summary["trace_lines"] = 0
-        summary["live"] = self._live_section(ledgers)
-        return summary
+        # a live run has no deterministic trace
+        return summary.replace(trace_sha256=None, trace_lines=0, live=self._live_section(ledgers))
 
     def _canonical_results(self, ledgers: dict) -> dict:
         """Flags and per-tx results of each block of the longest ledger, through one fresh

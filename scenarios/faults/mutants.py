@@ -490,14 +490,14 @@ def _judged_against(reference: type[Node] | None):
     original = module.World
 
     class DifferentialWorld(original):
-        def run(self, *args, **kwargs) -> dict:
+        def run(self, *args, **kwargs):
             summary = super().run(*args, **kwargs)
-            if summary["expect_ok"]:
+            if summary.expect_ok:
                 return summary
-            if original(self.scenario, honest_node_class=reference).run()["expect_ok"]:
+            if original(self.scenario, honest_node_class=reference).run().expect_ok:
                 return summary
             judge.reference_failures += 1
-            return dict(summary, expect_ok=True, reference_failed=True)
+            return summary.replace(expect_ok=True, reference_failed=True)
 
     module.World = DifferentialWorld
     try:
@@ -521,8 +521,8 @@ def _row(name: str, description: str, result) -> MutantRow:
             row.counterexample = scenario_to_toml(example)
         except ScenarioError:
             row.counterexample = ""
-        summary = getattr(result, "summary", None) or {}
-        kinds = [v.get("kind", "?") for v in summary.get("violations", [])
+        summary = getattr(result, "summary", None)
+        kinds = [v.get("kind", "?") for v in (summary.violations if summary else [])
                  if not v.get("expected") or v.get("kind") == "liveness"]
         row.failure = str(getattr(result, "failure", "") or "")
         row.violation = kinds[0] if kinds else row.failure.split(":")[0].split(" ")[0]

@@ -53,6 +53,7 @@ from scenarios.spec.loader import Scenario
 from scenarios.search.strategies import DEFAULT_HEIGHTS, scenarios
 from scenarios.assemble import build_world
 from scenarios.sim.world import World
+from scenarios.sim.summary import RunSummary
 
 # Profiles: `ci` runs in `make test` (tests/scenarios/test_fuzz.py), `nightly` in `make fuzz`.
 PROFILES: dict[str, dict] = {
@@ -97,7 +98,7 @@ class FuzzResult:
     unexpected_safety: int = 0  # of them, with a safety violation below 1/3
     cpu_seconds: float = 0.0  # CPU time of this process while searching (one core)
     failure: str = ""  # one line: the first violation of the counterexample
-    summary: dict | None = None  # the counterexample's run summary
+    summary: RunSummary | None = None  # the counterexample's run summary
     trace_sha256: str | None = None  # of the counterexample's run
 
     def to_json(self) -> dict:
@@ -181,7 +182,7 @@ def fuzz(budget_s: float, seed: int = 0, nations: tuple[int, int] = (4, 7),
         result.shrink_seconds = time.perf_counter() - state.found_at
         summary, story = explain(state.failure, honest_node_class, trace_path)
         result.summary = summary
-        result.trace_sha256 = summary["trace_sha256"]
+        result.trace_sha256 = summary.trace_sha256
         result.failure = failure_line(summary)
         result.story = (f"found after {state.found_after} scenarios "
                         f"({result.seconds_to_failure:.1f} s), shrunk in {state.shrink_runs} "
@@ -246,17 +247,17 @@ class _Search:
             return  # shrink budget spent: only the smallest failure so far still fails
         summary = run_scenario(scenario, self.node_class)
         ran = time.perf_counter() - now
-        failed = not summary["expect_ok"]
+        failed = not summary.expect_ok
         if self.failure is None:
             self.runs += 1
             self.run_seconds += ran
-            self.heights += summary["heights_committed"]
-            if summary["trace_sha256"] is not None:
-                self.hashes.add(summary["trace_sha256"])
+            self.heights += summary.heights_committed
+            if summary.trace_sha256 is not None:
+                self.hashes.add(summary.trace_sha256)
             self.liveness_checked += scenario.expect["liveness"] is True
-            self.expected += any(v["expected"] for v in summary["violations"])
+            self.expected += any(v["expected"] for v in summary.violations)
             self.failures += failed
-            self.unexpected_safety += bool(summary["unexpected_violations"])
+            self.unexpected_safety += bool(summary.unexpected_violations)
             if failed and self.stop_on_failure:
                 self.found_at, self.found_after = time.perf_counter(), self.runs
                 self.found_cpu = time.process_time()
@@ -328,7 +329,7 @@ def scenario_size(scenario: Scenario | None) -> dict | None:
             "ticks_max": scenario.ticks_max}
 
 
-def run_scenario(scenario: Scenario, node_class: type[Node] = Node) -> dict:
+def run_scenario(scenario: Scenario, node_class: type[Node] = Node) -> RunSummary:
     """Run one scenario and return its summary. A run that raises (a broken node can trip one
     of the replica's own checks) is a failure too: its summary has one violation of kind
     "exception", and no trace hash. It writes no report, so it keeps no space-time diagram."""
@@ -338,31 +339,26 @@ def run_scenario(scenario: Scenario, node_class: type[Node] = Node) -> dict:
         return _exception_summary(scenario, exc)
 
 
-def _exception_summary(scenario: Scenario, exc: Exception) -> dict:
-    return {"expect_ok": False, "expect": dict(scenario.expect), "safety_ok": False,
-                "liveness_ok": False, "unexpected_violations": True, "heights_committed": 0,
-                "byzantine_power_fraction": 0.0, "byzantine_nations": [], "evidence": [],
-                "trace_sha256": None, "exception": f"{type(exc).__name__}: {exc}",
-                "violations": [{"kind": "exception", "expected": False,
-                                "reason": f"{type(exc).__name__}: {exc}"}]}
+def _exception_summary(scenario: Scenario, exc: Exception) -> RunSummary:
+    return RunSummary.of_exception(scenario, exc)
 
 
 # ---------------------------------------------------------------------- the story of a failure
 
 
-def failure_line(summary: dict) -> str:
+def failure_line(summary: RunSummary) -> str:
     """One line: the first violation that made the run fail."""
-    for v in summary["violations"]:
+    for v in summary.violations:
         if v["kind"] == "exception":
             return f"exception: {v['reason']}"
         if v["kind"] == "liveness":
-            if summary["expect"]["liveness"] is True:
+            if summary.expect["liveness"] is True:
                 return f"liveness: {v['reason']}"
             continue
         if not v["expected"]:
             where = f" at height {v['height']}" if "height" in v else ""
             return f"{v['kind']}{where} (tick {v.get('tick', '?')})"
-    return "expectation failed: " + json.dumps(summary["expect"], sort_keys=True)
+    return "expectation failed: " + json.dumps(summary.expect, sort_keys=True)
 
 
 class _Recorder(World):
@@ -387,7 +383,7 @@ class _Recorder(World):
 
 
 def explain(scenario: Scenario, honest_node_class: type[Node] = Node,
-            trace_path: Path | None = None) -> tuple[dict, str]:
+            trace_path: Path | None = None) -> tuple[RunSummary, str]:
     """Run `scenario` with a trace and tell what went wrong: (summary, story)."""
     import tempfile
     with tempfile.TemporaryDirectory() as tmp:
@@ -399,31 +395,31 @@ def explain(scenario: Scenario, honest_node_class: type[Node] = Node,
             import traceback
             summary = _exception_summary(scenario, exc)
             where = "".join(traceback.format_exception(exc)[-4:]).rstrip()
-            return summary, (f"rule broken: the run raised {summary['exception']} at tick "
+            return summary, (f"rule broken: the run raised {summary.exception} at tick "
                              f"{world.now} (no trace hash: the run did not finish)\n{where}")
         story = _story(world, summary, path)
     return summary, story
 
 
-def _story(world: _Recorder, summary: dict, trace_path: Path) -> str:
+def _story(world: _Recorder, summary: RunSummary, trace_path: Path) -> str:
     lines = []
-    violation = next((v for v in summary["violations"]
+    violation = next((v for v in summary.violations
                       if v["kind"] != "liveness" and not v["expected"]), None)
     if violation is None:
-        violation = next((v for v in summary["violations"] if v["kind"] == "liveness"), None)
+        violation = next((v for v in summary.violations if v["kind"] == "liveness"), None)
     if violation is None:
         return "the run's expectation failed, with no violation recorded"
-    power = summary["byzantine_power_fraction"]
-    byz = ", ".join(summary["byzantine_nations"]) or "none"
+    power = summary.byzantine_power_fraction
+    byz = ", ".join(summary.byzantine_nations) or "none"
     kind = violation["kind"]
     if kind == "liveness":
-        height = summary["heights_committed"] + 1
+        height = summary.heights_committed + 1
         lines.append(f"rule broken: liveness. {violation['reason']} (bound "
-                     f"{summary['expect']['liveness_ticks_max']} ticks). Every fault had ended "
+                     f"{summary.expect['liveness_ticks_max']} ticks). Every fault had ended "
                      f"by GST, and the Byzantine power {power:.3f} ({byz}) is below 1/3, so the "
                      f"protocol promises progress.")
     else:
-        height = violation.get("height", summary["heights_committed"])
+        height = violation.get("height", summary.heights_committed)
         rule = {"agreement": "agreement: two honest nations committed different blocks at one "
                              "height",
                 "validity": "validity: a committed block or transaction was not properly "

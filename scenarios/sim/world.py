@@ -59,6 +59,7 @@ from nodes.app.registry import Lane, load_lanes, load_nations, load_registry
 from scenarios.trade.oracle import DomainOracle
 from scenarios.spec.loader import Scenario
 from scenarios.sim.network import Network
+from scenarios.sim.summary import RunSummary
 from scenarios.sim.oracles import SafetyOracle, judge_liveness
 from scenarios.sim.rng import Streams
 from scenarios.trade.routes import dark_nations, route_graph
@@ -275,7 +276,7 @@ class World:
 
     # ------------------------------------------------------------------ running
 
-    def run(self, progress: Callable[[int, int], None] | None = None) -> dict:
+    def run(self, progress: Callable[[int, int], None] | None = None) -> RunSummary:
         # The cyclic collector finds next to nothing here (the loop makes few cycles), yet with
         # millions of live transactions, blocks and votes each of its full passes walks them
         # all: 12% of a 64-nation run. Reference counting still frees everything else. It stays
@@ -308,12 +309,10 @@ class World:
         summary = self.summary()
         if self._ledger_file is not None:
             self._ledger_file.close()
-        self.trace.write({"t": self.now, "ev": "end", "heights": summary["heights_committed"],
-                          "txs": summary["txs_committed"]})
+        self.trace.write({"t": self.now, "ev": "end", "heights": summary.heights_committed,
+                          "txs": summary.txs_committed})
         self.trace.close()
-        summary["trace_sha256"] = self.trace.sha256
-        summary["trace_lines"] = self.trace.lines
-        return summary
+        return summary.replace(trace_sha256=self.trace.sha256, trace_lines=self.trace.lines)
 
     def _loop(self, queue: list, pop, ticks_max: int, rate: float,
               progress: Callable[[int, int], None] | None) -> None:
@@ -835,7 +834,7 @@ class World:
         """Nations that are up and honest at the end of the run."""
         return [n for n in self.honest if self.nodes[n] is not None]
 
-    def summary(self) -> dict:
+    def summary(self) -> RunSummary:
         s = self.scenario
         gst = self.fault_end_tick()
         bound = s.expect["liveness_ticks_max"]
@@ -863,7 +862,7 @@ class World:
         domain = self.domain.summary()
         domain["route_nations_outside_consortium"] = [
             {"nation": n, "mass_share": share} for n, share in dark_nations(self.routes)]
-        return {
+        return RunSummary(**{
             "domain": domain,
             "scenario": s.name,
             "source": s.source,
@@ -898,7 +897,7 @@ class World:
             "signatures_verified": self.verifier.misses,
             "signature_cache_hits": self.verifier.hits,
             "events": self.events,
-        }
+        })
 
 
 @functools.lru_cache(maxsize=1)
