@@ -66,9 +66,10 @@ from nodes.live.transport import NODELAY_OPTION, BrokerUrl, Topics
 from nodes.wire.messages import TXS_PER_MESSAGE_MAX, WireError, decode, encode_txs
 
 from scenarios.spec.loader import Scenario
+from scenarios.spec.schema import BehaviourKind
 from scenarios.sim.world import CRASH, RECHECK, SUBMIT, TRADE, World
 
-SUPPORTED_BEHAVIOURS = frozenset({"crash", "opt_out"})
+SUPPORTED_BEHAVIOURS = frozenset({BehaviourKind.CRASH, BehaviourKind.OPT_OUT})
 STARTUP_S = 4.0  # node processes import, load the registry and connect in this time
 SUBMIT_EVERY_S = 0.05
 LOOP_SLEEP_S_MAX = 0.01

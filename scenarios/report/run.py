@@ -38,8 +38,9 @@ import networkx as nx  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
-from scenarios.spec.schema import CORRUPT_KINDS  # noqa: E402  (false_report, collude, withhold_objection)
+from scenarios.spec.schema import CORRUPT_KINDS, BehaviourKind  # noqa: E402  (false_report, collude, withhold_objection)
 from scenarios.sim.summary import RunSummary  # noqa: E402
+from nodes.wire.messages import MessageKind  # noqa: E402
 
 COMMIT_POINTS_TOTAL_MAX = 10_000  # over all nations; a long run is thinned, keeping the last
 COMMIT_POINTS_MIN = 100  # per nation, however many nations there are
@@ -146,9 +147,9 @@ def nation_roles(world) -> dict[str, str]:
     "Byzantine" (see ROLES for the precedence when a nation has several)."""
     found: dict[str, set[str]] = {}
     for b in getattr(world.scenario, "behaviours", ()):
-        if b.kind == "crash":
+        if b.kind == BehaviourKind.CRASH:
             continue  # a crash is a fault, not a stance: it shows in the commits plot
-        if b.kind == "opt_out":
+        if b.kind == BehaviourKind.OPT_OUT:
             role = "opted out"
         elif b.kind in CORRUPT_KINDS:
             role = "corrupt"
@@ -511,7 +512,7 @@ def _plot_spacetime(world) -> str | None:
         lines = segments[kind]
         # txs gossip is the bulk: draw it faint and underneath, consensus messages on top
         # and proposals, the rarest, on top of the votes.
-        faint, rare = kind == "txs", kind in ("proposal", "sync")
+        faint, rare = kind == MessageKind.TXS, kind in (MessageKind.PROPOSAL, "sync")
         zorder = 1 if faint else (4 if rare else 2)
         ax.add_collection(LineCollection(lines, colors=colour,
                                          linewidths=0.6 if faint else (1.6 if rare else 0.9),

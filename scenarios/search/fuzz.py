@@ -47,7 +47,7 @@ from hypothesis import seed as hypothesis_seed
 from consensus import Proposal, Vote
 from nodes import Node
 from nodes.chain.identity import sharing_verdicts
-from nodes.wire.messages import WireError, decode
+from nodes.wire.messages import MessageKind, WireError, decode
 
 from scenarios.spec.loader import Scenario
 from scenarios.search.strategies import DEFAULT_HEIGHTS, scenarios
@@ -361,6 +361,9 @@ def failure_line(summary: RunSummary) -> str:
     return "expectation failed: " + json.dumps(summary.expect, sort_keys=True)
 
 
+_CONSENSUS_KINDS = (MessageKind.PROPOSAL, MessageKind.PREVOTE, MessageKind.PRECOMMIT)
+
+
 class _Recorder(World):
     """The world, recording every consensus message delivered (sender, kind, round, value) by
     height, for the story. The trace itself is unchanged: it is the run's fingerprint."""
@@ -370,7 +373,7 @@ class _Recorder(World):
         self.heard: dict[int, dict[tuple, set[str]]] = {}
 
     def _deliver(self, src, dst, data, kind, height, round_) -> None:
-        if kind in ("proposal", "prevote", "precommit") and len(self.heard) < 10_000:
+        if kind in _CONSENSUS_KINDS and len(self.heard) < 10_000:
             try:
                 message = decode(self.genesis.chain_id, data)
             except WireError:
@@ -460,7 +463,7 @@ def _story(world: _Recorder, summary: RunSummary, trace_path: Path) -> str:
                      f"of the block id; who received it):")
     everyone = set(world.instances)
     for round_ in rounds:
-        for kind_ in ("proposal", "prevote", "precommit"):
+        for kind_ in _CONSENSUS_KINDS:
             entries = sorted((src, value, sorted(dsts)) for (r, k, src, value), dsts
                              in heard.items() if r == round_ and k == kind_)
             if not entries:

@@ -40,10 +40,11 @@ from dataclasses import dataclass
 from consensus import Proposal, Vote
 from nodes import Block, decode, kind_of
 from nodes.node import Node, encode_message
-from nodes.wire.messages import WireError, proposal_signed_bytes, vote_signed_bytes
+from nodes.wire.messages import MessageKind, WireError, proposal_signed_bytes, vote_signed_bytes
 
 from scenarios.faults.behaviours import NODE_CLASSES
 from scenarios.spec.loader import Behaviour, Scenario
+from scenarios.spec.schema import BehaviourKind
 from scenarios.sim.oracles import judge_liveness
 from scenarios.sim.world import CRASH, DELIVER, RECHECK, SUBMIT, TRADE, WAKE, Speedups, World, _nation
 
@@ -318,9 +319,9 @@ class ControlledWorld(World):
                                          / sum(power[n] for n in self.nations))
         if mode == "forge":
             return
-        kind = "equivocate" if mode == "equivocate" else "amnesia"
+        kind = BehaviourKind.EQUIVOCATE if mode == "equivocate" else BehaviourKind.AMNESIA
         behaviour = Behaviour((nation,), kind, self.now, None,
-                              {"mode": "noisy"} if kind == "equivocate" else {})
+                              {"mode": "noisy"} if kind == BehaviourKind.EQUIVOCATE else {})
         # A restart boots the Byzantine class by itself (World._boot reads self.behaviours).
         self.behaviours.setdefault(nation, []).append(behaviour)
         for instance in self._instances_of(nation):
@@ -404,7 +405,7 @@ class ControlledWorld(World):
         """Ids of the blocks proposed at `height` by the proposals now in flight, oldest first."""
         out: list[bytes] = []
         for m in self.in_flight:
-            if m.kind != "proposal" or m.height != height:
+            if m.kind != MessageKind.PROPOSAL or m.height != height:
                 continue
             try:
                 p = decode(self.genesis.chain_id, m.data)
