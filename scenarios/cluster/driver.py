@@ -67,6 +67,7 @@ from nodes.wire.messages import TXS_PER_MESSAGE_MAX, WireError, decode, encode_t
 
 from scenarios.spec.loader import Scenario
 from scenarios.spec.schema import BehaviourKind
+from scenarios.sim.summary import RunSummary
 from scenarios.sim.world import CRASH, RECHECK, SUBMIT, TRADE, World
 
 SUPPORTED_BEHAVIOURS = frozenset({BehaviourKind.CRASH, BehaviourKind.OPT_OUT})
@@ -278,7 +279,7 @@ class LiveCluster(World):
 
     # ------------------------------------------------------------ the run
 
-    def run(self, progress: Callable[[int, int], None] | None = None) -> dict:
+    def run(self, progress: Callable[[int, int], None] | None = None) -> RunSummary:
         started = time.perf_counter()
         try:
             self._start_broker()
