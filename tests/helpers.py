@@ -8,19 +8,20 @@ import pytest
 
 from scenarios.assemble import build_world
 from scenarios.sim.world import World
+from scenarios.sim.summary import RunSummary
 from scenarios.spec.loader import load_scenario, parse_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 LIBRARY = ROOT / "scenarios" / "library"
 
 
-def run_library(name: str, **overrides) -> tuple[World, dict]:
+def run_library(name: str, **overrides) -> tuple[World, RunSummary]:
     scenario = load_scenario(LIBRARY / f"{name}.toml").with_overrides(**overrides)
     world = build_world(scenario)
     return world, world.run()
 
 
-def run_text(text: str, **overrides) -> tuple[World, dict]:
+def run_text(text: str, **overrides) -> tuple[World, RunSummary]:
     world = build_world(parse_scenario(text, "<test>").with_overrides(**overrides))
     return world, world.run()
 

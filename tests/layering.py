@@ -8,7 +8,11 @@ repository at `root` (never importing it) and returns one `Violation` per proble
 - ``io``: an import of asyncio, sqlite3 or subprocess under `nodes/` outside `nodes/live/`;
 - ``path``: a comment, docstring or document that names a repository file that is not there.
 
-Every import counts: at module level, inside a function, under ``if TYPE_CHECKING:``. An import
+Every import counts: at module level, inside a function, under ``if TYPE_CHECKING:``, except
+that an import under ``if TYPE_CHECKING:`` is no link of a cycle: it runs nothing, and a callback
+interface must name the type of the object that calls it (nodes/hooks.py names `Node`, which
+imports it; consensus/rules.py names `Replica`). Such an import is still an arrow, so it may not
+point up the layers. An import
 is an arrow to the module it names (``import a.b.c`` and ``from a.b import c``, when ``a.b.c``
 is one of the project's modules, both point at ``a.b.c``); the parent packages Python runs on
 the way are not arrows, as in import-linter and most other import graph tools.
@@ -132,6 +136,7 @@ class Import:
     target: str  # a project module, or a top-level name outside the project
     line: int
     in_project: bool
+    typing_only: bool = False  # under `if TYPE_CHECKING:`: an arrow, but no link of a cycle
 
 
 def discover(root: Path, packages: tuple[str, ...] = PACKAGES) -> dict[str, Path]:
@@ -165,13 +170,19 @@ def imports_of(module: str, path: Path, modules: dict[str, Path]) -> list[Import
     tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
     is_package = path.name == "__init__.py"
     found: list[Import] = []
+    typing_lines: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and _is_type_checking(node.test):
+            for stmt in node.body:
+                typing_lines.update(range(stmt.lineno, (stmt.end_lineno or stmt.lineno) + 1))
 
     def add(name: str, line: int) -> None:
         target = _resolve(name, modules)
+        typing_only = line in typing_lines
         if target is not None:
-            found.append(Import(module, target, line, True))
+            found.append(Import(module, target, line, True, typing_only))
         else:
-            found.append(Import(module, name.split(".")[0], line, False))
+            found.append(Import(module, name.split(".")[0], line, False, typing_only))
 
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -188,6 +199,12 @@ def imports_of(module: str, path: Path, modules: dict[str, Path]) -> list[Import
                 full = f"{stem}.{alias.name}"
                 add(full if full in modules else stem, node.lineno)
     return found
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    """`TYPE_CHECKING` or `typing.TYPE_CHECKING`."""
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
 # --------------------------------------------------------------------------- the checks
@@ -256,7 +273,8 @@ def cycle_violations(edges: list[Import], files: dict[str, str]) -> list[Violati
     circle through it with the line of each arrow."""
     graph: dict[str, dict[str, int]] = {}
     for e in edges:
-        if e.in_project and e.target != e.source:  # `from . import NAME` in a package's __init__
+        if e.in_project and e.target != e.source and not e.typing_only:
+            # (a target equal to its source: `from . import NAME` in a package's __init__)
             graph.setdefault(e.source, {})
             graph[e.source].setdefault(e.target, e.line)
     nodes = sorted(set(graph) | {t for ts in graph.values() for t in ts})

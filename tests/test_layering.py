@@ -170,6 +170,29 @@ def test_an_import_cycle_is_reported(tmp_path: Path) -> None:
     ]
 
 
+def test_a_type_only_import_is_an_arrow_but_no_link_of_a_cycle(tmp_path: Path) -> None:
+    # nodes/hooks.py names the Node that calls it, for types only: no cycle with nodes/node.py.
+    hooks = ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+             "    from nodes.node import Node\n")
+    assert check(tmp_path / "a", {
+        "nodes/hooks.py": hooks,
+        "nodes/node.py": CLEAN["nodes/node.py"] + "from nodes.hooks import NodeHooks\n",
+    }) == []
+    # The same back-import at run time is a cycle ...
+    found = check(tmp_path / "b", {
+        "nodes/hooks.py": "from nodes.node import Node\n",
+        "nodes/node.py": CLEAN["nodes/node.py"] + "from nodes.hooks import NodeHooks\n",
+    })
+    assert [f.split(" ")[0] for f in found] == ["cycle"]
+    # ... and a type-only import up the layers is still a wrong arrow.
+    found = check(tmp_path / "c", {
+        "nodes/chain/block.py": "import typing\nif typing.TYPE_CHECKING:\n"
+                                "    from nodes.app import registry\n",
+    })
+    assert found == ["arrow nodes/chain/block.py:3 nodes.chain.block (nodes.chain) imports "
+                     "nodes.app.registry (nodes.app), a higher layer"]
+
+
 def test_io_under_nodes_outside_live_is_reported(tmp_path: Path) -> None:
     found = check(tmp_path, {
         "nodes/node.py": CLEAN["nodes/node.py"] + "def run():\n    import asyncio.subprocess\n",

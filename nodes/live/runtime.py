@@ -51,7 +51,7 @@ from nodes.chain.block import Block, CommittedBlock, certificate_from_wire, cert
 from nodes.chain.codec import pack, unpack
 from nodes.node import Committed, Node, SendAll, SendTo
 from nodes.live.transport import Transport
-from nodes.wire.messages import TxBatch, WireError, decode
+from nodes.wire.messages import MessageKind, TxBatch, WireError, decode
 
 STATUS_EVERY_S = 1.0
 STATUS_EVERY_S_MIN = 0.05
@@ -191,7 +191,7 @@ class LiveRuntime:
     def _act(self, actions: list) -> None:
         for action in actions:
             if isinstance(action, SendAll):
-                self.transport.send_all(action.data, bulk=action.kind == "txs")
+                self.transport.send_all(action.data, bulk=action.kind == MessageKind.TXS)
             elif isinstance(action, SendTo):
                 self.transport.send_to(action.dst, action.data)
             elif isinstance(action, Committed):

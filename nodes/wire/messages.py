@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass
+from enum import StrEnum
 
 from consensus import Proposal, Step, Vote
 
@@ -108,16 +109,27 @@ def encode_sync_response(responder: str, blocks) -> bytes:
                  tuple((b.block.encoded, certificate_to_wire(b.certificate)) for b in blocks)))
 
 
-def kind_of(message: WireMessage) -> str:
+class MessageKind(StrEnum):
+    """What a message is, as the network, the trace and the drop counters name it. A member is
+    its string, so it compares, hashes, formats and JSON-encodes as the name traces hold."""
+    PROPOSAL = "proposal"
+    PREVOTE = "prevote"
+    PRECOMMIT = "precommit"
+    TXS = "txs"
+    SYNC_REQUEST = "sync_request"
+    SYNC_RESPONSE = "sync_response"
+
+
+def kind_of(message: WireMessage) -> MessageKind:
     if isinstance(message, Proposal):
-        return "proposal"
+        return MessageKind.PROPOSAL
     if isinstance(message, Vote):
-        return "prevote" if message.step is Step.PREVOTE else "precommit"
+        return MessageKind.PREVOTE if message.step is Step.PREVOTE else MessageKind.PRECOMMIT
     if isinstance(message, TxBatch):
-        return "txs"
+        return MessageKind.TXS
     if isinstance(message, SyncRequest):
-        return "sync_request"
-    return "sync_response"
+        return MessageKind.SYNC_REQUEST
+    return MessageKind.SYNC_RESPONSE
 
 
 def decode(chain_id: str, data: bytes, tx_memo: OrderedDict | None = None) -> WireMessage:

@@ -98,15 +98,15 @@ def throughput(nations: tuple[str, ...], duration_s: float, rate_per_s: float,
         "txs_per_s": round(txs / window_s, 1),
         # Every committed tx over the whole run (start-up included): a floor. The window figure
         # can exceed the offered rate when blocks in it carry a backlog from the warm-up.
-        "txs_per_s_whole_run": round(summary["txs_committed"] / duration_s, 1),
-        "heights": summary["heights_committed"],
-        "txs_committed": summary["txs_committed"],
-        "txs_submitted": summary["txs_submitted"],
-        "latency_ms_p50": _ms(summary["latency_ticks_p50"]),
-        "latency_ms_p99": _ms(summary["latency_ticks_p99"]),
-        "safety_ok": summary["safety_ok"],
-        "liveness_ok": summary["liveness_ok"],
-        "dropped_by_reason": summary["dropped_by_reason"],
+        "txs_per_s_whole_run": round(summary.txs_committed / duration_s, 1),
+        "heights": summary.heights_committed,
+        "txs_committed": summary.txs_committed,
+        "txs_submitted": summary.txs_submitted,
+        "latency_ms_p50": _ms(summary.latency_ticks_p50),
+        "latency_ms_p99": _ms(summary.latency_ticks_p99),
+        "safety_ok": summary.safety_ok,
+        "liveness_ok": summary.liveness_ok,
+        "dropped_by_reason": summary.dropped_by_reason,
     }
 
 
@@ -121,11 +121,11 @@ until_tick = {back}
 """)
     cluster = LiveCluster(scenario, folder / "run-recovery", "spawn", tick_ms=BENCH_TICK_MS)
     summary = cluster.run()
-    restart = summary["live"]["restarts"][0]
+    restart = summary.live["restarts"][0]
     return {"recovery_s": restart["recovery_s"], "down_s": (back - kill) * BENCH_TICK_MS / 1000,
             "height_at_kill": restart["height_at_kill"],
             "cluster_height_at_restart": restart["cluster_height_at_restart"],
-            "evidence": len(summary["evidence"]), "safety_ok": summary["safety_ok"]}
+            "evidence": len(summary.evidence), "safety_ok": summary.safety_ok}
 
 
 def nodelay_ping(folder: Path, pings: int = PINGS) -> dict:

@@ -257,19 +257,19 @@ def sim_point(n: int, ctx: BenchContext) -> dict:
 
         summary = world.run(progress=sample)
         wall = world.wall_s
-        reps.append((summary["txs_committed"] / wall, {
+        reps.append((summary.txs_committed / wall, {
             "wall_s": round(wall, 3),
-            "txs_committed": summary["txs_committed"],
-            "txs_submitted": summary["txs_submitted"],
-            "heights_committed": summary["heights_committed"],
-            "messages_delivered": summary["messages_delivered"],
-            "signatures_verified": summary["signatures_verified"],
+            "txs_committed": summary.txs_committed,
+            "txs_submitted": summary.txs_submitted,
+            "heights_committed": summary.heights_committed,
+            "messages_delivered": summary.messages_delivered,
+            "signatures_verified": summary.signatures_verified,
             "custody_events_committed": _custody_events(world),
-            "trace_sha256": summary["trace_sha256"],
-            "safety_ok": summary["safety_ok"], "liveness_ok": summary["liveness_ok"],
-            "txs_per_wall_s": summary["txs_committed"] / wall,
-            "heights_per_wall_s": summary["heights_committed"] / wall,
-            "deliveries_per_wall_s": summary["messages_delivered"] / wall,
+            "trace_sha256": summary.trace_sha256,
+            "safety_ok": summary.safety_ok, "liveness_ok": summary.liveness_ok,
+            "txs_per_wall_s": summary.txs_committed / wall,
+            "heights_per_wall_s": summary.heights_committed / wall,
+            "deliveries_per_wall_s": summary.messages_delivered / wall,
             "peak_rss_mib": round(peak[0] / 2**20, 1),
         }, world if rep == 0 and not ctx.worlds else None))
         del world

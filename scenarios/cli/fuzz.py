@@ -227,12 +227,12 @@ def cmd_replay(args: argparse.Namespace) -> ExitCode:
         trace_path = args.out / "trace.jsonl"
     summary = build_world(scenario, honest_hooks, trace_path=trace_path).run()
     if args.out:
-        (args.out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True)
-                                               + "\n")
-    replayed = summary["trace_sha256"]
-    expect = "holds" if summary["expect_ok"] else "FAILS"
-    console.print(f"expectation {expect}: safety_ok={summary['safety_ok']}, "
-                  f"liveness_ok={summary['liveness_ok']}", markup=False)
+        (args.out / "summary.json").write_text(json.dumps(summary.to_json(), indent=2,
+                                                          sort_keys=True) + "\n")
+    replayed = summary.trace_sha256
+    expect = "holds" if summary.expect_ok else "FAILS"
+    console.print(f"expectation {expect}: safety_ok={summary.safety_ok}, "
+                  f"liveness_ok={summary.liveness_ok}", markup=False)
     if args.record:
         line = f"# trace_sha256: {replayed}"
         new = HASH_LINE.sub(line, text, count=1) if recorded else f"{line}\n{text}"

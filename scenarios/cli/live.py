@@ -253,20 +253,21 @@ def cmd_cluster(args: argparse.Namespace) -> ExitCode:
     except KeyboardInterrupt:
         err.print("interrupted: every node and the broker were stopped")
         return ExitCode.INTERRUPTED
-    summary["reproduce"] = (f"chemtrace cluster {args.scenario} --broker {args.broker} "
-                            f"--tick-ms {args.tick_ms} --duration-s "
-                            f"{scenario.ticks_max * args.tick_ms / 1000:g}")
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    summary = summary.replace(reproduce=(
+        f"chemtrace cluster {args.scenario} --broker {args.broker} --tick-ms {args.tick_ms} "
+        f"--duration-s {scenario.ticks_max * args.tick_ms / 1000:g}"))
+    (out / "summary.json").write_text(
+        json.dumps(summary.to_json(), indent=2, sort_keys=True) + "\n")
     if not args.quiet:
         console.print(summary_table(summary))
     console.print(f"wrote {out / 'summary.json'} and {out / 'ledger.jsonl'}; node logs in "
                   f"{out / 'nodes'}")
-    if summary["expect_ok"]:
+    if summary.expect_ok:
         return ExitCode.OK
-    err.print(f"expectation failed: safety_ok={summary['safety_ok']} (expected "
-              f"{summary['expect']['safety']}), liveness_ok={summary['liveness_ok']} (expected "
-              f"{summary['expect']['liveness']})", markup=False)
-    for violation in summary["violations"][:5]:
+    err.print(f"expectation failed: safety_ok={summary.safety_ok} (expected "
+              f"{summary.expect['safety']}), liveness_ok={summary.liveness_ok} (expected "
+              f"{summary.expect['liveness']})", markup=False)
+    for violation in summary.violations[:5]:
         err.print(f"  {json.dumps(violation, sort_keys=True)}", markup=False)
     return ExitCode.EXPECTATION_FAILED
 

@@ -8,6 +8,8 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
+from scenarios.sim.summary import RunSummary
+
 
 def wide_console(width: int = 200) -> Console:
     """Tables are wide: when output goes to a file or pipe, do not squeeze them to 80 columns."""
@@ -19,28 +21,28 @@ def stderr_console() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def summary_table(summary: dict) -> Table:
-    table = Table(title=f"{summary['scenario']} (seed {summary['seed']})", show_header=False)
+def summary_table(summary: RunSummary) -> Table:
+    table = Table(title=f"{summary.scenario} (seed {summary.seed})", show_header=False)
     table.add_column("metric", style="bold")
     table.add_column("value", justify="right")
-    ok = "[green]ok[/]" if summary["expect_ok"] else "[red]FAILED[/]"
+    ok = "[green]ok[/]" if summary.expect_ok else "[red]FAILED[/]"
     rows = [
-        ("nations", summary["nations"]),
-        ("ticks", f"{summary['ticks']:,}"),
-        ("heights committed", f"{summary['heights_committed']:,}"),
-        ("txs committed", f"{summary['txs_committed']:,} of {summary['txs_submitted']:,}"),
-        ("safety", "ok" if summary["safety_ok"] else "VIOLATED"),
-        ("liveness", "ok" if summary["liveness_ok"] else "stalled"),
+        ("nations", summary.nations),
+        ("ticks", f"{summary.ticks:,}"),
+        ("heights committed", f"{summary.heights_committed:,}"),
+        ("txs committed", f"{summary.txs_committed:,} of {summary.txs_submitted:,}"),
+        ("safety", "ok" if summary.safety_ok else "VIOLATED"),
+        ("liveness", "ok" if summary.liveness_ok else "stalled"),
         ("expectation", ok),
         ("latency p50 / p99 (ticks)",
-         f"{summary['latency_ticks_p50']} / {summary['latency_ticks_p99']}"),
-        ("messages sent / dropped", f"{summary['messages_sent']:,} / "
-                                    f"{summary['messages_dropped']:,}"),
-        ("equivocation evidence", len(summary["evidence"])),
-        ("wall time (s)", f"{summary['wall_s']:.2f}"),
-        ("txs per wall second", f"{summary['txs_per_wall_s']:,.0f}"),
+         f"{summary.latency_ticks_p50} / {summary.latency_ticks_p99}"),
+        ("messages sent / dropped", f"{summary.messages_sent:,} / "
+                                    f"{summary.messages_dropped:,}"),
+        ("equivocation evidence", len(summary.evidence)),
+        ("wall time (s)", f"{summary.wall_s:.2f}"),
+        ("txs per wall second", f"{summary.txs_per_wall_s:,.0f}"),
     ]
-    d = summary.get("domain") or {}
+    d = summary.domain or {}
     if d.get("shipments"):
         rows += [
             ("shipments (kg)", f"{d['shipments']:,} ({d['shipped_kg']:,.0f} kg)"),

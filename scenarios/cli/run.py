@@ -71,25 +71,27 @@ def cmd_run(args: argparse.Namespace) -> ExitCode:
             task = progress.add_task(f"{scenario.name} seed {scenario.seed}",
                                      total=scenario.ticks_max)
             summary = world.run(lambda tick, total: progress.update(task, completed=tick))
-    summary["reproduce"] = reproduce_command(args.file, scenario.seed, scenario.ticks_max)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    summary = summary.replace(
+        reproduce=reproduce_command(args.file, scenario.seed, scenario.ticks_max))
+    (out / "summary.json").write_text(
+        json.dumps(summary.to_json(), indent=2, sort_keys=True) + "\n")
     from scenarios.report.run import write_report  # matplotlib loads only for a run, not for every command
     write_report(world, summary, out / "report.html")
     if not args.quiet:
         console.print(summary_table(summary))
     console.print(f"wrote {out / 'summary.json'}, {out / 'report.html'}, {out / 'trace.jsonl'} "
                   f"and {out / 'ledger.jsonl'}")
-    console.print(f"trace sha256 {summary['trace_sha256']}")
-    if summary["expect_ok"]:
+    console.print(f"trace sha256 {summary.trace_sha256}")
+    if summary.expect_ok:
         return ExitCode.OK
-    if summary.get("unexpected_violations"):
+    if summary.unexpected_violations:
         err.print(f"[bold red]BUG[/]: a safety violation with Byzantine power "
-                  f"{summary['byzantine_power_fraction']:.3f} < 1/3; the protocol promises "
+                  f"{summary.byzantine_power_fraction:.3f} < 1/3; the protocol promises "
                   f"safety here")
-    err.print(f"[bold red]expectation failed[/]: safety_ok={summary['safety_ok']} "
-              f"(expected {summary['expect']['safety']}), liveness_ok={summary['liveness_ok']} "
-              f"(expected {summary['expect']['liveness']})")
-    for violation in summary["violations"][:5]:
+    err.print(f"[bold red]expectation failed[/]: safety_ok={summary.safety_ok} "
+              f"(expected {summary.expect['safety']}), liveness_ok={summary.liveness_ok} "
+              f"(expected {summary.expect['liveness']})")
+    for violation in summary.violations[:5]:
         err.print(f"  {json.dumps(violation, sort_keys=True)}", markup=False)
-    err.print(f"reproduce with: {summary['reproduce']}", markup=False)
+    err.print(f"reproduce with: {summary.reproduce}", markup=False)
     return ExitCode.EXPECTATION_FAILED

@@ -68,9 +68,11 @@ from nodes.wire.messages import TXS_PER_MESSAGE_MAX, WireError, decode, encode_t
 
 from scenarios.assemble import trade_workload
 from scenarios.spec.loader import Scenario
+from scenarios.spec.schema import BehaviourKind
+from scenarios.sim.summary import RunSummary
 from scenarios.sim.world import World
 
-SUPPORTED_BEHAVIOURS = frozenset({"crash", "opt_out"})
+SUPPORTED_BEHAVIOURS = frozenset({BehaviourKind.CRASH, BehaviourKind.OPT_OUT})
 STARTUP_S = 4.0  # node processes import, load the registry and connect in this time
 SUBMIT_EVERY_S = 0.05
 LOOP_SLEEP_S_MAX = 0.01
@@ -289,7 +291,7 @@ class LiveCluster(World):
 
     # ------------------------------------------------------------ the run
 
-    def run(self, progress: Callable[[int, int], None] | None = None) -> dict:
+    def run(self, progress: Callable[[int, int], None] | None = None) -> RunSummary:
         started = time.perf_counter()
         try:
             self._start_broker()
@@ -578,10 +580,8 @@ class LiveCluster(World):
                     self.evidence.append({"kind": "equivocation", **ev, "seen_by": nation})
         summary = self.summary()
         self.finish()
-        summary["trace_sha256"] = None  # a live run has no deterministic trace
-        summary["trace_lines"] = 0
-        summary["live"] = self._live_section(ledgers)
-        return summary
+        # a live run has no deterministic trace
+        return summary.replace(trace_sha256=None, trace_lines=0, live=self._live_section(ledgers))
 
     def _canonical_results(self, ledgers: dict) -> dict:
         """Flags and per-tx results of each block of the longest ledger, through one fresh

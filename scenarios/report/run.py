@@ -38,7 +38,9 @@ import networkx as nx  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
-from scenarios.spec.schema import CORRUPT_KINDS  # noqa: E402  (false_report, collude, withhold_objection)
+from scenarios.spec.schema import CORRUPT_KINDS, BehaviourKind  # noqa: E402  (false_report, collude, withhold_objection)
+from scenarios.sim.summary import RunSummary  # noqa: E402
+from nodes.wire.messages import MessageKind  # noqa: E402
 
 COMMIT_POINTS_TOTAL_MAX = 10_000  # over all nations; a long run is thinned, keeping the last
 COMMIT_POINTS_MIN = 100  # per nation, however many nations there are
@@ -102,7 +104,7 @@ ul.compact li { font-family: ui-monospace, Menlo, Consolas, monospace; font-size
 # ---------------------------------------------------------------------------------- public
 
 
-def write_report(world, summary: dict, path: Path | str) -> Path:
+def write_report(world, summary: RunSummary, path: Path | str) -> Path:
     """Write `path` (usually DIR/report.html) for a finished run and return it."""
     path = Path(path)
     roles = nation_roles(world)
@@ -145,9 +147,9 @@ def nation_roles(world) -> dict[str, str]:
     "Byzantine" (see ROLES for the precedence when a nation has several)."""
     found: dict[str, set[str]] = {}
     for b in getattr(world.scenario, "behaviours", ()):
-        if b.kind == "crash":
+        if b.kind == BehaviourKind.CRASH:
             continue  # a crash is a fault, not a stance: it shows in the commits plot
-        if b.kind == "opt_out":
+        if b.kind == BehaviourKind.OPT_OUT:
             role = "opted out"
         elif b.kind in CORRUPT_KINDS:
             role = "corrupt"
@@ -165,14 +167,14 @@ def _esc(value) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _head(world, summary: dict) -> str:
+def _head(world, summary: RunSummary) -> str:
     s = world.scenario
-    name = summary.get("scenario", s.name)
+    name = summary.scenario
     nav = " ".join(f'<a href="#{key}">{_esc(title)}</a>' for key, title in SECTIONS)
     return (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-        f"<title>chemtrace report: {_esc(name)} (seed {_esc(summary.get('seed', s.seed))})"
+        f"<title>chemtrace report: {_esc(name)} (seed {_esc(summary.seed)})"
         f"</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
         f"<h1>chemtrace report: {_esc(name)}</h1>\n"
         f"<p>{_esc(s.description or '')}</p>\n<nav>{nav}</nav>\n"
@@ -228,44 +230,44 @@ def _compact(record: dict) -> str:
     return f"{kind}: {json.dumps(rest, sort_keys=True, default=str)}"
 
 
-def _summary_body(world, summary: dict) -> str:
+def _summary_body(world, summary: RunSummary) -> str:
     s = world.scenario
-    expect = summary.get("expect") or {}
+    expect = summary.expect or {}
     verdicts = [
-        ("scenario", _esc(summary.get("scenario", s.name))),
+        ("scenario", _esc(summary.scenario)),
         ("description", _esc(s.description or "") or _none_inline()),
-        ("source", _esc(summary.get("source", s.source))),
-        ("seed", _esc(summary.get("seed", s.seed))),
-        ("ticks", _num(summary.get("ticks", s.ticks_max))),
+        ("source", _esc(summary.source)),
+        ("seed", _esc(summary.seed)),
+        ("ticks", _num(summary.ticks)),
         ("nations", _esc(f"{len(world.nations)}: {', '.join(world.nations)}")),
-        ("safety", _verdict(summary.get("safety_ok"), "ok", "VIOLATED")
+        ("safety", _verdict(summary.safety_ok, "ok", "VIOLATED")
          + _esc(f" (expected {_toml(expect.get('safety'))})")),
-        ("liveness", _verdict(summary.get("liveness_ok"), "ok", "stalled")
-         + _esc(f" (expected {_toml(expect.get('liveness'))}): {summary.get('liveness', '')}")),
-        ("expectation", _verdict(summary.get("expect_ok"), "held", "FAILED")),
+        ("liveness", _verdict(summary.liveness_ok, "ok", "stalled")
+         + _esc(f" (expected {_toml(expect.get('liveness'))}): {summary.liveness}")),
+        ("expectation", _verdict(summary.expect_ok, "held", "FAILED")),
     ]
-    if "byzantine_power_fraction" in summary:
-        verdicts.append(("Byzantine power fraction", _num(summary["byzantine_power_fraction"],
+    if summary.byzantine_power_fraction is not None:
+        verdicts.append(("Byzantine power fraction", _num(summary.byzantine_power_fraction,
                                                            ".3f")))
-    if summary.get("reproduce"):
-        verdicts.append(("reproduce with", f"<code>{_esc(summary['reproduce'])}</code>"))
+    if summary.reproduce:
+        verdicts.append(("reproduce with", f"<code>{_esc(summary.reproduce)}</code>"))
     figures = [
-        ("heights committed", _num(summary.get("heights_committed"))),
+        ("heights committed", _num(summary.heights_committed)),
         ("transactions committed / submitted",
-         f"{_num(summary.get('txs_committed'))} / {_num(summary.get('txs_submitted'))}"),
+         f"{_num(summary.txs_committed)} / {_num(summary.txs_submitted)}"),
         ("commit latency p50 / p99 (ticks)",
-         f"{_num(summary.get('latency_ticks_p50'))} / {_num(summary.get('latency_ticks_p99'))}"),
+         f"{_num(summary.latency_ticks_p50)} / {_num(summary.latency_ticks_p99)}"),
         ("messages sent / delivered / dropped",
-         f"{_num(summary.get('messages_sent'))} / {_num(summary.get('messages_delivered'))} / "
-         f"{_num(summary.get('messages_dropped'))}"),
+         f"{_num(summary.messages_sent)} / {_num(summary.messages_delivered)} / "
+         f"{_num(summary.messages_dropped)}"),
         ("drops by reason", _esc(", ".join(f"{k} {v:,}" for k, v in
-                                           (summary.get("dropped_by_reason") or {}).items()))
+                                           (summary.dropped_by_reason or {}).items()))
          or _none_inline()),
-        ("bytes sent", _num(summary.get("bytes_sent"))),
+        ("bytes sent", _num(summary.bytes_sent)),
         ("wall time (s) / transactions per wall second",
-         f"{_num(summary.get('wall_s'))} / {_num(summary.get('txs_per_wall_s'), ',.0f')}"),
+         f"{_num(summary.wall_s)} / {_num(summary.txs_per_wall_s, ',.0f')}"),
     ]
-    d = summary.get("domain") or {}
+    d = summary.domain or {}
     if d.get("shipments"):
         injected = d.get("diversions_injected") or {}
         flagged = d.get("diversions_flagged") or {}
@@ -291,9 +293,9 @@ def _summary_body(world, summary: dict) -> str:
               + [_describe_partition(p) for p in getattr(s, "partitions", ())])
     return (
         "<h3>Verdicts</h3>\n" + _rows(verdicts)
-        + "<h3>Violations</h3>\n" + _item_list(summary.get("violations") or [], _compact)
+        + "<h3>Violations</h3>\n" + _item_list(summary.violations or [], _compact)
         + "<h3>Equivocation evidence</h3>\n"
-        + _item_list(summary.get("evidence") or [], _compact)
+        + _item_list(summary.evidence or [], _compact)
         + "<h3>Main figures</h3>\n" + _rows(figures)
         + "<h3>Faults and behaviours in the scenario</h3>\n"
         + _item_list(faults, str)
@@ -322,8 +324,8 @@ def _describe_partition(p) -> str:
     return f"partition: {groups}, {_window(p.from_tick, p.until_tick)}{extra}"
 
 
-def _flags_body(world, summary: dict) -> str:
-    by_kind = (summary.get("domain") or {}).get("flags_by_kind") or {}
+def _flags_body(world, summary: RunSummary) -> str:
+    by_kind = (summary.domain or {}).get("flags_by_kind") or {}
     counts = ", ".join(f"{k} {v:,}" for k, v in by_kind.items() if v)
     head = f"<p>Flags by kind (first honest commit of each block): {_esc(counts or 'none')}</p>\n"
     reader = next((n for n in world.nations if world.nodes.get(n) is not None), None)
@@ -442,7 +444,7 @@ def _plot_commits(world) -> str | None:
     return _svg(fig, "commits")
 
 
-def _plot_latency(world, summary: dict) -> str | None:
+def _plot_latency(world, summary: RunSummary) -> str | None:
     lat = list(world.latencies_ticks)
     if not lat:
         return None
@@ -451,7 +453,7 @@ def _plot_latency(world, summary: dict) -> str | None:
     bins = max(1, min(LATENCY_BINS_MAX, span + 1))
     ax.hist(lat, bins=bins, color="#4393c3", edgecolor="white", linewidth=0.4)
     for key, style in (("latency_ticks_p50", "--"), ("latency_ticks_p99", ":")):
-        value = summary.get(key)
+        value = getattr(summary, key)
         if value is not None:
             ax.axvline(value, color="#222", linestyle=style, linewidth=1,
                        label=f"{key.split('_')[-1]} = {value} ticks")
@@ -510,7 +512,7 @@ def _plot_spacetime(world) -> str | None:
         lines = segments[kind]
         # txs gossip is the bulk: draw it faint and underneath, consensus messages on top
         # and proposals, the rarest, on top of the votes.
-        faint, rare = kind == "txs", kind in ("proposal", "sync")
+        faint, rare = kind == MessageKind.TXS, kind in (MessageKind.PROPOSAL, "sync")
         zorder = 1 if faint else (4 if rare else 2)
         ax.add_collection(LineCollection(lines, colors=colour,
                                          linewidths=0.6 if faint else (1.6 if rare else 0.9),

@@ -47,12 +47,13 @@ from hypothesis import seed as hypothesis_seed
 from consensus import Proposal, Vote
 from nodes import Node, NodeHooks
 from nodes.chain.identity import sharing_verdicts
-from nodes.wire.messages import WireError, decode
+from nodes.wire.messages import MessageKind, WireError, decode
 
 from scenarios.spec.loader import Scenario
 from scenarios.search.strategies import DEFAULT_HEIGHTS, scenarios
 from scenarios.assemble import build_world
 from scenarios.sim.world import World
+from scenarios.sim.summary import RunSummary
 
 # Profiles: `ci` runs in `make test` (tests/scenarios/test_fuzz.py), `nightly` in `make fuzz`.
 PROFILES: dict[str, dict] = {
@@ -97,7 +98,7 @@ class FuzzResult:
     unexpected_safety: int = 0  # of them, with a safety violation below 1/3
     cpu_seconds: float = 0.0  # CPU time of this process while searching (one core)
     failure: str = ""  # one line: the first violation of the counterexample
-    summary: dict | None = None  # the counterexample's run summary
+    summary: RunSummary | None = None  # the counterexample's run summary
     trace_sha256: str | None = None  # of the counterexample's run
 
     def to_json(self) -> dict:
@@ -132,7 +133,7 @@ def fuzz(budget_s: float, seed: int = 0, nations: tuple[int, int] = (4, 7),
          max_heights: int | None = None, progress: Callable[[dict], None] | None = None, *,
          max_scenarios: int | None = None, shrink_budget_s: float = SHRINK_BUDGET_S,
          trace_path: Path | None = None, stop_on_failure: bool = True,
-         judge: Callable[[Scenario, dict], dict] | None = None) -> FuzzResult:
+         judge: Callable[[Scenario, RunSummary], RunSummary] | None = None) -> FuzzResult:
     """Run generated scenarios for `budget_s` seconds (or `max_scenarios`, whichever comes
     first); on a failure, shrink it and return the smallest failing scenario with its story.
 
@@ -185,7 +186,7 @@ def fuzz(budget_s: float, seed: int = 0, nations: tuple[int, int] = (4, 7),
         result.shrink_seconds = time.perf_counter() - state.found_at
         summary, story = explain(state.failure, honest_hooks, trace_path)
         result.summary = summary
-        result.trace_sha256 = summary["trace_sha256"]
+        result.trace_sha256 = summary.trace_sha256
         result.failure = failure_line(summary)
         result.story = (f"found after {state.found_after} scenarios "
                         f"({result.seconds_to_failure:.1f} s), shrunk in {state.shrink_runs} "
@@ -199,7 +200,7 @@ class _Search:
 
     def __init__(self, budget_s: float, max_scenarios: int | None, shrink_budget_s: float,
                  honest_hooks: type[NodeHooks] | None, progress, stop_on_failure: bool = True,
-                 judge: Callable[[Scenario, dict], dict] | None = None) -> None:
+                 judge: Callable[[Scenario, RunSummary], RunSummary] | None = None) -> None:
         self.stop_on_failure = stop_on_failure
         self.failures = 0
         self.unexpected_safety = 0
@@ -251,20 +252,20 @@ class _Search:
         elif now - self.found_at > self.shrink_budget_s and scenario != self.failure:
             return  # shrink budget spent: only the smallest failure so far still fails
         summary = run_scenario(scenario, self.honest_hooks)
-        if self.judge is not None and "exception" not in summary:
+        if self.judge is not None and summary.exception is None:
             summary = self.judge(scenario, summary)
         ran = time.perf_counter() - now
-        failed = not summary["expect_ok"]
+        failed = not summary.expect_ok
         if self.failure is None:
             self.runs += 1
             self.run_seconds += ran
-            self.heights += summary["heights_committed"]
-            if summary["trace_sha256"] is not None:
-                self.hashes.add(summary["trace_sha256"])
+            self.heights += summary.heights_committed
+            if summary.trace_sha256 is not None:
+                self.hashes.add(summary.trace_sha256)
             self.liveness_checked += scenario.expect["liveness"] is True
-            self.expected += any(v["expected"] for v in summary["violations"])
+            self.expected += any(v["expected"] for v in summary.violations)
             self.failures += failed
-            self.unexpected_safety += bool(summary["unexpected_violations"])
+            self.unexpected_safety += bool(summary.unexpected_violations)
             if failed and self.stop_on_failure:
                 self.found_at, self.found_after = time.perf_counter(), self.runs
                 self.found_cpu = time.process_time()
@@ -336,7 +337,7 @@ def scenario_size(scenario: Scenario | None) -> dict | None:
             "ticks_max": scenario.ticks_max}
 
 
-def run_scenario(scenario: Scenario, honest_hooks: type[NodeHooks] | None = None) -> dict:
+def run_scenario(scenario: Scenario, honest_hooks: type[NodeHooks] | None = None) -> RunSummary:
     """Run one scenario and return its summary. A run that raises (a broken node can trip one
     of the replica's own checks) is a failure too: its summary has one violation of kind
     "exception", and no trace hash. It writes no report, so it keeps no space-time diagram."""
@@ -346,92 +347,93 @@ def run_scenario(scenario: Scenario, honest_hooks: type[NodeHooks] | None = None
         return _exception_summary(scenario, exc)
 
 
-def _exception_summary(scenario: Scenario, exc: Exception) -> dict:
-    return {"expect_ok": False, "expect": dict(scenario.expect), "safety_ok": False,
-                "liveness_ok": False, "unexpected_violations": True, "heights_committed": 0,
-                "byzantine_power_fraction": 0.0, "byzantine_nations": [], "evidence": [],
-                "trace_sha256": None, "exception": f"{type(exc).__name__}: {exc}",
-                "violations": [{"kind": "exception", "expected": False,
-                                "reason": f"{type(exc).__name__}: {exc}"}]}
+def _exception_summary(scenario: Scenario, exc: Exception) -> RunSummary:
+    return RunSummary.of_exception(scenario, exc)
 
 
 # ---------------------------------------------------------------------- the story of a failure
 
 
-def failure_line(summary: dict) -> str:
+def failure_line(summary: RunSummary) -> str:
     """One line: the first violation that made the run fail."""
-    for v in summary["violations"]:
+    for v in summary.violations:
         if v["kind"] == "exception":
             return f"exception: {v['reason']}"
         if v["kind"] == "liveness":
-            if summary["expect"]["liveness"] is True:
+            if summary.expect["liveness"] is True:
                 return f"liveness: {v['reason']}"
             continue
         if not v["expected"]:
             where = f" at height {v['height']}" if "height" in v else ""
             return f"{v['kind']}{where} (tick {v.get('tick', '?')})"
-    return "expectation failed: " + json.dumps(summary["expect"], sort_keys=True)
+    return "expectation failed: " + json.dumps(summary.expect, sort_keys=True)
 
 
-class _Recorder(World):
-    """The world, recording every consensus message delivered (sender, kind, round, value) by
-    height, for the story. The trace itself is unchanged: it is the run's fingerprint."""
+_CONSENSUS_KINDS = (MessageKind.PROPOSAL, MessageKind.PREVOTE, MessageKind.PRECOMMIT)
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.heard: dict[int, dict[tuple, set[str]]] = {}
 
-    def _deliver(self, src, dst, data, kind, height, round_) -> None:
-        if kind in ("proposal", "prevote", "precommit") and len(self.heard) < 10_000:
+class _Heard:
+    """Every consensus message the world delivers (sender, kind, round, value) by height, for
+    the story: the world's `on_deliver` watcher. The trace itself is unchanged: it is the
+    run's fingerprint."""
+
+    def __init__(self) -> None:
+        self.chain_id = ""  # set once the world has made its genesis
+        self.by_height: dict[int, dict[tuple, set[str]]] = {}
+
+    def __call__(self, src: str, dst: str, data: bytes, kind: str, height: int,
+                 round_: int) -> None:
+        if kind in _CONSENSUS_KINDS and len(self.by_height) < 10_000:
             try:
-                message = decode(self.genesis.chain_id, data)
+                message = decode(self.chain_id, data)
             except WireError:
                 message = None
             if isinstance(message, (Proposal, Vote)):
                 value = message.value_id.hex()[:8] if message.value_id is not None else "nil"
                 key = (message.round, kind, src, value)
-                self.heard.setdefault(message.height, {}).setdefault(key, set()).add(dst)
-        super()._deliver(src, dst, data, kind, height, round_)
+                self.by_height.setdefault(message.height, {}).setdefault(key, set()).add(dst)
 
 
 def explain(scenario: Scenario, honest_hooks: type[NodeHooks] | None = None,
-            trace_path: Path | None = None) -> tuple[dict, str]:
+            trace_path: Path | None = None) -> tuple[RunSummary, str]:
     """Run `scenario` with a trace and tell what went wrong: (summary, story)."""
     import tempfile
     with tempfile.TemporaryDirectory() as tmp:
         path = trace_path or Path(tmp) / "trace.jsonl"
-        world = build_world(scenario, honest_hooks, world_class=_Recorder, trace_path=path)
+        heard = _Heard()
+        world = build_world(scenario, honest_hooks, trace_path=path, on_deliver=heard)
+        heard.chain_id = world.genesis.chain_id
         try:
             summary = world.run()
         except Exception as exc:
             import traceback
             summary = _exception_summary(scenario, exc)
             where = "".join(traceback.format_exception(exc)[-4:]).rstrip()
-            return summary, (f"rule broken: the run raised {summary['exception']} at tick "
+            return summary, (f"rule broken: the run raised {summary.exception} at tick "
                              f"{world.now} (no trace hash: the run did not finish)\n{where}")
-        story = _story(world, summary, path)
+        story = _story(world, heard, summary, path)
     return summary, story
 
 
-def _story(world: _Recorder, summary: dict, trace_path: Path) -> str:
+def _story(world: World, heard: _Heard, summary: RunSummary, trace_path: Path) -> str:
     lines = []
-    violation = next((v for v in summary["violations"]
+    violation = next((v for v in summary.violations
                       if v["kind"] != "liveness" and not v["expected"]), None)
     if violation is None:
-        violation = next((v for v in summary["violations"] if v["kind"] == "liveness"), None)
+        violation = next((v for v in summary.violations if v["kind"] == "liveness"), None)
     if violation is None:
         return "the run's expectation failed, with no violation recorded"
-    power = summary["byzantine_power_fraction"]
-    byz = ", ".join(summary["byzantine_nations"]) or "none"
+    power = summary.byzantine_power_fraction
+    byz = ", ".join(summary.byzantine_nations) or "none"
     kind = violation["kind"]
     if kind == "liveness":
-        height = summary["heights_committed"] + 1
+        height = summary.heights_committed + 1
         lines.append(f"rule broken: liveness. {violation['reason']} (bound "
-                     f"{summary['expect']['liveness_ticks_max']} ticks). Every fault had ended "
+                     f"{summary.expect['liveness_ticks_max']} ticks). Every fault had ended "
                      f"by GST, and the Byzantine power {power:.3f} ({byz}) is below 1/3, so the "
                      f"protocol promises progress.")
     else:
-        height = violation.get("height", summary["heights_committed"])
+        height = violation.get("height", summary.heights_committed)
         rule = {"agreement": "agreement: two honest nations committed different blocks at one "
                              "height",
                 "validity": "validity: a committed block or transaction was not properly "
@@ -457,8 +459,8 @@ def _story(world: _Recorder, summary: dict, trace_path: Path) -> str:
                          f"via {d['via']}")
     else:
         lines.append(f"no nation committed height {height} (trace.jsonl)")
-    heard = world.heard.get(height, {})
-    rounds = sorted({key[0] for key in heard})
+    seen = heard.by_height.get(height, {})
+    rounds = sorted({key[0] for key in seen})
     if kind == "liveness":
         # The rounds in which a nation still stuck at this height locked (the cause of many a
         # stall), then the last rounds.
@@ -472,9 +474,9 @@ def _story(world: _Recorder, summary: dict, trace_path: Path) -> str:
                      f"of the block id; who received it):")
     everyone = set(world.instances)
     for round_ in rounds:
-        for kind_ in ("proposal", "prevote", "precommit"):
+        for kind_ in _CONSENSUS_KINDS:
             entries = sorted((src, value, sorted(dsts)) for (r, k, src, value), dsts
-                             in heard.items() if r == round_ and k == kind_)
+                             in seen.items() if r == round_ and k == kind_)
             if not entries:
                 continue
             parts = []

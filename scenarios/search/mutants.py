@@ -16,6 +16,7 @@ from nodes import NodeHooks
 
 from scenarios.assemble import build_world
 from scenarios.faults.mutants import MUTANTS
+from scenarios.sim.summary import RunSummary
 from scenarios.search.fuzz import fuzz
 from scenarios.spec.dump import scenario_to_toml
 from scenarios.spec.loader import Scenario, ScenarioError
@@ -123,13 +124,13 @@ class DifferentialJudge:
         self.reference = reference
         self.reference_failures = 0
 
-    def __call__(self, scenario: Scenario, summary: dict) -> dict:
-        if summary["expect_ok"]:
+    def __call__(self, scenario: Scenario, summary: RunSummary) -> RunSummary:
+        if summary.expect_ok:
             return summary
-        if build_world(scenario, self.reference).run()["expect_ok"]:
+        if build_world(scenario, self.reference).run().expect_ok:
             return summary
         self.reference_failures += 1
-        return dict(summary, expect_ok=True, reference_failed=True)
+        return summary.replace(expect_ok=True, reference_failed=True)
 
 
 def _row(name: str, description: str, result) -> MutantRow:
@@ -147,8 +148,9 @@ def _row(name: str, description: str, result) -> MutantRow:
             row.counterexample = scenario_to_toml(example)
         except ScenarioError:
             row.counterexample = ""
-        summary = getattr(result, "summary", None) or {}
-        kinds = [v.get("kind", "?") for v in summary.get("violations", [])
+        summary = getattr(result, "summary", None)
+        violations = summary.violations if summary is not None else []
+        kinds = [v.get("kind", "?") for v in violations
                  if not v.get("expected") or v.get("kind") == "liveness"]
         row.failure = str(getattr(result, "failure", "") or "")
         row.violation = kinds[0] if kinds else row.failure.split(":")[0].split(" ")[0]

@@ -50,7 +50,7 @@ from consensus import ValidatorSet
 
 from scenarios.spec import schema
 from scenarios.spec.loader import Scenario, _Checker
-from scenarios.spec.schema import BEHAVIOURS, REQUIRED, Key
+from scenarios.spec.schema import BEHAVIOURS, REQUIRED, BehaviourKind, Key
 
 # Real ISO 3166 alpha-3 codes (nodes/data/nations.csv); a scenario takes the first n.
 NATION_POOL = ("USA", "MEX", "CAN", "CHN", "IND", "GTM", "PAN", "COL", "NLD", "DEU", "SGP",
@@ -91,10 +91,10 @@ COALITION_RUN = 2
 COALITION_ODDS = 4
 FINE = 1000  # positions and lengths of windows are drawn in thousandths of their range
 # Kinds that are not Byzantine but still faults the strategy draws.
-CRASH, DELAY = "crash", "delay"
-FORK = "fork"
+CRASH, DELAY = BehaviourKind.CRASH, BehaviourKind.DELAY
+FORK = BehaviourKind.FORK
 # Byzantine kinds whose window the world does not end (a twin runs from the start to the end).
-PERMANENT_KINDS = frozenset({"twin"})
+PERMANENT_KINDS = frozenset({BehaviourKind.TWIN})
 
 
 def round_ticks(latency: int, jitter: int) -> int:

@@ -42,9 +42,10 @@ from dataclasses import dataclass
 from consensus import Proposal, Vote
 from nodes import Block, decode, kind_of
 from nodes.node import encode_message
-from nodes.wire.messages import WireError, proposal_signed_bytes, vote_signed_bytes
+from nodes.wire.messages import MessageKind, WireError, proposal_signed_bytes, vote_signed_bytes
 
 from scenarios.spec.loader import Behaviour, Scenario
+from scenarios.spec.schema import BehaviourKind
 from scenarios.sim.oracles import judge_liveness
 from scenarios.sim.world import DELIVER, Speedups, World, _nation
 
@@ -320,9 +321,9 @@ class ControlledWorld(World):
                                          / sum(power[n] for n in self.nations))
         if mode == "forge":
             return
-        kind = "equivocate" if mode == "equivocate" else "amnesia"
+        kind = BehaviourKind.EQUIVOCATE if mode == "equivocate" else BehaviourKind.AMNESIA
         behaviour = Behaviour((nation,), kind, self.now, None,
-                              {"mode": "noisy"} if kind == "equivocate" else {})
+                              {"mode": "noisy"} if kind == BehaviourKind.EQUIVOCATE else {})
         # A restart boots with the Byzantine hooks by itself (_hooks_of).
         self.behaviours.setdefault(nation, []).append(behaviour)
         self._corrupt_behaviours[nation] = behaviour
@@ -405,7 +406,7 @@ class ControlledWorld(World):
         """Ids of the blocks proposed at `height` by the proposals now in flight, oldest first."""
         out: list[bytes] = []
         for m in self.in_flight:
-            if m.kind != "proposal" or m.height != height:
+            if m.kind != MessageKind.PROPOSAL or m.height != height:
                 continue
             try:
                 p = decode(self.genesis.chain_id, m.data)

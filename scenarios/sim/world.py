@@ -65,6 +65,7 @@ from nodes.wire.messages import DECODE_CACHE_ENTRIES_MAX, DecodeCache
 from scenarios.spec.loader import Scenario
 from scenarios.sim.fleet import Fleet
 from scenarios.sim.network import Network
+from scenarios.sim.summary import RunSummary
 from scenarios.sim.oracles import SafetyOracle, judge_liveness
 from scenarios.sim.rng import Streams
 from scenarios.spec.schema import BYZANTINE_KINDS
@@ -125,7 +126,8 @@ class World:
                  speedups: Speedups = Speedups(), spacetime: bool = True, *,
                  workload: Workload | None = None, fleet: Fleet | None = None,
                  make_genesis: Callable[[list[tuple[str, int]]],
-                                        tuple[Genesis, dict[str, Identity]]] | None = None
+                                        tuple[Genesis, dict[str, Identity]]] | None = None,
+                 on_deliver: Callable[[str, str, bytes, str, int, int], None] | None = None
                  ) -> None:
         """`node_hooks(nation, genesis)` gives the hooks (nodes/hooks.py) each node runs with,
         at each boot: None, or no factory, is the honest node. The kernel knows no behaviour;
@@ -142,8 +144,13 @@ class World:
         given by scenarios/assemble.py); None runs consensus and the client load alone. `fleet`
         runs the nodes somewhere else than in this process (scenarios/sim/fleet.py).
         `make_genesis(powers)` makes the chain's genesis and every member's identity from
-        `[(nation, power), ...]`; by default simulated keys derived from the seed."""
+        `[(nation, power), ...]`; by default simulated keys derived from the seed.
+        `on_deliver(src, dst, data, kind, height, round)` watches every message handed to a node
+        (the fuzzer's story); it changes nothing, and without it a delivery pays nothing for it."""
         self.scenario = scenario
+        if on_deliver is not None:
+            self._on_deliver = on_deliver
+            self._deliver = self._watched_deliver  # the queue and _deliver_many call this
         self.node_hooks = node_hooks
         self.fleet = fleet
         self.streams = Streams(scenario.seed)
@@ -305,7 +312,7 @@ class World:
 
     # ------------------------------------------------------------------ running
 
-    def run(self, progress: Callable[[int, int], None] | None = None) -> dict:
+    def run(self, progress: Callable[[int, int], None] | None = None) -> RunSummary:
         # The cyclic collector finds next to nothing here (the loop makes few cycles), yet with
         # millions of live transactions, blocks and votes each of its full passes walks them
         # all: 12% of a 64-nation run. Reference counting still frees everything else. It stays
@@ -337,12 +344,10 @@ class World:
             progress(ticks_max, ticks_max)
         summary = self.summary()
         self.workload.close()
-        self.trace.write({"t": self.now, "ev": "end", "heights": summary["heights_committed"],
-                          "txs": summary["txs_committed"]})
+        self.trace.write({"t": self.now, "ev": "end", "heights": summary.heights_committed,
+                          "txs": summary.txs_committed})
         self.trace.close()
-        summary["trace_sha256"] = self.trace.sha256
-        summary["trace_lines"] = self.trace.lines
-        return summary
+        return summary.replace(trace_sha256=self.trace.sha256, trace_lines=self.trace.lines)
 
     def _loop(self, queue: list, pop, ticks_max: int, rate: float,
               progress: Callable[[int, int], None] | None) -> None:
@@ -506,6 +511,12 @@ class World:
                                    round_))
         self.trace.deliver(now, src, dst, kind, height, round_)
         self._act(dst, node.on_bytes(data, now))
+
+    def _watched_deliver(self, src: str, dst: str, data: bytes, kind: str, height: int,
+                         round_: int) -> None:
+        """`_deliver` with the `on_deliver` watcher told first (only a world given one)."""
+        self._on_deliver(src, dst, data, kind, height, round_)
+        World._deliver(self, src, dst, data, kind, height, round_)
 
     def _deliver_many(self, src: str, arrivals: list[tuple[str, bytes]], kind: str, height: int,
                       round_: int) -> None:
@@ -753,7 +764,7 @@ class World:
         """Nations that are up and honest at the end of the run."""
         return [n for n in self.honest if self.nodes[n] is not None]
 
-    def summary(self) -> dict:
+    def summary(self) -> RunSummary:
         s = self.scenario
         gst = self.fault_end_tick()
         bound = s.expect["liveness_ticks_max"]
@@ -778,8 +789,7 @@ class World:
         want_liveness = s.expect["liveness"]
         expect_ok = safety_as_expected and (want_liveness == "any"
                                              or liveness_ok == want_liveness)
-        return {
-            **self.workload.summary(),
+        return RunSummary(sections=self.workload.summary(), **{
             "scenario": s.name,
             "source": s.source,
             "seed": s.seed,
@@ -813,7 +823,7 @@ class World:
             "signatures_verified": self.verifier.misses,
             "signature_cache_hits": self.verifier.hits,
             "events": self.events,
-        }
+        })
 
 
 def _nation(instance: str) -> str:

@@ -11,7 +11,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scenarios.spec.schema import BEHAVIOURS, NATIONS_MAX, REQUIRED, SCHEMA, Key, Table
+from scenarios.spec.schema import (BEHAVIOURS, NATIONS_MAX, REQUIRED, SCHEMA, BehaviourKind, Key,
+                                   Table)
 
 NATION_CODE = re.compile(r"^[A-Z]{3}$")
 
@@ -31,7 +32,7 @@ class Partition:
 @dataclass(frozen=True)
 class Behaviour:
     nations: tuple[str, ...]
-    kind: str
+    kind: BehaviourKind
     from_tick: int
     until_tick: int | None
     params: dict = field(default_factory=dict)
@@ -299,12 +300,14 @@ class _Checker:
                 self._known(nation, known, f"{path}.nations")
             self._window(b, path)
             params = self._params(b, path, known)
-            if b["kind"] == "opt_out" and (b["from_tick"] != 0 or b["until_tick"] is not None):
+            if b["kind"] == BehaviourKind.OPT_OUT and (b["from_tick"] != 0
+                                                       or b["until_tick"] is not None):
                 raise self.fail(f"{path}.from_tick", "opt_out applies to the whole run",
                                 "Remove from_tick and until_tick from this behaviour.")
-            behaviours.append(Behaviour(tuple(b["nations"]), b["kind"], b["from_tick"],
-                                        b["until_tick"], params))
-        opted = [n for b in behaviours if b.kind == "opt_out" and b.params["mode"] == "full"
+            behaviours.append(Behaviour(tuple(b["nations"]), BehaviourKind(b["kind"]),
+                                        b["from_tick"], b["until_tick"], params))
+        opted = [n for b in behaviours
+                 if b.kind == BehaviourKind.OPT_OUT and b.params["mode"] == "full"
                  for n in b.nations]
         if len(set(opted)) >= len(ids):
             raise self.fail("behaviour", "every nation opts out",

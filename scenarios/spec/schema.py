@@ -9,6 +9,7 @@ typo never silently falls back to a default.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 REQUIRED = object()
 
@@ -40,6 +41,27 @@ UN_MEMBERS = 193  # rows of nodes/data/nations.csv with un_member = 1 (a test ch
 NATION_PRESETS = ("un-members",)
 NETWORK_MODELS = ("uniform", "regions")
 PARTITION_DIRECTIONS = ("both", "outbound", "inbound")
+class BehaviourKind(StrEnum):
+    """The `kind` of a `[[behaviour]]`: one member per key of BEHAVIOURS (a test checks). A
+    member is its string, so it compares, hashes, formats and JSON-encodes as the TOML value."""
+    CRASH = "crash"
+    OPT_OUT = "opt_out"
+    MUTE = "mute"
+    EQUIVOCATE = "equivocate"
+    AMNESIA = "amnesia"
+    TWIN = "twin"
+    CENSOR = "censor"
+    WITHHOLD_OBJECTION = "withhold_objection"
+    FALSE_REPORT = "false_report"
+    COLLUDE = "collude"
+    INVALID_SIGNATURE = "invalid_signature"
+    DELAY = "delay"
+    MUTATE = "mutate"
+    FORGE_VOTES = "forge_votes"
+    FORGE_SYNC = "forge_sync"
+    FORK = "fork"
+
+
 # Each behaviour kind, what it does, and its params (name -> Key). Byzantine kinds wrap an honest
 # node and rewrite what it sends or how it judges; corrupt kinds bend the records officials file.
 BEHAVIOURS: dict[str, tuple[str, dict]] = {
@@ -124,9 +146,12 @@ BEHAVIOURS: dict[str, tuple[str, dict]] = {
                                       "prevote_victim", "lock_one"))}),
 }
 BEHAVIOUR_KINDS = tuple(BEHAVIOURS)
-BYZANTINE_KINDS = ("mute", "equivocate", "amnesia", "twin", "censor", "invalid_signature",
-                   "mutate", "forge_votes", "forge_sync", "fork")
-CORRUPT_KINDS = ("withhold_objection", "false_report", "collude")
+BYZANTINE_KINDS = (BehaviourKind.MUTE, BehaviourKind.EQUIVOCATE, BehaviourKind.AMNESIA,
+                   BehaviourKind.TWIN, BehaviourKind.CENSOR, BehaviourKind.INVALID_SIGNATURE,
+                   BehaviourKind.MUTATE, BehaviourKind.FORGE_VOTES, BehaviourKind.FORGE_SYNC,
+                   BehaviourKind.FORK)
+CORRUPT_KINDS = (BehaviourKind.WITHHOLD_OBJECTION, BehaviourKind.FALSE_REPORT,
+                 BehaviourKind.COLLUDE)
 DIVERSION_KINDS = ("under_report", "false_origin", "undeclared_transit", "dark_hop", "overdue",
                    "unregistered", "yield_exceeded")
 

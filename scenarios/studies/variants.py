@@ -122,11 +122,11 @@ def run_task(task: Task) -> dict:
             traceback.format_exc(limit=3).strip().splitlines()[-1]
         return row
     for key in ROW_METRICS:
-        row[key] = summary.get(key)
-    domain = summary.get("domain") or {}
+        row[key] = getattr(summary, key)
+    domain = summary.domain or {}
     for key in DOMAIN_METRICS:
         row[key] = domain.get(key)
-    row["trace_sha256"] = summary["trace_sha256"]
+    row["trace_sha256"] = summary.trace_sha256
     row["run_s"] = round(time.perf_counter() - started, 3)
     return row
 

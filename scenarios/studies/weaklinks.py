@@ -29,6 +29,7 @@ from pathlib import Path
 import networkx as nx
 
 from scenarios.spec.loader import load_scenario
+from scenarios.spec.schema import BehaviourKind
 from scenarios.studies.variants import Task, VariantError, read_raw, run_all, variant_text
 
 COMBINATIONS_MAX = 20_000
@@ -204,7 +205,7 @@ def _with_behaviour(base: dict, behaviour: dict, names: list[str]) -> str:
     header = f"weak-link variant: {behaviour['kind']} of {', '.join(names)}"
     kept = [b for b in base.get("behaviour", []) if not set(b.get("nations", [])) & set(names)]
     raw = dict(base, behaviour=kept + [behaviour])
-    if behaviour["kind"] == "opt_out" and len(names) >= len(base.get("nation", [])):
+    if behaviour["kind"] == BehaviourKind.OPT_OUT and len(names) >= len(base.get("nation", [])):
         raise VariantError(f"cannot opt out every nation: {', '.join(names)}")
     return variant_text(raw, [], header)
 

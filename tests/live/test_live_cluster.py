@@ -93,9 +93,9 @@ until_tick = 2400
 """)
     cluster = LiveCluster(load_scenario(path), tmp_path / "run", "spawn", tick_ms=2.0)
     summary = cluster.run()
-    assert summary["safety_ok"] and summary["liveness_ok"], summary["violations"]
-    assert summary["evidence"] == []  # nobody saw MEX sign two votes for one step
-    restart, = summary["live"]["restarts"]
+    assert summary.safety_ok and summary.liveness_ok, summary.violations
+    assert summary.evidence == []  # nobody saw MEX sign two votes for one step
+    restart, = summary.live["restarts"]
     assert restart["nation"] == "MEX" and restart["restart_tick"] >= 2400
     # It came back to the height the others had when it restarted, by state sync.
     assert restart["recovered_tick"] is not None and restart["recovery_s"] >= 0
@@ -107,10 +107,10 @@ until_tick = 2400
               if t <= restart["killed_tick"]}
     assert len(before) >= 5
     # ...read back from its own SQLite file at the restart, not fetched again from peers.
-    assert summary["live"]["nodes"]["MEX"]["started_height"] >= restart["height_at_kill"] >= 5
+    assert summary.live["nodes"]["MEX"]["started_height"] >= restart["height_at_kill"] >= 5
     kept = ledger_ids(tmp_path / "run", cluster, "MEX")
     assert all(kept.get(h) == bid for h, bid in before.items())
-    heights = summary["live"]["ledger_heights"]
+    heights = summary.live["ledger_heights"]
     assert heights["MEX"] >= max(heights.values()) - 3
 
 
@@ -129,8 +129,8 @@ def test_broker_restart_nodes_reconnect_and_go_on_without_losing_blocks(tmp_path
     path = scenario_file(tmp_path, "live-broker-restart", 4500)
     cluster = _BrokerRestart(load_scenario(path), tmp_path / "run", "spawn", tick_ms=2.0)
     summary = cluster.run()
-    assert summary["safety_ok"] and summary["liveness_ok"], summary["violations"]
-    for nation, node in summary["live"]["nodes"].items():
+    assert summary.safety_ok and summary.liveness_ok, summary.violations
+    for nation, node in summary.live["nodes"].items():
         assert node["connections"] >= 2 and node["reconnects"] >= 1, (nation, node)
         before = cluster.before_restart[nation]
         assert before, f"{nation} committed nothing before the restart"
@@ -167,15 +167,15 @@ until_tick = 2500
 """)
     cluster = LiveCluster(load_scenario(path), tmp_path / "run", "spawn", tick_ms=2.0)
     summary = cluster.run()
-    assert summary["safety_ok"] and summary["liveness_ok"], summary["violations"]
+    assert summary.safety_ok and summary.liveness_ok, summary.violations
     chn = cluster.commit_ticks["CHN"]
     # Cut off, CHN commits nothing in the partition's second half while the others go on...
     assert not [h for h, (t, _, _) in chn.items() if 1800 <= t < 2500]
     assert [h for h, (t, _, _) in cluster.commit_ticks["USA"].items() if 1800 <= t < 2500]
     # ...it dropped the majority's messages by the filter, then caught up by state sync.
-    assert summary["live"]["nodes"]["CHN"]["dropped"]["partition"] > 0
+    assert summary.live["nodes"]["CHN"]["dropped"]["partition"] > 0
     assert "sync" in {via for h, (t, via, _) in chn.items() if t >= 2500}
-    heights = summary["live"]["ledger_heights"]
+    heights = summary.live["ledger_heights"]
     assert heights["CHN"] >= max(heights.values()) - 3
 
 

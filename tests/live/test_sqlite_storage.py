@@ -343,8 +343,8 @@ def test_the_world_on_sqlite_gives_the_same_trace_as_on_memory(tmp_path, name, t
     on_sqlite = world.run()
     for storage in opened:
         storage.close()
-    assert on_sqlite["heights_committed"] > 3
-    assert on_sqlite["trace_sha256"] == memory["trace_sha256"]
+    assert on_sqlite.heights_committed > 3
+    assert on_sqlite.trace_sha256 == memory.trace_sha256
     for nation in world.nations:  # and the files hold what the nodes saved
         with SQLiteStorage(tmp_path / f"{nation}.db") as reopened:
             assert reopened.blocks == world.storage[nation].blocks

@@ -8,13 +8,14 @@ from helpers import LIBRARY, nations_toml, run_text
 
 from scenarios.assemble import build_world
 from scenarios.spec.loader import ScenarioError, load_scenario, parse_scenario
+from scenarios.sim.summary import RunSummary
 
 FOUR = ["USA", "MEX", "CAN", "CHN"]
 TRADERS = ["CHN", "IND", "MEX", "USA", "CAN", "GTM", "PAN", "HKG", "SGP"]
 
 
 def consensus(behaviour: str, safety: str = "true", nations=FOUR, ticks: int = 5000,
-              extra: str = "", liveness: str = "true") -> dict:
+              extra: str = "", liveness: str = "true") -> RunSummary:
     _, s = run_text(f"""
 [scenario]
 name = "b"
@@ -33,7 +34,7 @@ liveness_ticks_max = 4000
     return s
 
 
-def trade(behaviour: str, shipments: int = 80, seed: int = 5) -> dict:
+def trade(behaviour: str, shipments: int = 80, seed: int = 5) -> RunSummary:
     _, s = run_text(f"""
 [scenario]
 name = "d"
@@ -50,38 +51,38 @@ trade_until_tick = 7000
 
 
 def safe_and_live(s: dict) -> None:
-    assert s["safety_ok"], s["violations"]
-    assert s["liveness_ok"], s["liveness"]
-    assert s["expect_ok"]
+    assert s.safety_ok, s.violations
+    assert s.liveness_ok, s.liveness
+    assert s.expect_ok
 
 
 def test_equivocate_noisy_below_a_third_is_safe_and_named_in_evidence():
     s = consensus('[[behaviour]]\nnations = ["CAN"]\nkind = "equivocate"')
     safe_and_live(s)
-    assert s["byzantine_power_fraction"] == 0.25
-    assert s["evidence"] and {e["nation"] for e in s["evidence"]} == {"CAN"}
+    assert s.byzantine_power_fraction == 0.25
+    assert s.evidence and {e["nation"] for e in s.evidence} == {"CAN"}
 
 
 def test_equivocate_split_at_half_the_power_breaks_agreement_as_expected():
     s = consensus('[[behaviour]]\nnations = ["CAN", "CHN"]\nkind = "equivocate"\n'
                   'params = { mode = "split" }', safety='"any"', liveness='"any"')
-    agreement = [v for v in s["violations"] if v["kind"] == "agreement"]
+    agreement = [v for v in s.violations if v["kind"] == "agreement"]
     assert agreement and all(v["expected"] for v in agreement)
-    assert s["expect_ok"] and not s["unexpected_violations"]
+    assert s.expect_ok and not s.unexpected_violations
 
 
 def test_equivocate_split_below_a_third_cannot_break_agreement():
     s = consensus('[[behaviour]]\nnations = ["CAN", "CHN"]\nkind = "equivocate"\n'
                   'params = { mode = "split" }',
                   nations=["USA", "MEX", "CAN", "CHN", "IND", "PAN", "GTM"])
-    assert s["byzantine_power_fraction"] < 1 / 3
-    assert s["safety_ok"], s["violations"]
+    assert s.byzantine_power_fraction < 1 / 3
+    assert s.safety_ok, s.violations
 
 
 def test_safety_true_fails_the_run_when_a_violation_happens():
     s = consensus('[[behaviour]]\nnations = ["CAN", "CHN"]\nkind = "equivocate"\n'
                   'params = { mode = "split" }', safety="true")
-    assert not s["safety_ok"] and not s["expect_ok"]
+    assert not s.safety_ok and not s.expect_ok
 
 
 def test_amnesia_twin_censor_mute_invalid_signature_below_a_third_stay_safe():
@@ -90,7 +91,7 @@ def test_amnesia_twin_censor_mute_invalid_signature_below_a_third_stay_safe():
                       'kind = "invalid_signature"'):
         s = consensus(f'[[behaviour]]\nnations = ["CAN"]\n{behaviour}')
         safe_and_live(s)
-        assert s["byzantine_nations"] == ["CAN"]
+        assert s.byzantine_nations == ["CAN"]
 
 
 def test_mute_sends_nothing():
@@ -104,12 +105,12 @@ nations = ["CAN"]
 kind = "mute"
 """)
     assert "CAN" not in world.sent_by_nation and world.suppressed > 0
-    assert s["heights_committed"] > 0
+    assert s.heights_committed > 0
 
 
 def test_invalid_signatures_are_dropped_and_counted():
     s = consensus('[[behaviour]]\nnations = ["CAN"]\nkind = "invalid_signature"')
-    assert s["dropped_by_reason"]["bad_signature"] > 50
+    assert s.dropped_by_reason["bad_signature"] > 50
 
 
 def test_censor_keeps_the_censored_nations_transactions_out_of_its_blocks():
@@ -131,7 +132,7 @@ txs_per_tick = 0.3
     assert by_can, "CAN proposed no committed block"
     assert all(tx.signer != "MEX" for b in by_can for tx in b.txs)
     assert any(tx.signer == "MEX" for b in blocks if b.proposer != "CAN" for tx in b.txs)
-    assert s["dropped_by_reason"].get("invalid_block", 0) >= 0 and s["safety_ok"]
+    assert s.dropped_by_reason.get("invalid_block", 0) >= 0 and s.safety_ok
 
 
 def test_twin_runs_two_instances_with_one_key():
@@ -147,15 +148,15 @@ kind = "twin"
 """)
     assert "CAN~" in world.nodes and world.nodes["CAN~"] is not None
     assert world.commits["CAN~"] and world.commits["CAN"]
-    assert s["safety_ok"]
+    assert s.safety_ok
 
 
 def test_delay_slows_the_nations_messages():
     base = consensus("")
     slow = consensus('[[behaviour]]\nnations = ["CAN", "CHN"]\nkind = "delay"\n'
                      'params = { ticks = 300 }')
-    assert slow["byzantine_power_fraction"] == 0.0
-    assert slow["heights_committed"] < base["heights_committed"]
+    assert slow.byzantine_power_fraction == 0.0
+    assert slow.heights_committed < base.heights_committed
     safe_and_live(slow)
 
 
@@ -184,9 +185,9 @@ liveness_ticks_max = 3000
 def test_opt_out_hub_darkens_its_share_of_the_trade():
     base = trade("")
     out = trade('[[behaviour]]\nnations = ["PAN"]\nkind = "opt_out"')
-    assert base["domain"]["traced_complete_pct"] == 100.0
-    assert out["nations"] == len(TRADERS) - 1 and out["nations_opted_out"] == ["PAN"]
-    d = out["domain"]
+    assert base.domain["traced_complete_pct"] == 100.0
+    assert out.nations == len(TRADERS) - 1 and out.nations_opted_out == ["PAN"]
+    d = out.domain
     assert d["dark_shipments"] > 0 and d["traced_complete_pct"] < 100
     assert d["coverage_gap_flags"] > 0 and d["false_flags"] == 0
 
@@ -194,12 +195,12 @@ def test_opt_out_hub_darkens_its_share_of_the_trade():
 def test_opt_out_records_only_still_votes():
     s = trade('[[behaviour]]\nnations = ["HKG"]\nkind = "opt_out"\n'
               'params = { mode = "records_only" }')
-    assert s["nations"] == len(TRADERS) and s["domain"]["dark_shipments"] > 0
+    assert s.nations == len(TRADERS) and s.domain["dark_shipments"] > 0
 
 
 def test_withheld_replies_let_shipments_through_on_silence():
     s = trade('[[behaviour]]\nnations = ["MEX"]\nkind = "withhold_objection"')
-    d = s["domain"]
+    d = s.domain
     assert d["shipped_on_silence"] > 0 and d["blocked_by_silence"] == 0
     assert d["traced_complete_pct"] == 100.0 and d["rejections_by_reason"] == {}
 
@@ -207,18 +208,18 @@ def test_withheld_replies_let_shipments_through_on_silence():
 def test_false_reports_by_an_exporter_leak_unseen_and_by_an_importer_are_caught():
     exporter = trade('[[behaviour]]\nnations = ["CHN"]\nkind = "false_report"\n'
                      'params = { rate = 1.0, under_report_pct = 20 }')
-    d = exporter["domain"]
+    d = exporter.domain
     assert d["diversions_injected"]["false_report"] > 0
     assert d["diversions_flagged"]["false_report"] == 0 and d["leaked_kg"] > 0
     importer = trade('[[behaviour]]\nnations = ["MEX"]\nkind = "false_report"')
-    d = importer["domain"]
+    d = importer.domain
     assert d["diversions_flagged"]["false_report"] == d["diversions_injected"]["false_report"] > 0
 
 
 def test_collusion_leaks_without_a_flag():
     s = trade('[[behaviour]]\nnations = ["CHN", "MEX"]\nkind = "collude"\n'
               'params = { rate = 1.0 }')
-    d = s["domain"]
+    d = s.domain
     assert d["diversions_injected"]["collusion"] > 0
     assert d["diversions_flagged"]["collusion"] == 0 and d["leaked_kg"] > 0
 
@@ -227,10 +228,10 @@ def test_python_scenario_script_runs_like_toml():
     path = LIBRARY / "opt-out-one-chemical.py"
     a = build_world(load_scenario(path)).run()
     b = build_world(load_scenario(path)).run()
-    assert a["trace_sha256"] == b["trace_sha256"]
-    d = a["domain"]
+    assert a.trace_sha256 == b.trace_sha256
+    d = a.domain
     assert d["diversions_injected"]["pan_skips_4_piperidone"] > 0
-    assert d["traced_complete_pct"] < 100 and a["expect_ok"]
+    assert d["traced_complete_pct"] < 100 and a.expect_ok
 
 
 @pytest.mark.parametrize("body, needle", [

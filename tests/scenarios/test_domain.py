@@ -25,7 +25,7 @@ def diversions():
 
 def test_baseline_traces_every_kilogram_without_false_flags(baseline):
     world, s = baseline
-    d = s["domain"]
+    d = s.domain
     assert d["shipments"] == 300 and d["shipped_kg"] > 10_000
     assert d["false_flags"] == 0, d["false_flag_examples"]
     assert d["traced_complete_pct"] == 100.0
@@ -47,7 +47,7 @@ def test_every_honest_node_holds_the_same_state_root(baseline):
 
 def test_each_diversion_kind_is_detected(diversions):
     _, s = diversions
-    d = s["domain"]
+    d = s.domain
     injected, flagged = d["diversions_injected"], d["diversions_flagged"]
     assert sum(injected.values()) == 40
     for kind, rate in d["detection_rate_by_kind"].items():
@@ -193,8 +193,8 @@ to = "MEX"
 share = 1.0
 """
     _, s = run_text(text)
-    assert s["domain"]["traced_complete_pct"] == 100.0
-    assert s["domain"]["false_flags"] == 0
+    assert s.domain["traced_complete_pct"] == 100.0
+    assert s.domain["false_flags"] == 0
 
 
 def test_route_graph_weights_hops_by_mass_share():
@@ -211,4 +211,4 @@ def test_route_graph_weights_hops_by_mass_share():
 
 def test_summary_names_route_nations_outside_the_consortium(diversions):
     _, s = diversions
-    assert s["domain"]["route_nations_outside_consortium"] == []
+    assert s.domain["route_nations_outside_consortium"] == []

@@ -136,13 +136,13 @@ txs_per_tick = 0.0
 """
     quiet = build_world(parse_scenario(text.replace("rate = 1.0", "rate = 0.0"))).run()
     loud = build_world(parse_scenario(text)).run()
-    assert loud["safety_ok"] and loud["liveness_ok"] and loud["heights_committed"] > 0
-    assert loud["byzantine_nations"] == ["CHN"]
+    assert loud.safety_ok and loud.liveness_ok and loud.heights_committed > 0
+    assert loud.byzantine_nations == ["CHN"]
     # Mutated copies are re-signed with CHN's key: peers see conflicting votes (evidence), not
     # bad signatures.
-    assert loud["evidence"] and not quiet["evidence"]
-    assert "bad_signature" not in loud["dropped_by_reason"]
-    assert loud["trace_sha256"] == build_world(parse_scenario(text)).run()["trace_sha256"]
+    assert loud.evidence and not quiet.evidence
+    assert "bad_signature" not in loud.dropped_by_reason
+    assert loud.trace_sha256 == build_world(parse_scenario(text)).run().trace_sha256
 
 
 # ---------------------------------------------------------------------- fuzz, shrink, replay
@@ -159,7 +159,7 @@ def test_fuzz_finds_a_broken_quorum_and_tells_its_story(broken_result):
     result, trace = broken_result
     assert result.failed and result.counterexample is not None
     assert result.found_after >= 1 and result.scenarios_run == result.found_after
-    assert result.summary["unexpected_violations"] or not result.summary["liveness_ok"]
+    assert result.summary.unexpected_violations or not result.summary.liveness_ok
     assert result.failure and result.failure.split()[0] in result.story
     assert "rule broken" in result.story and "round 0 precommit" in result.story
     assert trace.exists() and result.trace_sha256
@@ -175,8 +175,8 @@ def test_a_shrunk_counterexample_replays_to_the_same_trace_hash(broken_result, t
     path.write_text(scenario_to_toml(result.counterexample, header))
     loaded = load_scenario(path)
     again = build_world(loaded, TwoFQuorumHooks).run()
-    assert again["trace_sha256"] == result.trace_sha256
-    assert not again["expect_ok"]
+    assert again.trace_sha256 == result.trace_sha256
+    assert not again.expect_ok
     assert main(["replay", str(path)]) == 0  # reads node_class: from the header
 
 
@@ -226,7 +226,7 @@ def test_replay_exit_codes(tmp_path, capsys):
     text = (ROOT / "scenarios" / "library" / "crash-one-of-four.toml").read_text()
     scenario = parse_scenario(text).with_overrides(ticks_max=800)
     body = scenario_to_toml(scenario)
-    good = build_world(parse_scenario(body)).run()["trace_sha256"]
+    good = build_world(parse_scenario(body)).run().trace_sha256
     ok, bad, none = tmp_path / "ok.toml", tmp_path / "bad.toml", tmp_path / "none.toml"
     ok.write_text(f"# trace_sha256: {good}\n{body}")
     bad.write_text(f"# trace_sha256: {'0' * 64}\n{body}")

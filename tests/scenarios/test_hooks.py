@@ -32,8 +32,8 @@ def test_hooks_that_override_nothing_are_the_honest_node():
     hooked = hooked_world.run()
     assert made and set(made) == set(hooked_world.nations)
     assert all(hooked_world.nodes[n].hooks is not None for n in hooked_world.nations)
-    assert hooked["trace_sha256"] == honest["trace_sha256"]
-    assert honest["heights_committed"] > 3
+    assert hooked.trace_sha256 == honest.trace_sha256
+    assert honest.heights_committed > 3
 
 
 def test_a_world_without_a_factory_runs_only_honest_nodes():
@@ -58,8 +58,8 @@ def test_the_fuzzer_judges_every_run_through_its_judge():
     judged: list[bool] = []
 
     def judge(scenario, summary):
-        judged.append(summary["expect_ok"])
-        return dict(summary, expect_ok=True)
+        judged.append(summary.expect_ok)
+        return summary.replace(expect_ok=True)
 
     result = fuzz(budget_s=60, seed=0, nations=(4, 4), max_scenarios=3, judge=judge)
     assert len(judged) == result.scenarios_run == 3

@@ -17,6 +17,7 @@ from helpers import LIBRARY
 
 from scenarios.assemble import build_world
 from scenarios.sim.world import World
+from scenarios.sim.summary import RunSummary
 from scenarios.spec.loader import load_scenario, parse_scenario
 from scenarios.cli.library import library_question
 from scenarios.cli.main import main
@@ -29,9 +30,9 @@ class Run:
     """One finished run of a library file: the world (for its nodes and storage), the summary,
     and the trace on disk."""
 
-    def __init__(self, world: World, summary: dict, trace: Path) -> None:
+    def __init__(self, world: World, summary: RunSummary, trace: Path) -> None:
         self.world, self.summary, self.trace_path = world, summary, trace
-        self.domain = summary["domain"]
+        self.domain = summary.domain
 
     def trace(self, ev: str | None = None) -> list[dict]:
         lines = (json.loads(line) for line in self.trace_path.read_text().splitlines())
@@ -62,17 +63,17 @@ def run_of(tmp_path_factory):
 
 def _baseline(r: Run) -> None:
     assert r.domain["traced_complete_pct"] == 100.0 and r.domain["false_flags"] == 0
-    assert r.summary["heights_committed"] > 200
+    assert r.summary.heights_committed > 200
 
 
 def _crash_one_of_four(r: Run) -> None:
-    assert r.summary["heights_committed"] > 10
+    assert r.summary.heights_committed > 10
     assert r.world.commits["CAN"] == []
 
 
 def _crash_two_of_four(r: Run) -> None:
-    assert r.summary["heights_committed"] == 0 and r.summary["safety_ok"]
-    assert [v["kind"] for v in r.summary["violations"]] == ["liveness"]
+    assert r.summary.heights_committed == 0 and r.summary.safety_ok
+    assert [v["kind"] for v in r.summary.violations] == ["liveness"]
 
 
 def _synced_after_restart(r: Run, nation: str, wipe: bool) -> None:
@@ -81,7 +82,7 @@ def _synced_after_restart(r: Run, nation: str, wipe: bool) -> None:
     after = [e for e in r.trace("decide") if e["node"] == nation and e["t"] >= restart[0]["t"]]
     assert any(e["via"] == "sync" for e in after)
     assert any(e["via"] == "consensus" for e in after)
-    assert r.summary["evidence"] == [] and r.summary["safety_ok"]
+    assert r.summary.evidence == [] and r.summary.safety_ok
 
 
 def _crash_restart(r: Run) -> None:
@@ -102,7 +103,7 @@ def _diversions(r: Run) -> None:
 
 def _opt_out_hub(r: Run) -> None:
     d = r.domain
-    assert r.summary["nations_opted_out"] == ["PAN"]
+    assert r.summary.nations_opted_out == ["PAN"]
     assert d["traced_complete_pct"] < 100 and d["dark_kg"] > 0
     assert d["coverage_gap_flags"] > 0 and d["false_flags"] == 0
     assert d["flags_by_kind"]["dark_hop"] == d["coverage_gap_flags"]
@@ -169,19 +170,19 @@ def _withhold_objection(r: Run) -> None:
 
 def _equivocate_f(r: Run) -> None:
     s = r.summary
-    assert s["byzantine_power_fraction"] < ONE_THIRD and s["safety_ok"]
-    assert {e["nation"] for e in s["evidence"]} == {"CHN", "IND"}
+    assert s.byzantine_power_fraction < ONE_THIRD and s.safety_ok
+    assert {e["nation"] for e in s.evidence} == {"CHN", "IND"}
     for liar in ("CHN", "IND"):  # named by an honest witness, not only by the other liar
         assert any(e["nation"] == liar and e["seen_by"] not in ("CHN", "IND")
-                   for e in s["evidence"])
+                   for e in s.evidence)
 
 
 def _equivocate_f_plus_1(r: Run) -> None:
     s = r.summary
-    assert s["byzantine_power_fraction"] >= ONE_THIRD
-    agreement = [v for v in s["violations"] if v["kind"] == "agreement"]
+    assert s.byzantine_power_fraction >= ONE_THIRD
+    agreement = [v for v in s.violations if v["kind"] == "agreement"]
     assert agreement and all(v["expected"] is True for v in agreement)
-    assert s["unexpected_violations"] is False and not s["safety_ok"]
+    assert s.unexpected_violations is False and not s.safety_ok
 
 
 def _crash_wipe(r: Run) -> None:
@@ -196,7 +197,7 @@ def _crash_wipe(r: Run) -> None:
 
 def _twins(r: Run) -> None:
     s = r.summary
-    assert s["byzantine_nations"] == ["CHN"] and s["safety_ok"]
+    assert s.byzantine_nations == ["CHN"] and s.safety_ok
     assert r.world.sent_by_nation.get("CHN~", 0) > 0 and r.world.sent_by_nation["CHN"] > 0
 
 
@@ -212,28 +213,28 @@ def _censor(r: Run) -> None:
 
 def _amnesia(r: Run) -> None:
     s = r.summary
-    assert s["byzantine_nations"] == ["CHN"] and s["safety_ok"] and s["evidence"] == []
+    assert s.byzantine_nations == ["CHN"] and s.safety_ok and s.evidence == []
     assert r.world.nodes["CHN"].replica.locked_round == -1
 
 
 def _mute(r: Run) -> None:
     s = r.summary
-    assert s["byzantine_nations"] == ["CHN"] and r.world.suppressed > 0
+    assert s.byzantine_nations == ["CHN"] and r.world.suppressed > 0
     heard = [e["t"] for e in r.trace("deliver") if e["src"] == "CHN"]
     assert not [t for t in heard if 1100 <= t < 4000]  # in-flight messages land by then
     assert [t for t in heard if t >= 4000]
 
 
 def _invalid_signature(r: Run) -> None:
-    assert r.summary["dropped_by_reason"].get("bad_signature", 0) > 0
-    assert r.summary["safety_ok"]
+    assert r.summary.dropped_by_reason.get("bad_signature", 0) > 0
+    assert r.summary.safety_ok
 
 
 def _mutate(r: Run) -> None:
     s = r.summary
-    assert s["safety_ok"] and s["liveness_ok"] and s["byzantine_nations"] == ["CHN"]
-    assert s["evidence"] and {e["nation"] for e in s["evidence"]} == {"CHN"}
-    assert "bad_signature" not in s["dropped_by_reason"]  # re-signed, not corrupted
+    assert s.safety_ok and s.liveness_ok and s.byzantine_nations == ["CHN"]
+    assert s.evidence and {e["nation"] for e in s.evidence} == {"CHN"}
+    assert "bad_signature" not in s.dropped_by_reason  # re-signed, not corrupted
 
 
 def _delay(r: Run) -> None:
@@ -243,7 +244,7 @@ def _delay(r: Run) -> None:
     # CHN speaks from tick 0 like everyone, but nothing it sends lands before tick 400.
     assert first_heard["CHN"] >= 400
     assert max(t for n, t in first_heard.items() if n != "CHN") < 100
-    assert r.summary["liveness_ok"] and r.summary["heights_committed"] > 10
+    assert r.summary.liveness_ok and r.summary.heights_committed > 10
 
 
 def _weak_link_study(r: Run) -> None:
@@ -255,14 +256,14 @@ def _weak_link_study(r: Run) -> None:
 def _live_four(r: Run) -> None:
     # The simulated answer; tests/live/test_live_cluster.py runs the same file on live nodes.
     s, d = r.summary, r.domain
-    assert s["safety_ok"] and s["liveness_ok"] and s["heights_committed"] > 50
+    assert s.safety_ok and s.liveness_ok and s.heights_committed > 50
     assert d["shipments"] == 12 and d["false_flags"] == 0 and d["traced_complete_pct"] > 80
 
 
 def _global_day(r: Run) -> None:
     s = r.summary  # the first 250 ticks: 193 nations, big blocks, shipments under way
-    assert s["nations"] == 193 and s["heights_committed"] >= 2
-    assert s["txs_committed"] > 20_000 and s["safety_ok"]
+    assert s.nations == 193 and s.heights_committed >= 2
+    assert s.txs_committed > 20_000 and s.safety_ok
     assert r.domain["shipments"] == 20_000
 
 
@@ -311,8 +312,8 @@ def test_library_file_loads_and_states_its_question(path: Path):
 @pytest.mark.parametrize("path", TOML_FILES, ids=lambda p: p.name)
 def test_library_file_meets_its_expectation_and_shows_its_effect(path: Path, run_of):
     run = run_of(path.name)
-    assert run.summary["expect_ok"] is True, run.summary["violations"][:3]
-    assert run.summary["unexpected_violations"] is False
+    assert run.summary.expect_ok is True, run.summary.violations[:3]
+    assert run.summary.unexpected_violations is False
     check = EFFECTS.get(path.name)
     assert check is not None, f"add a check of what {path.name}'s header promises to EFFECTS"
     check(run)
@@ -332,7 +333,7 @@ def test_every_behaviour_kind_has_a_library_scenario():
 
 # The one-line changes the headers offer, made and run.
 
-def _variant(name: str, old: str, new: str) -> dict:
+def _variant(name: str, old: str, new: str) -> RunSummary:
     text = (LIBRARY / name).read_text()
     old, new = f"\n{old}\n", f"\n{new}\n"  # the whole line, not the header's mention of it
     assert text.count(old) == 1, f"{name} no longer has the line {old.strip()!r}"
@@ -341,18 +342,18 @@ def _variant(name: str, old: str, new: str) -> dict:
 
 def test_opt_out_hub_one_line_change_asks_about_another_hub():
     s = _variant("opt-out-hub.toml", 'nations = ["PAN"]', 'nations = ["GTM"]')
-    assert s["nations_opted_out"] == ["GTM"]
-    assert 0 < s["domain"]["coverage_gap_flags"] and s["domain"]["traced_complete_pct"] < 100
+    assert s.nations_opted_out == ["GTM"]
+    assert 0 < s.domain["coverage_gap_flags"] and s.domain["traced_complete_pct"] < 100
 
 
 def test_withhold_objection_with_silence_as_block_rejects_the_shipments():
     s = _variant("withhold-objection.toml", 'pen_silence = "consent"', 'pen_silence = "block"')
-    d = s["domain"]
+    d = s.domain
     withheld = d["shipped_on_silence"]
     assert withheld > 0 and d["blocked_by_silence"] == withheld
     assert d["rejections_by_reason"] == {"pen_silence_block": withheld}
     assert d["false_flags"] == 0
-    assert d["traced_complete_pct"] < 100 and s["expect_ok"]
+    assert d["traced_complete_pct"] < 100 and s.expect_ok
 
 
 def test_f_plus_1_exits_0_with_safety_any_and_1_with_safety_true(tmp_path, capsys):

@@ -20,6 +20,7 @@ import pytest
 from helpers import nations_toml
 from nodes import NodeHooks
 from scenarios.assemble import build_world
+from scenarios.sim.summary import RunSummary
 from scenarios.spec.loader import parse_scenario
 from scenarios.cli.main import main
 from scenarios.faults.mutants import MUTANTS, Mutant
@@ -77,12 +78,12 @@ KILLERS = {
 }
 
 
-def run(text: str, honest_hooks: type[NodeHooks] | None = None) -> dict:
+def run(text: str, honest_hooks: type[NodeHooks] | None = None) -> RunSummary:
     return build_world(parse_scenario(text, "<test>"), honest_hooks).run()
 
 
-def kinds(summary: dict) -> set[str]:
-    return {v["kind"] for v in summary["violations"] if not v["expected"]}
+def kinds(summary: RunSummary) -> set[str]:
+    return {v["kind"] for v in summary.violations if not v["expected"]}
 
 
 # ---------------------------------------------------------------------- the mutants
@@ -106,18 +107,18 @@ def test_the_rules_object_of_the_mutants_is_the_honest_replica(text):
     """With no judgement overridden, a replica given `consensus.rules.Rules()` gives the honest
     trace, byte for byte: a kill always comes from the mutation, never from a slip in the seam."""
     honest, copy = run(text), run(text, Mutant)
-    assert copy["trace_sha256"] == honest["trace_sha256"]
-    assert honest["heights_committed"] > 3
+    assert copy.trace_sha256 == honest.trace_sha256
+    assert honest.heights_committed > 3
 
 
 @pytest.mark.parametrize("name", sorted(KILLERS))
 def test_a_hand_picked_scenario_kills_each_mutant_and_the_honest_protocol_passes_it(name):
     text, violation = KILLERS[name]
     honest = run(text)
-    assert honest["expect_ok"], (honest["violations"], honest["liveness"])
+    assert honest.expect_ok, (honest.violations, honest.liveness)
     mutant = run(text, MUTANTS[name])
-    assert not mutant["expect_ok"]
-    assert violation in kinds(mutant), mutant["violations"][:3]
+    assert not mutant.expect_ok
+    assert violation in kinds(mutant), mutant.violations[:3]
 
 
 def test_a_propose_timeout_below_the_message_delay_kills_timeouts_never_grow():
@@ -131,9 +132,9 @@ def test_a_propose_timeout_below_the_message_delay_kills_timeouts_never_grow():
                     "[consensus]\ntimeout_propose_base_ticks = 100", ticks=window,
                     live=window).replace("[expect]", "[expect]\nliveness_heights = 5")
     honest = run(text)
-    assert honest["expect_ok"] and honest["heights_committed"] >= 5, honest["liveness"]
+    assert honest.expect_ok and honest.heights_committed >= 5, honest.liveness
     mutant = run(text, MUTANTS["timeouts_never_grow"])
-    assert not mutant["expect_ok"] and mutant["heights_committed"] == 0
+    assert not mutant.expect_ok and mutant.heights_committed == 0
     assert "liveness" in kinds(mutant)
 
 
@@ -154,18 +155,18 @@ def test_the_fuzzer_kills_the_quick_mutants_within_a_small_budget():
         assert row["shrunk"]["toml_lines"] > 0 and row["counterexample"]
         # the shrunk counterexample still tells the mutant from the honest protocol
         counterexample = parse_scenario(row["counterexample"], "<counterexample>")
-        assert not build_world(counterexample, MUTANTS[name]).run()["expect_ok"]
-        assert build_world(counterexample).run()["expect_ok"]
+        assert not build_world(counterexample, MUTANTS[name]).run().expect_ok
+        assert build_world(counterexample).run().expect_ok
 
 
 def test_a_scenario_the_honest_protocol_fails_too_does_not_kill_a_mutant():
     both_fail = scenario(FOUR, ticks=1500).replace("[expect]", "[expect]\nsafety = false")
     s = parse_scenario(both_fail, "<test>")
     failed = build_world(s, MUTANTS["no_locking"]).run()
-    assert not failed["expect_ok"]
+    assert not failed.expect_ok
     judge = DifferentialJudge(None)
     summary = judge(s, failed)
-    assert summary["expect_ok"] and summary["reference_failed"]
+    assert summary.expect_ok and summary.reference_failed
     assert judge.reference_failures == 1
 
 
@@ -213,11 +214,11 @@ def test_the_new_adversaries_are_byzantine_kinds_the_strategies_draw():
         assert kind in BEHAVIOURS and kind in BYZANTINE_KINDS
 
 
-def safe_and_live(summary: dict) -> None:
-    assert summary["byzantine_power_fraction"] < 1 / 3
-    assert summary["safety_ok"], summary["violations"][:3]
-    assert summary["liveness_ok"], summary["liveness"]
-    assert summary["heights_committed"] >= 5
+def safe_and_live(summary: RunSummary) -> None:
+    assert summary.byzantine_power_fraction < 1 / 3
+    assert summary.safety_ok, summary.violations[:3]
+    assert summary.liveness_ok, summary.liveness
+    assert summary.heights_committed >= 5
 
 
 @pytest.mark.parametrize("nations,byzantine", [(FOUR, ["CHN"]), (SEVEN, ["CHN", "GTM"])],
@@ -226,7 +227,7 @@ def test_forged_votes_are_dropped_by_honest_nations(nations, byzantine):
     s = run(scenario(nations, behaviour(byzantine, "forge_votes"), ticks=3000))
     safe_and_live(s)
     # The forgeries reached them and were refused for their signatures.
-    assert s["dropped_by_reason"].get("bad_signature", 0) > 0
+    assert s.dropped_by_reason.get("bad_signature", 0) > 0
 
 
 @pytest.mark.parametrize("certificate", ["forged", "empty", "stolen"])
@@ -238,7 +239,7 @@ def test_forged_sync_answers_are_dropped_by_honest_nations(nations, byzantine, c
     s = run(scenario(nations, behaviour(byzantine, "forge_sync", f'certificate = "{certificate}"')
                      + crash, ticks=5000, live=3000))
     safe_and_live(s)
-    assert s["dropped_by_reason"].get("bad_certificate", 0) > 0
+    assert s.dropped_by_reason.get("bad_certificate", 0) > 0
 
 
 @pytest.mark.parametrize("mode", ["cycle", "lock_quorum", "lock_quorum_fake", "prevote_victim",
@@ -266,4 +267,4 @@ def test_a_fork_coalition_with_a_quorum_of_its_own_plans_nothing_and_does_not_cr
                     ticks=2700).replace('id = "CHN"\n', 'id = "CHN"\npower = 4\n')
     text = text.replace("[expect]\n", '[expect]\nsafety = "any"\nliveness = "any"\n')
     s = run(text)
-    assert s["byzantine_power_fraction"] >= 1 / 3 and s["heights_committed"] > 5
+    assert s.byzantine_power_fraction >= 1 / 3 and s.heights_committed > 5

@@ -248,8 +248,8 @@ def test_count_preset_with_overrides_and_additions():
 def test_count_16_commits_blocks():
     world, s = run_text(HEAD.replace("5000", "1500") + "[nations]\ncount = 16\n\n"
                         "[workload]\ntxs_per_tick = 0\n")
-    assert s["nations"] == 16 and len(world.nations) == 16
-    assert s["heights_committed"] >= 3 and s["safety_ok"]
+    assert s.nations == 16 and len(world.nations) == 16
+    assert s.heights_committed >= 3 and s.safety_ok
 
 
 def test_one_way_partition_end_to_end():
@@ -257,10 +257,10 @@ def test_one_way_partition_end_to_end():
     text = FOUR.replace("5000", "3000") + '[workload]\ntxs_per_tick = 0\n\n' \
         '[[partition]]\ngroups = [["CHN"]]\ndirection = "%s"\n'
     world, s = run_text(text % "outbound")
-    assert s["dropped_by_reason"]["partition"] > 0 and s["safety_ok"]
+    assert s.dropped_by_reason["partition"] > 0 and s.safety_ok
     assert len(world.commits["CHN"]) >= 5
     world, s = run_text(text % "inbound")
-    assert s["heights_committed"] >= 5 and s["safety_ok"]
+    assert s.heights_committed >= 5 and s.safety_ok
     assert world.commits["CHN"] == []
 
 
@@ -273,9 +273,9 @@ def test_network_features_run_end_to_end_deterministically():
             '[[network.change]]\nat_tick = 1000\nduplicate_probability = 0.2\n')
     _, a = run_text(text)
     _, b = run_text(text)
-    assert a["trace_sha256"] == b["trace_sha256"]
-    assert a["heights_committed"] >= 5 and a["safety_ok"]
-    assert a["dropped_by_reason"]["loss"] > 0
+    assert a.trace_sha256 == b.trace_sha256
+    assert a.heights_committed >= 5 and a.safety_ok
+    assert a.dropped_by_reason["loss"] > 0
     s = parse_scenario(text, "study.toml")
     assert s.network["link"][0]["from"] == "USA" and s.network["change"][0]["at_tick"] == 1000
 

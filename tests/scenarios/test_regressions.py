@@ -34,10 +34,10 @@ def test_the_regressions_folder_explains_itself():
 @pytest.mark.parametrize("path", FIXED, ids=lambda p: p.stem)
 def test_regression_keeps_its_expectation_and_trace(path):
     summary = build_world(load_scenario(path)).run()
-    assert summary["expect_ok"], (path.name, summary["violations"][:3])
+    assert summary.expect_ok, (path.name, summary.violations[:3])
     want = recorded_hash(path)
     if want is not None:
-        assert summary["trace_sha256"] == want, f"{path.name}: the run is not the one recorded"
+        assert summary.trace_sha256 == want, f"{path.name}: the run is not the one recorded"
 
 
 def test_each_open_finding_still_fails_the_same_way():
@@ -45,10 +45,10 @@ def test_each_open_finding_still_fails_the_same_way():
     # pass, not a skip.
     for path in OPEN:
         summary = build_world(load_scenario(path)).run()
-        assert not summary["expect_ok"], (
+        assert not summary.expect_ok, (
             f"{path.name} passes now: the bug is fixed. Move it to tests/regressions/ and run "
             f"chemtrace replay tests/regressions/{path.name} --record")
-        assert summary["trace_sha256"] == recorded_hash(path), path.name
+        assert summary.trace_sha256 == recorded_hash(path), path.name
 
 
 def test_the_readme_lists_every_regression_and_open_finding():

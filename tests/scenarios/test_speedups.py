@@ -60,11 +60,11 @@ def test_library_traces_are_equal_with_every_speedup_off(name, ticks):
     scenario = load_scenario(LIBRARY / f"{name}.toml").with_overrides(ticks_max=ticks)
     fast_world, fast = _run(scenario, Speedups())
     slow_world, slow = _run(scenario, ALL_OFF)
-    assert fast["trace_sha256"] == slow["trace_sha256"]
-    assert fast["heights_committed"] > 0
+    assert fast.trace_sha256 == slow.trace_sha256
+    assert fast.heights_committed > 0
     # each verification really ran every time without the cache, and once with it
-    assert slow["signature_cache_hits"] == 0
-    assert fast["signatures_verified"] < slow["signatures_verified"]
+    assert slow.signature_cache_hits == 0
+    assert fast.signatures_verified < slow.signatures_verified
     if fast_world.shared is not None:
         assert fast_world.shared.apply_hits > 0 and fast_world.shared.valid_hits > 0
 
@@ -79,12 +79,12 @@ def test_bench_workload_trace_is_equal_with_each_speedup_off(speedups):
     scenario = bench_scenario(7, SimWorkload(ticks_max=400, txs_per_tick=8.0, shipments=30))
     fast_world, fast = _run(scenario, Speedups())
     other_world, other = _run(scenario, speedups)
-    assert fast["txs_committed"] > 1000 and fast["safety_ok"] and fast["liveness_ok"]
-    assert fast["trace_sha256"] == other["trace_sha256"]
+    assert fast.txs_committed > 1000 and fast.safety_ok and fast.liveness_ok
+    assert fast.trace_sha256 == other.trace_sha256
     assert fast_world.events == other_world.events  # each delivery counts as one event
     if not speedups.broadcast_events:  # fewer queue entries, the same deliveries
         assert fast_world._seq < other_world._seq
-        assert fast["messages_delivered"] == other["messages_delivered"]
+        assert fast.messages_delivered == other.messages_delivered
 
 
 @settings(max_examples=40, deadline=None, database=None, derandomize=True,
@@ -93,13 +93,13 @@ def test_bench_workload_trace_is_equal_with_each_speedup_off(speedups):
 def test_batched_broadcasts_keep_the_order_of_generated_scenarios(scenario):
     batched_world, batched = _run(scenario, Speedups())
     one_by_one_world, one_by_one = _run(scenario, Speedups(broadcast_events=False))
-    assert batched["trace_sha256"] == one_by_one["trace_sha256"], scenario.description
+    assert batched.trace_sha256 == one_by_one.trace_sha256, scenario.description
     assert batched_world.events == one_by_one_world.events
     assert batched_world._seq <= one_by_one_world._seq
 
 
-def _without_wall_time(summary: dict) -> dict:
-    return {k: v for k, v in summary.items() if k not in ("wall_s", "txs_per_wall_s")}
+def _without_wall_time(summary) -> dict:
+    return {k: v for k, v in summary.to_json().items() if k not in ("wall_s", "txs_per_wall_s")}
 
 
 @pytest.mark.parametrize("name, ticks", [("baseline", 3000), ("crash-wipe", 4000),
@@ -111,7 +111,7 @@ def test_no_spacetime_diagram_changes_neither_trace_nor_summary(name, ticks):
     skipped = build_world(scenario, spacetime=False)
     skipped_summary = skipped.run()
     assert kept.spacetime and not skipped.spacetime and not skipped._sent_at
-    assert kept_summary["trace_sha256"] == skipped_summary["trace_sha256"]
+    assert kept_summary.trace_sha256 == skipped_summary.trace_sha256
     assert _without_wall_time(kept_summary) == _without_wall_time(skipped_summary)
 
 
@@ -144,7 +144,7 @@ def _diverging_scenario():
 
 def test_a_diverging_byzantine_node_computes_its_own_state_and_is_refused():
     world, s = _run(_diverging_scenario(), Speedups())
-    assert s["safety_ok"] and s["liveness_ok"], s["violations"]
+    assert s.safety_ok and s.liveness_ok, s.violations
     honest = [n for n in world.nations if n != DIVERGING]
     byz = world.nodes[DIVERGING]
     assert byz.shared is None  # the world never hands shared work to a Byzantine node
@@ -168,7 +168,7 @@ def test_a_diverging_byzantine_node_computes_its_own_state_and_is_refused():
     assert all(byz.chaincode.state is not world.nodes[n].chaincode.state for n in honest)
     # and the run is the one it is without any sharing
     _, slow = _run(_diverging_scenario(), ALL_OFF)
-    assert slow["trace_sha256"] == s["trace_sha256"]
+    assert slow.trace_sha256 == s.trace_sha256
 
 
 # ------------------------------------------------------------------ a forged signature

@@ -16,51 +16,51 @@ SUMMARY_KEYS = {
 
 def test_baseline_commits_20_heights_and_1000_txs():
     world, s = run_library("baseline")
-    assert SUMMARY_KEYS <= set(s)
-    assert s["nations"] == 7
-    assert s["heights_committed"] >= 20
-    assert s["txs_committed"] >= 1000
-    assert s["safety_ok"] and s["liveness_ok"] and s["expect_ok"]
-    assert s["violations"] == [] and s["evidence"] == []
-    assert 0 < s["latency_ticks_p50"] <= s["latency_ticks_p99"]
+    assert SUMMARY_KEYS <= set(s.to_json())
+    assert s.nations == 7
+    assert s.heights_committed >= 20
+    assert s.txs_committed >= 1000
+    assert s.safety_ok and s.liveness_ok and s.expect_ok
+    assert s.violations == [] and s.evidence == []
+    assert 0 < s.latency_ticks_p50 <= s.latency_ticks_p99
     # Every honest nation holds the same chain.
     chains = {n: [b.block.block_id for b in world.storage[n].blocks] for n in world.nations}
     shortest = min(len(c) for c in chains.values())
-    assert shortest >= s["heights_committed"] - 2
+    assert shortest >= s.heights_committed - 2
     assert len({tuple(c[:shortest]) for c in chains.values()}) == 1
 
 
 def test_each_signature_is_verified_once_per_process():
     world, s = run_library("baseline", ticks_max=2000)
     # 7 nations receive every vote, proposal and tx; the cache turns that into one check each.
-    assert s["signature_cache_hits"] > 3 * s["signatures_verified"]
+    assert s.signature_cache_hits > 3 * s.signatures_verified
 
 
 def test_n4_with_one_nation_crashed_for_good_still_commits():
     _, s = run_library("crash-one-of-four")
-    assert s["heights_committed"] >= 10
-    assert s["safety_ok"] and s["liveness_ok"] and s["expect_ok"]
+    assert s.heights_committed >= 10
+    assert s.safety_ok and s.liveness_ok and s.expect_ok
 
 
 def test_n4_with_two_nations_crashed_commits_nothing_and_stays_safe():
     _, s = run_library("crash-two-of-four")
-    assert s["heights_committed"] == 0
-    assert s["txs_committed"] == 0
-    assert s["safety_ok"] is True
-    assert s["liveness_ok"] is False
-    assert [v["kind"] for v in s["violations"]] == ["liveness"]
-    assert s["expect_ok"] is True  # the scenario says liveness = false
+    assert s.heights_committed == 0
+    assert s.txs_committed == 0
+    assert s.safety_ok is True
+    assert s.liveness_ok is False
+    assert [v["kind"] for v in s.violations] == ["liveness"]
+    assert s.expect_ok is True  # the scenario says liveness = false
 
 
 def test_healed_partition_lets_the_minority_catch_up_by_state_sync():
     world, s = run_library("partition-heals")
-    assert s["safety_ok"] and s["liveness_ok"]
+    assert s.safety_ok and s.liveness_ok
     chn = world.nodes["CHN"]
     usa = world.nodes["USA"]
     assert chn.ledger.height >= usa.ledger.height - 2
     synced = [h for t, h in world.commits["CHN"] if t >= 3000]
     assert synced, "CHN committed nothing after the partition healed"
-    assert s["dropped_by_reason"].get("partition", 0) > 0
+    assert s.dropped_by_reason.get("partition", 0) > 0
 
 
 def test_healed_partition_uses_sync_not_only_consensus(tmp_path):
@@ -76,18 +76,18 @@ def test_healed_partition_uses_sync_not_only_consensus(tmp_path):
 
 def test_crash_restart_recovers_from_disk_without_equivocating():
     world, s = run_library("crash-restart")
-    assert s["safety_ok"] and s["liveness_ok"]
-    assert s["evidence"] == []
+    assert s.safety_ok and s.liveness_ok
+    assert s.evidence == []
     mex = world.nodes["MEX"]
     assert mex is not None and mex.ledger.height >= world.nodes["USA"].ledger.height - 2
 
 
 def test_summary_counts_network_faults():
     _, s = run_library("crash-restart")
-    assert s["dropped_by_reason"]["loss"] > 0
-    assert s["dropped_by_reason"]["duplicate"] > 0
-    assert s["dropped_by_reason"]["crashed"] > 0
-    assert s["messages_dropped"] == sum(s["dropped_by_reason"].values())
+    assert s.dropped_by_reason["loss"] > 0
+    assert s.dropped_by_reason["duplicate"] > 0
+    assert s.dropped_by_reason["crashed"] > 0
+    assert s.messages_dropped == sum(s.dropped_by_reason.values())
 
 
 @settings(max_examples=8, deadline=None)
@@ -116,9 +116,9 @@ txs_per_tick = 0.1
 liveness_ticks_max = 2500
 """
     _, s = run_text(text)
-    assert s["safety_ok"], s["violations"]
-    assert s["evidence"] == []
-    assert s["liveness_ok"], s["liveness"]
+    assert s.safety_ok, s.violations
+    assert s.evidence == []
+    assert s.liveness_ok, s.liveness
 
 
 def test_permanent_even_split_stalls_safely():
@@ -135,8 +135,8 @@ liveness = false
 liveness_ticks_max = 2000
 """
     _, s = run_text(text)
-    assert s["heights_committed"] == 0
-    assert s["safety_ok"] and not s["liveness_ok"] and s["expect_ok"]
+    assert s.heights_committed == 0
+    assert s.safety_ok and not s.liveness_ok and s.expect_ok
 
 
 def test_weighted_power_lets_a_heavy_pair_commit_alone():
@@ -163,8 +163,8 @@ liveness_ticks_max = 3000
 """
     # 6 of 8 power is more than 2/3: the two heavy nations commit without the light ones.
     _, s = run_text(text)
-    assert s["heights_committed"] > 5
-    assert s["liveness_ok"] and s["safety_ok"]
+    assert s.heights_committed > 5
+    assert s.liveness_ok and s.safety_ok
 
 
 @settings(max_examples=12, deadline=None, derandomize=True)
@@ -209,9 +209,9 @@ txs_per_tick = 0.2
 liveness_ticks_max = 4000
 """.replace("'", '"')
     _, s = run_text(text)
-    assert s["safety_ok"], s["violations"]
-    assert s["evidence"] == []
-    assert s["liveness_ok"], s["liveness"]
+    assert s.safety_ok, s.violations
+    assert s.evidence == []
+    assert s.liveness_ok, s.liveness
 
 
 def test_submissions_stop_at_txs_until_tick_and_the_mempools_drain():
@@ -220,9 +220,9 @@ def test_submissions_stop_at_txs_until_tick_and_the_mempools_drain():
             + "[workload]\ntxs_per_tick = 2.0\ntxs_until_tick = 1500\n")
     _, s = run_text(text)
     # About 2 per tick until tick 1500, none after; and every one of them committed.
-    assert 2 * 1500 * 0.9 < s["txs_submitted"] < 2 * 1500 * 1.1
-    assert s["txs_committed"] == s["txs_submitted"]  # no shipments: every tx is a payload
+    assert 2 * 1500 * 0.9 < s.txs_submitted < 2 * 1500 * 1.1
+    assert s.txs_committed == s.txs_submitted  # no shipments: every tx is a payload
     # Without the key the stream runs to the end, and the last ones are still in the mempools.
     _, s_all = run_text(text.replace("txs_until_tick = 1500\n", ""))
-    assert s_all["txs_submitted"] > 2 * 3000 * 0.9
-    assert s_all["txs_committed"] < s_all["txs_submitted"]
+    assert s_all.txs_submitted > 2 * 3000 * 0.9
+    assert s_all.txs_committed < s_all.txs_submitted
