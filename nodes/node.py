@@ -75,13 +75,12 @@ from consensus import (
 
 from nodes.hooks import NodeHooks
 from nodes.chain.block import BLOCK_TX_BYTES_MAX, BLOCK_TXS_MAX, Block, CommittedBlock
-from nodes.app.chaincode import Chaincode, DomainConfig, Flag, TxResult
+from nodes.app.chaincode import Chaincode, Flag, TxResult, precursor_chaincode
 from nodes.chain.codec import MESSAGE_BYTES_MAX
 from nodes.chain.genesis import Genesis
 from nodes.chain.identity import Identity, VerifyCache
 from nodes.chain.ledger import Ledger, certificate_error
 from nodes.chain.mempool import MEMPOOL_TXS_MAX, Mempool, wire_bytes_max
-from nodes.app.registry import load_registry
 from nodes.app.shared import SharedApplication
 from nodes.chain.storage import MemoryStorage, StorageError
 from nodes.chain.tx import Transaction
@@ -114,10 +113,6 @@ CERTIFICATE_ENTRY_BYTES_MAX = 1 + 5 + 9 + 66
 def encode_message(signed: Proposal | Vote) -> bytes:
     return encode_proposal(signed) if isinstance(signed, Proposal) else encode_vote(signed)
 
-
-@functools.lru_cache(maxsize=1)
-def _default_registry():
-    return load_registry()
 
 EVIDENCE_MAX = 10_000
 RESEND_MESSAGES_MAX = 48
@@ -275,9 +270,8 @@ class Node:
         self.peers = tuple(n for n in genesis.codes if n != identity.name)
         self.ledger = Ledger(self.chain_id, self.validators,
                              shared.tx_index if shared is not None else None)
-        self.chaincode = chaincode or Chaincode(
-            self.chain_id, _default_registry(), DomainConfig(frozenset(genesis.codes)),
-            self._keys, verifier)
+        # The application: the runtime's, or the precursor chaincode with the shipped registry.
+        self.chaincode = chaincode or precursor_chaincode(genesis, verifier)
         for committed in self.storage.blocks:
             # Recovery: our own blocks, re-applied through the chaincode to rebuild the state.
             # valid() accepted each block only with the state root before it as its app hash,

@@ -50,6 +50,7 @@ block's header (which carries the proposer's root) exposes it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import heapq
 from dataclasses import dataclass, field, replace
@@ -58,7 +59,7 @@ from nodes.chain.block import GENESIS_STATE_ROOT
 from nodes.chain.codec import pack
 from nodes.app.events import Event, EventError, decode_event, event_body, field_values
 from nodes.chain.identity import VerifyCache
-from nodes.app.registry import Registry
+from nodes.app.registry import Registry, load_registry
 from nodes.chain.tx import Transaction
 
 FLAG_KINDS = ("unregistered", "discrepancy", "overdue", "undeclared_transit", "dark_hop",
@@ -622,3 +623,17 @@ class Chaincode:
         if original[1] != signer:
             raise Reject("wrong_authority")
         return []
+
+
+@functools.lru_cache(maxsize=1)
+def _shipped_registry() -> Registry:
+    return load_registry()
+
+
+def precursor_chaincode(genesis, verifier: VerifyCache) -> Chaincode:
+    """The application a node runs when its runtime gives it none (`chemtrace node`, tests):
+    the shipped registry, every genesis nation a member, their keys. A runtime that knows more
+    (the simulated world's trade workload: opted-out nations, national rules, licences) builds
+    its own `Chaincode` and gives it to the node."""
+    return Chaincode(genesis.chain_id, _shipped_registry(), DomainConfig(frozenset(genesis.codes)),
+                     {n.code: n.public_key for n in genesis.nations}, verifier)
