@@ -206,7 +206,7 @@ def test_io_under_nodes_outside_live_is_reported(tmp_path: Path) -> None:
 
 def test_a_dangling_path_is_reported(tmp_path: Path) -> None:
     found = check(tmp_path, {
-        "consensus/core.py": '"""Rules from DESIGN.md section 2."""\n\nclass Replica:\n'
+        "consensus/core.py": '"""Rules from ROADMAP.md section 2."""\n\nclass Replica:\n'
                              "    pass  # as nodes/gone.py did, and tests/nowhere/*.toml\n",
         "pyproject.toml": "[project]\nname = 'tiny'  # see docs/missing.md\n",
         "README.md": CLEAN["README.md"] + "Pictures: ![plot](docs/img/plot.png).\n",
@@ -214,7 +214,7 @@ def test_a_dangling_path_is_reported(tmp_path: Path) -> None:
     assert found == [
         "path README.md:5 links to docs/img/plot.png, which the repository does not have",
         "path README.md:5 names docs/img/plot.png, which the repository does not have",
-        "path consensus/core.py:1 names DESIGN.md, which the repository does not have",
+        "path consensus/core.py:1 names ROADMAP.md, which the repository does not have",
         "path consensus/core.py:4 names nodes/gone.py, which the repository does not have",
         "path consensus/core.py:4 names tests/nowhere/*.toml, which the repository does not "
         "have",
