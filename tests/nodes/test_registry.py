@@ -138,6 +138,24 @@ def test_china_scheduled_the_2022_trio_on_1_september_2024(registry) -> None:
         assert registry.controlled_in(chem_id, "CHN", "2024-09-01")
 
 
+def test_mexico_rows_without_a_national_instrument_are_watched_not_dated(registry) -> None:
+    # No Mexican instrument naming these was found: the registry must not borrow the Convention
+    # date as a national listing (it used to).
+    for chem_id in ("1-boc-4-ap", "norfentanyl", "4-piperidone", "1-boc-4-piperidone"):
+        control = registry.chemicals[chem_id].national["MEX"]
+        assert (control.status, control.effective) == ("watched", ""), chem_id
+        assert not registry.controlled_in(chem_id, "MEX", "2099-01-01")
+    assert registry.controlled_in("4-ap", "MEX", "2021-05-13")  # DOF acuerdo of 13 May 2021
+
+
+def test_convention_dates_that_were_stand_ins_are_no_longer_used(registry) -> None:
+    # 2001-03-29 was the last day of CND 44, not an effective date; a listing takes effect 180
+    # days after the Secretary-General's communication, so it cannot precede 2001-09-25.
+    assert registry.chemicals["acetic-anhydride"].convention_effective >= "2001-09-25"
+    # Propionyl chloride: 2026-03-10 is the Federal Register publication date, not the effective date.
+    assert registry.chemicals["propionyl-chloride"].national["USA"].effective > "2026-03-10"
+
+
 def test_dual_use_and_uncontrolled_rows(registry) -> None:
     assert registry.chemicals["acetic-anhydride"].dual_use
     aniline = registry.chemicals["aniline"]
