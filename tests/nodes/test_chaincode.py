@@ -116,8 +116,9 @@ def flag_kinds(result: TxResult) -> list[str]:
     return [f.kind for f in result.flags]
 
 
-def licences(chemical: str, *activities: str, start: int = 0, until: int = FOREVER):
-    return [(chemical, activity, start, until) for activity in activities]
+def licences(chemical: str, *activities: str, start: int = 0, until: int = FOREVER,
+             quota: int = 0):
+    return [(chemical, activity, start, until, quota) for activity in activities]
 
 
 # Event helpers: each files one event and returns the chaincode's result.
@@ -142,15 +143,25 @@ def commission(led, lot="LOT-1", qty=100_000, chemical=CHEM, op=EXPORTER, signer
                                              "quantity_g": qty, "operator": op}, **kw)
 
 
+def pen_fields(pen_id, lot, exporter, importer, to, qty, via, consignee=None, entry="",
+               dispatch=0, end_use="manufacture of pharmaceutical products", tier="full"):
+    return {"pen": pen_id, "lot": lot, "exporter": exporter, "importer": importer,
+            "to_nation": to, "quantity_g": qty, "via": tuple(via),
+            "consignee": importer if consignee is None else consignee, "point_of_entry": entry,
+            "dispatch_ticks": dispatch, "end_use": end_use, "tier": tier}
+
+
 def pen(led, pen_id, lot="LOT-1", qty=100_000, importer=IMPORTER, to="MEX", via=(),
-        exporter=EXPORTER, signer="CHN", **kw):
-    return led.submit(signer, "pen", {"pen": pen_id, "lot": lot, "exporter": exporter,
-                                      "importer": importer, "to_nation": to, "quantity_g": qty,
-                                      "via": tuple(via)}, **kw)
+        exporter=EXPORTER, signer="CHN", consignee=None, dispatch=None,
+        end_use="manufacture of pharmaceutical products", tier="full", **kw):
+    fields = pen_fields(pen_id, lot, exporter, importer, to, qty, via, consignee, "Manzanillo",
+                        led.now if dispatch is None else dispatch, end_use, tier)
+    return led.submit(signer, "pen", fields, **kw)
 
 
-def pen_reply(led, pen_id, decision="no_objection", signer="MEX", **kw):
-    return led.submit(signer, "pen_reply", {"pen": pen_id, "decision": decision}, **kw)
+def pen_reply(led, pen_id, decision="no_objection", signer="MEX", reasons="", **kw):
+    return led.submit(signer, "pen_reply", {"pen": pen_id, "decision": decision,
+                                            "reasons": reasons}, **kw)
 
 
 def ship(led, shipment="SHP-1", lot="LOT-1", qty=40_000, pen="", importer=IMPORTER, to="MEX",
@@ -701,7 +712,7 @@ def test_no_dark_hop_via_members():
 
 
 def test_yield_exceeded_and_within():
-    ym = REGISTRY.chemicals[CHEM].yield_max
+    ym = REGISTRY.transformations[(CHEM, PRODUCT)].yield_max
     within = int(10_000 * ym)
     led = delivered()
     assert accepted(transform(led, "LOT-MX-1", 10_000, "LOT-P1", within)).flags == ()
@@ -875,13 +886,13 @@ def script_tx(factory: TxFactory, op: tuple, now: int, skew: int, event_id: str,
                             t, event_id=event_id, nonce=nonce)
     if kind == "pen":
         _, pen_id, lot, qty = op
-        return factory.make("CHN", "pen", {"pen": pen_id, "lot": lot, "exporter": EXPORTER,
-                                           "importer": IMPORTER, "to_nation": "MEX",
-                                           "quantity_g": qty, "via": ()},
+        return factory.make("CHN", "pen", pen_fields(pen_id, lot, EXPORTER, IMPORTER, "MEX", qty,
+                                                     (), dispatch=t),
                             t, event_id=event_id, nonce=nonce)
     if kind == "reply":
         _, pen_id, decision, signer = op
-        return factory.make(signer, "pen_reply", {"pen": pen_id, "decision": decision}, t,
+        return factory.make(signer, "pen_reply", {"pen": pen_id, "decision": decision,
+                                                  "reasons": ""}, t,
                             event_id=event_id, nonce=nonce)
     if kind == "ship":
         _, shipment, lot, qty, pen_id, via, to = op
