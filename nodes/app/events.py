@@ -12,7 +12,14 @@ registered on chain. Quantities are integer grams (`_g`), times integer ticks (`
 
 EPCIS mapping: `commission` is bizStep commissioning, `ship` shipping, `transit` arriving/
 departing at a border, `receive` receiving, `transform` a TransformationEvent, `destroy`
-destroying; `pen` and `pen_reply` follow INCB PEN Online; `incident` follows PICS.
+destroying; `pen` and `pen_reply` follow INCB PEN Online (a `pen` of tier "light" is PEN Online
+Light); `incident` follows PICS; `suspicious_order` is a report under the 1988 Convention art.
+12(9)(b); `inspect` is customs' physical examination of a consignment (EPCIS bizStep
+inspecting), the one record that does not come from the traders' own paperwork.
+
+A licence is `[chemical, activity, from_ticks, until_ticks, quota_g]`: `quota_g` is the quantity
+per licence period the operator states it needs (its annual legitimate requirement; 0: none
+stated).
 """
 
 from __future__ import annotations
@@ -30,15 +37,20 @@ COSIGNERS_MAX = 4
 QUANTITY_G_MAX = 10**12  # a million tonnes: far above any real lot
 
 ACTIVITIES = ("manufacture", "export", "import", "broker")
+DECISIONS = ("no_objection", "objection")
+TIERS = ("full", "light")  # a PEN is filed in one of these (nodes/app/control.py, pen_tier)
 
-# Field name -> type: "id", "nation", "int", "text", "key", "via", "licences", "decision".
+# Field name -> type: "id", "nation", "int", "text", "key", "via", "licences", "decision",
+# "tier".
 FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
     "register_operator": (("operator", "id"), ("nation", "nation"), ("public_key", "key"),
                           ("licences", "licences")),
     "commission": (("lot", "id"), ("chemical", "id"), ("quantity_g", "int"), ("operator", "id")),
     "pen": (("pen", "id"), ("lot", "id"), ("exporter", "id"), ("importer", "id"),
-            ("to_nation", "nation"), ("quantity_g", "int"), ("via", "via")),
-    "pen_reply": (("pen", "id"), ("decision", "decision")),
+            ("to_nation", "nation"), ("quantity_g", "int"), ("via", "via"),
+            ("consignee", "text"), ("point_of_entry", "text"), ("dispatch_ticks", "int"),
+            ("end_use", "text"), ("tier", "tier")),
+    "pen_reply": (("pen", "id"), ("decision", "decision"), ("reasons", "text")),
     "ship": (("shipment", "id"), ("lot", "id"), ("quantity_g", "int"), ("exporter", "id"),
              ("importer", "id"), ("to_nation", "nation"), ("via", "via"), ("pen", "text"),
              ("hs_code", "text"), ("declared_chemical", "text")),
@@ -49,6 +61,10 @@ FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
     "destroy": (("lot", "id"), ("quantity_g", "int"), ("reason", "text")),
     "incident": (("subject", "id"), ("description", "text")),
     "correction": (("corrects", "id"), ("field", "text"), ("value", "int")),
+    "suspicious_order": (("report", "id"), ("subject", "id"), ("reason", "text")),
+    "inspect": (("inspection", "id"), ("shipment", "text"), ("nation", "nation"),
+                ("declared_chemical", "text"), ("hs_code", "text"), ("found_chemical", "text"),
+                ("found_g", "int"), ("seized_g", "int")),
 }
 
 # Who must co-sign, by the field naming the operator. The tx signer (a nation) is checked by
@@ -57,6 +73,7 @@ COSIGNER_FIELD: dict[str, str | None] = {
     "register_operator": "operator", "commission": "operator", "pen": "exporter",
     "pen_reply": None, "ship": "exporter", "transit": None, "receive": "importer",
     "transform": "operator", "destroy": None, "incident": None, "correction": None,
+    "suspicious_order": None, "inspect": None,
 }
 
 EVENT_KINDS = tuple(FIELDS)
@@ -150,17 +167,23 @@ def _check(value, t: str, name: str):
         for v in value:
             _check(v, "nation", name)
     elif t == "decision":
-        if value not in ("no_objection", "objection"):
+        if value not in DECISIONS:
             raise EventError(f"{name} must be 'no_objection' or 'objection'")
+    elif t == "tier":
+        if value not in TIERS:
+            raise EventError(f"{name} must be 'full' or 'light'")
     elif t == "licences":
         if not isinstance(value, tuple) or len(value) > LICENCES_MAX:
             raise EventError(f"{name} is a list of at most {LICENCES_MAX} licences")
         for lic in value:
-            if (not isinstance(lic, tuple) or len(lic) != 4 or not isinstance(lic[0], str)
+            if (not isinstance(lic, tuple) or len(lic) != 5 or not isinstance(lic[0], str)
+                    or len(lic[0].encode()) > ID_BYTES_MAX
                     or lic[1] not in ACTIVITIES or not _int(lic[2]) or not _int(lic[3])
-                    or lic[2] < 0 or lic[3] < lic[2]):
-                raise EventError("a licence is [chemical, activity, from_ticks, until_ticks] with "
-                                 f"activity one of {', '.join(ACTIVITIES)}")
+                    or lic[2] < 0 or lic[3] < lic[2]
+                    or not _int(lic[4]) or not 0 <= lic[4] <= QUANTITY_G_MAX):
+                raise EventError("a licence is [chemical, activity, from_ticks, until_ticks, "
+                                 f"quota_g] with activity one of {', '.join(ACTIVITIES)} and "
+                                 f"quota_g from 0 to {QUANTITY_G_MAX}")
     return value
 
 

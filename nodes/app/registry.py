@@ -6,8 +6,9 @@ Three shipped files hold the facts that the chaincode and the workload rely on:
 
 - `nodes/data/chemicals.toml`: one `[[chemical]]` table per tracked chemical (CAS number, HS code,
   1988 Convention table, national control status with effective dates, maximum yield, sources),
-  plus `watched_hs_codes`, the customs subheadings under which an unregistered chemical is
-  flagged;
+  `watched_hs_codes`, the customs subheadings under which an unregistered chemical is flagged,
+  and one `[[transformation]]` table per synthesis step (input, product, the step's maximum
+  yield and how it was computed);
 - `nodes/data/nations.csv`: every ISO 3166-1 entry, keyed by alpha-3, with UN membership and a
   continental region (the region drives the latency matrix);
 - `scenarios/data/lanes.toml`: the default trade-route graph (source, destination, transit
@@ -32,7 +33,7 @@ import math
 import re
 import tomllib
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -62,6 +63,9 @@ NATIONS_MAX = 1024
 LANES_MAX = 4096
 VIA_MAX = 16
 YIELD_MAX_LIMIT = 100.0  # kg of product per kg: no real precursor comes near this.
+TRANSFORMATIONS_MAX = 4096
+# Products that are not registry chemicals: the licensed pharmaceuticals yields are measured in.
+END_PRODUCTS = ("fentanyl", "acetylfentanyl")
 
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 CAS_RE = re.compile(r"^(\d{2,7})-(\d{2})-(\d)$")
@@ -105,6 +109,17 @@ class Chemical:
 
 
 @dataclass(frozen=True, slots=True)
+class Transformation:
+    """One synthesis step: at most `yield_max` kg of `product` per kg of `input`."""
+
+    input: str
+    product: str  # a registered id, or one of END_PRODUCTS
+    yield_max: float
+    yield_basis: str
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Nation:
     alpha3: str
     name: str
@@ -132,6 +147,8 @@ class Registry:
     chemicals: dict[str, Chemical]
     by_cas: dict[str, Chemical]
     watched_hs_codes: frozenset[str]
+    # (input, product) -> the step; empty for a registry file with no [[transformation]] tables
+    transformations: dict[tuple[str, str], Transformation] = field(default_factory=dict)
 
     def is_registered(self, chemical_id: str) -> bool:
         return chemical_id in self.chemicals
@@ -363,7 +380,70 @@ _CHEMICAL_KEYS: dict[str, tuple[bool, str]] = {
     "sources": (True, 'sources = ["DEA final rule, 85 FR 20822, https://..."]'),
     "notes": (False, 'notes = "what could not be verified"'),
 }
-_TOP_KEYS = {"watched_hs_codes": True, "chemical": True, "notes": False}
+_TRANSFORMATION_KEYS: dict[str, tuple[bool, str]] = {
+    "input": (True, 'input = "4-piperidone"'),
+    "product": (True, 'product = "npp"  (a registered id, or "fentanyl" / "acetylfentanyl")'),
+    "yield_max": (True, "yield_max = 2.051"),
+    "yield_basis": (True, 'yield_basis = "1 mol C5H9NO (99.13) gives 1 mol C13H17NO (203.28)"'),
+    "sources": (True, 'sources = ["DEA final rule, 88 FR 21902, https://..."]'),
+    "notes": (False, 'notes = "what could not be verified"'),
+}
+_TOP_KEYS = {"watched_hs_codes": True, "chemical": True, "transformation": False, "notes": False}
+
+
+def _table_reader(toml: _Toml, row: str, item: object, keys: Mapping[str, tuple[bool, str]],
+                  header: str):
+    """Check a table's keys (none unknown, every required one there) and return `text(key)`,
+    which reads a string field or fails with the key's example."""
+    fail = toml.fail
+    if not isinstance(item, dict):
+        raise fail(row, "", f"expected a table, got {_type_name(item)}",
+                   f"write each {header} under its own [[{header}]] header")
+    for key in item:
+        if key not in keys:
+            raise fail(row, key, "unknown key", f"allowed keys are: {', '.join(keys)}")
+    for key, (required, example) in keys.items():
+        if required and key not in item:
+            raise fail(row, key, "missing", f"add {example}")
+
+    def text(key: str) -> str:
+        value = item[key]
+        if not isinstance(value, str):
+            raise fail(row, key, f"expected a string, got {_type_name(value)} {value!r}",
+                       f"write it like: {keys[key][1]}")
+        return value
+
+    return text
+
+
+def _yield(fail, row: str, item: dict, text, keys: Mapping[str, tuple[bool, str]]
+           ) -> tuple[float, str]:
+    """`yield_max` in (0, YIELD_MAX_LIMIT] and a non-empty `yield_basis`."""
+    value = item["yield_max"]
+    if not _is_number(value):
+        raise fail(row, "yield_max", f"expected a number, got {_type_name(value)}",
+                   f"write kg of product per kg, e.g. {keys['yield_max'][1]}")
+    if not 0 < value <= YIELD_MAX_LIMIT:
+        raise fail(row, "yield_max", f"{value!r} is out of range",
+                   f"use a number above 0 and at most {YIELD_MAX_LIMIT:g} (kg per kg)")
+    basis = text("yield_basis")
+    if not basis.strip():
+        raise fail(row, "yield_basis", "empty",
+                   "say how yield_max was computed (formulas, molar masses, ratio)")
+    return float(value), basis
+
+
+def _sources(fail, row: str, value: object, example: str) -> tuple[str, ...]:
+    if not _is_str_list(value) or not value:
+        raise fail(row, "sources", "expected a non-empty list of strings",
+                   f"write it like: {example}")
+    if len(value) > SOURCES_PER_CHEMICAL_MAX:
+        raise fail(row, "sources", f"{len(value)} sources, above {SOURCES_PER_CHEMICAL_MAX}",
+                   "keep the primary sources")
+    if not any("http://" in s or "https://" in s for s in value):
+        raise fail(row, "sources", "no source has a URL",
+                   "cite at least one source with its address (https://...)")
+    return tuple(value)
 
 
 class _RegistryChecker:
@@ -408,7 +488,54 @@ class _RegistryChecker:
             chemicals[chemical.id] = chemical
             by_cas[chemical.cas] = chemical
             row_of[chemical.id] = index
-        return Registry(chemicals=chemicals, by_cas=by_cas, watched_hs_codes=watched)
+        return Registry(chemicals=chemicals, by_cas=by_cas, watched_hs_codes=watched,
+                        transformations=self.transformations(raw.get("transformation", []),
+                                                             chemicals))
+
+    def transformations(self, items: object, chemicals: Mapping[str, Chemical]
+                        ) -> dict[tuple[str, str], Transformation]:
+        fail = self.toml.fail
+        if not isinstance(items, list):
+            raise fail("", "transformation", f"expected [[transformation]] tables, got "
+                       f"{_type_name(items)}", "write each step under a [[transformation]] header")
+        if len(items) > TRANSFORMATIONS_MAX:
+            raise fail("", "transformation", f"{len(items)} steps, above the limit "
+                       f"{TRANSFORMATIONS_MAX}", "split the registry or raise TRANSFORMATIONS_MAX")
+        out: dict[tuple[str, str], Transformation] = {}
+        row_of: dict[tuple[str, str], int] = {}
+        for index, item in enumerate(items):
+            step = self.transformation(index, item, chemicals)
+            key = (step.input, step.product)
+            if key in out:
+                raise fail(f"transformation[{index}]", "product",
+                           f"duplicate step {step.input} -> {step.product} "
+                           f"(also transformation[{row_of[key]}])", "list each step once")
+            out[key] = step
+            row_of[key] = index
+        return out
+
+    def transformation(self, index: int, item: object, chemicals: Mapping[str, Chemical]
+                       ) -> Transformation:
+        row = f"transformation[{index}]"
+        fail = self.toml.fail
+        text = _table_reader(self.toml, row, item, _TRANSFORMATION_KEYS, "transformation")
+        source = text("input")
+        if source not in chemicals:
+            raise fail(row, "input", f"unknown chemical {source!r}",
+                       f"use a registered id: {', '.join(sorted(chemicals))}")
+        product = text("product")
+        if product not in chemicals and product not in END_PRODUCTS:
+            raise fail(row, "product", f"unknown product {product!r}",
+                       f"use a registered id or an end product ({', '.join(END_PRODUCTS)})")
+        if product == source:
+            raise fail(row, "product", f"same as the input ({source!r})",
+                       "a step turns one chemical into another")
+        yield_max, yield_basis = _yield(fail, row, item, text, _TRANSFORMATION_KEYS)
+        sources = _sources(fail, row, item["sources"], _TRANSFORMATION_KEYS["sources"][1])
+        if "notes" in item:
+            text("notes")
+        return Transformation(input=source, product=product, yield_max=yield_max,
+                              yield_basis=yield_basis, sources=sources)
 
     def watched(self, value: object) -> frozenset[str]:
         fail = self.toml.fail
@@ -430,23 +557,7 @@ class _RegistryChecker:
     def chemical(self, index: int, item: object) -> Chemical:
         row = f"chemical[{index}]"
         fail = self.toml.fail
-        if not isinstance(item, dict):
-            raise fail(row, "", f"expected a table, got {_type_name(item)}",
-                       "write each chemical under its own [[chemical]] header")
-        for key in item:
-            if key not in _CHEMICAL_KEYS:
-                raise fail(row, key, "unknown key",
-                           f"allowed keys are: {', '.join(_CHEMICAL_KEYS)}")
-        for key, (required, example) in _CHEMICAL_KEYS.items():
-            if required and key not in item:
-                raise fail(row, key, "missing", f"add {example}")
-
-        def text(key: str) -> str:
-            value = item[key]
-            if not isinstance(value, str):
-                raise fail(row, key, f"expected a string, got {_type_name(value)} {value!r}",
-                           f"write it like: {_CHEMICAL_KEYS[key][1]}")
-            return value
+        text = _table_reader(self.toml, row, item, _CHEMICAL_KEYS, "chemical")
 
         chem_id = text("id")
         if ID_RE.match(chem_id) is None:
@@ -489,33 +600,14 @@ class _RegistryChecker:
         if not isinstance(dual_use, bool):
             raise fail(row, "dual_use", f"expected true or false, got {dual_use!r}",
                        "write dual_use = true or dual_use = false")
-        yield_max = item["yield_max"]
-        if not _is_number(yield_max):
-            raise fail(row, "yield_max", f"expected a number, got {_type_name(yield_max)}",
-                       "write kg of product per kg, e.g. yield_max = 1.655")
-        if not 0 < yield_max <= YIELD_MAX_LIMIT:
-            raise fail(row, "yield_max", f"{yield_max!r} is out of range",
-                       f"use a number above 0 and at most {YIELD_MAX_LIMIT:g} (kg per kg)")
-        yield_basis = text("yield_basis")
-        if not yield_basis.strip():
-            raise fail(row, "yield_basis", "empty",
-                       "say how yield_max was computed (route, molar masses, ratio)")
+        yield_max, yield_basis = _yield(fail, row, item, text, _CHEMICAL_KEYS)
         national = self.national(row, item["national"])
-        sources = item["sources"]
-        if not _is_str_list(sources) or not sources:
-            raise fail(row, "sources", "expected a non-empty list of strings",
-                       f"write it like: {_CHEMICAL_KEYS['sources'][1]}")
-        if len(sources) > SOURCES_PER_CHEMICAL_MAX:
-            raise fail(row, "sources", f"{len(sources)} sources, above "
-                       f"{SOURCES_PER_CHEMICAL_MAX}", "keep the primary sources")
-        if not any("http://" in s or "https://" in s for s in sources):
-            raise fail(row, "sources", "no source has a URL",
-                       "cite at least one source with its address (https://...)")
+        sources = _sources(fail, row, item["sources"], _CHEMICAL_KEYS["sources"][1])
         notes = text("notes") if "notes" in item else ""
         return Chemical(id=chem_id, names=tuple(names), cas=cas, hs_code=hs_code,
                         convention_table=table, convention_effective=effective,
-                        dual_use=dual_use, yield_max=float(yield_max), national=national,
-                        sources=tuple(sources), yield_basis=yield_basis, notes=notes)
+                        dual_use=dual_use, yield_max=yield_max, national=national,
+                        sources=sources, yield_basis=yield_basis, notes=notes)
 
     def national(self, row: str, value: object) -> dict[str, NationalControl]:
         fail = self.toml.fail

@@ -119,7 +119,7 @@ class TradeWorkload(Workload):
             mfg, imp = operator_ids(nation)
             for op, activities in ((mfg, ("manufacture", "export")),
                                    (imp, ("import", "manufacture"))):
-                licences = tuple(("*", a, 0, LICENCE_UNTIL_TICKS) for a in activities)
+                licences = tuple(("*", a, 0, LICENCE_UNTIL_TICKS, 0) for a in activities)
                 fields = dict(operator=op, nation=nation,
                               public_key=self.operators[op].public_key, licences=licences)
                 tx = self._event_tx(nation, "register_operator", f"register-{op}", fields, op, 0)

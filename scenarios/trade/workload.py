@@ -36,6 +36,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from nodes.app.chaincode import DomainConfig
+from nodes.app.control import event_date, pen_tier
 from nodes.app.registry import Lane, Registry
 
 from scenarios.spec.schema import DIVERSION_KINDS
@@ -48,6 +50,7 @@ DARK_HOP_DELAY_TICKS = 1500
 TRANSFORM_SHARE = 0.3
 UNREGISTERED_CHEMICAL = "4-piperidone ethylene ketal"  # a pre-precursor outside the tables
 UNREGISTERED_HS = "2933.39"
+TRADE_DATES = DomainConfig(frozenset())  # the chaincode's default calendar (epoch, ticks a day)
 
 
 class TradeError(ValueError):
@@ -217,17 +220,24 @@ def _script(p: PlannedShipment, rng: random.Random, registry: Registry,
     ship_lot = f"{p.id}-FAKE" if kind == "false_origin" else lot
     pen = ""
     ship_delay = STEP_DELAY_TICKS
-    if kind != "false_origin" and importer_keeps_records:
+    # A PEN only where the chemical's tier is "full" (an estimate at the plan's start date).
+    tier = pen_tier(registry, p.chemical, p.from_nation, p.to_nation,
+                    event_date(p.start_tick, TRADE_DATES))
+    if kind != "false_origin" and importer_keeps_records and tier == "full":
         pen = f"{p.id}-pen"
         add(Step(p.from_nation, "pen", pen, dict(
             pen=pen, lot=lot, exporter=exporter, importer=importer, to_nation=p.to_nation,
-            quantity_g=declared_g, via=p.declared_via), exporter))
+            quantity_g=declared_g, via=p.declared_via, consignee=importer, point_of_entry="",
+            dispatch_ticks=p.start_tick + 3 * STEP_DELAY_TICKS,
+            end_use=f"manufacture of {p.chemical} products", tier=tier), exporter))
         if p.silent:
             # No answer comes: the exporter waits out the window, then silence decides.
             ship_delay = corruption.reply_window_ticks.get(p.to_nation, 1500) + STEP_DELAY_TICKS
         else:
             add(Step(p.to_nation, "pen_reply", f"{p.id}-reply", dict(
-                pen=pen, decision="no_objection"), None))
+                pen=pen, decision="no_objection", reasons=""), None))
+    if not pen:
+        p.silent = False  # no PEN awaits a reply: there is nothing to withhold
     add(Step(p.from_nation, "ship", f"{p.id}-ship", dict(
         shipment=shipment, lot=ship_lot, quantity_g=declared_g, exporter=exporter,
         importer=importer, to_nation=p.to_nation, via=p.declared_via, pen=pen,

@@ -7,6 +7,10 @@ The standard flow is: CHN registers an exporter (manufacture + export), MEX an i
 (import + manufacture); the exporter commissions a lot, files a PEN, MEX replies, the exporter
 ships, customs record transit checkpoints, the importer receives into a new lot, transforms,
 destroys; anyone in the consortium files incidents; the filer of an event may correct it.
+
+Registry-driven control (licences and PEN tiers at the event's date), the importing authority's
+`decide`, suspicious-order reports, missing checkpoints, inspections and per-step yields have
+their own sections at the end.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nodes import Genesis, Identity, Transaction, VerifyCache
+from nodes.app.authority import REASONS, AuthorityRules, decide
 from nodes.app.chaincode import Chaincode, DomainConfig, NationRules, TxResult
+from nodes.app.control import event_date, licence_needed, pen_tier, scheduled
 from nodes.app.events import COSIGNER_FIELD, encode_event, event_body, field_values
 from nodes.app.registry import load_registry
 
@@ -116,8 +122,9 @@ def flag_kinds(result: TxResult) -> list[str]:
     return [f.kind for f in result.flags]
 
 
-def licences(chemical: str, *activities: str, start: int = 0, until: int = FOREVER):
-    return [(chemical, activity, start, until) for activity in activities]
+def licences(chemical: str, *activities: str, start: int = 0, until: int = FOREVER,
+             quota: int = 0):
+    return [(chemical, activity, start, until, quota) for activity in activities]
 
 
 # Event helpers: each files one event and returns the chaincode's result.
@@ -142,15 +149,25 @@ def commission(led, lot="LOT-1", qty=100_000, chemical=CHEM, op=EXPORTER, signer
                                              "quantity_g": qty, "operator": op}, **kw)
 
 
+def pen_fields(pen_id, lot, exporter, importer, to, qty, via, consignee=None, entry="",
+               dispatch=0, end_use="manufacture of pharmaceutical products", tier="full"):
+    return {"pen": pen_id, "lot": lot, "exporter": exporter, "importer": importer,
+            "to_nation": to, "quantity_g": qty, "via": tuple(via),
+            "consignee": importer if consignee is None else consignee, "point_of_entry": entry,
+            "dispatch_ticks": dispatch, "end_use": end_use, "tier": tier}
+
+
 def pen(led, pen_id, lot="LOT-1", qty=100_000, importer=IMPORTER, to="MEX", via=(),
-        exporter=EXPORTER, signer="CHN", **kw):
-    return led.submit(signer, "pen", {"pen": pen_id, "lot": lot, "exporter": exporter,
-                                      "importer": importer, "to_nation": to, "quantity_g": qty,
-                                      "via": tuple(via)}, **kw)
+        exporter=EXPORTER, signer="CHN", consignee=None, dispatch=None,
+        end_use="manufacture of pharmaceutical products", tier="full", **kw):
+    fields = pen_fields(pen_id, lot, exporter, importer, to, qty, via, consignee, "Manzanillo",
+                        led.now if dispatch is None else dispatch, end_use, tier)
+    return led.submit(signer, "pen", fields, **kw)
 
 
-def pen_reply(led, pen_id, decision="no_objection", signer="MEX", **kw):
-    return led.submit(signer, "pen_reply", {"pen": pen_id, "decision": decision}, **kw)
+def pen_reply(led, pen_id, decision="no_objection", signer="MEX", reasons="", **kw):
+    return led.submit(signer, "pen_reply", {"pen": pen_id, "decision": decision,
+                                            "reasons": reasons}, **kw)
 
 
 def ship(led, shipment="SHP-1", lot="LOT-1", qty=40_000, pen="", importer=IMPORTER, to="MEX",
@@ -701,7 +718,7 @@ def test_no_dark_hop_via_members():
 
 
 def test_yield_exceeded_and_within():
-    ym = REGISTRY.chemicals[CHEM].yield_max
+    ym = REGISTRY.transformations[(CHEM, PRODUCT)].yield_max
     within = int(10_000 * ym)
     led = delivered()
     assert accepted(transform(led, "LOT-MX-1", 10_000, "LOT-P1", within)).flags == ()
@@ -875,13 +892,13 @@ def script_tx(factory: TxFactory, op: tuple, now: int, skew: int, event_id: str,
                             t, event_id=event_id, nonce=nonce)
     if kind == "pen":
         _, pen_id, lot, qty = op
-        return factory.make("CHN", "pen", {"pen": pen_id, "lot": lot, "exporter": EXPORTER,
-                                           "importer": IMPORTER, "to_nation": "MEX",
-                                           "quantity_g": qty, "via": ()},
+        return factory.make("CHN", "pen", pen_fields(pen_id, lot, EXPORTER, IMPORTER, "MEX", qty,
+                                                     (), dispatch=t),
                             t, event_id=event_id, nonce=nonce)
     if kind == "reply":
         _, pen_id, decision, signer = op
-        return factory.make(signer, "pen_reply", {"pen": pen_id, "decision": decision}, t,
+        return factory.make(signer, "pen_reply", {"pen": pen_id, "decision": decision,
+                                                  "reasons": ""}, t,
                             event_id=event_id, nonce=nonce)
     if kind == "ship":
         _, shipment, lot, qty, pen_id, via, to = op
@@ -975,3 +992,329 @@ def test_property_same_transactions_same_root(ops, data):
             assert a.state.root == b.state.root
             assert (a.state.applied, a.state.rejected) == (b.state.applied, b.state.rejected)
             assert a.state.flags == b.state.flags
+
+
+# ---------------------------------------------------------------------------------- registry-driven control
+
+
+def test_event_date_counts_whole_days_from_the_epoch():
+    config = DomainConfig(frozenset())
+    assert (config.epoch_date, config.ticks_per_day) == ("2025-01-01", 100)
+    assert event_date(0, config) == event_date(99, config) == "2025-01-01"
+    assert event_date(100, config) == "2025-01-02"
+    assert event_date(365 * 100, config) == "2026-01-01"
+    assert event_date(10**15, config) == "9999-12-31"  # the calendar's end, not an error
+    assert event_date(250, DomainConfig(frozenset(), epoch_date="2024-11-30",
+                                        ticks_per_day=50)) == "2024-12-05"
+
+
+def test_control_functions_follow_the_registry_dates():
+    assert scheduled(REGISTRY, "npp", "2017-10-18") and not scheduled(REGISTRY, "npp",
+                                                                       "2017-10-17")
+    assert not scheduled(REGISTRY, "aniline", "2099-01-01")
+    assert not scheduled(REGISTRY, UNREGISTERED, "2099-01-01")
+    assert pen_tier(REGISTRY, "npp", "CHN", "MEX", "2025-01-01") == "full"
+    assert pen_tier(REGISTRY, "aniline", "CHN", "MEX", "2025-01-01") == "light"  # dual use
+    assert pen_tier(REGISTRY, UNREGISTERED, "CHN", "MEX", "2025-01-01") == "none"
+    # not scheduled: full once the importing nation controls it (USA, 2026-03-10)
+    assert pen_tier(REGISTRY, "propionyl-chloride", "CHN", "USA", "2026-03-09") == "light"
+    assert pen_tier(REGISTRY, "propionyl-chloride", "CHN", "USA", "2026-03-10") == "full"
+    # watched in CHN, scheduled from 2024-12-03
+    assert pen_tier(REGISTRY, "4-piperidone", "CHN", "GTM", "2024-12-02") == "light"
+    assert pen_tier(REGISTRY, "4-piperidone", "CHN", "GTM", "2024-12-03") == "full"
+    assert not licence_needed(REGISTRY, "aniline", "USA", "2099-01-01")
+    assert licence_needed(REGISTRY, "propionyl-chloride", "MEX", "2025-01-01")
+    assert not licence_needed(REGISTRY, "propionyl-chloride", "CHN", "2025-01-01")
+
+
+def test_aniline_ships_with_no_pen_and_no_licence():
+    """Uncontrolled and unscheduled: no licence anywhere, no PEN, and no flag."""
+    led = Ledger()
+    accepted(register(led, "cn-bare", "CHN", []))
+    accepted(register(led, "mx-bare", "MEX", []))
+    accepted(commission(led, lot="LOT-A", chemical="aniline", op="cn-bare"))
+    r = accepted(ship(led, "SHP-A", lot="LOT-A", qty=40_000, exporter="cn-bare",
+                      importer="mx-bare"))
+    assert r.flags == ()
+    accepted(receive(led, "SHP-A", 40_000, "LOT-MX-A", importer="mx-bare"))
+    assert led.state.flags == [] and led.state.pens == {}
+
+
+def test_a_chemical_scheduled_later_needs_pen_and_licence_only_from_that_date():
+    """4-piperidone: watched in CHN, Table I and controlled in MEX from 2024-12-03. With the
+    epoch on 2024-11-30, that is tick 300; the EVENT's date counts, not the block's."""
+    led = Ledger(start=100, epoch_date="2024-11-30")
+    chem = "4-piperidone"
+    accepted(register(led, "cn-pip", "CHN", licences(chem, "manufacture", "export")))
+    accepted(register(led, "mx-pip", "MEX", licences(chem, "import")))
+    accepted(register(led, "cn-bare", "CHN", []))
+    accepted(register(led, "mx-bare", "MEX", []))
+    accepted(commission(led, lot="LOT-B", chemical=chem, op="cn-bare"))  # 2024-12-01
+    accepted(commission(led, lot="LOT-P", chemical=chem, op="cn-pip"))
+    accepted(ship(led, "SHP-0", lot="LOT-B", qty=10_000, exporter="cn-bare",
+                  importer="mx-bare"))  # no licence, no PEN: not yet controlled
+    accepted(pen(led, "PEN-L", lot="LOT-P", qty=10_000, exporter="cn-pip", importer="mx-pip",
+                 tier="light"))
+    led.advance(250)  # block at 350 (2024-12-03)
+    accepted(ship(led, "SHP-1", lot="LOT-P", qty=10_000, exporter="cn-pip", importer="mx-pip",
+                  t=299))  # filed late, dated 2024-12-02: no PEN needed
+    rejected(ship(led, "SHP-2", lot="LOT-P", qty=10_000, exporter="cn-pip",
+                  importer="mx-pip"), "pen_required")
+    rejected(commission(led, lot="LOT-B2", chemical=chem, op="cn-bare"), "unlicensed")
+    accepted(commission(led, lot="LOT-B3", chemical=chem, op="cn-bare", t=299))
+    rejected(ship(led, "SHP-3", lot="LOT-B", qty=1_000, exporter="cn-bare", importer="mx-bare"),
+             "unlicensed")
+    rejected(pen(led, "PEN-L2", lot="LOT-P", qty=10_000, exporter="cn-pip", importer="mx-pip",
+                 tier="light"), "pen_tier_too_low")
+    accepted(pen(led, "PEN-F", lot="LOT-P", qty=10_000, exporter="cn-pip", importer="mx-pip"))
+    accepted(pen_reply(led, "PEN-F"))
+    accepted(ship(led, "SHP-2", lot="LOT-P", qty=10_000, exporter="cn-pip", importer="mx-pip",
+                  pen="PEN-F"))
+
+
+def test_a_light_pen_awaits_no_reply_and_a_full_one_for_a_light_chemical_does():
+    led = Ledger(rules={"MEX": NationRules(reply_window_ticks=100)})
+    accepted(register(led, "cn-any", "CHN", licences("*", "manufacture", "export")))
+    accepted(register(led, "mx-any", "MEX", licences("*", "import")))
+    accepted(commission(led, lot="LOT-A", chemical="aniline", op="cn-any"))
+    accepted(pen(led, "PEN-L", lot="LOT-A", qty=10_000, exporter="cn-any", importer="mx-any",
+                 tier="light"))
+    accepted(ship(led, "SHP-L", lot="LOT-A", qty=10_000, exporter="cn-any", importer="mx-any",
+                  pen="PEN-L"))
+    accepted(pen(led, "PEN-F", lot="LOT-A", qty=10_000, exporter="cn-any", importer="mx-any"))
+    rejected(ship(led, "SHP-F", lot="LOT-A", qty=10_000, exporter="cn-any", importer="mx-any",
+                  pen="PEN-F"), "pen_pending")  # over-notified: a full PEN awaits its reply
+
+
+def test_licences_are_scoped_by_chemical_and_date_and_name_known_chemicals():
+    led = Ledger(start=400)
+    accepted(register(led, "cn-4ap", "CHN", licences("4-ap", "manufacture")))
+    rejected(commission(led, op="cn-4ap"), "unlicensed")  # NPP under a 4-AP licence
+    accepted(register(led, "cn-dated", "CHN", licences(CHEM, "manufacture", start=300,
+                                                       until=500)))
+    accepted(commission(led, op="cn-dated"))
+    rejected(commission(led, lot="LOT-2", op="cn-dated", t=299), "unlicensed")
+    rejected(register(led, "cn-odd", "CHN", licences("unobtainium", "manufacture")),
+             "unknown_chemical")
+    rejected(register(led, "cn-odd", "CHN", licences(CHEM, "export")
+                      + licences("npp-typo", "export")), "unknown_chemical")
+    accepted(register(led, "mx-pharma", "MEX", licences("fentanyl", "manufacture",
+                                                        quota=5_000_000)))
+    assert led.state.operators["mx-pharma"].licences[0][4] == 5_000_000
+
+
+# ---------------------------------------------------------------------------------- authorities
+
+
+def authority_ledger(quota=0, **config) -> Ledger:
+    """Exporter, LOT-1 (100 kg NPP), importer licensed to import NPP with a stated need."""
+    led = Ledger(**config)
+    accepted(register_exporter(led))
+    accepted(register(led, IMPORTER, "MEX", licences(CHEM, "import", quota=quota)))
+    accepted(commission(led))
+    return led
+
+
+def decision(led, pen_id):
+    return decide(led.state, REGISTRY, led.config, led.state.pens[pen_id])
+
+
+def test_decide_objects_on_each_ground_alone():
+    led = authority_ledger(quota=50_000)
+    accepted(register(led, "mx-nolicence", "MEX", licences(CHEM, "manufacture")))
+    accepted(register(led, "us-importer", "USA", licences(CHEM, "import")))
+    accepted(pen(led, "PEN-OK", qty=40_000))
+    assert decision(led, "PEN-OK") == ("no_objection", ())
+    accepted(pen(led, "PEN-C", qty=1, consignee="mx-ghost"))
+    assert decision(led, "PEN-C") == ("objection", ("unknown_consignee",))
+    accepted(pen(led, "PEN-C2", qty=1, consignee="us-importer"))  # registered, but elsewhere
+    assert decision(led, "PEN-C2") == ("objection", ("unknown_consignee",))
+    accepted(pen(led, "PEN-U", qty=1, importer="mx-nolicence"))
+    assert decision(led, "PEN-U") == ("objection", ("unlicensed_importer",))
+    accepted(pen(led, "PEN-U2", qty=1, dispatch=FOREVER + 1))  # after the licence ends
+    assert decision(led, "PEN-U2") == ("objection", ("unlicensed_importer",))
+    accepted(pen(led, "PEN-E", qty=1, end_use=""))
+    assert decision(led, "PEN-E") == ("objection", ("missing_end_use",))
+    # 40 kg + 3 x 1 g so far (PEN-U2's period is none, PEN-U's importer another): 40_003 g
+    accepted(pen(led, "PEN-N", qty=10_000))
+    assert decision(led, "PEN-N") == ("objection", ("above_need",))
+    assert led.state.pens["PEN-N"].need_total_g == 50_003
+    assert decision(led, "PEN-OK") == ("no_objection", ())  # a later PEN changes no decision
+
+
+def test_decide_need_margin_and_no_stated_need():
+    led = authority_ledger(quota=50_000, authority={"MEX": AuthorityRules(need_margin_pct=25)})
+    accepted(pen(led, "PEN-1", qty=60_000))
+    assert decision(led, "PEN-1") == ("no_objection", ())
+    accepted(pen(led, "PEN-2", qty=2_500))
+    assert decision(led, "PEN-2") == ("no_objection", ())  # exactly 125%
+    accepted(pen(led, "PEN-3", qty=1))
+    assert decision(led, "PEN-3") == ("objection", ("above_need",))
+    led = authority_ledger(quota=0)
+    accepted(pen(led, "PEN-1", qty=100_000))
+    assert decision(led, "PEN-1") == ("no_objection", ())  # no stated need: no such ground
+
+
+@settings(max_examples=24, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(present=st.tuples(*[st.booleans()] * 4), enabled=st.tuples(*[st.booleans()] * 4))
+def test_property_decide_objects_exactly_on_present_enabled_grounds(present, enabled):
+    unknown, unlicensed, no_end_use, above = present
+    rules = AuthorityRules(*enabled)
+    led = authority_ledger(quota=10_000, authority={"MEX": rules})
+    importer = IMPORTER
+    if unlicensed:
+        importer = "mx-nolicence"
+        accepted(register(led, importer, "MEX", licences(CHEM, "manufacture")))
+    accepted(pen(led, "PEN-1", qty=10_001 if above else 10_000, importer=importer,
+                 consignee="mx-ghost" if unknown else importer,
+                 end_use="" if no_end_use else "resins"))
+    expected = tuple(reason for reason, p, e in zip(REASONS, present, enabled) if p and e)
+    # an unlicensed importer has no licence, hence no stated need to exceed
+    expected = tuple(r for r in expected if not (r == "above_need" and unlicensed))
+    assert decision(led, "PEN-1") == (("objection", expected) if expected
+                                      else ("no_objection", ()))
+
+
+def test_objection_then_shipment_is_blocked_and_flagged():
+    led = authority_ledger()
+    accepted(pen(led, "PEN-1", end_use=""))
+    verdict, reasons = decision(led, "PEN-1")
+    r = accepted(pen_reply(led, "PEN-1", verdict, reasons=",".join(reasons)))
+    assert r.flags == () and led.state.pens["PEN-1"].reply_reasons == "missing_end_use"
+    r = rejected(ship(led, pen="PEN-1"), "pen_objection")
+    assert flag_kinds(r) == ["objection_ignored"]
+
+
+def test_a_consent_that_contradicts_the_rules_is_accepted_and_flagged():
+    led = authority_ledger()
+    accepted(pen(led, "PEN-1", qty=40_000, consignee="mx-front-company"))
+    r = accepted(pen_reply(led, "PEN-1", "no_objection"))
+    assert flag_kinds(r) == ["reply_contradicts_rules"] and r.flags[0].subject == "LOT-1"
+    assert "unknown_consignee" in r.flags[0].detail
+    accepted(ship(led, pen="PEN-1"))  # the chaincode does not overrule the authority
+    accepted(pen(led, "PEN-2", qty=40_000))
+    assert accepted(pen_reply(led, "PEN-2", "no_objection")).flags == ()  # honest consent
+    accepted(pen(led, "PEN-3", qty=1))
+    assert accepted(pen_reply(led, "PEN-3", "objection")).flags == ()  # stricter is allowed
+
+
+def test_pen_need_is_copied_on_write():
+    led = authority_ledger(quota=50_000)
+    accepted(pen(led, "PEN-1", qty=30_000))
+    parent = led.state
+    before = dict(parent.pen_need_g)
+    led.cc.state = parent.fork()
+    accepted(pen(led, "PEN-2", qty=30_000))
+    assert parent.pen_need_g == before and "PEN-2" not in parent.pens
+    assert sum(led.state.pen_need_g.values()) == 60_000
+    assert decision(led, "PEN-2") == ("objection", ("above_need",))
+    led.cc.state = parent  # the parent still decides as before
+    assert decision(led, "PEN-1") == ("no_objection", ())
+
+
+# ---------------------------------------------------------------------------------- checkpoints, reports, inspections
+
+
+def test_missing_checkpoint_for_a_member_transit_that_did_not_check_in():
+    led = trading()
+    accepted(export(led, via=("USA",)))
+    r = accepted(receive(led))
+    assert flag_kinds(r) == ["missing_checkpoint"] and r.flags[0].subject == "SHP-1"
+    assert "USA" in r.flags[0].detail
+
+
+def test_no_missing_checkpoint_when_checked_in_or_outside_the_consortium():
+    led = trading()
+    accepted(export(led, via=("USA",)))
+    accepted(transit(led, "SHP-1", "USA"))
+    assert accepted(receive(led)).flags == ()
+    led = trading()
+    assert flag_kinds(accepted(export(led, via=("GTM",)))) == ["dark_hop"]
+    assert accepted(receive(led)).flags == ()
+
+
+def suspicious(led, subject, signer="USA", report="SOR-1", **kw):
+    return led.submit(signer, "suspicious_order", {"report": report, "subject": subject,
+                                                   "reason": "order far above need"}, **kw)
+
+
+def test_suspicious_order_flags_its_subject():
+    led = trading()
+    accepted(pen(led, "PEN-1"))
+    for subject in ("LOT-1", "PEN-1", IMPORTER):
+        r = accepted(suspicious(led, subject))
+        assert flag_kinds(r) == ["suspicious_order"] and r.flags[0].subject == subject
+    accepted(pen_reply(led, "PEN-1"))
+    accepted(ship(led, pen="PEN-1"))
+    assert accepted(suspicious(led, "SHP-1", signer="MEX")).flags[0].subject == "SHP-1"
+    rejected(suspicious(led, "NOPE"), "unknown_subject")
+    rejected(suspicious(led, "LOT-1", signer="GTM"), "wrong_authority")
+
+
+def inspect(led, inspection, shipment, nation="MEX", found=CHEM, found_g=40_000, seized_g=0,
+            signer=None, declared="", **kw):
+    return led.submit(signer or nation, "inspect", {
+        "inspection": inspection, "shipment": shipment, "nation": nation,
+        "declared_chemical": declared, "hs_code": "2933.37", "found_chemical": found,
+        "found_g": found_g, "seized_g": seized_g}, **kw)
+
+
+def test_inspection_flags_and_clean_record():
+    led = trading()
+    accepted(export(led))
+    r = accepted(inspect(led, "INS-1", "SHP-1"))
+    assert r.flags == () and r.event_id in led.state.lot_history["SHP-1"]  # clean, recorded
+    r = accepted(inspect(led, "INS-2", "SHP-1", found="4-ap"))
+    assert flag_kinds(r) == ["mislabelled"] and r.flags[0].subject == "SHP-1"
+    r = accepted(inspect(led, "INS-3", "SHP-1", found_g=30_000, seized_g=30_000))
+    assert flag_kinds(r) == ["quantity_mismatch"] and r.flags[0].subject == "SHP-1"
+    assert led.state.shipments["SHP-1"].seized_g == 30_000
+    assert led.state.lots["LOT-1"].quantity_g == 60_000  # seizure changes no lot
+    r = accepted(inspect(led, "INS-4", "-", found="1-boc-4-piperidone", declared="antacid",
+                         seized_g=40_000))
+    assert flag_kinds(r) == ["unrecorded_cargo"] and r.flags[0].subject == "INS-4"
+    assert accepted(inspect(led, "INS-5", "-", found="calcium carbonate")).flags == ()
+    rejected(inspect(led, "INS-6", "NOPE"), "unknown_shipment")
+    rejected(inspect(led, "INS-1", "SHP-1"), "duplicate_inspection")
+    rejected(inspect(led, "INS-7", "SHP-1", found_g=1, seized_g=2), "insufficient_quantity")
+    accepted(receive(led))  # received as recorded: the inspections are beside the records
+
+
+def test_inspection_wrong_authority():
+    led = trading()
+    accepted(export(led))
+    rejected(inspect(led, "INS-1", "SHP-1", nation="MEX", signer="USA"), "wrong_authority")
+    rejected(inspect(led, "INS-1", "SHP-1", nation="GTM"), "wrong_authority")  # not a member
+
+
+# ---------------------------------------------------------------------------------- per-step yields
+
+
+def test_per_step_yield_and_unknown_transformation():
+    led = Ledger()
+    accepted(register(led, "cn-any", "CHN", licences("*", "manufacture", "export")))
+    accepted(commission(led, lot="LOT-PIP", chemical="4-piperidone", op="cn-any"))
+    within = transform(led, "LOT-PIP", 10_000, "LOT-NPP-1", 20_000, product="npp", op="cn-any",
+                       signer="CHN")
+    assert accepted(within).flags == ()
+    r = accepted(transform(led, "LOT-PIP", 10_000, "LOT-NPP-2", 30_000, product="npp",
+                           op="cn-any", signer="CHN"))  # 3.0 kg/kg: the whole-route yield
+    assert flag_kinds(r) == ["yield_exceeded"] and "2.051" in r.flags[0].detail
+    rejected(transform(led, "LOT-NPP-1", 1_000, "LOT-X", 1, product="4-ap", op="cn-any",
+                       signer="CHN"), "unknown_transformation")
+    # into an end product with no listed step: the chemical's overall yield_max
+    assert accepted(transform(led, "LOT-NPP-1", 1_000, "LOT-F", 1_655, product="fentanyl",
+                              op="cn-any", signer="CHN")).flags == ()
+    r = accepted(transform(led, "LOT-NPP-1", 1_000, "LOT-F2", 1_656, product="fentanyl",
+                           op="cn-any", signer="CHN"))
+    assert flag_kinds(r) == ["yield_exceeded"]
+
+
+def test_pen_tier_and_licence_shape_are_checked_at_decode():
+    led = trading()
+    r = rejected(pen(led, "PEN-1", tier="none"), "malformed")
+    assert r.event_id == "" and "PEN-1" not in led.state.pens
+    fields = {"operator": "cn-old", "nation": "CHN", "public_key": operator("cn-old").public_key,
+              "licences": ((CHEM, "export", 0, FOREVER),)}  # the old 4-tuple
+    rejected(led.submit("CHN", "register_operator", fields), "malformed")

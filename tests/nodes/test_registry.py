@@ -171,6 +171,37 @@ def test_every_chemical_is_cited_and_has_a_yield_basis(registry) -> None:
         assert re.fullmatch(r"\d{4}\.\d{2}", chemical.hs_code), chemical.id
 
 
+# Molecular formulas (free bases), written out here independently of the data file's prose.
+FORMULAS = {
+    "npp": "C13H17NO", "4-anpp": "C19H24N2", "4-ap": "C11H16N2", "1-boc-4-ap": "C16H24N2O2",
+    "norfentanyl": "C14H20N2O", "4-piperidone": "C5H9NO", "1-boc-4-piperidone": "C10H17NO3",
+    "acetic-anhydride": "C4H6O3", "propionyl-chloride": "C3H5ClO", "aniline": "C6H7N",
+    "fentanyl": "C22H28N2O", "acetylfentanyl": "C21H26N2O",
+}
+ATOMIC_WEIGHTS = {"C": 12.011, "H": 1.008, "N": 14.007, "O": 15.999, "Cl": 35.45}  # IUPAC
+
+
+def molar_mass(formula: str) -> float:
+    return sum(ATOMIC_WEIGHTS[element] * int(count or 1)
+               for element, count in re.findall(r"([A-Z][a-z]?)(\d*)", formula))
+
+
+def test_every_step_yield_is_its_molar_mass_ratio(registry) -> None:
+    """1 mol of input gives at most 1 mol of product: yield = M(product) / M(input)."""
+    steps = registry.transformations
+    for needed in [("npp", "4-anpp"), ("4-anpp", "fentanyl"), ("4-ap", "4-anpp"),
+                   ("4-piperidone", "npp"), ("1-boc-4-piperidone", "npp"), ("1-boc-4-ap", "4-ap"),
+                   ("norfentanyl", "fentanyl"), ("acetic-anhydride", "acetylfentanyl"),
+                   ("propionyl-chloride", "fentanyl"), ("aniline", "4-anpp")]:
+        assert needed in steps, needed
+    for (source, product), step in steps.items():
+        expected = molar_mass(FORMULAS[product]) / molar_mass(FORMULAS[source])
+        assert abs(step.yield_max - expected) <= 0.005 * expected, (source, product, expected)
+        assert FORMULAS[source] in step.yield_basis and FORMULAS[product] in step.yield_basis
+        assert any("https://" in s for s in step.sources), (source, product)
+    assert steps[("4-piperidone", "npp")].yield_max == pytest.approx(203.28 / 99.13, rel=1e-3)
+
+
 def test_every_registered_hs_code_is_watched(registry) -> None:
     # A registered chemical declared under an unwatched code would dodge the `unregistered` flag.
     for chemical in registry.chemicals.values():
@@ -332,6 +363,20 @@ CHEMICAL_ERRORS = {
                               "only status and effective"]),
     "watched-hs-code": ('"2933.39",  # other', '"2933-39",  # other',
                         ["watched_hs_codes[0]", "not an HS subheading", '"NNNN.NN"']),
+    "step-unknown-input": ('input = "4-piperidone"', 'input = "4-piperidinone"',
+                           ["transformation[0].input", "unknown chemical '4-piperidinone'",
+                            "use a registered id"]),
+    "step-unknown-product": ('product = "npp"', 'product = "heroin"',
+                             ["transformation[0].product", "unknown product 'heroin'",
+                              "end product"]),
+    "step-duplicate": ('input = "1-boc-4-piperidone"\nproduct = "npp"',
+                       'input = "4-piperidone"\nproduct = "npp"',
+                       ["transformation[1].product", "duplicate step 4-piperidone -> npp",
+                        "(also transformation[0])"]),
+    "step-yield-range": ("yield_max = 2.051", "yield_max = 101.0",
+                         ["transformation[0].yield_max", "out of range", "at most 100"]),
+    "step-missing-basis": ('yield_basis = "N-phenethylation: 1 mol 4-piperidone', 'notes = "',
+                           ["transformation[0].yield_basis", "missing", "add yield_basis"]),
     "unknown-top-level-key": ("watched_hs_codes = [", 'colour = "red"\nwatched_hs_codes = [',
                               ["colour", "unknown top-level key", "allowed top-level keys"]),
 }
