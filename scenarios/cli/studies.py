@@ -107,15 +107,23 @@ def cmd_sweep(args: argparse.Namespace) -> ExitCode:
     except (SweepError, VariantError) as exc:
         err.print(f"error: {exc}", markup=False)
         return ExitCode.USAGE
-    table = Table(title=f"{result['name']}: {result['metric']} per grid point")
-    keys = [k for k in result["aggregate"][0] if k not in ("runs", "failed", "mean", "ci95_low",
-                                                             "ci95_high")]
-    for col in keys + ["runs", "failed", "mean", "95% interval"]:
+    metrics = result["metrics"]
+    table = Table(title=f"{result['name']}: {', '.join(metrics)} per grid point")
+    prefixes = [""] + [f"{m}_" for m in metrics[1:]]
+    stats = {f"{p}{k}" for p in prefixes for k in ("mean", "ci95_low", "ci95_high")}
+    keys = [k for k in result["aggregate"][0] if k not in {"runs", "failed"} | stats]
+    for col in keys + ["runs", "failed"]:
         table.add_column(col)
+    for metric in metrics:
+        table.add_column(f"{metric} mean")
+        table.add_column("95% interval")
     for e in result["aggregate"]:
-        interval = "-" if e["mean"] is None else f"{e['ci95_low']} .. {e['ci95_high']}"
-        table.add_row(*[str(e[k]) for k in keys], str(e["runs"]), str(e["failed"]),
-                      _fmt(e["mean"]), interval)
+        cells = [str(e[k]) for k in keys] + [str(e["runs"]), str(e["failed"])]
+        for p in prefixes:
+            mean = e[f"{p}mean"]
+            cells += [_fmt(mean), "-" if mean is None else
+                      f"{e[f'{p}ci95_low']} .. {e[f'{p}ci95_high']}"]
+        table.add_row(*cells)
     console.print(table)
     console.print(f"wrote {out / 'results.csv'}, {out / 'aggregate.csv'}, {out / 'sweep.png'}"
                   f" and {out / 'sweep.json'}")

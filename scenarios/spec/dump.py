@@ -18,7 +18,8 @@ def scenario_to_toml(s: Scenario, header: str = "") -> str:
         raise ScenarioError(f"{s.source}: custom Python behaviours cannot be written as TOML")
     doc: dict = {
         "scenario": {"name": s.name, "description": s.description, "seed": s.seed,
-                     "ticks_max": s.ticks_max},
+                     "ticks_max": s.ticks_max, "ticks_per_trade_day": s.ticks_per_trade_day,
+                     "trade_epoch": s.trade_epoch},
         "nation": [_nation(code, power, (s.nation_rules or {}).get(code))
                    for code, power in s.nations],
         "network": _clean(s.network),
@@ -32,6 +33,8 @@ def scenario_to_toml(s: Scenario, header: str = "") -> str:
         "workload": _clean(s.workload),
         "consensus": dict(s.consensus),
         "domain": dict(s.domain or {}),
+        "inspection": dict(s.inspection or {}),
+        "source": [{"nation": src["nation"], "share": src["share"]} for src in s.sources],
         "lane": [_clean({"from": lane["from"], "to": lane["to"], "via": list(lane["via"]),
                          "share": lane["share"], "chemicals": list(lane["chemicals"])})
                  for lane in s.lanes],
@@ -49,7 +52,7 @@ def scenario_to_toml(s: Scenario, header: str = "") -> str:
 def _nation(code: str, power: int, rules: dict | None) -> dict:
     out: dict = {"id": code, "power": power}
     if rules:
-        out.update(rules)
+        out.update(_clean(rules))
     return out
 
 

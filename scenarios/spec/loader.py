@@ -6,6 +6,7 @@ the key path (`behaviour[2].until_tick`), what is wrong, and what to write inste
 
 from __future__ import annotations
 
+import datetime
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -15,6 +16,9 @@ from scenarios.spec.schema import (BEHAVIOURS, NATIONS_MAX, REQUIRED, SCHEMA, Be
                                    Table)
 
 NATION_CODE = re.compile(r"^[A-Z]{3}$")
+
+
+DEFAULT_LANES_PATH = Path(__file__).resolve().parents[1] / "data" / "lanes.toml"
 
 
 class ScenarioError(ValueError):
@@ -59,6 +63,10 @@ class Scenario:
     lanes: tuple = ()
     domain: dict = None  # type: ignore[assignment]
     custom: tuple = ()  # CustomBehaviour objects from a Python scenario script
+    sources: tuple = ()  # [[source]] tables: each exporter's share of the total mass
+    inspection: dict = None  # type: ignore[assignment]
+    ticks_per_trade_day: int = 100
+    trade_epoch: str = "2025-01-01"
 
     @property
     def nation_ids(self) -> tuple[str, ...]:
@@ -232,7 +240,12 @@ class _Checker:
         if k.maximum is not None and value > k.maximum:  # type: ignore[operator]
             raise self.fail(path, f"{value!r} is above the maximum {k.maximum}",
                             f"Use a value from {k.minimum} to {k.maximum}, e.g. {k.example}")
-        if k.choices is not None and value not in k.choices:
+        if k.choices is not None and t == "list[str]":
+            for item in value:  # type: ignore[union-attr]
+                if item not in k.choices:
+                    raise self.fail(path, f"unknown value {item!r}",
+                                    f"Allowed values are: {', '.join(k.choices)}.")
+        elif k.choices is not None and value not in k.choices:
             raise self.fail(path, f"unknown value {value!r}",
                             f"Allowed values are: {', '.join(k.choices)}.")
         return value
@@ -313,6 +326,11 @@ class _Checker:
             raise self.fail("behaviour", "every nation opts out",
                             "Leave at least one nation in the consortium.")
         lanes = self._lanes(t["lane"])
+        sources = self._sources(t["source"], lanes)
+        if not _is_iso_date(meta["trade_epoch"]):
+            raise self.fail("scenario.trade_epoch", f"{meta['trade_epoch']!r} is not a date",
+                            'Write the date of tick 0 as "YYYY-MM-DD", e.g. '
+                            'trade_epoch = "2025-01-01".')
         workload = dict(t["workload"])
         if workload["trade_until_tick"] is None:
             workload["trade_until_tick"] = max(workload["trade_start_tick"], ticks_max * 6 // 10)
@@ -328,9 +346,12 @@ class _Checker:
             workload=workload, consensus=t["consensus"], expect=t["expect"],
             nation_rules={n["id"]: {"requires_pen": n["requires_pen"],
                                     "pen_silence": n["pen_silence"],
-                                    "pen_reply_window_ticks": n["pen_reply_window_ticks"]}
+                                    "pen_reply_window_ticks": n["pen_reply_window_ticks"],
+                                    "objects_to": list(n["objects_to"]),
+                                    "inspection_budget": n["inspection_budget"]}
                           for n in nations_raw},
-            lanes=lanes, domain=t["domain"],
+            lanes=lanes, domain=t["domain"], sources=sources, inspection=t["inspection"],
+            ticks_per_trade_day=meta["ticks_per_trade_day"], trade_epoch=meta["trade_epoch"],
         )
 
     def _nations(self, preset: dict, explicit: list[dict]) -> list[dict]:
@@ -481,6 +502,36 @@ class _Checker:
                                 f"Make the shares of the lanes from {exporter} sum to 1.")
         return tuple(raw)
 
+    def _sources(self, raw: list[dict], lanes: tuple) -> tuple:
+        """[[source]] shares: known exporters, each once, summing to 1."""
+        if not raw:
+            return ()
+        exporters = {lane["from"] for lane in lanes}
+        if not lanes:
+            from nodes.app.registry import load_lanes
+            exporters = {lane.from_ for lane in load_lanes(DEFAULT_LANES_PATH)}
+        seen: set[str] = set()
+        for i, source in enumerate(raw):
+            path = f"source[{i}]"
+            if source["nation"] not in exporters:
+                raise self.fail(f"{path}.nation", f"{source['nation']!r} is the source of no lane",
+                                "Name the `from` of a [[lane]]: "
+                                + ", ".join(sorted(exporters)) + ".")
+            if source["nation"] in seen:
+                raise self.fail(f"{path}.nation", f"{source['nation']} is listed twice",
+                                "Give each source one [[source]] table.")
+            seen.add(source["nation"])
+        total = sum(source["share"] for source in raw)
+        if abs(total - 1.0) > 1e-6:
+            raise self.fail("source", f"the [[source]] shares sum to {total:g}",
+                            "Make the shares of the [[source]] tables sum to 1.")
+        missing = sorted(exporters - seen)
+        if missing:
+            raise self.fail("source", f"no [[source]] for {', '.join(missing)}",
+                            f"Add a [[source]] with nation = \"{missing[0]}\" and its share, "
+                            "or remove its lanes.")
+        return tuple(raw)
+
     def _known(self, nation: str, known: set[str], path: str) -> None:
         if nation not in known:
             raise self.fail(path, f"unknown nation {nation!r}",
@@ -514,6 +565,14 @@ class _Checker:
                             f"until_tick {until} is not after from_tick {table['from_tick']}",
                             "Make until_tick larger than from_tick, or omit it for a permanent "
                             "fault.")
+
+
+def _is_iso_date(value: str) -> bool:
+    try:
+        datetime.date.fromisoformat(value)
+    except ValueError:
+        return False
+    return len(value) == 10
 
 
 def _type_name(value: object) -> str:

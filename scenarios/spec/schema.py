@@ -154,6 +154,10 @@ CORRUPT_KINDS = (BehaviourKind.WITHHOLD_OBJECTION, BehaviourKind.FALSE_REPORT,
                  BehaviourKind.COLLUDE)
 DIVERSION_KINDS = ("under_report", "false_origin", "undeclared_transit", "dark_hop", "overdue",
                    "unregistered", "yield_exceeded")
+# Illicit attempts that do not declare themselves (scenarios/trade/illicit.py says what each does).
+ILLICIT_KINDS = ("smuggle", "mislabel", "pre_precursor", "front_company", "split")
+# The grounds on which an importing authority objects to a PEN (nodes/app/authority.py).
+OBJECTION_GROUNDS = ("unknown_consignee", "unlicensed_importer", "missing_end_use", "above_need")
 
 SCHEMA: dict[str, Table] = {
     "scenario": Table(
@@ -167,6 +171,15 @@ SCHEMA: dict[str, Table] = {
                         "seed = 7", minimum=0, maximum=2**63 - 1),
             "ticks_max": Key("int", 20_000, "Virtual ticks to simulate; `--ticks-max` overrides it.",
                              "ticks_max = 20000", minimum=1, maximum=TICKS_MAX_LIMIT),
+            "ticks_per_trade_day": Key("int", 100, "Trade time: how many ticks make one day of "
+                                       "trade (docs/domain.md, \"Time\"). The network keeps "
+                                       "1 tick = 1 ms; trade runs compressed, so a PEN reply "
+                                       "window of 15 days is 1,500 ticks and a year of trade "
+                                       "36,500.", "ticks_per_trade_day = 100", minimum=1,
+                                       maximum=100_000),
+            "trade_epoch": Key("str", "2025-01-01", "The calendar date of tick 0: the registry's "
+                               "rules (Convention tables, national controls, licences) apply "
+                               "as of each event's date.", 'trade_epoch = "2025-01-01"'),
         },
         required=True,
     ),
@@ -202,6 +215,16 @@ SCHEMA: dict[str, Table] = {
                                           "PEN before silence applies.",
                                           "pen_reply_window_ticks = 1500", minimum=1,
                                           maximum=10_000_000),
+            "objects_to": Key("list[str]", list(OBJECTION_GROUNDS), "The grounds on which this "
+                              "nation's authority objects to a PEN: an unknown consignee, an "
+                              "importer without a valid import licence, no end-use declaration, "
+                              "a quantity above the importer's stated need. [] answers every "
+                              "PEN with no objection.", 'objects_to = ["unknown_consignee"]',
+                              choices=OBJECTION_GROUNDS),
+            "inspection_budget": Key("float", None, "Share of the consignments entering or "
+                                     "crossing this nation that its customs inspect; default: "
+                                     "[inspection] budget.", "inspection_budget = 0.1",
+                                     minimum=0.0, maximum=1.0),
         },
         array=True,
     ),
@@ -353,10 +376,20 @@ SCHEMA: dict[str, Table] = {
                                     "ticks_max, leaving time to arrive.",
                                     "trade_until_tick = 12000", minimum=1,
                                     maximum=TICKS_MAX_LIMIT),
-            "diversions": Key("dict[str,int]", {}, "Diversions injected among the shipments, by "
-                              "kind; the oracle knows them, the nodes do not.",
+            "diversions": Key("dict[str,int]", {}, "Diversions of declared trade by insiders "
+                              "(licensed operators, corrupt officials), by kind; the oracle "
+                              "knows them, the nodes do not.",
                               "diversions = { under_report = 10, dark_hop = 5 }",
                               minimum=0, maximum=1_000_000, choices=DIVERSION_KINDS),
+            "illicit": Key("dict[str,int]", {}, "Illicit attempts that do not declare "
+                           "themselves, by kind: smuggle (off-chain, no record at all), mislabel "
+                           "(declared to customs as another good), pre_precursor (an unscheduled "
+                           "substitute), front_company (a licensed front orders within its "
+                           "stated need), split (a front splits an order above its need). Drawn "
+                           "along the lanes like trade; only inspections, seizures and the "
+                           "authorities' rules can reveal them.",
+                           "illicit = { smuggle = 10, mislabel = 5 }", minimum=0,
+                           maximum=1_000_000, choices=ILLICIT_KINDS),
         },
     ),
     "consensus": Table(
@@ -413,6 +446,39 @@ SCHEMA: dict[str, Table] = {
                                      "is flagged late_report.", "late_report_ticks = 2000",
                                      minimum=1, maximum=TICKS_MAX_LIMIT),
         },
+    ),
+    "inspection": Table(
+        "Physical inspections: the ground truth a corrupt official cannot falsify. Each member "
+        "nation's customs inspect a share of the consignments that enter or cross it; an "
+        "inspection weighs and tests the cargo and files what it found (`inspect`), which the "
+        "chaincode compares with the records.",
+        {
+            "budget": Key("float", 0.0, "Share of consignments each member inspects at entry "
+                          "and in transit (a [[nation]] may set its own inspection_budget).",
+                          "budget = 0.05", minimum=0.0, maximum=1.0),
+            "detection_probability": Key("float", 0.9, "Chance that an inspection of a "
+                                         "consignment that differs from its papers finds it "
+                                         "(concealment, sampling and field tests miss the rest).",
+                                         "detection_probability = 0.9", minimum=0.0,
+                                         maximum=1.0),
+            "measurement_error_pct": Key("float", 0.3, "Standard deviation of the inspection "
+                                         "scale's error, in percent of the mass weighed: the "
+                                         "source of false alarms on honest cargo.",
+                                         "measurement_error_pct = 0.3", minimum=0.0,
+                                         maximum=10.0),
+        },
+    ),
+    "source": Table(
+        "An exporting nation's share of the total traded mass. Lanes are drawn so that each "
+        "source carries its share (default: scenarios/data/economy.toml's [[source]] shares, "
+        "for the sources on the lanes, rescaled to sum to 1).",
+        {
+            "nation": Key("str", REQUIRED, "Exporting nation (ISO alpha-3), the `from` of some "
+                          "[[lane]].", 'nation = "CHN"'),
+            "share": Key("float", REQUIRED, "Its share of the total mass; the shares sum to 1.",
+                         "share = 0.7", minimum=0.0, maximum=1.0),
+        },
+        array=True,
     ),
     "lane": Table(
         "A trade lane; any [[lane]] replaces the built-in trade-route graph "

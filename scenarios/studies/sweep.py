@@ -67,9 +67,11 @@ def load_spec(path: Path) -> dict:
         raise SweepError(f"{path}: sweep.seeds: expected a list of whole numbers >= 0, e.g. "
                          f"seeds = [1, 2, 3]")
     metric = sweep.get("metric", "traced_complete_pct")
-    if metric not in METRICS:
-        raise SweepError(f"{path}: sweep.metric: unknown metric {metric!r}. Use one of: "
-                         f"{', '.join(METRICS)}.")
+    metrics = metric if isinstance(metric, list) and metric else [metric]
+    for m in metrics:
+        if m not in METRICS:
+            raise SweepError(f"{path}: sweep.metric: unknown metric {m!r}. Use one of: "
+                             f"{', '.join(METRICS)}, or a list of them.")
     params = sweep.get("param", [])
     if not isinstance(params, list) or not params:
         raise SweepError(f'{path}: sweep.param: add at least one [[sweep.param]] with path and '
@@ -92,7 +94,7 @@ def load_spec(path: Path) -> dict:
     if points > POINTS_MAX:
         raise SweepError(f"{path}: the grid has {points} runs; keep it at most {POINTS_MAX}")
     return {"name": sweep.get("name", path.stem), "scenario": scenario, "seeds": seeds,
-            "metric": metric, "params": params, "spec": str(path)}
+            "metric": metrics[0], "metrics": metrics, "params": params, "spec": str(path)}
 
 
 def tasks_for(spec: dict, out: Path) -> list[Task]:
@@ -136,12 +138,12 @@ def run_sweep(spec_path: Path, out: Path, workers: int = 1, dask_address: str | 
         writer.writerows(rows)
     aggregate = _aggregate(rows, spec, param_cols)
     with (out / "aggregate.csv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=[*param_cols, "runs", "failed", "mean",
-                                               "ci95_low", "ci95_high"])
+        writer = csv.DictWriter(f, fieldnames=list(aggregate[0]) if aggregate else param_cols)
         writer.writeheader()
         writer.writerows(aggregate)
     _plot(aggregate, spec, param_cols, out / "sweep.png")
     result = {"name": spec["name"], "scenario": str(spec["scenario"]), "metric": spec["metric"],
+              "metrics": spec["metrics"],
               "runs": len(rows), "failed": sum(1 for r in rows if r["error"]),
               "aggregate": aggregate}
     (out / "sweep.json").write_text(json.dumps(result, indent=2) + "\n")
@@ -149,28 +151,31 @@ def run_sweep(spec_path: Path, out: Path, workers: int = 1, dask_address: str | 
 
 
 def _aggregate(rows: list[dict], spec: dict, param_cols: list[str]) -> list[dict]:
-    metric = spec["metric"]
+    """Per grid point: the first metric's mean and 95% interval as `mean`, `ci95_low`,
+    `ci95_high`; every further metric's as `<metric>_mean`, `<metric>_ci95_low`, ...."""
     points: dict[int, list[dict]] = {}
     for row in rows:
         points.setdefault(row["point"], []).append(row)
     out = []
     for point in sorted(points):
         group = points[point]
-        values = [float(r[metric]) for r in group
-                  if not r["error"] and isinstance(r.get(metric), (int, float))]
         entry = {c: group[0][c] for c in param_cols}
         entry.update(runs=len(group), failed=sum(1 for r in group if r["error"]))
-        if values:
-            mean = statistics.fmean(values)
-            half = 0.0
-            if len(values) > 1:
-                df = len(values) - 1
-                t = next((T95[d] for d in sorted(T95) if d >= df), 1.96)
-                half = t * statistics.stdev(values) / math.sqrt(len(values))
-            entry.update(mean=round(mean, 4), ci95_low=round(mean - half, 4),
-                         ci95_high=round(mean + half, 4))
-        else:
-            entry.update(mean=None, ci95_low=None, ci95_high=None)
+        for i, metric in enumerate(spec.get("metrics", [spec["metric"]])):
+            prefix = "" if i == 0 else f"{metric}_"
+            values = [float(r[metric]) for r in group
+                      if not r["error"] and isinstance(r.get(metric), (int, float))]
+            mean = low = high = None
+            if values:
+                mean = statistics.fmean(values)
+                half = 0.0
+                if len(values) > 1:
+                    df = len(values) - 1
+                    t = next((T95[d] for d in sorted(T95) if d >= df), 1.96)
+                    half = t * statistics.stdev(values) / math.sqrt(len(values))
+                mean, low, high = round(mean, 4), round(mean - half, 4), round(mean + half, 4)
+            entry.update({f"{prefix}mean": mean, f"{prefix}ci95_low": low,
+                          f"{prefix}ci95_high": high})
         out.append(entry)
     return out
 
@@ -180,25 +185,29 @@ def _plot(aggregate: list[dict], spec: dict, param_cols: list[str], path: Path) 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     first = param_cols[0]
-    fig, ax = plt.subplots(figsize=(7, 4))
+    metrics = spec.get("metrics", [spec["metric"]])
+    fig, axes = plt.subplots(1, len(metrics), figsize=(7 if len(metrics) == 1 else
+                                                       4.2 * len(metrics), 4), squeeze=False)
     groups: dict[tuple, list[dict]] = {}
     for entry in aggregate:
         groups.setdefault(tuple(entry[c] for c in param_cols[1:]), []).append(entry)
-    for key, entries in sorted(groups.items(), key=lambda kv: str(kv[0])):
-        xs = [str(e[first]) for e in entries if e["mean"] is not None]
-        ys = [e["mean"] for e in entries if e["mean"] is not None]
-        err = [[e["mean"] - e["ci95_low"] for e in entries if e["mean"] is not None],
-               [e["ci95_high"] - e["mean"] for e in entries if e["mean"] is not None]]
-        label = ", ".join(f"{c}={v}" for c, v in zip(param_cols[1:], key)) or None
-        ax.errorbar(xs, ys, yerr=err, marker="o", capsize=4, label=label)
-    ax.set_xlabel(first)
-    ax.set_ylabel(spec["metric"])
-    ax.set_title(f"{spec['name']}\n(mean and 95% interval over {len(spec['seeds'])} seeds)",
+    for i, (metric, ax) in enumerate(zip(metrics, axes[0])):
+        prefix = "" if i == 0 else f"{metric}_"
+        mean, low, high = f"{prefix}mean", f"{prefix}ci95_low", f"{prefix}ci95_high"
+        for key, entries in sorted(groups.items(), key=lambda kv: str(kv[0])):
+            shown = [e for e in entries if e[mean] is not None]
+            err = [[e[mean] - e[low] for e in shown], [e[high] - e[mean] for e in shown]]
+            label = ", ".join(f"{c}={v}" for c, v in zip(param_cols[1:], key)) or None
+            ax.errorbar([str(e[first]) for e in shown], [e[mean] for e in shown], yerr=err,
+                        marker="o", capsize=4, label=label)
+        ax.set_xlabel(first)
+        ax.set_ylabel(metric)
+        ax.tick_params(axis="x", labelrotation=20)
+        if len(groups) > 1:
+            ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"{spec['name']}\n(mean and 95% interval over {len(spec['seeds'])} seeds)",
                  fontsize=10)
-    ax.tick_params(axis="x", labelrotation=20)
-    if len(groups) > 1:
-        ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110, metadata={"Software": None})
     plt.close(fig)

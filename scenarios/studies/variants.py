@@ -29,8 +29,10 @@ ROW_METRICS = (
     "heights_committed", "txs_committed", "safety_ok", "liveness_ok", "latency_ticks_p50",
     "latency_ticks_p99", "byzantine_power_fraction", "wall_s",
 )
-DOMAIN_METRICS = ("shipments", "shipped_kg", "traced_complete_pct", "detection_rate",
-                  "leaked_kg", "false_flags", "coverage_gap_flags", "dark_kg")
+DOMAIN_METRICS = ("shipments", "shipped_kg", "licit_kg", "traced_complete_pct",
+                  "detection_rate", "leaked_kg", "false_flags", "coverage_gap_flags", "dark_kg",
+                  "missed_count", "illicit.kg", "illicit.detected", "illicit.leaked_kg",
+                  "illicit.seized_kg", "inspections.count", "inspections.seized_kg")
 
 
 class VariantError(ValueError):
@@ -124,8 +126,11 @@ def run_task(task: Task) -> dict:
     for key in ROW_METRICS:
         row[key] = getattr(summary, key)
     domain = summary.domain or {}
-    for key in DOMAIN_METRICS:
-        row[key] = domain.get(key)
+    for key in DOMAIN_METRICS:  # "illicit.kg" is domain["illicit"]["kg"]
+        value = domain
+        for part in key.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        row[key] = value
     row["trace_sha256"] = summary.trace_sha256
     row["run_s"] = round(time.perf_counter() - started, 3)
     return row

@@ -215,7 +215,8 @@ def _impact(row: dict, baseline: dict) -> float | None:
         return None
     def lost(r: dict) -> float:
         traced = r.get("traced_complete_pct") or 0.0
-        return (r.get("shipped_kg") or 0.0) * (100 - traced) / 100 + (r.get("leaked_kg") or 0.0)
+        licit = r.get("licit_kg") if r.get("licit_kg") is not None else r.get("shipped_kg")
+        return (licit or 0.0) * (100 - traced) / 100 + (r.get("leaked_kg") or 0.0)
     return round(lost(row) - lost(baseline), 3)
 
 

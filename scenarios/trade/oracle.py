@@ -1,39 +1,54 @@
 """The domain oracle: what the ledger caught of the trade, judged against what really happened.
 
-It knows every planned shipment and which ones are diversions; the nodes do not. It reads each
-committed block once (its begin-block flags and its transaction results) and then reports:
+It knows every planned consignment, which are licit, which are diversions of declared trade by
+insiders and which are illicit attempts; the nodes do not. It reads each committed block once
+(its begin-block flags and its transaction results) and then reports, masses in kg:
 
-- `shipments`, `shipped_kg`: all planned shipments and their mass;
-- `traced_complete_pct`: mass-weighted, the share of shipped mass whose custody chain is whole on
-  the ledger: a commissioned lot, an accepted shipment, an accepted checkpoint in every transit
-  nation it really crossed (so none outside the consortium), and an accepted receipt;
-- `diversions_injected`, `diversions_flagged` by kind, `detection_rate`: a diversion counts as
-  flagged when a flag names one of its lots or its shipment, or one of its events is rejected;
-- `detection_delay_ticks_p50`: from the commit of the diversion's first event to its first flag;
-- `false_flags`: flags and rejections on legitimate trade, except `coverage_gap_flags`: the
-  dark_hop and overdue flags that truly say a legitimate route crosses a nation keeping no
-  records (an opted-out hub, say);
-- `leaked_kg`: the mass that undetected diversions took out of honest custody;
-- `flags_by_kind`, `rejections_by_reason`.
+- `licit_shipments`, `licit_kg`, and `traced_complete_pct`: mass-weighted over licit trade only,
+  the share whose custody chain is whole on the ledger (a commissioned lot, an accepted
+  shipment, an accepted checkpoint in every transit nation it really crossed, so none outside
+  the consortium, and an accepted receipt);
+- `traced_kg_by_nation`, `dark_kg_by_nation`: for each nation on a licit route, the licit mass
+  through it whose chain is whole, and the mass through it that goes dark somewhere;
+- `diversions_injected`, `diversions_flagged` by kind, `detection_rate`: a diversion or an
+  illicit attempt counts as detected when any flag or rejection names one of its lots,
+  shipments, PENs or inspections, whatever its route: the one exception is a `dark_hop` flag,
+  which states a fact about a declared route (licit trade on it gets the same flag) and
+  betrays nothing;
+- `missed`: the undetected ones (kind, shipment, lot, kg), and `leaked_kg`, their mass;
+- `illicit`: the attempts that never declared themselves, apart (count, kg, detected, seized,
+  leaked);
+- `inspections`: how many, how many found a difference, kg seized;
+- `false_flags`: flags and rejections on licit trade, except `coverage_gap_flags`: the dark_hop
+  and overdue flags that truly say a licit route crosses a nation keeping no records;
+- `detection_delay_ticks_p50` (and in trade days), `flags_by_kind`, `rejections_by_reason`.
 """
 
 from __future__ import annotations
 
+import datetime
 import math
 
 from nodes.app.chaincode import FLAG_KINDS, Flag, TxResult
 
+from scenarios.spec.schema import ILLICIT_KINDS
 from scenarios.trade.workload import DIVERSION_KINDS, PlannedShipment
 
 # Diversions injected by corrupt-official behaviours, beside the workload's own kinds.
 CORRUPTION_KINDS = ("false_report", "collusion")
-ALL_KINDS = DIVERSION_KINDS + CORRUPTION_KINDS
+ALL_KINDS = DIVERSION_KINDS + CORRUPTION_KINDS + ILLICIT_KINDS
+MISSED_LISTED_MAX = 50
+# Flags that state a fact about a declared route, not about a consignment's misconduct.
+ROUTE_FLAGS = ("dark_hop",)
 
 
 class DomainOracle:
-    def __init__(self, plans: list[PlannedShipment], members: tuple[str, ...]) -> None:
+    def __init__(self, plans: list[PlannedShipment], members: tuple[str, ...],
+                 ticks_per_day: int = 100, epoch: str = "2025-01-01") -> None:
         self.plans = plans
+        self.epoch = datetime.date.fromisoformat(epoch)
         self.members = set(members)
+        self.ticks_per_day = ticks_per_day
         self.by_subject: dict[str, PlannedShipment] = {}
         self.by_event: dict[str, PlannedShipment] = {}
         for p in plans:
@@ -74,7 +89,9 @@ class DomainOracle:
         self._blame(plan, tick, {"flag": flag.kind, "subject": flag.subject})
 
     def _blame(self, plan: PlannedShipment | None, tick: int, what: dict) -> None:
-        if plan is not None and plan.dark and what.get("flag") in ("dark_hop", "overdue"):
+        flag = what.get("flag")
+        if plan is not None and plan.dark and (
+                flag in ROUTE_FLAGS or (flag == "overdue" and plan.diversion is None)):
             # A true statement about a declared route through a nation that keeps no records: a
             # gap in coverage, neither a false alarm nor the detection of a diversion.
             self.coverage_gap_flags += 1
@@ -91,58 +108,111 @@ class DomainOracle:
             self.false_flag_examples.append({"tick": tick, "shipment": plan.id if plan else None,
                                              **what})
 
+    def _accepted(self, event_id: str) -> bool:
+        r = self.results.get(event_id)
+        return r is not None and r.accepted
+
     def _complete(self, p: PlannedShipment) -> bool:
-        def accepted(event_id: str) -> bool:
-            r = self.results.get(event_id)
-            return r is not None and r.accepted
         if p.diversion == "unregistered" or any(
                 v not in self.members for v in (p.from_nation, *p.actual_via, p.to_nation)):
             return False
         needed = [f"{p.id}-commission", f"{p.id}-ship", f"{p.id}-receive"]
         needed += [s.event_id for s in p.steps if s.kind == "transit"]
         transits = {s.fields["nation"] for s in p.steps if s.kind == "transit"}
-        return all(accepted(e) for e in needed) and set(p.actual_via) <= transits
+        return all(self._accepted(e) for e in needed) and set(p.actual_via) <= transits
 
     def summary(self) -> dict:
-        shipped_g = sum(p.quantity_g for p in self.plans)
-        complete_g = sum(p.quantity_g for p in self.plans if self._complete(p))
+        licit = [p for p in self.plans if p.economy == "licit" and p.diversion is None]
+        licit_g = sum(p.quantity_g for p in licit)
+        complete = {p.id for p in licit if self._complete(p)}
+        complete_g = sum(p.quantity_g for p in licit if p.id in complete)
+        traced_by_nation: dict[str, int] = {}
+        dark_by_nation: dict[str, int] = {}
+        for p in licit:
+            path = (p.from_nation, *p.actual_via, p.to_nation)
+            whole = p.id in complete
+            goes_dark = any(n not in self.members for n in path)
+            for n in path:
+                if whole:
+                    traced_by_nation[n] = traced_by_nation.get(n, 0) + p.quantity_g
+                if goes_dark:
+                    dark_by_nation[n] = dark_by_nation.get(n, 0) + p.quantity_g
         kinds = list(ALL_KINDS) + sorted({p.diversion for p in self.plans
                                           if p.diversion and p.diversion not in ALL_KINDS})
         injected = {k: 0 for k in kinds}  # custom behaviours may name kinds of their own
         flagged = {k: 0 for k in kinds}
         delays = []
         leaked_g = 0
+        missed = []
+        illicit = {"attempts": 0, "kg": 0.0, "detected": 0, "seized_kg": 0.0, "leaked_kg": 0.0}
+        by_year: dict[str, dict[str, float]] = {}
         for p in self.plans:
             if p.diversion is None:
                 continue
             injected[p.diversion] += 1
             tick = self.detected_tick.get(p.id)
+            if p.economy == "illicit":
+                illicit["attempts"] += 1
+                illicit["kg"] += p.quantity_g / 1000
+                illicit["seized_kg"] += p.seized_g / 1000
+                year = str((self.epoch + datetime.timedelta(
+                    days=p.start_tick // self.ticks_per_day)).year)
+                cell = by_year.setdefault(year, {})
+                key = f"{p.diversion}:{p.status}"
+                cell[key] = round(cell.get(key, 0.0) + p.quantity_g / 1000, 3)
             if tick is None:
                 leaked_g += p.diverted_g
+                if p.economy == "illicit":
+                    illicit["leaked_kg"] += p.diverted_g / 1000
+                missed.append({"kind": p.diversion, "shipment": p.id, "lot": f"{p.id}-L0",
+                               "chemical": p.chemical, "kg": round(p.diverted_g / 1000, 3)})
                 continue
+            if p.economy == "illicit":
+                illicit["detected"] += 1
             flagged[p.diversion] += 1
             delays.append(tick - self.first_commit_tick.get(p.id, tick))
         total = sum(injected.values())
         delays.sort()
+        delay = delays[max(0, math.ceil(len(delays) / 2) - 1)] if delays else None
+        inspections = [found for p in self.plans for _, found in p.inspections]
+        missed.sort(key=lambda m: (-m["kg"], m["shipment"]))
         return {
             "shipments": len(self.plans),
-            "shipped_kg": round(shipped_g / 1000, 3),
-            "traced_complete_pct": round(100 * complete_g / shipped_g, 2) if shipped_g else None,
+            "shipped_kg": round(sum(p.quantity_g for p in self.plans) / 1000, 3),
+            "licit_shipments": len(licit),
+            "licit_kg": round(licit_g / 1000, 3),
+            "traced_complete_pct": round(100 * complete_g / licit_g, 2) if licit_g else None,
+            "traced_kg_by_nation": _kg(traced_by_nation),
+            "dark_kg_by_nation": _kg(dark_by_nation),
             "diversions_injected": injected,
             "diversions_flagged": flagged,
             "detection_rate": round(sum(flagged.values()) / total, 4) if total else None,
             "detection_rate_by_kind": {k: round(flagged[k] / injected[k], 4)
                                        for k in kinds if injected[k]},
-            "detection_delay_ticks_p50": delays[max(0, math.ceil(len(delays) / 2) - 1)]
-            if delays else None,
+            "detection_delay_ticks_p50": delay,
+            "detection_delay_days_p50": round(delay / self.ticks_per_day, 2)
+            if delay is not None else None,
             "false_flags": self.false_flags,
             "coverage_gap_flags": self.coverage_gap_flags,
             "shipped_on_silence": sum(1 for p in self.plans if p.silent),
             "blocked_by_silence": self.blocked_by_silence,
-            "dark_shipments": sum(1 for p in self.plans if p.dark),
-            "dark_kg": round(sum(p.quantity_g for p in self.plans if p.dark) / 1000, 3),
+            "dark_shipments": sum(1 for p in licit if p.dark),
+            "dark_kg": round(sum(p.quantity_g for p in licit if p.dark) / 1000, 3),
             "false_flag_examples": self.false_flag_examples,
             "leaked_kg": round(leaked_g / 1000, 3),
+            "missed_count": len(missed),
+            "missed": missed[:MISSED_LISTED_MAX],
+            "illicit": {k: round(v, 3) if isinstance(v, float) else v
+                        for k, v in illicit.items()},
+            "illicit_kg_by_year": {y: dict(sorted(c.items())) for y, c in sorted(by_year.items())},
+            "inspections": {"count": len(inspections),
+                            "found_difference": sum(1 for f in inspections if f),
+                            "seized_kg": round(sum(p.seized_g for p in self.plans) / 1000, 3)},
             "flags_by_kind": dict(self.flags_by_kind),
             "rejections_by_reason": dict(sorted(self.rejections_by_reason.items())),
         }
+
+
+def _kg(grams: dict[str, int]) -> dict[str, float]:
+    return {n: round(g / 1000, 3) for n, g in sorted(grams.items(), key=lambda kv: (-kv[1],
+                                                                                    kv[0]))}

@@ -19,21 +19,25 @@ import json
 from pathlib import Path
 
 from nodes import Transaction
+from nodes.app.authority import AuthorityRules, decide
 from nodes.app.chaincode import Chaincode, DomainConfig, NationRules
+from nodes.app.control import controlled, event_date, licence_needed, pen_tier, scheduled
 from nodes.app.events import EventError, decode_event, encode_event, event_body, field_values
 from nodes.app.registry import Lane, load_lanes, load_nations, load_registry
 from nodes.chain.identity import Identity
 
 from scenarios.sim.workload import Kernel, Workload
-from scenarios.spec.loader import Scenario
+from scenarios.spec.loader import DEFAULT_LANES_PATH, Scenario
+from scenarios.spec.schema import OBJECTION_GROUNDS
 from scenarios.trade.oracle import DomainOracle
 from scenarios.trade.routes import dark_nations, route_graph
-from scenarios.trade.workload import Corruption, operator_ids, plan_trade
+from scenarios.trade.calibration import load_economy
+from scenarios.trade.workload import (STEP_DELAY_DAYS, Corruption, Inspection,
+                                      Rules, Step, plan_trade)
 
 TRADE_RETRY_TICKS = 100  # the filing nation is down, or operators are not registered yet
 TRADE_RESUBMIT_TICKS = 3000  # a filed event not committed by then is filed again
-LICENCE_UNTIL_TICKS = 2**62
-DEFAULT_LANES = Path(__file__).resolve().parents[1] / "data" / "lanes.toml"
+DEFAULT_LANES = DEFAULT_LANES_PATH
 
 
 class TradeWorkload(Workload):
@@ -51,41 +55,67 @@ class TradeWorkload(Workload):
                              for n in b.nations}
         self.record_keepers = tuple(n for n in world.nations if n not in records_opted_out)
         self.iso_nations, self.registry, default_lanes = _reference_data()
+        economy = load_economy()
         if scenario.lanes:
             self.lanes = [Lane(lane["from"], lane["to"], tuple(lane["via"]), lane["share"],
                                tuple(lane["chemicals"]), "scenario") for lane in scenario.lanes]
         else:
             self.lanes = list(default_lanes)
-        rules = {n: NationRules(r["requires_pen"], r["pen_silence"], r["pen_reply_window_ticks"])
-                 for n, r in (scenario.nation_rules or {}).items()}
+        rules = scenario.nation_rules or {}
         d = scenario.domain or {}
         self.domain_config = DomainConfig(
-            frozenset(self.record_keepers), rules,
+            frozenset(self.record_keepers),
+            {n: NationRules(r["requires_pen"], r["pen_silence"], r["pen_reply_window_ticks"])
+             for n, r in rules.items()},
             transit_deadline_ticks=d.get("transit_deadline_ticks", 6000),
             discrepancy_tolerance_pct=d.get("discrepancy_tolerance_pct", 1.0),
-            late_report_ticks=d.get("late_report_ticks", 2000))
+            late_report_ticks=d.get("late_report_ticks", 2000),
+            epoch_date=scenario.trade_epoch, ticks_per_day=scenario.ticks_per_trade_day,
+            authority={n: authority_rules(r.get("objects_to", OBJECTION_GROUNDS))
+                       for n, r in rules.items()})
+        source_shares = ({s["nation"]: s["share"] for s in scenario.sources}
+                         or dict(economy.source_shares))
         w = scenario.workload
-        self.plans = plan_trade(world.stream("trade"), self.registry, self.lanes,
-                                self.record_keepers, tuple(sorted(self.iso_nations)),
-                                w.get("shipments", 0), w.get("diversions", {}),
-                                w.get("trade_start_tick", 500),
-                                w.get("trade_until_tick") or scenario.ticks_max * 6 // 10,
-                                participants=scenario.nation_ids,
-                                corruption=self._corruption(scenario))
+        insp = scenario.inspection or {}
+        inspection = Inspection(
+            {n: (rules.get(n, {}).get("inspection_budget") if rules.get(n, {}).get(
+                "inspection_budget") is not None else insp.get("budget", 0.0))
+             for n in self.record_keepers},
+            insp.get("detection_probability", 0.9), insp.get("measurement_error_pct", 0.3),
+            self.domain_config.discrepancy_tolerance_pct)
+        plan = plan_trade(world.stream("trade"), self.registry, self.lanes,
+                          self.record_keepers, tuple(sorted(self.iso_nations)),
+                          w.get("shipments", 0), w.get("diversions", {}),
+                          w.get("trade_start_tick", 500),
+                          w.get("trade_until_tick") or scenario.ticks_max * 6 // 10,
+                          participants=scenario.nation_ids,
+                          corruption=self._corruption(scenario),
+                          rules=registry_rules(self.registry, self.domain_config),
+                          chemicals=economy.chemicals,
+                          source_shares=source_shares, illicit=w.get("illicit", {}),
+                          inspection=inspection, ticks_per_day=scenario.ticks_per_trade_day)
+        self.plans = plan.shipments
         custom_rng = world.stream("custom")
         for behaviour in scenario.custom:
-            for plan in self.plans:
-                behaviour.adjust_shipment(plan, self.record_keepers, custom_rng)
-        self.domain = DomainOracle(self.plans, self.record_keepers)
-        self.routes = route_graph(self.lanes, frozenset(self.record_keepers))
-        self.operators = {}
-        for nation in self.record_keepers:
-            for op in operator_ids(nation):
-                self.operators[op] = Identity.derive(op, scenario.seed, purpose="operator")
+            for shipment in self.plans:
+                behaviour.adjust_shipment(shipment, self.record_keepers, custom_rng)
+        self.domain = DomainOracle(self.plans, self.record_keepers, scenario.ticks_per_trade_day,
+                                   scenario.trade_epoch)
+        self.routes = route_graph(self.lanes, frozenset(self.record_keepers), source_shares)
+        self.operator_specs = {op: spec for op, spec in plan.operators.items()
+                               if spec.nation in self.record_keepers}
+        self.operators = {op: Identity.derive(op, scenario.seed, purpose="operator")
+                          for op in self.operator_specs}
         self.trade_txs: dict[bytes, tuple[int, int]] = {}
         self.registrations: dict[bytes, str] = {}
         self.registered = False
         self.trade_nonce = 0
+        # The authorities' view of the chain: the state every honest node holds, applied once
+        # per height in order, for the importing authorities' decisions on PENs.
+        self.view = self.new_chaincode()
+        self.view_height = 0
+        self.view_pending: dict[int, object] = {}
+        self.objections = {"licit": 0, "illicit": 0}
         if self.ledger_path is not None:
             self._ledger_file = self.ledger_path.open("w")
 
@@ -112,19 +142,16 @@ class TradeWorkload(Workload):
     # ------------------------------------------------------------------ filing
 
     def begin(self) -> None:
-        """Each member registers its manufacturer-exporter and importer-processor at tick 1."""
+        """Each member registers its operators at tick 1, with the licences (per chemical,
+        dated, with a stated need) that its planned trade calls for."""
         if not self.plans:
             return
-        for nation in self.record_keepers:
-            mfg, imp = operator_ids(nation)
-            for op, activities in ((mfg, ("manufacture", "export")),
-                                   (imp, ("import", "manufacture"))):
-                licences = tuple(("*", a, 0, LICENCE_UNTIL_TICKS, 0) for a in activities)
-                fields = dict(operator=op, nation=nation,
-                              public_key=self.operators[op].public_key, licences=licences)
-                tx = self._event_tx(nation, "register_operator", f"register-{op}", fields, op, 0)
-                self.registrations[tx.tx_id] = nation
-                self.world.schedule(1, self._recheck, tx, nation, -1, -1)
+        for op, spec in self.operator_specs.items():
+            fields = dict(operator=op, nation=spec.nation,
+                          public_key=self.operators[op].public_key, licences=spec.licences)
+            tx = self._event_tx(spec.nation, "register_operator", f"register-{op}", fields, op, 0)
+            self.registrations[tx.tx_id] = spec.nation
+            self.world.schedule(1, self._recheck, tx, spec.nation, -1, -1)
 
     def _event_tx(self, nation: str, kind: str, event_id: str, fields: dict,
                   cosigner: str | None, event_time: int) -> Transaction:
@@ -146,6 +173,8 @@ class TradeWorkload(Workload):
             world.schedule(world.now + TRADE_RETRY_TICKS, self._trade_step, plan_index,
                            step_index)
             return
+        if step.kind == "pen_reply" and step.fields["decision"] is None:
+            self._decide(plan, step)
         tx = self._event_tx(step.nation, step.kind, step.event_id, step.fields, step.cosigner,
                             world.now)
         self.trade_txs[tx.tx_id] = (plan_index, step_index)
@@ -154,6 +183,27 @@ class TradeWorkload(Workload):
         world.submit(step.nation, tx)
         world.schedule(world.now + TRADE_RESUBMIT_TICKS, self._recheck, tx, step.nation,
                        plan_index, step_index)
+
+    def _decide(self, plan, step) -> None:
+        """The importing authority answers the PEN by its rules, on the chain as it stands.
+        After an objection, a licit exporter stops; an illicit one ships anyway (the chain
+        refuses it and flags objection_ignored). Either way the authority reports the
+        suspicious order (1988 Convention art. 12(9)(b))."""
+        pen = self.view.state.pens.get(step.fields["pen"])
+        decision, reasons = ("no_objection", ()) if pen is None else decide(
+            self.view.state, self.registry, self.domain_config, pen)
+        step.fields.update(decision=decision, reasons=",".join(reasons))
+        if decision != "objection":
+            return
+        self.objections[plan.economy] += 1
+        index = plan.steps.index(step)
+        report = Step(step.nation, "suspicious_order", f"{plan.id}-report", dict(
+            report=f"{plan.id}-report", subject=step.fields["pen"], reason=",".join(reasons)),
+            None)
+        if plan.economy == "licit":
+            plan.steps[index + 1:] = [report]
+        else:
+            plan.steps.insert(index + 1, report)
 
     def _recheck(self, tx: Transaction, nation: str, plan_index: int, step_index: int) -> None:
         """File `tx` (again) if it is not committed yet: mempools are lost in crashes."""
@@ -198,6 +248,7 @@ class TradeWorkload(Workload):
         each committed custody event schedules its shipment's next one. Each transaction is
         followed up once, however often its block is seen."""
         world = self.world
+        self._update_view(block)
         for tx in block.txs:
             if self.registrations.pop(tx.tx_id, None) is not None and not self.registrations:
                 self.registered = True
@@ -210,8 +261,23 @@ class TradeWorkload(Workload):
                 steps = self.plans[plan_index].steps
                 if step_index + 1 < len(steps):
                     nxt = steps[step_index + 1]
-                    world.schedule(world.now + nxt.delay_ticks, self._trade_step, plan_index,
+                    delay = nxt.delay_ticks if nxt.delay_ticks is not None else \
+                        round(STEP_DELAY_DAYS * self.scenario.ticks_per_trade_day)
+                    world.schedule(world.now + delay, self._trade_step, plan_index,
                                    step_index + 1)
+
+    def _update_view(self, block) -> None:
+        """Apply the chain's blocks to the authorities' view, each once, in height order."""
+        if block.height <= self.view_height:
+            return
+        self.view_pending[block.height] = block
+        view = self.view
+        while self.view_height + 1 in self.view_pending:
+            nxt = self.view_pending.pop(self.view_height + 1)
+            view.begin_block(nxt.time_ticks)
+            for tx in nxt.txs:
+                view.apply_tx(tx, nxt.time_ticks)
+            self.view_height += 1
 
     def _export(self, block, tx: Transaction, result) -> None:
         if self._ledger_file is None:
@@ -235,6 +301,7 @@ class TradeWorkload(Workload):
 
     def summary(self) -> dict:
         domain = self.domain.summary()
+        domain["pen_objections"] = dict(self.objections)
         domain["route_nations_outside_consortium"] = [
             {"nation": n, "mass_share": share} for n, share in dark_nations(self.routes)]
         return {"domain": domain}
@@ -246,6 +313,26 @@ class TradeWorkload(Workload):
         if self._ledger_file is not None:
             self._ledger_file.close()
             self._ledger_file = None
+
+
+def authority_rules(grounds) -> AuthorityRules:
+    """A nation's `objects_to` list as the chaincode's AuthorityRules."""
+    return AuthorityRules(object_unknown_consignee="unknown_consignee" in grounds,
+                          object_unlicensed="unlicensed_importer" in grounds,
+                          object_missing_end_use="missing_end_use" in grounds,
+                          object_above_need="above_need" in grounds)
+
+
+def registry_rules(registry, config: DomainConfig) -> Rules:
+    """The registry's rules on a tick's date, for the planner."""
+    def date(tick: int) -> str:
+        return event_date(tick, config)
+    return Rules(
+        pen_tier=lambda c, a, b, t: pen_tier(registry, c, a, b, date(t)),
+        licence_needed=lambda c, n, t: licence_needed(registry, c, n, date(t)),
+        controlled_anywhere=lambda c, nations, t: registry.is_registered(c) and (
+            scheduled(registry, c, date(t))
+            or any(controlled(registry, c, n, date(t)) for n in nations)))
 
 
 @functools.lru_cache(maxsize=1)

@@ -15,6 +15,8 @@ their own sections at the end.
 
 from __future__ import annotations
 
+import datetime
+
 import itertools
 
 from hypothesis import HealthCheck, given, settings
@@ -1016,9 +1018,11 @@ def test_control_functions_follow_the_registry_dates():
     assert pen_tier(REGISTRY, "npp", "CHN", "MEX", "2025-01-01") == "full"
     assert pen_tier(REGISTRY, "aniline", "CHN", "MEX", "2025-01-01") == "light"  # dual use
     assert pen_tier(REGISTRY, UNREGISTERED, "CHN", "MEX", "2025-01-01") == "none"
-    # not scheduled: full once the importing nation controls it (USA, 2026-03-10)
-    assert pen_tier(REGISTRY, "propionyl-chloride", "CHN", "USA", "2026-03-09") == "light"
-    assert pen_tier(REGISTRY, "propionyl-chloride", "CHN", "USA", "2026-03-10") == "full"
+    # not scheduled: full once the importing nation controls it (USA, from the registry's date)
+    usa = REGISTRY.chemicals["propionyl-chloride"].national["USA"].effective
+    day_before = (datetime.date.fromisoformat(usa) - datetime.timedelta(days=1)).isoformat()
+    assert pen_tier(REGISTRY, "propionyl-chloride", "CHN", "USA", day_before) == "light"
+    assert pen_tier(REGISTRY, "propionyl-chloride", "CHN", "USA", usa) == "full"
     # watched in CHN, scheduled from 2024-12-03
     assert pen_tier(REGISTRY, "4-piperidone", "CHN", "GTM", "2024-12-02") == "light"
     assert pen_tier(REGISTRY, "4-piperidone", "CHN", "GTM", "2024-12-03") == "full"
