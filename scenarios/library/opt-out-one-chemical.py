@@ -1,9 +1,16 @@
 """Question: if Panama's customs stop recording one chemical (4-piperidone) but keep recording
-everything else, how much of the traced mass is lost, and does any rule notice?
+everything else, does any rule notice, and how much traced mass would be lost?
 
-Look at: domain.traced_complete_pct (below 100: the 4-piperidone shipments through PAN lack
-their checkpoint), domain.false_flags and the flags (none: a missing checkpoint of a declared
-member transit is not a rule breach), and domain.diversions_injected["pan_skips_4_piperidone"].
+Panama stays a member and a declared transit, so every 4-piperidone shipment through it now
+arrives with a hole in its custody chain: at receipt, the chaincode raises `missing_checkpoint`
+(a declared member transit that filed no checkpoint). The oracle counts each such shipment as a
+diversion ("pan_skips_4_piperidone") and each is flagged: the gap is visible on the chain.
+
+Look at: domain.diversions_injected["pan_skips_4_piperidone"] and
+domain.diversions_flagged["pan_skips_4_piperidone"] (equal), domain.flags_by_kind
+["missing_checkpoint"] (one per skipped shipment), domain.false_flags (0), and
+domain.traced_complete_pct (100: the figure is licit trade's, and the skipped shipments are
+counted apart).
 
 This is the worked example of a Python scenario script (see scenarios/api.py): the scenario is
 ordinary TOML text, and one custom behaviour, written here, removes the PAN transit records of

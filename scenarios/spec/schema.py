@@ -154,7 +154,7 @@ CORRUPT_KINDS = (BehaviourKind.WITHHOLD_OBJECTION, BehaviourKind.FALSE_REPORT,
                  BehaviourKind.COLLUDE)
 DIVERSION_KINDS = ("under_report", "false_origin", "undeclared_transit", "dark_hop", "overdue",
                    "unregistered", "yield_exceeded")
-# Illicit attempts that do not declare themselves (scenarios/trade/illicit.py says what each does).
+# Illicit attempts that do not declare themselves (scenarios/trade/workload.py says what each does).
 ILLICIT_KINDS = ("smuggle", "mislabel", "pre_precursor", "front_company", "split")
 # The grounds on which an importing authority objects to a PEN (nodes/app/authority.py).
 OBJECTION_GROUNDS = ("unknown_consignee", "unlicensed_importer", "missing_end_use", "above_need")

@@ -12,12 +12,15 @@ insiders and which are illicit attempts; the nodes do not. It reads each committ
   through it whose chain is whole, and the mass through it that goes dark somewhere;
 - `diversions_injected`, `diversions_flagged` by kind, `detection_rate`: a diversion or an
   illicit attempt counts as detected when any flag or rejection names one of its lots,
-  shipments, PENs or inspections, whatever its route: the one exception is a `dark_hop` flag,
-  which states a fact about a declared route (licit trade on it gets the same flag) and
-  betrays nothing;
+  shipments, PENs or inspections, whatever its route. The exceptions state facts about a
+  declared route that licit trade on it gets too, and betray nothing: a `dark_hop` flag, and
+  an `overdue` flag on a consignment bound for a nation that keeps no records (nobody there
+  files a receipt);
 - `missed`: the undetected ones (kind, shipment, lot, kg), and `leaked_kg`, their mass;
 - `illicit`: the attempts that never declared themselves, apart (count, kg, detected, seized,
-  leaked);
+  leaked); `illicit_kg_by_year` by kind and the chemical's status on the attempt's date
+  (controlled, unscheduled, unregistered), and `substitutes_kg_by_year`, the pre-precursor
+  attempts' chemicals by year (what traffickers switch to after each scheduling round);
 - `inspections`: how many, how many found a difference, kg seized;
 - `false_flags`: flags and rejections on licit trade, except `coverage_gap_flags`: the dark_hop
   and overdue flags that truly say a licit route crosses a nation keeping no records;
@@ -91,7 +94,8 @@ class DomainOracle:
     def _blame(self, plan: PlannedShipment | None, tick: int, what: dict) -> None:
         flag = what.get("flag")
         if plan is not None and plan.dark and (
-                flag in ROUTE_FLAGS or (flag == "overdue" and plan.diversion is None)):
+                flag in ROUTE_FLAGS or (flag == "overdue" and (
+                    plan.diversion is None or plan.to_nation not in self.members))):
             # A true statement about a declared route through a nation that keeps no records: a
             # gap in coverage, neither a false alarm nor the detection of a diversion.
             self.coverage_gap_flags += 1
@@ -146,6 +150,8 @@ class DomainOracle:
         missed = []
         illicit = {"attempts": 0, "kg": 0.0, "detected": 0, "seized_kg": 0.0, "leaked_kg": 0.0}
         by_year: dict[str, dict[str, float]] = {}
+        leaked_by_kind: dict[str, int] = {}
+        substitutes: dict[str, dict[str, float]] = {}  # pre_precursor kg by year and chemical
         for p in self.plans:
             if p.diversion is None:
                 continue
@@ -160,8 +166,12 @@ class DomainOracle:
                 cell = by_year.setdefault(year, {})
                 key = f"{p.diversion}:{p.status}"
                 cell[key] = round(cell.get(key, 0.0) + p.quantity_g / 1000, 3)
+                if p.diversion == "pre_precursor":
+                    cell = substitutes.setdefault(year, {})
+                    cell[p.chemical] = round(cell.get(p.chemical, 0.0) + p.quantity_g / 1000, 3)
             if tick is None:
                 leaked_g += p.diverted_g
+                leaked_by_kind[p.diversion] = leaked_by_kind.get(p.diversion, 0) + p.diverted_g
                 if p.economy == "illicit":
                     illicit["leaked_kg"] += p.diverted_g / 1000
                 missed.append({"kind": p.diversion, "shipment": p.id, "lot": f"{p.id}-L0",
@@ -200,11 +210,14 @@ class DomainOracle:
             "dark_kg": round(sum(p.quantity_g for p in licit if p.dark) / 1000, 3),
             "false_flag_examples": self.false_flag_examples,
             "leaked_kg": round(leaked_g / 1000, 3),
+            "leaked_kg_by_kind": _kg(leaked_by_kind),
             "missed_count": len(missed),
             "missed": missed[:MISSED_LISTED_MAX],
             "illicit": {k: round(v, 3) if isinstance(v, float) else v
                         for k, v in illicit.items()},
             "illicit_kg_by_year": {y: dict(sorted(c.items())) for y, c in sorted(by_year.items())},
+            "substitutes_kg_by_year": {y: dict(sorted(c.items()))
+                                       for y, c in sorted(substitutes.items())},
             "inspections": {"count": len(inspections),
                             "found_difference": sum(1 for f in inspections if f),
                             "seized_kg": round(sum(p.seized_g for p in self.plans) / 1000, 3)},

@@ -93,7 +93,8 @@ class TradeWorkload(Workload):
                           rules=registry_rules(self.registry, self.domain_config),
                           chemicals=economy.chemicals,
                           source_shares=source_shares, illicit=w.get("illicit", {}),
-                          inspection=inspection, ticks_per_day=scenario.ticks_per_trade_day)
+                          inspection=inspection, ticks_per_day=scenario.ticks_per_trade_day,
+                          inspect_rng=world.stream("inspection"))
         self.plans = plan.shipments
         custom_rng = world.stream("custom")
         for behaviour in scenario.custom:
@@ -200,10 +201,11 @@ class TradeWorkload(Workload):
         report = Step(step.nation, "suspicious_order", f"{plan.id}-report", dict(
             report=f"{plan.id}-report", subject=step.fields["pen"], reason=",".join(reasons)),
             None)
-        if plan.economy == "licit":
-            plan.steps[index + 1:] = [report]
-        else:
-            plan.steps.insert(index + 1, report)
+        rest = plan.steps[index + 1:]
+        ship = [s for s in rest if s.kind == "ship"][:1]
+        # The chain refuses the shipment of a PEN objected to: an illicit exporter tries it
+        # anyway (and is flagged); after that no record of the consignment can follow.
+        plan.steps[index + 1:] = [report] + (ship if plan.economy == "illicit" else [])
 
     def _recheck(self, tx: Transaction, nation: str, plan_index: int, step_index: int) -> None:
         """File `tx` (again) if it is not committed yet: mempools are lost in crashes."""

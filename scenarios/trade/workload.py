@@ -184,8 +184,10 @@ class _Planner:
     def __init__(self, rng: random.Random, registry: Registry, rules: Rules,
                  chemicals: dict[str, ChemicalTrade], members: tuple[str, ...],
                  outsiders: list[str], corruption: Corruption, inspection: Inspection,
-                 licence_until_ticks: int, ticks_per_day: int = 100) -> None:
+                 licence_until_ticks: int, ticks_per_day: int = 100,
+                 inspect_rng: random.Random | None = None) -> None:
         self.rng = rng
+        self.inspect_rng = inspect_rng or random.Random(rng.random())
         self.step_ticks = max(1, round(STEP_DELAY_DAYS * ticks_per_day))
         self.leg_ticks = max(1, round(LEG_DAYS * ticks_per_day))
         self.dark_hop_ticks = max(1, round(DARK_HOP_DELAY_DAYS * ticks_per_day))
@@ -287,6 +289,10 @@ class _Planner:
         importer_keeps_records = p.to_nation in members
         ship_tick = p.start_tick + 4 * self.step_ticks
         self.exports.add((exporter, p.chemical))
+        if p.economy == "licit" and importer_keeps_records:
+            # What the importer plans to take in: its licence and stated need cover it.
+            key = (importer, p.chemical)
+            self.imports_g[key] = self.imports_g.get(key, 0) + declared_g
         if kind != "false_origin":
             add(Step(p.from_nation, "commission", f"{p.id}-commission", dict(
                 lot=lot, chemical=p.chemical, quantity_g=p.quantity_g, operator=exporter),
@@ -345,9 +351,6 @@ class _Planner:
         elif kind == "false_report" and p.received_factor < 1:
             received_g = int(declared_g * p.received_factor)
             p.diverted_g = declared_g - received_g
-        if kind is None:
-            key = (importer, p.chemical)
-            self.imports_g[key] = self.imports_g.get(key, 0) + declared_g
         delay = self.leg_ticks + (self.dark_hop_ticks if kind == "dark_hop" else 0)
         add(Step(p.to_nation, "receive", f"{p.id}-receive", dict(
             shipment=shipment, quantity_g=received_g, importer=importer, new_lot=received_lot),
@@ -389,15 +392,19 @@ class _Planner:
                 cover: tuple[str, str] | None = None) -> bool:
         """Perhaps inspect the consignment in `nation`; add the inspection's record. True when
         the cargo is seized there (it goes no further)."""
-        rng, spec = self.rng, self.inspection
-        budget = spec.budget_of(nation)
-        if budget <= 0 or nation in corrupt or nation not in self.members:
+        spec = self.inspection
+        if nation not in self.members:
             return False
-        if rng.random() >= budget:
+        # Three draws for every point a consignment passes, whatever the budget, from a stream
+        # of their own: the trade plan is the same at every budget, and a larger budget
+        # inspects a superset of the consignments (paired comparisons across budgets).
+        rng = self.inspect_rng
+        u_inspect, u_found = rng.random(), rng.random()
+        error = rng.gauss(0.0, spec.measurement_error_pct / 100)
+        if nation in corrupt or u_inspect >= spec.budget_of(nation):
             return False
         differs = real_chemical != papers_chemical or real_g != papers_g
-        found = differs and rng.random() < spec.detection_probability
-        error = rng.gauss(0.0, spec.measurement_error_pct / 100)
+        found = differs and u_found < spec.detection_probability
         p.inspections.append((nation, found))
         if shipment == "-" and not found:
             return False  # nothing found on cargo with no precursor papers: nothing to record
@@ -530,7 +537,7 @@ def plan_trade(rng: random.Random, registry: Registry, lanes: list[Lane],
                source_shares: dict[str, float], illicit: dict[str, int] | None = None,
                inspection: Inspection | None = None,
                licence_until_ticks: int = LICENCE_MARGIN_TICKS,
-               ticks_per_day: int = 100) -> TradePlan:
+               ticks_per_day: int = 100, inspect_rng: random.Random | None = None) -> TradePlan:
     """Plan the trade. Lanes run between `participants` (the scenario's nations, members or
     not); a nation outside `members` keeps no records, so its side of a shipment goes dark.
     Insider diversions use only lanes whose both ends keep records; illicit attempts use any
@@ -550,7 +557,8 @@ def plan_trade(rng: random.Random, registry: Registry, lanes: list[Lane],
                          "tables whose from and to are [[nation]] ids")
     outsiders = sorted(set(nations_all) - set(members))
     planner = _Planner(rng, registry, rules, chemicals, members, outsiders, corruption,
-                       inspection or Inspection(), licence_until_ticks, ticks_per_day)
+                       inspection or Inspection(), licence_until_ticks, ticks_per_day,
+                       inspect_rng)
     shares = _shares(source_shares, usable)
     licit_w = lane_weights(usable, shares, planner.mean_licit_kg)
     recorded_w = lane_weights(recorded, _shares(source_shares, recorded), planner.mean_licit_kg)
@@ -637,6 +645,8 @@ def _illicit_chemical(planner: _Planner, lane: Lane, kind: str, tick: int) -> st
 
 def _shares(source_shares: dict[str, float], lanes: list[Lane]) -> dict[str, float]:
     sources = sorted({lane.from_ for lane in lanes})
+    if not sources:
+        return {}
     missing = [s for s in sources if s not in source_shares]
     if missing:
         raise TradeError(f"the lanes start in {', '.join(missing)}, which has no share of the "

@@ -230,8 +230,11 @@ def test_python_scenario_script_runs_like_toml():
     b = build_world(load_scenario(path)).run()
     assert a.trace_sha256 == b.trace_sha256
     d = a.domain
-    assert d["diversions_injected"]["pan_skips_4_piperidone"] > 0
-    assert d["traced_complete_pct"] < 100 and a.expect_ok
+    skipped = d["diversions_injected"]["pan_skips_4_piperidone"]
+    # A declared member transit that filed no checkpoint is flagged at receipt, every time.
+    assert skipped > 0 and d["diversions_flagged"]["pan_skips_4_piperidone"] == skipped
+    assert d["flags_by_kind"]["missing_checkpoint"] == skipped
+    assert d["false_flags"] == 0 and a.expect_ok
 
 
 @pytest.mark.parametrize("body, needle", [

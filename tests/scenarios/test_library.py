@@ -140,7 +140,9 @@ def _unscheduled_precursor(r: Run) -> None:
     assert d["flags_by_kind"]["unregistered"] == 10
     assert d["detection_rate_by_kind"] == {"unregistered": 1.0}
     assert d["rejections_by_reason"] == {}  # flagged, not refused: no rule forbids it
-    assert d["traced_complete_pct"] < 100 and d["false_flags"] == 0
+    # Licit trade is whole; the unregistered shipments are reported apart, as diversions.
+    assert d["traced_complete_pct"] == 100.0 and d["false_flags"] == 0
+    assert d["licit_shipments"] == 100
 
 
 def _transshipment_non_member(r: Run) -> None:
@@ -253,11 +255,50 @@ def _weak_link_study(r: Run) -> None:
     assert d["route_nations_outside_consortium"] == []
 
 
+def _illicit_mix(r: Run) -> None:
+    d = r.domain
+    injected, flagged = d["diversions_injected"], d["diversions_flagged"]
+    assert d["illicit"]["attempts"] == 20 + 10 + 10 + 5 + 5 * 4  # a split order is four parts
+    assert d["false_flags"] == 0 and d["traced_complete_pct"] == 100.0
+    # Split orders above the front's stated need meet objections; a front within its need and
+    # the corrupt exporter's under-declarations are nearly invisible at a 5% budget.
+    assert flagged["split"] == d["pen_objections"]["illicit"] > 0
+    assert flagged["front_company"] == 0 and injected["false_report"] > flagged["false_report"]
+    assert d["flags_by_kind"]["unrecorded_cargo"] == flagged["smuggle"] + flagged["mislabel"]
+    assert d["inspections"]["count"] > 0 and d["leaked_kg"] > d["illicit"]["seized_kg"]
+    assert d["missed_count"] == sum(injected.values()) - sum(flagged.values())
+
+
+def _scheduling_rounds(r: Run) -> None:
+    d = r.domain
+    years = d["substitutes_kg_by_year"]
+    assert sorted(years) == [str(y) for y in range(2015, 2027)]
+    # Traffickers switch away from each chemical once it is scheduled (Table I: NPP and 4-ANPP
+    # October 2017, 4-AP group November 2022, piperidones December 2024) or controlled at
+    # either end of the lane, and the unregistered substitute never stops.
+    for year, chemicals in years.items():
+        if int(year) >= 2018:
+            assert not {"npp", "4-anpp"} & set(chemicals), year
+        if int(year) >= 2023:
+            assert not {"4-ap", "1-boc-4-ap", "norfentanyl"} & set(chemicals), year
+        if int(year) >= 2025:
+            assert not {"4-piperidone", "1-boc-4-piperidone"} & set(chemicals), year
+        assert chemicals.get("4-piperidone ethylene ketal", 0) > 0
+    assert "npp" in years["2015"] and "4-piperidone" in years["2024"]
+    # Only the unregistered substitute is ever recorded (customs, watched HS code).
+    assert d["flags_by_kind"]["unregistered"] == d["diversions_flagged"]["pre_precursor"] > 0
+    assert d["diversions_flagged"]["smuggle"] == 0 and d["false_flags"] == 0
+
+
 def _live_four(r: Run) -> None:
     # The simulated answer; tests/live/test_live_cluster.py runs the same file on live nodes.
     s, d = r.summary, r.domain
     assert s.safety_ok and s.liveness_ok and s.heights_committed > 50
-    assert d["shipments"] == 12 and d["false_flags"] == 0 and d["traced_complete_pct"] > 80
+    assert d["shipments"] == 12 and d["false_flags"] == 0
+    # Every licit kilogram is traced but what the default lanes route through hubs outside the
+    # four (HKG, SGP, GTM, PAN).
+    assert d["traced_complete_pct"] == pytest.approx(
+        100 * (d["licit_kg"] - d["dark_kg"]) / d["licit_kg"], abs=0.01)
 
 
 def _global_day(r: Run) -> None:
@@ -270,6 +311,8 @@ def _global_day(r: Run) -> None:
 EFFECTS = {
     "live-four.toml": _live_four,
     "baseline.toml": _baseline,
+    "illicit-mix.toml": _illicit_mix,
+    "scheduling-rounds.toml": _scheduling_rounds,
     "global-day.toml": _global_day,
     "weak-link-study.toml": _weak_link_study,
     "crash-one-of-four.toml": _crash_one_of_four,

@@ -217,6 +217,11 @@ HEAD = '[scenario]\nname = "t"\nticks_max = 5000\n'
 FOUR = HEAD + nations_toml(list(NATIONS))
 
 
+DEFAULT_RULES = {"requires_pen": True, "pen_silence": "consent", "pen_reply_window_ticks": 1500,
+                 "objects_to": ["unknown_consignee", "unlicensed_importer", "missing_end_use",
+                                "above_need"], "inspection_budget": None}
+
+
 def test_un_members_preset_loads_193_nations_with_default_rules():
     from nodes.app.registry import un_members
     s = parse_scenario(HEAD + '[nations]\npreset = "un-members"\n', "study.toml")
@@ -224,8 +229,7 @@ def test_un_members_preset_loads_193_nations_with_default_rules():
     assert s.nation_ids == tuple(sorted(s.nation_ids)) == tuple(un_members())
     assert all(power == 1 for _, power in s.nations)
     assert set(s.nation_rules) == set(s.nation_ids)
-    assert all(r == {"requires_pen": True, "pen_silence": "consent",
-                     "pen_reply_window_ticks": 1500} for r in s.nation_rules.values())
+    assert all(r == DEFAULT_RULES for r in s.nation_rules.values())
 
 
 def test_count_preset_with_overrides_and_additions():
@@ -241,8 +245,7 @@ def test_count_preset_with_overrides_and_additions():
     assert powers["ARG"] == 2 and powers["USA"] == 2 and powers["AFG"] == 2
     assert s.nation_rules["AUT"]["pen_silence"] == "block"
     assert s.nation_rules["ARG"]["requires_pen"] is False
-    assert s.nation_rules["AFG"] == {"requires_pen": True, "pen_silence": "consent",
-                                     "pen_reply_window_ticks": 1500}
+    assert s.nation_rules["AFG"] == DEFAULT_RULES
 
 
 def test_count_16_commits_blocks():
