@@ -1,6 +1,6 @@
 """`chemtrace weak-links` and `chemtrace sweep`: studies made of many runs.
 
-    chemtrace weak-links SCENARIO [--k K] [--workers W] [--out DIR]
+    chemtrace weak-links SCENARIO [--k K] [--workers W] [--out DIR] [--transit-only]
     chemtrace sweep SPEC [--workers W] [--dask ADDRESS] [--out DIR]
 
 Exit codes: 0, or 2 for a bad command line, scenario or sweep spec (a sweep's failed runs are
@@ -33,6 +33,8 @@ def add_parsers(sub) -> None:
     weak.add_argument("--k", type=int, default=2, help="largest set size to study (default 2)")
     weak.add_argument("--workers", type=int, default=1, help="local processes (default 1)")
     weak.add_argument("--out", type=Path, help="output folder (default runs/weak-links-<name>)")
+    weak.add_argument("--transit-only", action="store_true",
+                      help="simulate only the transit nations of the lanes (which hubs matter)")
     sweep = sub.add_parser("sweep", help="run a grid of scenario parameters times seeds")
     sweep.add_argument("spec", type=Path, help="sweep spec (TOML with a [sweep] table)")
     sweep.add_argument("--workers", type=int, default=1, help="local processes (default 1)")
@@ -65,7 +67,8 @@ def cmd_weak_links(args: argparse.Namespace) -> ExitCode:
             task = bar.add_task("runs", total=None)
             result = study(args.scenario, args.k, args.workers, out,
                            progress=lambda done, total: bar.update(task, completed=done,
-                                                                   total=total))
+                                                                   total=total),
+                           transit_only=args.transit_only)
     except (ScenarioError, VariantError) as exc:
         err.print(f"error: {exc}", markup=False)
         return ExitCode.USAGE

@@ -30,8 +30,9 @@ import statistics
 import tomllib
 from pathlib import Path
 
-from scenarios.studies.variants import ROW_METRICS, DOMAIN_METRICS, Task, VariantError, read_raw, run_all, \
-    variant_text
+from scenarios.studies.variants import (DOMAIN_METRICS, DOMAIN_PATHS, ROW_METRICS, Task,
+                                       VariantError, domain_value, read_raw, run_all,
+                                       variant_text)
 
 POINTS_MAX = 10_000
 # Two-sided 95% Student t critical values by degrees of freedom; 1.96 beyond the table.
@@ -69,9 +70,11 @@ def load_spec(path: Path) -> dict:
     metric = sweep.get("metric", "traced_complete_pct")
     metrics = metric if isinstance(metric, list) and metric else [metric]
     for m in metrics:
-        if m not in METRICS:
+        if m not in METRICS and not (isinstance(m, str) and m.startswith(DOMAIN_PATHS)):
             raise SweepError(f"{path}: sweep.metric: unknown metric {m!r}. Use one of: "
-                             f"{', '.join(METRICS)}, or a list of them.")
+                             f"{', '.join(METRICS)}, a path into a section of the domain "
+                             f"summary ({', '.join(p + '<key>' for p in DOMAIN_PATHS)}), "
+                             f"or a list of them.")
     params = sweep.get("param", [])
     if not isinstance(params, list) or not params:
         raise SweepError(f'{path}: sweep.param: add at least one [[sweep.param]] with path and '
@@ -130,8 +133,12 @@ def run_sweep(spec_path: Path, out: Path, workers: int = 1, dask_address: str | 
     rows = run_all(tasks, workers=workers, dask_address=dask_address, progress=progress)
     out.mkdir(parents=True, exist_ok=True)
     param_cols = [p["path"] for p in spec["params"]]
-    columns = ["label", "point", "seed", *param_cols, *METRICS, "trace_sha256", "error",
-               "reproduce"]
+    extra = [m for m in spec["metrics"] if m not in METRICS]
+    for row in rows:
+        for m in extra:
+            row[m] = domain_value(row.get("domain") or {}, m)
+    columns = ["label", "point", "seed", *param_cols, *METRICS, *extra, "trace_sha256",
+               "error", "reproduce"]
     with (out / "results.csv").open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()

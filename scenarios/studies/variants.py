@@ -35,6 +35,20 @@ DOMAIN_METRICS = ("shipments", "shipped_kg", "licit_kg", "traced_complete_pct",
                   "illicit.seized_kg", "inspections.count", "inspections.seized_kg")
 
 
+# Sections of the domain summary that a sweep may name a metric in, by path.
+DOMAIN_PATHS = ("detection_rate_by_kind.", "leaked_kg_by_kind.", "diversions_flagged.",
+                "diversions_injected.", "flags_by_kind.", "traced_kg_by_nation.",
+                "dark_kg_by_nation.", "illicit.", "inspections.", "pen_objections.")
+
+
+def domain_value(domain: dict, path: str):
+    """`illicit.kg` is domain["illicit"]["kg"]; None where the path leads nowhere."""
+    value = domain
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
 class VariantError(ValueError):
     """A study asks for a change the scenario cannot take; the message says which and why."""
 
@@ -126,11 +140,9 @@ def run_task(task: Task) -> dict:
     for key in ROW_METRICS:
         row[key] = getattr(summary, key)
     domain = summary.domain or {}
-    for key in DOMAIN_METRICS:  # "illicit.kg" is domain["illicit"]["kg"]
-        value = domain
-        for part in key.split("."):
-            value = value.get(part) if isinstance(value, dict) else None
-        row[key] = value
+    for key in DOMAIN_METRICS:
+        row[key] = domain_value(domain, key)
+    row["domain"] = domain  # for metrics named by path (sweep: detection_rate_by_kind.smuggle)
     row["trace_sha256"] = summary.trace_sha256
     row["run_s"] = round(time.perf_counter() - started, 3)
     return row

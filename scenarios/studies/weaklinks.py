@@ -152,7 +152,11 @@ def consensus_layer(powers: list[tuple[str, int]]) -> dict:
     return out
 
 
-def study(path: Path, k_max: int, workers: int, out: Path, progress=None) -> dict:
+def study(path: Path, k_max: int, workers: int, out: Path, progress=None,
+          transit_only: bool = False) -> dict:
+    """`transit_only`: simulate only the nations that carry trade as transit hubs (on some
+    lane's `via`) and the transit-only removal sets: "which hubs matter", with the sources
+    carrying their shares of the mass."""
     from scenarios.assemble import build_world
     base, _ = read_raw(path)
     scenario = load_scenario(path)
@@ -160,10 +164,16 @@ def study(path: Path, k_max: int, workers: int, out: Path, progress=None) -> dic
     struct = structure(world, k_max)
     cons = consensus_layer(list(scenario.nations))
     members = set(scenario.nation_ids)
-    singles = [[n] for n in scenario.nation_ids]
+    candidates = [n for n in scenario.nation_ids
+                  if not transit_only or n in struct["transit_nations"]]
+    if transit_only and not candidates:
+        raise VariantError(f"{path}: no nation of the scenario is a transit nation of its "
+                           "lanes; run without --transit-only")
+    singles = [[n] for n in candidates]
     sets = []
     for entry in struct["removal_sets"][1:]:
-        for best in entry["best"] + entry["best_transit"]:
+        for best in (entry["best_transit"] if transit_only
+                     else entry["best"] + entry["best_transit"]):
             names = [n for n in best["nations"] if n in members]
             if len(names) >= 2 and names not in sets:
                 sets.append(names)
@@ -183,6 +193,8 @@ def study(path: Path, k_max: int, workers: int, out: Path, progress=None) -> dic
                           str(out / "variants" / f"corrupt-{tag}.toml"),
                           (("mode", "corrupt"), ("nations", tag))))
     rows = run_all(tasks, workers=workers, progress=progress)
+    for row in rows:
+        row.pop("domain", None)  # the whole domain summary: sweeps read paths in it
     baseline = rows[0]
     for row in rows:
         row["impact_kg"] = _impact(row, baseline)
@@ -190,6 +202,7 @@ def study(path: Path, k_max: int, workers: int, out: Path, progress=None) -> dic
     for rank, row in enumerate(ranked, 1):
         row["rank"] = rank
     result = {"scenario": scenario.name, "source": str(path), "k": k_max,
+              "transit_only": transit_only,
               "structure": struct, "consensus": cons, "baseline": baseline,
               "simulation": ranked}
     out.mkdir(parents=True, exist_ok=True)

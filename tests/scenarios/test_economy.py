@@ -219,3 +219,19 @@ def test_a_bad_objection_ground_names_the_allowed_ones():
     text = BASE.format(scenario="", rest="").replace('id = "MEX"', 'id = "MEX"\nobjects_to = ["rude"]')
     with pytest.raises(ScenarioError, match=r"unknown value 'rude'.*above_need"):
         parse_scenario(text, "bad.toml")
+
+
+def test_the_pen_online_year_is_at_scale_and_starts_clean():
+    """The year study's file, run for its first 300 ticks (the whole year takes minutes: see
+    docs/domain.md): 145 nations, 30,000 licit consignments planned with the illicit mix."""
+    from helpers import LIBRARY
+    from scenarios.spec.loader import load_scenario
+    scenario = load_scenario(LIBRARY / "pen-online-year.py")
+    assert len(scenario.nations) == 145 and scenario.ticks_per_trade_day == 10
+    assert {"CHN", "IND", "MEX", "USA", "DEU"} <= set(scenario.nation_ids)
+    world = build_world(scenario.with_overrides(ticks_max=300))
+    plans = world.workload.plans
+    assert sum(1 for p in plans if p.economy == "licit") == 30_000
+    assert sum(1 for p in plans if p.economy == "illicit") == 850
+    s = world.run()
+    assert s.safety_ok and s.heights_committed >= 2 and s.domain["false_flags"] == 0

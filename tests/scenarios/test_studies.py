@@ -177,3 +177,52 @@ def test_sweep_spec_errors(tmp_path, text, needle):
     path.write_text(text)
     with pytest.raises(SweepError, match=needle.replace("[", r"\[").replace("]", r"\]")):
         load_spec(path)
+
+
+def test_transit_only_study_simulates_only_the_hubs(tmp_path):
+    path = tmp_path / "hub.toml"
+    path.write_text(HUB_SCENARIO)
+    out = tmp_path / "out"
+    assert main(["weak-links", str(path), "--k", "1", "--transit-only", "--out", str(out)]) == 0
+    result = json.loads((out / "weak_links.json").read_text())
+    assert result["transit_only"] is True
+    labels = [r["label"] for r in result["simulation"]]
+    assert sorted(labels) == ["corrupt PAN", "opt_out PAN"]
+    opt_out = next(r for r in result["simulation"] if r["label"] == "opt_out PAN")
+    assert opt_out["traced_complete_pct"] == 0.0 and opt_out["impact_kg"] > 0
+    assert "domain" not in opt_out  # the rows keep their figures, not whole summaries
+
+
+def test_a_sweep_plots_several_metrics_and_paths_into_the_domain_summary(tmp_path):
+    (tmp_path / "small.toml").write_text(SMALL.replace(
+        "shipments = 4", "shipments = 4\nillicit = { smuggle = 6 }"))
+    spec = tmp_path / "spec.toml"
+    spec.write_text("""
+[sweep]
+scenario = "small.toml"
+seeds = [1, 2]
+metric = ["leaked_kg", "detection_rate_by_kind.smuggle", "illicit.seized_kg"]
+[[sweep.param]]
+path = "inspection.budget"
+values = [0.0, 1.0]
+""")
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "out")]) == 0
+    rows = list(csv.DictReader((tmp_path / "out" / "results.csv").open()))
+    assert all(r["error"] == "" for r in rows) and len(rows) == 4
+    by_budget = {r["inspection.budget"]: r for r in rows if r["seed"] == "1"}
+    assert float(by_budget["0.0"]["detection_rate_by_kind.smuggle"]) == 0.0
+    assert float(by_budget["1.0"]["detection_rate_by_kind.smuggle"]) > 0.5
+    aggregate = list(csv.DictReader((tmp_path / "out" / "aggregate.csv").open()))
+    assert {"mean", "detection_rate_by_kind.smuggle_mean",
+            "illicit.seized_kg_ci95_high"} <= set(aggregate[0])
+    # Paired points: the budget changes nothing but the inspections.
+    assert float(aggregate[1]["mean"]) <= float(aggregate[0]["mean"])
+    assert (tmp_path / "out" / "sweep.png").stat().st_size > 1000
+
+
+def test_an_unknown_path_metric_is_refused(tmp_path):
+    spec = tmp_path / "spec.toml"
+    spec.write_text("[sweep]\nscenario = 'x.toml'\nmetric = ['leaked_kg', 'nowhere.x']\n"
+                    "[[sweep.param]]\npath='a'\nvalues=[1]\n")
+    with pytest.raises(SweepError, match="unknown metric 'nowhere.x'.*detection_rate_by_kind"):
+        load_spec(spec)
