@@ -39,6 +39,7 @@ import random
 from dataclasses import replace
 
 from nodes import NodeHooks
+from nodes.app.registry import un_members
 
 from scenarios.spec.loader import Behaviour, Scenario, ScenarioError, load_scenario, parse_scenario
 from scenarios.trade.workload import PlannedShipment, Step
@@ -86,4 +87,5 @@ def with_custom(scenario: Scenario, *behaviours: CustomBehaviour) -> Scenario:
 
 
 __all__ = ["Behaviour", "CustomBehaviour", "PlannedShipment", "Scenario", "ScenarioError",
+           "un_members",
            "Step", "World", "load_scenario", "parse_scenario", "with_custom"]

@@ -113,7 +113,8 @@ def cmd_sweep(args: argparse.Namespace) -> ExitCode:
     metrics = result["metrics"]
     table = Table(title=f"{result['name']}: {', '.join(metrics)} per grid point")
     prefixes = [""] + [f"{m}_" for m in metrics[1:]]
-    stats = {f"{p}{k}" for p in prefixes for k in ("mean", "ci95_low", "ci95_high")}
+    stats = {f"{p}{d}{k}" for p in prefixes for d in ("", "delta_")
+             for k in ("mean", "ci95_low", "ci95_high")}
     keys = [k for k in result["aggregate"][0] if k not in {"runs", "failed"} | stats]
     for col in keys + ["runs", "failed"]:
         table.add_column(col)

@@ -24,9 +24,7 @@ domain.detection_rate_by_kind, domain.false_flags, domain.pen_objections, domain
 domain.traced_complete_pct (licit), and wall_s.
 """
 
-from nodes.app.registry import un_members
-
-from scenarios.api import parse_scenario
+from scenarios.api import parse_scenario, un_members
 
 # Licit export shares: ESTIMATES (see the module docstring), summing to 1.
 EXPORTERS = {"CHN": 0.35, "IND": 0.15, "USA": 0.10, "DEU": 0.10, "BEL": 0.075, "NLD": 0.075,

@@ -159,10 +159,14 @@ def run_sweep(spec_path: Path, out: Path, workers: int = 1, dask_address: str | 
 
 def _aggregate(rows: list[dict], spec: dict, param_cols: list[str]) -> list[dict]:
     """Per grid point: the first metric's mean and 95% interval as `mean`, `ci95_low`,
-    `ci95_high`; every further metric's as `<metric>_mean`, `<metric>_ci95_low`, ...."""
+    `ci95_high`; every further metric's as `<metric>_mean`, `<metric>_ci95_low`, .... And the
+    paired difference from the first grid point, seed by seed (`delta_mean`, `delta_ci95_low`,
+    `delta_ci95_high`, and `<metric>_delta_...`): every point runs the same seeds, so the
+    difference is free of the variation between seeds that widens the plain intervals."""
     points: dict[int, list[dict]] = {}
     for row in rows:
         points.setdefault(row["point"], []).append(row)
+    first = min(points) if points else 0
     out = []
     for point in sorted(points):
         group = points[point]
@@ -170,21 +174,49 @@ def _aggregate(rows: list[dict], spec: dict, param_cols: list[str]) -> list[dict
         entry.update(runs=len(group), failed=sum(1 for r in group if r["error"]))
         for i, metric in enumerate(spec.get("metrics", [spec["metric"]])):
             prefix = "" if i == 0 else f"{metric}_"
-            values = [float(r[metric]) for r in group
-                      if not r["error"] and isinstance(r.get(metric), (int, float))]
-            mean = low = high = None
-            if values:
-                mean = statistics.fmean(values)
-                half = 0.0
-                if len(values) > 1:
-                    df = len(values) - 1
-                    t = next((T95[d] for d in sorted(T95) if d >= df), 1.96)
-                    half = t * statistics.stdev(values) / math.sqrt(len(values))
-                mean, low, high = round(mean, 4), round(mean - half, 4), round(mean + half, 4)
-            entry.update({f"{prefix}mean": mean, f"{prefix}ci95_low": low,
-                          f"{prefix}ci95_high": high})
+            by_seed = _values_by_seed(group, metric)
+            reference = _values_by_seed(points[first], metric)
+            values = list(by_seed.values())
+            entry.update(zip((f"{prefix}mean", f"{prefix}ci95_low", f"{prefix}ci95_high"),
+                             _interval(metric, values)))
+            deltas = [v - reference[seed] for seed, v in by_seed.items() if seed in reference]
+            entry.update(zip((f"{prefix}delta_mean", f"{prefix}delta_ci95_low",
+                              f"{prefix}delta_ci95_high"), _interval("", deltas)))
         out.append(entry)
     return out
+
+
+def _values_by_seed(group: list[dict], metric: str) -> dict:
+    return {r["seed"]: float(r[metric]) for r in group
+            if not r["error"] and isinstance(r.get(metric), (int, float))}
+
+
+def _interval(metric: str, values: list[float]) -> tuple:
+    """Mean and two-sided 95% Student t interval (None, None, None without values)."""
+    if not values:
+        return None, None, None
+    mean = statistics.fmean(values)
+    half = 0.0
+    if len(values) > 1:
+        df = len(values) - 1
+        t = next((T95[d] for d in sorted(T95) if d >= df), 1.96)
+        half = t * statistics.stdev(values) / math.sqrt(len(values))
+    low, high = _clamp(metric, values, mean - half, mean + half) if metric else \
+        (mean - half, mean + half)
+    return round(mean, 4), round(low, 4), round(high, 4)
+
+
+def _clamp(metric: str, values: list[float], low: float, high: float) -> tuple[float, float]:
+    """A t interval is symmetric; a count, a mass or a share is not below 0, a rate not above
+    1 and a percentage not above 100: cut the interval at the bounds the metric cannot cross."""
+    if min(values) >= 0:
+        low = max(low, 0.0)
+    name = metric.rsplit(".", 1)[0] if "." in metric else metric
+    if (name.endswith("rate") or name.startswith("detection_rate")) and max(values) <= 1:
+        high = min(high, 1.0)
+    if metric.endswith("_pct") and max(values) <= 100:
+        high = min(high, 100.0)
+    return low, high
 
 
 def _plot(aggregate: list[dict], spec: dict, param_cols: list[str], path: Path) -> None:

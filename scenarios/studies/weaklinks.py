@@ -198,7 +198,10 @@ def study(path: Path, k_max: int, workers: int, out: Path, progress=None,
     baseline = rows[0]
     for row in rows:
         row["impact_kg"] = _impact(row, baseline)
-    ranked = sorted(rows[1:], key=lambda r: (-(r["impact_kg"] or 0), r["label"]))
+    # Equal impacts (the variants are paired, so a hub and a set holding it can tie exactly):
+    # the smaller set first, since it is the finding.
+    ranked = sorted(rows[1:], key=lambda r: (-(r["impact_kg"] or 0),
+                                             str(r.get("nations", "")).count("+"), r["label"]))
     for rank, row in enumerate(ranked, 1):
         row["rank"] = rank
     result = {"scenario": scenario.name, "source": str(path), "k": k_max,

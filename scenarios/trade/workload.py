@@ -30,7 +30,8 @@ never race each other. Three economies share the lanes:
   stated need, in parts, hoping each part passes).
 
 Lanes are drawn so that each source carries its share of the total mass (`[[source]]`, or the
-calibrated shares): a source's lanes are picked with weight share / mean consignment mass.
+calibrated shares) and each lane its share of its source's: a lane is picked with weight
+source share x lane share / the lane's mean consignment mass.
 
 Physical ground truth. Every consignment has a real chemical and a real mass, which may differ
 from its papers. Each member nation it enters or crosses inspects it with that nation's budget
@@ -519,13 +520,11 @@ def end_product(chemical: str) -> str:
 
 def lane_weights(lanes: list[Lane], source_shares: dict[str, float],
                  mean_kg: Callable[[Lane], float]) -> list[float]:
-    """Weights to draw lanes with, so that each source's expected mass is its share: within a
-    source, lane share / the source's mean consignment mass."""
-    by_source: dict[str, float] = {}
-    for lane in lanes:
-        by_source[lane.from_] = by_source.get(lane.from_, 0.0) + lane.share * mean_kg(lane)
-    return [source_shares.get(lane.from_, 0.0) * lane.share / by_source[lane.from_]
-            if by_source[lane.from_] > 0 else 0.0 for lane in lanes]
+    """Weights to draw lanes with, so that each lane's expected mass is its source's share
+    times its own share of the source: source share x lane share / the lane's mean
+    consignment mass (a lane of heavy consignments is drawn less often)."""
+    return [source_shares.get(lane.from_, 0.0) * lane.share / mean_kg(lane)
+            if mean_kg(lane) > 0 else 0.0 for lane in lanes]
 
 
 def plan_trade(rng: random.Random, registry: Registry, lanes: list[Lane],
@@ -571,20 +570,26 @@ def plan_trade(rng: random.Random, registry: Registry, lanes: list[Lane],
     rng.shuffle(kinds)
     plans: list[PlannedShipment] = []
     span = max(1, until_tick - start_tick)
+    inspect_seeds = planner.inspect_rng
     for i, kind in enumerate(kinds):
+        # Each consignment draws from generators of its own, seeded in turn: what one
+        # consignment draws (fewer records where a nation opts out, more inspections at a
+        # larger budget) never shifts another's, so variants of a scenario stay paired.
+        planner.rng = random.Random(rng.getrandbits(64))
+        planner.inspect_rng = random.Random(inspect_seeds.getrandbits(64))
         start = start_tick + (i * span) // max(1, total)
         pid = f"S{i + 1:05d}"
         if kind in ILLICIT_KINDS:
-            lane = rng.choices(usable, illicit_w)[0]
+            lane = planner.rng.choices(usable, illicit_w)[0]
             _illicit_attempt(planner, plans, pid, lane, kind, start)
             continue
-        lane = rng.choices(usable if kind is None else recorded,
-                           licit_w if kind is None else recorded_w)[0]
+        lane = planner.rng.choices(usable if kind is None else recorded,
+                                   licit_w if kind is None else recorded_w)[0]
         chemical = planner.licit_chemical(lane)
         plan = PlannedShipment(pid, lane, chemical, planner.grams(chemical, "licit"),
                                lane.from_, lane.to, tuple(lane.via), tuple(lane.via), kind, start)
         if kind is None:
-            _corrupt(plan, rng, corruption)
+            _corrupt(plan, planner.rng, corruption)
         planner.declared(plan)
         plans.append(plan)
     for p in plans:

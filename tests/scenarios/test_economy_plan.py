@@ -50,18 +50,20 @@ def test_sources_carry_their_share_of_the_mass():
     assert china < 0.5 * len(shipments)
 
 
-@given(st.floats(0.05, 0.95), st.floats(1.0, 1e4), st.floats(1.0, 1e4))
+@given(st.floats(0.05, 0.95), st.floats(0.05, 0.95), st.floats(1.0, 1e4),
+       st.floats(1.0, 1e4), st.floats(1.0, 1e4))
 @settings(max_examples=60, deadline=None)
-def test_lane_weights_give_each_source_its_expected_mass(share, mean_a, mean_b):
-    lanes = [Lane("CHN", "MEX", (), 0.5, (), ""), Lane("CHN", "USA", (), 0.5, (), ""),
-             Lane("IND", "USA", (), 1.0, (), "")]
-    means = {("CHN", "MEX"): mean_a, ("CHN", "USA"): mean_b, ("IND", "USA"): mean_a}
+def test_lane_weights_give_each_lane_its_expected_mass(share, lane_share, mean_a, mean_b,
+                                                       mean_c):
+    lanes = [Lane("CHN", "MEX", (), lane_share, (), ""),
+             Lane("CHN", "USA", (), 1 - lane_share, (), ""), Lane("IND", "USA", (), 1.0, (), "")]
+    means = {("CHN", "MEX"): mean_a, ("CHN", "USA"): mean_b, ("IND", "USA"): mean_c}
     weights = lane_weights(lanes, {"CHN": share, "IND": 1 - share},
                            lambda lane: means[(lane.from_, lane.to)])
-    mass = {"CHN": 0.0, "IND": 0.0}
-    for lane, w in zip(lanes, weights):
-        mass[lane.from_] += w * means[(lane.from_, lane.to)]
-    assert mass["CHN"] / sum(mass.values()) == pytest.approx(share, rel=1e-9)
+    mass = [w * means[(lane.from_, lane.to)] for lane, w in zip(lanes, weights)]
+    total = sum(mass)
+    assert (mass[0] + mass[1]) / total == pytest.approx(share, rel=1e-9)
+    assert mass[0] / (mass[0] + mass[1]) == pytest.approx(lane_share, rel=1e-9)
 
 
 def test_log_uniform_mean():
@@ -152,3 +154,20 @@ def test_the_plan_is_a_function_of_the_seed():
     b = plan(lanes, shipments=50, illicit={"smuggle": 5, "split": 2}, budget=0.3, seed=9)
     assert [(p.id, p.quantity_g, [s.fields for s in p.steps]) for p in a.shipments] == \
         [(p.id, p.quantity_g, [s.fields for s in p.steps]) for p in b.shipments]
+
+
+def test_variants_stay_paired_consignment_by_consignment():
+    """Opting a nation out, or raising the inspection budget, changes the records of the
+    consignments it touches and nothing else: each consignment draws from its own generator."""
+    lanes = [Lane("CHN", "MEX", ("PAN",), 0.5, (), ""), Lane("CHN", "USA", (), 0.5, (), ""),
+             Lane("IND", "USA", (), 1.0, (), "")]
+    everyone = plan(lanes, shipments=80, illicit={"smuggle": 10}, seed=4).shipments
+    no_pan = plan(lanes, shipments=80, illicit={"smuggle": 10}, seed=4,
+                  members=("CHN", "IND", "MEX", "USA")).shipments
+    inspected = plan(lanes, shipments=80, illicit={"smuggle": 10}, seed=4, budget=0.5).shipments
+    assert [(p.id, p.lane, p.chemical, p.quantity_g) for p in everyone] == \
+        [(p.id, p.lane, p.chemical, p.quantity_g) for p in no_pan] == \
+        [(p.id, p.lane, p.chemical, p.quantity_g) for p in inspected]
+    untouched = [(a, b) for a, b in zip(everyone, no_pan) if "PAN" not in a.lane.path]
+    assert untouched and all([s.fields for s in a.steps] == [s.fields for s in b.steps]
+                             for a, b in untouched)

@@ -150,7 +150,7 @@ def _transshipment_non_member(r: Run) -> None:
     assert "HKG" not in r.world.nations
     assert [o["nation"] for o in d["route_nations_outside_consortium"]] == ["HKG"]
     assert d["traced_complete_pct"] < 100 and d["coverage_gap_flags"] > 0
-    assert d["diversions_injected"]["dark_hop"] == 10
+    assert d["diversions_injected"]["dark_hop"] == 20
     assert d["detection_rate_by_kind"]["dark_hop"] < 1 and d["false_flags"] == 0
 
 
@@ -283,7 +283,8 @@ def _scheduling_rounds(r: Run) -> None:
             assert not {"4-ap", "1-boc-4-ap", "norfentanyl"} & set(chemicals), year
         if int(year) >= 2025:
             assert not {"4-piperidone", "1-boc-4-piperidone"} & set(chemicals), year
-        assert chemicals.get("4-piperidone ethylene ketal", 0) > 0
+    ketal = [y for y, c in years.items() if "4-piperidone ethylene ketal" in c]
+    assert len(ketal) >= 9 and {"2025", "2026"} <= set(ketal)  # 1 of 3 free choices by then
     assert "npp" in years["2015"] and "4-piperidone" in years["2024"]
     # Only the unregistered substitute is ever recorded (customs, watched HS code).
     assert d["flags_by_kind"]["unregistered"] == d["diversions_flagged"]["pre_precursor"] > 0

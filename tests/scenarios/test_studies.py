@@ -226,3 +226,25 @@ def test_an_unknown_path_metric_is_refused(tmp_path):
                     "[[sweep.param]]\npath='a'\nvalues=[1]\n")
     with pytest.raises(SweepError, match="unknown metric 'nowhere.x'.*detection_rate_by_kind"):
         load_spec(spec)
+
+
+def test_intervals_stop_at_the_bounds_a_metric_cannot_cross():
+    from scenarios.studies.sweep import _clamp
+    assert _clamp("illicit.seized_kg", [0.0, 0.0, 900.0], -300.0, 900.0) == (0.0, 900.0)
+    assert _clamp("detection_rate_by_kind.split", [0.9, 1.0], 0.7, 1.2) == (0.7, 1.0)
+    assert _clamp("traced_complete_pct", [97.0, 100.0], 92.0, 102.3) == (92.0, 100.0)
+    assert _clamp("leaked_kg", [-5.0, 5.0], -20.0, 20.0) == (-20.0, 20.0)  # no bound known
+
+
+def test_paired_differences_from_the_first_point_are_seed_by_seed():
+    from scenarios.studies.sweep import _aggregate
+    rows = [{"point": p, "seed": seed, "error": "", "x": x, "leaked_kg": base + drop * p}
+            for p, x in ((0, "a"), (1, "b")) for seed, base, drop in
+            ((1, 100.0, -10.0), (2, 500.0, -12.0), (3, 900.0, -8.0))]
+    spec = {"metric": "leaked_kg", "metrics": ["leaked_kg"]}
+    first, second = _aggregate(rows, spec, ["x"])
+    assert first["delta_mean"] == 0.0
+    assert second["delta_mean"] == -10.0
+    # The seeds differ by hundreds; the paired drop is tight around -10.
+    assert second["ci95_high"] - second["ci95_low"] > 500
+    assert -16 < second["delta_ci95_low"] < -10 < second["delta_ci95_high"] < -4
