@@ -45,13 +45,23 @@ def summary_table(summary: RunSummary) -> Table:
     d = summary.domain or {}
     if d.get("shipments"):
         rows += [
-            ("shipments (kg)", f"{d['shipments']:,} ({d['shipped_kg']:,.0f} kg)"),
-            ("traced complete", f"{d['traced_complete_pct']}%"),
+            ("licit shipments (kg)", f"{d['licit_shipments']:,} ({d['licit_kg']:,.0f} kg)"),
+            ("licit traced complete", "-" if d["traced_complete_pct"] is None
+             else f"{d['traced_complete_pct']}%"),
+        ]
+        illicit = d.get("illicit") or {}
+        if illicit.get("attempts"):
+            rows.append(("illicit attempts (kg)",
+                         f"{illicit['attempts']:,} ({illicit['kg']:,.0f} kg)"))
+        rows += [
             ("diversions flagged", f"{sum(d['diversions_flagged'].values())} of "
                                    f"{sum(d['diversions_injected'].values())}"),
             ("false flags", d["false_flags"]),
             ("leaked kg", f"{d['leaked_kg']:,.1f}"),
         ]
+        if (d.get("inspections") or {}).get("count"):
+            rows.append(("inspections (kg seized)", f"{d['inspections']['count']:,} "
+                         f"({d['inspections']['seized_kg']:,.1f} kg)"))
     for name, value in rows:
         table.add_row(name, str(value))
     return table

@@ -87,6 +87,10 @@ def cmd_weak_links(args: argparse.Namespace) -> ExitCode:
     console.print("structure: transit hubs darkening the most mass when out: "
                   + (", ".join(f"{'+'.join(h['nations'])} ({h['untraceable_pct']}%)"
                                for h in hubs) or "none"))
+    expected = s.get("expected_transit_ranking") or []
+    console.print("expected transit share of the mass (source share x lane share): "
+                  + (", ".join(f"{e['nation']} ({e['expected_transit_pct']}%)"
+                               for e in expected[:6]) or "none"))
     console.print(f"consensus: {c['liveness']['smallest_size']} nation(s) absent stop commits; "
                   f"{c['safety']['smallest_size']} corrupt can break agreement")
     console.print(f"wrote {out / 'ranking.csv'}, {out / 'weak_links.json'} and "
@@ -118,15 +122,21 @@ def cmd_sweep(args: argparse.Namespace) -> ExitCode:
     keys = [k for k in result["aggregate"][0] if k not in {"runs", "failed"} | stats]
     for col in keys + ["runs", "failed"]:
         table.add_column(col)
-    for metric in metrics:
+    for i, metric in enumerate(metrics):
         table.add_column(f"{metric} mean")
         table.add_column("95% interval")
+        if i == 0:
+            table.add_column("paired change from the first point (95%)")
     for e in result["aggregate"]:
         cells = [str(e[k]) for k in keys] + [str(e["runs"]), str(e["failed"])]
         for p in prefixes:
             mean = e[f"{p}mean"]
             cells += [_fmt(mean), "-" if mean is None else
                       f"{e[f'{p}ci95_low']} .. {e[f'{p}ci95_high']}"]
+            if not p:
+                delta = e["delta_mean"]
+                cells.append("-" if delta is None else f"{_fmt(delta)} ({e['delta_ci95_low']} "
+                             f".. {e['delta_ci95_high']})")
         table.add_row(*cells)
     console.print(table)
     console.print(f"wrote {out / 'results.csv'}, {out / 'aggregate.csv'}, {out / 'sweep.png'}"

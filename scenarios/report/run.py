@@ -77,6 +77,7 @@ SECTIONS = (
     ("messages", "Messages per nation"),
     ("spacetime", "Space-time diagram of the first heights"),
     ("flags", "Flags"),
+    ("economy", "What got through"),
     ("trade", "Trade graph"),
 )
 
@@ -132,6 +133,11 @@ def write_report(world, summary: RunSummary, path: Path | str) -> Path:
         _section("flags", "What the chaincode flagged, as recorded on the ledger, with what "
                  "really happened from the simulator's plan: a flag on a diversion is a catch, "
                  "a flag on legitimate trade is a false flag.", _flags_body(world, summary)),
+        _section("economy", "What got through: the diversions and illicit attempts no flag, "
+                 "rejection or inspection caught (heaviest first), and for each nation on a "
+                 "licit route the licit mass through it whose custody chain is whole, and the "
+                 "mass through it that goes dark somewhere on its route.",
+                 _economy_body(summary)),
         _section("trade", "The trade routes: arrows point along the lanes and are as thick as "
                  "the share of shipped mass on them. Blue nations keep records, grey ones do "
                  "not; shapes mark nations with a scenario behaviour.",
@@ -283,6 +289,17 @@ def _summary_body(world, summary: RunSummary) -> str:
             ("detection delay p50 (ticks)", _num(d.get("detection_delay_ticks_p50"))),
             ("false flags", _num(d.get("false_flags"))),
             ("leaked (kg)", _num(d.get("leaked_kg"), ",.1f")),
+            ("illicit attempts: detected / all (kg seized, kg leaked)", _esc(
+                f"{d.get('illicit', {}).get('detected', 0):,} / "
+                f"{d.get('illicit', {}).get('attempts', 0):,} "
+                f"({d.get('illicit', {}).get('seized_kg', 0):,.1f}, "
+                f"{d.get('illicit', {}).get('leaked_kg', 0):,.1f})")),
+            ("inspections (found a difference)", _esc(
+                f"{d.get('inspections', {}).get('count', 0):,} "
+                f"({d.get('inspections', {}).get('found_difference', 0):,})")),
+            ("PEN objections: licit / illicit", _esc(
+                f"{d.get('pen_objections', {}).get('licit', 0):,} / "
+                f"{d.get('pen_objections', {}).get('illicit', 0):,}")),
             ("route nations outside the consortium", _esc(", ".join(
                 f"{o['nation']} ({o['mass_share']:.1%} of mass)" for o in outside))
              or _none_inline()),
@@ -347,6 +364,32 @@ def _flags_body(world, summary: RunSummary) -> str:
             + more)
 
 
+def _economy_body(summary: RunSummary) -> str:
+    d = summary.domain or {}
+    if not d.get("shipments"):
+        return _none("none: this scenario ships no precursors")
+    missed = d.get("missed") or []
+    if missed:
+        rows = "".join("<tr>" + "".join(f"<td>{_esc(v)}</td>" for v in (
+            m["kind"], m["shipment"], m["lot"], m["chemical"], f"{m['kg']:,.3f}")) + "</tr>\n"
+            for m in missed)
+        more = d.get("missed_count", len(missed)) - len(missed)
+        body = (f"<h3>Missed: {d.get('missed_count', len(missed)):,}, "
+                f"{d.get('leaked_kg', 0):,.1f} kg leaked</h3>\n<table>\n<tr><th>kind</th>"
+                "<th>shipment</th><th>lot</th><th>chemical</th><th>kg</th></tr>\n" + rows
+                + "</table>\n" + (f"<p>and {more:,} lighter ones not shown</p>\n"
+                                   if more > 0 else ""))
+    else:
+        body = "<h3>Missed</h3>\n" + _none("none: every diversion and attempt was caught")
+    traced, dark = d.get("traced_kg_by_nation") or {}, d.get("dark_kg_by_nation") or {}
+    nations = sorted(set(traced) | set(dark), key=lambda n: (-traced.get(n, 0), n))
+    rows = "".join(f"<tr><td>{_esc(n)}</td><td>{traced.get(n, 0):,.1f}</td>"
+                   f"<td>{dark.get(n, 0):,.1f}</td></tr>\n" for n in nations)
+    return body + ("<h3>Licit mass by nation (kg)</h3>\n<table>\n<tr><th>nation</th>"
+                   "<th>traced</th><th>dark</th></tr>\n" + rows + "</table>\n"
+                   if nations else "")
+
+
 def _truth(world, flag) -> str:
     domain = getattr(world.workload, "domain", None)  # the trade's oracle, if a trade runs
     if domain is None:
@@ -354,6 +397,8 @@ def _truth(world, flag) -> str:
     plan = domain.by_subject.get(flag.subject) or domain.by_event.get(flag.event_id)
     if plan is None:
         return "not in the trade plan"
+    if domain.is_coverage_gap(plan, flag.kind):
+        return f"{plan.id}'s declared route crosses a nation that keeps no records (coverage gap)"
     if plan.diversion is None:
         return f"legitimate shipment {plan.id} (false flag)"
     return f"diversion {plan.diversion} in {plan.id} (caught)"

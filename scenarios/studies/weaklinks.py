@@ -81,6 +81,9 @@ def structure(world, k_max: int) -> dict:
         "transit_unavoidable_kg": round(transit_unavoidable[n], 3),
         "betweenness": round(betweenness.get(n, 0.0), 4),
     } for n in nations]
+    expected = expected_transit_shares(world)
+    for row in per_nation:
+        row["expected_transit_pct"] = round(100 * expected.get(row["nation"], 0.0), 2)
     per_nation.sort(key=lambda r: (-r["mass_through_kg"], -r["betweenness"], r["nation"]))
     removal = []
     transit = sorted({n for path in masses for n in path[1:-1]})
@@ -91,7 +94,26 @@ def structure(world, k_max: int) -> dict:
                         "best_transit": _best_removals(masses, transit, k, transit_only=True)
                         if len(transit) >= k else []})
     return {"total_kg": round(total, 3), "nations": per_nation, "removal_sets": removal,
-            "transit_nations": transit}
+            "transit_nations": transit,
+            "expected_transit_ranking": [
+                {"nation": n, "expected_transit_pct": round(100 * share, 2)}
+                for n, share in sorted(expected.items(), key=lambda kv: (-kv[1], kv[0]))]}
+
+
+def expected_transit_shares(world) -> dict[str, float]:
+    """Each nation's expected share of the licit mass that crosses it as a transit: the sum,
+    over the lanes through it, of source share x lane share (what the lanes are drawn to
+    carry on average; the sampled plan scatters around it, consignments being heavy-tailed)."""
+    workload = world.workload
+    participants = set(world.scenario.nation_ids)
+    out: dict[str, float] = {}
+    for lane in workload.lanes:
+        if lane.from_ not in participants or lane.to not in participants:
+            continue
+        share = workload.source_shares.get(lane.from_, 0.0) * lane.share
+        for nation in lane.via:
+            out[nation] = out.get(nation, 0.0) + share
+    return out
 
 
 def _best_removals(masses: dict[tuple, float], nations: list[str], k: int,

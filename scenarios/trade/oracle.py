@@ -92,10 +92,7 @@ class DomainOracle:
         self._blame(plan, tick, {"flag": flag.kind, "subject": flag.subject})
 
     def _blame(self, plan: PlannedShipment | None, tick: int, what: dict) -> None:
-        flag = what.get("flag")
-        if plan is not None and plan.dark and (
-                flag in ROUTE_FLAGS or (flag == "overdue" and (
-                    plan.diversion is None or plan.to_nation not in self.members))):
+        if plan is not None and self.is_coverage_gap(plan, what.get("flag")):
             # A true statement about a declared route through a nation that keeps no records: a
             # gap in coverage, neither a false alarm nor the detection of a diversion.
             self.coverage_gap_flags += 1
@@ -111,6 +108,13 @@ class DomainOracle:
         if len(self.false_flag_examples) < 20:
             self.false_flag_examples.append({"tick": tick, "shipment": plan.id if plan else None,
                                              **what})
+
+    def is_coverage_gap(self, plan: PlannedShipment, flag: str | None) -> bool:
+        """A flag that states a fact about the consignment's declared route, which licit
+        trade on that route gets too: a `dark_hop`, or an `overdue` where nobody at the
+        destination keeps records (for licit trade, overdue on any dark route)."""
+        return plan.dark and (flag in ROUTE_FLAGS or (flag == "overdue" and (
+            plan.diversion is None or plan.to_nation not in self.members)))
 
     def _accepted(self, event_id: str) -> bool:
         r = self.results.get(event_id)

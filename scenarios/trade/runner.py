@@ -102,7 +102,12 @@ class TradeWorkload(Workload):
                 behaviour.adjust_shipment(shipment, self.record_keepers, custom_rng)
         self.domain = DomainOracle(self.plans, self.record_keepers, scenario.ticks_per_trade_day,
                                    scenario.trade_epoch)
-        self.routes = route_graph(self.lanes, frozenset(self.record_keepers), source_shares)
+        sources = {lane.from_ for lane in self.lanes if lane.from_ in scenario.nation_ids
+                   and lane.to in scenario.nation_ids}
+        total = sum(source_shares.get(n, 0.0) for n in sources) or 1.0
+        # Each source's share of the mass, over the sources that trade in this scenario.
+        self.source_shares = {n: source_shares.get(n, 0.0) / total for n in sorted(sources)}
+        self.routes = route_graph(self.lanes, frozenset(self.record_keepers), self.source_shares)
         self.operator_specs = {op: spec for op, spec in plan.operators.items()
                                if spec.nation in self.record_keepers}
         self.operators = {op: Identity.derive(op, scenario.seed, purpose="operator")

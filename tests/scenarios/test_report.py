@@ -89,3 +89,15 @@ def test_chemtrace_run_writes_the_report(tmp_path, capsys):
     text = report.read_text(encoding="utf-8")
     assert "baseline" in text and text.count("<svg") >= SVG_PLOTS_MIN
     assert "report.html" in capsys.readouterr().out
+
+
+def test_report_lists_what_got_through_and_the_licit_mass_by_nation(tmp_path):
+    world, summary = run_library("illicit-mix")
+    text = write_report(world, summary, tmp_path / "report.html").read_text(encoding="utf-8")
+    d = summary.domain
+    assert f"Missed: {d['missed_count']:,}" in text
+    heaviest = d["missed"][0]
+    assert f"<td>{heaviest['shipment']}</td><td>{heaviest['lot']}</td>" in text
+    assert "Licit mass by nation (kg)" in text
+    assert f"<td>CHN</td><td>{d['traced_kg_by_nation']['CHN']:,.1f}</td>" in text
+    assert "illicit attempts: detected / all" in text

@@ -248,3 +248,18 @@ def test_paired_differences_from_the_first_point_are_seed_by_seed():
     # The seeds differ by hundreds; the paired drop is tight around -10.
     assert second["ci95_high"] - second["ci95_low"] > 500
     assert -16 < second["delta_ci95_low"] < -10 < second["delta_ci95_high"] < -4
+
+
+def test_expected_transit_shares_follow_source_and_lane_shares(hub_study):
+    result, _ = hub_study
+    ranking = result["structure"]["expected_transit_ranking"]
+    # Every lane crosses PAN: all the mass, whatever the sources' shares.
+    assert ranking == [{"nation": "PAN", "expected_transit_pct": 100.0}]
+    from scenarios.assemble import build_world
+    from scenarios.spec.loader import parse_scenario
+    from scenarios.studies.weaklinks import expected_transit_shares
+    text = HUB_SCENARIO + '\n[[source]]\nnation = "CHN"\nshare = 0.7\n' \
+        '\n[[source]]\nnation = "IND"\nshare = 0.3\n'
+    text = text.replace('via = ["PAN"]\nshare = 1.0', 'share = 1.0')  # IND's lane goes direct
+    shares = expected_transit_shares(build_world(parse_scenario(text, "hub.toml")))
+    assert shares == pytest.approx({"PAN": 0.7})
