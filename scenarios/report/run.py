@@ -306,15 +306,21 @@ def _summary_body(world, summary: RunSummary) -> str:
         ]
     else:
         figures.append(("trade", _none_inline("none: this scenario ships no precursors")))
+    workload = getattr(s, "workload", None) or {}
+    injected = [f"{kind}: {count:,} injected in declared trade"
+                for kind, count in sorted((workload.get("diversions") or {}).items()) if count]
+    injected += [f"{kind}: {count:,} illicit attempts" + (" (in 4 parts each)"
+                                                          if kind == "split" else "")
+                 for kind, count in sorted((workload.get("illicit") or {}).items()) if count]
     faults = ([_describe_behaviour(b) for b in getattr(s, "behaviours", ())]
-              + [_describe_partition(p) for p in getattr(s, "partitions", ())])
+              + [_describe_partition(p) for p in getattr(s, "partitions", ())] + injected)
     return (
         "<h3>Verdicts</h3>\n" + _rows(verdicts)
         + "<h3>Violations</h3>\n" + _item_list(summary.violations or [], _compact)
         + "<h3>Equivocation evidence</h3>\n"
         + _item_list(summary.evidence or [], _compact)
         + "<h3>Main figures</h3>\n" + _rows(figures)
-        + "<h3>Faults and behaviours in the scenario</h3>\n"
+        + "<h3>Faults, behaviours, diversions and illicit attempts in the scenario</h3>\n"
         + _item_list(faults, str)
     )
 

@@ -101,3 +101,10 @@ def test_report_lists_what_got_through_and_the_licit_mass_by_nation(tmp_path):
     assert "Licit mass by nation (kg)" in text
     assert f"<td>CHN</td><td>{d['traced_kg_by_nation']['CHN']:,.1f}</td>" in text
     assert "illicit attempts: detected / all" in text
+
+
+def test_report_lists_the_injected_diversions_and_attempts_among_the_faults(tmp_path):
+    world, summary = run_library("illicit-mix")
+    text = write_report(world, summary, tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "smuggle: 20 illicit attempts" in text and "split: 5 illicit attempts (in 4 parts" in text
+    assert "false_report: CHN" in text
