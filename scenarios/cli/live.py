@@ -211,17 +211,17 @@ async def _stop_when_orphaned(parent_pid: int, stop: asyncio.Event) -> None:
 
 
 def cmd_cluster(args: argparse.Namespace) -> ExitCode:
-    from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from nodes.live.brokerconf import BrokerError
 
-    from scenarios.cli.output import stderr_console, summary_table
+    from scenarios.cli.output import (expectation_failure, plain_console, stderr_console,
+                                      summary_table)
     from scenarios.cluster.driver import ClusterError, LiveCluster
     from scenarios.spec.loader import ScenarioError, load_scenario
     from scenarios.trade.workload import TradeError
 
-    console = Console(highlight=False, soft_wrap=True)
+    console = plain_console()
     err = stderr_console()
     try:
         scenario = load_scenario(args.scenario)
@@ -264,21 +264,18 @@ def cmd_cluster(args: argparse.Namespace) -> ExitCode:
                   f"{out / 'nodes'}")
     if summary.expect_ok:
         return ExitCode.OK
-    err.print(f"expectation failed: safety_ok={summary.safety_ok} (expected "
-              f"{summary.expect['safety']}), liveness_ok={summary.liveness_ok} (expected "
-              f"{summary.expect['liveness']})", markup=False)
-    for violation in summary.violations[:5]:
-        err.print(f"  {json.dumps(violation, sort_keys=True)}", markup=False)
+    for line in expectation_failure(summary):
+        err.print(line, markup=False)
     return ExitCode.EXPECTATION_FAILED
 
 
 def cmd_bench_live(args: argparse.Namespace) -> ExitCode:
-    from rich.console import Console
     from rich.table import Table
 
     from scenarios.bench.live import run_bench_live
+    from scenarios.cli.output import plain_console
 
-    console = Console(highlight=False, soft_wrap=True)
+    console = plain_console()
     with console.status("running live clusters (4 and 7 nations, then a SIGKILL)..."):
         result = run_bench_live(quick=args.quick)
     table = Table(title=f"chemtrace bench-live ({'quick' if args.quick else 'full'})")

@@ -13,12 +13,12 @@ import json
 import shlex
 from pathlib import Path
 
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from scenarios.assemble import build_world
 from scenarios.cli.args import ExitCode, non_negative, positive
-from scenarios.cli.output import stderr_console, summary_table
+from scenarios.cli.output import (expectation_failure, stderr_console, summary_table,
+                                  wide_console)
 from scenarios.spec.loader import ScenarioError, load_scenario
 from scenarios.trade.workload import TradeError
 
@@ -43,14 +43,14 @@ def reproduce_command(file: str, seed: int, ticks_max: int) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> ExitCode:
-    console = Console(stderr=False, highlight=False, soft_wrap=True)
+    console = wide_console()
     err = stderr_console()
     try:
-        scenario = load_scenario(args.file)
+        scenario = load_scenario(args.file).with_overrides(seed=args.seed,
+                                                           ticks_max=args.ticks_max)
     except ScenarioError as exc:
-        err.print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
+        err.print(f"error: {exc}")
         return ExitCode.USAGE
-    scenario = scenario.with_overrides(seed=args.seed, ticks_max=args.ticks_max)
     out = args.out or Path("runs") / f"{scenario.name}-{scenario.seed}"
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -85,13 +85,10 @@ def cmd_run(args: argparse.Namespace) -> ExitCode:
     if summary.expect_ok:
         return ExitCode.OK
     if summary.unexpected_violations:
-        err.print(f"[bold red]BUG[/]: a safety violation with Byzantine power "
+        err.print(f"BUG: a safety violation with Byzantine power "
                   f"{summary.byzantine_power_fraction:.3f} < 1/3; the protocol promises "
                   f"safety here")
-    err.print(f"[bold red]expectation failed[/]: safety_ok={summary.safety_ok} "
-              f"(expected {summary.expect['safety']}), liveness_ok={summary.liveness_ok} "
-              f"(expected {summary.expect['liveness']})")
-    for violation in summary.violations[:5]:
-        err.print(f"  {json.dumps(violation, sort_keys=True)}", markup=False)
+    for line in expectation_failure(summary):
+        err.print(line, markup=False)
     err.print(f"reproduce with: {summary.reproduce}", markup=False)
     return ExitCode.EXPECTATION_FAILED
