@@ -10,11 +10,10 @@ import ast
 import json
 from pathlib import Path
 
-from rich.markup import escape
 from rich.table import Table
 
 from scenarios.cli.args import ExitCode
-from scenarios.cli.output import wide_console
+from scenarios.cli.output import styled, wide_console
 
 COMMANDS = ("list",)
 LIBRARY = Path(__file__).resolve().parents[1] / "library"
@@ -64,7 +63,7 @@ def cmd_list(args: argparse.Namespace) -> ExitCode:
     table.add_column("file", no_wrap=True)
     table.add_column("question")
     for r in rows:
-        table.add_row(escape(r["file"]), escape(r["question"]) or "[dim](no question)[/]")
+        table.add_row(r["file"], r["question"] or styled("(no question)", "dim"))
     console.print(table)
     console.print("run one with: chemtrace run scenarios/library/FILE", markup=False)
     return ExitCode.OK

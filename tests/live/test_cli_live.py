@@ -226,3 +226,17 @@ def test_a_power_in_other_digits_is_refused_cleanly(tmp_path, capsys):
     assert main(["genesis", "--keys", str(tmp_path / "keys"), "--out", str(tmp_path / "g"),
                  "--power", "USA=\u00b2"]) == 2
     assert "NATION=WEIGHT" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("content, needle", [
+    (b'{"chain_id": ', ":1: not valid JSON (column 14"),
+    (b"{}", "no 'nations' key"),
+    (b"\xff\xfe", "not text in UTF-8"),
+])
+def test_broker_config_explains_a_bad_genesis_file(tmp_path, capsys, content, needle):
+    genesis = tmp_path / "genesis.json"
+    genesis.write_bytes(content)
+    assert main(["broker-config", "--genesis", str(genesis), "--out", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {genesis}") and needle in err
+    assert "chemtrace genesis --keys DIR --out FILE" in err
