@@ -64,7 +64,11 @@ def add_parsers(sub) -> None:
     cluster.add_argument("--broker", required=True,
                          help="'spawn' for a private Mosquitto on a free loopback port, or "
                               "mqtt://operator:PASS@HOST:PORT of a running broker")
-    cluster.add_argument("--out", type=Path, help="output folder (default runs/<name>-live/)")
+    cluster.add_argument("--out", type=Path, help="output folder (default: a new "
+                         "runs/<file name>-live-<n>/, with runs/latest pointing at it)")
+    cluster.add_argument("--clean", action="store_true",
+                         help="delete another run's state (nodes/, keys/, genesis.json) from "
+                              "--out and start clean; without it such a folder is refused")
     cluster.add_argument("--duration-s", type=positive_float,
                          help="run this long (sets ticks_max from --tick-ms)")
     cluster.add_argument("--tick-ms", type=positive_float, default=2.0,
@@ -215,8 +219,8 @@ def cmd_cluster(args: argparse.Namespace) -> ExitCode:
 
     from nodes.live.brokerconf import BrokerError
 
-    from scenarios.cli.output import (expectation_failure, plain_console, stderr_console,
-                                      summary_table)
+    from scenarios.cli.output import (expectation_failure, new_run_folder, plain_console,
+                                      stderr_console, summary_table)
     from scenarios.cluster.driver import ClusterError, LiveCluster
     from scenarios.spec.loader import ScenarioError, load_scenario
     from scenarios.trade.workload import TradeError
@@ -231,9 +235,12 @@ def cmd_cluster(args: argparse.Namespace) -> ExitCode:
         credentials = None
         if args.credentials is not None:
             credentials = _read_json(args.credentials, CREDENTIALS_FILE_BYTES_MAX, "credentials")
-        out = args.out or Path("runs") / f"{scenario.name}-live"
+        out = args.out or new_run_folder(Path("runs"), f"{Path(args.scenario).stem}-live")
         cluster = LiveCluster(scenario, out, args.broker, tick_ms=args.tick_ms,
-                              credentials=credentials, sync=args.sync)
+                              credentials=credentials, sync=args.sync, clean=args.clean)
+        if cluster.cleaned:
+            console.print(f"{out}: started clean: deleted another run's "
+                          f"{', '.join(cluster.cleaned)}")
     except (ScenarioError, ClusterError, TradeError, ValueError) as exc:
         err.print(f"error: {exc}", markup=False)
         return ExitCode.USAGE

@@ -3,8 +3,11 @@ run` and `chemtrace cluster`)."""
 
 from __future__ import annotations
 
+import glob
 import json
+import re
 import sys
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -43,6 +46,28 @@ def liveness_text(summary: RunSummary) -> str:
     if summary.liveness_verdict == "not judged":
         return f"not judged: {summary.liveness}"
     return summary.liveness_verdict
+
+
+def new_run_folder(root: Path, prefix: str) -> Path:
+    """A folder of its own for one run: `root/<prefix>-<n>`, n one more than the highest taken
+    (made here, so two runs started together cannot both get it), and `root/latest` pointing
+    at it. Output of an earlier run is never overwritten."""
+    root.mkdir(parents=True, exist_ok=True)
+    taken = [int(m.group(1)) for p in root.glob(f"{glob.escape(prefix)}-*")
+             if (m := re.fullmatch(re.escape(prefix) + r"-(\d+)", p.name))]
+    n = max(taken, default=0) + 1
+    while True:
+        folder = root / f"{prefix}-{n}"
+        try:
+            folder.mkdir()
+            break
+        except FileExistsError:
+            n += 1
+    latest = root / "latest"
+    if latest.is_symlink() or not latest.exists():
+        latest.unlink(missing_ok=True)
+        latest.symlink_to(folder.name, target_is_directory=True)
+    return folder
 
 
 def summary_table(summary: RunSummary) -> Table:

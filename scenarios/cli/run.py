@@ -17,8 +17,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from scenarios.assemble import build_world
 from scenarios.cli.args import ExitCode, non_negative, positive
-from scenarios.cli.output import (expectation_failure, stderr_console, summary_table,
-                                  wide_console)
+from scenarios.cli.output import (expectation_failure, new_run_folder, stderr_console,
+                                  summary_table, wide_console)
 from scenarios.spec.loader import ScenarioError, load_scenario
 from scenarios.trade.workload import TradeError
 
@@ -29,7 +29,8 @@ def add_parsers(sub) -> None:
     run = sub.add_parser("run", help="run a scenario file on the simulated world")
     run.add_argument("file", help="scenario file (TOML)")
     run.add_argument("--seed", type=non_negative, help="override [scenario].seed")
-    run.add_argument("--out", type=Path, help="output folder (default runs/<name>-<seed>/)")
+    run.add_argument("--out", type=Path, help="output folder (default: a new "
+                     "runs/<file name>-<seed>-<n>/, with runs/latest pointing at it)")
     run.add_argument("--ticks-max", type=positive, help="override [scenario].ticks_max")
     run.add_argument("--quiet", action="store_true", help="no progress bar or table")
 
@@ -51,11 +52,11 @@ def cmd_run(args: argparse.Namespace) -> ExitCode:
     except ScenarioError as exc:
         err.print(f"error: {exc}")
         return ExitCode.USAGE
-    out = args.out or Path("runs") / f"{scenario.name}-{scenario.seed}"
     try:
+        out = args.out or new_run_folder(Path("runs"), f"{Path(args.file).stem}-{scenario.seed}")
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        err.print(f"error: cannot create output folder {out}: {exc.strerror}")
+        err.print(f"error: cannot create output folder {exc.filename}: {exc.strerror}")
         return ExitCode.USAGE
     try:
         world = build_world(scenario, trace_path=out / "trace.jsonl", ledger_path=out / "ledger.jsonl")

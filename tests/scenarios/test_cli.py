@@ -21,12 +21,21 @@ def test_run_writes_summary_and_trace_and_exits_0(tmp_path, capsys):
     assert "heights committed" in out and summary["trace_sha256"] in out
 
 
-def test_seed_override_and_default_out_folder(tmp_path, monkeypatch):
+def test_seed_override_and_default_out_folder(tmp_path, monkeypatch, capsys):
+    """The default folder is named after the file (not [scenario].name), one new folder per
+    run with runs/latest pointing at it: running twice keeps both."""
     monkeypatch.chdir(tmp_path)
-    assert main(["run", str(LIBRARY / "baseline.toml"), "--ticks-max", "5000", "--seed", "9",
-                 "--quiet"]) == 0
-    summary = json.loads((tmp_path / "runs" / "baseline-9" / "summary.json").read_text())
-    assert summary["seed"] == 9
+    copy = tmp_path / "my-baseline.toml"  # [scenario].name stays "baseline"
+    copy.write_text((LIBRARY / "baseline.toml").read_text())
+    for _ in range(2):
+        assert main(["run", str(copy), "--ticks-max", "5000", "--seed", "9", "--quiet"]) == 0
+    runs = tmp_path / "runs"
+    assert sorted(p.name for p in runs.iterdir()) == ["latest", "my-baseline-9-1",
+                                                      "my-baseline-9-2"]
+    for name in ("my-baseline-9-1", "my-baseline-9-2"):
+        assert json.loads((runs / name / "summary.json").read_text())["seed"] == 9
+    assert (runs / "latest").resolve() == (runs / "my-baseline-9-2").resolve()
+    assert "wrote runs/my-baseline-9-2/summary.json" in capsys.readouterr().out
 
 
 def two_of_four_down(name: str, ticks_max: int, expect: str, window: int = 1000) -> str:
