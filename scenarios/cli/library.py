@@ -28,6 +28,19 @@ def dispatch(args: argparse.Namespace) -> ExitCode:
     return cmd_list(args)
 
 
+def scenario_path(text: str) -> str:
+    """A scenario argument as given (a file that exists), or a library scenario by name:
+    `baseline` is scenarios/library/baseline.toml (or .py). Otherwise unchanged, for the
+    loader to report as missing."""
+    if Path(text).exists() or "/" in text:
+        return text
+    for suffix in (".toml", ".py"):
+        candidate = LIBRARY / f"{text}{suffix}"
+        if candidate.exists():
+            return str(candidate)
+    return text
+
+
 def library_question(path: Path) -> str:
     """The question a library file answers: a TOML file's first `# Question:` comment, or a
     Python script's docstring, up to the first blank line (or blank comment) or "Look at"."""

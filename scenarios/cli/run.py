@@ -17,6 +17,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from scenarios.assemble import build_world
 from scenarios.cli.args import ExitCode, non_negative, positive
+from scenarios.cli.library import scenario_path
 from scenarios.cli.output import (expectation_failure, new_run_folder, stderr_console,
                                   summary_table, wide_console)
 from scenarios.spec.loader import ScenarioError, load_scenario
@@ -27,7 +28,9 @@ COMMANDS = ("run",)
 
 def add_parsers(sub) -> None:
     run = sub.add_parser("run", help="run a scenario file on the simulated world")
-    run.add_argument("file", help="scenario file (TOML)")
+    run.add_argument("file", type=scenario_path,
+                     help="scenario file (TOML or script), or a library scenario's name "
+                          "(chemtrace list), e.g. baseline")
     run.add_argument("--seed", type=non_negative, help="override [scenario].seed")
     run.add_argument("--out", type=Path, help="output folder (default: a new "
                      "runs/<file name>-<seed>-<n>/, with runs/latest pointing at it)")

@@ -296,3 +296,21 @@ def test_overrides_are_held_to_the_schema_bounds(tmp_path, capsys):
                  "--out", str(tmp_path)]) == 2
     assert "--seed" in capsys.readouterr().err
     assert not (tmp_path / "summary.json").exists()
+
+
+def test_version_module_entry_and_library_scenarios_by_name(tmp_path, capsys, monkeypatch):
+    import subprocess
+    import sys
+
+    import pytest
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0 and capsys.readouterr().out.startswith("chemtrace ")
+    # `python -m chemtrace` from any folder (the installed one-module shim, chemtrace.py).
+    proc = subprocess.run([sys.executable, "-m", "chemtrace", "--version"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.startswith("chemtrace "), proc.stderr
+    monkeypatch.chdir(tmp_path)  # no baseline.toml here: the name finds the library's
+    assert main(["run", "baseline", "--ticks-max", "5000", "--quiet", "--out",
+                 str(tmp_path / "out")]) == 0
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["scenario"] == "baseline"
