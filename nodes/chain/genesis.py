@@ -73,10 +73,21 @@ class Genesis:
 
     @classmethod
     def load(cls, path: str | Path) -> "Genesis":
+        fix = ("a genesis file is the JSON that `chemtrace genesis --keys DIR --out FILE` writes: "
+               "chain_id, and nations with code, public_key and power")
         try:
-            raw = json.loads(Path(path).read_text())
+            raw = json.loads(Path(path).read_text(encoding="utf-8"))
             nations = tuple(GenesisNation(n["code"], bytes.fromhex(n["public_key"]),
                                           int(n.get("power", 1))) for n in raw["nations"])
             return cls(raw["chain_id"], nations)
-        except (OSError, KeyError, TypeError, ValueError) as exc:
-            raise GenesisError(f"{path}: {exc}") from None
+        except OSError as exc:
+            raise GenesisError(f"{path}: cannot read the genesis file ({exc.strerror})") from None
+        except UnicodeDecodeError:
+            raise GenesisError(f"{path}: not text in UTF-8; {fix}") from None
+        except json.JSONDecodeError as exc:
+            raise GenesisError(f"{path}:{exc.lineno}: not valid JSON (column {exc.colno}: "
+                               f"{exc.msg}); {fix}") from None
+        except KeyError as exc:
+            raise GenesisError(f"{path}: no {exc.args[0]!r} key; {fix}") from None
+        except (TypeError, ValueError) as exc:
+            raise GenesisError(f"{path}: not a genesis ({exc}); {fix}") from None

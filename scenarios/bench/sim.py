@@ -235,7 +235,9 @@ def bench_scenario(n: int, w: SimWorkload) -> Scenario:
               *([f"txs_until_tick = {w.txs_until_tick}"] if w.txs_until_tick else []),
               f"payload_bytes = {w.payload_bytes}", f"shipments = {w.shipments}",
               "trade_start_tick = 100", "", "[consensus]", f"block_txs_max = {w.block_txs_max}",
-              f"gossip_batch_ticks = {w.gossip_batch_ticks}", f"gossip_peers = {w.gossip_peers}"]
+              f"gossip_batch_ticks = {w.gossip_batch_ticks}", f"gossip_peers = {w.gossip_peers}",
+              # A bench run is short and fault-free: liveness is judged over the whole run.
+              "", "[expect]", f"liveness_ticks_max = {w.ticks_max}"]
     return parse_scenario("\n".join(lines) + "\n", source=f"<bench n={n}>")
 
 

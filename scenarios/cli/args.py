@@ -58,17 +58,27 @@ def positive_float(text: str) -> float:
     return value
 
 
+# What `--nations A..B` of fuzz and mutants may ask for, as the README's "Fuzzing" promises: at
+# least 4 nations, the smallest consortium that tolerates one Byzantine nation (n = 3f + 1),
+# and at most 10.
+DRAWN_NATIONS_MIN, DRAWN_NATIONS_MAX = 4, 10
+
+
 def nation_range(text: str) -> tuple[int, int]:
     """`--nations A..B` (or `A`) of the commands that draw scenarios: fuzz and mutants."""
-    from scenarios.search.strategies import NATIONS_MAX, NATIONS_MIN
+    from scenarios.search.strategies import NATIONS_MAX
+    lo_max, hi_max = DRAWN_NATIONS_MIN, min(DRAWN_NATIONS_MAX, NATIONS_MAX)
     m = re.fullmatch(r"\s*(\d+)\s*(?:\.\.\s*(\d+)\s*)?", text)
     if not m:
         raise argparse.ArgumentTypeError(f"expected a range such as 4..7, got {text!r}")
     lo = int(m.group(1))
     hi = int(m.group(2)) if m.group(2) else lo
-    if not NATIONS_MIN <= lo <= hi <= NATIONS_MAX:
-        raise argparse.ArgumentTypeError(f"expected {NATIONS_MIN} <= A <= B <= {NATIONS_MAX}, "
-                                         f"got {text}")
+    if lo < lo_max:
+        raise argparse.ArgumentTypeError(
+            f"got {text}: at least {lo_max} nations, the fewest that tolerate one Byzantine "
+            f"nation (n = 3f + 1); use for example {lo_max}..7")
+    if not lo <= hi <= hi_max:
+        raise argparse.ArgumentTypeError(f"expected {lo_max} <= A <= B <= {hi_max}, got {text}")
     return lo, hi
 
 

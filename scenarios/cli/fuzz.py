@@ -20,12 +20,11 @@ import re
 import shlex
 from pathlib import Path
 
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from scenarios.cli.args import ExitCode, nation_range, non_negative, positive, positive_float
-from scenarios.cli.output import stderr_console
+from scenarios.cli.output import plain_console, stderr_console, styled
 
 COMMANDS = ("fuzz", "replay")
 HASH_LINE = re.compile(r"^#\s*trace_sha256:\s*([0-9a-f]{64})\s*$", re.M)
@@ -73,7 +72,7 @@ def cmd_fuzz(args: argparse.Namespace) -> ExitCode:
     from scenarios.spec.dump import scenario_to_toml
     from scenarios.search.fuzz import PROFILES, SHRINK_BUDGET_S, fuzz, junit_xml
     err = stderr_console()
-    console = Console(highlight=False, soft_wrap=True)
+    console = plain_console()
     base = dict(PROFILES[args.profile]) if args.profile else {}
     if args.budget_s is None and not base:
         err.print("error: give --budget-s S, or --profile ci or --profile nightly", markup=False)
@@ -131,7 +130,7 @@ def cmd_fuzz(args: argparse.Namespace) -> ExitCode:
         if args.junit:
             console.print(f"wrote {args.junit}", markup=False)
         return ExitCode.OK
-    err.print(f"[bold red]FAILED[/]: {result.failure}")
+    err.print(f"FAILED: {result.failure}")
     err.print(result.story, markup=False)
     err.print(f"wrote {path}, {out / 'trace.jsonl'} and {out / 'fuzz.json'}"
               + (f" and {args.junit}" if args.junit else ""), markup=False)
@@ -185,7 +184,7 @@ def _table(result, byzantine: str) -> Table:
         ("distinct schedules", f"{result.distinct_schedules:,}"),
         ("liveness checked", f"{result.liveness_checked:,}"),
         ("expected violations", f"{result.expected_violations:,}"),
-        ("result", "[red]FAILED[/]" if result.failed else "[green]ok[/]"),
+        ("result", styled("FAILED", "red") if result.failed else styled("ok", "green")),
     ]
     if result.failed:
         rows += [("found after", f"{result.found_after:,} scenarios"),
@@ -202,7 +201,7 @@ def cmd_replay(args: argparse.Namespace) -> ExitCode:
     from scenarios.spec.loader import ScenarioError, load_scenario
     from scenarios.assemble import build_world
     err = stderr_console()
-    console = Console(highlight=False, soft_wrap=True)
+    console = plain_console()
     path = Path(args.file)
     try:
         scenario = load_scenario(path)

@@ -10,11 +10,10 @@ import ast
 import json
 from pathlib import Path
 
-from rich.markup import escape
 from rich.table import Table
 
 from scenarios.cli.args import ExitCode
-from scenarios.cli.output import wide_console
+from scenarios.cli.output import styled, wide_console
 
 COMMANDS = ("list",)
 LIBRARY = Path(__file__).resolve().parents[1] / "library"
@@ -27,6 +26,19 @@ def add_parsers(sub) -> None:
 
 def dispatch(args: argparse.Namespace) -> ExitCode:
     return cmd_list(args)
+
+
+def scenario_path(text: str) -> str:
+    """A scenario argument as given (a file that exists), or a library scenario by name:
+    `baseline` is scenarios/library/baseline.toml (or .py). Otherwise unchanged, for the
+    loader to report as missing."""
+    if Path(text).exists() or "/" in text:
+        return text
+    for suffix in (".toml", ".py"):
+        candidate = LIBRARY / f"{text}{suffix}"
+        if candidate.exists():
+            return str(candidate)
+    return text
 
 
 def library_question(path: Path) -> str:
@@ -64,7 +76,7 @@ def cmd_list(args: argparse.Namespace) -> ExitCode:
     table.add_column("file", no_wrap=True)
     table.add_column("question")
     for r in rows:
-        table.add_row(escape(r["file"]), escape(r["question"]) or "[dim](no question)[/]")
+        table.add_row(r["file"], r["question"] or styled("(no question)", "dim"))
     console.print(table)
     console.print("run one with: chemtrace run scenarios/library/FILE", markup=False)
     return ExitCode.OK

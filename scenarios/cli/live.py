@@ -64,7 +64,11 @@ def add_parsers(sub) -> None:
     cluster.add_argument("--broker", required=True,
                          help="'spawn' for a private Mosquitto on a free loopback port, or "
                               "mqtt://operator:PASS@HOST:PORT of a running broker")
-    cluster.add_argument("--out", type=Path, help="output folder (default runs/<name>-live/)")
+    cluster.add_argument("--out", type=Path, help="output folder (default: a new "
+                         "runs/<file name>-live-<n>/, with runs/latest pointing at it)")
+    cluster.add_argument("--clean", action="store_true",
+                         help="delete another run's state (nodes/, keys/, genesis.json) from "
+                              "--out and start clean; without it such a folder is refused")
     cluster.add_argument("--duration-s", type=positive_float,
                          help="run this long (sets ticks_max from --tick-ms)")
     cluster.add_argument("--tick-ms", type=positive_float, default=2.0,
@@ -211,17 +215,17 @@ async def _stop_when_orphaned(parent_pid: int, stop: asyncio.Event) -> None:
 
 
 def cmd_cluster(args: argparse.Namespace) -> ExitCode:
-    from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from nodes.live.brokerconf import BrokerError
 
-    from scenarios.cli.output import stderr_console, summary_table
+    from scenarios.cli.output import (expectation_failure, new_run_folder, plain_console,
+                                      stderr_console, summary_table)
     from scenarios.cluster.driver import ClusterError, LiveCluster
     from scenarios.spec.loader import ScenarioError, load_scenario
     from scenarios.trade.workload import TradeError
 
-    console = Console(highlight=False, soft_wrap=True)
+    console = plain_console()
     err = stderr_console()
     try:
         scenario = load_scenario(args.scenario)
@@ -231,9 +235,12 @@ def cmd_cluster(args: argparse.Namespace) -> ExitCode:
         credentials = None
         if args.credentials is not None:
             credentials = _read_json(args.credentials, CREDENTIALS_FILE_BYTES_MAX, "credentials")
-        out = args.out or Path("runs") / f"{scenario.name}-live"
+        out = args.out or new_run_folder(Path("runs"), f"{Path(args.scenario).stem}-live")
         cluster = LiveCluster(scenario, out, args.broker, tick_ms=args.tick_ms,
-                              credentials=credentials, sync=args.sync)
+                              credentials=credentials, sync=args.sync, clean=args.clean)
+        if cluster.cleaned:
+            console.print(f"{out}: started clean: deleted another run's "
+                          f"{', '.join(cluster.cleaned)}")
     except (ScenarioError, ClusterError, TradeError, ValueError) as exc:
         err.print(f"error: {exc}", markup=False)
         return ExitCode.USAGE
@@ -264,21 +271,18 @@ def cmd_cluster(args: argparse.Namespace) -> ExitCode:
                   f"{out / 'nodes'}")
     if summary.expect_ok:
         return ExitCode.OK
-    err.print(f"expectation failed: safety_ok={summary.safety_ok} (expected "
-              f"{summary.expect['safety']}), liveness_ok={summary.liveness_ok} (expected "
-              f"{summary.expect['liveness']})", markup=False)
-    for violation in summary.violations[:5]:
-        err.print(f"  {json.dumps(violation, sort_keys=True)}", markup=False)
+    for line in expectation_failure(summary):
+        err.print(line, markup=False)
     return ExitCode.EXPECTATION_FAILED
 
 
 def cmd_bench_live(args: argparse.Namespace) -> ExitCode:
-    from rich.console import Console
     from rich.table import Table
 
     from scenarios.bench.live import run_bench_live
+    from scenarios.cli.output import plain_console
 
-    console = Console(highlight=False, soft_wrap=True)
+    console = plain_console()
     with console.status("running live clusters (4 and 7 nations, then a SIGKILL)..."):
         result = run_bench_live(quick=args.quick)
     table = Table(title=f"chemtrace bench-live ({'quick' if args.quick else 'full'})")

@@ -37,10 +37,20 @@ GROUPS = (run, bench, registry, trace, studies, mutants, fuzz, chain, live, libr
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="chemtrace",
                     description="Simulate nations tracing precursor chemicals on a BFT ledger.")
+    parser.add_argument("--version", action="version", version=f"chemtrace {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     for group in GROUPS:
         group.add_parsers(sub)
     return parser
+
+
+def _version() -> str:
+    """The installed distribution's version (pyproject.toml), or "unknown" when not installed."""
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("chemtrace")
+    except PackageNotFoundError:  # pragma: no cover - run from a source tree
+        return "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:

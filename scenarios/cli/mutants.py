@@ -15,11 +15,10 @@ import argparse
 import json
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
 from scenarios.cli.args import ExitCode, mutant_names, nation_range, positive_float
-from scenarios.cli.output import wide_console
+from scenarios.cli.output import stderr_console, styled, wide_console
 from scenarios.faults.mutants import MUTANTS
 from scenarios.search.mutants import HONEST, run_benchmark
 
@@ -66,7 +65,7 @@ def cmd_mutants(args: argparse.Namespace) -> ExitCode:
                                honest=not args.no_honest, progress=progress,
                                shrink_budget_s=args.shrink_s)
     except ValueError as exc:
-        Console(stderr=True).print(f"error: {exc}", markup=False)
+        stderr_console().print(f"error: {exc}")
         return ExitCode.USAGE
     console.print(table(result))
     console.print(f"fuzzer: {result['fuzzer']}; killed {result['killed']} of {result['total']}; "
@@ -100,9 +99,9 @@ def table(result: dict) -> Table:
     for r in rows:
         s = r["shrunk"]
         if r["mutant"] == HONEST:
-            killed = "[red]FAILED[/]" if r["killed"] else "[green]survived (ok)[/]"
+            killed = styled("FAILED", "red") if r["killed"] else styled("survived (ok)", "green")
         else:
-            killed = "[green]yes[/]" if r["killed"] else "[red]NO[/]"
+            killed = styled("yes", "green") if r["killed"] else styled("NO", "red")
         t.add_row(r["mutant"], killed,
                   "" if r["seconds_to_kill"] is None else f"{r['seconds_to_kill']:.1f}",
                   str(r["scenarios_run"]), str(s.get("toml_lines", "")),

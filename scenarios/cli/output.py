@@ -3,39 +3,87 @@ run` and `chemtrace cluster`)."""
 
 from __future__ import annotations
 
+import glob
+import json
+import re
 import sys
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from scenarios.sim.summary import RunSummary
 
 
+# Every console of the CLI prints text as it is: Rich markup is off, so a message that quotes a
+# scenario's `[scenario]` or `[[nation]]` keeps its brackets. Colour comes from `Text` styles
+# (`styled`), never from markup in a string.
+
+
+def plain_console(**kwargs) -> Console:
+    """stdout (or stderr=True), markup off, no highlighting, lines never wrapped."""
+    return Console(highlight=False, soft_wrap=True, markup=False, **kwargs)
+
+
 def wide_console(width: int = 200) -> Console:
     """Tables are wide: when output goes to a file or pipe, do not squeeze them to 80 columns."""
-    return Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else width)
+    return plain_console(width=None if sys.stdout.isatty() else width)
 
 
 def stderr_console() -> Console:
     """Errors and failure stories, on stderr, never wrapped."""
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    return plain_console(stderr=True)
+
+
+def styled(text: str, style: str) -> Text:
+    """`text` shown in `style` (a table cell, a verdict), with no markup read in it."""
+    return Text(text, style=style)
+
+
+def liveness_text(summary: RunSummary) -> str:
+    """`ok`, `stalled`, or `not judged` with the reason (the run was too short to say)."""
+    if summary.liveness_verdict == "not judged":
+        return f"not judged: {summary.liveness}"
+    return summary.liveness_verdict
+
+
+def new_run_folder(root: Path, prefix: str) -> Path:
+    """A folder of its own for one run: `root/<prefix>-<n>`, n one more than the highest taken
+    (made here, so two runs started together cannot both get it), and `root/latest` pointing
+    at it. Output of an earlier run is never overwritten."""
+    root.mkdir(parents=True, exist_ok=True)
+    taken = [int(m.group(1)) for p in root.glob(f"{glob.escape(prefix)}-*")
+             if (m := re.fullmatch(re.escape(prefix) + r"-(\d+)", p.name))]
+    n = max(taken, default=0) + 1
+    while True:
+        folder = root / f"{prefix}-{n}"
+        try:
+            folder.mkdir()
+            break
+        except FileExistsError:
+            n += 1
+    latest = root / "latest"
+    if latest.is_symlink() or not latest.exists():
+        latest.unlink(missing_ok=True)
+        latest.symlink_to(folder.name, target_is_directory=True)
+    return folder
 
 
 def summary_table(summary: RunSummary) -> Table:
     table = Table(title=f"{summary.scenario} (seed {summary.seed})", show_header=False)
     table.add_column("metric", style="bold")
     table.add_column("value", justify="right")
-    ok = "[green]ok[/]" if summary.expect_ok else "[red]FAILED[/]"
+    ok = styled("ok", "green") if summary.expect_ok else styled("FAILED", "red")
     rows = [
         ("nations", summary.nations),
         ("ticks", f"{summary.ticks:,}"),
         ("heights committed", f"{summary.heights_committed:,}"),
         ("txs committed", f"{summary.txs_committed:,} of {summary.txs_submitted:,}"),
         ("safety", "ok" if summary.safety_ok else "VIOLATED"),
-        ("liveness", "ok" if summary.liveness_ok else "stalled"),
+        ("liveness", liveness_text(summary)),
         ("expectation", ok),
-        ("latency p50 / p99 (ticks)",
-         f"{summary.latency_ticks_p50} / {summary.latency_ticks_p99}"),
+        ("latency p50 / p99 (ticks)", summary.latency_text()),
         ("messages sent / dropped", f"{summary.messages_sent:,} / "
                                     f"{summary.messages_dropped:,}"),
         ("equivocation evidence", len(summary.evidence)),
@@ -63,5 +111,17 @@ def summary_table(summary: RunSummary) -> Table:
             rows.append(("inspections (kg seized)", f"{d['inspections']['count']:,} "
                          f"({d['inspections']['seized_kg']:,.1f} kg)"))
     for name, value in rows:
-        table.add_row(name, str(value))
+        table.add_row(name, value if isinstance(value, Text) else str(value))
     return table
+
+
+def expectation_failure(summary: RunSummary) -> list[str]:
+    """Why a run missed its [expect], one plain line each (print them with markup off): the
+    verdicts against the expectation, what a `not judged` run lacks, the first violations."""
+    lines = [f"expectation failed: safety {'ok' if summary.safety_ok else 'VIOLATED'} (expected "
+             f"{summary.expect['safety']}), liveness {summary.liveness_verdict} (expected "
+             f"{summary.expect['liveness']})"]
+    if summary.liveness_verdict == "not judged" and summary.expect["liveness"] != "any":
+        lines.append(f"liveness not judged: {summary.liveness}")
+    lines += [f"  {json.dumps(v, sort_keys=True)}" for v in summary.violations[:5]]
+    return lines

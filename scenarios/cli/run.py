@@ -13,12 +13,13 @@ import json
 import shlex
 from pathlib import Path
 
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from scenarios.assemble import build_world
 from scenarios.cli.args import ExitCode, non_negative, positive
-from scenarios.cli.output import stderr_console, summary_table
+from scenarios.cli.library import scenario_path
+from scenarios.cli.output import (expectation_failure, new_run_folder, stderr_console,
+                                  summary_table, wide_console)
 from scenarios.spec.loader import ScenarioError, load_scenario
 from scenarios.trade.workload import TradeError
 
@@ -27,9 +28,12 @@ COMMANDS = ("run",)
 
 def add_parsers(sub) -> None:
     run = sub.add_parser("run", help="run a scenario file on the simulated world")
-    run.add_argument("file", help="scenario file (TOML)")
+    run.add_argument("file", type=scenario_path,
+                     help="scenario file (TOML or script), or a library scenario's name "
+                          "(chemtrace list), e.g. baseline")
     run.add_argument("--seed", type=non_negative, help="override [scenario].seed")
-    run.add_argument("--out", type=Path, help="output folder (default runs/<name>-<seed>/)")
+    run.add_argument("--out", type=Path, help="output folder (default: a new "
+                     "runs/<file name>-<seed>-<n>/, with runs/latest pointing at it)")
     run.add_argument("--ticks-max", type=positive, help="override [scenario].ticks_max")
     run.add_argument("--quiet", action="store_true", help="no progress bar or table")
 
@@ -43,19 +47,19 @@ def reproduce_command(file: str, seed: int, ticks_max: int) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> ExitCode:
-    console = Console(stderr=False, highlight=False, soft_wrap=True)
+    console = wide_console()
     err = stderr_console()
     try:
-        scenario = load_scenario(args.file)
+        scenario = load_scenario(args.file).with_overrides(seed=args.seed,
+                                                           ticks_max=args.ticks_max)
     except ScenarioError as exc:
-        err.print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
+        err.print(f"error: {exc}")
         return ExitCode.USAGE
-    scenario = scenario.with_overrides(seed=args.seed, ticks_max=args.ticks_max)
-    out = args.out or Path("runs") / f"{scenario.name}-{scenario.seed}"
     try:
+        out = args.out or new_run_folder(Path("runs"), f"{Path(args.file).stem}-{scenario.seed}")
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        err.print(f"error: cannot create output folder {out}: {exc.strerror}")
+        err.print(f"error: cannot create output folder {exc.filename}: {exc.strerror}")
         return ExitCode.USAGE
     try:
         world = build_world(scenario, trace_path=out / "trace.jsonl", ledger_path=out / "ledger.jsonl")
@@ -85,13 +89,10 @@ def cmd_run(args: argparse.Namespace) -> ExitCode:
     if summary.expect_ok:
         return ExitCode.OK
     if summary.unexpected_violations:
-        err.print(f"[bold red]BUG[/]: a safety violation with Byzantine power "
+        err.print(f"BUG: a safety violation with Byzantine power "
                   f"{summary.byzantine_power_fraction:.3f} < 1/3; the protocol promises "
                   f"safety here")
-    err.print(f"[bold red]expectation failed[/]: safety_ok={summary.safety_ok} "
-              f"(expected {summary.expect['safety']}), liveness_ok={summary.liveness_ok} "
-              f"(expected {summary.expect['liveness']})")
-    for violation in summary.violations[:5]:
-        err.print(f"  {json.dumps(violation, sort_keys=True)}", markup=False)
+    for line in expectation_failure(summary):
+        err.print(line, markup=False)
     err.print(f"reproduce with: {summary.reproduce}", markup=False)
     return ExitCode.EXPECTATION_FAILED

@@ -3,8 +3,9 @@
     chemtrace weak-links SCENARIO [--k K] [--workers W] [--out DIR] [--transit-only]
     chemtrace sweep SPEC [--workers W] [--dask ADDRESS] [--out DIR]
 
-Exit codes: 0, or 2 for a bad command line, scenario or sweep spec (a sweep's failed runs are
-listed in its results.csv and do not change the exit code).
+Exit codes: 0; 1 when any of a sweep's runs failed (the sweep runs the rest, lists the failed
+ones with their errors in results.csv and says how many); 2 for a bad command line, scenario or
+sweep spec.
 """
 
 from __future__ import annotations
@@ -58,8 +59,12 @@ def _console() -> Console:
 def cmd_weak_links(args: argparse.Namespace) -> ExitCode:
     console = _console()
     err = stderr_console()
-    if not 1 <= args.k <= 4 or args.workers < 1:
-        err.print("error: --k must be 1 to 4 and --workers at least 1")
+    if not 1 <= args.k <= 4:
+        err.print(f"error: --k {args.k}: the largest set of nations to study must be 1 to 4 "
+                  f"(the default is 2)")
+        return ExitCode.USAGE
+    if args.workers < 1:
+        err.print(f"error: --workers {args.workers}: at least 1 local process")
         return ExitCode.USAGE
     out = args.out or Path("runs") / f"weak-links-{args.scenario.stem}"
     try:
@@ -80,7 +85,7 @@ def cmd_weak_links(args: argparse.Namespace) -> ExitCode:
         table.add_row(str(r["rank"]), r["label"], _fmt(r.get("impact_kg")),
                       _fmt(r.get("leaked_kg")), _fmt(r.get("traced_complete_pct")),
                       _fmt(r.get("detection_rate")), _fmt(r.get("latency_ticks_p50")),
-                      "yes" if r.get("liveness_ok") else ("ERROR" if r.get("error") else "no"))
+                      "ERROR" if r.get("error") else _live(r.get("liveness_ok")))
     console.print(table)
     s, c = result["structure"], result["consensus"]
     hubs = [e for e in s["removal_sets"][0]["best_transit"]]
@@ -102,7 +107,7 @@ def cmd_sweep(args: argparse.Namespace) -> ExitCode:
     console = _console()
     err = stderr_console()
     if args.workers < 1:
-        err.print("error: --workers must be at least 1")
+        err.print(f"error: --workers {args.workers}: at least 1 local process")
         return ExitCode.USAGE
     out = args.out or Path("runs") / f"sweep-{args.spec.stem}"
     try:
@@ -142,9 +147,16 @@ def cmd_sweep(args: argparse.Namespace) -> ExitCode:
     console.print(f"wrote {out / 'results.csv'}, {out / 'aggregate.csv'}, {out / 'sweep.png'}"
                   f" and {out / 'sweep.json'}")
     if result["failed"]:
-        err.print(f"{result['failed']} run(s) failed; their errors and reproduce commands are "
-                  f"in results.csv")
+        # The sweep went on past them, but its figures lack those runs: not a success.
+        err.print(f"{result['failed']} of {result['runs']} runs failed; their errors and "
+                  f"reproduce commands are in {out / 'results.csv'}", markup=False)
+        return ExitCode.EXPECTATION_FAILED
     return ExitCode.OK
+
+
+def _live(ok: bool | None) -> str:
+    """A variant's liveness: yes, no, or not judged (the run ended before the window closed)."""
+    return "not judged" if ok is None else ("yes" if ok else "no")
 
 
 def _fmt(value) -> str:

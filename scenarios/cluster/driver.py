@@ -91,6 +91,34 @@ class ClusterError(RuntimeError):
     """The cluster cannot run this scenario or start; the message says why and what to do."""
 
 
+# What a cluster run leaves in its folder that a later run must not pick up: the nodes' SQLite
+# files and write-ahead records (nodes/), and the keys and genesis they were made under.
+RUN_STATE = ("nodes", "keys", "genesis.json")
+
+
+def _claim_out_dir(out_dir: Path, clean: bool) -> list[str]:
+    """Refuse a folder holding another run's state, or with `clean` delete that state first.
+    Each run makes fresh keys: nodes that reopened an earlier run's SQLite files would hold
+    blocks signed under other keys (and report false safety violations). There is no resuming
+    a finished run for that reason. Returns what was deleted."""
+    found = [name for name in RUN_STATE if (out_dir / name).exists()]
+    if not found:
+        return []
+    if not clean:
+        raise ClusterError(
+            f"{out_dir}: holds another run's state ({', '.join(found)}); its nodes would reopen "
+            f"those SQLite files under this run's new keys. Leave --out out for a new folder "
+            f"per run, choose another --out, or pass --clean to delete that state and start "
+            f"clean (a finished run cannot be resumed: its keys are made fresh each run)")
+    for name in found:
+        path = out_dir / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    return found
+
+
 class RemoteNode:
     """What the world sees of a running node process (a `scenarios.sim.fleet.RunningNode`):
     `submit` buffers, for the driver to publish."""
@@ -150,7 +178,7 @@ class LiveCluster(World):
     def __init__(self, scenario: Scenario, out_dir: Path, broker: str = "spawn", *,
                  tick_ms: float = DEFAULT_TICK_MS, credentials: dict[str, str] | None = None,
                  startup_s: float = STARTUP_S, block_txs_max: int | None = None,
-                 sync: str = "FULL") -> None:
+                 sync: str = "FULL", clean: bool = False) -> None:
         unsupported = sorted({b.kind for b in scenario.behaviours} - SUPPORTED_BEHAVIOURS)
         if unsupported or scenario.custom:
             raise ClusterError(
@@ -161,6 +189,7 @@ class LiveCluster(World):
         if broker != "spawn":
             BrokerUrl.parse(broker)  # a bad URL is the user's to fix before anything starts
         self.out_dir = Path(out_dir)
+        self.cleaned = _claim_out_dir(self.out_dir, clean)  # another run's state, deleted
         self.broker_arg = broker
         self.tick_ms = tick_ms
         self.startup_s = startup_s

@@ -201,9 +201,9 @@ def _none_inline(what: str = "none") -> str:
     return f'<span class="none">{_esc(what)}</span>'
 
 
-def _verdict(ok: bool | None, good: str, bad: str) -> str:
+def _verdict(ok: bool | None, good: str, bad: str, unknown: str = "unknown") -> str:
     if ok is None:
-        return '<span class="none">unknown</span>'
+        return f'<span class="none">{_esc(unknown)}</span>'
     return f'<span class="ok">{_esc(good)}</span>' if ok else f'<span class="bad">{_esc(bad)}</span>'
 
 
@@ -248,7 +248,7 @@ def _summary_body(world, summary: RunSummary) -> str:
         ("nations", _esc(f"{len(world.nations)}: {', '.join(world.nations)}")),
         ("safety", _verdict(summary.safety_ok, "ok", "VIOLATED")
          + _esc(f" (expected {_toml(expect.get('safety'))})")),
-        ("liveness", _verdict(summary.liveness_ok, "ok", "stalled")
+        ("liveness", _verdict(summary.liveness_ok, "ok", "stalled", "not judged")
          + _esc(f" (expected {_toml(expect.get('liveness'))}): {summary.liveness}")),
         ("expectation", _verdict(summary.expect_ok, "held", "FAILED")),
     ]
@@ -261,8 +261,7 @@ def _summary_body(world, summary: RunSummary) -> str:
         ("heights committed", _num(summary.heights_committed)),
         ("transactions committed / submitted",
          f"{_num(summary.txs_committed)} / {_num(summary.txs_submitted)}"),
-        ("commit latency p50 / p99 (ticks)",
-         f"{_num(summary.latency_ticks_p50)} / {_num(summary.latency_ticks_p99)}"),
+        ("commit latency p50 / p99 (ticks)", _esc(summary.latency_text())),
         ("messages sent / delivered / dropped",
          f"{_num(summary.messages_sent)} / {_num(summary.messages_delivered)} / "
          f"{_num(summary.messages_dropped)}"),

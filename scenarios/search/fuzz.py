@@ -366,6 +366,8 @@ def failure_line(summary: RunSummary) -> str:
         if not v["expected"]:
             where = f" at height {v['height']}" if "height" in v else ""
             return f"{v['kind']}{where} (tick {v.get('tick', '?')})"
+    if summary.liveness_verdict == "not judged" and summary.expect["liveness"] != "any":
+        return f"liveness not judged: {summary.liveness}"
     return "expectation failed: " + json.dumps(summary.expect, sort_keys=True)
 
 

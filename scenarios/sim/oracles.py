@@ -140,3 +140,31 @@ def judge_liveness(commits: dict[str, list[tuple[int, int]]], correct: list[str]
                            f"ticks of the run (after tick {ticks_run - bound_ticks})")
     return True, (f"every up, honest nation committed above height {height_at_gst} within "
                   f"{bound_ticks} ticks of GST (tick {gst_tick}) and kept committing")
+
+
+LIVENESS_OK, LIVENESS_STALLED, LIVENESS_NOT_JUDGED = "ok", "stalled", "not judged"
+
+
+def liveness_verdict(commits: dict[str, list[tuple[int, int]]], correct: list[str],
+                     gst_tick: int, bound_ticks: int, ticks_run: int, last_fault_tick: int = 0,
+                     shown: bool = False) -> tuple[str, str]:
+    """A whole run's liveness: (`ok`, `stalled` or `not judged`, why).
+
+    `judge_liveness` looks at the `bound_ticks` after GST, and at the last `bound_ticks` of the
+    run. They judge what the faults left only once the run has covered the window after the
+    last fault: `bound_ticks` past GST; or, when a fault that never ends began after GST
+    (`last_fault_tick`, a crash for good), two windows past it: one in which the change
+    settles (votes already in flight still make a commit or two), one to see whether commits
+    go on. A shorter run is `not judged` (the nations may yet commit, or a first commit may
+    have come before a quorum was lost), and the reason says how many more ticks to run.
+    `shown` is a run that ended early because liveness was shown (`[expect]
+    liveness_heights`). With no nation both up and honest, nothing can commit: stalled."""
+    ok, why = judge_liveness(commits, correct, gst_tick, bound_ticks, ticks_run)
+    last = max(gst_tick, last_fault_tick)
+    window_end = last + (2 * bound_ticks if last > gst_tick else bound_ticks)
+    if shown or not correct or ticks_run >= window_end:
+        return (LIVENESS_OK if ok else LIVENESS_STALLED), why
+    return LIVENESS_NOT_JUDGED, (
+        f"the run ended at tick {ticks_run:,}, before the liveness window ({bound_ticks:,} ticks "
+        f"after the last fault began or ended, at tick {last:,}) closed at tick "
+        f"{window_end:,}: run {window_end - ticks_run:,} more ticks (--ticks-max {window_end})")

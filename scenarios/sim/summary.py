@@ -16,13 +16,15 @@ describes the same figures.
 - `heights_committed`, `txs_committed`: blocks decided after genesis and the transactions in them
 - `txs_submitted`: transactions the clients and the trade workload submitted
 - `safety_ok`: no agreement, validity or integrity violation was seen
-- `liveness_ok`, `liveness`: the liveness verdict and why
+- `liveness_verdict`: `ok`, `stalled` or `not judged` (the run ended before the liveness window
+  after the last fault closed); `liveness_ok`: True, False or None (not judged); `liveness`: why
 - `expect`: the scenario's `[expect]` table; `expect_ok`: whether the run met it
 - `violations`: dicts with a `kind`, `expected` and their evidence
 - `evidence`: equivocation evidence, one dict per offence
 - `wall_s`, `txs_per_wall_s`: how fast the simulator ran; `txs_per_sim_tick`: throughput in ticks
 - `messages_sent`, `messages_delivered`, `messages_dropped`, `dropped_by_reason`, `bytes_sent`: the network
 - `latency_ticks_p50`, `latency_ticks_p99`: submission to first commit, None when nothing committed
+  (tables show the figure as absent and say why: `latency_text`)
 - `signatures_verified`, `signature_cache_hits`: the signature verifier's misses and hits
 - `events`: the trade events the run recorded
 - `trace_sha256`, `trace_lines`: the trace's hash and length, set by `run()` (None before, and
@@ -63,7 +65,7 @@ class RunSummary:
     txs_committed: int
     txs_submitted: int
     safety_ok: bool
-    liveness_ok: bool
+    liveness_ok: bool | None
     liveness: str
     expect: dict
     expect_ok: bool
@@ -82,6 +84,7 @@ class RunSummary:
     signatures_verified: int
     signature_cache_hits: int
     events: list
+    liveness_verdict: str = "not judged"
     trace_sha256: str | None = None
     trace_lines: int | None = None
     reproduce: str | None = None
@@ -108,6 +111,16 @@ class RunSummary:
         for a world that ran no trade workload."""
         return self.sections.get("domain")
 
+    def latency_text(self) -> str:
+        """`p50 / p99` in ticks for a table, or why the figure is absent (never None or a
+        negative number)."""
+        p50, p99 = self.latency_ticks_p50, self.latency_ticks_p99
+        if p50 is None or p99 is None:
+            return "absent: no transaction submitted in this run was committed"
+        if p50 < 0 or p99 < 0:
+            return "absent: a commit came before its submission (state left by another run)"
+        return f"{p50:,} / {p99:,}"
+
     def replace(self, **changes) -> RunSummary:
         """A copy with `changes` (the summary is frozen): `dataclasses.replace`."""
         return dataclasses.replace(self, **changes)
@@ -122,7 +135,7 @@ class RunSummary:
             nations=len(scenario.nations), nations_opted_out=[], byzantine_nations=[],
             byzantine_power_fraction=0.0, unexpected_violations=True, ticks=scenario.ticks_max,
             ticks_run=0, heights_committed=0, txs_committed=0, txs_submitted=0, safety_ok=False,
-            liveness_ok=False, liveness=reason, expect=dict(scenario.expect), expect_ok=False,
+            liveness_ok=None, liveness=f"not judged: the run broke ({reason})", expect=dict(scenario.expect), expect_ok=False,
             violations=[{"kind": "exception", "expected": False, "reason": reason}],
             evidence=[], wall_s=0.0, txs_per_wall_s=0.0, txs_per_sim_tick=0.0, messages_sent=0,
             messages_delivered=0, messages_dropped=0, dropped_by_reason={}, bytes_sent=0,

@@ -66,7 +66,8 @@ from scenarios.spec.loader import Scenario
 from scenarios.sim.fleet import Fleet
 from scenarios.sim.network import Network
 from scenarios.sim.summary import RunSummary
-from scenarios.sim.oracles import SafetyOracle, judge_liveness
+from scenarios.sim.oracles import (LIVENESS_NOT_JUDGED, LIVENESS_OK, LIVENESS_STALLED,
+                                   SafetyOracle, liveness_verdict)
 from scenarios.sim.rng import Streams
 from scenarios.spec.schema import BYZANTINE_KINDS
 from scenarios.sim.trace import Trace
@@ -728,7 +729,7 @@ class World:
             self.canonical_txs[block.height] = len(block.txs)
             for tx in block.txs:
                 submitted = self.submitted_at.pop(tx.tx_id, None)
-                if submitted is not None:
+                if submitted is not None and submitted <= self.now:
                     self.latencies_ticks.append(self.now - submitted)
             self.workload.on_canonical(block, action)
 
@@ -742,6 +743,15 @@ class World:
         ends += [b.until_tick for b in self.scenario.behaviours
                  if b.until_tick is not None and b.until_tick <= ticks_max]
         return max(ends, default=0)
+
+    def last_fault_tick(self) -> int:
+        """The tick the last fault began or ended within the run: GST, or later the start of a
+        fault that never ends (a crash for good), after which the nations left must show they
+        still commit."""
+        ticks_max = self.scenario.ticks_max
+        starts = [f.from_tick for f in (*self.scenario.partitions, *self.scenario.behaviours)
+                  if f.until_tick is None and f.from_tick <= ticks_max]
+        return max([self.fault_end_tick(), *starts])
 
     def _check_stop(self, height: int) -> None:
         """With [expect] liveness_heights = K, the run ends at the first tick at which every
@@ -769,14 +779,17 @@ class World:
         gst = self.fault_end_tick()
         bound = s.expect["liveness_ticks_max"]
         ticks_run = self.now if self.stopped_early else s.ticks_max
-        liveness_ok, liveness_why = judge_liveness(self.commits, self.correct_nations(), gst,
-                                                   bound, ticks_run)
+        verdict, liveness_why = liveness_verdict(self.commits, self.correct_nations(), gst,
+                                                 bound, ticks_run, self.last_fault_tick(),
+                                                 shown=self.stopped_early)
+        # None when not judged: the run ended before the window the promise covers.
+        liveness_ok = None if verdict == LIVENESS_NOT_JUDGED else verdict == LIVENESS_OK
         # At or above 1/3 Byzantine power the protocol promises nothing: violations are
         # expected. Below it, any violation is a bug.
         expected = 3 * self.byzantine_power_fraction >= 1 - 1e-12
         violations = [dict(v, expected=expected) for v in self.safety.violations]
         safety_ok = not violations
-        if not liveness_ok:
+        if verdict == LIVENESS_STALLED:
             violations.append({"kind": "liveness", "reason": liveness_why, "gst_tick": gst,
                                "expected": expected})
         heights = max(self.safety.canonical, default=0)
@@ -787,8 +800,9 @@ class World:
         safety_as_expected = (not unexpected) if want_safety == "any" else \
             (safety_ok == want_safety)
         want_liveness = s.expect["liveness"]
+        # A run that did not judge liveness cannot meet an [expect] that asks for a verdict.
         expect_ok = safety_as_expected and (want_liveness == "any"
-                                             or liveness_ok == want_liveness)
+                                             or liveness_ok is want_liveness)
         return RunSummary(sections=self.workload.summary(), **{
             "scenario": s.name,
             "source": s.source,
@@ -806,6 +820,7 @@ class World:
             "safety_ok": safety_ok,
             "liveness_ok": liveness_ok,
             "liveness": liveness_why,
+            "liveness_verdict": verdict,
             "expect": dict(s.expect),
             "expect_ok": expect_ok,
             "violations": violations,

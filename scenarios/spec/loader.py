@@ -73,7 +73,15 @@ class Scenario:
         return tuple(n for n, _ in self.nations)
 
     def with_overrides(self, seed: int | None = None, ticks_max: int | None = None) -> "Scenario":
+        """This scenario with the command line's `--seed` and `--ticks-max`, held to the same
+        bounds as the file's `[scenario]` keys (ScenarioError naming the flag otherwise)."""
         from dataclasses import replace
+        table = SCHEMA["scenario"].keys
+        for flag, key, value in (("--seed", "seed", seed), ("--ticks-max", "ticks_max", ticks_max)):
+            bound = table[key]
+            if value is not None and not bound.minimum <= value <= bound.maximum:
+                raise ScenarioError(f"{flag} {value}: out of range; like [scenario] {key}, it "
+                                    f"must be {bound.minimum:,} to {bound.maximum:,}")
         return replace(self, seed=self.seed if seed is None else seed,
                        ticks_max=self.ticks_max if ticks_max is None else ticks_max)
 
@@ -86,6 +94,14 @@ def load_scenario(path: str | Path) -> Scenario:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ScenarioError(f"{path}: cannot read the scenario file ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"{path}: not a text file in UTF-8 (byte 0x{exc.object[exc.start]:02x} "
+                            f"at offset {exc.start}); a scenario is a TOML text file, such as "
+                            f"scenarios/library/baseline.toml") from None
+    if "\0" in text:
+        raise ScenarioError(f"{path}: a binary file (a NUL byte at offset {text.index(chr(0))}); "
+                            f"a scenario is a TOML text file, such as "
+                            f"scenarios/library/baseline.toml")
     return parse_scenario(text, str(path))
 
 

@@ -505,7 +505,10 @@ SCHEMA: dict[str, Table] = {
             "liveness": Key("safety", True, "true: the nations that are up commit a new height "
                             "within liveness_ticks_max of the last fault ending, and keep "
                             "committing; false when the scenario is meant to stall; \"any\" "
-                            "when either may happen (Byzantine power at least 1/3).",
+                            "when either may happen (Byzantine power at least 1/3). A run that "
+                            "ends before liveness_ticks_max has passed since the last fault "
+                            "began or ended is `not judged`, which meets neither true nor false: "
+                            "give it a longer ticks_max.",
                             "liveness = true"),
             "liveness_ticks_max": Key("int", 5000, "The liveness bound, in ticks.",
                                       "liveness_ticks_max = 5000", minimum=1,

@@ -16,8 +16,10 @@ a dotted path into the scenario file (see scenarios/studies/variants.py) with th
 Every grid point and seed is one run (`run_task`), on local processes (`--workers N`) or on a
 Dask cluster (`--dask ADDRESS`); the rows do not depend on where they ran. Outputs:
 `results.csv` (one row per run, with every summary figure and the command that reproduces it),
-`aggregate.csv` (mean and 95% interval of the metric per grid point), `sweep.png` and
-`sweep.json`. A failed run is a row with its error, never the end of the sweep.
+`aggregate.csv` (mean and 95% interval of the metric per grid point: a seeded percentile
+bootstrap of the mean, within the values' range; the paired differences get Student's t),
+`sweep.png` (the means, their intervals and each seed's value) and `sweep.json`. A failed run is
+a row with its error, never the end of the sweep; the command then exits 1.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import csv
 import itertools
 import json
 import math
+import random
 import statistics
 import tomllib
 from pathlib import Path
@@ -39,6 +42,9 @@ POINTS_MAX = 10_000
 T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
        9: 2.262, 10: 2.228, 12: 2.179, 15: 2.131, 20: 2.086, 30: 2.042}
 METRICS = ROW_METRICS + DOMAIN_METRICS
+# The percentile bootstrap of a metric's mean (`_bootstrap`): resamples and their fixed seed.
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 20260
 
 
 class SweepError(ValueError):
@@ -148,7 +154,7 @@ def run_sweep(spec_path: Path, out: Path, workers: int = 1, dask_address: str | 
         writer = csv.DictWriter(f, fieldnames=list(aggregate[0]) if aggregate else param_cols)
         writer.writeheader()
         writer.writerows(aggregate)
-    _plot(aggregate, spec, param_cols, out / "sweep.png")
+    _plot(aggregate, rows, spec, param_cols, out / "sweep.png")
     result = {"name": spec["name"], "scenario": str(spec["scenario"]), "metric": spec["metric"],
               "metrics": spec["metrics"],
               "runs": len(rows), "failed": sum(1 for r in rows if r["error"]),
@@ -192,34 +198,93 @@ def _values_by_seed(group: list[dict], metric: str) -> dict:
 
 
 def _interval(metric: str, values: list[float]) -> tuple:
-    """Mean and two-sided 95% Student t interval (None, None, None without values)."""
+    """Mean and 95% interval (None, None, None without values). A metric's interval is a
+    percentile bootstrap of the mean (`_bootstrap`): every resampled mean lies between the
+    smallest and the largest value, so a percentage never passes 100, a rate 1 or a mass 0, by
+    construction. A paired difference (`metric` "") has no such bound: Student's t."""
     if not values:
         return None, None, None
     mean = statistics.fmean(values)
-    half = 0.0
-    if len(values) > 1:
-        df = len(values) - 1
-        t = next((T95[d] for d in sorted(T95) if d >= df), 1.96)
-        half = t * statistics.stdev(values) / math.sqrt(len(values))
-    low, high = _clamp(metric, values, mean - half, mean + half) if metric else \
-        (mean - half, mean + half)
+    if metric:
+        low, high = _bootstrap(values)
+    else:
+        half = 0.0
+        if len(values) > 1:
+            df = len(values) - 1
+            t = next((T95[d] for d in sorted(T95) if d >= df), 1.96)
+            half = t * statistics.stdev(values) / math.sqrt(len(values))
+        low, high = mean - half, mean + half
     return round(mean, 4), round(low, 4), round(high, 4)
 
 
-def _clamp(metric: str, values: list[float], low: float, high: float) -> tuple[float, float]:
-    """A t interval is symmetric; a count, a mass or a share is not below 0, a rate not above
-    1 and a percentage not above 100: cut the interval at the bounds the metric cannot cross."""
-    if min(values) >= 0:
-        low = max(low, 0.0)
-    name = metric.rsplit(".", 1)[0] if "." in metric else metric
-    if (name.endswith("rate") or name.startswith("detection_rate")) and max(values) <= 1:
-        high = min(high, 1.0)
-    if metric.endswith("_pct") and max(values) <= 100:
-        high = min(high, 100.0)
+def _bootstrap(values: list[float]) -> tuple[float, float]:
+    """The 2.5th and 97.5th percentiles (nearest rank) of the means of BOOTSTRAP_RESAMPLES
+    resamples of `values`, drawn with replacement by a generator seeded with BOOTSTRAP_SEED:
+    the same values give the same interval on every machine and every worker count."""
+    rng = random.Random(BOOTSTRAP_SEED)
+    n = len(values)
+    means = sorted(math.fsum(rng.choices(values, k=n)) / n for _ in range(BOOTSTRAP_RESAMPLES))
+    low = means[max(0, math.ceil(0.025 * BOOTSTRAP_RESAMPLES) - 1)]
+    high = means[math.ceil(0.975 * BOOTSTRAP_RESAMPLES) - 1]
     return low, high
 
 
-def _plot(aggregate: list[dict], spec: dict, param_cols: list[str], path: Path) -> None:
+# Metric names in words, with their units, for the plot's axes; a path into the domain summary
+# (`detection_rate_by_kind.smuggle`) is named by its section and key (`axis_label`).
+AXIS_LABELS = {
+    "heights_committed": "heights committed", "txs_committed": "transactions committed",
+    "safety_ok": "runs with safety held (share)", "liveness_ok": "runs with liveness shown (share)",
+    "latency_ticks_p50": "median commit latency (ticks)",
+    "latency_ticks_p99": "99th percentile commit latency (ticks)",
+    "byzantine_power_fraction": "Byzantine voting power (share)", "wall_s": "wall time (s)",
+    "shipments": "shipments", "shipped_kg": "mass shipped (kg)", "licit_kg": "licit mass (kg)",
+    "traced_complete_pct": "licit mass traced end to end (%)",
+    "detection_rate": "diversions detected (share)", "leaked_kg": "diverted mass leaked (kg)",
+    "false_flags": "false flags", "coverage_gap_flags": "coverage-gap flags",
+    "dark_kg": "mass out of complete custody (kg)", "missed_count": "diversions missed",
+    "illicit.kg": "illicit mass attempted (kg)", "illicit.detected": "illicit attempts detected",
+    "illicit.leaked_kg": "illicit mass leaked (kg)", "illicit.seized_kg": "illicit mass seized (kg)",
+    "inspections.count": "inspections", "inspections.seized_kg": "mass seized at inspections (kg)",
+}
+_PATH_LABELS = {
+    "detection_rate_by_kind.": "{key} diversions detected (share)",
+    "leaked_kg_by_kind.": "mass leaked by {key} diversions (kg)",
+    "diversions_flagged.": "{key} diversions flagged", "diversions_injected.": "{key} diversions",
+    "flags_by_kind.": "{key} flags", "traced_kg_by_nation.": "mass traced in {key} (kg)",
+    "dark_kg_by_nation.": "dark mass in {key} (kg)", "illicit.": "illicit: {key}",
+    "inspections.": "inspections: {key}", "pen_objections.": "PEN objections: {key}",
+}
+
+
+def axis_label(name: str) -> str:
+    """A metric or parameter in words, with its unit where the name gives one:
+    `traced_complete_pct` -> "licit mass traced end to end (%)", `leaked_kg_by_kind.smuggle` ->
+    "mass leaked by smuggle diversions (kg)", `network.loss_probability` -> "network: loss
+    probability"."""
+    if name in AXIS_LABELS:
+        return AXIS_LABELS[name]
+    for prefix, words in _PATH_LABELS.items():
+        if name.startswith(prefix):
+            return words.format(key=name[len(prefix):].replace("_", " "))
+    table, _, key = name.rpartition(".")
+    words = key.replace("_", " ")
+    for suffix, unit in (("_kg", "kg"), ("_pct", "%"), ("_ticks", "ticks"), ("_s", "s")):
+        if key.endswith(suffix):
+            words = f"{key.removesuffix(suffix).replace('_', ' ')} ({unit})"
+    return f"{table.replace('_', ' ')}: {words}" if table else words
+
+
+def _plot(aggregate: list[dict], rows: list[dict], spec: dict, param_cols: list[str],
+          path: Path) -> None:
+    import matplotlib.pyplot as plt
+    fig = sweep_figure(aggregate, rows, spec, param_cols)
+    fig.savefig(path, dpi=110, metadata={"Software": None})
+    plt.close(fig)
+
+
+def sweep_figure(aggregate: list[dict], rows: list[dict], spec: dict, param_cols: list[str]):
+    """One panel per metric: each grid point's mean with its 95% interval, and each seed's own
+    value as a small point beside it (a few seeds hide nothing behind a mean)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -230,26 +295,44 @@ def _plot(aggregate: list[dict], spec: dict, param_cols: list[str], path: Path) 
     groups: dict[tuple, list[dict]] = {}
     for entry in aggregate:
         groups.setdefault(tuple(entry[c] for c in param_cols[1:]), []).append(entry)
+    x_of = {}
+    for entry in aggregate:
+        x_of.setdefault(str(entry[first]), len(x_of))
+    by_point: dict[tuple, list[dict]] = {}
+    for row in rows:
+        by_point.setdefault(tuple(str(row[c]) for c in param_cols), []).append(row)
+    offsets = [0.0] if len(groups) == 1 else \
+        [(k - (len(groups) - 1) / 2) * 0.12 for k in range(len(groups))]
     for i, (metric, ax) in enumerate(zip(metrics, axes[0])):
         prefix = "" if i == 0 else f"{metric}_"
         mean, low, high = f"{prefix}mean", f"{prefix}ci95_low", f"{prefix}ci95_high"
-        for key, entries in sorted(groups.items(), key=lambda kv: str(kv[0])):
+        seeds_labelled = False
+        for offset, (key, entries) in zip(offsets, sorted(groups.items(),
+                                                          key=lambda kv: str(kv[0]))):
             shown = [e for e in entries if e[mean] is not None]
+            xs = [x_of[str(e[first])] + offset for e in shown]
             err = [[e[mean] - e[low] for e in shown], [e[high] - e[mean] for e in shown]]
             label = ", ".join(f"{c}={v}" for c, v in zip(param_cols[1:], key)) or None
-            ax.errorbar([str(e[first]) for e in shown], [e[mean] for e in shown], yerr=err,
-                        marker="o", capsize=4, label=label)
-        ax.set_xlabel(first)
-        ax.set_ylabel(metric)
+            line = ax.errorbar(xs, [e[mean] for e in shown], yerr=err, marker="o", capsize=4,
+                               label=label)
+            for x, e in zip(xs, shown):
+                values = [float(r[metric]) for r in by_point.get(
+                    tuple(str(e[c]) for c in param_cols), [])
+                    if not r["error"] and isinstance(r.get(metric), (int, float))]
+                ax.scatter([x + 0.04] * len(values), values, s=12, alpha=0.6,
+                           color=line[0].get_color(), edgecolors="none",
+                           label=None if seeds_labelled else "one seed")
+                seeds_labelled = seeds_labelled or bool(values)
+        ax.set_xticks(range(len(x_of)), list(x_of))
+        ax.set_xlabel(axis_label(first))
+        ax.set_ylabel(axis_label(metric))
         ax.tick_params(axis="x", labelrotation=20)
-        if len(groups) > 1:
-            ax.legend(fontsize=8)
+        ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
-    fig.suptitle(f"{spec['name']}\n(mean and 95% interval over {len(spec['seeds'])} seeds)",
-                 fontsize=10)
+    fig.suptitle(f"{spec['name']}\n(mean, 95% interval and each of {len(spec['seeds'])} "
+                 f"seeds)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110, metadata={"Software": None})
-    plt.close(fig)
+    return fig
 
 
 def _show(value) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -226,3 +227,36 @@ def test_a_power_in_other_digits_is_refused_cleanly(tmp_path, capsys):
     assert main(["genesis", "--keys", str(tmp_path / "keys"), "--out", str(tmp_path / "g"),
                  "--power", "USA=\u00b2"]) == 2
     assert "NATION=WEIGHT" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("content, needle", [
+    (b'{"chain_id": ', ":1: not valid JSON (column 14"),
+    (b"{}", "no 'nations' key"),
+    (b"\xff\xfe", "not text in UTF-8"),
+])
+def test_broker_config_explains_a_bad_genesis_file(tmp_path, capsys, content, needle):
+    genesis = tmp_path / "genesis.json"
+    genesis.write_bytes(content)
+    assert main(["broker-config", "--genesis", str(genesis), "--out", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {genesis}") and needle in err
+    assert "chemtrace genesis --keys DIR --out FILE" in err
+
+
+def test_cluster_refuses_a_folder_holding_another_runs_state_or_starts_clean(tmp_path, capsys):
+    """A second `chemtrace cluster` into the same folder reopened the first run's SQLite files
+    under new keys and reported false safety violations. Such a folder is refused (before any
+    process starts), unless --clean deletes that state; by default each run gets its own."""
+    from scenarios.cluster.driver import _claim_out_dir
+    out = tmp_path / "live"
+    (out / "nodes" / "USA").mkdir(parents=True)
+    (out / "nodes" / "USA" / "chain.sqlite").write_bytes(b"old")
+    (out / "genesis.json").write_text("{}")
+    scenario = Path(__file__).resolve().parents[2] / "scenarios" / "library" / "live-four.toml"
+    assert main(["cluster", str(scenario), "--broker", "spawn", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {out}: holds another run's state (nodes, genesis.json)" in err
+    assert "--clean" in err and (out / "nodes" / "USA" / "chain.sqlite").exists()
+    assert _claim_out_dir(out, clean=True) == ["nodes", "genesis.json"]
+    assert not (out / "nodes").exists() and not (out / "genesis.json").exists()
+    assert _claim_out_dir(out, clean=False) == []

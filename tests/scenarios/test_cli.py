@@ -10,38 +10,53 @@ from scenarios.cli.main import main
 
 
 def test_run_writes_summary_and_trace_and_exits_0(tmp_path, capsys):
-    code = main(["run", str(LIBRARY / "baseline.toml"), "--ticks-max", "2000", "--out",
+    # 5,000 ticks: the liveness window after GST (tick 0); a shorter run leaves it not judged.
+    code = main(["run", str(LIBRARY / "baseline.toml"), "--ticks-max", "5000", "--out",
                  str(tmp_path)])
     assert code == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["ticks"] == 2000 and summary["seed"] == 7
+    assert summary["ticks"] == 5000 and summary["seed"] == 7
     assert (tmp_path / "trace.jsonl").stat().st_size > 0
     out = capsys.readouterr().out
     assert "heights committed" in out and summary["trace_sha256"] in out
 
 
-def test_seed_override_and_default_out_folder(tmp_path, monkeypatch):
+def test_seed_override_and_default_out_folder(tmp_path, monkeypatch, capsys):
+    """The default folder is named after the file (not [scenario].name), one new folder per
+    run with runs/latest pointing at it: running twice keeps both."""
     monkeypatch.chdir(tmp_path)
-    assert main(["run", str(LIBRARY / "baseline.toml"), "--ticks-max", "500", "--seed", "9",
-                 "--quiet"]) == 0
-    summary = json.loads((tmp_path / "runs" / "baseline-9" / "summary.json").read_text())
-    assert summary["seed"] == 9
+    copy = tmp_path / "my-baseline.toml"  # [scenario].name stays "baseline"
+    copy.write_text((LIBRARY / "baseline.toml").read_text())
+    for _ in range(2):
+        assert main(["run", str(copy), "--ticks-max", "5000", "--seed", "9", "--quiet"]) == 0
+    runs = tmp_path / "runs"
+    assert sorted(p.name for p in runs.iterdir()) == ["latest", "my-baseline-9-1",
+                                                      "my-baseline-9-2"]
+    for name in ("my-baseline-9-1", "my-baseline-9-2"):
+        assert json.loads((runs / name / "summary.json").read_text())["seed"] == 9
+    assert (runs / "latest").resolve() == (runs / "my-baseline-9-2").resolve()
+    assert "wrote runs/my-baseline-9-2/summary.json" in capsys.readouterr().out
 
 
-def test_failed_expectation_exits_1_and_prints_the_reproduce_command(tmp_path, capsys):
-    scenario = tmp_path / "stall.toml"
-    scenario.write_text(f"""
+def two_of_four_down(name: str, ticks_max: int, expect: str, window: int = 1000) -> str:
+    """A four-nation scenario with CAN and CHN crashed from the start: nothing commits."""
+    return f"""
 [scenario]
-name = "stall"
-ticks_max = 3000
+name = "{name}"
+ticks_max = {ticks_max}
 {nations_toml(["USA", "MEX", "CAN", "CHN"])}
 [[behaviour]]
 nations = ["CAN", "CHN"]
 kind = "crash"
 [expect]
-liveness = true
-liveness_ticks_max = 1000
-""")
+{expect}
+liveness_ticks_max = {window}
+"""
+
+
+def test_failed_expectation_exits_1_and_prints_the_reproduce_command(tmp_path, capsys):
+    scenario = tmp_path / "stall.toml"
+    scenario.write_text(two_of_four_down("stall", 3000, "liveness = true"))
     code = main(["run", str(scenario), "--out", str(tmp_path / "out"), "--quiet"])
     assert code == 1
     err = capsys.readouterr().err
@@ -202,3 +217,100 @@ def test_exit_codes_and_every_command_belongs_to_one_group():
     names = [name for group in GROUPS for name in group.COMMANDS]
     sub = next(a for a in build_parser()._actions if a.dest == "command")
     assert list(sub.choices) == names  # each registered once, in the order --help lists them
+
+
+HALF_DOWN_LATE = f"""
+[scenario]
+name = "half-down"
+ticks_max = 2000
+{nations_toml(["USA", "MEX", "CAN", "CHN"])}
+[[behaviour]]
+nations = ["CAN", "CHN"]
+kind = "crash"
+from_tick = 600
+[workload]
+txs_per_tick = 0.1
+[expect]
+liveness = true
+liveness_ticks_max = 5000
+"""
+
+
+def test_a_run_too_short_to_judge_liveness_says_not_judged_and_exits_1(tmp_path, capsys):
+    """Two of four nations down for good from tick 600, after some commits, and a run shorter
+    than the liveness window after that: whether the nations left go on committing is past the
+    run's end. It used to say "liveness ok" and exit 0; it says "not judged", how much longer to
+    run, and exits 1. Run that long and the verdict is "stalled"."""
+    scenario = tmp_path / "half-down.toml"
+    scenario.write_text(HALF_DOWN_LATE)
+    assert main(["run", str(scenario), "--out", str(tmp_path / "short")]) == 1
+    captured = capsys.readouterr()
+    summary = json.loads((tmp_path / "short" / "summary.json").read_text())
+    assert summary["heights_committed"] > 0
+    assert summary["liveness_verdict"] == "not judged" and summary["liveness_ok"] is None
+    assert "run 8,600 more ticks (--ticks-max 10600)" in summary["liveness"]
+    assert "not judged" in captured.out and "liveness ok" not in captured.out
+    assert "liveness not judged" in captured.err and "--ticks-max 10600" in captured.err
+    assert main(["run", str(scenario), "--out", str(tmp_path / "long"), "--ticks-max", "10600",
+                 "--quiet"]) == 1
+    summary = json.loads((tmp_path / "long" / "summary.json").read_text())
+    assert summary["liveness_verdict"] == "stalled" and summary["liveness_ok"] is False
+
+
+def test_an_absent_latency_is_explained_not_shown_as_none(tmp_path, capsys):
+    scenario = tmp_path / "idle.toml"
+    scenario.write_text(two_of_four_down("idle", 300, "liveness = false", window=100))
+    main(["run", str(scenario), "--out", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert "None" not in out
+    assert "absent: no transaction submitted in this run was committed" in out
+    assert "liveness" in out and "stalled" in out
+
+
+def test_scenario_errors_keep_their_table_names(tmp_path, capsys):
+    """The loader's messages quote `[scenario]`; printed with Rich markup on, the brackets and
+    the name between them vanished ("Allowed keys in  are ...")."""
+    scenario = tmp_path / "colour.toml"
+    scenario.write_text('[scenario]\nname = "x"\ncolour = 1\n[[nation]]\nid = "USA"\n')
+    assert main(["run", str(scenario), "--quiet"]) == 2
+    assert "Allowed keys in [scenario] are" in capsys.readouterr().err
+
+
+def test_a_binary_or_non_utf8_file_exits_2_with_one_line_in_run_and_replay(tmp_path, capsys):
+    for name, data in (("nul.toml", b"ab\x00cd"), ("latin.toml", b"name = \"caf\xe9\"\n"),
+                       ("random.toml", bytes(range(256)))):
+        path = tmp_path / name
+        path.write_bytes(data)
+        for command in ("run", "replay"):
+            assert main([command, str(path)]) == 2, (name, command)
+            err = capsys.readouterr().err
+            assert err.startswith(f"error: {path}: ") and err.count("\n") == 1, err
+            assert "Traceback" not in err and "TOML text file" in err
+
+
+def test_overrides_are_held_to_the_schema_bounds(tmp_path, capsys):
+    assert main(["run", str(LIBRARY / "baseline.toml"), "--ticks-max", str(10**12),
+                 "--out", str(tmp_path)]) == 2
+    assert "--ticks-max 1000000000000: out of range" in capsys.readouterr().err
+    assert main(["run", str(LIBRARY / "baseline.toml"), "--seed", str(2**64),
+                 "--out", str(tmp_path)]) == 2
+    assert "--seed" in capsys.readouterr().err
+    assert not (tmp_path / "summary.json").exists()
+
+
+def test_version_module_entry_and_library_scenarios_by_name(tmp_path, capsys, monkeypatch):
+    import subprocess
+    import sys
+
+    import pytest
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0 and capsys.readouterr().out.startswith("chemtrace ")
+    # `python -m chemtrace` from any folder (the installed one-module shim, chemtrace.py).
+    proc = subprocess.run([sys.executable, "-m", "chemtrace", "--version"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.startswith("chemtrace "), proc.stderr
+    monkeypatch.chdir(tmp_path)  # no baseline.toml here: the name finds the library's
+    assert main(["run", "baseline", "--ticks-max", "5000", "--quiet", "--out",
+                 str(tmp_path / "out")]) == 0
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["scenario"] == "baseline"

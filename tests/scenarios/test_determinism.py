@@ -11,7 +11,7 @@ import sys
 from helpers import LIBRARY, ROOT
 
 
-def _run(tmp_path, name: str, seed: int, hashseed: str, ticks: int = 3000) -> dict:
+def _run(tmp_path, name: str, seed: int, hashseed: str, ticks: int = 5000) -> dict:
     out = tmp_path / f"{name}-{seed}-{hashseed}"
     env = dict(os.environ, PYTHONHASHSEED=hashseed)
     proc = subprocess.run(
@@ -26,8 +26,8 @@ def _run(tmp_path, name: str, seed: int, hashseed: str, ticks: int = 3000) -> di
 
 
 def test_same_seed_same_trace_across_processes_and_hash_seeds(tmp_path):
-    a = _run(tmp_path, "crash-restart", 21, "0", ticks=6000)
-    b = _run(tmp_path, "crash-restart", 21, "12345", ticks=6000)
+    a = _run(tmp_path, "crash-restart", 21, "0", ticks=10000)
+    b = _run(tmp_path, "crash-restart", 21, "12345", ticks=10000)
     assert a["trace_sha256"] == b["trace_sha256"]
     assert a["heights_committed"] == b["heights_committed"] > 0
 
@@ -39,7 +39,7 @@ def test_different_seed_changes_the_trace(tmp_path):
 
 
 def test_trace_records_deliveries_timeouts_decisions_and_drops(tmp_path):
-    _run(tmp_path, "crash-restart", 21, "0", ticks=6000)
+    _run(tmp_path, "crash-restart", 21, "0", ticks=10000)
     lines = (tmp_path / "crash-restart-21-0" / "trace.jsonl").read_text().splitlines()
     kinds = {json.loads(line)["ev"] for line in lines}
     assert {"deliver", "timeout", "decide", "drop", "crash", "restart", "submit", "end"} <= kinds

@@ -133,6 +133,8 @@ kind = "mutate"
 params = { rate = 1.0 }
 [workload]
 txs_per_tick = 0.0
+[expect]
+liveness_ticks_max = 3000
 """
     quiet = build_world(parse_scenario(text.replace("rate = 1.0", "rate = 0.0"))).run()
     loud = build_world(parse_scenario(text)).run()

@@ -356,7 +356,13 @@ def test_library_file_loads_and_states_its_question(path: Path):
 @pytest.mark.parametrize("path", TOML_FILES, ids=lambda p: p.name)
 def test_library_file_meets_its_expectation_and_shows_its_effect(path: Path, run_of):
     run = run_of(path.name)
-    assert run.summary.expect_ok is True, run.summary.violations[:3]
+    if path.name in SHORTENED_TICKS:
+        # Cut short here, the run ends before its liveness window: it cannot meet an [expect]
+        # that asks for liveness, and says so rather than claim "ok".
+        assert run.summary.liveness_verdict == "not judged", run.summary.liveness
+        assert run.summary.expect_ok is False and run.summary.safety_ok
+    else:
+        assert run.summary.expect_ok is True, run.summary.violations[:3]
     assert run.summary.unexpected_violations is False
     check = EFFECTS.get(path.name)
     assert check is not None, f"add a check of what {path.name}'s header promises to EFFECTS"

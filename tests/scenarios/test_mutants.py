@@ -36,6 +36,7 @@ SEVEN = ["USA", "MEX", "CAN", "CHN", "IND", "PAN", "GTM"]
 
 def scenario(nations: list[str], extra: str = "", ticks: int = 4000, live: int = 2500,
              seed: int = 1, workload: float = 0.01) -> str:
+    # A window no longer than the run, so that the honest run's liveness is judged.
     return f"""
 [scenario]
 name = "mutant-killer"
@@ -46,7 +47,7 @@ ticks_max = {ticks}
 [workload]
 txs_per_tick = {workload}
 [expect]
-liveness_ticks_max = {live}
+liveness_ticks_max = {min(live, ticks)}
 """
 
 
@@ -194,7 +195,7 @@ def test_chemtrace_mutants_rejects_an_unknown_mutant(capsys):
 
 
 @pytest.mark.parametrize("command", ["mutants", "fuzz"])
-@pytest.mark.parametrize("nations", ["0..3", "4..999", "7..4", "four"])
+@pytest.mark.parametrize("nations", ["0..3", "2..3", "3", "4..11", "4..999", "7..4", "four"])
 def test_drawing_commands_refuse_a_nation_range_the_strategies_cannot_draw(command, nations,
                                                                         capsys):
     # One parser for both commands, bounded by what scenarios.search.strategies can draw, so the

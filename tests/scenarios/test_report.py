@@ -81,7 +81,7 @@ def test_behaviours_mark_nations_opted_out_corrupt_or_byzantine():
 
 
 def test_chemtrace_run_writes_the_report(tmp_path, capsys):
-    code = main(["run", str(LIBRARY / "baseline.toml"), "--ticks-max", "2000", "--out",
+    code = main(["run", str(LIBRARY / "baseline.toml"), "--ticks-max", "5000", "--out",
                  str(tmp_path), "--quiet"])
     assert code == 0
     report = tmp_path / "report.html"

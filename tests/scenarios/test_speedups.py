@@ -138,7 +138,8 @@ DIVERGING = "CHN"
 
 
 def _diverging_scenario():
-    scenario = load_scenario(LIBRARY / "baseline.toml").with_overrides(ticks_max=4000)
+    # 5,000 ticks: the liveness window (a shorter run leaves liveness not judged).
+    scenario = load_scenario(LIBRARY / "baseline.toml").with_overrides(ticks_max=5000)
     return with_custom(scenario, Diverge([DIVERGING]))
 
 
