@@ -268,7 +268,7 @@ class Node:
         self.storage = storage if storage is not None else MemoryStorage()
         self._keys = {n.code: n.public_key for n in genesis.nations}
         self.peers = tuple(n for n in genesis.codes if n != identity.name)
-        self.ledger = Ledger(self.chain_id, self.validators,
+        self.ledger = Ledger(genesis,
                              shared.tx_index if shared is not None else None)
         # The application: the runtime's, or the precursor chaincode with the shipped registry.
         self.chaincode = chaincode or precursor_chaincode(genesis, verifier)

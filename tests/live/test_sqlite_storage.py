@@ -268,7 +268,7 @@ def test_a_file_that_is_not_a_database_is_refused(tmp_path):
 def test_recovery_refuses_blocks_whose_app_hash_the_replayed_state_does_not_match():
     genesis, identities = Genesis.simulated(CHAIN, [("USA", 1)], 1)
     storage = MemoryStorage()
-    block = Block.build(1, genesis_hash(CHAIN, genesis.validators), "USA", 0, (), b"\x01" * 32)
+    block = Block.build(1, genesis_hash(genesis), "USA", 0, (), b"\x01" * 32)
     storage.save_block(CommittedBlock(block, ()))
     with pytest.raises(StorageError, match="differs from block 1's app hash"):
         Node(identities["USA"], genesis, VerifyCache(), storage)

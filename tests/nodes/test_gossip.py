@@ -52,7 +52,7 @@ PROPOSER = GENESIS.validators.proposer(1, 0)
 ME = next(c for c in CODES if c != PROPOSER)
 THIRD = next(c for c in CODES if c not in (ME, PROPOSER))  # the other prevote of the polka
 LAST = next(c for c in CODES if c not in (ME, PROPOSER, THIRD))  # saw nothing
-BLOCK = Block.build(1, genesis_hash(CHAIN, GENESIS.validators), PROPOSER, 5, ())
+BLOCK = Block.build(1, genesis_hash(GENESIS), PROPOSER, 5, ())
 REBROADCAST_TICKS = NodeConfig().rebroadcast_ticks
 
 

@@ -55,7 +55,7 @@ ME = "USA"
 PEERS = ("MEX", "CAN", "CHN")
 CODES = (ME, *PEERS)
 OUTSIDER = Identity.derive("XXX", SEED)  # a well-formed key that no genesis lists
-GENESIS_HASH = genesis_hash(CHAIN, GENESIS.validators)
+GENESIS_HASH = genesis_hash(GENESIS)
 HYPOTHESIS = settings(max_examples=300, deadline=None,
                       suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
