@@ -100,6 +100,7 @@ from nodes.wire.messages import (
     kind_of,
     proposal_signed_bytes,
     sync_request_sign_bytes,
+    sync_response_sign_bytes,
     vote_signed_bytes,
 )
 
@@ -600,12 +601,24 @@ class Node:
                 break
             blocks.append(block)
         if blocks:
-            out.append(SendTo(request.requester, encode_sync_response(self.me, blocks),
+            out.append(SendTo(request.requester, self.sync_response(blocks),
                               "sync_response", request.from_height, 0))
 
+    def sync_response(self, blocks) -> bytes:
+        """Committed `blocks` as this node's sync answer, signed with its key."""
+        return encode_sync_response(self.chain_id, self.me, blocks, self.identity.sign)
+
     def _on_sync_response(self, response: SyncResponse, out: list[Action]) -> None:
-        if response.responder not in self._keys or response.responder == self.me:
+        key = self._keys.get(response.responder)
+        if key is None or response.responder == self.me:
             self._drop("unknown_sender", "sync_response", out)
+            return
+        signed = sync_response_sign_bytes(self.chain_id, response.responder,
+                                          response.entries_digest)
+        if ((self.hooks is None or self.hooks.check_signatures)
+                and not self.verifier.verify(key, signed, response.signature)):
+            # Someone answering in this peer's name: the peer is not to blame (no _synced).
+            self._drop("bad_signature", "sync_response", out)
             return
         out.append(Delivered("sync_response", response.responder, self.ledger.height + 1, 0))
         applied = 0

@@ -6,10 +6,12 @@ Every message is one msgpack array whose first field is its kind:
     [2, step, height, round, value_id|nil, voter, signature]            VOTE (step 1 or 2)
     [3, sender, [tx, ...]]                                              TXS (each tx is signed)
     [4, requester, from_height, nonce, signature]                       SYNC_REQUEST
-    [5, responder, [[block_bytes, certificate], ...]]                   SYNC_RESPONSE
+    [5, responder, [[block_bytes, certificate], ...], signature]        SYNC_RESPONSE
 
-Proposals, votes and sync requests carry a signature over their own fields; transactions and
-certified blocks are self-authenticating, so TXS and SYNC_RESPONSE need no envelope signature.
+Proposals, votes, sync requests and sync responses carry a signature over their own fields (a
+sync response's over its responder and a digest of all its entries, so no one can answer in an
+honest peer's name and make the requester distrust it); transactions are self-authenticating, so
+TXS needs no envelope signature.
 `decode` checks structure only and raises `WireError`; the node checks senders and signatures.
 """
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -66,6 +69,23 @@ def sync_request_sign_bytes(chain_id: str, requester: str, from_height: int, non
     return pack(("sync_request", chain_id, requester, from_height, nonce))
 
 
+def sync_response_sign_bytes(chain_id: str, responder: str, entries_digest: bytes) -> bytes:
+    return pack(("sync_response", chain_id, responder, entries_digest))
+
+
+def sync_entries_digest(entries) -> bytes:
+    """sha256 over a sync response's [block_bytes, certificate] entries as they are on the
+    wire (each certificate re-packed: the codec's encoding is canonical)."""
+    h = hashlib.sha256()
+    for block_bytes, certificate in entries:
+        h.update(len(block_bytes).to_bytes(8, "big"))
+        h.update(block_bytes)
+        packed = pack(certificate)
+        h.update(len(packed).to_bytes(8, "big"))
+        h.update(packed)
+    return h.digest()
+
+
 @dataclass(frozen=True, slots=True)
 class TxBatch:
     sender: str
@@ -85,8 +105,13 @@ class SyncRequest:
 
 @dataclass(frozen=True, slots=True)
 class SyncResponse:
+    """Certified blocks from `responder`, signed by it over `entries_digest` (the digest of the
+    entries as they were on the wire; see sync_response_sign_bytes)."""
+
     responder: str
     blocks: tuple[tuple[Block, tuple[Vote, ...]], ...]
+    entries_digest: bytes
+    signature: bytes
 
 
 WireMessage = Proposal | Vote | TxBatch | SyncRequest | SyncResponse
@@ -110,9 +135,12 @@ def encode_sync_request(r: SyncRequest) -> bytes:
     return pack((SYNC_REQUEST, r.requester, r.from_height, r.nonce, r.signature))
 
 
-def encode_sync_response(responder: str, blocks) -> bytes:
-    return pack((SYNC_RESPONSE, responder,
-                 tuple((b.block.encoded, certificate_to_wire(b.certificate)) for b in blocks)))
+def encode_sync_response(chain_id: str, responder: str, blocks,
+                         sign: Callable[[bytes], bytes]) -> bytes:
+    """Committed `blocks` as `responder`'s answer, signed with `sign` (its key's)."""
+    entries = tuple((b.block.encoded, certificate_to_wire(b.certificate)) for b in blocks)
+    signed = sync_response_sign_bytes(chain_id, responder, sync_entries_digest(entries))
+    return pack((SYNC_RESPONSE, responder, entries, sign(signed)))
 
 
 class MessageKind(StrEnum):
@@ -215,10 +243,11 @@ def _decode_sync_request(raw: tuple) -> SyncRequest:
 
 def _decode_sync_response(chain_id: str, raw: tuple, tx_memo: TxMemo | None
                           ) -> SyncResponse:
-    _fields(raw, 3, "sync_response")
-    _, responder, raw_blocks = raw
+    _fields(raw, 4, "sync_response")
+    _, responder, raw_blocks, signature = raw
     if not isinstance(responder, str):
         raise WireError("sync_response responder must be a string")
+    _signature(signature)
     if not isinstance(raw_blocks, tuple) or not 0 < len(raw_blocks) <= SYNC_BLOCKS_MAX:
         raise WireError(f"sync_response holds 1 to {SYNC_BLOCKS_MAX} blocks")
     blocks = []
@@ -227,7 +256,7 @@ def _decode_sync_response(chain_id: str, raw: tuple, tx_memo: TxMemo | None
             raise WireError("sync_response entry is [block_bytes, certificate]")
         block = Block.decode(chain_id, item[0], tx_memo)
         blocks.append((block, certificate_from_wire(block.height, block.block_id, item[1])))
-    return SyncResponse(responder, tuple(blocks))
+    return SyncResponse(responder, tuple(blocks), sync_entries_digest(raw_blocks), signature)
 
 
 def vote_signed_bytes(chain_id: str, v: Vote) -> bytes:
