@@ -25,7 +25,7 @@ import signal
 import sys
 from pathlib import Path
 
-from scenarios.cli.args import ExitCode, positive_float
+from scenarios.cli.args import ExitCode, positive_float, run_folder
 
 COMMANDS = ("node", "cluster", "bench-live")
 NODE_CONFIG_FILE_BYTES_MAX = 64 * 1024
@@ -231,7 +231,7 @@ def cmd_cluster(args: argparse.Namespace) -> ExitCode:
         credentials = None
         if args.credentials is not None:
             credentials = _read_json(args.credentials, CREDENTIALS_FILE_BYTES_MAX, "credentials")
-        out = args.out or Path("runs") / f"{scenario.name}-live"
+        out = args.out or run_folder(f"{scenario.name}-live")
         cluster = LiveCluster(scenario, out, args.broker, tick_ms=args.tick_ms,
                               credentials=credentials, sync=args.sync)
     except (ScenarioError, ClusterError, TradeError, ValueError) as exc:

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from scenarios.assemble import build_world
-from scenarios.cli.args import ExitCode, non_negative, positive
+from scenarios.cli.args import ExitCode, non_negative, positive, run_folder
 from scenarios.cli.output import stderr_console, summary_table
 from scenarios.spec.loader import ScenarioError, load_scenario
 from scenarios.trade.workload import TradeError
@@ -51,7 +51,7 @@ def cmd_run(args: argparse.Namespace) -> ExitCode:
         err.print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
         return ExitCode.USAGE
     scenario = scenario.with_overrides(seed=args.seed, ticks_max=args.ticks_max)
-    out = args.out or Path("runs") / f"{scenario.name}-{scenario.seed}"
+    out = args.out or run_folder(f"{scenario.name}-{scenario.seed}")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

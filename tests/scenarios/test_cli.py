@@ -28,13 +28,19 @@ def test_seed_override_and_default_out_folder(tmp_path, monkeypatch):
     assert summary["seed"] == 9
 
 
+def four_nations(name: str, ticks_max: int) -> str:
+    """A scenario file's [scenario] table and four nations, to append behaviours to."""
+    return f"""
+[scenario]
+name = "{name}"
+ticks_max = {ticks_max}
+{nations_toml(["USA", "MEX", "CAN", "CHN"])}
+"""
+
+
 def test_failed_expectation_exits_1_and_prints_the_reproduce_command(tmp_path, capsys):
     scenario = tmp_path / "stall.toml"
-    scenario.write_text(f"""
-[scenario]
-name = "stall"
-ticks_max = 3000
-{nations_toml(["USA", "MEX", "CAN", "CHN"])}
+    scenario.write_text(four_nations("stall", 3000) + """
 [[behaviour]]
 nations = ["CAN", "CHN"]
 kind = "crash"
@@ -202,3 +208,34 @@ def test_exit_codes_and_every_command_belongs_to_one_group():
     names = [name for group in GROUPS for name in group.COMMANDS]
     sub = next(a for a in build_parser()._actions if a.dest == "command")
     assert list(sub.choices) == names  # each registered once, in the order --help lists them
+
+
+def test_a_scenario_name_cannot_lead_the_default_output_folder_out_of_runs(tmp_path,
+                                                                        monkeypatch):
+    work = tmp_path / "a" / "b" / "c"
+    work.mkdir(parents=True)
+    monkeypatch.chdir(work)
+    scenario = work / "escape.toml"
+    scenario.write_text(four_nations("../../../x", 300))
+    assert main(["run", str(scenario), "--quiet"]) == 0
+    written = sorted(p.relative_to(tmp_path).as_posix()
+                     for p in tmp_path.rglob("summary.json"))
+    assert written == ["a/b/c/runs/-..-..-x-0/summary.json"]
+    assert not (tmp_path / "x-0").exists()
+
+
+def test_replay_refuses_an_unregistered_node_class_before_importing_it(tmp_path, monkeypatch,
+                                                                       capsys):
+    marker = tmp_path / "imported"
+    (tmp_path / "planted_module.py").write_text(
+        f"import pathlib\npathlib.Path({str(marker)!r}).write_text('ran')\n"
+        "class Hooks:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    replay = tmp_path / "replay.toml"
+    replay.write_text(f"# node_class: planted_module:Hooks\n# trace_sha256: {'0' * 64}\n"
+                      + four_nations("planted", 300))
+    assert main(["replay", str(replay)]) == 2
+    assert not marker.exists()
+    err = capsys.readouterr().err
+    assert "planted_module:Hooks is not a registered node class" in err
+    assert "nodes.node:Node" in err
