@@ -165,11 +165,12 @@ def cmd_node(args: argparse.Namespace) -> ExitCode:
         return ExitCode.USAGE
     try:
         storage = SQLiteStorage(args.data / "node.sqlite", genesis.chain_id,
-                                synchronous=args.sync)
+                                synchronous=args.sync, nation=nation,
+                                genesis_hash=genesis.hash)
+        node = Node(identity, genesis, VerifyCache(), storage, config)
     except StorageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return ExitCode.USAGE
-    node = Node(identity, genesis, VerifyCache(), storage, config)
     transport = Transport(url, topics, nation, genesis.codes)
     runtime = LiveRuntime(node, transport, clock, args.data)
     logging.getLogger("chemtrace.live").info(
