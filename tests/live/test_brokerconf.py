@@ -76,6 +76,20 @@ def test_the_topic_layout_is_the_documented_one():
     assert control_topic("c", "USA") == "chemtrace/c/v1/control/USA"
 
 
+def test_the_docs_state_the_real_message_limits():
+    import re
+
+    from helpers import ROOT
+
+    from nodes.live.brokerconf import PACKET_BYTES_MAX
+    from nodes.live.transport import PAYLOAD_BYTES_MAX
+    text = (ROOT / "docs" / "live.md").read_text()
+    for name, value in (("PACKET_BYTES_MAX", PACKET_BYTES_MAX),
+                        ("PAYLOAD_BYTES_MAX", PAYLOAD_BYTES_MAX)):
+        stated = re.findall(rf"(\d+) MiB \(`{name}`", text)
+        assert stated and all(int(n) * 1024 * 1024 == value for n in stated), (name, stated)
+
+
 def test_password_hash_is_mosquittos_pbkdf2_sha512_format():
     salt = bytes(range(12))
     line = password_hash("secret", salt)
