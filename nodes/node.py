@@ -310,6 +310,10 @@ class Node:
         self._resends = 0
         self._resend_at_tick = self.config.rebroadcast_ticks  # see _stalled
         self.resends = 0
+        # Peer -> validly signed blocks of height 1 (proposed, or sent by state sync) that do not
+        # start from our genesis hash: that peer runs another genesis (a key, a power or the
+        # chain id differs), and no block of its chain can ever be valid here.
+        self.genesis_mismatch: dict[str, int] = {}
         self.relays = 0
         self._now = 0
         self._gossip: list[Transaction] = []  # client txs admitted, not gossiped yet
@@ -541,6 +545,8 @@ class Node:
             self._drop("bad_signature", kind, out)
             return
         out.append(Delivered(kind, sender, message.height, message.round))
+        if message.height == 1 and isinstance(message, Proposal):
+            self._check_genesis(sender, message.value)
         self._note_height(sender, message.height)
         self._run(Receive(message), out)
         if self.hooks is not None:
@@ -626,6 +632,8 @@ class Node:
             if block.height <= self.ledger.height:
                 continue
             if block.height != self.ledger.height + 1 or block.prev_hash != self.ledger.tip_hash:
+                if block.height == 1:
+                    self._check_genesis(response.responder, block)
                 self._drop("sync_gap", "sync_response", out)
                 break
             error = (None if self.hooks is not None and not self.hooks.check_certificates
@@ -637,6 +645,10 @@ class Node:
             self._commit(CommittedBlock(block, certificate), "sync", out)
             applied += 1
         self._synced(response.responder, applied, out)
+
+    def _check_genesis(self, peer: str, block: object) -> None:
+        if getattr(block, "prev_hash", None) != self.genesis.hash:
+            self.genesis_mismatch[peer] = self.genesis_mismatch.get(peer, 0) + 1
 
     def _synced(self, responder: str, applied: int, out: list[Action]) -> None:
         """After a sync answer: join consensus at the new height, or, when the answer gave us

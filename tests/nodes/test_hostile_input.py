@@ -820,3 +820,24 @@ def test_sync_response_in_another_peers_name_is_rejected():
     assert node.ledger.height == 0
     assert reasons(node.on_bytes(_sync_response(*good), 4)) == []
     assert node.ledger.height == 1
+
+
+def test_a_peer_on_another_genesis_is_named_instead_of_a_silent_stall():
+    """A genesis with CHN's key swapped: its peers' blocks of height 1 start from another
+    genesis hash. The node names the peers it saw that from (its status carries it), and
+    still applies nothing from them."""
+    from dataclasses import replace
+
+    swapped = Genesis(CHAIN, tuple(replace(n, public_key=OUTSIDER.public_key)
+                                   if n.code == "CHN" else n for n in GENESIS.nations))
+    theirs = Block.build(1, genesis_hash(swapped), PROPOSER, 5, ())
+    node = new_node()
+    node.on_bytes(encode_proposal(sign_proposal(theirs, PROPOSAL_ROUND, PROPOSER)), 1)
+    assert node.genesis_mismatch == {PROPOSER: 1}
+    responder = next(p for p in PEERS if p != PROPOSER)
+    node.on_bytes(_sync_response(CommittedBlock(theirs, certificate(theirs)),
+                                 responder=responder), 2)
+    assert node.genesis_mismatch == {PROPOSER: 1, responder: 1}
+    assert node.ledger.height == 0
+    node.on_bytes(encode_proposal(sign_proposal(BLOCK_1, PROPOSAL_ROUND, PROPOSER)), 3)
+    assert node.genesis_mismatch == {PROPOSER: 1, responder: 1}  # ours: not counted
