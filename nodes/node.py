@@ -100,6 +100,7 @@ from nodes.wire.messages import (
     kind_of,
     proposal_signed_bytes,
     sync_request_sign_bytes,
+    sync_response_sign_bytes,
     vote_signed_bytes,
 )
 
@@ -268,7 +269,7 @@ class Node:
         self.storage = storage if storage is not None else MemoryStorage()
         self._keys = {n.code: n.public_key for n in genesis.nations}
         self.peers = tuple(n for n in genesis.codes if n != identity.name)
-        self.ledger = Ledger(self.chain_id, self.validators,
+        self.ledger = Ledger(genesis,
                              shared.tx_index if shared is not None else None)
         # The application: the runtime's, or the precursor chaincode with the shipped registry.
         self.chaincode = chaincode or precursor_chaincode(genesis, verifier)
@@ -309,6 +310,10 @@ class Node:
         self._resends = 0
         self._resend_at_tick = self.config.rebroadcast_ticks  # see _stalled
         self.resends = 0
+        # Peer -> validly signed blocks of height 1 (proposed, or sent by state sync) that do not
+        # start from our genesis hash: that peer runs another genesis (a key, a power or the
+        # chain id differs), and no block of its chain can ever be valid here.
+        self.genesis_mismatch: dict[str, int] = {}
         self.relays = 0
         self._now = 0
         self._gossip: list[Transaction] = []  # client txs admitted, not gossiped yet
@@ -540,6 +545,8 @@ class Node:
             self._drop("bad_signature", kind, out)
             return
         out.append(Delivered(kind, sender, message.height, message.round))
+        if message.height == 1 and isinstance(message, Proposal):
+            self._check_genesis(sender, message.value)
         self._note_height(sender, message.height)
         self._run(Receive(message), out)
         if self.hooks is not None:
@@ -600,12 +607,24 @@ class Node:
                 break
             blocks.append(block)
         if blocks:
-            out.append(SendTo(request.requester, encode_sync_response(self.me, blocks),
+            out.append(SendTo(request.requester, self.sync_response(blocks),
                               "sync_response", request.from_height, 0))
 
+    def sync_response(self, blocks) -> bytes:
+        """Committed `blocks` as this node's sync answer, signed with its key."""
+        return encode_sync_response(self.chain_id, self.me, blocks, self.identity.sign)
+
     def _on_sync_response(self, response: SyncResponse, out: list[Action]) -> None:
-        if response.responder not in self._keys or response.responder == self.me:
+        key = self._keys.get(response.responder)
+        if key is None or response.responder == self.me:
             self._drop("unknown_sender", "sync_response", out)
+            return
+        signed = sync_response_sign_bytes(self.chain_id, response.responder,
+                                          response.entries_digest)
+        if ((self.hooks is None or self.hooks.check_signatures)
+                and not self.verifier.verify(key, signed, response.signature)):
+            # Someone answering in this peer's name: the peer is not to blame (no _synced).
+            self._drop("bad_signature", "sync_response", out)
             return
         out.append(Delivered("sync_response", response.responder, self.ledger.height + 1, 0))
         applied = 0
@@ -613,6 +632,8 @@ class Node:
             if block.height <= self.ledger.height:
                 continue
             if block.height != self.ledger.height + 1 or block.prev_hash != self.ledger.tip_hash:
+                if block.height == 1:
+                    self._check_genesis(response.responder, block)
                 self._drop("sync_gap", "sync_response", out)
                 break
             error = (None if self.hooks is not None and not self.hooks.check_certificates
@@ -624,6 +645,10 @@ class Node:
             self._commit(CommittedBlock(block, certificate), "sync", out)
             applied += 1
         self._synced(response.responder, applied, out)
+
+    def _check_genesis(self, peer: str, block: object) -> None:
+        if getattr(block, "prev_hash", None) != self.genesis.hash:
+            self.genesis_mismatch[peer] = self.genesis_mismatch.get(peer, 0) + 1
 
     def _synced(self, responder: str, applied: int, out: list[Action]) -> None:
         """After a sync answer: join consensus at the new height, or, when the answer gave us

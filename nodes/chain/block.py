@@ -12,14 +12,13 @@ block, as in Tendermint, where a block's own commit is only known after it is de
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
 from dataclasses import dataclass
 
 from consensus import Step, Vote
 
 from nodes.chain.codec import CodecError, pack, unpack
 from nodes.chain.identity import SIGNATURE_BYTES
-from nodes.chain.tx import Transaction, TxError, tx_from_wire
+from nodes.chain.tx import Transaction, TxError, TxMemo, tx_from_wire
 
 # Big blocks amortise a height's O(n^2) votes over many transactions (at 193 nations a height is
 # ~75k vote deliveries). The count is capped here; the bytes by BLOCK_TX_BYTES_MAX, so that a
@@ -70,7 +69,7 @@ class Block:
                    hashlib.sha256(pack(header)).digest(), encoded)
 
     @classmethod
-    def decode(cls, chain_id: str, data: bytes, tx_memo: OrderedDict | None = None) -> "Block":
+    def decode(cls, chain_id: str, data: bytes, tx_memo: TxMemo | None = None) -> "Block":
         try:
             raw = unpack(data, bytes_max=BLOCK_BYTES_MAX)
         except CodecError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ from pathlib import Path
 
 from consensus import ValidatorSet
 
+from nodes.chain.codec import pack
 from nodes.chain.identity import PUBLIC_KEY_BYTES, Identity
 
 NATION_CODE = re.compile(r"^[A-Z]{3}$")
@@ -47,6 +49,16 @@ class Genesis:
         object.__setattr__(self, "_keys", {n.code: n.public_key for n in self.nations})
         object.__setattr__(self, "validators",
                            ValidatorSet(tuple((n.code, n.power) for n in self.nations)))
+        # The hash every chain of this genesis starts from (the first block's prev_hash): it
+        # covers the chain id and each nation's code, public key and power, in their order, so
+        # two geneses that differ in any of them give chains that share no block.
+        object.__setattr__(self, "_hash", hashlib.sha256(pack((
+            "genesis", self.chain_id,
+            tuple((n.code, n.public_key, n.power) for n in self.nations)))).digest())
+
+    @property
+    def hash(self) -> bytes:
+        return self._hash  # type: ignore[attr-defined]
 
     def public_key(self, code: str) -> bytes | None:
         return self._keys.get(code)  # type: ignore[attr-defined]

@@ -11,9 +11,16 @@ from typing import Callable, Iterator
 from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
+from nodes.chain.bounded import BoundedMemo
+
 SIGNATURE_BYTES = 64
 PUBLIC_KEY_BYTES = 32
 VERIFY_CACHE_ENTRIES_MAX = 1_000_000
+# The memoised verdicts (verify_keyed) keep their key alive, and a transaction's key holds its
+# payload: they are bounded in bytes too, each counted as VERDICT_ENTRY_BYTES plus the payload.
+# The verdicts by digest (verify) have keys of 32 bytes: their count bounds their bytes.
+VERIFY_CACHE_BYTES_MAX = 256 * 1024 * 1024
+VERDICT_ENTRY_BYTES = 256
 # Signatures an identity remembers: a node stuck at a height resends its own messages of the
 # height (at most nodes.node.RESEND_MESSAGES_MAX) every period, the same bytes each time.
 SIGNATURES_REMEMBERED_MAX = 256
@@ -97,10 +104,11 @@ class VerifyCache:
     __slots__ = ("_verdicts", "_tx_verdicts", "entries_max", "hits", "misses", "_known")
 
     def __init__(self, entries_max: int = VERIFY_CACHE_ENTRIES_MAX,
-                 known_verdicts: bool = True) -> None:
+                 known_verdicts: bool = True, bytes_max: int = VERIFY_CACHE_BYTES_MAX) -> None:
         self._known = known_verdicts and entries_max > 0
         self._verdicts: OrderedDict[bytes, bool] = OrderedDict()
-        self._tx_verdicts: OrderedDict[tuple, bool] = OrderedDict()
+        # memo key -> (verdict, the bytes it is counted as)
+        self._tx_verdicts: BoundedMemo[bool] = BoundedMemo(entries_max, bytes_max)
         self.entries_max = entries_max
         self.hits = 0
         self.misses = 0
@@ -108,23 +116,27 @@ class VerifyCache:
     def verify_tx(self, public_key: bytes, chain_id: str, tx) -> bool:
         """`verify(public_key, tx.signed_bytes(chain_id), tx.signature)`, memoised by the tx."""
         return self.verify_keyed((chain_id, public_key, tx), public_key,
-                                 lambda: tx.signed_bytes(chain_id), tx.signature)
+                                 lambda: tx.signed_bytes(chain_id), tx.signature,
+                                 VERDICT_ENTRY_BYTES + len(tx.payload))
 
     def verify_keyed(self, memo_key: tuple, public_key: bytes,
-                     signed_bytes: Callable[[], bytes], signature: bytes) -> bool:
+                     signed_bytes: Callable[[], bytes], signature: bytes,
+                     size: int = VERDICT_ENTRY_BYTES) -> bool:
         """`verify(public_key, signed_bytes(), signature)`, memoised under `memo_key`, which the
         caller builds from every value the signed bytes are made of, plus the key and the
-        signature (so equal keys mean equal checks)."""
+        signature (so equal keys mean equal checks). `size`: what the key keeps alive."""
         verdict = self._tx_verdicts.get(memo_key)
         if verdict is not None:
             self.hits += 1
             return verdict
         verdict = self.verify(public_key, signed_bytes(), signature)
-        if self.entries_max > 0:
-            self._tx_verdicts[memo_key] = verdict
-            if len(self._tx_verdicts) > self.entries_max:
-                self._tx_verdicts.popitem(last=False)
+        self._tx_verdicts.put(memo_key, verdict, size)
         return verdict
+
+    @property
+    def tx_verdict_bytes(self) -> int:
+        """What the memoised verdicts of verify_keyed are counted as (VERIFY_CACHE_BYTES_MAX)."""
+        return self._tx_verdicts.bytes
 
     def verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
         if len(public_key) != PUBLIC_KEY_BYTES or len(signature) != SIGNATURE_BYTES:

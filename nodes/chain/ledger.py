@@ -9,12 +9,11 @@ and 193 nations keep one index instead of 193.
 
 from __future__ import annotations
 
-import hashlib
 
 from consensus import Step, ValidatorSet
 
 from nodes.chain.block import Block, CommittedBlock, vote_sign_bytes
-from nodes.chain.codec import pack
+from nodes.chain.genesis import Genesis
 from nodes.chain.identity import VerifyCache
 
 
@@ -22,8 +21,9 @@ class LedgerError(RuntimeError):
     """An append that would break the chain: a bug in the caller, never a peer's input."""
 
 
-def genesis_hash(chain_id: str, validators: ValidatorSet) -> bytes:
-    return hashlib.sha256(pack(("genesis", chain_id, validators.powers))).digest()
+def genesis_hash(genesis: Genesis) -> bytes:
+    """The hash a chain of `genesis` starts from: chain id, and every nation's key and power."""
+    return genesis.hash
 
 
 class TxIndex:
@@ -56,14 +56,13 @@ class TxIndex:
 class Ledger:
     __slots__ = ("chain_id", "blocks", "tx_heights", "tip_hash", "index")
 
-    def __init__(self, chain_id: str, validators: ValidatorSet,
-                 index: TxIndex | None = None) -> None:
-        self.chain_id = chain_id
+    def __init__(self, genesis: Genesis, index: TxIndex | None = None) -> None:
+        self.chain_id = genesis.chain_id
         self.blocks: list[CommittedBlock] = []
         # Our own index when `index` is None; else the shared one answers has_tx().
         self.tx_heights: dict[bytes, int] = {}
         self.index = index
-        self.tip_hash = genesis_hash(chain_id, validators)
+        self.tip_hash = genesis_hash(genesis)
 
     def has_tx(self, tx_id: bytes) -> bool:
         """Is `tx_id` in a block of this chain?"""

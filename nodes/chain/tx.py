@@ -9,15 +9,19 @@ transaction has one id whatever node sees it.
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
 from dataclasses import dataclass
 
+from nodes.chain.bounded import BoundedMemo
 from nodes.chain.codec import pack
 from nodes.chain.identity import SIGNATURE_BYTES, Identity
 
 TX_PAYLOAD_BYTES_MAX = 16 * 1024
 TX_KIND_MAX = 32
 TX_MEMO_ENTRIES_MAX = 200_000
+# What one remembered transaction costs beyond its payload: the wire tuple, the Transaction and
+# its fields, the dict slot (measured with tracemalloc, rounded up).
+TX_MEMO_ENTRY_BYTES = 1024
+TX_MEMO_BYTES_MAX = 64 * 1024 * 1024
 
 
 class TxError(ValueError):
@@ -69,10 +73,25 @@ class Transaction:
         return self.sign_bytes(chain_id, self.kind, self.signer, self.nonce, self.payload)
 
 
-def tx_from_wire(chain_id: str, raw: object, memo: OrderedDict | None = None) -> Transaction:
+class TxMemo(BoundedMemo[Transaction]):
+    """Decoded transactions by their wire array, oldest first out: at most `entries_max`
+    entries and `bytes_max` bytes (payload plus TX_MEMO_ENTRY_BYTES each), so a peer's large
+    payloads cannot grow it past the byte bound however few there are."""
+
+    __slots__ = ()
+
+    def __init__(self, entries_max: int = TX_MEMO_ENTRIES_MAX,
+                 bytes_max: int = TX_MEMO_BYTES_MAX) -> None:
+        super().__init__(entries_max, bytes_max)
+
+    def remember(self, raw: tuple, tx: Transaction) -> None:
+        self.put(raw, tx, len(tx.payload) + TX_MEMO_ENTRY_BYTES)
+
+
+def tx_from_wire(chain_id: str, raw: object, memo: TxMemo | None = None) -> Transaction:
     """`Transaction.from_wire`, remembered in `memo` (a DecodeCache's): a transaction gossiped
     in a batch and then proposed in a block is decoded once and is one object in both, so
-    signature verdicts keyed by the object hit by identity. Bounded by TX_MEMO_ENTRIES_MAX."""
+    signature verdicts keyed by the object hit by identity. Bounded by TxMemo's limits."""
     # A nonce of True or 1.0 equals 1 in a tuple key, yet from_wire refuses it: no memo then.
     if memo is None or not isinstance(raw, tuple) or len(raw) != 5 or type(raw[2]) is not int:
         return Transaction.from_wire(chain_id, raw)
@@ -82,7 +101,5 @@ def tx_from_wire(chain_id: str, raw: object, memo: OrderedDict | None = None) ->
         return Transaction.from_wire(chain_id, raw)
     if tx is None:
         tx = Transaction.from_wire(chain_id, raw)
-        memo[raw] = tx
-        if len(memo) > TX_MEMO_ENTRIES_MAX:
-            memo.popitem(last=False)
+        memo.remember(raw, tx)
     return tx

@@ -19,7 +19,8 @@ Topic layout, all under `chemtrace/<chain_id>/v1/` (QoS 1 throughout):
 `write_broker_config` turns a genesis into four files in one folder:
 
 - `mosquitto.conf`: one listener on host:port, no anonymous clients, the password and ACL files,
-  `set_tcp_nodelay true` (a QoS 1 round trip took a median of 88 ms without it and 0.6 ms with
+  `use_username_as_clientid true` (a login cannot connect under another nation's client id
+  and so knock that nation's node off the broker), `set_tcp_nodelay true` (a QoS 1 round trip took a median of 88 ms without it and 0.6 ms with
   it on these machines, issue 7), no persistence (nodes keep their own state in SQLite and
   re-send what matters), a packet size limit, and logs on stderr;
 - `passwd`: Mosquitto's `$7$` hashes (PBKDF2-HMAC-SHA512, 101 iterations, 12-byte salt: what
@@ -190,6 +191,10 @@ def write_broker_config(genesis: Genesis, out_dir: str | Path, *, port: int,
         "# Nodes persist their own state (SQLite) and resend; the broker keeps nothing.",
         "persistence false",
         f"max_packet_size {PACKET_BYTES_MAX}",
+        "# A client's id is its username, whatever id it asks for: one login cannot take",
+        "# another's session over by connecting with its id (the old session is dropped on a",
+        "# clash, so a nation's credential must be used by one client at a time).",
+        "use_username_as_clientid true",
         "# No cap on unacknowledged QoS 1 messages per client. With the default of 20, Mosquitto",
         "# 2.0.11 (Debian's) stopped delivering QoS 1 to a busy node while QoS 0 still flowed,",
         "# and consensus stalled (its inflight quota fixes came in 2.0.13). Nodes read eagerly.",

@@ -95,6 +95,7 @@ class LiveRuntime:
         self.status_every_s = status_every_s
         self.stop = asyncio.Event()
         self.dropped: dict[str, int] = {}  # submissions the runtime itself rejects
+        self._genesis_warned = 0  # peers named in the last genesis-mismatch log line
         self._commits: list[list] = []
         self._submitted: list = []  # transactions submitted this turn, pooled at its end
         self._status_at = 0.0
@@ -204,6 +205,14 @@ class LiveRuntime:
                     self._commits[-1] = [block.height, self._now, action.via,
                                          block.block_id.hex()]
             # Dropped and Misbehaviour are already counted in node.dropped / node.evidence.
+        mismatched = self.node.genesis_mismatch
+        if len(mismatched) != self._genesis_warned:
+            self._genesis_warned = len(mismatched)
+            log.error("%s: peers %s sent blocks of height 1 that do not start from this "
+                      "node's genesis (hash %s): their genesis differs from ours (a key, a power "
+                      "or the chain id); compare the genesis files and restart with the chain's "
+                      "own", self.node.me, ", ".join(sorted(mismatched)),
+                      self.node.genesis.hash.hex()[:16])
 
     def _count(self, reason: str) -> None:
         self.dropped[reason] = self.dropped.get(reason, 0) + 1
@@ -254,6 +263,7 @@ class LiveRuntime:
             "reconnects": self.transport.reconnects,
             "resends": node.resends,
             "partition_drop_from": sorted(self.transport.drop_from),
+            "genesis_mismatch": dict(sorted(node.genesis_mismatch.items())),
         }
 
     def publish_status(self) -> None:

@@ -25,7 +25,11 @@ What is stored:
   the blocks, and checks every block's app hash against the replayed root as it goes
   (`Node.__init__`), so a chaincode that changed under stored blocks is caught at start-up.
 - `wal`: one row, the newest write-ahead record (nodes/wire/records.py).
-- `meta`: the format version and the chain id the file belongs to.
+- `meta`: the format version and the chain id the file belongs to, and, once a node has
+  opened it, the nation and the genesis hash it belongs to: a node that opens it with another
+  nation's key or under another genesis (a swapped key, a changed power) is refused, since it
+  would re-send another nation's votes under its own key, or build on blocks its genesis never
+  started.
 
 On open, everything is read back and checked: heights run 1, 2, 3... without a gap, each block
 decodes (its Merkle root re-checked) to the id stored beside it and names the previous block as
@@ -65,13 +69,16 @@ class SQLiteStorage:
 
     `chain_id` is needed to decode stored blocks (transaction ids cover it); a new file records
     it, and an existing file must belong to that chain. Omit it to open an existing file under
-    the chain id it records.
+    the chain id it records. `nation` and `genesis_hash` (a node's) are recorded the same way
+    on first use and checked on every later open; the first stored block must also start from
+    `genesis_hash`.
     """
 
     __slots__ = ("path", "chain_id", "blocks", "wal", "writes", "_db")
 
     def __init__(self, path: str | Path, chain_id: str | None = None, *,
-                 synchronous: str = "FULL") -> None:
+                 synchronous: str = "FULL", nation: str | None = None,
+                 genesis_hash: bytes | None = None) -> None:
         if synchronous not in SYNCHRONOUS_MODES:
             raise ValueError(f"synchronous must be one of {SYNCHRONOUS_MODES}, got {synchronous!r}")
         self.path = Path(path)
@@ -83,7 +90,15 @@ class SQLiteStorage:
             self._db = sqlite3.connect(self.path, isolation_level=None, timeout=0.0)
             self._setup(synchronous)
             self.chain_id = self._check_chain_id(chain_id)
+            self._check_owner(nation, genesis_hash)
             self._load()
+            if (genesis_hash is not None and self.blocks
+                    and self.blocks[0].block.prev_hash != genesis_hash):
+                raise StorageError(
+                    f"{self.path}: block 1 does not start from this genesis (hash "
+                    f"{genesis_hash.hex()[:16]}...); the genesis changed since the node wrote "
+                    "it: start the node with the genesis its chain began with, or with an "
+                    "empty --data folder for the new chain")
         except sqlite3.OperationalError as exc:
             self.close()
             if "locked" in str(exc):
@@ -136,6 +151,33 @@ class SQLiteStorage:
             ("INSERT INTO meta (key, value) VALUES ('chain_id', ?)", (chain_id,)),
         ])
         return chain_id
+
+    def _check_owner(self, nation: str | None, genesis_hash: bytes | None) -> None:
+        """Refuse a file another nation's node or another genesis wrote; record ours if new."""
+        rows = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+        new = []
+        stored = rows.get("nation")
+        if nation is not None:
+            if stored is None:
+                new.append(("nation", nation))
+            elif stored != nation:
+                raise StorageError(
+                    f"{self.path}: the database is {stored}'s node's, and this key is "
+                    f"{nation}'s; give each nation's node its own --data folder (run {stored}'s "
+                    f"node with {stored}'s key on it)")
+        stored = rows.get("genesis_hash")
+        if genesis_hash is not None:
+            if stored is None:
+                new.append(("genesis_hash", genesis_hash.hex()))
+            elif stored != genesis_hash.hex():
+                raise StorageError(
+                    f"{self.path}: the database was written under another genesis (hash "
+                    f"{stored[:16]}..., this genesis {genesis_hash.hex()[:16]}...: a key, a "
+                    "power or the chain id differs); start the node with the genesis file its "
+                    "chain began with, or with an empty --data folder for the new genesis")
+        if new:
+            self._transaction([("INSERT INTO meta (key, value) VALUES (?, ?)", row)
+                               for row in new])
 
     def _load(self) -> None:
         fix = ("restore the file from a backup, or move it aside and restart the node with an "

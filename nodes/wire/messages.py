@@ -6,10 +6,12 @@ Every message is one msgpack array whose first field is its kind:
     [2, step, height, round, value_id|nil, voter, signature]            VOTE (step 1 or 2)
     [3, sender, [tx, ...]]                                              TXS (each tx is signed)
     [4, requester, from_height, nonce, signature]                       SYNC_REQUEST
-    [5, responder, [[block_bytes, certificate], ...]]                   SYNC_RESPONSE
+    [5, responder, [[block_bytes, certificate], ...], signature]        SYNC_RESPONSE
 
-Proposals, votes and sync requests carry a signature over their own fields; transactions and
-certified blocks are self-authenticating, so TXS and SYNC_RESPONSE need no envelope signature.
+Proposals, votes, sync requests and sync responses carry a signature over their own fields (a
+sync response's over its responder and a digest of all its entries, so no one can answer in an
+honest peer's name and make the requester distrust it); transactions are self-authenticating, so
+TXS needs no envelope signature.
 `decode` checks structure only and raises `WireError`; the node checks senders and signatures.
 """
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -30,9 +33,10 @@ from nodes.chain.block import (
     certificate_to_wire,
     vote_sign_bytes,
 )
+from nodes.chain.bounded import BoundedMemo
 from nodes.chain.codec import CodecError, pack, unpack
 from nodes.chain.identity import SIGNATURE_BYTES
-from nodes.chain.tx import Transaction, TxError, tx_from_wire
+from nodes.chain.tx import Transaction, TxError, TxMemo, tx_from_wire
 
 PROPOSAL, VOTE, TXS, SYNC_REQUEST, SYNC_RESPONSE = 1, 2, 3, 4, 5
 KIND_NAMES = {PROPOSAL: "proposal", VOTE: "vote", TXS: "txs", SYNC_REQUEST: "sync_request",
@@ -42,6 +46,11 @@ SYNC_BLOCKS_MAX = 32
 ROUND_MAX = 1_000_000
 HEIGHT_MAX = 2**48
 DECODE_CACHE_ENTRIES_MAX = 65_536
+# Bytes the decode cache may hold: a decoded message counts as its encoded size plus
+# DECODE_ENTRY_BYTES, a rejection as DECODE_ENTRY_BYTES (it keeps only the reason).
+DECODE_CACHE_BYTES_MAX = 64 * 1024 * 1024
+DECODE_ENTRY_BYTES = 512
+REJECTION_REASON_CHARS_MAX = 200
 DIGEST_MEMO_BYTES_MIN = 4096
 DIGEST_MEMO_BYTES_MAX = 64 * 1024 * 1024
 
@@ -58,6 +67,23 @@ def proposal_sign_bytes(chain_id: str, height: int, round_: int, value_id: bytes
 def sync_request_sign_bytes(chain_id: str, requester: str, from_height: int, nonce: int
                             ) -> bytes:
     return pack(("sync_request", chain_id, requester, from_height, nonce))
+
+
+def sync_response_sign_bytes(chain_id: str, responder: str, entries_digest: bytes) -> bytes:
+    return pack(("sync_response", chain_id, responder, entries_digest))
+
+
+def sync_entries_digest(entries) -> bytes:
+    """sha256 over a sync response's [block_bytes, certificate] entries as they are on the
+    wire (each certificate re-packed: the codec's encoding is canonical)."""
+    h = hashlib.sha256()
+    for block_bytes, certificate in entries:
+        h.update(len(block_bytes).to_bytes(8, "big"))
+        h.update(block_bytes)
+        packed = pack(certificate)
+        h.update(len(packed).to_bytes(8, "big"))
+        h.update(packed)
+    return h.digest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +105,13 @@ class SyncRequest:
 
 @dataclass(frozen=True, slots=True)
 class SyncResponse:
+    """Certified blocks from `responder`, signed by it over `entries_digest` (the digest of the
+    entries as they were on the wire; see sync_response_sign_bytes)."""
+
     responder: str
     blocks: tuple[tuple[Block, tuple[Vote, ...]], ...]
+    entries_digest: bytes
+    signature: bytes
 
 
 WireMessage = Proposal | Vote | TxBatch | SyncRequest | SyncResponse
@@ -104,9 +135,12 @@ def encode_sync_request(r: SyncRequest) -> bytes:
     return pack((SYNC_REQUEST, r.requester, r.from_height, r.nonce, r.signature))
 
 
-def encode_sync_response(responder: str, blocks) -> bytes:
-    return pack((SYNC_RESPONSE, responder,
-                 tuple((b.block.encoded, certificate_to_wire(b.certificate)) for b in blocks)))
+def encode_sync_response(chain_id: str, responder: str, blocks,
+                         sign: Callable[[bytes], bytes]) -> bytes:
+    """Committed `blocks` as `responder`'s answer, signed with `sign` (its key's)."""
+    entries = tuple((b.block.encoded, certificate_to_wire(b.certificate)) for b in blocks)
+    signed = sync_response_sign_bytes(chain_id, responder, sync_entries_digest(entries))
+    return pack((SYNC_RESPONSE, responder, entries, sign(signed)))
 
 
 class MessageKind(StrEnum):
@@ -132,7 +166,7 @@ def kind_of(message: WireMessage) -> MessageKind:
     return MessageKind.SYNC_RESPONSE
 
 
-def decode(chain_id: str, data: bytes, tx_memo: OrderedDict | None = None) -> WireMessage:
+def decode(chain_id: str, data: bytes, tx_memo: TxMemo | None = None) -> WireMessage:
     """Parse untrusted bytes into a message; raise WireError for anything malformed."""
     try:
         raw = unpack(data)
@@ -157,7 +191,7 @@ def decode(chain_id: str, data: bytes, tx_memo: OrderedDict | None = None) -> Wi
     raise WireError(f"unknown message kind {kind!r}")
 
 
-def _decode_proposal(chain_id: str, raw: tuple, tx_memo: OrderedDict | None) -> Proposal:
+def _decode_proposal(chain_id: str, raw: tuple, tx_memo: TxMemo | None) -> Proposal:
     _fields(raw, 7, "proposal")
     _, height, round_, valid_round, block_bytes, proposer, signature = raw
     _height_round(height, round_)
@@ -186,7 +220,7 @@ def _decode_vote(raw: tuple) -> Vote:
     return Vote(Step(step), height, round_, value_id, voter, signature)
 
 
-def _decode_txs(chain_id: str, raw: tuple, tx_memo: OrderedDict | None) -> TxBatch:
+def _decode_txs(chain_id: str, raw: tuple, tx_memo: TxMemo | None) -> TxBatch:
     _fields(raw, 3, "txs")
     _, sender, raw_txs = raw
     if not isinstance(sender, str):
@@ -207,12 +241,13 @@ def _decode_sync_request(raw: tuple) -> SyncRequest:
     return SyncRequest(requester, from_height, nonce, signature)
 
 
-def _decode_sync_response(chain_id: str, raw: tuple, tx_memo: OrderedDict | None
+def _decode_sync_response(chain_id: str, raw: tuple, tx_memo: TxMemo | None
                           ) -> SyncResponse:
-    _fields(raw, 3, "sync_response")
-    _, responder, raw_blocks = raw
+    _fields(raw, 4, "sync_response")
+    _, responder, raw_blocks, signature = raw
     if not isinstance(responder, str):
         raise WireError("sync_response responder must be a string")
+    _signature(signature)
     if not isinstance(raw_blocks, tuple) or not 0 < len(raw_blocks) <= SYNC_BLOCKS_MAX:
         raise WireError(f"sync_response holds 1 to {SYNC_BLOCKS_MAX} blocks")
     blocks = []
@@ -221,7 +256,7 @@ def _decode_sync_response(chain_id: str, raw: tuple, tx_memo: OrderedDict | None
             raise WireError("sync_response entry is [block_bytes, certificate]")
         block = Block.decode(chain_id, item[0], tx_memo)
         blocks.append((block, certificate_from_wire(block.height, block.block_id, item[1])))
-    return SyncResponse(responder, tuple(blocks))
+    return SyncResponse(responder, tuple(blocks), sync_entries_digest(raw_blocks), signature)
 
 
 def vote_signed_bytes(chain_id: str, v: Vote) -> bytes:
@@ -253,35 +288,49 @@ def _signature(signature: object) -> None:
         raise WireError(f"signature must be {SIGNATURE_BYTES} bytes")
 
 
+class Rejected:
+    """Why bytes did not decode: the reason only. Keeping the WireError itself would keep its
+    traceback, whose frames hold the input bytes alive as long as the cache holds the entry."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason[:REJECTION_REASON_CHARS_MAX]
+
+
 class DecodeCache:
     """Decoded messages by the digest of their bytes, shared by the nodes of one process.
 
     A broadcast reaches n - 1 nodes as the same bytes; decoding is a pure function of
     (chain id, bytes) and messages are immutable, so the simulated world decodes each once (a
     proposal's block, with its transaction ids and Merkle root, is the costly part). A failure
-    is remembered too. Bounded: the oldest entries go first.
+    is remembered too, as its reason (`Rejected`), never the input. Bounded in entries and in
+    bytes (`bytes_max`, see DECODE_CACHE_BYTES_MAX): the oldest entries go first, and a
+    message larger than the whole bound is decoded but not kept.
     """
 
     __slots__ = ("chain_id", "_entries", "entries_max", "hits", "misses", "_digests",
                  "_digest_bytes", "_txs")
 
-    def __init__(self, chain_id: str, entries_max: int = DECODE_CACHE_ENTRIES_MAX) -> None:
+    def __init__(self, chain_id: str, entries_max: int = DECODE_CACHE_ENTRIES_MAX,
+                 bytes_max: int = DECODE_CACHE_BYTES_MAX) -> None:
         self.chain_id = chain_id
-        self._entries: OrderedDict[bytes, object] = OrderedDict()
+        # digest -> the decoded message or Rejected
+        self._entries: BoundedMemo[object] = BoundedMemo(entries_max, bytes_max)
         self.entries_max = entries_max
         self.hits = 0
         self.misses = 0
         self._digests: OrderedDict[bytes, bytes] = OrderedDict()
         self._digest_bytes = 0
         # decoded transactions by their wire array; None (no memo) when caching is off
-        self._txs: OrderedDict | None = OrderedDict() if entries_max > 0 else None
+        self._txs: TxMemo | None = TxMemo() if entries_max > 0 else None
 
     def digest(self, data: bytes) -> bytes:
         """sha256(data), remembered for large messages (a proposal's block is hundreds of KiB
         and reaches n - 1 nodes as the same bytes object: its hash is computed once, and a dict
         lookup of the same object compares by identity). Small messages hash faster than a
-        lookup. Bounded by DIGEST_MEMO_BYTES_MAX of remembered messages; off with
-        entries_max = 0."""
+        lookup. Bounded by DIGEST_MEMO_BYTES_MAX of remembered messages, and bytes that fail
+        to decode are forgotten at once (`decode`); off with entries_max = 0."""
         if len(data) < DIGEST_MEMO_BYTES_MIN or self.entries_max == 0:
             return hashlib.sha256(data).digest()
         digest = self._digests.get(data)
@@ -295,19 +344,24 @@ class DecodeCache:
         return digest
 
     def decode(self, digest: bytes, data: bytes) -> WireMessage:
-        entry = self._entries.get(digest)
+        entry: object = self._entries.get(digest)
         if entry is None:
             self.misses += 1
             try:
                 entry = decode(self.chain_id, data, self._txs)
+                size = len(data) + DECODE_ENTRY_BYTES
             except WireError as exc:
-                entry = exc
-            self._entries[digest] = entry
-            if len(self._entries) > self.entries_max:
-                self._entries.popitem(last=False)
+                entry, size = Rejected(str(exc)), DECODE_ENTRY_BYTES
+            self._entries.put(digest, entry, size)
         else:
             self.hits += 1
-        if isinstance(entry, WireError):
-            raise entry
+        if entry.__class__ is Rejected:
+            if self._digests.pop(data, None) is not None:  # keep no rejected input alive
+                self._digest_bytes -= len(data)
+            raise WireError(entry.reason)  # type: ignore[attr-defined]
         return entry  # type: ignore[return-value]
 
+    @property
+    def bytes(self) -> int:
+        """What the cached entries are counted as (DECODE_CACHE_BYTES_MAX)."""
+        return self._entries.bytes

@@ -40,7 +40,7 @@ def synthetic_chain(length: int, txs_per_block: int = 2, chain_id: str = BENCH_C
         raise ValueError(f"length must be 0 to {BLOCKS_MAX}")
     signer = Identity.derive("USA", 1)
     genesis, _ = Genesis.simulated(chain_id, [("USA", 1)], 1)
-    prev = genesis_hash(chain_id, genesis.validators)
+    prev = genesis_hash(genesis)
     chain = []
     for height in range(1, length + 1):
         txs = tuple(Transaction.create(chain_id, signer, "note", height * 10_000 + i,

@@ -8,6 +8,11 @@ import argparse
 import enum
 import re
 import sys
+from pathlib import Path
+
+# Where a command writes when it is given no --out: one folder per run, under this one.
+RUNS_DIR = Path("runs")
+_UNSAFE_IN_FOLDER_NAME = re.compile(r"[^A-Za-z0-9._-]")
 
 
 class ExitCode(enum.IntEnum):
@@ -26,6 +31,14 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:
         self.print_usage(sys.stderr)
         self.exit(int(ExitCode.USAGE), f"{self.prog}: error: {message}\n")
+
+
+def run_folder(label: str) -> Path:
+    """The default output folder of a run, RUNS_DIR/<label>, with `label` (a scenario's name, a
+    file's stem) made one plain folder name: a separator or other character outside letters,
+    digits, '.', '_' and '-' becomes '-', and leading dots go, so a name such as `../../x`
+    cannot lead the run's files out of RUNS_DIR."""
+    return RUNS_DIR / (_UNSAFE_IN_FOLDER_NAME.sub("-", label).lstrip(".") or "run")
 
 
 def non_negative(text: str) -> int:

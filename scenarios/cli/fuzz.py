@@ -14,7 +14,6 @@ no such line.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import re
 import shlex
@@ -217,7 +216,7 @@ def cmd_replay(args: argparse.Namespace) -> ExitCode:
         return ExitCode.USAGE
     try:
         honest_hooks = _honest_hooks(text)
-    except (ImportError, AttributeError, ValueError) as exc:
+    except ValueError as exc:
         err.print(f"error: {path}: node_class: {exc}", markup=False)
         return ExitCode.USAGE
     trace_path = None
@@ -247,21 +246,26 @@ def cmd_replay(args: argparse.Namespace) -> ExitCode:
     return ExitCode.EXPECTATION_FAILED
 
 
+def replayable_node_classes() -> dict:
+    """What a `# node_class:` line may name, by its `module:QualName`: the honest node
+    (None), the mutants of `scenarios/faults/mutants.py` and any class this process fuzzed
+    with (`scenarios.search.fuzz.register_node_class`)."""
+    from scenarios.faults.mutants import MUTANTS
+    from scenarios.search.fuzz import class_path, registered_node_classes
+    return {class_path(m): m for m in MUTANTS.values()} | registered_node_classes()
+
+
 def _honest_hooks(text: str):
     """The honest nations' hooks named by a `# node_class: module:QualName` header line: a
-    `nodes.hooks.NodeHooks` subclass (a mutant), or `nodes.node:Node` (None, the honest node;
-    also when there is no such line)."""
-    from nodes import Node, NodeHooks
+    registered mutant, or `nodes.node:Node` (None, the honest node; also when there is no such
+    line). The name is looked up among the registered classes, so a replay file cannot make
+    this process import a module of its choosing."""
     m = CLASS_LINE.search(text)
     if m is None:
         return None
-    module, _, name = m.group(1).partition(":")
-    obj = importlib.import_module(module)
-    for part in name.split("."):
-        obj = getattr(obj, part)
-    if obj is Node:
-        return None
-    if not (isinstance(obj, type) and issubclass(obj, NodeHooks)):
-        raise ValueError(f"{m.group(1)} is neither nodes.node:Node nor a NodeHooks subclass")
-    return obj
+    registered = replayable_node_classes()
+    if m.group(1) not in registered:
+        raise ValueError(f"{m.group(1)} is not a registered node class; use one of "
+                         + ", ".join(sorted(registered)))
+    return registered[m.group(1)]
 

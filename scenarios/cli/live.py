@@ -25,7 +25,7 @@ import signal
 import sys
 from pathlib import Path
 
-from scenarios.cli.args import ExitCode, positive_float
+from scenarios.cli.args import ExitCode, positive_float, run_folder
 
 COMMANDS = ("node", "cluster", "bench-live")
 NODE_CONFIG_FILE_BYTES_MAX = 64 * 1024
@@ -169,11 +169,12 @@ def cmd_node(args: argparse.Namespace) -> ExitCode:
         return ExitCode.USAGE
     try:
         storage = SQLiteStorage(args.data / "node.sqlite", genesis.chain_id,
-                                synchronous=args.sync)
+                                synchronous=args.sync, nation=nation,
+                                genesis_hash=genesis.hash)
+        node = Node(identity, genesis, VerifyCache(), storage, config)
     except StorageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return ExitCode.USAGE
-    node = Node(identity, genesis, VerifyCache(), storage, config)
     transport = Transport(url, topics, nation, genesis.codes)
     runtime = LiveRuntime(node, transport, clock, args.data)
     logging.getLogger("chemtrace.live").info(

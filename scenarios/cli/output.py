@@ -51,7 +51,10 @@ def liveness_text(summary: RunSummary) -> str:
 def new_run_folder(root: Path, prefix: str) -> Path:
     """A folder of its own for one run: `root/<prefix>-<n>`, n one more than the highest taken
     (made here, so two runs started together cannot both get it), and `root/latest` pointing
-    at it. Output of an earlier run is never overwritten."""
+    at it. Output of an earlier run is never overwritten. The prefix is made one plain
+    folder name first (`args.run_folder`), so no name leads out of `root`."""
+    from scenarios.cli.args import run_folder
+    prefix = run_folder(prefix).name
     root.mkdir(parents=True, exist_ok=True)
     taken = [int(m.group(1)) for p in root.glob(f"{glob.escape(prefix)}-*")
              if (m := re.fullmatch(re.escape(prefix) + r"-(\d+)", p.name))]

@@ -34,7 +34,6 @@ from nodes.chain.identity import Identity
 from nodes.node import Delivered, encode_message
 from nodes.wire.messages import (
     SYNC_BLOCKS_MAX,
-    encode_sync_response,
     proposal_signed_bytes,
     vote_signed_bytes,
 )
@@ -150,7 +149,7 @@ class ForgeSyncHooks(BehaviourHooks):
             return
         # The true blocks below the fabrication are not needed: the requester asked from its
         # own next height.
-        out.append(SendTo(request.requester, encode_sync_response(node.me, [fabricated]),
+        out.append(SendTo(request.requester, node.sync_response([fabricated]),
                           "sync_response", request.from_height, 0))
 
     def after_commit(self, node, committed, via, out) -> None:
@@ -160,7 +159,7 @@ class ForgeSyncHooks(BehaviourHooks):
         if fabricated is None:
             return
         blocks = [committed, fabricated][-SYNC_BLOCKS_MAX:]
-        data = encode_sync_response(node.me, blocks)
+        data = node.sync_response(blocks)
         for peer in node.peers:
             out.append(SendTo(peer, data, "sync_response", committed.block.height, 0))
 

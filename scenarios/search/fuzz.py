@@ -147,6 +147,8 @@ def fuzz(budget_s: float, seed: int = 0, nations: tuple[int, int] = (4, 7),
     With `stop_on_failure=False` (the benchmark) failures are counted in `failures` and the
     search goes on to the end of the budget, without shrinking."""
     heights = max_heights or DEFAULT_HEIGHTS
+    if honest_hooks is not None:
+        register_node_class(honest_hooks)
     strategy = scenarios(nations=nations, byzantine=byzantine, heights=heights)
     state = _Search(budget_s, max_scenarios, shrink_budget_s, honest_hooks, progress,
                     stop_on_failure, judge)
@@ -324,6 +326,20 @@ def _chunk_seed(seed: int, chunk: int) -> int:
 
 def class_path(cls: type) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
+
+
+# Hooks classes fuzz() ran the honest nations with in this process, by class_path: what a
+# counterexample's `node_class:` line may name besides the honest node and the mutants.
+_NODE_CLASSES: dict[str, type[NodeHooks]] = {}
+
+
+def register_node_class(cls: type[NodeHooks]) -> None:
+    _NODE_CLASSES[class_path(cls)] = cls
+
+
+def registered_node_classes() -> dict[str, type[NodeHooks] | None]:
+    """`module:QualName` -> class, for the honest node (None) and the registered classes."""
+    return {class_path(Node): None, **_NODE_CLASSES}
 
 
 def scenario_size(scenario: Scenario | None) -> dict | None:

@@ -40,11 +40,13 @@ QUIET_S = 0.5
 AUTH_REFUSED = {4, 5, 134, 135}
 
 
-def _client(broker, user: str | None, password: str | None = None) -> aiomqtt.Client:
+def _client(broker, user: str | None, password: str | None = None,
+            identifier: str | None = None) -> aiomqtt.Client:
     if user is not None and password is None:
         password = broker.config.credentials[user]
     return aiomqtt.Client(broker.config.host, broker.config.port, username=user,
-                          password=password, protocol=aiomqtt.ProtocolVersion.V5, timeout=WAIT_S)
+                          password=password, protocol=aiomqtt.ProtocolVersion.V5, timeout=WAIT_S,
+                          identifier=identifier)
 
 
 async def _collect(client: aiomqtt.Client, until_topic: str, quiet_s: float) -> list[str]:
@@ -72,6 +74,20 @@ def test_the_topic_layout_is_the_documented_one():
     assert status_topic("c", "USA") == "chemtrace/c/v1/USA/status"
     assert submit_topic("c", "USA") == "chemtrace/c/v1/submit/USA"
     assert control_topic("c", "USA") == "chemtrace/c/v1/control/USA"
+
+
+def test_the_docs_state_the_real_message_limits():
+    import re
+
+    from helpers import ROOT
+
+    from nodes.live.brokerconf import PACKET_BYTES_MAX
+    from nodes.live.transport import PAYLOAD_BYTES_MAX
+    text = (ROOT / "docs" / "live.md").read_text()
+    for name, value in (("PACKET_BYTES_MAX", PACKET_BYTES_MAX),
+                        ("PAYLOAD_BYTES_MAX", PAYLOAD_BYTES_MAX)):
+        stated = re.findall(rf"(\d+) MiB \(`{name}`", text)
+        assert stated and all(int(n) * 1024 * 1024 == value for n in stated), (name, stated)
 
 
 def test_password_hash_is_mosquittos_pbkdf2_sha512_format():
@@ -160,6 +176,26 @@ def test_operator_writes_submit_and_control_but_not_a_nations_topic(live_broker)
     seen = asyncio.run(scenario())
     assert submit in seen and control in seen
     assert forged not in seen
+
+
+def test_a_login_cannot_take_another_nations_client_id(live_broker):
+    """USA's credentials with MEX node's client id (`chemtrace-MEX`) used to make Mosquitto
+    close MEX's session; the broker now replaces every client id with the username."""
+    own = msg_topic(LIVE_CHAIN_ID, "MEX")
+
+    async def scenario() -> list[str]:
+        async with _client(live_broker, "MEX", identifier="chemtrace-MEX") as mex, \
+                _client(live_broker, "CAN") as can:
+            await can.subscribe(own, qos=1)
+            async with _client(live_broker, "USA", identifier="chemtrace-MEX"):
+                await asyncio.sleep(QUIET_S)
+                await asyncio.wait_for(mex.publish(own, b"still connected", qos=1), WAIT_S)
+                return await _collect(can, own, 0)
+
+    seen = asyncio.run(scenario())
+    assert own in seen
+    log = live_broker.config.log_path.read_text(errors="replace")
+    assert "already connected, closing old connection" not in log, log[-2000:]
 
 
 def test_a_wrong_password_is_refused_at_connect(live_broker):

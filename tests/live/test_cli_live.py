@@ -260,3 +260,30 @@ def test_cluster_refuses_a_folder_holding_another_runs_state_or_starts_clean(tmp
     assert _claim_out_dir(out, clean=True) == ["nodes", "genesis.json"]
     assert not (out / "nodes").exists() and not (out / "genesis.json").exists()
     assert _claim_out_dir(out, clean=False) == []
+
+
+def test_a_node_refuses_another_nations_store_and_another_genesis_with_exit_2(tmp_path,
+                                                                             capsys):
+    from nodes.live.sqlite_storage import SQLiteStorage
+    _keys(tmp_path, capsys)
+    keys, g1, g2 = tmp_path / "keys", tmp_path / "g1.json", tmp_path / "g2.json"
+    assert main(["genesis", "--keys", str(keys), "--out", str(g1), "--chain-id", "c1"]) == 0
+    assert main(["genesis", "--keys", str(keys), "--out", str(g2), "--chain-id", "c1",
+                 "--power", "USA=2"]) == 0
+    data = tmp_path / "usa-data"
+    data.mkdir()
+    genesis = Genesis.load(g1)
+    SQLiteStorage(data / "node.sqlite", "c1", nation="USA", genesis_hash=genesis.hash).close()
+    capsys.readouterr()
+
+    def node(genesis_path, nation) -> int:
+        # No broker listens on port 1; each refusal comes before any connection, and without
+        # one --parent-pid (a process that is not our parent) stops the node at once.
+        return main(["node", "--genesis", str(genesis_path), "--key", str(keys / f"{nation}.key"),
+                     "--broker", f"mqtt://{nation}:x@127.0.0.1:1", "--data", str(data),
+                     "--parent-pid", str(os.getppid() + 1)])
+
+    assert node(g1, "MEX") == 2
+    assert "is USA's node's, and this key is MEX's" in capsys.readouterr().err
+    assert node(g2, "USA") == 2
+    assert "written under another genesis" in capsys.readouterr().err

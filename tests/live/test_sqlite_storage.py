@@ -188,6 +188,30 @@ def test_chain_id_is_required_for_a_new_file_and_checked_for_an_old_one(tmp_path
         SQLiteStorage(path, "other")
 
 
+def test_the_store_is_bound_to_its_nation_and_genesis(tmp_path):
+    path = tmp_path / "node.db"
+    genesis, _ = Genesis.simulated(CHAIN, [("USA", 1)], 1)  # synthetic_chain's
+    other, _ = Genesis.simulated(CHAIN, [("USA", 2)], 1)
+    with SQLiteStorage(path, CHAIN, nation="USA", genesis_hash=genesis.hash) as storage:
+        storage.save_block(synthetic_chain(1)[0])
+    with SQLiteStorage(path, CHAIN, nation="USA", genesis_hash=genesis.hash) as again:
+        assert len(again.blocks) == 1
+    with pytest.raises(StorageError, match="the database is USA's node's, and this key is "
+                                           "MEX's; give each nation's node its own --data"):
+        SQLiteStorage(path, CHAIN, nation="MEX", genesis_hash=genesis.hash)
+    with pytest.raises(StorageError, match="written under another genesis"):
+        SQLiteStorage(path, CHAIN, nation="USA", genesis_hash=other.hash)
+
+
+def test_a_store_without_a_recorded_genesis_is_checked_by_its_first_block(tmp_path):
+    path = tmp_path / "node.db"
+    with SQLiteStorage(path, CHAIN) as storage:  # as a store written before the binding
+        storage.save_block(synthetic_chain(1)[0])
+    genesis, _ = Genesis.simulated(CHAIN, [("USA", 2)], 1)  # synthetic_chain's has power 1
+    with pytest.raises(StorageError, match="block 1 does not start from this genesis"):
+        SQLiteStorage(path, CHAIN, nation="USA", genesis_hash=genesis.hash)
+
+
 def test_a_second_process_cannot_open_a_database_in_use(tmp_path):
     path = tmp_path / "node.db"
     with SQLiteStorage(path, CHAIN):
@@ -268,7 +292,7 @@ def test_a_file_that_is_not_a_database_is_refused(tmp_path):
 def test_recovery_refuses_blocks_whose_app_hash_the_replayed_state_does_not_match():
     genesis, identities = Genesis.simulated(CHAIN, [("USA", 1)], 1)
     storage = MemoryStorage()
-    block = Block.build(1, genesis_hash(CHAIN, genesis.validators), "USA", 0, (), b"\x01" * 32)
+    block = Block.build(1, genesis_hash(genesis), "USA", 0, (), b"\x01" * 32)
     storage.save_block(CommittedBlock(block, ()))
     with pytest.raises(StorageError, match="differs from block 1's app hash"):
         Node(identities["USA"], genesis, VerifyCache(), storage)

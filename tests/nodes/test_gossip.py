@@ -52,7 +52,7 @@ PROPOSER = GENESIS.validators.proposer(1, 0)
 ME = next(c for c in CODES if c != PROPOSER)
 THIRD = next(c for c in CODES if c not in (ME, PROPOSER))  # the other prevote of the polka
 LAST = next(c for c in CODES if c not in (ME, PROPOSER, THIRD))  # saw nothing
-BLOCK = Block.build(1, genesis_hash(CHAIN, GENESIS.validators), PROPOSER, 5, ())
+BLOCK = Block.build(1, genesis_hash(GENESIS), PROPOSER, 5, ())
 REBROADCAST_TICKS = NodeConfig().rebroadcast_ticks
 
 
@@ -220,7 +220,7 @@ def test_state_sync_passes_over_a_peer_whose_answer_failed_its_checks():
     node.on_bytes(encode_vote(vote(Step.PREVOTE, 3, 0, None, "CAN")), 2)
     # CAN answers with a block whose certificate is short of 2/3: dropped, as it must be.
     short = tuple(vote(Step.PRECOMMIT, 1, 0, BLOCK.block_id, v) for v in ("CAN",))
-    forged = encode_sync_response("CAN", [CommittedBlock(BLOCK, short)])
+    forged = encode_sync_response(CHAIN, "CAN", [CommittedBlock(BLOCK, short)], IDS["CAN"].sign)
     assert reasons(node.on_bytes(forged, 3)) == ["bad_certificate"]
     # Every retry now goes to MEX, the last nation heard from at a height above ours being CAN.
     retry_ticks = node.config.sync_retry_ticks

@@ -55,7 +55,7 @@ ME = "USA"
 PEERS = ("MEX", "CAN", "CHN")
 CODES = (ME, *PEERS)
 OUTSIDER = Identity.derive("XXX", SEED)  # a well-formed key that no genesis lists
-GENESIS_HASH = genesis_hash(CHAIN, GENESIS.validators)
+GENESIS_HASH = genesis_hash(GENESIS)
 HYPOTHESIS = settings(max_examples=300, deadline=None,
                       suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
@@ -350,7 +350,8 @@ def valid_messages() -> list[bytes]:
         encode_proposal(sign_proposal(BLOCK_1, PROPOSAL_ROUND, PROPOSER)),
         encode_txs("MEX", (sign_tx("MEX", 7), sign_tx("CHN", 8))),
         sign_sync_request("CAN", 1),
-        encode_sync_response("MEX", [CommittedBlock(BLOCK_1, certificate(BLOCK_1))]),
+        encode_sync_response(CHAIN, "MEX", [CommittedBlock(BLOCK_1, certificate(BLOCK_1))],
+                             IDS["MEX"].sign),
     ]
 
 
@@ -426,9 +427,9 @@ def byzantine_message(draw) -> bytes:
         return encode_proposal(sign_proposal(block, round_, proposer, valid_round=valid_round))
     if kind == 2:
         chain = [draw(st.sampled_from(BLOCK_POOL[h])) for h in range(1, height + 1)]
-        return encode_sync_response(signer, [
+        return encode_sync_response(CHAIN, signer, [
             CommittedBlock(b, certificate(b, draw(st.sampled_from(CERTIFIERS)), round_))
-            for b in chain])
+            for b in chain], IDS[signer].sign)
     return sign_sync_request(signer, draw(st.integers(1, 4)), nonce=draw(st.integers(0, 3)))
 
 
@@ -584,7 +585,8 @@ def test_messages_from_senders_outside_the_genesis_are_unknown_sender():
         encode_proposal(sign_proposal(block, PROPOSAL_ROUND, "XXX", key=OUTSIDER)),
         encode_txs("XXX", (sign_tx("MEX", 1),)),
         sign_sync_request("XXX", 1, key=OUTSIDER),
-        encode_sync_response("XXX", [CommittedBlock(BLOCK_1, certificate(BLOCK_1))]),
+        encode_sync_response(CHAIN, "XXX", [CommittedBlock(BLOCK_1, certificate(BLOCK_1))],
+                             OUTSIDER.sign),
     ]
     for tick, data in enumerate(messages, start=1):
         assert reasons(node.on_bytes(data, tick)) == ["unknown_sender"]
@@ -602,7 +604,8 @@ def test_messages_claiming_to_be_from_this_node_are_dropped():
     own_vote = encode_vote(sign_vote(Step.PREVOTE, 1, 0, None, ME))
     assert reasons(node.on_bytes(own_vote, 1000)) == ["own_message"]
     assert reasons(node.on_bytes(sign_sync_request(ME, 1), 1001)) == ["unknown_sender"]
-    response = encode_sync_response(ME, [CommittedBlock(BLOCK_1, certificate(BLOCK_1))])
+    response = encode_sync_response(CHAIN, ME, [CommittedBlock(BLOCK_1, certificate(BLOCK_1))],
+                                    IDS[ME].sign)
     assert reasons(node.on_bytes(response, 1002)) == ["unknown_sender"]
     assert node.ledger.height == 0
 
@@ -664,7 +667,7 @@ def test_proposal_replayed_with_non_canonical_block_bytes_is_dropped():
 
 
 def _sync_response(*committed: CommittedBlock, responder: str = "MEX") -> bytes:
-    return encode_sync_response(responder, list(committed))
+    return encode_sync_response(CHAIN, responder, list(committed), IDS[responder].sign)
 
 
 def _cert_mixed_rounds(block: Block) -> tuple[Vote, ...]:
@@ -796,3 +799,45 @@ def test_proposed_block_with_a_forged_transaction_is_not_prevoted():
                     if isinstance(v, Vote) and v.step is Step.PREVOTE
                     and v.round == PROPOSAL_ROUND]
     assert own_prevotes and own_prevotes[0].value_id is None
+
+
+def test_sync_response_in_another_peers_name_is_rejected():
+    """The answer is signed as a whole, responder included: CAN cannot answer as MEX (which
+    would make the requester distrust MEX for state sync), nor can anyone change the blocks or
+    certificates of MEX's signed answer."""
+    node = new_node()
+    good = [CommittedBlock(BLOCK_1, certificate(BLOCK_1))]
+    forged_responder = encode_sync_response(CHAIN, "MEX", good, IDS["CAN"].sign)
+    assert reasons(node.on_bytes(forged_responder, 1)) == ["bad_signature"]
+    bad = [CommittedBlock(BLOCK_1, certificate(BLOCK_1, ("MEX",)))]
+    forged_bad = encode_sync_response(CHAIN, "MEX", bad, IDS["CAN"].sign)
+    assert reasons(node.on_bytes(forged_bad, 2)) == ["bad_signature"]
+    _, responder, entries, signature = msgpack.unpackb(_sync_response(*good), use_list=False)
+    short = ((entries[0][0], entries[0][1][:1]),)
+    tampered = msgpack.packb((5, responder, short, signature), use_bin_type=True)
+    assert reasons(node.on_bytes(tampered, 3)) == ["bad_signature"]
+    assert node.dropped == {"bad_signature": 3}
+    assert node.ledger.height == 0
+    assert reasons(node.on_bytes(_sync_response(*good), 4)) == []
+    assert node.ledger.height == 1
+
+
+def test_a_peer_on_another_genesis_is_named_instead_of_a_silent_stall():
+    """A genesis with CHN's key swapped: its peers' blocks of height 1 start from another
+    genesis hash. The node names the peers it saw that from (its status carries it), and
+    still applies nothing from them."""
+    from dataclasses import replace
+
+    swapped = Genesis(CHAIN, tuple(replace(n, public_key=OUTSIDER.public_key)
+                                   if n.code == "CHN" else n for n in GENESIS.nations))
+    theirs = Block.build(1, genesis_hash(swapped), PROPOSER, 5, ())
+    node = new_node()
+    node.on_bytes(encode_proposal(sign_proposal(theirs, PROPOSAL_ROUND, PROPOSER)), 1)
+    assert node.genesis_mismatch == {PROPOSER: 1}
+    responder = next(p for p in PEERS if p != PROPOSER)
+    node.on_bytes(_sync_response(CommittedBlock(theirs, certificate(theirs)),
+                                 responder=responder), 2)
+    assert node.genesis_mismatch == {PROPOSER: 1, responder: 1}
+    assert node.ledger.height == 0
+    node.on_bytes(encode_proposal(sign_proposal(BLOCK_1, PROPOSAL_ROUND, PROPOSER)), 3)
+    assert node.genesis_mismatch == {PROPOSER: 1, responder: 1}  # ours: not counted

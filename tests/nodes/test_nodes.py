@@ -134,7 +134,7 @@ def test_canonical_encoding_is_stable():
 
 
 def test_ledger_chains_blocks_and_refuses_a_gap():
-    ledger = Ledger(CHAIN, GENESIS.validators)
+    ledger = Ledger(GENESIS)
     b1 = Block.build(1, ledger.tip_hash, "USA", 1, (_tx(1),))
     ledger.append(CommittedBlock(b1, _certificate(b1)))
     assert ledger.height == 1 and ledger.tip_hash == b1.block_id
@@ -194,6 +194,28 @@ def test_genesis_round_trips_through_json(tmp_path):
     path.write_text(GENESIS.to_json())
     again = Genesis.load(path)
     assert again.chain_id == CHAIN and again.nations == GENESIS.nations
+
+
+def test_genesis_hash_covers_every_key_and_power():
+    """A genesis with one nation's key swapped, or one power changed, starts another chain: the
+    node's tip before the first block (the first block's prev_hash) differs, so no block of one
+    can be taken for a block of the other."""
+    from dataclasses import replace
+
+    from nodes import Node
+
+    def tip(genesis: Genesis) -> bytes:
+        return Node(IDS["USA"], genesis, VerifyCache()).ledger.tip_hash
+
+    nations = list(GENESIS.nations)
+    swapped = list(nations)
+    swapped[2] = replace(nations[2], public_key=Identity.derive("CAN", 99).public_key)
+    repowered = list(nations)
+    repowered[3] = replace(nations[3], power=2)
+    reordered = [nations[1], nations[0]] + nations[2:]
+    tips = {tip(Genesis(CHAIN, tuple(n))) for n in (nations, swapped, repowered, reordered)}
+    assert len(tips) == 4
+    assert tip(Genesis(CHAIN, tuple(nations))) == tip(GENESIS)
 
 
 @pytest.mark.parametrize("code", ["USA\n", "usa", "US", "USAX", 7])

@@ -314,3 +314,47 @@ def test_version_module_entry_and_library_scenarios_by_name(tmp_path, capsys, mo
     assert main(["run", "baseline", "--ticks-max", "5000", "--quiet", "--out",
                  str(tmp_path / "out")]) == 0
     assert json.loads((tmp_path / "out" / "summary.json").read_text())["scenario"] == "baseline"
+
+
+def four_nations(name: str, ticks_max: int) -> str:
+    """A scenario file's [scenario] table and four nations, with a liveness window the run
+    covers, to append behaviours to."""
+    return f"""
+[scenario]
+name = "{name}"
+ticks_max = {ticks_max}
+{nations_toml(["USA", "MEX", "CAN", "CHN"])}
+[expect]
+liveness_ticks_max = 100
+"""
+
+
+def test_a_scenario_name_cannot_lead_the_default_output_folder_out_of_runs(tmp_path,
+                                                                        monkeypatch):
+    work = tmp_path / "a" / "b" / "c"
+    work.mkdir(parents=True)
+    monkeypatch.chdir(work)
+    scenario = work / "escape.toml"
+    scenario.write_text(four_nations("../../../x", 300))
+    assert main(["run", str(scenario), "--quiet"]) == 0
+    written = sorted(p.relative_to(tmp_path).as_posix()
+                     for p in tmp_path.rglob("summary.json"))
+    assert written == ["a/b/c/runs/escape-0-1/summary.json"]  # named after the file
+    assert not (tmp_path / "x-0").exists()
+
+
+def test_replay_refuses_an_unregistered_node_class_before_importing_it(tmp_path, monkeypatch,
+                                                                       capsys):
+    marker = tmp_path / "imported"
+    (tmp_path / "planted_module.py").write_text(
+        f"import pathlib\npathlib.Path({str(marker)!r}).write_text('ran')\n"
+        "class Hooks:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    replay = tmp_path / "replay.toml"
+    replay.write_text(f"# node_class: planted_module:Hooks\n# trace_sha256: {'0' * 64}\n"
+                      + four_nations("planted", 300))
+    assert main(["replay", str(replay)]) == 2
+    assert not marker.exists()
+    err = capsys.readouterr().err
+    assert "planted_module:Hooks is not a registered node class" in err
+    assert "nodes.node:Node" in err

@@ -283,11 +283,10 @@ def test_network_jitter_draw_is_randint(seed, jitter):
 
 
 def test_tx_memo_never_turns_a_malformed_tx_into_a_cached_one():
-    from collections import OrderedDict
     from nodes import Identity, TxError
-    from nodes.chain.tx import tx_from_wire
+    from nodes.chain.tx import TxMemo, tx_from_wire
     tx = Transaction.create("c", Identity.derive("USA", 1), "payload", 1, b"p")
-    memo: OrderedDict = OrderedDict()
+    memo = TxMemo()
     assert tx_from_wire("c", tx.to_wire(), memo) is tx_from_wire("c", tx.to_wire(), memo)
     bent = (tx.kind, tx.signer, True, tx.payload, tx.signature)  # True == 1 in a tuple key
     with pytest.raises(TxError):
