@@ -1,6 +1,9 @@
 """`chemtrace list`: the scenario library (scenarios/library/) and the question each file answers.
 
     chemtrace list [--json]
+
+It lists the scenario files and the sweep specs in scenarios/library/sweeps/ (run those with
+`chemtrace sweep`), each with its question.
 """
 
 from __future__ import annotations
@@ -52,8 +55,12 @@ def library_question(path: Path) -> str:
             if not line.startswith("#"):
                 break
             lines.append(line[1:])
-        while lines and not lines[0].strip().startswith("Question:"):
+        while lines and not lines[0].strip().startswith(("Question:", "Sweep:")):
             lines.pop(0)
+        if lines and lines[0].strip().startswith("Sweep:"):  # a sweep spec: its question
+            text = " ".join(line.strip() for line in lines if line.strip())
+            text = text.removeprefix("Sweep:").strip()
+            return text[:text.index("?") + 1] if "?" in text else text
     parts: list[str] = []
     for line in lines:
         line = line.strip()
@@ -66,8 +73,11 @@ def library_question(path: Path) -> str:
 def cmd_list(args: argparse.Namespace) -> ExitCode:
     files = sorted(p for p in LIBRARY.iterdir() if p.suffix in (".toml", ".py")
                    and not p.name.startswith("_"))
-    rows = [{"file": p.name, "name": p.stem, "path": str(p), "question": library_question(p)}
-            for p in files]
+    rows = [{"file": p.name, "name": p.stem, "path": str(p), "kind": "scenario",
+             "question": library_question(p)} for p in files]
+    sweeps = sorted((LIBRARY / "sweeps").glob("*.toml"))
+    rows += [{"file": f"sweeps/{p.name}", "name": p.stem, "path": str(p), "kind": "sweep",
+              "question": library_question(p)} for p in sweeps]
     console = wide_console()
     if args.json:
         console.print_json(json.dumps({"library": str(LIBRARY), "scenarios": rows}))
@@ -77,6 +87,7 @@ def cmd_list(args: argparse.Namespace) -> ExitCode:
     table.add_column("question")
     for r in rows:
         table.add_row(r["file"], r["question"] or styled("(no question)", "dim"))
+    table.caption = "sweeps/ files are sweep specs: chemtrace sweep FILE"
     console.print(table)
     console.print("run one with: chemtrace run scenarios/library/FILE", markup=False)
     return ExitCode.OK

@@ -25,7 +25,7 @@ import signal
 import sys
 from pathlib import Path
 
-from scenarios.cli.args import ExitCode, positive_float, run_folder
+from scenarios.cli.args import ExitCode, positive_float
 
 COMMANDS = ("node", "cluster", "bench-live")
 NODE_CONFIG_FILE_BYTES_MAX = 64 * 1024

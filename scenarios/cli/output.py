@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import glob
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -27,7 +28,11 @@ def plain_console(**kwargs) -> Console:
 
 
 def wide_console(width: int = 200) -> Console:
-    """Tables are wide: when output goes to a file or pipe, do not squeeze them to 80 columns."""
+    """Tables are wide: when output goes to a file or pipe, do not squeeze them to 80 columns.
+    A positive COLUMNS in the environment wins, on a terminal or not."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return plain_console(width=int(columns))
     return plain_console(width=None if sys.stdout.isatty() else width)
 
 

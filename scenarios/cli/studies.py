@@ -17,8 +17,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from scenarios.cli.args import ExitCode, run_folder
-from scenarios.cli.output import stderr_console, wide_console
+from scenarios.cli.args import ExitCode
+from scenarios.cli.output import new_run_folder, stderr_console, wide_console
 from scenarios.spec.loader import ScenarioError
 from scenarios.studies.sweep import SweepError, run_sweep
 from scenarios.studies.variants import VariantError
@@ -66,7 +66,7 @@ def cmd_weak_links(args: argparse.Namespace) -> ExitCode:
     if args.workers < 1:
         err.print(f"error: --workers {args.workers}: at least 1 local process")
         return ExitCode.USAGE
-    out = args.out or run_folder(f"weak-links-{args.scenario.stem}")
+    out = args.out or new_run_folder(Path("runs"), f"weak-links-{args.scenario.stem}")
     try:
         with _progress(console, "weak-link runs") as bar:
             task = bar.add_task("runs", total=None)
@@ -109,7 +109,7 @@ def cmd_sweep(args: argparse.Namespace) -> ExitCode:
     if args.workers < 1:
         err.print(f"error: --workers {args.workers}: at least 1 local process")
         return ExitCode.USAGE
-    out = args.out or run_folder(f"sweep-{args.spec.stem}")
+    out = args.out or new_run_folder(Path("runs"), f"sweep-{args.spec.stem}")
     try:
         with _progress(console, "sweep runs") as bar:
             task = bar.add_task("runs", total=None)

@@ -450,3 +450,19 @@ def test_list_json(capsys):
     assert by_file["twins.toml"]["question"] == (
         "what happens when one nation's key runs on two machines at once (Twins: a botched "
         "fail-over, or a stolen key)?")
+
+
+def test_list_shows_the_sweep_specs_and_honours_columns(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "90")
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= 90
+    sweeps = sorted(p.name for p in (LIBRARY / "sweeps").glob("*.toml"))
+    assert sweeps and all(f"sweeps/{name}" in out for name in sweeps)
+    monkeypatch.delenv("COLUMNS")
+    assert main(["list", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["scenarios"]
+    spec = next(r for r in rows if r["file"] == "sweeps/inspection-budget.toml")
+    assert spec["kind"] == "sweep"
+    assert spec["question"] == ("how much physical inspection closes the hole that paperwork "
+                                "leaves?")

@@ -303,3 +303,14 @@ def test_weak_links_names_the_flag_that_is_wrong(tmp_path, capsys, flags, needle
     assert main(["weak-links", str(tmp_path / "any.toml"), *flags]) == 2
     err = capsys.readouterr().err
     assert needle in err and ("--workers" in err) == (flags[0] == "--workers")
+
+
+def test_a_second_sweep_keeps_the_first_ones_results(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    spec = _spec(tmp_path, "[0.0]")
+    for _ in range(2):
+        assert main(["sweep", spec]) == 0
+    runs = tmp_path / "runs"
+    assert sorted(p.name for p in runs.iterdir()) == ["latest", "sweep-spec-1", "sweep-spec-2"]
+    assert (runs / "sweep-spec-1" / "results.csv").exists()
+    assert (runs / "latest").resolve() == (runs / "sweep-spec-2").resolve()
