@@ -26,6 +26,7 @@ import sys
 from pathlib import Path
 
 from scenarios.cli.args import ExitCode, positive_float
+from scenarios.cli.library import scenario_path
 
 COMMANDS = ("node", "cluster", "bench-live")
 NODE_CONFIG_FILE_BYTES_MAX = 64 * 1024
@@ -60,7 +61,9 @@ def add_parsers(sub) -> None:
                       help="stop cleanly once this process is no longer our parent (chemtrace "
                            "cluster passes its own pid, so a killed driver leaves no node behind)")
     cluster = sub.add_parser("cluster", help="run a scenario on live node processes")
-    cluster.add_argument("scenario", help="scenario file (TOML), as for chemtrace run")
+    cluster.add_argument("scenario", type=scenario_path,
+                         help="scenario file (TOML), or a library scenario by name, as for "
+                              "chemtrace run")
     cluster.add_argument("--broker", required=True,
                          help="'spawn' for a private Mosquitto on a free loopback port, or "
                               "mqtt://operator:PASS@HOST:PORT of a running broker")

@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from scenarios.cli.args import ExitCode
+from scenarios.cli.library import scenario_path
 from scenarios.cli.output import new_run_folder, stderr_console, wide_console
 from scenarios.spec.loader import ScenarioError
 from scenarios.studies.sweep import SweepError, run_sweep
@@ -30,7 +31,8 @@ COMMANDS = ("weak-links", "sweep")
 def add_parsers(sub) -> None:
     weak = sub.add_parser("weak-links", help="rank the nations whose absence or corruption "
                           "breaks tracing or consensus")
-    weak.add_argument("scenario", type=Path, help="scenario file (TOML)")
+    weak.add_argument("scenario", type=lambda text: Path(scenario_path(text)),
+                      help="scenario file (TOML), or a library scenario by name")
     weak.add_argument("--k", type=int, default=2, help="largest set size to study (default 2)")
     weak.add_argument("--workers", type=int, default=1, help="local processes (default 1)")
     weak.add_argument("--out", type=Path, help="output folder (default runs/weak-links-<name>)")

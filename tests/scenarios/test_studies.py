@@ -314,3 +314,13 @@ def test_a_second_sweep_keeps_the_first_ones_results(tmp_path, monkeypatch):
     assert sorted(p.name for p in runs.iterdir()) == ["latest", "sweep-spec-1", "sweep-spec-2"]
     assert (runs / "sweep-spec-1" / "results.csv").exists()
     assert (runs / "latest").resolve() == (runs / "sweep-spec-2").resolve()
+
+
+def test_weak_links_and_cluster_take_a_library_scenario_by_name(tmp_path, monkeypatch):
+    from scenarios.cli.main import build_parser
+    monkeypatch.chdir(tmp_path)  # no such file here: the name finds the library's
+    parser = build_parser()
+    weak = parser.parse_args(["weak-links", "weak-link-study"])
+    assert weak.scenario.name == "weak-link-study.toml" and weak.scenario.exists()
+    live = parser.parse_args(["cluster", "live-four", "--broker", "spawn"])
+    assert live.scenario.endswith("live-four.toml")
