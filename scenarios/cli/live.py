@@ -219,12 +219,10 @@ async def _stop_when_orphaned(parent_pid: int, stop: asyncio.Event) -> None:
 
 
 def cmd_cluster(args: argparse.Namespace) -> ExitCode:
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
     from nodes.live.brokerconf import BrokerError
 
     from scenarios.cli.output import (expectation_failure, new_run_folder, plain_console,
-                                      stderr_console, summary_table)
+                                      run_with_progress, stderr_console, summary_table)
     from scenarios.cluster.driver import ClusterError, LiveCluster
     from scenarios.spec.loader import ScenarioError, load_scenario
     from scenarios.trade.workload import TradeError
@@ -249,15 +247,9 @@ def cmd_cluster(args: argparse.Namespace) -> ExitCode:
         err.print(f"error: {exc}", markup=False)
         return ExitCode.USAGE
     try:
-        if args.quiet:
-            summary = cluster.run()
-        else:
-            with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                          TextColumn("tick {task.completed:,.0f}/{task.total:,.0f}"),
-                          TimeElapsedColumn(), console=console, transient=True) as progress:
-                task = progress.add_task(f"{scenario.name} live, {len(cluster.nations)} nodes",
-                                         total=scenario.ticks_max)
-                summary = cluster.run(lambda t, total: progress.update(task, completed=t))
+        summary = run_with_progress(console, args.quiet,
+                                    f"{scenario.name} live, {len(cluster.nations)} nodes",
+                                    scenario.ticks_max, cluster.run)
     except (ClusterError, BrokerError) as exc:
         err.print(f"error: {exc}", markup=False)
         return ExitCode.USAGE

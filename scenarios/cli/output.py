@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -133,3 +134,16 @@ def expectation_failure(summary: RunSummary) -> list[str]:
         lines.append(f"liveness not judged: {summary.liveness}")
     lines += [f"  {json.dumps(v, sort_keys=True)}" for v in summary.violations[:5]]
     return lines
+
+
+def run_with_progress(console: Console, quiet: bool, description: str, total_ticks: int,
+                      run):
+    """`run(progress)` (a world's or a cluster's `run`), with a tick bar on `console` that is
+    cleared when it ends, or with no bar when `quiet`."""
+    if quiet:
+        return run(None)
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                  TextColumn("tick {task.completed:,.0f}/{task.total:,.0f}"),
+                  TimeElapsedColumn(), console=console, transient=True) as progress:
+        task = progress.add_task(description, total=total_ticks)
+        return run(lambda tick, total: progress.update(task, completed=tick))

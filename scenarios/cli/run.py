@@ -13,13 +13,12 @@ import json
 import shlex
 from pathlib import Path
 
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from scenarios.assemble import build_world
 from scenarios.cli.args import ExitCode, non_negative, positive
 from scenarios.cli.library import scenario_path
-from scenarios.cli.output import (expectation_failure, new_run_folder, stderr_console,
-                                  summary_table, wide_console)
+from scenarios.cli.output import (expectation_failure, new_run_folder, run_with_progress,
+                                  stderr_console, summary_table, wide_console)
 from scenarios.spec.loader import ScenarioError, load_scenario
 from scenarios.trade.workload import TradeError
 
@@ -66,15 +65,8 @@ def cmd_run(args: argparse.Namespace) -> ExitCode:
     except TradeError as exc:
         err.print(f"error: {scenario.source}: {exc}")
         return ExitCode.USAGE
-    if args.quiet:
-        summary = world.run()
-    else:
-        with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                      TextColumn("tick {task.completed:,.0f}/{task.total:,.0f}"),
-                      TimeElapsedColumn(), console=console, transient=True) as progress:
-            task = progress.add_task(f"{scenario.name} seed {scenario.seed}",
-                                     total=scenario.ticks_max)
-            summary = world.run(lambda tick, total: progress.update(task, completed=tick))
+    summary = run_with_progress(console, args.quiet, f"{scenario.name} seed {scenario.seed}",
+                                scenario.ticks_max, world.run)
     summary = summary.replace(
         reproduce=reproduce_command(args.file, scenario.seed, scenario.ticks_max))
     (out / "summary.json").write_text(

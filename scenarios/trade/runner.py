@@ -21,7 +21,7 @@ from pathlib import Path
 from nodes import Transaction
 from nodes.app.authority import AuthorityRules, decide
 from nodes.app.chaincode import Chaincode, DomainConfig, NationRules
-from nodes.app.control import controlled, event_date, licence_needed, pen_tier, scheduled
+from nodes.app.control import event_date, licence_needed, pen_tier
 from nodes.app.events import EventError, decode_event, encode_event, event_body, field_values
 from nodes.app.registry import Lane, load_lanes, load_nations, load_registry
 from nodes.chain.identity import Identity
@@ -102,11 +102,7 @@ class TradeWorkload(Workload):
                 behaviour.adjust_shipment(shipment, self.record_keepers, custom_rng)
         self.domain = DomainOracle(self.plans, self.record_keepers, scenario.ticks_per_trade_day,
                                    scenario.trade_epoch)
-        sources = {lane.from_ for lane in self.lanes if lane.from_ in scenario.nation_ids
-                   and lane.to in scenario.nation_ids}
-        total = sum(source_shares.get(n, 0.0) for n in sources) or 1.0
-        # Each source's share of the mass, over the sources that trade in this scenario.
-        self.source_shares = {n: source_shares.get(n, 0.0) / total for n in sorted(sources)}
+        self.source_shares = plan.source_shares  # over the sources that trade here
         self.routes = route_graph(self.lanes, frozenset(self.record_keepers), self.source_shares)
         self.operator_specs = {op: spec for op, spec in plan.operators.items()
                                if spec.nation in self.record_keepers}
@@ -336,10 +332,8 @@ def registry_rules(registry, config: DomainConfig) -> Rules:
         return event_date(tick, config)
     return Rules(
         pen_tier=lambda c, a, b, t: pen_tier(registry, c, a, b, date(t)),
-        licence_needed=lambda c, n, t: licence_needed(registry, c, n, date(t)),
-        controlled_anywhere=lambda c, nations, t: registry.is_registered(c) and (
-            scheduled(registry, c, date(t))
-            or any(controlled(registry, c, n, date(t)) for n in nations)))
+        controlled_anywhere=lambda c, nations, t: registry.is_registered(c) and any(
+            licence_needed(registry, c, n, date(t)) for n in nations))
 
 
 @functools.lru_cache(maxsize=1)

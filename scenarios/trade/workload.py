@@ -129,6 +129,7 @@ class OperatorSpec:
 class TradePlan:
     shipments: list[PlannedShipment]
     operators: dict[str, OperatorSpec]
+    source_shares: dict[str, float]  # each source's share of the mass, over the lanes used
 
 
 def operator_ids(nation: str) -> tuple[str, str]:
@@ -168,7 +169,6 @@ class Rules:
     the registry and the trade calendar by the runner)."""
 
     pen_tier: Callable[[str, str, str, int], str]  # (chemical, from, to, tick)
-    licence_needed: Callable[[str, str, int], bool]  # (chemical, nation, tick)
     controlled_anywhere: Callable[[str, tuple[str, ...], int], bool]  # (chemical, nations, tick)
 
 
@@ -596,7 +596,7 @@ def plan_trade(rng: random.Random, registry: Registry, lanes: list[Lane],
         for step in p.steps:
             if step.delay_ticks is None:
                 step.delay_ticks = planner.step_ticks
-    return TradePlan(plans, planner.operators())
+    return TradePlan(plans, planner.operators(), shares)
 
 
 def _illicit_attempt(planner: _Planner, plans: list[PlannedShipment], pid: str, lane: Lane,

@@ -17,7 +17,7 @@ from scenarios.trade.workload import (Inspection, Rules, TradeError, lane_weight
 
 REGISTRY = load_registry()
 CHEMICALS = {c: ChemicalTrade((100.0, 1000.0), (20.0, 200.0), 1.0, "") for c in REGISTRY.chemicals}
-CONTROLLED = Rules(pen_tier=lambda c, a, b, t: "full", licence_needed=lambda c, n, t: True,
+CONTROLLED = Rules(pen_tier=lambda c, a, b, t: "full",
                    controlled_anywhere=lambda c, ns, t: True)
 MEMBERS = ("CHN", "IND", "MEX", "PAN", "USA")
 
@@ -117,7 +117,7 @@ def test_inspection_files_what_it_found_not_the_plan_label():
 
 def test_no_pen_where_the_registry_asks_none():
     lanes = [Lane("CHN", "MEX", (), 1.0, ("aniline",), "")]
-    free = Rules(pen_tier=lambda c, a, b, t: "none", licence_needed=lambda c, n, t: False,
+    free = Rules(pen_tier=lambda c, a, b, t: "none",
                  controlled_anywhere=lambda c, ns, t: False)
     shipments = plan(lanes, shipments=20, rules=free, shares={"CHN": 1.0}).shipments
     kinds = {s.kind for p in shipments for s in p.steps}
@@ -126,7 +126,7 @@ def test_no_pen_where_the_registry_asks_none():
 
 def test_a_light_tier_pen_gets_no_reply():
     lanes = [Lane("CHN", "MEX", (), 1.0, ("aniline",), "")]
-    light = Rules(pen_tier=lambda c, a, b, t: "light", licence_needed=lambda c, n, t: False,
+    light = Rules(pen_tier=lambda c, a, b, t: "light",
                   controlled_anywhere=lambda c, ns, t: False)
     shipments = plan(lanes, shipments=10, rules=light, shares={"CHN": 1.0}).shipments
     for p in shipments:
