@@ -51,6 +51,7 @@ test. The public methods a hook uses (`send`, `build_block`, `answer_sync`, `sig
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import weakref
 from collections import OrderedDict, deque
@@ -71,6 +72,7 @@ from consensus import (
     Start,
     TimeoutConfig,
     Vote,
+    WalRecord,
 )
 
 from nodes.hooks import NodeHooks
@@ -287,14 +289,15 @@ class Node:
             self.ledger.append(committed)
             self._apply_block(committed.block)
         self.mempool = Mempool(self.config.mempool_txs_max)
+        self.dropped: dict[str, int] = {}
         validators, timeouts, rules = self.validators, self.config.timeouts, None
         if hooks is not None:
             validators = hooks.replica_validators(self, validators)
             timeouts = hooks.replica_timeouts(self, timeouts)
             rules = hooks.replica_rules(self)
         self.replica = Replica(self.me, validators, _weakly(self.valid), timeouts,
-                               height=self.ledger.height + 1, wal=self.storage.wal, rules=rules)
-        self.dropped: dict[str, int] = {}
+                               height=self.ledger.height + 1,
+                               wal=self._checked_wal(self.storage.wal), rules=rules)
         self.evidence: list[Evidence] = []
         self._seen: OrderedDict[bytes, None] = OrderedDict()
         self._ahead_since: int | None = None
@@ -530,18 +533,8 @@ class Node:
             # of their value (line 28); the core's evidence check catches a conflicting one.
             self._drop("own_message", kind, out)
             return
-        # The memo key holds every field the signed bytes are made of (a vote's own fields; a
-        # proposal's without the block, which its value_id stands for).
-        chain_id = self.chain_id
-        if isinstance(message, Proposal):
-            memo = ("proposal", chain_id, key, message.height, message.round, message.value_id,
-                    message.valid_round, message.signature)
-            signed = functools.partial(proposal_signed_bytes, chain_id, message)
-        else:
-            memo = ("vote", chain_id, key, message, message.signature)
-            signed = functools.partial(vote_signed_bytes, chain_id, message)
         if ((self.hooks is None or self.hooks.check_signatures)
-                and not self.verifier.verify_keyed(memo, key, signed, message.signature)):
+                and not self._signature_ok(message, key)):
             self._drop("bad_signature", kind, out)
             return
         out.append(Delivered(kind, sender, message.height, message.round))
@@ -552,16 +545,45 @@ class Node:
         if self.hooks is not None:
             self.hooks.delivered(self, message, out)
 
+    def _signature_ok(self, message: Proposal | Vote, key: bytes) -> bool:
+        """Whether `message` carries its signer's signature (`key`), through the shared cache.
+        The memo key holds every field the signed bytes are made of (a vote's own fields; a
+        proposal's without the block, which its value_id stands for)."""
+        chain_id = self.chain_id
+        if isinstance(message, Proposal):
+            memo = ("proposal", chain_id, key, message.height, message.round, message.value_id,
+                    message.valid_round, message.signature)
+            signed = functools.partial(proposal_signed_bytes, chain_id, message)
+        else:
+            memo = ("vote", chain_id, key, message, message.signature)
+            signed = functools.partial(vote_signed_bytes, chain_id, message)
+        return self.verifier.verify_keyed(memo, key, signed, message.signature)
+
+    def _checked_wal(self, record: WalRecord | None) -> WalRecord | None:
+        """The stored write-ahead record with only those of others' messages (the polka behind
+        the lock and the valid value) whose signer is a genesis nation and whose signature holds:
+        a damaged disk must not make the core count a vote nobody signed."""
+        if record is None or not record.justification:
+            return record
+        kept = tuple(m for m in record.justification
+                     if (key := self._keys.get(m.proposer if isinstance(m, Proposal)
+                                               else m.voter)) is not None
+                     and self._signature_ok(m, key))
+        if len(kept) != len(record.justification):
+            self.dropped["wal_bad_signature"] = len(record.justification) - len(kept)
+        return dataclasses.replace(record, justification=kept)
+
     def _in_own_record(self, message: Proposal | Vote) -> bool:
         """Whether our write-ahead record holds this message (same slot, same value) at its
         height. One of a decided height is never used again: a replay. One of a later height,
         or of the same slot for another value, is ours from before a wipe (for the core it is
         an equivocation, counted like anyone's)."""
-        own = self.replica.wal_record()
-        if message.height != own.height:
-            return message.height < own.height
+        height = self.replica.height
+        if message.height != height:
+            return message.height < height
         slot = _slot(message)
-        return any(_slot(m) == slot and m.value_id == message.value_id for m in own.own_votes)
+        return any(_slot(m) == slot and m.value_id == message.value_id
+                   for m in self.replica.own_messages())
 
     def _on_txs(self, batch: TxBatch, out: list[Action]) -> None:
         if batch.sender not in self._keys:
@@ -745,7 +767,7 @@ class Node:
         # valid_round vr needs the prevotes of round vr (line 28), and a decision can come from
         # any round (line 49). The newest RESEND_MESSAGES_MAX messages bound the burst.
         resent: set[tuple[str, int, int]] = set()
-        for message in r.wal_record().own_votes[-RESEND_MESSAGES_MAX:]:
+        for message in r.own_messages()[-RESEND_MESSAGES_MAX:]:
             if message.height == r.height:
                 signed = self._sign(message)
                 if self.hooks is None:
