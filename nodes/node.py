@@ -118,6 +118,12 @@ def encode_message(signed: Proposal | Vote) -> bytes:
 
 
 EVIDENCE_MAX = 10_000
+# The checks of valid() (Node.validity_fault), by name, in the order it makes them. A mutant may
+# skip some (NodeHooks.skipped_checks); the `invalid_block` adversary breaks each one alone
+# (scenarios/faults/adversaries.py), and tests/scenarios/test_validity_adversaries.py fails if
+# a check here has no adversary, or the function makes one not named here.
+VALIDITY_CHECKS = ("prev_hash", "proposer", "app_hash", "time", "duplicate_tx", "committed_tx",
+                   "tx_signature")
 RESEND_MESSAGES_MAX = 48
 # Messages of others relayed per stall resend: a proposal and a polka for the valid value, the
 # same for the lock, and this round's precommits, for up to about 20 validators.
@@ -196,6 +202,8 @@ class Committed:
     via: str
     results: tuple[TxResult, ...] = ()
     flags: tuple[Flag, ...] = ()
+    # The application's state root before the block was applied: what its app_hash must be.
+    root_before: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -859,8 +867,9 @@ class Node:
                                  if self.ledger.has_tx(tx_id)])
         else:
             self.mempool.remove(tx.tx_id for tx in txs)
+        root_before = self.chaincode.state.root
         flags, results = self._apply_block(committed.block)
-        out.append(Committed(committed, via, results, flags))
+        out.append(Committed(committed, via, results, flags, root_before))
         if self.hooks is not None:
             self.hooks.after_commit(self, committed, via, out)
 
@@ -886,25 +895,44 @@ class Node:
         return self.shared.valid(key, lambda: self._check_valid(height, value))
 
     def _check_valid(self, height: int, value: object) -> bool:
+        return self.validity_fault(height, value) is None
+
+    def validity_fault(self, height: int, value: object) -> str | None:
+        """The first check of valid() that `value`, proposed at `height`, fails (a name of
+        VALIDITY_CHECKS), or None when it is valid. A mutant's hooks may skip checks
+        (`NodeHooks.skipped_checks`); the honest node makes them all. Two guards come first
+        that no peer can reach, so no adversary exercises them and no mutant removes them:
+        "not_a_block" (a decoded proposal always carries a Block, and the decoder's limits
+        refuse an oversized one) and "height" (the decoder refuses a proposal whose block has
+        another height, nodes/wire/messages.py, and the core asks only at its own height)."""
         if not isinstance(value, Block):
-            return False
+            return "not_a_block"
+        skipped = self.hooks.skipped_checks if self.hooks is not None else ()
+
+        def on(check: str) -> bool:
+            return check not in skipped
+
         block = value
         if block.height != height or height != self.ledger.height + 1:
-            return False
-        if block.prev_hash != self.ledger.tip_hash or block.proposer not in self._keys:
-            return False
-        if block.app_hash != self.chaincode.state.root:
-            return False  # the proposer's state differs from ours
-        if block.time_ticks < self.ledger.tip_time_ticks:
-            return False
+            return "height"
+        if on("prev_hash") and block.prev_hash != self.ledger.tip_hash:
+            return "prev_hash"
+        if on("proposer") and block.proposer not in self._keys:
+            return "proposer"
+        if on("app_hash") and block.app_hash != self.chaincode.state.root:
+            return "app_hash"  # the proposer's state differs from ours
+        if on("time") and block.time_ticks < self.ledger.tip_time_ticks:
+            return "time"
         seen: set[bytes] = set()
         for tx in block.txs:
-            if tx.tx_id in seen or self.ledger.has_tx(tx.tx_id):
-                return False
+            if on("duplicate_tx") and tx.tx_id in seen:
+                return "duplicate_tx"
+            if on("committed_tx") and self.ledger.has_tx(tx.tx_id):
+                return "committed_tx"
             seen.add(tx.tx_id)
-            if not self._tx_signature_ok(tx):
-                return False
-        return True
+            if on("tx_signature") and not self._tx_signature_ok(tx):
+                return "tx_signature"
+        return None
 
     # ------------------------------------------------------------ bookkeeping
 
