@@ -54,6 +54,13 @@ def add_parsers(sub) -> None:
                     help="heights each scenario commits after its faults end (default 5)")
     fz.add_argument("--shrink-budget-s", type=positive_float,
                     help="seconds for shrinking a failure (default 120)")
+    fz.add_argument("--workers", type=positive, default=1,
+                    help="processes to search in (default 1); each runs whole chunks of the "
+                         "seed's scenario sequence, and the failure reported is the first in "
+                         "that sequence, whichever worker found it")
+    fz.add_argument("--dask", metavar="ADDRESS",
+                    help="search on the Dask cluster whose scheduler is at ADDRESS instead "
+                         "(e.g. tcp://127.0.0.1:8786), as chemtrace sweep does")
     fz.add_argument("--out", type=Path, default=Path("runs/fuzz"),
                     help="output folder (default runs/fuzz)")
     fz.add_argument("--junit", type=Path, help="also write JUnit XML here")
@@ -74,7 +81,7 @@ def dispatch(args: argparse.Namespace) -> ExitCode:
 
 def cmd_fuzz(args: argparse.Namespace) -> ExitCode:
     from scenarios.spec.dump import scenario_to_toml
-    from scenarios.search.fuzz import PROFILES, SHRINK_BUDGET_S, fuzz, junit_xml
+    from scenarios.search.fuzz import PROFILES, SHRINK_BUDGET_S, FuzzSetupError, junit_xml
     err = stderr_console()
     console = plain_console()
     base = dict(PROFILES[args.profile]) if args.profile else {}
@@ -96,29 +103,16 @@ def cmd_fuzz(args: argparse.Namespace) -> ExitCode:
     for stale in ("counterexample.toml", "trace.jsonl"):  # from an earlier run in this folder
         (out / stale).unlink(missing_ok=True)
     command = fuzz_command(args.seed, nations, byzantine, budget_s, max_heights, out,
-                           args.max_scenarios)
-    kwargs = dict(budget_s=budget_s, max_scenarios=args.max_scenarios, seed=args.seed, nations=nations, byzantine=byzantine,
-                  max_heights=max_heights, shrink_budget_s=shrink_budget_s,
+                           args.max_scenarios, args.workers, args.dask)
+    kwargs = dict(budget_s=budget_s, max_scenarios=args.max_scenarios, seed=args.seed,
+                  workers=args.workers, dask_address=args.dask, nations=nations,
+                  byzantine=byzantine, max_heights=max_heights, shrink_budget_s=shrink_budget_s,
                   trace_path=out / "trace.jsonl")
-    if args.quiet:
-        result = fuzz(**kwargs)
-    else:
-        with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                      TextColumn("{task.fields[runs]}"), TimeElapsedColumn(),
-                      console=console, transient=True) as bar:
-            by_count = args.max_scenarios is not None and (
-                args.budget_s is None or not base)
-            task = bar.add_task(f"fuzz seed {args.seed}",
-                                total=args.max_scenarios if by_count else budget_s, runs="")
-
-            def progress(p: dict) -> None:
-                if p["phase"] == "search":
-                    done = p["scenarios_run"] if by_count else min(p["elapsed_s"], budget_s)
-                    bar.update(task, completed=done, runs=f"{p['scenarios_run']:,} scenarios")
-                else:
-                    bar.update(task, description="shrinking", total=None,
-                               runs=f"{p['shrink_runs']:,} shrink runs")
-            result = fuzz(progress=progress, **kwargs)
+    try:
+        result = _search(args, kwargs, console, budget_s, base)
+    except FuzzSetupError as exc:
+        err.print(f"error: {exc}", markup=False)
+        return ExitCode.USAGE
     report = result.to_json()
     report["command"] = command
     path = out / "counterexample.toml"
@@ -147,11 +141,38 @@ def cmd_fuzz(args: argparse.Namespace) -> ExitCode:
     return ExitCode.EXPECTATION_FAILED
 
 
+def _search(args: argparse.Namespace, kwargs: dict, console, budget_s: float, base: dict):
+    """Run the search, with a progress bar unless --quiet."""
+    from scenarios.search.fuzz import fuzz
+    if args.quiet:
+        return fuzz(**kwargs)
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                  TextColumn("{task.fields[runs]}"), TimeElapsedColumn(),
+                  console=console, transient=True) as bar:
+        by_count = args.max_scenarios is not None and (args.budget_s is None or not base)
+        task = bar.add_task(f"fuzz seed {args.seed}",
+                            total=args.max_scenarios if by_count else budget_s, runs="")
+
+        def progress(p: dict) -> None:
+            if p["phase"] == "search":
+                done = p["scenarios_run"] if by_count else min(p["elapsed_s"], budget_s)
+                bar.update(task, completed=done, runs=f"{p['scenarios_run']:,} scenarios")
+            else:
+                bar.update(task, description="shrinking", total=None,
+                           runs=f"{p['shrink_runs']:,} shrink runs")
+        return fuzz(progress=progress, **kwargs)
+
+
 def fuzz_command(seed: int, nations: tuple[int, int], byzantine: str, budget_s: float,
-                 max_heights: int, out: Path, max_scenarios: int | None = None) -> str:
+                 max_heights: int, out: Path, max_scenarios: int | None = None,
+                 workers: int = 1, dask: str | None = None) -> str:
     budget = "" if math.isinf(budget_s) else f"--budget-s {budget_s:g} "
     if max_scenarios is not None:
         budget += f"--max-scenarios {max_scenarios} "
+    if workers > 1:
+        budget += f"--workers {workers} "
+    if dask:
+        budget += f"--dask {shlex.quote(dask)} "
     return (f"chemtrace fuzz {budget}--seed {seed} --nations "
             f"{nations[0]}..{nations[1]} --byzantine {byzantine} --max-heights {max_heights} "
             f"--out {shlex.quote(str(out))}")

@@ -200,7 +200,7 @@ class SkipsValidityCheck(Mutant):
 
 
 def _skips(check: str, what: str) -> type[SkipsValidityCheck]:
-    return type(f"Skips_{check}", (SkipsValidityCheck,), {
+    return type(f"Skips_{check}", (SkipsValidityCheck,), {"__module__": __name__,
         "name": f"no_{check}_check", "check": check,
         "description": f"valid() does not check {what}",
         "skipped_checks": frozenset({check}), "__doc__": SkipsValidityCheck.__doc__})
@@ -215,6 +215,9 @@ VALIDITY_MUTANTS = tuple(_skips(check, what) for check, what in (
     ("committed_tx", "for a transaction already committed"),
     ("tx_signature", "transaction signatures"),
 ))
+
+# Module attributes, so that a mutant pickles by name (fuzzing with --workers sends the class).
+globals().update({m.__name__: m for m in VALIDITY_MUTANTS})
 
 MUTANTS: dict[str, type[Mutant]] = {m.name: m for m in (
     Quorum2f, NoLocking, UnlockOnHigherRound, IgnoreValidRound, NoSignatureCheck,

@@ -33,14 +33,18 @@ signature is checked by pynacl once per search rather than once per world.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
+import dataclasses
 import hashlib
-import math
+import itertools
 import json
+import math
 import time
 from dataclasses import dataclass, field
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import seed as hypothesis_seed
@@ -134,7 +138,8 @@ def fuzz(budget_s: float, seed: int = 0, nations: tuple[int, int] = (4, 7),
          max_heights: int | None = None, progress: Callable[[dict], None] | None = None, *,
          max_scenarios: int | None = None, shrink_budget_s: float = SHRINK_BUDGET_S,
          trace_path: Path | None = None, stop_on_failure: bool = True,
-         judge: Callable[[Scenario, RunSummary], RunSummary] | None = None) -> FuzzResult:
+         judge: Callable[[Scenario, RunSummary], RunSummary] | None = None,
+         workers: int = 1, dask_address: str | None = None) -> FuzzResult:
     """Run generated scenarios for `budget_s` seconds (or `max_scenarios`, whichever comes
     first); on a failure, shrink it and return the smallest failing scenario with its story.
 
@@ -146,16 +151,30 @@ def fuzz(budget_s: float, seed: int = 0, nations: tuple[int, int] = (4, 7),
     ("search" or "shrink"), elapsed_s, budget_s, scenarios_run, shrink_runs. `trace_path`
     receives the counterexample's trace (else a temporary file is used and removed).
     With `stop_on_failure=False` (the benchmark) failures are counted in `failures` and the
-    search goes on to the end of the budget, without shrinking."""
+    search goes on to the end of the budget, without shrinking.
+
+    `workers` > 1 runs the chunks in that many processes, `dask_address` on a Dask cluster
+    (`_search_in_parallel`); the failure reported is the first in chunk order, whichever
+    worker found it first, and it is shrunk here."""
     heights = max_heights or DEFAULT_HEIGHTS
     if honest_hooks is not None:
         register_node_class(honest_hooks)
     strategy = scenarios(nations=nations, byzantine=byzantine, heights=heights)
     state = _Search(budget_s, max_scenarios, shrink_budget_s, honest_hooks, progress,
                     stop_on_failure, judge)
-    chunk = 0
+    if workers > 1 or dask_address:
+        first = _search_in_parallel(state, _ChunkTask(
+            seed=seed, chunk=0, nations=nations, byzantine=byzantine, heights=heights,
+            honest_hooks=honest_hooks, judge=judge, stop_on_failure=stop_on_failure,
+            deadline_epoch=time.time() + budget_s, limit=CHUNK), workers, dask_address)
+        chunks: Iterable[int] = () if first is None else (first,)
+        state.replay()  # the workers counted; only the first failing chunk runs here, to shrink
+    else:
+        chunks = itertools.count()
     with sharing_verdicts():  # each distinct signature checked once in the search, not per world
-        while not state.done() and state.failure is None:
+        for chunk in chunks:
+            if state.done() or state.failure is not None:
+                break
             try:
                 _run_chunk(strategy, state.check, _chunk_seed(seed, chunk), CHUNK)
             except _BudgetSpent:
@@ -167,7 +186,6 @@ def fuzz(budget_s: float, seed: int = 0, nations: tuple[int, int] = (4, 7),
                     raise
                 # A failure was found; hypothesis may wrap it (flaky or multiple errors) but
                 # the smallest failing scenario is already captured.
-            chunk += 1
     seconds = state.search_seconds()
     cpu_seconds = (state.found_cpu if state.failure is not None
                    else time.process_time()) - state.cpu_started
@@ -176,15 +194,17 @@ def fuzz(budget_s: float, seed: int = 0, nations: tuple[int, int] = (4, 7),
         heights_committed=state.heights, distinct_schedules=len(state.hashes),
         failed=state.failure is not None, counterexample=state.failure, story="",
         seconds=time.perf_counter() - state.started, seed=seed,
-        parameters={"budget_s": None if math.isinf(budget_s) else budget_s, "nations": list(nations), "byzantine": byzantine,
+        parameters={"budget_s": None if math.isinf(budget_s) else budget_s,
+                    "nations": list(nations), "byzantine": byzantine,
                     "max_heights": heights, "max_scenarios": max_scenarios,
-                    "honest_node_class": class_path(honest_hooks or Node)},
+                    "honest_node_class": class_path(honest_hooks or Node),
+                    "workers": workers, "dask": dask_address},
         liveness_checked=state.liveness_checked, expected_violations=state.expected,
         failures=state.failures, unexpected_safety=state.unexpected_safety,
         cpu_seconds=cpu_seconds)
     if state.failure is not None:
         result.found_after = state.found_after
-        result.seconds_to_failure = state.found_at - state.started
+        result.seconds_to_failure = (state.found_search_at or state.found_at) - state.started
         result.shrink_runs = state.shrink_runs
         result.shrink_seconds = time.perf_counter() - state.found_at
         summary, story = explain(state.failure, honest_hooks, trace_path)
@@ -230,15 +250,43 @@ class _Search:
         self.found_at = 0.0
         self.found_after = 0
         self.shrink_runs = 0
+        self.replaying = False
+        self.found_search_at: float | None = None  # when the parallel search found its failure
+        self.shrink = True  # False in a worker: stop at the first failure, unshrunk
+        self.first: tuple[int, Scenario] | None = None  # a worker's (position, scenario)
+        self.worker_cpu = 0.0
 
     def done(self) -> bool:
+        if self.replaying:
+            return False
         if self.max_scenarios is not None and self.runs >= self.max_scenarios:
             return True
         return time.perf_counter() >= self.deadline
 
+    def replay(self) -> None:
+        """From now on, run (to shrink it) a chunk whose counts a worker already returned:
+        count nothing, stop at no budget, dedupe as that worker did (afresh per chunk)."""
+        self.replaying = True
+        self.seen = set()
+        self.search_ended = time.perf_counter()
+
+    def absorb(self, part: "_ChunkResult") -> None:
+        """Add a worker's counts for one chunk."""
+        self.runs += part.runs
+        self.heights += part.heights
+        self.hashes.update(part.hashes)
+        self.liveness_checked += part.liveness_checked
+        self.expected += part.expected
+        self.failures += part.failures
+        self.unexpected_safety += part.unexpected_safety
+        self.run_seconds += part.run_seconds
+        self.worker_cpu += part.cpu_seconds
+        if self.judge is not None and hasattr(self.judge, "reference_failures"):
+            self.judge.reference_failures += part.reference_failures
+
     def search_seconds(self) -> float:
-        end = self.found_at if self.failure is not None else (
-            self.search_ended or time.perf_counter())
+        end = self.found_search_at or (self.found_at if self.failure is not None else (
+            self.search_ended or time.perf_counter()))
         return end - self.started
 
     def check(self, scenario: Scenario) -> None:
@@ -259,7 +307,10 @@ class _Search:
             summary = self.judge(scenario, summary)
         ran = time.perf_counter() - now
         failed = not summary.expect_ok
-        if self.failure is None:
+        if self.failure is None and self.replaying:
+            if failed:
+                self.found_at = time.perf_counter()  # the shrink budget starts now
+        elif self.failure is None:
             self.runs += 1
             self.run_seconds += ran
             self.heights += summary.heights_committed
@@ -272,6 +323,9 @@ class _Search:
             if failed and self.stop_on_failure:
                 self.found_at, self.found_after = time.perf_counter(), self.runs
                 self.found_cpu = time.process_time()
+                if not self.shrink:
+                    self.first = (self.runs, scenario)
+                    raise _BudgetSpent  # a worker reports its first failure unshrunk
         else:
             self.shrink_runs += 1
         shrinking = self.failure is not None or (failed and self.stop_on_failure)
@@ -283,6 +337,193 @@ class _Search:
         if failed and shrinking:
             self.failure = scenario  # the last failing call is the smallest so far
             raise FuzzFailure(failure_line(summary))
+
+
+@dataclass(frozen=True)
+class _ChunkTask:
+    """One chunk of a search, for a worker process or a Dask worker (everything in it pickles:
+    hooks classes are module attributes)."""
+
+    seed: int
+    chunk: int
+    nations: tuple[int, int]
+    byzantine: str
+    heights: int
+    honest_hooks: type[NodeHooks] | None
+    judge: object | None
+    stop_on_failure: bool
+    deadline_epoch: float  # wall-clock (time.time) end of the search budget
+    limit: int  # scenarios this chunk may run
+
+
+@dataclass
+class _ChunkResult:
+    chunk: int
+    runs: int = 0
+    heights: int = 0
+    hashes: set[str] = field(default_factory=set)
+    liveness_checked: int = 0
+    expected: int = 0
+    failures: int = 0
+    unexpected_safety: int = 0
+    run_seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    reference_failures: int = 0
+    first: tuple[int, Scenario] | None = None  # (position in the chunk, the failing scenario)
+    budget_spent: bool = False
+
+
+def _search_chunk(task: _ChunkTask) -> _ChunkResult:
+    """A worker: run one chunk of the search (the same draws as the serial search makes for
+    it), stop at its first failure unshrunk, and return the counts."""
+    remaining = task.deadline_epoch - time.time()
+    out = _ChunkResult(task.chunk)
+    if remaining <= 0:
+        out.budget_spent = True
+        return out
+    strategy = scenarios(nations=task.nations, byzantine=task.byzantine, heights=task.heights)
+    state = _Search(remaining, task.limit, 0.0, task.honest_hooks, None, task.stop_on_failure,
+                    task.judge)
+    state.shrink = False
+    with sharing_verdicts():
+        try:
+            _run_chunk(strategy, state.check, _chunk_seed(task.seed, task.chunk), CHUNK)
+        except _BudgetSpent:
+            pass
+    out.runs, out.heights, out.hashes = state.runs, state.heights, state.hashes
+    out.liveness_checked, out.expected = state.liveness_checked, state.expected
+    out.failures, out.unexpected_safety = state.failures, state.unexpected_safety
+    out.run_seconds = state.run_seconds
+    out.cpu_seconds = time.process_time() - state.cpu_started
+    out.reference_failures = getattr(task.judge, "reference_failures", 0)
+    out.first = state.first
+    out.budget_spent = state.first is None and state.runs < task.limit
+    return out
+
+
+def _search_in_parallel(state: "_Search", template: _ChunkTask, workers: int,
+                        dask_address: str | None) -> int | None:
+    """Run the search's chunks in `workers` processes (or on the Dask cluster at
+    `dask_address`), adding their counts to `state`, and return the index of the chunk that
+    holds the first failure in chunk order (or None).
+
+    The seed space is split by chunk: chunk k draws what the serial search draws for it
+    (`_chunk_seed(seed, k)`), whichever worker runs it. Chunks go out in order, as many at
+    once as there are workers. When one fails, no later chunk is started, and the earlier ones
+    still running are waited for: the failure kept is the one with the lowest (chunk, position),
+    so the result does not depend on which worker was faster. With `max_scenarios` the chunks
+    are fixed in advance (CHUNK scenarios each, the last one cut), so the same seed runs the
+    same scenarios on any number of workers. One difference from the serial search: a draw
+    that repeats one of another chunk is run again (each worker dedupes within its chunk)."""
+    limit = state.max_scenarios
+    n_chunks = None if limit is None else -(-limit // CHUNK)
+    pool = _Pool(workers, dask_address)
+    pending: dict = {}
+    next_chunk = 0
+    best: tuple[int, int, Scenario] | None = None
+    results: dict[int, _ChunkResult] = {}
+    try:
+        while True:
+            while (len(pending) < pool.slots and (n_chunks is None or next_chunk < n_chunks)
+                   and (best is None or next_chunk < best[0])
+                   and not any(r.budget_spent for r in results.values())):
+                size = CHUNK if limit is None else min(CHUNK, limit - next_chunk * CHUNK)
+                task = dataclasses.replace(template, chunk=next_chunk, limit=size)
+                pending[pool.submit(_search_chunk, task)] = next_chunk
+                next_chunk += 1
+            if not pending:
+                break
+            for future in pool.wait_first(list(pending)):
+                if future not in pending:
+                    continue  # done, but after the failure: dropped below
+                chunk = pending.pop(future)
+                part = future.result()
+                results[chunk] = part
+                if part.first is not None and (best is None or (chunk, part.first[0])
+                                               < best[:2]):
+                    best = (chunk, part.first[0], part.first[1])
+                if best is not None:  # chunks after the failure are not counted
+                    for later in [f for f, c in pending.items() if c > best[0]]:
+                        pool.cancel(later)
+                        pending.pop(later)
+            if state.progress is not None:
+                done = [r for c, r in results.items() if best is None or c <= best[0]]
+                state.progress({"phase": "search",
+                                "elapsed_s": time.perf_counter() - state.started,
+                                "budget_s": state.budget_s,
+                                "scenarios_run": sum(r.runs for r in done),
+                                "shrink_runs": 0})
+    finally:
+        pool.close()
+    for chunk in sorted(results):
+        if best is None or chunk < best[0]:
+            state.absorb(results[chunk])
+        elif chunk == best[0]:
+            part = results[chunk]
+            part.runs, part.failures = best[1], 1  # up to and including the failure
+            state.absorb(part)
+    state.cpu_started -= state.worker_cpu  # the workers' CPU, not this process's
+    if best is None:
+        state.search_ended = time.perf_counter()
+        return None
+    state.found_at = state.found_search_at = time.perf_counter()
+    state.found_after = state.runs
+    state.found_cpu = time.process_time()
+    return best[0]
+
+
+class _Pool:
+    """Worker processes, or a Dask cluster: submit a function, wait for the first futures done."""
+
+    def __init__(self, workers: int, dask_address: str | None) -> None:
+        self.dask = None
+        if dask_address:
+            try:
+                from distributed import Client
+            except ImportError as exc:  # pragma: no cover - distributed is a dependency
+                raise FuzzSetupError(f"--dask needs the distributed package: {exc}") from None
+            try:
+                self.dask = Client(dask_address, timeout="10s")
+            except OSError as exc:
+                raise FuzzSetupError(f"cannot reach the Dask scheduler at {dask_address}: "
+                                     f"{exc}; start one with `dask scheduler` or pass a "
+                                     "working address") from None
+            self.slots = max(1, sum(self.dask.nthreads().values()))
+        else:
+            self.executor = ProcessPoolExecutor(max_workers=workers)
+            self.slots = workers
+
+    def submit(self, fn, task):
+        if self.dask is not None:
+            return self.dask.submit(fn, task, pure=False)
+        return self.executor.submit(fn, task)
+
+    def wait_first(self, futures: list) -> list:
+        if self.dask is not None:
+            from distributed import wait
+            return list(wait(futures, return_when="FIRST_COMPLETED").done)
+        return list(concurrent.futures.wait(
+            futures, return_when=concurrent.futures.FIRST_COMPLETED).done)
+
+    def cancel(self, future) -> None:
+        future.cancel()
+
+    def close(self) -> None:
+        if self.dask is not None:
+            self.dask.close()
+            return
+        # A chunk after the first failure may still be running: its result is not wanted, so
+        # its process is stopped rather than waited for (up to CHUNK scenarios). Python 3.11
+        # has no public way to do that; `_processes` is where the executor keeps them.
+        processes = list(getattr(self.executor, "_processes", {}).values())
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+
+
+class FuzzSetupError(RuntimeError):
+    """The search could not start: a Dask scheduler that cannot be reached."""
 
 
 @contextlib.contextmanager

@@ -311,3 +311,47 @@ def test_the_liveness_bound_counts_the_resends_a_lossy_link_needs():
     assert liveness_window_ticks(1, 0, {"rebroadcast_ticks": 555}, 0.0, 6) == plain == 21456
     lossy = liveness_window_ticks(1, 0, {"rebroadcast_ticks": 555}, 0.21, 6)
     assert lossy == 433332 > 24603 * 10  # ten times the widest gap seen over 20 seeds
+
+
+def test_workers_split_the_seed_by_chunk_and_give_one_result_whatever_their_number():
+    """--workers N runs whole chunks of the seed's sequence in N processes: the counts do not
+    depend on N, nor on which worker was faster."""
+    two = fuzz(budget_s=600, seed=5, nations=(4, 4), max_scenarios=260, workers=2)
+    three = fuzz(budget_s=600, seed=5, nations=(4, 4), max_scenarios=260, workers=3)
+    assert not two.failed and not three.failed
+    assert 0 < two.scenarios_run <= 260
+    for field in ("scenarios_run", "heights_committed", "distinct_schedules",
+                  "liveness_checked"):
+        assert getattr(two, field) == getattr(three, field), field
+    assert two.parameters["workers"] == 2
+
+
+def test_with_workers_the_failure_reported_is_the_first_in_the_sequence():
+    """A mutant that fails often: every worker finds failures, and the one kept and shrunk is
+    the lowest (chunk, position), so two and three workers report the same one."""
+    from scenarios.faults.mutants import MUTANTS
+    runs = [fuzz(budget_s=600, seed=0, nations=(4, 4), max_scenarios=600, workers=w,
+                 honest_hooks=MUTANTS["quorum_2f"], shrink_budget_s=3.0) for w in (2, 3)]
+    serial = fuzz(budget_s=600, seed=0, nations=(4, 4), max_scenarios=600,
+                  honest_hooks=MUTANTS["quorum_2f"], shrink_budget_s=3.0)
+    assert all(r.failed for r in runs) and serial.failed
+    assert runs[0].found_after == runs[1].found_after
+    # The first failure lies in the first chunk, where serial and parallel draw alike.
+    if serial.found_after <= 200:
+        assert runs[0].found_after == serial.found_after
+
+
+def test_a_dask_cluster_searches_like_the_worker_processes(tmp_path, capsys):
+    """--dask ADDRESS: the same chunks on a Dask cluster's workers give the same counts; an
+    unreachable scheduler is a usage error (exit 2) with the fix."""
+    from distributed import LocalCluster
+    local = fuzz(budget_s=600, seed=5, nations=(4, 4), max_scenarios=260, workers=2)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster:
+        on_dask = fuzz(budget_s=600, seed=5, nations=(4, 4), max_scenarios=260,
+                       dask_address=cluster.scheduler_address)
+    assert (on_dask.scenarios_run, on_dask.heights_committed) == (
+        local.scenarios_run, local.heights_committed)
+    assert main(["fuzz", "--max-scenarios", "5", "--dask", "tcp://127.0.0.1:9",
+                 "--out", str(tmp_path / "f"), "--quiet"]) == 2
+    assert "cannot reach the Dask scheduler" in capsys.readouterr().err
