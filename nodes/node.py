@@ -300,7 +300,12 @@ class Node:
                              shared.tx_index if shared is not None else None)
         # The application: the runtime's, or the precursor chaincode with the shipped registry.
         self.chaincode = chaincode or precursor_chaincode(genesis, verifier)
+        # A store remembers how far its blocks' signatures were checked (a memory store's
+        # blocks never left the process: all of them).
+        verified_height = getattr(self.storage, "verified_height", len(self.storage.blocks))
         for committed in self.storage.blocks:
+            if committed.block.height > verified_height:
+                self._check_stored(committed)
             # Recovery: our own blocks, re-applied through the chaincode to rebuild the state.
             # valid() accepted each block only with the state root before it as its app hash,
             # so a mismatch means the chaincode changed under stored blocks: refuse to start
@@ -313,6 +318,8 @@ class Node:
                     "that wrote them, or restart this node from an empty --data folder")
             self.ledger.append(committed)
             self._apply_block(committed.block)
+        if verified_height < len(self.storage.blocks):
+            self.storage.mark_verified()
         self.mempool = Mempool(self.config.mempool_txs_max)
         validators, timeouts, rules = self.validators, self.config.timeouts, None
         if hooks is not None:
@@ -350,6 +357,25 @@ class Node:
         self._now = 0
         self._gossip: list[Transaction] = []  # client txs admitted, not gossiped yet
         self._gossip_due: int | None = None
+
+    def _check_stored(self, committed: CommittedBlock) -> None:
+        """Refuse a stored block whose certificate or transaction signatures do not hold, before
+        it is applied or served: the store was damaged (or written by someone else)."""
+        block = committed.block
+        fault = certificate_error(self.chain_id, self.validators, self._keys, self.verifier,
+                                  block, committed.certificate)
+        if fault is None:
+            for index, tx in enumerate(block.txs):
+                if not self._tx_signature_ok(tx):
+                    fault = f"transaction {index} ({tx.tx_id.hex()[:16]}) has a bad signature"
+                    break
+        if fault is not None:
+            raise StorageError(
+                f"{getattr(self.storage, 'path', 'storage')}: stored block {block.height} "
+                f"fails its check: {fault}; the store is damaged and is not served: restore it "
+                "from a backup, or move it aside and restart the node with an empty --data "
+                "folder once the chain has passed the height of its write-ahead record (it "
+                "catches up by state sync)")
 
     # ------------------------------------------------------------ for hooks (nodes/hooks.py)
 

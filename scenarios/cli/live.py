@@ -179,7 +179,7 @@ def cmd_node(args: argparse.Namespace) -> ExitCode:
     try:
         storage = SQLiteStorage(args.data / "node.sqlite", genesis.chain_id,
                                 synchronous=args.sync, nation=nation,
-                                genesis_hash=genesis.hash)
+                                genesis_hash=genesis.hash, signer=identity)
         node = Node(identity, genesis, VerifyCache(), storage, config)
     except StorageError as exc:
         print(f"error: {exc}", file=sys.stderr)
