@@ -34,8 +34,8 @@ and after each, waits for the chain to commit again. The columns:
 independently of the nodes' own counters: every block's hash link from the genesis, its
 certificate (more than 2/3 of the power in valid precommits, a fresh signature check each), every
 transaction signature, agreement between the nations at every height, and every block each node
-reported in its status. Drops inside the broker are not counted (its `$SYS` topics are not
-readable under the generated ACL).
+reported in its status. Below the table, the messages the broker itself dropped over the whole
+run (queue or inflight limits), from its `$SYS` counter, which the operator's login may read.
 """
 
 from __future__ import annotations
@@ -65,7 +65,13 @@ from nodes.chain.genesis import Genesis  # noqa: E402
 from nodes.chain.identity import VerifyCache  # noqa: E402
 from nodes.chain.ledger import certificate_error  # noqa: E402
 from nodes.chain.tx import Transaction  # noqa: E402
-from nodes.live.brokerconf import free_port, spawn_broker, write_broker_config  # noqa: E402
+from nodes.live.brokerconf import (  # noqa: E402
+    SYS_DROPPED_TOPIC,
+    SYS_INTERVAL_S,
+    free_port,
+    spawn_broker,
+    write_broker_config,
+)
 from nodes.live.keyfile import key_path, make_key_dir, write_key  # noqa: E402
 from nodes.live.runtime import LEDGER_EXPORT, read_ledger_export  # noqa: E402
 from nodes.live.transport import Topics  # noqa: E402
@@ -122,6 +128,7 @@ class Cluster:
     reported: dict = field(default_factory=dict)  # nation -> {height: block id hex}
     expected_exit: set = field(default_factory=set)
     crashed: int = 0
+    broker_dropped: int | None = None  # the broker's $SYS counter, as last published
 
     def url(self, user: str) -> str:
         return self.broker.config.url(user)
@@ -169,6 +176,9 @@ class Cluster:
 
 async def _watch(cluster: Cluster, client: aiomqtt.Client, topics: Topics) -> None:
     async for message in client.messages:
+        if message.topic.matches(SYS_DROPPED_TOPIC):
+            cluster.broker_dropped = int(message.payload)
+            continue
         for nation in NATIONS:
             if message.topic.matches(topics.status(nation)):
                 status = json.loads(message.payload)
@@ -402,7 +412,8 @@ async def campaign(out: Path, counts: dict) -> tuple[list[Row], dict]:
         async with aiomqtt.Client(cfg.host, cfg.port, username="operator",
                                   password=cfg.credentials["operator"],
                                   identifier="operator") as op:
-            await op.subscribe([(topics.status(n), 1) for n in NATIONS])
+            await op.subscribe([(topics.status(n), 1) for n in NATIONS]
+                               + [(SYS_DROPPED_TOPIC, 0)])
             watcher = asyncio.create_task(_watch(cluster, op, topics))
             if not await _until(lambda: all(cluster.heights().get(n, 0) >= 3
                                             for n in NATIONS if n != ATTACKER), START_S):
@@ -449,11 +460,12 @@ async def campaign(out: Path, counts: dict) -> tuple[list[Row], dict]:
             await _kills(cluster, counts["kills"], row)
             for row in rows[-4:]:
                 print(f"  {row.name}: {row}", file=sys.stderr)
-            await asyncio.sleep(1.5)  # the last statuses
+            await asyncio.sleep(SYS_INTERVAL_S + 0.5)  # the last statuses and $SYS counters
             watcher.cancel()
         for nation in list(cluster.running()):
             cluster.stop(nation)
         totals = check_ledgers(cluster, rows)
+        totals["broker_dropped"] = cluster.broker_dropped
     finally:
         for nation in cluster.running():
             cluster.stop(nation, signal.SIGKILL)
@@ -475,6 +487,8 @@ def table(rows: list[Row], totals: dict) -> str:
                  f"nations up to height {totals['heights']:,}; {totals['bad']} failing, "
                  f"{totals['forks']} heights with two blocks, {totals['lost']} of "
                  f"{totals['reported']:,} reported commits missing")
+    lines.append(f"broker: {totals['broker_dropped']} messages dropped in all ($SYS "
+                 f"{SYS_DROPPED_TOPIC})")
     return "\n".join(lines)
 
 

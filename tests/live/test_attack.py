@@ -37,3 +37,4 @@ def test_the_quick_campaign_is_rejected_and_loses_nothing(tmp_path):
     assert by_name["sync flood"].rejected >= attack.QUICK["sync"] - 10  # 8 answers, a refill
     assert totals["bad"] == totals["forks"] == totals["lost"] == 0
     assert totals["blocks_checked"] > 0 and totals["reported"] > 0
+    assert totals["broker_dropped"] is not None  # the operator reads the broker's $SYS counter
