@@ -30,6 +30,15 @@ turns, in code order, and one whose answer failed its checks goes last. Each blo
 must extend its chain, carry a valid commit certificate (more than 2/3 of the power in signed
 precommits for that block) and pass `valid()`, or the answer is dropped.
 
+Work a Byzantine validator can cause is bounded. A proposal more than `PROPOSAL_ROUNDS_NEAR`
+rounds ahead of the node's round (of round 0, for a later height) is held unvalidated, at most
+`PROPOSALS_HELD_PER_SENDER_MAX` and `PROPOSAL_BYTES_HELD_PER_SENDER_MAX` bytes per sender (its
+farthest dropped first, `ahead_full`), and goes to the core, which validates it, only once the
+node's round comes near. Votes far ahead go to the core at once, since f+1 of them at a round
+make the core skip to it (line 55); the core keeps at most four values per voter, round and step.
+Sync answers are rate-limited per requester (`sync_rate_limited`): a token bucket in ticks, in
+answers and in bytes, spent only once the request's signature has passed.
+
 Gossip: the paper's liveness argument assumes that a message a correct process received is
 eventually received by every correct process. Links here lose messages and nations restart, so a
 node whose (height, round) has not moved for `rebroadcast_ticks` resends its own messages of the
@@ -58,6 +67,8 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass
 
 from consensus import (
+    FUTURE_HEIGHTS_MAX,
+    ROUNDS_AHEAD_MAX,
     Broadcast,
     Decide,
     Evidence,
@@ -124,6 +135,22 @@ EVIDENCE_MAX = 10_000
 # a check here has no adversary, or the function makes one not named here.
 VALIDITY_CHECKS = ("prev_hash", "proposer", "app_hash", "time", "duplicate_tx", "committed_tx",
                    "tx_signature")
+# A proposal more than PROPOSAL_ROUNDS_NEAR rounds ahead of the round the node is in (of round 0
+# for a later height) waits in the node, unvalidated, until the node's round comes within that
+# distance: each sender may have PROPOSALS_HELD_PER_SENDER_MAX of them waiting, holding at most
+# PROPOSAL_BYTES_HELD_PER_SENDER_MAX bytes of blocks; past that, its farthest are dropped
+# (`ahead_full`). The paper's proposer of a round is one validator, so an honest one has at most
+# one proposal a round, and rounds that far apart are rare.
+PROPOSAL_ROUNDS_NEAR = 16
+PROPOSALS_HELD_PER_SENDER_MAX = 4
+PROPOSAL_BYTES_HELD_PER_SENDER_MAX = 16 * 1024 * 1024
+# Sync answers per requester: a token bucket in ticks, in answers and in bytes (an answer may be
+# MESSAGE_BYTES_MAX; a request is about 100 bytes). An honest node asks again only after an
+# answer is applied, or every sync_retry_ticks.
+SYNC_ANSWERS_BURST = 8
+SYNC_ANSWER_TICKS = 20  # one answer's worth of tokens comes back every this many ticks
+SYNC_ANSWER_BYTES_BURST = 2 * MESSAGE_BYTES_MAX
+SYNC_ANSWER_BYTES_PER_TICK = 64 * 1024
 RESEND_MESSAGES_MAX = 48
 # Messages of others relayed per stall resend: a proposal and a polka for the valid value, the
 # same for the lock, and this round's precommits, for up to about 20 validators.
@@ -283,7 +310,12 @@ class Node:
                              shared.tx_index if shared is not None else None)
         # The application: the runtime's, or the precursor chaincode with the shipped registry.
         self.chaincode = chaincode or precursor_chaincode(genesis, verifier)
+        # A store remembers how far its blocks' signatures were checked (a memory store's
+        # blocks never left the process: all of them).
+        verified_height = getattr(self.storage, "verified_height", len(self.storage.blocks))
         for committed in self.storage.blocks:
+            if committed.block.height > verified_height:
+                self._check_stored(committed)
             # Recovery: our own blocks, re-applied through the chaincode to rebuild the state.
             # valid() accepted each block only with the state root before it as its app hash,
             # so a mismatch means the chaincode changed under stored blocks: refuse to start
@@ -296,6 +328,8 @@ class Node:
                     "that wrote them, or restart this node from an empty --data folder")
             self.ledger.append(committed)
             self._apply_block(committed.block)
+        if verified_height < len(self.storage.blocks):
+            self.storage.mark_verified()
         self.mempool = Mempool(self.config.mempool_txs_max)
         self.dropped: dict[str, int] = {}
         validators, timeouts, rules = self.validators, self.config.timeouts, None
@@ -326,9 +360,33 @@ class Node:
         # chain id differs), and no block of its chain can ever be valid here.
         self.genesis_mismatch: dict[str, int] = {}
         self.relays = 0
+        # Proposals far ahead, held unvalidated: [(height, round), proposal, digest, bytes].
+        self._held: list[tuple[tuple[int, int], Proposal, bytes, int]] = []
+        self._held_bytes: dict[str, int] = {}
+        # Requester -> [answers, bytes, tick] of its sync token buckets.
+        self._sync_buckets: dict[str, list[int]] = {}
         self._now = 0
         self._gossip: list[Transaction] = []  # client txs admitted, not gossiped yet
         self._gossip_due: int | None = None
+
+    def _check_stored(self, committed: CommittedBlock) -> None:
+        """Refuse a stored block whose certificate or transaction signatures do not hold, before
+        it is applied or served: the store was damaged (or written by someone else)."""
+        block = committed.block
+        fault = certificate_error(self.chain_id, self.validators, self._keys, self.verifier,
+                                  block, committed.certificate)
+        if fault is None:
+            for index, tx in enumerate(block.txs):
+                if not self._tx_signature_ok(tx):
+                    fault = f"transaction {index} ({tx.tx_id.hex()[:16]}) has a bad signature"
+                    break
+        if fault is not None:
+            raise StorageError(
+                f"{getattr(self.storage, 'path', 'storage')}: stored block {block.height} "
+                f"fails its check: {fault}; the store is damaged and is not served: restore it "
+                "from a backup, or move it aside and restart the node with an empty --data "
+                "folder once the chain has passed the height of its write-ahead record (it "
+                "catches up by state sync)")
 
     # ------------------------------------------------------------ for hooks (nodes/hooks.py)
 
@@ -506,7 +564,7 @@ class Node:
         if isinstance(message, (Proposal, Vote)):
             ahead = message.height > self.replica.height
             ignored = self.replica.messages_ignored
-            self._on_consensus(message, kind, out)
+            self._on_consensus(message, kind, digest, out)
             if ahead and self.replica.messages_ignored != ignored:
                 # The core had no room for it (too many heights ahead, or the sender's share of
                 # the future buffer full). Forget the digest: once we catch up (by state sync),
@@ -527,7 +585,8 @@ class Node:
 
     # ------------------------------------------------------------ incoming messages
 
-    def _on_consensus(self, message: Proposal | Vote, kind: str, out: list[Action]) -> None:
+    def _on_consensus(self, message: Proposal | Vote, kind: str, digest: bytes,
+                      out: list[Action]) -> None:
         sender = message.proposer if isinstance(message, Proposal) else message.voter
         key = self._keys.get(sender)
         if key is None:
@@ -549,6 +608,9 @@ class Node:
         if message.height == 1 and isinstance(message, Proposal):
             self._check_genesis(sender, message.value)
         self._note_height(sender, message.height)
+        if isinstance(message, Proposal) and self._far_ahead(message):
+            self._hold(message, digest, out)
+            return
         self._run(Receive(message), out)
         if self.hooks is not None:
             self.hooks.delivered(self, message, out)
@@ -580,6 +642,52 @@ class Node:
         if len(kept) != len(record.justification):
             self.dropped["wal_bad_signature"] = len(record.justification) - len(kept)
         return dataclasses.replace(record, justification=kept)
+    def _far_ahead(self, proposal: Proposal) -> bool:
+        """A proposal the core would take (the round's proposer, a height it buffers, a round it
+        keeps) but more than PROPOSAL_ROUNDS_NEAR rounds ahead of the node's round."""
+        r = self.replica
+        if not r.height <= proposal.height <= r.height + FUTURE_HEIGHTS_MAX:
+            return False
+        base = r.round if proposal.height == r.height else 0
+        return (base + PROPOSAL_ROUNDS_NEAR < proposal.round <= base + ROUNDS_AHEAD_MAX
+                and r.validators.proposer(proposal.height, proposal.round) == proposal.proposer)
+
+    def _hold(self, proposal: Proposal, digest: bytes, out: list[Action]) -> None:
+        """Keep a far-ahead proposal unvalidated, within its sender's share; the sender's
+        farthest go first. A proposal dropped here has its digest forgotten, so the proposer's
+        resend of it counts once the node has come near its round."""
+        sender, key = proposal.proposer, (proposal.height, proposal.round)
+        size = len(getattr(proposal.value, "encoded", b""))
+        self._held.append((key, proposal, digest, size))
+        self._held_bytes[sender] = self._held_bytes.get(sender, 0) + size
+        while True:
+            mine = [entry for entry in self._held if entry[1].proposer == sender]
+            if (len(mine) <= PROPOSALS_HELD_PER_SENDER_MAX
+                    and self._held_bytes[sender] <= PROPOSAL_BYTES_HELD_PER_SENDER_MAX):
+                return
+            farthest = max(mine, key=lambda entry: entry[0])
+            self._held.remove(farthest)
+            self._held_bytes[sender] -= farthest[3]
+            self._seen.pop(farthest[2], None)
+            self._drop("ahead_full", "proposal", out)
+
+    def _release_held(self) -> list[Proposal]:
+        """The held proposals the core may take now (their round came near), oldest first;
+        those of a height already decided are forgotten."""
+        r = self.replica
+        ready: list[Proposal] = []
+        kept = []
+        for entry in self._held:
+            (height, round_), proposal = entry[0], entry[1]
+            if height < r.height or (height == r.height
+                                     and round_ <= r.round + PROPOSAL_ROUNDS_NEAR):
+                self._held_bytes[proposal.proposer] -= entry[3]
+                if height == r.height:
+                    ready.append(proposal)
+            else:
+                kept.append(entry)
+        self._held = kept
+        return ready
 
     def _in_own_record(self, message: Proposal | Vote) -> bool:
         """Whether our write-ahead record holds this message (same slot, same value) at its
@@ -631,14 +739,40 @@ class Node:
         size = 0
         for h in range(request.from_height, last + 1):
             block = self.ledger.get(h)
-            size += len(block.block.encoded) + sum(len(v.voter) + CERTIFICATE_ENTRY_BYTES_MAX
+            entry = len(block.block.encoded) + sum(len(v.voter) + CERTIFICATE_ENTRY_BYTES_MAX
                                                    for v in block.certificate)
-            if blocks and size > MESSAGE_BYTES_MAX:  # big blocks: fewer per answer
+            if blocks and size + entry > MESSAGE_BYTES_MAX:  # big blocks: fewer per answer
                 break
+            size += entry
             blocks.append(block)
-        if blocks:
-            out.append(SendTo(request.requester, self.sync_response(blocks),
-                              "sync_response", request.from_height, 0))
+        if not blocks:
+            return
+        if not self._sync_answer_allowed(request.requester, size):
+            self._drop("sync_rate_limited", "sync_request", out)
+            return
+        out.append(SendTo(request.requester, self.sync_response(blocks),
+                          "sync_response", request.from_height, 0))
+
+    def _sync_answer_allowed(self, requester: str, size: int) -> bool:
+        """Spend one answer and `size` bytes of `requester`'s sync buckets, if it has them.
+        Checked after the request's signature, so no one can spend an honest peer's tokens."""
+        bucket = self._sync_buckets.get(requester)
+        now = self._now
+        if bucket is None:
+            bucket = self._sync_buckets[requester] = [
+                SYNC_ANSWERS_BURST * SYNC_ANSWER_TICKS, SYNC_ANSWER_BYTES_BURST, now]
+        elapsed = max(0, now - bucket[2])
+        # Answers are counted in ticks' worth (SYNC_ANSWER_TICKS a answer): integers only.
+        bucket[0] = min(SYNC_ANSWERS_BURST * SYNC_ANSWER_TICKS, bucket[0] + elapsed)
+        bucket[1] = min(SYNC_ANSWER_BYTES_BURST,
+                        bucket[1] + elapsed * SYNC_ANSWER_BYTES_PER_TICK)
+        bucket[2] = max(now, bucket[2])
+        size = min(size, SYNC_ANSWER_BYTES_BURST)
+        if bucket[0] < SYNC_ANSWER_TICKS or bucket[1] < size:
+            return False
+        bucket[0] -= SYNC_ANSWER_TICKS
+        bucket[1] -= size
+        return True
 
     def sync_response(self, blocks) -> bytes:
         """Committed `blocks` as this node's sync answer, signed with its key."""
@@ -815,6 +949,12 @@ class Node:
         queue = deque([first])
         while queue:
             event = queue.popleft()
+            if isinstance(event, Proposal):
+                # A held proposal whose round came near: to the core, as if it came now.
+                self._run(Receive(event), out)
+                if self.hooks is not None:
+                    self.hooks.delivered(self, event, out)
+                continue
             for effect in self.replica.handle(event, self._now):
                 if isinstance(effect, Persist):
                     self.storage.save_wal(effect.record)
@@ -839,6 +979,8 @@ class Node:
                     out.append(Misbehaviour(effect))
                 elif isinstance(effect, SetTimeout):
                     pass  # the runtime asks next_deadline() after every call
+            if not queue and self._held:
+                queue.extend(self._release_held())
         if self.hooks is not None:
             self.hooks.after_core(self)
 

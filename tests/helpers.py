@@ -33,3 +33,37 @@ def nations_toml(codes: list[str]) -> str:
 @pytest.fixture
 def library() -> Path:
     return LIBRARY
+
+
+def write_real_store(path: Path, genesis, identities: dict, me: str, blocks: int = 3,
+                     signer=None) -> list:
+    """A node's SQLite store holding `blocks` committed blocks as a running node writes them: each
+    with a transaction signed by another nation and a certificate of real precommits, committed
+    through `me`'s Node by state sync. Returns the committed blocks."""
+    from consensus import Step, Vote
+    from nodes import Node, Transaction, VerifyCache
+    from nodes.chain.block import Block, CommittedBlock
+    from nodes.live.sqlite_storage import SQLiteStorage
+    from nodes.wire.messages import encode_sync_response, vote_signed_bytes
+
+    others = [n for n in genesis.codes if n != me]
+    responder, voters = others[0], others
+    with SQLiteStorage(path, genesis.chain_id, nation=me, genesis_hash=genesis.hash,
+                       signer=signer) as storage:
+        node = Node(identities[me], genesis, VerifyCache(), storage)
+        node.start(0)
+        for height in range(1, blocks + 1):
+            tx = Transaction.create(genesis.chain_id, identities[responder], "note", height,
+                                    b"stored %d" % height)
+            block = Block.build(height, node.ledger.tip_hash, responder, height, (tx,),
+                                node.chaincode.state.root)
+            certificate = tuple(
+                Vote(Step.PRECOMMIT, height, 0, block.block_id, v, identities[v].sign(
+                    vote_signed_bytes(genesis.chain_id,
+                                      Vote(Step.PRECOMMIT, height, 0, block.block_id, v))))
+                for v in voters)
+            node.on_bytes(encode_sync_response(genesis.chain_id, responder,
+                                               [CommittedBlock(block, certificate)],
+                                               identities[responder].sign), height)
+        assert node.ledger.height == blocks, node.dropped
+        return list(node.ledger.blocks)

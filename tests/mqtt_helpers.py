@@ -90,3 +90,42 @@ def live_broker(tmp_path: Path):
         yield broker
     finally:
         broker.process.stop()
+
+
+WAIT_S_MAX = 20.0
+
+
+async def until(predicate, what: str, wait_s: float = WAIT_S_MAX) -> None:
+    """Wait until `predicate()` holds, polling every 20 ms; fail naming `what` after `wait_s`."""
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + wait_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+def live_runtimes(broker: LiveBroker, nations, clock, **transport_kw) -> dict:
+    """In-process live runtimes of `nations` on `broker`, each logged in as its nation and
+    publishing its status every 0.2 s; `transport_kw` go to each `Transport`."""
+    from nodes import Node, VerifyCache
+    from nodes.live.runtime import LiveRuntime
+    from nodes.live.transport import BrokerUrl, Topics, Transport
+
+    g, cfg = broker.genesis, broker.config
+    topics = Topics(g.chain_id)
+    return {n: LiveRuntime(Node(broker.identities[n], g, VerifyCache()),
+                           Transport(BrokerUrl(cfg.host, cfg.port, n, cfg.credentials[n]),
+                                     topics, n, g.codes, **transport_kw),
+                           clock, status_every_s=0.2)
+            for n in nations}
+
+
+async def stop_runtimes(runtimes: dict, tasks) -> None:
+    import asyncio
+
+    for runtime in runtimes.values():
+        runtime.stop.set()
+    await asyncio.wait_for(asyncio.gather(*tasks), 10)

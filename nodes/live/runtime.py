@@ -27,9 +27,10 @@ the same epoch and tick length, so the block times they propose and the event ti
 stamp agree; a node restarted after a crash picks the clock up where the wall clock is.
 
 The status (`<ME>/status`, retained) is JSON: height, round, tip and app hash, the commits since
-the last status with their ticks, counters of dropped messages by reason (the node's gates and
-the transport's), evidence of equivocation seen, and traffic counters. It goes out after commits
-(at most every `STATUS_EVERY_S_MIN`) and every `status_every_s` regardless.
+the last status with their ticks, counters of dropped messages by reason (the node's gates, the
+transport's and its inbound queue's; `inbound_dropped` has the queue's by reason and topic),
+evidence of equivocation seen, and traffic counters. It goes out after commits (at most every
+`STATUS_EVERY_S_MIN`) and every `status_every_s` regardless.
 
 On SIGTERM (or `stop`), the runtime publishes a last status, waits a bounded time for the outbox
 to drain, writes its ledger to `ledger.export` in the data folder (the cluster driver reads it),
@@ -50,6 +51,7 @@ from pathlib import Path
 from nodes.chain.block import Block, CommittedBlock, certificate_from_wire, certificate_to_wire
 from nodes.chain.codec import pack, unpack
 from nodes.node import Committed, Node, SendAll, SendTo
+from nodes.live.inbound import CLASS_NAMES
 from nodes.live.transport import Transport
 from nodes.wire.messages import MessageKind, TxBatch, WireError, decode
 
@@ -113,10 +115,10 @@ class LiveRuntime:
             await self._until_epoch()
             self._now = self.started_at_ticks = self.clock.now()
             self._act(self.node.start(self._now))
-            urgent, bulk, arrived = self.transport.urgent, self.transport.bulk, \
-                self.transport.arrived
+            self.transport.inbox.height = self.node.replica.height
+            inbox, arrived = self.transport.inbox, self.transport.arrived
             while not self.stop.is_set():
-                if urgent or bulk:
+                if inbox:
                     await asyncio.sleep(0)  # let the transport read and write meanwhile
                 else:
                     arrived.clear()
@@ -126,12 +128,16 @@ class LiveRuntime:
                         pass
                 turn_started = loop.time()
                 for _ in range(URGENT_BURST_MAX):
-                    if not urgent:
+                    item = inbox.pop(urgent=True)
+                    if item is None:
                         break
-                    self._handle(urgent.popleft())
+                    self._handle(item)
                 budget_end = loop.time() + BULK_BUDGET_S
-                while bulk and loop.time() < budget_end:
-                    self._handle(bulk.popleft())
+                while loop.time() < budget_end:
+                    item = inbox.pop(urgent=False)
+                    if item is None:
+                        break
+                    self._handle(item)
                 if self._submitted:
                     # Every submission of this turn in one call: one gossip message, not one
                     # per client message.
@@ -177,6 +183,8 @@ class LiveRuntime:
             self._on_submit(item.payload)
         else:
             self._act(self.node.on_bytes(item.payload, self._now))
+            # What the inbox sorts first from now on: consensus of this height.
+            self.transport.inbox.height = self.node.replica.height
 
     def _on_submit(self, payload: bytes) -> None:
         try:
@@ -228,7 +236,9 @@ class LiveRuntime:
     def status(self) -> dict:
         node, ledger = self.node, self.node.ledger
         dropped: dict[str, int] = {}
-        for counters in (node.dropped, self.transport.dropped, self.dropped):
+        inbox = self.transport.inbox
+        for counters in (node.dropped, self.transport.dropped, self.dropped,
+                         inbox.dropped_totals()):
             for reason, count in counters.items():
                 dropped[reason] = dropped.get(reason, 0) + count
         tip = ledger.get(ledger.height)
@@ -242,7 +252,7 @@ class LiveRuntime:
             "round": node.replica.round,
             "step": node.replica.step.name.lower(),
             "locked_round": node.replica.locked_round,
-            "backlog": {"urgent": len(self.transport.urgent), "bulk": len(self.transport.bulk),
+            "backlog": {**inbox.lengths(), "inbox_bytes": inbox.bytes,
                         "outbox": self.transport.outbox_len()},
             "turn_ms_max": round(self.turn_s_max * 1000, 1),
             "tip": tip.block.block_id.hex() if tip is not None else None,
@@ -256,7 +266,9 @@ class LiveRuntime:
             "mempool": len(node.mempool),
             "published": self.transport.published,
             "published_by_qos": list(self.transport.published_by_qos),
-            "received_by_lane": dict(self.transport.received_by_lane),
+            "received_by_class": dict(zip(CLASS_NAMES, inbox.received_by_class)),
+            "inbound_dropped": {reason: dict(sorted(by_topic.items()))
+                                for reason, by_topic in sorted(inbox.dropped.items())},
             "bytes_published": self.transport.bytes_published,
             "received": self.transport.received,
             "connections": self.transport.connections,

@@ -36,24 +36,40 @@ decodes (its Merkle root re-checked) to the id stored beside it and names the pr
 its parent, each certificate decodes, the write-ahead record decodes. A file that fails is
 refused with a `StorageError` naming it and what to do, never a traceback from deep inside.
 
+Signatures are the node's to check (`Node.__init__` checks each stored block's certificate and
+transaction signatures before it applies or serves it); the store remembers how far they were
+checked. `meta.verified` is the mark `[height, prefix digest, signature]`: the digest chains
+sha256 over every stored block's bytes and certificate bytes up to that height, and the node's
+own key (`signer`) signs it with the chain id and the nation. Each `save_block` (of a block the
+node has checked) moves the mark in the same transaction, and `mark_verified` sets it after a
+start-up check. On open, the digest is recomputed from the bytes on disk (sha256 only): when it
+matches a mark signed by this node's key, `verified_height` is the mark's height, and only the
+blocks above it are checked again; a flipped byte anywhere below changes the digest, and every
+block is checked again.
+
 The file is opened in SQLite's exclusive locking mode, so a second process (a second copy of the
 same nation's node, which could equivocate) cannot open it while the first runs.
 """
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from pathlib import Path
 
 from consensus import WalRecord
 
 from nodes.chain.block import BLOCK_BYTES_MAX, Block, BlockError, CommittedBlock
+from nodes.chain.codec import CodecError, pack, unpack
+from nodes.chain.identity import Identity, verify_signature
 from nodes.wire.records import RecordError, decode_certificate, decode_wal, encode_certificate, encode_wal
 from nodes.chain.storage import StorageError
 
 SCHEMA_VERSION = 1
 SYNCHRONOUS_MODES = ("FULL", "NORMAL")
 CHAIN_ID_BYTES_MAX = 64
+MARK_BYTES_MAX = 256
+EMPTY_PREFIX_DIGEST = hashlib.sha256(b"chemtrace/store/prefix").digest()
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS blocks (height INTEGER PRIMARY KEY, block_id BLOB NOT NULL, "
@@ -71,20 +87,26 @@ class SQLiteStorage:
     it, and an existing file must belong to that chain. Omit it to open an existing file under
     the chain id it records. `nation` and `genesis_hash` (a node's) are recorded the same way
     on first use and checked on every later open; the first stored block must also start from
-    `genesis_hash`.
+    `genesis_hash`. `signer` (the node's identity) signs and checks the verified mark; without
+    it `verified_height` stays 0 and every start checks every block.
     """
 
-    __slots__ = ("path", "chain_id", "blocks", "wal", "writes", "_db")
+    __slots__ = ("path", "chain_id", "blocks", "wal", "writes", "verified_height", "_db",
+                 "_signer", "_nation", "_digests")
 
     def __init__(self, path: str | Path, chain_id: str | None = None, *,
                  synchronous: str = "FULL", nation: str | None = None,
-                 genesis_hash: bytes | None = None) -> None:
+                 genesis_hash: bytes | None = None, signer: Identity | None = None) -> None:
         if synchronous not in SYNCHRONOUS_MODES:
             raise ValueError(f"synchronous must be one of {SYNCHRONOUS_MODES}, got {synchronous!r}")
         self.path = Path(path)
         self.blocks: list[CommittedBlock] = []
         self.wal: WalRecord | None = None
         self.writes = 0
+        self.verified_height = 0  # blocks 1..this had their signatures checked (see the mark)
+        self._signer = signer
+        self._nation = nation if nation is not None else (signer.name if signer else None)
+        self._digests: list[bytes] = [EMPTY_PREFIX_DIGEST]  # prefix digest after each height
         self._db: sqlite3.Connection | None = None
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, timeout=0.0)
@@ -206,7 +228,9 @@ class SQLiteStorage:
                 raise StorageError(f"{self.path}: blocks: block {height} does not extend block "
                                    f"{height - 1} (broken hash chain); {fix}")
             self.blocks.append(CommittedBlock(block, votes))
+            self._digests.append(_prefix_digest(self._digests[-1], data, certificate))
             expected_height, prev_id = height + 1, block.block_id
+        self.verified_height = self._read_mark()
         row = self._db.execute("SELECT height, record FROM wal WHERE id = 1").fetchone()
         if row is not None:
             try:
@@ -216,6 +240,42 @@ class SQLiteStorage:
             if self.wal.height != row[0]:
                 raise StorageError(f"{self.path}: wal: the record's height differs from its "
                                    f"row's; {fix}")
+
+    def _read_mark(self) -> int:
+        """The height of the verified mark, if it is this node's and the bytes below it are
+        those it was made over; else 0."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'verified'").fetchone()
+        if row is None or self._signer is None or len(row[0]) > 2 * MARK_BYTES_MAX:
+            return 0
+        try:
+            height, digest, signature = unpack(bytes.fromhex(row[0]), bytes_max=MARK_BYTES_MAX)
+        except (CodecError, ValueError, TypeError):
+            return 0  # a damaged mark costs a full check, nothing more
+        if (not isinstance(height, int) or not 0 < height < len(self._digests)
+                or digest != self._digests[height] or not isinstance(signature, bytes)):
+            return 0
+        if not verify_signature(self._signer.public_key, self._mark_bytes(height, digest),
+                                signature):
+            return 0
+        return height
+
+    def _mark_bytes(self, height: int, digest: bytes) -> bytes:
+        return pack(("verified", self.chain_id, self._nation or "", height, digest))
+
+    def _mark_statement(self, height: int) -> tuple[str, tuple]:
+        digest = self._digests[height]
+        signature = self._signer.sign(self._mark_bytes(height, digest))
+        return ("INSERT OR REPLACE INTO meta (key, value) VALUES ('verified', ?)",
+                (pack((height, digest, signature)).hex(),))
+
+    def mark_verified(self) -> None:
+        """Remember that every stored block has had its signatures checked (the node calls this
+        after checking the blocks above `verified_height` at start-up)."""
+        height = len(self.blocks)
+        if self._signer is None or height == 0 or height == self.verified_height:
+            return
+        self._save([self._mark_statement(height)])
+        self.verified_height = height
 
     # ------------------------------------------------------------ the storage interface
 
@@ -228,12 +288,25 @@ class SQLiteStorage:
         if self.blocks and block.prev_hash != self.blocks[-1].block.block_id:
             raise StorageError(f"{self.path}: block {block.height} does not extend the stored "
                                "tip")
-        self._save([(
+        certificate = encode_certificate(committed.certificate)
+        self._digests.append(_prefix_digest(self._digests[-1], block.encoded, certificate))
+        statements = [(
             "INSERT INTO blocks (height, block_id, prev_hash, app_hash, block, certificate) "
             "VALUES (?, ?, ?, ?, ?, ?)",
             (block.height, block.block_id, block.prev_hash, block.app_hash, block.encoded,
-             encode_certificate(committed.certificate)))])
+             certificate))]
+        # The node saves only blocks it has checked: the mark moves with each, in one commit.
+        verified = self._signer is not None and self.verified_height == len(self.blocks)
+        if verified:
+            statements.append(self._mark_statement(block.height))
+        try:
+            self._save(statements)
+        except StorageError:
+            self._digests.pop()
+            raise
         self.blocks.append(committed)
+        if verified:
+            self.verified_height = block.height
         self.writes += 1
 
     def save_wal(self, record: WalRecord) -> None:
@@ -245,9 +318,12 @@ class SQLiteStorage:
 
     def wipe(self) -> None:
         """Forget every block and the write-ahead record (a restart from nothing)."""
-        self._save([("DELETE FROM blocks", ()), ("DELETE FROM wal", ())])
+        self._save([("DELETE FROM blocks", ()), ("DELETE FROM wal", ()),
+                    ("DELETE FROM meta WHERE key = 'verified'", ())])
         self.blocks.clear()
         self.wal = None
+        self.verified_height = 0
+        del self._digests[1:]
 
     def state_root_after(self, height: int) -> bytes | None:
         """The chaincode state root after block `height`, as the next block's header carries
@@ -291,3 +367,8 @@ class SQLiteStorage:
 
     def __exit__(self, *exc_info) -> None:
         self.close()
+
+
+def _prefix_digest(previous: bytes, block_bytes: bytes, certificate_bytes: bytes) -> bytes:
+    return hashlib.sha256(previous + hashlib.sha256(block_bytes).digest()
+                          + hashlib.sha256(certificate_bytes).digest()).digest()

@@ -23,12 +23,17 @@ let anyone publish anything. So:
   signature gates judge it like any network input (the transport hands over the publishing
   nation from the topic only for the partition filter, never as proof of authorship).
 
-Two lanes each way. Consensus traffic (proposals, votes, sync, status) is `urgent`; transaction
-gossip and client submissions are `bulk`. A flood of transactions must not delay a vote behind
-it: the runtime takes every urgent inbound message before a time-boxed share of bulk ones, and
-the publisher sends urgent messages first. Inbound, the lane is known without decoding: a TXS
-message is a msgpack array of three whose first field is 3 (`TXS_PREFIX`); anything else from a
-peer is urgent (and judged by the node like everything else).
+Inbound, every message the client reads goes at once into the node's own bounded queue
+(nodes/live/inbound.py `InboundQueue`): bounded in entries and bytes, with per-sender token
+buckets and shares, ordered current-height consensus first, then other urgent messages, then
+transaction gossip and submissions, and every drop counted by reason and topic. The MQTT
+client's own queue is never used (it would drop with a log line each and no counter), and the
+client reads up to `READ_PACKETS_PER_EVENT_MAX` packets whenever its socket is readable, so a
+flood backed up in the socket is sorted (junk dropped, votes kept) rather than served in order.
+The runtime takes every urgent inbound message before a time-boxed share of bulk ones.
+
+Outbound, consensus traffic (proposals, votes, sync, status) is `urgent` and transaction gossip
+`bulk`; the publisher sends urgent messages first.
 
 Bulk messages go out at QoS 0, urgent ones at QoS 1. A broker sends each subscriber a bounded
 number of unacknowledged QoS 1 messages (Mosquitto's `max_inflight_messages`, 20 by default)
@@ -62,9 +67,12 @@ whom it sends no direct message. The cluster driver sets it through `control/<ME
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
+import select
 import socket
+import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Iterable
@@ -83,13 +91,13 @@ from nodes.live.brokerconf import (
     topic_prefix,
 )
 from nodes.chain.codec import MESSAGE_BYTES_MAX
+from nodes.live.inbound import TXS_PREFIX, Inbound, InboundLimits, InboundQueue
 
 PAYLOAD_BYTES_MAX = MESSAGE_BYTES_MAX
 CONTROL_BYTES_MAX = 64 * 1024
 OUTBOX_MESSAGES_MAX = 20_000
-INBOX_MESSAGES_MAX = 20_000
 PUBLISH_WINDOW = 64
-TXS_PREFIX = b"\x93\x03"  # msgpack: fixarray of 3, first field 3 (nodes/wire/messages.py TXS)
+READ_PACKETS_PER_EVENT_MAX = 512
 RECONNECT_DELAY_S_MIN = 0.05
 RECONNECT_DELAY_S_MAX = 2.0
 KEEPALIVE_S = 10
@@ -177,24 +185,48 @@ class Topics:
         return None
 
 
-@dataclass(frozen=True, slots=True)
-class Inbound:
-    """A message that passed the transport's checks: `channel` from `Topics.parse`, `nation`
-    the publishing peer for 'msg'/'to', and the payload bytes, undecoded."""
+class _Sink(asyncio.Queue):
+    """The MQTT client's incoming queue, replaced: each message goes straight through the
+    transport's gates into its `InboundQueue`; nothing is ever queued here."""
 
-    channel: str
-    nation: str
-    payload: bytes
+    def __init__(self, transport: "Transport", maxsize: int = 0) -> None:
+        super().__init__()
+        self._transport = transport
+
+    def put_nowait(self, message) -> None:
+        transport = self._transport
+        transport.received += 1
+        transport.accept(str(message.topic), message.payload)
+
+
+def _read_ahead(client: aiomqtt.Client) -> None:
+    """Make the client read up to READ_PACKETS_PER_EVENT_MAX packets each time its socket is
+    readable, while more bytes wait there (paho reads one, or as many as it has in flight)."""
+    paho = getattr(client, "_client", None)
+    read_once = getattr(paho, "loop_read", None)
+    if read_once is None:
+        return  # another client version: it reads at its own pace; the queue still bounds it
+
+    def loop_read(max_packets: int = 1):
+        rc = read_once()
+        for _ in range(READ_PACKETS_PER_EVENT_MAX - 1):
+            sock = paho.socket()
+            if rc or sock is None or not select.select([sock], [], [], 0)[0]:
+                break
+            rc = read_once()
+        return rc
+
+    paho.loop_read = loop_read
 
 
 class Transport:
     """One nation's MQTT connection. `run()` keeps it up; `send_all`, `send_to` and
-    `publish_status` never block and never raise. Inbound messages wait in `urgent` and `bulk`
-    (deques); `arrived` is set whenever one is added."""
+    `publish_status` never block and never raise. Inbound messages wait in `inbox` (an
+    `InboundQueue` bounded by `limits`); `arrived` is set whenever one is added."""
 
     def __init__(self, broker: BrokerUrl, topics: Topics, me: str, peers: Iterable[str], *,
                  payload_bytes_max: int = PAYLOAD_BYTES_MAX, nodelay: bool = True,
-                 client_id: str | None = None) -> None:
+                 client_id: str | None = None, limits: InboundLimits | None = None) -> None:
         self.broker = broker
         self.topics = topics
         self.me = me
@@ -202,8 +234,8 @@ class Transport:
         self.payload_bytes_max = payload_bytes_max
         self.nodelay = nodelay
         self.client_id = client_id or f"chemtrace-{me}"
-        self.urgent: deque[Inbound] = deque()
-        self.bulk: deque[Inbound] = deque()
+        # Senders: every peer, and the operator (submissions).
+        self.inbox = InboundQueue(limits or InboundLimits(), len(self.peers) + 1, me)
         self.arrived = asyncio.Event()
         self._out_urgent: deque[tuple[str, bytes, bool]] = deque()
         self._out_bulk: deque[tuple[str, bytes, bool]] = deque()
@@ -216,7 +248,6 @@ class Transport:
         self.reconnects = 0  # not a drop: the drop counters list rejected messages only
         self.published = 0
         self.published_by_qos = [0, 0]
-        self.received_by_lane = {"urgent": 0, "bulk": 0}
         self.received = 0
         self.bytes_published = 0
 
@@ -258,8 +289,9 @@ class Transport:
                     password=self.broker.password, identifier=self.client_id,
                     keepalive=KEEPALIVE_S, timeout=5.0,
                     socket_options=(NODELAY_OPTION,) if self.nodelay else (),
-                    max_queued_incoming_messages=INBOX_MESSAGES_MAX,
+                    queue_type=functools.partial(_Sink, self),
                     max_inflight_messages=PUBLISH_WINDOW)
+                _read_ahead(client)
                 async with client:
                     await self._subscribe(client)
                     self.connections += 1
@@ -284,13 +316,15 @@ class Transport:
         await client.subscribe([(t, QOS_CONSENSUS) for t in topics])
 
     async def _pump_in(self, client: aiomqtt.Client) -> None:
-        async for message in client.messages:
-            self.received += 1
-            self.accept(str(message.topic), message.payload)
+        # Messages go through _Sink into the inbox as they are read; this only waits for the
+        # connection to fail (the iterator raises MqttError then).
+        async for _ in client.messages:
+            pass
 
     def accept(self, topic: str, payload: object) -> None:
         """Judge one message from the broker: the size limit, the topic layout, the partition
-        filter; what passes goes to its inbound lane. Public so tests can drive it without a broker."""
+        filter, then the inbox's rates, shares and bounds. Public so tests can drive it without
+        a broker."""
         if not isinstance(payload, (bytes, bytearray)):
             self._count("malformed")
             return
@@ -308,14 +342,8 @@ class Transport:
         if channel == "control":
             self._on_control(bytes(payload))
             return
-        bulk = channel == "submit" or payload[:2] == TXS_PREFIX
-        lane = self.bulk if bulk else self.urgent
-        if len(lane) >= INBOX_MESSAGES_MAX:
-            self._count("inbox_full")
-            return
-        lane.append(Inbound(channel, nation, bytes(payload)))
-        self.received_by_lane["bulk" if bulk else "urgent"] += 1
-        self.arrived.set()
+        if self.inbox.put(Inbound(channel, nation, bytes(payload)), time.monotonic()):
+            self.arrived.set()
 
     def _on_control(self, payload: bytes) -> None:
         if len(payload) > CONTROL_BYTES_MAX:

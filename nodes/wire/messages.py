@@ -166,6 +166,34 @@ def kind_of(message: WireMessage) -> MessageKind:
     return MessageKind.SYNC_RESPONSE
 
 
+# msgpack heads of a PROPOSAL ([1, height, ...], fixarray 7) and a VOTE ([2, step, height,
+# ...]); the height follows, as a positive fixint or a uint of 1, 2, 4 or 8 bytes.
+_PROPOSAL_HEAD = bytes((0x97, PROPOSAL))
+_VOTE_HEADS = (bytes((0x97, VOTE, 1)), bytes((0x97, VOTE, 2)))
+_UINT_BYTES = {0xcc: 1, 0xcd: 2, 0xce: 4, 0xcf: 8}
+
+
+def peek_consensus_height(data: bytes) -> int | None:
+    """The height a proposal or vote claims, read from its first bytes without decoding it;
+    None for anything else. Unchecked: a runtime may use it to order its queue, never to trust
+    the message (the node decodes and checks it like any other)."""
+    if data[:2] == _PROPOSAL_HEAD:
+        at = 2
+    elif data[:3] in _VOTE_HEADS:
+        at = 3
+    else:
+        return None
+    if at >= len(data):
+        return None
+    head = data[at]
+    if head <= 0x7f:
+        return head
+    size = _UINT_BYTES.get(head)
+    if size is None or at + 1 + size > len(data):
+        return None
+    return int.from_bytes(data[at + 1:at + 1 + size], "big")
+
+
 def decode(chain_id: str, data: bytes, tx_memo: TxMemo | None = None) -> WireMessage:
     """Parse untrusted bytes into a message; raise WireError for anything malformed."""
     try:

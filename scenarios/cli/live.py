@@ -25,7 +25,7 @@ import signal
 import sys
 from pathlib import Path
 
-from scenarios.cli.args import ExitCode, positive_float
+from scenarios.cli.args import ExitCode, positive, positive_float
 from scenarios.cli.library import scenario_path
 
 COMMANDS = ("node", "cluster", "bench-live")
@@ -56,6 +56,11 @@ def add_parsers(sub) -> None:
     node.add_argument("--sync", default="FULL", choices=("FULL", "NORMAL"),
                       help="SQLite synchronous mode: FULL survives a power cut (default), NORMAL "
                            "survives a killed process and is faster")
+    node.add_argument("--inbox-entries-max", type=positive,
+                      help="messages the inbound queue holds before it drops some (default: "
+                           "20,000; see 'Limits' in docs/live.md)")
+    node.add_argument("--inbox-bytes-max", type=positive,
+                      help="bytes the inbound queue holds before it drops some (default: 256 MiB)")
     node.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING"))
     node.add_argument("--parent-pid", type=int, metavar="PID",
                       help="stop cleanly once this process is no longer our parent (chemtrace "
@@ -136,6 +141,7 @@ def node_config(path: Path | None):
 def cmd_node(args: argparse.Namespace) -> ExitCode:
     from nodes import Genesis, GenesisError, Node, VerifyCache
     from nodes.live.keyfile import KeyFileError, read_key
+    from nodes.live.inbound import InboundLimits
     from nodes.live.runtime import LiveRuntime, TickClock
     from nodes.live.sqlite_storage import SQLiteStorage, StorageError
     from nodes.live.transport import BrokerUrl, BrokerUrlError, Topics, Transport
@@ -173,12 +179,15 @@ def cmd_node(args: argparse.Namespace) -> ExitCode:
     try:
         storage = SQLiteStorage(args.data / "node.sqlite", genesis.chain_id,
                                 synchronous=args.sync, nation=nation,
-                                genesis_hash=genesis.hash)
+                                genesis_hash=genesis.hash, signer=identity)
         node = Node(identity, genesis, VerifyCache(), storage, config)
     except StorageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return ExitCode.USAGE
-    transport = Transport(url, topics, nation, genesis.codes)
+    bounds = {"queue_entries_max": args.inbox_entries_max,
+              "queue_bytes_max": args.inbox_bytes_max}
+    limits = InboundLimits(**{k: v for k, v in bounds.items() if v is not None})
+    transport = Transport(url, topics, nation, genesis.codes, limits=limits)
     runtime = LiveRuntime(node, transport, clock, args.data)
     logging.getLogger("chemtrace.live").info(
         "%s starting at height %d on %s:%d (chain %s, tick %s ms)", nation,

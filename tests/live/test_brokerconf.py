@@ -115,6 +115,10 @@ def test_config_files_are_owner_only_and_name_every_nation(tmp_path):
     acl = config.acl_path.read_text()
     assert "user MEX\ntopic write chemtrace/chain-x/v1/MEX/#\ntopic read chemtrace/chain-x/v1/#" \
         in acl
+    # The broker's counters ($SYS, e.g. the messages it dropped): the operator's alone.
+    assert "sys_interval 2" in conf.splitlines()
+    assert acl.count("topic read $SYS/#") == 1
+    assert acl.index("topic read $SYS/#") > acl.index(f"user {OPERATOR}")
     for password in config.credentials.values():
         assert password not in config.passwd_path.read_text()
     assert config.url("USA") == f"mqtt://USA:{config.credentials['USA']}@127.0.0.1:12345"

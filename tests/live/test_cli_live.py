@@ -287,3 +287,37 @@ def test_a_node_refuses_another_nations_store_and_another_genesis_with_exit_2(tm
     assert "is USA's node's, and this key is MEX's" in capsys.readouterr().err
     assert node(g2, "USA") == 2
     assert "written under another genesis" in capsys.readouterr().err
+
+
+def test_a_node_on_a_store_with_a_forged_signature_exits_2_and_serves_nothing(tmp_path, capsys):
+    import sqlite3
+
+    from helpers import write_real_store
+
+    _keys(tmp_path, capsys)
+    keys, genesis_path = tmp_path / "keys", tmp_path / "genesis.json"
+    assert main(["genesis", "--keys", str(keys), "--out", str(genesis_path),
+                 "--chain-id", "c1"]) == 0
+    genesis = Genesis.load(genesis_path)
+    ids = {n: read_key(keys / f"{n}.key")[1] for n in genesis.codes}
+    data = tmp_path / "usa-data"
+    data.mkdir()
+    store = data / "node.sqlite"
+    blocks = write_real_store(store, genesis, ids, "USA", 2, signer=ids["USA"])
+    # Block 2's transaction signature, one byte flipped on disk (its id leaves signatures out).
+    db = sqlite3.connect(store)
+    (raw,) = db.execute("SELECT block FROM blocks WHERE height = 2").fetchone()
+    at = raw.index(blocks[1].block.txs[0].signature)
+    db.execute("UPDATE blocks SET block = ? WHERE height = 2",
+               (raw[:at] + bytes([raw[at] ^ 0x80]) + raw[at + 1:],))
+    db.commit()
+    db.close()
+    capsys.readouterr()
+    code = main(["node", "--genesis", str(genesis_path), "--key", str(keys / "USA.key"),
+                 "--broker", "mqtt://USA:x@127.0.0.1:1", "--data", str(data),
+                 "--parent-pid", str(os.getppid() + 1)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "stored block 2 fails its check: transaction 0" in err, err
+    assert "has a bad signature; the store is damaged and is not served" in err
+    assert not (data / "ledger.export").exists()  # never exported, never synced to a peer

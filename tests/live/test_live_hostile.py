@@ -18,21 +18,14 @@ import time
 import aiomqtt
 
 from consensus import Step, Vote
-from mqtt_helpers import start_live_broker
-from nodes import Node, Transaction, VerifyCache
-from nodes.live.runtime import LiveRuntime, TickClock
-from nodes.live.transport import PAYLOAD_BYTES_MAX, BrokerUrl, Topics, Transport
+from mqtt_helpers import live_runtimes, start_live_broker, stop_runtimes, until
+from nodes import Transaction
+from nodes.live.runtime import TickClock
+from nodes.live.transport import PAYLOAD_BYTES_MAX, Topics
 from nodes.wire.messages import encode_txs, encode_vote, vote_signed_bytes
 
-WAIT_S_MAX = 20.0
 
 
-async def _until(predicate, what: str) -> None:
-    deadline = time.monotonic() + WAIT_S_MAX
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 async def _attack(broker) -> tuple[dict, dict, dict]:
@@ -42,10 +35,7 @@ async def _attack(broker) -> tuple[dict, dict, dict]:
     # USA is the hostile member: its login is the attacker's, so USA runs no node (the broker
     # binds a client id to its login, and one login is one session). The other three hold
     # more than 2/3 of the power and keep committing.
-    runtimes = {n: LiveRuntime(Node(broker.identities[n], g, VerifyCache()),
-                               Transport(BrokerUrl(cfg.host, cfg.port, n, cfg.credentials[n]),
-                                         topics, n, g.codes), clock, status_every_s=0.2)
-                for n in g.codes if n != "USA"}
+    runtimes = live_runtimes(broker, [n for n in g.codes if n != "USA"], clock)
     tasks = [asyncio.create_task(r.run()) for r in runtimes.values()]
     can = runtimes["CAN"]
     try:
@@ -60,7 +50,7 @@ async def _attack(broker) -> tuple[dict, dict, dict]:
                 if message.topic.matches(topics.msg("MEX")):
                     genuine = bytes(message.payload)
                     break
-            await _until(lambda: can.node.ledger.height >= 3, "the chain to start")
+            await until(lambda: can.node.ledger.height >= 3, "the chain to start")
             before = {n: r.node.ledger.height for n, r in runtimes.items()}
             h = can.node.replica.height
             # A prevote in MEX's name, signed with USA's key.
@@ -79,8 +69,8 @@ async def _attack(broker) -> tuple[dict, dict, dict]:
             await op.publish(topics.control("CAN"), b"{not json", qos=1)
             wanted = {"malformed", "oversized", "duplicate", "bad_signature", "malformed_submit",
                       "bad_control"}
-            await _until(lambda: wanted <= set(can.status()["dropped"]), "the drops")
-            await _until(lambda: all(r.node.ledger.height >= before[n] + 5
+            await until(lambda: wanted <= set(can.status()["dropped"]), "the drops")
+            await until(lambda: all(r.node.ledger.height >= before[n] + 5
                                      for n, r in runtimes.items()), "commits after the attack")
             # The counters are in the status CAN publishes for the cluster driver.
             await asyncio.sleep(0.5)
@@ -94,9 +84,7 @@ async def _attack(broker) -> tuple[dict, dict, dict]:
             return can.status()["dropped"], published, {"alive": alive,
                                                         "mex": runtimes["MEX"].status()}
     finally:
-        for r in runtimes.values():
-            r.stop.set()
-        await asyncio.wait_for(asyncio.gather(*tasks), 10)
+        await stop_runtimes(runtimes, tasks)
 
 
 def test_hostile_payloads_and_forgery_are_dropped_counted_and_the_chain_goes_on(tmp_path):

@@ -55,6 +55,13 @@ def _transport(**kw) -> Transport:
     return Transport(BrokerUrl("127.0.0.1", 1), Topics("c"), "USA", NATIONS, **kw)
 
 
+def _drain(t, urgent: bool) -> list:
+    items = []
+    while (item := t.inbox.pop(urgent)) is not None:
+        items.append(item)
+    return items
+
+
 def test_transport_gates_count_what_they_drop():
     async def go():
         t = _transport(payload_bytes_max=100)
@@ -71,7 +78,7 @@ def test_transport_gates_count_what_they_drop():
         t.accept(topics.control("USA"), b"\xff")
         t.accept(topics.msg("CAN"), b"\x93\x03 gossip")
         t.accept(topics.submit("USA"), b"a submission")
-        return t, list(t.urgent), list(t.bulk)
+        return t, _drain(t, urgent=True), _drain(t, urgent=False)
     t, urgent, bulk = asyncio.run(go())
     assert urgent == [Inbound("msg", "MEX", b"ok"), Inbound("msg", "CAN", b"still heard")]
     # Transaction gossip and submissions wait in the bulk lane, behind consensus.

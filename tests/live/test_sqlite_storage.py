@@ -14,7 +14,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from helpers import LIBRARY, ROOT
+from helpers import LIBRARY, ROOT, write_real_store
 from hypothesis import given, settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 from hypothesis import strategies as st
@@ -517,3 +517,77 @@ def test_a_node_restarted_on_its_file_does_not_prevote_again_differently(tmp_pat
     fresh = Node(identities[me], genesis, VerifyCache(), MemoryStorage())
     actions = fresh.start(0) + fresh.on_bytes(proposal_bytes, 1)
     assert [v for v in _prevotes(actions) if v[1] is not None], actions
+
+
+# ---------------------------------------------------------------- signatures checked before use
+
+
+def _signed_store(tmp_path):
+    genesis, ids = Genesis.simulated("store-check", [(n, 1) for n in ("USA", "MEX", "CAN", "CHN")],
+                                     3)
+    path = tmp_path / "node.sqlite"
+    blocks = write_real_store(path, genesis, ids, "USA", 3, signer=ids["USA"])
+    return path, genesis, ids, blocks
+
+
+def _open(path, genesis, ids, signer=True) -> SQLiteStorage:
+    return SQLiteStorage(path, genesis.chain_id, nation="USA", genesis_hash=genesis.hash,
+                         signer=ids["USA"] if signer else None)
+
+
+def _flip_tx_signature(path, blocks) -> None:
+    signature = blocks[1].block.txs[0].signature
+    db = sqlite3.connect(path)
+    (data,) = db.execute("SELECT block FROM blocks WHERE height = 2").fetchone()
+    at = data.index(signature) + 63
+    damaged = data[:at] + bytes([data[at] ^ 0x01]) + data[at + 1:]
+    db.execute("UPDATE blocks SET block = ? WHERE height = 2", (damaged,))
+    db.commit()
+    db.close()
+
+
+def _cut_certificate(path, blocks) -> None:
+    _damage(path, "UPDATE blocks SET certificate = ? WHERE height = 2",
+            (encode_certificate(blocks[1].certificate[:1]),))
+
+
+CORRUPTIONS = {
+    "a flipped byte in a transaction signature": (
+        _flip_tx_signature, r"stored block 2 fails its check: transaction 0 \([0-9a-f]{16}\) has "
+                            r"a bad signature; the store is damaged and is not served"),
+    "a certificate cut to one signer": (
+        _cut_certificate, "stored block 2 fails its check: certificate power 1 is not more than "
+                          "2/3 of 4; the store is damaged and is not served"),
+}
+
+
+def test_a_store_is_checked_once_and_trusted_while_its_bytes_are_those_checked(tmp_path):
+    path, genesis, ids, _ = _signed_store(tmp_path)
+    with _open(path, genesis, ids) as storage:
+        assert storage.verified_height == 3  # every save moved the signed mark
+        trusted = VerifyCache()
+        Node(ids["USA"], genesis, trusted, storage)
+    with _open(path, genesis, ids, signer=False) as storage:
+        assert storage.verified_height == 0  # no key, no trust in the mark: all checked
+        checked = VerifyCache()
+        Node(ids["USA"], genesis, checked, storage)
+    # Three certificates of three precommits and three transactions checked, against none.
+    assert checked.misses - trusted.misses == 3 * 3 + 3
+
+
+@pytest.mark.parametrize("name", sorted(CORRUPTIONS))
+def test_a_damaged_store_is_refused_naming_the_height_and_the_fault(tmp_path, name):
+    damage, message = CORRUPTIONS[name]
+    path, genesis, ids, blocks = _signed_store(tmp_path)
+    damage(path, blocks)
+    with _open(path, genesis, ids) as storage:
+        assert len(storage.blocks) == 3  # the bytes decode and hash-chain as before
+        assert storage.verified_height == 0  # but no longer under the mark's digest
+        with pytest.raises(StorageError, match=message):
+            Node(ids["USA"], genesis, VerifyCache(), storage)
+
+
+def test_a_mark_made_with_another_key_is_not_trusted(tmp_path):
+    path, genesis, ids, _ = _signed_store(tmp_path)
+    with SQLiteStorage(path, genesis.chain_id, signer=ids["MEX"]) as storage:
+        assert storage.verified_height == 0

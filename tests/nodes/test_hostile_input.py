@@ -14,6 +14,9 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+import gc
+import tracemalloc
+
 from consensus import Proposal, Step, Vote
 from nodes import (
     Block,
@@ -35,8 +38,18 @@ from nodes import (
 )
 from nodes.chain.codec import ARRAY_LEN_MAX, BIN_BYTES_MAX, MESSAGE_BYTES_MAX, STR_BYTES_MAX
 from nodes.chain.tx import TX_PAYLOAD_BYTES_MAX
+from nodes.node import (
+    PROPOSAL_BYTES_HELD_PER_SENDER_MAX,
+    PROPOSAL_ROUNDS_NEAR,
+    PROPOSALS_HELD_PER_SENDER_MAX,
+    SYNC_ANSWER_TICKS,
+    SYNC_ANSWERS_BURST,
+    SendAll,
+    SendTo,
+)
 from nodes.wire.messages import (
     HEIGHT_MAX,
+    DecodeCache,
     ROUND_MAX,
     SyncRequest,
     encode_proposal,
@@ -841,3 +854,115 @@ def test_a_peer_on_another_genesis_is_named_instead_of_a_silent_stall():
     assert node.ledger.height == 0
     node.on_bytes(encode_proposal(sign_proposal(BLOCK_1, PROPOSAL_ROUND, PROPOSER)), 3)
     assert node.genesis_mismatch == {PROPOSER: 1, responder: 1}  # ours: not counted
+
+
+# ---------------------------------------------------------------- work a Byzantine validator can make
+# (issue 17, part 8): proposals far ahead of the node's round are held unvalidated, at a bounded
+# count and bytes per sender, and validated only once the round comes near; sync answers are
+# rate-limited per requester.
+
+BYZANTINE = "MEX"
+TXS_PER_BLOCK = 4  # of 16 KiB payloads: a block of about 64 KiB
+
+
+def _rounds_of(proposer: str, height: int, first: int, count: int) -> list[int]:
+    rounds, r = [], first
+    while len(rounds) < count:
+        if GENESIS.validators.proposer(height, r) == proposer:
+            rounds.append(r)
+        r += 1
+    return rounds
+
+
+def _proposal(round_: int, proposer: str = BYZANTINE) -> bytes:
+    txs = tuple(sign_tx(proposer, round_ * 100 + i, payload=bytes([i]) * 16_000)
+                for i in range(TXS_PER_BLOCK))
+    block = Block.build(1, GENESIS_HASH, proposer, 5, txs)
+    return encode_proposal(sign_proposal(block, round_, proposer))
+
+
+def test_a_flood_of_proposals_far_ahead_is_held_at_bounded_cost_and_not_validated():
+    rounds = _rounds_of(BYZANTINE, 1, PROPOSAL_ROUNDS_NEAR + 1, 240)  # all within 1,000
+    messages = [_proposal(r) for r in rounds]
+    # No decode cache or transaction memo, so what is measured is what the node keeps (they
+    # are bounded in bytes on their own, tests/nodes/test_memory_bounds.py).
+    node = Node(IDS[ME], GENESIS, VerifyCache(), decoder=DecodeCache(CHAIN, entries_max=0))
+    node.start(0)
+    node.on_bytes(_proposal(_rounds_of(BYZANTINE, 1, 0, 1)[0]), 1)  # warm up
+    misses = node.verifier.misses
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for data in messages:
+            node.on_bytes(data, 2)
+        gc.collect()
+        growth = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    # One signature check a proposal, and no block validated (validating one checks its four
+    # transaction signatures): on main it was 240 + 960.
+    assert node.verifier.misses - misses == len(messages)
+    assert all(node.replica.proposal(r) is None for r in rounds)
+    # The nearest few wait; the rest were dropped and counted.
+    assert node.dropped["ahead_full"] == len(messages) - PROPOSALS_HELD_PER_SENDER_MAX
+    # About 15 MiB of blocks went in; what stays is at most the sender's held share.
+    assert growth < PROPOSALS_HELD_PER_SENDER_MAX * 80_000 + 1_000_000, growth
+    assert PROPOSALS_HELD_PER_SENDER_MAX * 80_000 <= PROPOSAL_BYTES_HELD_PER_SENDER_MAX
+
+
+def test_a_held_proposal_is_validated_and_voted_on_once_the_round_comes():
+    node = new_node()
+    round_ = _rounds_of(BYZANTINE, 1, PROPOSAL_ROUNDS_NEAR + 5, 1)[0]
+    data = _proposal(round_)
+    block_id = decode(CHAIN, data).value_id
+    assert reasons(node.on_bytes(data, 1)) == []
+    assert node.replica.proposal(round_) is None  # held, not given to the core
+    # Two of four validators at that round: more than 1/3 of the power, the core skips to it
+    # (line 55), and the held proposal goes to the core then.
+    out = []
+    for voter in ("CAN", "CHN"):
+        out += node.on_bytes(encode_vote(sign_vote(Step.PREVOTE, 1, round_, None, voter)), 2)
+    assert node.replica.round == round_
+    assert node.replica.proposal(round_) is not None
+    prevotes = [decode(CHAIN, a.data) for a in out if isinstance(a, SendAll)
+                and a.kind == "prevote"]
+    assert [(v.round, v.value_id, v.voter) for v in prevotes] == [(round_, block_id, ME)]
+
+
+def test_an_evicted_proposal_counts_when_sent_again_near_its_round():
+    node = new_node()
+    rounds = _rounds_of(BYZANTINE, 1, PROPOSAL_ROUNDS_NEAR + 1, PROPOSALS_HELD_PER_SENDER_MAX + 1)
+    for r in rounds[1:]:
+        node.on_bytes(_proposal(r), 1)
+    nearest = _proposal(rounds[0])
+    assert reasons(node.on_bytes(nearest, 1)) == ["ahead_full"]  # evicts the farthest
+    farthest = _proposal(rounds[-1])
+    # Its digest was forgotten: the same bytes again are not a duplicate.
+    assert reasons(node.on_bytes(farthest, 1)) == ["ahead_full"]
+
+
+def _node_with_blocks(count: int) -> Node:
+    node = new_node()
+    for height in range(1, count + 1):
+        block = Block.build(height, node.ledger.tip_hash, "CAN", height, (),
+                            node.chaincode.state.root)
+        node.on_bytes(_sync_response(CommittedBlock(block, certificate(block)),
+                                     responder="CAN"), height)
+    assert node.ledger.height == count
+    return node
+
+
+def test_sync_answers_are_rate_limited_per_requester():
+    node = _node_with_blocks(3)
+    now = 10
+    requests = [sign_sync_request(BYZANTINE, 1, nonce=n) for n in range(100)]
+    answers = [a for data in requests for a in node.on_bytes(data, now) if isinstance(a, SendTo)]
+    assert len(answers) == SYNC_ANSWERS_BURST
+    assert node.dropped["sync_rate_limited"] == 100 - SYNC_ANSWERS_BURST
+    # Another requester has its own bucket.
+    other = node.on_bytes(sign_sync_request("CHN", 1, nonce=1), now)
+    assert [a.dst for a in other if isinstance(a, SendTo)] == ["CHN"]
+    # The bucket refills with time: one answer per SYNC_ANSWER_TICKS.
+    later = node.on_bytes(sign_sync_request(BYZANTINE, 1, nonce=1000), now + SYNC_ANSWER_TICKS)
+    assert [a.dst for a in later if isinstance(a, SendTo)] == [BYZANTINE]
