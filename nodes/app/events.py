@@ -137,6 +137,14 @@ def decode_event(kind: str, payload: bytes) -> Event:
     return Event(kind, event_id, event_time, fields, cosigs)
 
 
+def check_field(value, t: str, name: str):
+    """`value` if it is a valid field of type `t`, else EventError naming `name`."""
+    if t == "id":
+        _id(value, name)
+        return value
+    return _check(value, t, name)
+
+
 def _to_wire(value, t: str):
     if t == "via":
         return tuple(value)

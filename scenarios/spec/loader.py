@@ -67,6 +67,7 @@ class Scenario:
     inspection: dict = None  # type: ignore[assignment]
     ticks_per_trade_day: int = 100
     trade_epoch: str = "2025-01-01"
+    privacy: dict = None  # type: ignore[assignment]  # None: no [privacy] table (plaintext)
 
     @property
     def nation_ids(self) -> tuple[str, ...]:
@@ -368,7 +369,17 @@ class _Checker:
                           for n in nations_raw},
             lanes=lanes, domain=t["domain"], sources=sources, inspection=t["inspection"],
             ticks_per_trade_day=meta["ticks_per_trade_day"], trade_epoch=meta["trade_epoch"],
+            privacy=self._privacy(t["privacy"], known) if "privacy" in self.raw else None,
         )
+
+    def _privacy(self, privacy: dict, known: set[str]) -> dict:
+        for nation in privacy["oversight"]:
+            self._known(nation, known, "privacy.oversight")
+        if privacy["mode"] != "committed-quantities" and "tolerance_g" in self.raw["privacy"]:
+            raise self.fail("privacy.tolerance_g", f"has no effect with mode = "
+                            f"\"{privacy['mode']}\"",
+                            'Remove it, or set mode = "committed-quantities".')
+        return dict(privacy)
 
     def _nations(self, preset: dict, explicit: list[dict]) -> list[dict]:
         """The consortium: a [nations] preset (UN members in alpha-3 order), with [[nation]]

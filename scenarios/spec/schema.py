@@ -157,6 +157,8 @@ DIVERSION_KINDS = ("under_report", "false_origin", "undeclared_transit", "dark_h
 # Illicit attempts that do not declare themselves (scenarios/trade/workload.py says what each does).
 ILLICIT_KINDS = ("smuggle", "mislabel", "pre_precursor", "front_company", "split")
 # The grounds on which an importing authority objects to a PEN (nodes/app/authority.py).
+# What the shared chain carries of a custody event (nodes/app/privacy.py, docs/privacy.md).
+PRIVACY_MODES = ("plaintext", "lane-private", "committed-quantities")
 OBJECTION_GROUNDS = ("unknown_consignee", "unlicensed_importer", "missing_end_use", "above_need")
 
 SCHEMA: dict[str, Table] = {
@@ -466,6 +468,27 @@ SCHEMA: dict[str, Table] = {
                                          "source of false alarms on honest cargo.",
                                          "measurement_error_pct = 0.3", minimum=0.0,
                                          maximum=10.0),
+        },
+    ),
+    "privacy": Table(
+        "What of each custody event the shared chain carries (docs/privacy.md). `plaintext`: "
+        "every field, to every nation (the reference). `lane-private`: operators, quantities, "
+        "consignee and documents stay off the chain, which carries a salted hash commitment; "
+        "the plaintext goes only to the nations on the shipment's declared route (and the "
+        "oversight nations), which check it against the commitment. `committed-quantities`: "
+        "quantities go on chain as Pedersen commitments, and every nation checks conservation "
+        "of a shipment from an opening of the difference, which reveals the discrepancy only.",
+        {
+            "mode": Key("str", "plaintext", "What the chain carries.", 'mode = "lane-private"',
+                        choices=PRIVACY_MODES),
+            "oversight": Key("list[str]", [], "Nations (the INCB analogue) that receive every "
+                             "private collection besides the nations of its lane.",
+                             'oversight = ["USA"]'),
+            "tolerance_g": Key("int", 1000, "With committed-quantities: the discrepancy in "
+                               "grams, opened from the commitments, above which every nation "
+                               "flags a shipment. An absolute bound: a tolerance in percent of "
+                               "a hidden quantity would reveal the quantity.",
+                               "tolerance_g = 1000", minimum=0, maximum=10**12),
         },
     ),
     "source": Table(
