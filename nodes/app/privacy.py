@@ -36,7 +36,8 @@ from typing import Callable
 from nodes.app import commit as pc
 from nodes.app.chaincode import DomainState, Flag, TxResult
 from nodes.app.events import (EVENT_KINDS, EVENT_PAYLOAD_BYTES_MAX, FIELDS, VIA_MAX, Event,
-                              EventError, check_field, decode_event, encode_event, field_values)
+                              EventError, check_field, check_id_and_time, decode_event,
+                              encode_event, field_values, unpack_array)
 from nodes.chain.codec import CodecError, pack, unpack
 from nodes.chain.tx import Transaction
 
@@ -188,20 +189,14 @@ def seal(mode: str, kind: str, event_id: str, event_time: int, fields: dict, cos
 
 
 def decode_envelope(mode: str, kind: str, payload: bytes) -> Envelope:
-    if kind not in FIELDS:
-        raise EnvelopeError(f"unknown event kind {kind!r}")
     try:
-        raw = unpack(payload, bytes_max=ENVELOPE_BYTES_MAX)
-    except CodecError as exc:
-        raise EnvelopeError(str(exc)) from None
-    if not isinstance(raw, tuple) or len(raw) != 7 or raw[0] != "sealed":
-        raise EnvelopeError("an envelope is [\"sealed\", event_id, time, values, commitment, "
-                            "lane, opening]")
-    _, event_id, event_time, values, commitment, lane, opening = raw
-    try:
-        check_field(event_id, "id", "event_id")
-        if not isinstance(event_time, int) or isinstance(event_time, bool) or event_time < 0:
-            raise EventError("event_time_ticks must be an integer >= 0")
+        raw = unpack_array(kind, payload, ENVELOPE_BYTES_MAX, 7,
+                           'an envelope is ["sealed", event_id, time, values, commitment, '
+                           'lane, opening]')
+        tag, event_id, event_time, values, commitment, lane, opening = raw
+        if tag != "sealed":
+            raise EventError("an envelope starts with \"sealed\"")
+        check_id_and_time(event_id, event_time)
         spec = FIELDS[kind]
         if not isinstance(values, tuple) or len(values) != len(spec):
             raise EventError(f"{kind} has {len(spec)} fields")
