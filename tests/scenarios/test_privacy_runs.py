@@ -1,0 +1,205 @@
+"""Privacy modes on whole runs (scenarios/trade/privacy.py): no leakage to a nation outside a
+lane, no flag lost, bad openings counted, the same trace for the same seed in each mode, and
+plaintext unchanged by a [privacy] table."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from nodes.chain.codec import pack
+from scenarios.assemble import build_world
+from scenarios.spec.loader import parse_scenario
+
+# High-entropy sentinels in the hidden fields of one CHN -> MEX consignment: a 1 to 5 byte
+# quantity would match random signature bytes by chance, these do not.
+SENTINEL_G = 734_219_865_431
+SENTINEL_TEXT = "consignee-9f3b7c1d5e2a8046b1c3"
+SENTINEL_END_USE = "end-use-51d0e6a4c2b9f7380e1d"
+
+SCENARIO = """
+[scenario]
+name = "privacy-small"
+seed = 5
+ticks_max = 7000
+
+[[nation]]
+id = "CHN"
+
+[[nation]]
+id = "MEX"
+objects_to = []
+
+[[nation]]
+id = "USA"
+
+[[nation]]
+id = "CAN"
+
+[workload]
+txs_per_tick = 0.0
+shipments = 8
+trade_start_tick = 300
+trade_until_tick = 1500
+{diversions}
+
+[[lane]]
+from = "CHN"
+to = "MEX"
+share = 0.6
+
+[[lane]]
+from = "CHN"
+to = "USA"
+share = 0.4
+
+[expect]
+liveness = "any"
+"""
+
+
+def _scenario(mode: str | None, diversions: str = "", extra: str = ""):
+    text = SCENARIO.format(diversions=diversions)
+    if mode is not None:
+        text += f'\n[privacy]\nmode = "{mode}"\n{extra}'
+    return parse_scenario(text, "<privacy test>")
+
+
+def _sentinel_plan(world):
+    """Put the sentinels into one licit CHN -> MEX consignment's hidden fields."""
+    plan = next(p for p in world.workload.plans if p.to_nation == "MEX" and p.diversion is None
+                and any(s.kind == "pen" for s in p.steps))
+    plan.steps[:] = [s for s in plan.steps if s.kind != "transform"]
+    for step in plan.steps:
+        if "quantity_g" in step.fields:
+            step.fields["quantity_g"] = SENTINEL_G
+        if step.kind == "pen":
+            step.fields.update(consignee=SENTINEL_TEXT, end_use=SENTINEL_END_USE)
+    return plan
+
+
+def _needles(value: int) -> list[bytes]:
+    return [value.to_bytes(8, "big")[3:], str(value).encode()]
+
+
+def _run_watching(mode: str | None, watched: str):
+    heard: list[bytes] = []
+
+    def on_deliver(src, dst, data, kind, height, round_):
+        if dst == watched:
+            heard.append(data)
+
+    world = build_world(_scenario(mode), on_deliver=on_deliver)
+    plan = _sentinel_plan(world)
+    summary = world.run()
+    stored = [tx.payload for c in world.nodes[watched].ledger.blocks for tx in c.block.txs]
+    private = world.workload.private
+    if private is not None:
+        stored += list(private.stores[watched].values())
+    return world, summary, plan, b"".join(heard) + b"".join(stored)
+
+
+def _receipt_accepted(world, plan) -> bool:
+    result = world.workload.domain.results.get(f"{plan.id}-receive")
+    return result is not None and result.accepted
+
+
+def test_a_nation_outside_the_lane_receives_and_stores_no_hidden_value():
+    world, _, plan, outside = _run_watching("lane-private", "CAN")
+    assert _receipt_accepted(world, plan)  # the consignment went through, sentinels and all
+    for needle in _needles(SENTINEL_G) + [SENTINEL_TEXT.encode(), SENTINEL_END_USE.encode()]:
+        assert needle not in outside, needle
+    # The lane's members do hold them: the scan looks where the values would be.
+    inside = b"".join(world.workload.private.stores["MEX"].values())
+    assert SENTINEL_TEXT.encode() in inside and _needles(SENTINEL_G)[0] in inside
+    # CAN holds the records of its own registrations, nothing of any consignment.
+    assert all(e.startswith("register-CAN-") for e in world.workload.private.stores["CAN"])
+
+
+def test_in_plaintext_the_outsider_reads_everything():
+    """The control of the scan above: the same consignment, every field on chain."""
+    world, _, plan, outside = _run_watching("plaintext", "CAN")
+    assert _receipt_accepted(world, plan)
+    assert SENTINEL_TEXT.encode() in outside and _needles(SENTINEL_G)[0] in outside
+
+
+def test_committed_quantities_hide_the_quantity_only():
+    world, summary, plan, outside = _run_watching("committed-quantities", "CAN")
+    assert _receipt_accepted(world, plan)
+    for needle in _needles(SENTINEL_G):
+        assert needle not in outside
+    assert SENTINEL_TEXT.encode() in outside  # the consignee is not hidden in this mode
+    privacy = summary.domain["privacy"]
+    assert privacy["openings_rejected"] == {} and privacy["mode"] == "committed-quantities"
+
+
+DIVERSIONS = "diversions = { under_report = 2, undeclared_transit = 1, yield_exceeded = 1 }"
+
+
+def _flags(world) -> set:
+    flags = set()
+    for plan_flags in (world.workload.domain.results.values()):
+        flags |= {(f.kind, f.subject) for f in plan_flags.flags}
+    return flags
+
+
+@pytest.fixture(scope="module")
+def diversion_runs():
+    out = {}
+    for mode, extra in (("plaintext", ""), ("lane-private", ""),
+                        ("committed-quantities", "tolerance_g = 0\n")):
+        world = build_world(_scenario(mode, DIVERSIONS, extra))
+        out[mode] = world, world.run()
+    return out
+
+
+def test_no_flag_is_lost_in_any_mode(diversion_runs):
+    """Every flag of the plaintext run is raised in each private mode (by every nation, on
+    commitments, or by the lane), or reported not checkable: here none is."""
+    base_world, base = diversion_runs["plaintext"]
+    reference = _flags(base_world)
+    assert {k for k, _ in reference} >= {"discrepancy", "undeclared_transit", "yield_exceeded"}
+    for mode in ("lane-private", "committed-quantities"):
+        world, summary = diversion_runs[mode]
+        privacy = summary.domain["privacy"]
+        assert privacy["not_checkable"] == {}
+        assert _flags(world) == reference, mode
+        assert summary.domain["detection_rate"] == base.domain["detection_rate"]
+    checked = diversion_runs["committed-quantities"][1].domain["privacy"]["flags_by_checker"]
+    assert checked["commitments"].get("discrepancy") == \
+        base.domain["flags_by_kind"]["discrepancy"]
+
+
+def test_bad_records_in_a_members_store_are_rejected_and_counted():
+    world = build_world(_scenario("lane-private"))
+
+    def corrupt():
+        store = world.workload.private.stores["MEX"]
+        for event_id in store:
+            store[event_id] = b"\x00" + store[event_id][1:]
+        world.schedule(world.now + 200, corrupt)
+
+    world.schedule(400, corrupt)
+    summary = world.run()
+    rejected = summary.domain["privacy"]["openings_rejected"]
+    assert rejected.get("malformed_record", 0) > 0
+    # The other lane member (CHN) still opens each record: the trade is traced all the same.
+    assert summary.domain["traced_complete_pct"] == 100.0
+
+
+@pytest.mark.parametrize("mode", ["lane-private", "committed-quantities"])
+def test_the_same_seed_gives_the_same_trace_in_each_mode(mode, tmp_path):
+    hashes = set()
+    for i in range(2):
+        world = build_world(_scenario(mode), trace_path=tmp_path / f"{i}.jsonl")
+        hashes.add(world.run().trace_sha256)
+    assert len(hashes) == 1
+
+
+def test_plaintext_with_a_privacy_table_writes_the_same_trace(tmp_path):
+    hashes = []
+    for i, mode in enumerate((None, "plaintext")):
+        world = build_world(_scenario(mode), trace_path=tmp_path / f"{i}.jsonl")
+        hashes.append(world.run().trace_sha256)
+    assert hashes[0] == hashes[1]
