@@ -17,12 +17,13 @@ which). May not know: Byzantine behaviours, the oracle's ground truth.
 
 from __future__ import annotations
 
+import json
 import time
 
 from nodes import Transaction
 from nodes.app.chaincode import Chaincode, Flag, TxResult
 from nodes.app.privacy import (CHECKS, COMMITTED, EnvelopeError, OpeningRejected,
-                               SealedChaincode, decode_envelope, open_record,
+                               SealedChaincode, decode_envelope, hidden_fields, open_record,
                                rules_checkable_share, seal)
 from nodes.chain.codec import pack, unpack
 
@@ -161,18 +162,31 @@ class PrivateLanes:
 
     # ------------------------------------------------------------------ export and summary
 
-    def public_fields(self, tx: Transaction) -> dict:
+    def public_fields(self, tx: Transaction) -> tuple[dict, int | None]:
+        """The fields of `tx` every nation reads on the chain (hidden ones None or their
+        commitment, `_hidden` naming them), and the event's time."""
         try:
             env = decode_envelope(self.mode, tx.kind, tx.payload)
         except EnvelopeError:
-            return {}
+            return {}, None
         fields = {k: (v.hex() if isinstance(v, bytes) else v) for k, v in env.values.items()}
+        fields["_hidden"] = list(hidden_fields(self.mode, tx.kind))
         fields["_lane"] = list(env.lane)
         if env.commitment:
             fields["_commitment"] = env.commitment.hex()
         if env.opening:
             fields["_opened_discrepancy_g"] = env.opening[0]
-        return fields
+        return fields, env.event_time_ticks
+
+    def write_collections(self, path) -> None:
+        """What each nation opened, one JSON line per (nation, event), for `chemtrace trace
+        LOT --as NATION`: the plaintext fields of every record it holds and checked."""
+        with path.open("w") as f:
+            for (nation, event_id), (event, _) in sorted(self.opened.items()):
+                fields = {k: (v.hex() if isinstance(v, bytes) else v)
+                          for k, v in event.fields.items()}
+                f.write(json.dumps({"nation": nation, "event": event_id, "fields": fields},
+                                   sort_keys=True, default=list) + "\n")
 
     def summary(self) -> dict:
         return {

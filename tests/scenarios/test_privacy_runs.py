@@ -4,13 +4,13 @@ plaintext unchanged by a [privacy] table."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from nodes.chain.codec import pack
+from helpers import nations_toml
 from scenarios.assemble import build_world
+from scenarios.cli.main import main
 from scenarios.spec.loader import parse_scenario
+from scenarios.trade.custody import as_seen_by, custody_chain, read_collections, read_ledger
 
 # High-entropy sentinels in the hidden fields of one CHN -> MEX consignment: a 1 to 5 byte
 # quantity would match random signature bytes by chance, these do not.
@@ -24,18 +24,10 @@ name = "privacy-small"
 seed = 5
 ticks_max = 7000
 
-[[nation]]
-id = "CHN"
-
+""" + nations_toml(["CHN", "USA", "CAN"]) + """
 [[nation]]
 id = "MEX"
 objects_to = []
-
-[[nation]]
-id = "USA"
-
-[[nation]]
-id = "CAN"
 
 [workload]
 txs_per_tick = 0.0
@@ -203,3 +195,30 @@ def test_plaintext_with_a_privacy_table_writes_the_same_trace(tmp_path):
         world = build_world(_scenario(mode), trace_path=tmp_path / f"{i}.jsonl")
         hashes.append(world.run().trace_sha256)
     assert hashes[0] == hashes[1]
+
+
+def test_trace_as_a_nation_shows_what_it_sees_and_what_is_hidden(tmp_path, capsys):
+    (tmp_path / "s.toml").write_text(SCENARIO.format(diversions="")
+                                     + '\n[privacy]\nmode = "lane-private"\n')
+    assert main(["run", str(tmp_path / "s.toml"), "--out", str(tmp_path / "run"),
+                 "--quiet"]) == 0
+    run = tmp_path / "run"
+    events = read_ledger(run)
+    receipt = next(e for e in events if e["kind"] == "receive" and e["accepted"]
+                   and "MEX" in e["fields"]["_lane"])
+    lot = receipt["fields"]["new_lot"]
+    chain = custody_chain(events, lot)
+    nations = {"CHN", "MEX", "USA", "CAN"}
+    inside = as_seen_by(chain, "MEX", read_collections(run), nations)
+    outside = as_seen_by(chain, "CAN", read_collections(run), nations)
+    by_kind = {e["kind"]: e for e in inside["events"]}
+    assert by_kind["receive"]["hidden"] == [] and by_kind["receive"]["seen_from"] == "record"
+    assert isinstance(by_kind["receive"]["fields"]["quantity_g"], int)
+    hidden = {e["kind"]: e for e in outside["events"]}["receive"]
+    assert hidden["hidden"] == ["quantity_g", "importer"]
+    assert hidden["fields"]["quantity_g"] is None and hidden["fields"]["new_lot"] == lot
+    capsys.readouterr()
+    assert main(["trace", lot, "--run", str(run), "--as", "CAN"]) == 0
+    out = capsys.readouterr().out
+    assert "hidden from CAN" in out and "quantity_g, importer" in out
+    assert main(["trace", lot, "--run", str(run), "--as", "ZZZ"]) == 2
