@@ -90,7 +90,8 @@ CHECKS: dict[str, dict[str, tuple[str, str]]] = {
                     LANE_PRIVATE: ("lane", "reads the shipped and received quantities, which "
                                            "only the lane sees"),
                     COMMITTED: ("commitments", "the receipt opens shipped minus received: "
-                                               "every nation checks |d| against tolerance_g")},
+                                               "every nation checks the opened discrepancy "
+                                               "against tolerance_g")},
     "overdue": {m: ("all", "reads the ship and receive times, public") for m in MODES},
     "undeclared_transit": {m: ("all", "reads the checkpoint's nation and the declared route, "
                                       "public (the route names the lane)") for m in MODES},

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 
 from nodes import Transaction
 from nodes.app.chaincode import Chaincode, Flag, TxResult
@@ -158,7 +159,12 @@ class PrivateLanes:
                 return None
         tally = self.by_checker[who]
         tally[flag.kind] = tally.get(flag.kind, 0) + 1
-        return None if who == "none" else flag
+        if who == "none":
+            return None
+        if source == "lane":  # its detail quotes the plaintext (masses, operators): withheld
+            return replace(flag, detail=f"raised on the lane's records (checkable by {who}); "
+                                        f"the detail stays with the lane")
+        return flag
 
     # ------------------------------------------------------------------ export and summary
 

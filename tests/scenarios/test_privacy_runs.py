@@ -65,7 +65,9 @@ def _sentinel_plan(world):
     plan.steps[:] = [s for s in plan.steps if s.kind != "transform"]
     for step in plan.steps:
         if "quantity_g" in step.fields:
-            step.fields["quantity_g"] = SENTINEL_G
+            # ten tonnes (1.4%) short on receipt: the lane flags a discrepancy, whose
+            # detail quotes both masses
+            step.fields["quantity_g"] = SENTINEL_G - (10**10 if step.kind == "receive" else 0)
         if step.kind == "pen":
             step.fields.update(consignee=SENTINEL_TEXT, end_use=SENTINEL_END_USE)
     return plan
@@ -75,17 +77,22 @@ def _needles(value: int) -> list[bytes]:
     return [value.to_bytes(8, "big")[3:], str(value).encode()]
 
 
-def _run_watching(mode: str | None, watched: str):
+def _run_watching(mode: str | None, watched: str, tmp_path):
+    """What `watched` received and stored: every message delivered to its node, the blocks
+    of its ledger, its private records, and the ledger export (the chain's view and the lanes'
+    verdicts, which every nation reads)."""
     heard: list[bytes] = []
 
     def on_deliver(src, dst, data, kind, height, round_):
         if dst == watched:
             heard.append(data)
 
-    world = build_world(_scenario(mode), on_deliver=on_deliver)
+    world = build_world(_scenario(mode), on_deliver=on_deliver,
+                        ledger_path=tmp_path / "ledger.jsonl")
     plan = _sentinel_plan(world)
     summary = world.run()
     stored = [tx.payload for c in world.nodes[watched].ledger.blocks for tx in c.block.txs]
+    stored.append((tmp_path / "ledger.jsonl").read_bytes())
     private = world.workload.private
     if private is not None:
         stored += list(private.stores[watched].values())
@@ -97,9 +104,11 @@ def _receipt_accepted(world, plan) -> bool:
     return result is not None and result.accepted
 
 
-def test_a_nation_outside_the_lane_receives_and_stores_no_hidden_value():
-    world, _, plan, outside = _run_watching("lane-private", "CAN")
+def test_a_nation_outside_the_lane_receives_and_stores_no_hidden_value(tmp_path):
+    world, _, plan, outside = _run_watching("lane-private", "CAN", tmp_path)
     assert _receipt_accepted(world, plan)  # the consignment went through, sentinels and all
+    flagged = world.workload.domain.results[f"{plan.id}-receive"].flags
+    assert [f.kind for f in flagged] == ["discrepancy"]  # found by the lane, detail withheld
     for needle in _needles(SENTINEL_G) + [SENTINEL_TEXT.encode(), SENTINEL_END_USE.encode()]:
         assert needle not in outside, needle
     # The lane's members do hold them: the scan looks where the values would be.
@@ -109,15 +118,15 @@ def test_a_nation_outside_the_lane_receives_and_stores_no_hidden_value():
     assert all(e.startswith("register-CAN-") for e in world.workload.private.stores["CAN"])
 
 
-def test_in_plaintext_the_outsider_reads_everything():
+def test_in_plaintext_the_outsider_reads_everything(tmp_path):
     """The control of the scan above: the same consignment, every field on chain."""
-    world, _, plan, outside = _run_watching("plaintext", "CAN")
+    world, _, plan, outside = _run_watching("plaintext", "CAN", tmp_path)
     assert _receipt_accepted(world, plan)
     assert SENTINEL_TEXT.encode() in outside and _needles(SENTINEL_G)[0] in outside
 
 
-def test_committed_quantities_hide_the_quantity_only():
-    world, summary, plan, outside = _run_watching("committed-quantities", "CAN")
+def test_committed_quantities_hide_the_quantity_only(tmp_path):
+    world, summary, plan, outside = _run_watching("committed-quantities", "CAN", tmp_path)
     assert _receipt_accepted(world, plan)
     for needle in _needles(SENTINEL_G):
         assert needle not in outside
