@@ -194,3 +194,12 @@ def test_the_shared_chain_rejects_malformed_and_duplicate_envelopes_and_forks_cl
     # as in the plaintext chaincode, a malformed payload is a result but not a counted event
     assert fork.applied == 1 and cc.state.applied == 1 and cc.state.rejected == 2
     assert fork.root != cc.state.root
+
+
+def test_the_docs_table_says_who_checks_each_flag_as_the_code_does():
+    from pathlib import Path
+    text = (Path(__file__).resolve().parents[2] / "docs" / "privacy.md").read_text()
+    for kind in FLAG_KINDS:
+        row = next(line for line in text.splitlines() if line.startswith(f"| `{kind}` |"))
+        cells = [c.strip() for c in row.split("|")[2:5]]
+        assert cells == [CHECKS[kind][m][0] for m in MODES], kind
