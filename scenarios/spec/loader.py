@@ -334,6 +334,9 @@ class _Checker:
                                                        or b["until_tick"] is not None):
                 raise self.fail(f"{path}.from_tick", "opt_out applies to the whole run",
                                 "Remove from_tick and until_tick from this behaviour.")
+            if b["kind"] == BehaviourKind.OPT_OUT and \
+                    t["privacy"]["mode"] in params["joins_under"]:
+                continue  # it joins under this privacy mode: no opt-out in this run
             behaviours.append(Behaviour(tuple(b["nations"]), BehaviourKind(b["kind"]),
                                         b["from_tick"], b["until_tick"], params))
         opted = [n for b in behaviours

@@ -62,6 +62,9 @@ class BehaviourKind(StrEnum):
     FORK = "fork"
 
 
+# What the shared chain carries of a custody event (nodes/app/privacy.py, docs/privacy.md).
+PRIVACY_MODES = ("plaintext", "lane-private", "committed-quantities")
+
 # Each behaviour kind, what it does, and its params (name -> Key). Byzantine kinds wrap an honest
 # node and rewrite what it sends or how it judges; corrupt kinds bend the records officials file.
 BEHAVIOURS: dict[str, tuple[str, dict]] = {
@@ -74,7 +77,12 @@ BEHAVIOURS: dict[str, tuple[str, dict]] = {
                 "Applies to the whole run.", {
                     "mode": Key("str", "full", "full or records_only.",
                                 'params = { mode = "records_only" }',
-                                choices=("full", "records_only"))}),
+                                choices=("full", "records_only")),
+                    "joins_under": Key("list[str]", [], "Privacy modes ([privacy] mode) under "
+                                       "which the nation joins after all: its reason to stay "
+                                       "out is that its trade would be plaintext to every "
+                                       "nation.", 'params = { joins_under = ["lane-private"] }',
+                                       choices=PRIVACY_MODES)}),
     "mute": ("Alive and following the protocol, but sends nothing.", {}),
     "equivocate": ("Signs conflicting votes; as proposer, sends different blocks to different "
                    "peers. mode = \"noisy\" sends both versions to everyone (evidence is "
@@ -157,8 +165,6 @@ DIVERSION_KINDS = ("under_report", "false_origin", "undeclared_transit", "dark_h
 # Illicit attempts that do not declare themselves (scenarios/trade/workload.py says what each does).
 ILLICIT_KINDS = ("smuggle", "mislabel", "pre_precursor", "front_company", "split")
 # The grounds on which an importing authority objects to a PEN (nodes/app/authority.py).
-# What the shared chain carries of a custody event (nodes/app/privacy.py, docs/privacy.md).
-PRIVACY_MODES = ("plaintext", "lane-private", "committed-quantities")
 OBJECTION_GROUNDS = ("unknown_consignee", "unlicensed_importer", "missing_end_use", "above_need")
 
 SCHEMA: dict[str, Table] = {

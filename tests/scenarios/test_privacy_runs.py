@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import nations_toml
+from helpers import LIBRARY, nations_toml
 from scenarios.assemble import build_world
 from scenarios.cli.main import main
-from scenarios.spec.loader import parse_scenario
+from scenarios.spec.loader import ScenarioError, parse_scenario
 from scenarios.trade.custody import as_seen_by, custody_chain, read_collections, read_ledger
 
 # High-entropy sentinels in the hidden fields of one CHN -> MEX consignment: a 1 to 5 byte
@@ -231,3 +231,27 @@ def test_trace_as_a_nation_shows_what_it_sees_and_what_is_hidden(tmp_path, capsy
     out = capsys.readouterr().out
     assert "hidden from CAN" in out and "quantity_g, importer" in out
     assert main(["trace", lot, "--run", str(run), "--as", "ZZZ"]) == 2
+
+
+def test_a_nation_that_opts_out_under_plaintext_joins_under_the_modes_it_names():
+    text = (LIBRARY / "opt-out-privacy.toml").read_text()
+    for mode, opted in ((None, True), ("plaintext", True), ("lane-private", False),
+                        ("committed-quantities", False)):
+        extra = "" if mode is None else f'\n[privacy]\nmode = "{mode}"\n'
+        scenario = parse_scenario(text + extra, "opt-out-privacy.toml")
+        assert any(b.kind == "opt_out" for b in scenario.behaviours) == opted, mode
+
+
+@pytest.mark.parametrize("extra, where, fix", [
+    ('[privacy]\nmode = "secret"\n', "privacy.mode", "plaintext, lane-private"),
+    ('[privacy]\noversight = ["XXX"]\n', "privacy.oversight", "Use one of the [[nation]] ids"),
+    ('[privacy]\nmode = "lane-private"\ntolerance_g = 5\n', "privacy.tolerance_g",
+     'set mode = "committed-quantities"'),
+    ('[privacy]\nmode = "lane-private"\nsecret = 1\n', "privacy.secret", "mode"),
+])
+def test_privacy_table_errors_name_the_line_the_key_and_the_fix(extra, where, fix):
+    text = SCENARIO.format(diversions="") + "\n" + extra
+    with pytest.raises(ScenarioError) as info:
+        parse_scenario(text, "p.toml")
+    message = str(info.value)
+    assert message.startswith("p.toml:") and where in message and fix in message, message
