@@ -309,7 +309,19 @@ def _global_day(r: Run) -> None:
     assert r.domain["shipments"] == 20_000
 
 
+def _opt_out_privacy(r: Run) -> None:
+    """Under plaintext (the file as it is) Panama stays out; under lane-private it joins."""
+    d = r.domain
+    assert r.summary.nations_opted_out == ["PAN"] and d["traced_complete_pct"] < 100
+    assert d["diversions_flagged"]["under_report"] == d["diversions_injected"]["under_report"] == 8
+    s = _variant("opt-out-privacy.toml", "[expect]",
+                 '[privacy]\nmode = "lane-private"\n\n[expect]')
+    assert s.nations_opted_out == [] and s.domain["traced_complete_pct"] == 100.0
+    assert s.domain["privacy"]["mode"] == "lane-private" and s.domain["false_flags"] == 0
+
+
 EFFECTS = {
+    "opt-out-privacy.toml": _opt_out_privacy,
     "live-four.toml": _live_four,
     "baseline.toml": _baseline,
     "illicit-mix.toml": _illicit_mix,
