@@ -48,7 +48,8 @@ def test_lot_split_into_three_shipments_conserves_and_a_gram_of_skim_is_caught()
     d, r = c.open_difference(lot_g, r_lot, shipments)
     assert c.conservation(lot_c, ship_cs, d, r, tolerance=0) == (True, 0)
     # The plaintext quantities appear nowhere in what the checker sees.
-    seen = lot_c + b"".join(ship_cs) + d.to_bytes(8, "little", signed=True) + r.to_bytes(32, "little")
+    seen = (lot_c + b"".join(ship_cs) + d.to_bytes(8, "little", signed=True)
+            + r.to_bytes(32, "little"))
     for q in (lot_g, *(q for q, _ in shipments)):
         for width in (3, 4, 8):
             assert q.to_bytes(width, "little") not in seen and q.to_bytes(width, "big") not in seen
