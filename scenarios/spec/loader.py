@@ -378,6 +378,9 @@ class _Checker:
     def _privacy(self, privacy: dict, known: set[str]) -> dict:
         for nation in privacy["oversight"]:
             self._known(nation, known, "privacy.oversight")
+        if "oversight_access" in self.raw["privacy"] and not privacy["oversight"]:
+            raise self.fail("privacy.oversight_access", "has no effect without oversight "
+                            "nations", 'Add oversight = ["USA"] (a nation of the scenario).')
         if privacy["mode"] != "committed-quantities" and "tolerance_g" in self.raw["privacy"]:
             raise self.fail("privacy.tolerance_g", f"has no effect with mode = "
                             f"\"{privacy['mode']}\"",

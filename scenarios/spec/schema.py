@@ -487,9 +487,14 @@ SCHEMA: dict[str, Table] = {
         {
             "mode": Key("str", "plaintext", "What the chain carries.", 'mode = "lane-private"',
                         choices=PRIVACY_MODES),
-            "oversight": Key("list[str]", [], "Nations (the INCB analogue) that receive every "
-                             "private collection besides the nations of its lane.",
-                             'oversight = ["USA"]'),
+            "oversight": Key("list[str]", [], "Nations (the INCB analogue) that receive "
+                             "private records besides the nations of their lane; "
+                             "oversight_access says which.", 'oversight = ["USA"]'),
+            "oversight_access": Key("str", "all", "`all`: the oversight nations receive every "
+                                    "record. `on_flag`: they receive a lot's or shipment's "
+                                    "trail only when its lane flags it, disclosed by a member of "
+                                    "the lane (selective disclosure).",
+                                    'oversight_access = "on_flag"', choices=("all", "on_flag")),
             "tolerance_g": Key("int", 1000, "With committed-quantities: the discrepancy in "
                                "grams, opened from the commitments, above which every nation "
                                "flags a shipment. An absolute bound: a tolerance in percent of "

@@ -34,9 +34,16 @@ PRIVATE_RETRY_TICKS = 100  # a member that is down gets it when it is back
 
 class PrivateLanes:
     def __init__(self, world, mode: str, oversight: tuple[str, ...], tolerance_g: int,
-                 view: Chaincode) -> None:
+                 view: Chaincode, oversight_access: str = "all") -> None:
         self.world, self.mode, self.oversight, self.tolerance_g = world, mode, oversight, \
             tolerance_g
+        # "all": the oversight nations are on every lane; "on_flag": a lane member discloses a
+        # subject's trail to them when the lane flags it (selective disclosure)
+        self.oversight_access = oversight_access
+        self.envelopes: dict[str, object] = {}  # event id -> its envelope on the chain
+        self.granted: dict[str, set[str]] = {n: set() for n in oversight}
+        self.disclosed_records = 0
+        self.requests: dict[str, int] = {}
         self.view = view  # the lanes' plaintext chaincode
         self.rng = world.stream("privacy")
         self.members = set(world.nations)
@@ -57,7 +64,7 @@ class PrivateLanes:
         return SealedChaincode(chain_id, self.mode, self.tolerance_g)
 
     def lane(self, filer: str, route: tuple[str, ...]) -> tuple[str, ...]:
-        nations = (filer, *route, *self.oversight)
+        nations = (filer, *route, *(self.oversight if self.oversight_access == "all" else ()))
         return tuple(n for n in dict.fromkeys(nations) if n in self.members)
 
     # ------------------------------------------------------------------ filing
@@ -110,6 +117,7 @@ class PrivateLanes:
                 out.append(chain)
                 continue
             env = decode_envelope(self.mode, tx.kind, tx.payload)  # the chain accepted it
+            self.envelopes[env.event_id] = env
             payload = self._open(env)
             if payload is None:
                 out.append(TxResult(tx.tx_id, tx.kind, env.event_id, False, "unopened", ()))
@@ -118,6 +126,9 @@ class PrivateLanes:
             lane = view.apply_tx(plain, block.time_ticks)
             kept = [f for f in (self._sort(f, "lane") for f in lane.flags) if f is not None]
             kept += [f for f in (self._sort(f, "chain") for f in chain.flags) if f is not None]
+            if self.oversight_access == "on_flag" and self.oversight:
+                for flag in kept:
+                    self._disclose(flag.subject, env.lane)
             out.append(TxResult(tx.tx_id, tx.kind, lane.event_id, lane.accepted, lane.reason,
                                 tuple(kept)))
         return tuple(f for f in flags if f is not None), tuple(out)
@@ -148,6 +159,59 @@ class PrivateLanes:
             self.openings_rejected["record_missing"] = \
                 self.openings_rejected.get("record_missing", 0) + 1
         return payload
+
+    # ------------------------------------------------------------------ selective disclosure
+
+    def _trail(self, subject: str) -> list[str]:
+        """The event ids of `subject`'s trail as the lanes' records hold it: a shipment, its
+        lot and the lot its receipt made; a lot and the lots made from it."""
+        state = self.view.state
+        subjects = {subject}
+        shipment = state.shipments.get(subject)
+        if shipment is not None:
+            subjects.add(shipment.lot)
+        subjects |= {lot.id for lot in state.lots.values() if lot.origin in subjects}
+        events: list[str] = []
+        for s in sorted(subjects):
+            events += [e for e in state.lot_history.get(s, ()) if e not in events]
+        return events
+
+    def _disclose(self, subject: str, lane: tuple[str, ...]) -> None:
+        """The first member of the flagged event's lane grants the oversight nations the
+        openings of the subject's trail: each record it holds, one delivery per recipient."""
+        discloser = next((n for n in lane if n not in self.oversight), None)
+        if discloser is None or all(subject in g for g in self.granted.values()):
+            return
+        store = self.stores[discloser]
+        for nation in self.oversight:
+            self.granted[nation].add(subject)
+            for event_id in self._trail(subject):
+                record = store.get(event_id)
+                if record is not None and event_id not in self.stores[nation]:
+                    self.world.schedule(self.world.now + PRIVATE_DELIVERY_TICKS,
+                                        self._receive_disclosure, nation, event_id, record)
+
+    def _receive_disclosure(self, nation: str, event_id: str, record: bytes) -> None:
+        """An oversight nation stores a disclosed record and checks it against the chain."""
+        self._deliver(nation, event_id, record)
+        self.disclosed_records += 1
+        try:
+            self.opened[(nation, event_id)] = open_record(self.mode, self.envelopes[event_id],
+                                                          record)
+        except OpeningRejected as exc:
+            self.openings_rejected[exc.reason] = self.openings_rejected.get(exc.reason, 0) + 1
+
+    def request(self, requester: str, subject: str) -> str:
+        """A nation asks for the openings of `subject`'s trail: "granted" to an oversight
+        nation holding the grant; otherwise refused with a reason, counted, nothing sent."""
+        if requester not in self.oversight:
+            reason = "not_oversight"
+        elif subject not in self.granted[requester]:
+            reason = "no_grant"
+        else:
+            reason = "granted"
+        self.requests[reason] = self.requests.get(reason, 0) + 1
+        return reason
 
     def _sort(self, flag: Flag, source: str) -> Flag | None:
         """Who checks `flag` in this mode; None when it goes no further (counted)."""
@@ -204,6 +268,10 @@ class PrivateLanes:
             "not_checkable": dict(sorted(self.by_checker["none"].items())),
             "openings_rejected": dict(sorted(self.openings_rejected.items())),
             "records_delivered": self.deliveries,
+            "oversight_access": self.oversight_access,
+            "subjects_disclosed": {n: len(g) for n, g in sorted(self.granted.items())},
+            "records_disclosed": self.disclosed_records,
+            "disclosure_requests": dict(sorted(self.requests.items())),
             "record_bytes_received_by_nation": dict(sorted(self.received_bytes.items())),
             "seal_us_per_event": round(self.seal_ns / 1000 / self.sealed, 1)
             if self.sealed else None,

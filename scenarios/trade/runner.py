@@ -127,7 +127,8 @@ class TradeWorkload(Workload):
         if self.privacy is not None and self.privacy["mode"] != "plaintext":
             self.private = PrivateLanes(world, self.privacy["mode"],
                                         tuple(self.privacy["oversight"]),
-                                        self.privacy["tolerance_g"], self.view)
+                                        self.privacy["tolerance_g"], self.view,
+                                        self.privacy["oversight_access"])
         self.view_pending: dict[int, object] = {}
         self.objections = {"licit": 0, "illicit": 0}
         if self.ledger_path is not None:

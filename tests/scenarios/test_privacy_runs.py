@@ -248,6 +248,8 @@ def test_a_nation_that_opts_out_under_plaintext_joins_under_the_modes_it_names()
     ('[privacy]\nmode = "lane-private"\ntolerance_g = 5\n', "privacy.tolerance_g",
      'set mode = "committed-quantities"'),
     ('[privacy]\nmode = "lane-private"\nsecret = 1\n', "privacy.secret", "mode"),
+    ('[privacy]\nmode = "lane-private"\noversight_access = "on_flag"\n',
+     "privacy.oversight_access", "Add oversight"),
 ])
 def test_privacy_table_errors_name_the_line_the_key_and_the_fix(extra, where, fix):
     text = SCENARIO.format(diversions="") + "\n" + extra
@@ -255,3 +257,19 @@ def test_privacy_table_errors_name_the_line_the_key_and_the_fix(extra, where, fi
         parse_scenario(text, "p.toml")
     message = str(info.value)
     assert message.startswith("p.toml:") and where in message and fix in message, message
+
+
+def test_a_disclosure_request_without_the_grant_is_refused_and_counted():
+    world = build_world(parse_scenario((LIBRARY / "investigation.toml").read_text(),
+                                       "investigation.toml"))
+    summary = world.run()
+    private = world.workload.private
+    flagged = sorted(private.granted["CAN"])
+    unflagged = next(p.id for p in world.workload.plans if p.id not in flagged)
+    assert flagged and private.request("CAN", flagged[0]) == "granted"
+    assert private.request("CAN", unflagged) == "no_grant"
+    assert private.request("MEX", flagged[0]) == "not_oversight"
+    assert private.requests == {"granted": 1, "no_grant": 1, "not_oversight": 1}
+    # Nothing reached CAN of the unflagged shipment: its trail stays hidden from it.
+    assert not any(e.startswith(f"{unflagged}-") for e in private.stores["CAN"])
+    assert summary.domain["privacy"]["oversight_access"] == "on_flag"
