@@ -1,14 +1,15 @@
 """The trade's private collections in a private mode (`[privacy] mode`, docs/privacy.md).
 
 Owns, for the simulated world: which nations an event's record goes to (its lane: the nations
-of the shipment's declared route, the filing nation, and the `[privacy] oversight` nations),
-the per-recipient delivery of each record through the kernel's clock (one delivery per
-recipient, so a static per-nation ACL could guard each one live), what each nation received
-and stored, the members' checks of each record against the shared chain, and the lane's
-verdict: the chaincode of nodes/app/chaincode.py run on the opened plaintext, whose flags are
-then sorted by `nodes.app.privacy.CHECKS` into those every nation checks, those the lane checks
-(its verdict is what the others get) and those not checkable in the mode, counted, never
-dropped silently.
+of the shipment's declared route, the filing nation, and with `[privacy] oversight_access =
+"all"` the oversight nations), the per-recipient delivery of each record through the kernel's
+clock (one delivery per recipient, so a static per-nation ACL could guard each one live), what
+each nation received and stored, the members' checks of each record against the shared chain,
+the lane's verdict: the chaincode of nodes/app/chaincode.py run on the opened plaintext, whose
+flags are then sorted by `nodes.app.privacy.CHECKS` into those every nation checks, those the
+lane checks (its verdict is what the others get) and those not checkable in the mode, counted,
+never dropped silently; and selective disclosure (`oversight_access = "on_flag"`): a flagged
+subject's trail, disclosed by a member of its lane to the oversight nations.
 
 The lane's verdict comes from one plaintext chaincode standing for the members of every lane:
 each rule it applies reads only data that some member of the event's lane holds (CHECKS says
@@ -30,6 +31,9 @@ from nodes.chain.codec import pack, unpack
 
 PRIVATE_DELIVERY_TICKS = 1  # a record reaches each lane member a tick after filing
 PRIVATE_RETRY_TICKS = 100  # a member that is down gets it when it is back
+# Flags that disclose nothing to the oversight nations: a fact about a declared route, which
+# licit trade on it gets too (scenarios/trade/oracle.py, ROUTE_FLAGS)
+NOT_DISCLOSED = ("dark_hop",)
 
 
 class PrivateLanes:
@@ -128,7 +132,8 @@ class PrivateLanes:
             kept += [f for f in (self._sort(f, "chain") for f in chain.flags) if f is not None]
             if self.oversight_access == "on_flag" and self.oversight:
                 for flag in kept:
-                    self._disclose(flag.subject, env.lane)
+                    if flag.kind not in NOT_DISCLOSED:
+                        self._disclose(flag.subject, env.lane)
             out.append(TxResult(tx.tx_id, tx.kind, lane.event_id, lane.accepted, lane.reason,
                                 tuple(kept)))
         return tuple(f for f in flags if f is not None), tuple(out)
