@@ -203,3 +203,15 @@ def test_the_docs_table_says_who_checks_each_flag_as_the_code_does():
         row = next(line for line in text.splitlines() if line.startswith(f"| `{kind}` |"))
         cells = [c.strip() for c in row.split("|")[2:5]]
         assert cells == [CHECKS[kind][m][0] for m in MODES], kind
+
+
+def test_a_record_with_a_negative_quantity_is_rejected():
+    """The commitment to -5 kg is a valid point (nothing on the chain can tell), but the lane
+    member that opens the record finds no quantity there."""
+    negative = dict(shipment="S1", quantity_g=-5_000, importer="MEX-IMP", new_lot="L2")
+    env_bytes, record = seal(COMMITTED, "receive", "S1-receive", 20, negative, (),
+                             ("CHN", "MEX"), _rand(8))
+    env = decode_envelope(COMMITTED, "receive", env_bytes)  # the chain accepts its form
+    with pytest.raises(OpeningRejected) as info:
+        open_record(COMMITTED, env, record)
+    assert info.value.reason == "malformed_record"

@@ -15,6 +15,7 @@ from scenarios.trade.custody import as_seen_by, custody_chain, read_collections,
 # High-entropy sentinels in the hidden fields of one CHN -> MEX consignment: a 1 to 5 byte
 # quantity would match random signature bytes by chance, these do not.
 SENTINEL_G = 734_219_865_431
+RECEIVED_G = SENTINEL_G - 10**10  # ten tonnes (1.4%) short
 SENTINEL_TEXT = "consignee-9f3b7c1d5e2a8046b1c3"
 SENTINEL_END_USE = "end-use-51d0e6a4c2b9f7380e1d"
 
@@ -67,7 +68,7 @@ def _sentinel_plan(world):
         if "quantity_g" in step.fields:
             # ten tonnes (1.4%) short on receipt: the lane flags a discrepancy, whose
             # detail quotes both masses
-            step.fields["quantity_g"] = SENTINEL_G - (10**10 if step.kind == "receive" else 0)
+            step.fields["quantity_g"] = RECEIVED_G if step.kind == "receive" else SENTINEL_G
         if step.kind == "pen":
             step.fields.update(consignee=SENTINEL_TEXT, end_use=SENTINEL_END_USE)
     return plan
@@ -109,7 +110,8 @@ def test_a_nation_outside_the_lane_receives_and_stores_no_hidden_value(tmp_path)
     assert _receipt_accepted(world, plan)  # the consignment went through, sentinels and all
     flagged = world.workload.domain.results[f"{plan.id}-receive"].flags
     assert [f.kind for f in flagged] == ["discrepancy"]  # found by the lane, detail withheld
-    for needle in _needles(SENTINEL_G) + [SENTINEL_TEXT.encode(), SENTINEL_END_USE.encode()]:
+    for needle in (_needles(SENTINEL_G) + _needles(RECEIVED_G)
+                   + [SENTINEL_TEXT.encode(), SENTINEL_END_USE.encode()]):
         assert needle not in outside, needle
     # The lane's members do hold them: the scan looks where the values would be.
     inside = b"".join(world.workload.private.stores["MEX"].values())
@@ -123,13 +125,14 @@ def test_in_plaintext_the_outsider_reads_everything(tmp_path):
     world, _, plan, outside = _run_watching("plaintext", "CAN", tmp_path)
     assert _receipt_accepted(world, plan)
     assert SENTINEL_TEXT.encode() in outside and _needles(SENTINEL_G)[0] in outside
+    assert _needles(RECEIVED_G)[0] in outside
 
 
 def test_committed_quantities_hide_the_quantity_only(tmp_path):
     world, summary, plan, outside = _run_watching("committed-quantities", "CAN", tmp_path)
     assert _receipt_accepted(world, plan)
-    for needle in _needles(SENTINEL_G):
-        assert needle not in outside
+    for needle in _needles(SENTINEL_G) + _needles(RECEIVED_G):
+        assert needle not in outside  # the opened discrepancy, 10**10 g, is public by design
     assert SENTINEL_TEXT.encode() in outside  # the consignee is not hidden in this mode
     privacy = summary.domain["privacy"]
     assert privacy["openings_rejected"] == {} and privacy["mode"] == "committed-quantities"
