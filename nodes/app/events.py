@@ -111,19 +111,31 @@ def field_values(kind: str, fields: dict) -> tuple:
     return tuple(_to_wire(fields[name], t) for name, t in FIELDS[kind])
 
 
-def decode_event(kind: str, payload: bytes) -> Event:
+def unpack_array(kind: str, payload: bytes, bytes_max: int, length: int, shape: str) -> tuple:
+    """The payload of an event kind as a msgpack array of `length` items (its items are the
+    caller's to check), or EventError naming `shape`."""
     if kind not in FIELDS:
         raise EventError(f"unknown event kind {kind!r}")
     try:
-        raw = unpack(payload, bytes_max=EVENT_PAYLOAD_BYTES_MAX)
+        raw = unpack(payload, bytes_max=bytes_max)
     except CodecError as exc:
         raise EventError(str(exc)) from None
-    if not isinstance(raw, tuple) or len(raw) != 4:
-        raise EventError("an event is [event_id, event_time_ticks, fields, cosigs]")
-    event_id, event_time, values, cosigs = raw
+    if not isinstance(raw, tuple) or len(raw) != length:
+        raise EventError(shape)
+    return raw
+
+
+def check_id_and_time(event_id, event_time) -> None:
     _id(event_id, "event_id")
     if not _int(event_time) or event_time < 0:
         raise EventError("event_time_ticks must be an integer >= 0")
+
+
+def decode_event(kind: str, payload: bytes) -> Event:
+    event_id, event_time, values, cosigs = unpack_array(
+        kind, payload, EVENT_PAYLOAD_BYTES_MAX, 4,
+        "an event is [event_id, event_time_ticks, fields, cosigs]")
+    check_id_and_time(event_id, event_time)
     spec = FIELDS[kind]
     if not isinstance(values, tuple) or len(values) != len(spec):
         raise EventError(f"{kind} has {len(spec)} fields: {', '.join(n for n, _ in spec)}")
@@ -135,6 +147,14 @@ def decode_event(kind: str, payload: bytes) -> Event:
                 or not isinstance(item[1], bytes) or len(item[1]) != 64):
             raise EventError("a co-signature is [signer_id, 64-byte signature]")
     return Event(kind, event_id, event_time, fields, cosigs)
+
+
+def check_field(value, t: str, name: str):
+    """`value` if it is a valid field of type `t`, else EventError naming `name`."""
+    if t == "id":
+        _id(value, name)
+        return value
+    return _check(value, t, name)
 
 
 def _to_wire(value, t: str):

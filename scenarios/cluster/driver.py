@@ -186,6 +186,11 @@ class LiveCluster(World):
                 f"supported by chemtrace cluster, which runs honest nodes only; live runs "
                 f"support {', '.join(sorted(SUPPORTED_BEHAVIOURS))} and [[partition]]. Run this "
                 f"scenario with chemtrace run")
+        if scenario.privacy is not None and scenario.privacy["mode"] != "plaintext":
+            raise ClusterError(
+                f"{scenario.source}: [privacy] mode = \"{scenario.privacy['mode']}\" runs in "
+                f"the simulated world only (docs/privacy.md): live nodes keep plaintext "
+                f"records. Run this scenario with chemtrace run, or remove the [privacy] table")
         if broker != "spawn":
             BrokerUrl.parse(broker)  # a bad URL is the user's to fix before anything starts
         self.out_dir = Path(out_dir)

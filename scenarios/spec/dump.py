@@ -41,6 +41,8 @@ def scenario_to_toml(s: Scenario, header: str = "") -> str:
         "expect": dict(s.expect),
     }
     doc = {name: _prune(name, value) for name, value in doc.items()}
+    if s.privacy is not None:  # a written [privacy] table, even at its defaults, stays
+        doc["privacy"] = {"mode": s.privacy["mode"], **_prune("privacy", s.privacy)}
     doc = {k: v for k, v in doc.items() if v != [] and v != {}}
     text = tomli_w.dumps(doc)
     if header:

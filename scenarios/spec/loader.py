@@ -67,6 +67,7 @@ class Scenario:
     inspection: dict = None  # type: ignore[assignment]
     ticks_per_trade_day: int = 100
     trade_epoch: str = "2025-01-01"
+    privacy: dict = None  # type: ignore[assignment]  # None: no [privacy] table (plaintext)
 
     @property
     def nation_ids(self) -> tuple[str, ...]:
@@ -333,6 +334,9 @@ class _Checker:
                                                        or b["until_tick"] is not None):
                 raise self.fail(f"{path}.from_tick", "opt_out applies to the whole run",
                                 "Remove from_tick and until_tick from this behaviour.")
+            if b["kind"] == BehaviourKind.OPT_OUT and \
+                    t["privacy"]["mode"] in params["joins_under"]:
+                continue  # it joins under this privacy mode: no opt-out in this run
             behaviours.append(Behaviour(tuple(b["nations"]), BehaviourKind(b["kind"]),
                                         b["from_tick"], b["until_tick"], params))
         opted = [n for b in behaviours
@@ -368,7 +372,20 @@ class _Checker:
                           for n in nations_raw},
             lanes=lanes, domain=t["domain"], sources=sources, inspection=t["inspection"],
             ticks_per_trade_day=meta["ticks_per_trade_day"], trade_epoch=meta["trade_epoch"],
+            privacy=self._privacy(t["privacy"], known) if "privacy" in self.raw else None,
         )
+
+    def _privacy(self, privacy: dict, known: set[str]) -> dict:
+        for nation in privacy["oversight"]:
+            self._known(nation, known, "privacy.oversight")
+        if "oversight_access" in self.raw["privacy"] and not privacy["oversight"]:
+            raise self.fail("privacy.oversight_access", "has no effect without oversight "
+                            "nations", 'Add oversight = ["USA"] (a nation of the scenario).')
+        if privacy["mode"] != "committed-quantities" and "tolerance_g" in self.raw["privacy"]:
+            raise self.fail("privacy.tolerance_g", f"has no effect with mode = "
+                            f"\"{privacy['mode']}\"",
+                            'Remove it, or set mode = "committed-quantities".')
+        return dict(privacy)
 
     def _nations(self, preset: dict, explicit: list[dict]) -> list[dict]:
         """The consortium: a [nations] preset (UN members in alpha-3 order), with [[nation]]

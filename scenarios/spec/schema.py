@@ -65,6 +65,9 @@ class BehaviourKind(StrEnum):
     INVALID_BLOCK = "invalid_block"
 
 
+# What the shared chain carries of a custody event (nodes/app/privacy.py, docs/privacy.md).
+PRIVACY_MODES = ("plaintext", "lane-private", "committed-quantities")
+
 # Each behaviour kind, what it does, and its params (name -> Key). Byzantine kinds wrap an honest
 # node and rewrite what it sends or how it judges; corrupt kinds bend the records officials file.
 BEHAVIOURS: dict[str, tuple[str, dict]] = {
@@ -77,7 +80,12 @@ BEHAVIOURS: dict[str, tuple[str, dict]] = {
                 "Applies to the whole run.", {
                     "mode": Key("str", "full", "full or records_only.",
                                 'params = { mode = "records_only" }',
-                                choices=("full", "records_only"))}),
+                                choices=("full", "records_only")),
+                    "joins_under": Key("list[str]", [], "Privacy modes ([privacy] mode) under "
+                                       "which the nation joins after all: its reason to stay "
+                                       "out is that its trade would be plaintext to every "
+                                       "nation.", 'params = { joins_under = ["lane-private"] }',
+                                       choices=PRIVACY_MODES)}),
     "mute": ("Alive and following the protocol, but sends nothing.", {}),
     "equivocate": ("Signs conflicting votes; as proposer, sends different blocks to different "
                    "peers. mode = \"noisy\" sends both versions to everyone (evidence is "
@@ -477,6 +485,32 @@ SCHEMA: dict[str, Table] = {
                                          "source of false alarms on honest cargo.",
                                          "measurement_error_pct = 0.3", minimum=0.0,
                                          maximum=10.0),
+        },
+    ),
+    "privacy": Table(
+        "What of each custody event the shared chain carries (docs/privacy.md). `plaintext`: "
+        "every field, to every nation (the reference). `lane-private`: operators, quantities, "
+        "consignee and documents stay off the chain, which carries a salted hash commitment; "
+        "the plaintext goes only to the nations on the shipment's declared route (and the "
+        "oversight nations), which check it against the commitment. `committed-quantities`: "
+        "quantities go on chain as Pedersen commitments, and every nation checks conservation "
+        "of a shipment from an opening of the difference, which reveals the discrepancy only.",
+        {
+            "mode": Key("str", "plaintext", "What the chain carries.", 'mode = "lane-private"',
+                        choices=PRIVACY_MODES),
+            "oversight": Key("list[str]", [], "Nations (the INCB analogue) that receive "
+                             "private records besides the nations of their lane; "
+                             "oversight_access says which.", 'oversight = ["USA"]'),
+            "oversight_access": Key("str", "all", "`all`: the oversight nations receive every "
+                                    "record. `on_flag`: they receive a lot's or shipment's "
+                                    "trail only when its lane flags it, disclosed by a member of "
+                                    "the lane (selective disclosure).",
+                                    'oversight_access = "on_flag"', choices=("all", "on_flag")),
+            "tolerance_g": Key("int", 1000, "With committed-quantities: the discrepancy in "
+                               "grams, opened from the commitments, above which every nation "
+                               "flags a shipment. An absolute bound: a tolerance in percent of "
+                               "a hidden quantity would reveal the quantity.",
+                               "tolerance_g = 1000", minimum=0, maximum=10**12),
         },
     ),
     "source": Table(

@@ -38,7 +38,8 @@ DOMAIN_METRICS = ("shipments", "shipped_kg", "licit_kg", "traced_complete_pct",
 # Sections of the domain summary that a sweep may name a metric in, by path.
 DOMAIN_PATHS = ("detection_rate_by_kind.", "leaked_kg_by_kind.", "diversions_flagged.",
                 "diversions_injected.", "flags_by_kind.", "traced_kg_by_nation.",
-                "dark_kg_by_nation.", "illicit.", "inspections.", "pen_objections.")
+                "dark_kg_by_nation.", "illicit.", "inspections.", "pen_objections.",
+                "privacy.")
 
 
 def domain_value(domain: dict, path: str):

@@ -35,6 +35,46 @@ def read_ledger(run_dir: Path) -> list[dict]:
     return events
 
 
+def read_collections(run_dir: Path) -> dict[str, dict[str, dict]] | None:
+    """What each nation opened of the private collections (`collections.jsonl`, written by a
+    run in a private mode): nation -> event id -> plaintext fields. None for a plaintext run,
+    where every nation reads every field on the chain."""
+    path = run_dir / "collections.jsonl"
+    if not path.exists():
+        return None
+    out: dict[str, dict[str, dict]] = {}
+    with path.open() as f:
+        for number, line in enumerate(f, 1):
+            if number > LEDGER_LINES_MAX:
+                raise CustodyError(f"{path}: more than {LEDGER_LINES_MAX} lines")
+            try:
+                row = json.loads(line)
+                out.setdefault(row["nation"], {})[row["event"]] = row["fields"]
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                raise CustodyError(f"{path}:{number}: not a collection row ({exc})") from None
+    return out
+
+
+def as_seen_by(chain: dict, nation: str, collections: dict[str, dict[str, dict]] | None,
+               nations: set[str]) -> dict:
+    """`chain` as `nation` sees it: the chain's public fields, the plaintext of the records it
+    holds, and for each event the names of the fields still hidden from it."""
+    if nation not in nations:
+        raise CustodyError(f"{nation!r} is not a nation of this run; use one of "
+                           f"{', '.join(sorted(nations))}")
+    held = (collections or {}).get(nation, {})
+    events = []
+    for e in chain["events"]:
+        public = e["fields"]
+        hidden = [] if e["event"] in held else list(public.get("_hidden", []))
+        fields = dict(public, **held.get(e["event"], {}))
+        for name in hidden:
+            fields[name] = None  # a commitment or nothing: no value this nation can read
+        events.append(dict(e, fields=fields, hidden=hidden,
+                           seen_from="record" if e["event"] in held else "chain"))
+    return dict(chain, events=events, seen_by=nation)
+
+
 def custody_chain(events: list[dict], lot: str) -> dict:
     """The events of `lot`'s whole custody chain, in commit order, and the flags on it."""
     made_by: dict[str, dict] = {}  # lot -> the accepted event that created it

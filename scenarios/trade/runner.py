@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import json
+import time
 from pathlib import Path
 
 from nodes import Transaction
@@ -23,6 +24,7 @@ from nodes.app.authority import AuthorityRules, decide
 from nodes.app.chaincode import Chaincode, DomainConfig, NationRules
 from nodes.app.control import event_date, licence_needed, pen_tier
 from nodes.app.events import EventError, decode_event, encode_event, event_body, field_values
+from nodes.app.privacy import rules_checkable_share
 from nodes.app.registry import Lane, load_lanes, load_nations, load_registry
 from nodes.chain.identity import Identity
 
@@ -30,6 +32,7 @@ from scenarios.sim.workload import Kernel, Workload
 from scenarios.spec.loader import DEFAULT_LANES_PATH, Scenario
 from scenarios.spec.schema import OBJECTION_GROUNDS
 from scenarios.trade.oracle import DomainOracle
+from scenarios.trade.privacy import PrivateLanes, chain_bytes
 from scenarios.trade.routes import dark_nations, route_graph
 from scenarios.trade.calibration import load_economy
 from scenarios.trade.workload import (STEP_DELAY_DAYS, Corruption, Inspection,
@@ -114,8 +117,18 @@ class TradeWorkload(Workload):
         self.trade_nonce = 0
         # The authorities' view of the chain: the state every honest node holds, applied once
         # per height in order, for the importing authorities' decisions on PENs.
-        self.view = self.new_chaincode()
+        self.view = self.plaintext_chaincode()
         self.view_height = 0
+        # [privacy]: None is plaintext without the table (nothing below runs); a private mode
+        # seals each event for the chain and sends its record to its lane (docs/privacy.md).
+        self.privacy = scenario.privacy
+        self.private = None
+        self.chain_bytes = self.chain_events = self.encode_ns = self.encoded = 0
+        if self.privacy is not None and self.privacy["mode"] != "plaintext":
+            self.private = PrivateLanes(world, self.privacy["mode"],
+                                        tuple(self.privacy["oversight"]),
+                                        self.privacy["tolerance_g"], self.view,
+                                        self.privacy["oversight_access"])
         self.view_pending: dict[int, object] = {}
         self.objections = {"licit": 0, "illicit": 0}
         if self.ledger_path is not None:
@@ -135,7 +148,14 @@ class TradeWorkload(Workload):
             collude=tuple((frozenset(b.nations), b.params["rate"], b.params["under_report_pct"])
                           for b in bs if b.kind == "collude"))
 
-    def new_chaincode(self) -> Chaincode:
+    def new_chaincode(self):
+        """The application of every node: the precursor chaincode, or in a private mode the
+        shared chain's checks on sealed envelopes (nodes/app/privacy.py)."""
+        if self.private is not None:
+            return self.private.chaincode(self.world.genesis.chain_id)
+        return self.plaintext_chaincode()
+
+    def plaintext_chaincode(self) -> Chaincode:
         world = self.world
         keys = {n.code: n.public_key for n in world.genesis.nations}
         return Chaincode(world.genesis.chain_id, self.registry, self.domain_config, keys,
@@ -151,18 +171,31 @@ class TradeWorkload(Workload):
         for op, spec in self.operator_specs.items():
             fields = dict(operator=op, nation=spec.nation,
                           public_key=self.operators[op].public_key, licences=spec.licences)
-            tx = self._event_tx(spec.nation, "register_operator", f"register-{op}", fields, op, 0)
+            tx = self._event_tx(spec.nation, "register_operator", f"register-{op}", fields, op, 0,
+                                (spec.nation,))
             self.registrations[tx.tx_id] = spec.nation
             self.world.schedule(1, self._recheck, tx, spec.nation, -1, -1)
 
     def _event_tx(self, nation: str, kind: str, event_id: str, fields: dict,
-                  cosigner: str | None, event_time: int) -> Transaction:
+                  cosigner: str | None, event_time: int, route: tuple[str, ...] = ()
+                  ) -> Transaction:
+        """The event signed by `nation`'s authority (and co-signed by the operator); in a
+        private mode, sealed, its record sent to the nations of `route` and the oversight."""
         chain_id = self.world.genesis.chain_id
         cosigs = ()
         if cosigner is not None:
             body = event_body(chain_id, kind, event_id, event_time, field_values(kind, fields))
             cosigs = ((cosigner, self.operators[cosigner].sign(body)),)
-        payload = encode_event(kind, event_id, event_time, fields, cosigs)
+        if self.private is not None:
+            payload = self.private.seal(nation, kind, event_id, event_time, fields, cosigs,
+                                        route)
+        elif self.privacy is not None:  # plaintext, measured as the private modes are
+            start = time.perf_counter_ns()
+            payload = encode_event(kind, event_id, event_time, fields, cosigs)
+            self.encode_ns += time.perf_counter_ns() - start
+            self.encoded += 1
+        else:
+            payload = encode_event(kind, event_id, event_time, fields, cosigs)
         self.trade_nonce += 1
         return Transaction.create(chain_id, self.world.identities[nation], kind,
                                   self.trade_nonce, payload)
@@ -178,7 +211,7 @@ class TradeWorkload(Workload):
         if step.kind == "pen_reply" and step.fields["decision"] is None:
             self._decide(plan, step)
         tx = self._event_tx(step.nation, step.kind, step.event_id, step.fields, step.cosigner,
-                            world.now)
+                            world.now, (plan.from_nation, *plan.declared_via, plan.to_nation))
         self.trade_txs[tx.tx_id] = (plan_index, step_index)
         world.trace.write({"t": world.now, "ev": "file", "node": step.nation, "kind": step.kind,
                            "event": step.event_id})
@@ -222,8 +255,17 @@ class TradeWorkload(Workload):
     def on_canonical(self, block, committed) -> None:
         """The first honest commit of a height: feed the oracle, export, advance the trade."""
         now, trace, ledger = self.world.now, self.world.trace, self._ledger_file
-        self.domain.on_block(now, committed.flags, committed.results)
-        for flag in committed.flags:
+        flags, results = committed.flags, committed.results
+        if self.private is not None:  # the lanes' verdicts, sorted by who can check them
+            flags, results = self.private.verdicts(block, committed)
+            self.view_height = block.height
+        if self.privacy is not None:
+            for tx, result in zip(block.txs, results):
+                if result.kind != "payload":
+                    self.chain_bytes += chain_bytes(tx)
+                    self.chain_events += 1
+        self.domain.on_block(now, flags, results)
+        for flag in flags:
             trace.write({"t": now, "ev": "flag", "h": block.height, "kind": flag.kind,
                          "subject": flag.subject, "event": flag.event_id})
             if ledger is not None:
@@ -233,7 +275,7 @@ class TradeWorkload(Workload):
                     "fields": {"shipment": flag.subject}, "accepted": True, "reason": "",
                     "flags": [{"kind": flag.kind, "subject": flag.subject,
                                "detail": flag.detail}]}, sort_keys=True) + "\n")
-        for tx, result in zip(block.txs, committed.results):
+        for tx, result in zip(block.txs, results):
             if result.kind != "payload":
                 self._export(block, tx, result)
             if not result.accepted:
@@ -270,8 +312,9 @@ class TradeWorkload(Workload):
                                    step_index + 1)
 
     def _update_view(self, block) -> None:
-        """Apply the chain's blocks to the authorities' view, each once, in height order."""
-        if block.height <= self.view_height:
+        """Apply the chain's blocks to the authorities' view, each once, in height order (in
+        a private mode the lanes' verdicts apply them, PrivateLanes.verdicts)."""
+        if block.height <= self.view_height or self.private is not None:
             return
         self.view_pending[block.height] = block
         view = self.view
@@ -285,13 +328,10 @@ class TradeWorkload(Workload):
     def _export(self, block, tx: Transaction, result) -> None:
         if self._ledger_file is None:
             return
-        try:
-            event = decode_event(tx.kind, tx.payload)
-            fields = {k: (v.hex() if isinstance(v, bytes) else v) for k, v in event.fields.items()}
-            cosigners = [who for who, _ in event.cosigs]
-            when = event.event_time_ticks
-        except EventError:
-            fields, cosigners, when = {}, [], None
+        if self.private is not None:  # the shared chain's view: public fields only
+            (fields, when), cosigners = self.private.public_fields(tx), []
+        else:
+            fields, cosigners, when = self._plain_fields(tx)
         self._ledger_file.write(json.dumps({
             "h": block.height, "t": block.time_ticks, "tx": tx.tx_id.hex(), "kind": tx.kind,
             "event": result.event_id, "event_time": when, "signer": tx.signer,
@@ -300,6 +340,17 @@ class TradeWorkload(Workload):
             "flags": [{"kind": f.kind, "subject": f.subject, "detail": f.detail}
                       for f in result.flags]}, sort_keys=True, default=list) + "\n")
 
+    @staticmethod
+    def _plain_fields(tx: Transaction) -> tuple[dict, list, int | None]:
+        try:
+            event = decode_event(tx.kind, tx.payload)
+            fields = {k: (v.hex() if isinstance(v, bytes) else v) for k, v in event.fields.items()}
+            cosigners = [who for who, _ in event.cosigs]
+            when = event.event_time_ticks
+        except EventError:
+            fields, cosigners, when = {}, [], None
+        return fields, cosigners, when
+
     # ------------------------------------------------------------------ results
 
     def summary(self) -> dict:
@@ -307,12 +358,22 @@ class TradeWorkload(Workload):
         domain["pen_objections"] = dict(self.objections)
         domain["route_nations_outside_consortium"] = [
             {"nation": n, "mass_share": share} for n, share in dark_nations(self.routes)]
+        if self.privacy is not None:
+            privacy = self.private.summary() if self.private is not None else {
+                "mode": "plaintext", "rules_checkable_share": rules_checkable_share("plaintext"),
+                "seal_us_per_event": round(self.encode_ns / 1000 / self.encoded, 1)
+                if self.encoded else None}
+            privacy["chain_bytes_per_event"] = round(self.chain_bytes / self.chain_events, 1) \
+                if self.chain_events else None
+            domain["privacy"] = privacy
         return {"domain": domain}
 
     def txs_submitted(self) -> int:
         return self.trade_nonce
 
     def close(self) -> None:
+        if self.private is not None and self.ledger_path is not None:
+            self.private.write_collections(self.ledger_path.with_name("collections.jsonl"))
         if self._ledger_file is not None:
             self._ledger_file.close()
             self._ledger_file = None

@@ -16,7 +16,7 @@ import pytest
 from mqtt_helpers import require_mosquitto
 from scenarios.cli.main import main
 from scenarios.cluster.driver import ClusterError, LiveCluster
-from scenarios.spec.loader import load_scenario
+from scenarios.spec.loader import load_scenario, parse_scenario
 
 LIBRARY = Path(__file__).resolve().parents[2] / "scenarios" / "library"
 
@@ -150,6 +150,13 @@ def test_broker_restart_nodes_reconnect_and_go_on_without_losing_blocks(tmp_path
 def test_cluster_refuses_byzantine_behaviours_with_a_fix(tmp_path):
     scenario = load_scenario(LIBRARY / "equivocate-f.toml")
     with pytest.raises(ClusterError, match="equivocate.*chemtrace run"):
+        LiveCluster(scenario, tmp_path / "run", "spawn")
+
+
+def test_cluster_refuses_a_private_mode_with_a_fix(tmp_path):
+    text = (LIBRARY / "live-four.toml").read_text() + '\n[privacy]\nmode = "lane-private"\n'
+    scenario = parse_scenario(text, "live-four-private.toml")
+    with pytest.raises(ClusterError, match="lane-private.*simulated world only.*chemtrace run"):
         LiveCluster(scenario, tmp_path / "run", "spawn")
 
 

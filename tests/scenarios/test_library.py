@@ -309,7 +309,30 @@ def _global_day(r: Run) -> None:
     assert r.domain["shipments"] == 20_000
 
 
+def _opt_out_privacy(r: Run) -> None:
+    """Under plaintext (the file as it is) Panama stays out; under lane-private it joins."""
+    d = r.domain
+    assert r.summary.nations_opted_out == ["PAN"] and d["traced_complete_pct"] < 100
+    assert d["diversions_flagged"]["under_report"] == d["diversions_injected"]["under_report"] == 8
+    s = _variant("opt-out-privacy.toml", "[expect]",
+                 '[privacy]\nmode = "lane-private"\n\n[expect]')
+    assert s.nations_opted_out == [] and s.domain["traced_complete_pct"] == 100.0
+    assert s.domain["privacy"]["mode"] == "lane-private" and s.domain["false_flags"] == 0
+
+
+def _investigation(r: Run) -> None:
+    """Canada, the oversight role, holds the trails of the flagged shipments and no other."""
+    d, private = r.domain, r.world.workload.private
+    flagged = {p.id for p in r.world.workload.plans if p.diversion == "under_report"}
+    assert d["diversions_flagged"]["under_report"] == len(flagged) == 3
+    assert private.granted["CAN"] == flagged and d["privacy"]["openings_rejected"] == {}
+    held = {e.split("-")[0] for e in private.stores["CAN"] if not e.startswith("register-")}
+    assert held == flagged and d["privacy"]["records_disclosed"] >= 3 * 4
+
+
 EFFECTS = {
+    "opt-out-privacy.toml": _opt_out_privacy,
+    "investigation.toml": _investigation,
     "live-four.toml": _live_four,
     "baseline.toml": _baseline,
     "illicit-mix.toml": _illicit_mix,

@@ -1,0 +1,364 @@
+"""Confidential custody records: what the shared chain carries of an event under each privacy
+mode, the private record that goes to the nations of the event's lane, how a member checks that
+record against the chain, the chaincode of the shared chain in the private modes, and which
+nations can check each of the chaincode's flags in each mode.
+
+Owns: the sealed envelope (the transaction payload on the shared chain) and the private record
+(its wire formats, limits and checks), the public-state chaincode `SealedChaincode`, and the
+table `CHECKS`. May not know: who the lanes' nations are (the caller names them), how records
+travel, where random bytes come from, or the trade (scenarios/trade/ does the routing and the
+lane members' verdicts).
+
+Modes (docs/privacy.md):
+
+- `plaintext`: the event payload of nodes/app/events.py, every field to every nation.
+- `lane-private`: the envelope carries the event's public fields, `None` in place of each
+  hidden one (`LANE_HIDDEN`: operator identities, quantities, consignee, documents), the
+  sha256 commitment `sha256(salt || plaintext payload)` and the lane (the nations that receive
+  the record: a broker ACL can be written from it). The record is `(event_id, plaintext
+  payload with the operators' co-signatures, salt)`.
+- `committed-quantities`: the envelope carries every field but the quantities
+  (`COMMITTED_HIDDEN`), each replaced by a Pedersen commitment (nodes/app/commit.py); a
+  receipt also carries the opening `(d, r)` of shipped minus received, which every nation
+  checks (`SealedChaincode`): it reveals the discrepancy `d` only. The record is `(event_id,
+  plaintext payload, blinding of each quantity)`.
+
+The operators' co-signatures travel in the record only: a signature over the plaintext body
+would let any nation test guesses of a hidden quantity against the operator's public key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Callable
+
+from nodes.app import commit as pc
+from nodes.app.chaincode import DomainState, Flag, TxResult
+from nodes.app.events import (EVENT_KINDS, EVENT_PAYLOAD_BYTES_MAX, FIELDS, VIA_MAX, Event,
+                              EventError, check_field, check_id_and_time, decode_event,
+                              encode_event, field_values, unpack_array)
+from nodes.chain.codec import CodecError, pack, unpack
+from nodes.chain.tx import Transaction
+
+PLAINTEXT, LANE_PRIVATE, COMMITTED = "plaintext", "lane-private", "committed-quantities"
+MODES = (PLAINTEXT, LANE_PRIVATE, COMMITTED)
+SEALED_MODES = (LANE_PRIVATE, COMMITTED)
+LANE_MAX = VIA_MAX + 2 + 8  # the route's nations and a few oversight nations
+RECORD_BYTES_MAX = EVENT_PAYLOAD_BYTES_MAX + 1024
+ENVELOPE_BYTES_MAX = EVENT_PAYLOAD_BYTES_MAX + 2048
+
+# What lane-private keeps off the shared chain, per event kind: operator identities,
+# quantities, the consignee and the documents (end use, point of entry, the PEN a shipment
+# cites, free-text reasons). Lot, shipment and PEN ids, nations, chemicals, HS codes and times
+# stay public: the rules every nation checks read them (CHECKS), and the route names the lane.
+# An operator's registration stays public: it is the nation's licence register.
+LANE_HIDDEN: dict[str, tuple[str, ...]] = {
+    "register_operator": (),
+    "commission": ("quantity_g", "operator"),
+    "pen": ("exporter", "importer", "quantity_g", "consignee", "point_of_entry", "end_use"),
+    "pen_reply": ("reasons",),
+    "ship": ("quantity_g", "exporter", "importer", "pen"),
+    "transit": (),
+    "receive": ("quantity_g", "importer"),
+    "transform": ("input_g", "output_g", "operator"),
+    "destroy": ("quantity_g", "reason"),
+    "incident": ("description",),
+    "correction": ("value",),
+    "suspicious_order": ("reason",),
+    "inspect": ("found_g", "seized_g"),
+}
+QUANTITY_FIELDS = ("quantity_g", "input_g", "output_g", "found_g", "seized_g", "value")
+# What committed-quantities commits to instead of writing: the quantities, nothing else.
+COMMITTED_HIDDEN: dict[str, tuple[str, ...]] = {
+    kind: tuple(name for name, _ in FIELDS[kind] if name in QUANTITY_FIELDS)
+    for kind in EVENT_KINDS}
+
+# Who can check each flag the chaincode raises (nodes/app/chaincode.py, FLAG_KINDS), per mode:
+# "all" (every nation, on public data), "commitments" (every nation, on opened commitments),
+# "lane" (the nations of the event's lane, which hold the plaintext; their verdict is what the
+# rest of the consortium gets), or "none" (not checkable in this mode: reported, never silent).
+# The reason says what the rule reads and who sees it; docs/privacy.md lists them.
+def _lane_only(lp: str, cq: str) -> dict[str, tuple[str, str]]:
+    return {PLAINTEXT: ("all", ""), LANE_PRIVATE: ("lane", lp), COMMITTED: ("lane", cq)}
+
+
+CHECKS: dict[str, dict[str, tuple[str, str]]] = {
+    "unregistered": {m: ("all", "reads the HS code and the declared chemical, public")
+                     for m in MODES},
+    "discrepancy": {PLAINTEXT: ("all", ""),
+                    LANE_PRIVATE: ("lane", "reads the shipped and received quantities, which "
+                                           "only the lane sees"),
+                    COMMITTED: ("commitments", "the receipt opens shipped minus received: "
+                                               "every nation checks the opened discrepancy "
+                                               "against tolerance_g")},
+    "overdue": {m: ("all", "reads the ship and receive times, public") for m in MODES},
+    "undeclared_transit": {m: ("all", "reads the checkpoint's nation and the declared route, "
+                                      "public (the route names the lane)") for m in MODES},
+    "dark_hop": {m: ("all", "reads the declared route and the consortium, public")
+                 for m in MODES},
+    "yield_exceeded": _lane_only(
+        "reads the input and output masses, which only the lane sees",
+        "an inequality between committed masses needs a range proof; the lane opens them"),
+    "objection_ignored": {PLAINTEXT: ("all", ""),
+                          LANE_PRIVATE: ("lane", "reads the PEN a shipment cites, a document "
+                                                 "only the lane sees"),
+                          COMMITTED: ("all", "reads the cited PEN and its reply, public")},
+    "late_report": {m: ("all", "reads the event and block times, public") for m in MODES},
+    "missing_checkpoint": {m: ("all", "reads the declared route and the checkpoints, public")
+                           for m in MODES},
+    "suspicious_order": {m: ("all", "the report and its subject are public (its reason is "
+                                    "hidden in lane-private)") for m in MODES},
+    "unrecorded_cargo": {m: ("all", "reads the chemical found, public") for m in MODES},
+    "mislabelled": {m: ("all", "reads the chemical found and the shipment's, public")
+                    for m in MODES},
+    "quantity_mismatch": _lane_only(
+        "reads the weighed and shipped masses, which only the lane (the inspecting nation is "
+        "on it) sees",
+        "a tolerance in percent of a hidden mass needs the mass; the inspecting nation, on "
+        "the lane, opens it"),
+    "reply_contradicts_rules": _lane_only(
+        "reads the importer's PENs on every lane (quantities, consignee, end use); only the "
+        "importing nation, on each of those lanes, sees them all",
+        "the above-need ground sums committed quantities against a stated need, an "
+        "inequality; the importing nation, on every lane of its importers, opens them"),
+}
+
+
+class EnvelopeError(ValueError):
+    """A sealed payload that is malformed (the submitter's fault)."""
+
+
+class OpeningRejected(ValueError):
+    """A private record that does not open its envelope: `reason` is counted, never raised
+    further."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+
+
+def hidden_fields(mode: str, kind: str) -> tuple[str, ...]:
+    if mode == LANE_PRIVATE:
+        return LANE_HIDDEN[kind]
+    if mode == COMMITTED:
+        return COMMITTED_HIDDEN[kind]
+    return ()
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    kind: str
+    event_id: str
+    event_time_ticks: int
+    values: dict  # public fields; hidden ones None (lane-private) or a commitment (committed)
+    commitment: bytes  # lane-private: sha256(salt || payload); committed: b""
+    lane: tuple[str, ...]  # the nations the record goes to
+    opening: tuple  # committed receipts: (d, r as 32 bytes); else ()
+
+
+def seal(mode: str, kind: str, event_id: str, event_time: int, fields: dict, cosigs: tuple,
+         lane: tuple[str, ...], randbytes: Callable[[int], bytes],
+         shipped: tuple[bytes, int, int] | None = None) -> tuple[bytes, bytes]:
+    """The envelope for the shared chain and the private record for the lane. `randbytes(n)`
+    gives the salt or the blindings. `shipped` (committed receipts): the shipment's commitment,
+    quantity and blinding, from the ship's record the receiving nation holds."""
+    payload = encode_event(kind, event_id, event_time, fields, cosigs)
+    hidden = hidden_fields(mode, kind)
+    values = list(field_values(kind, fields))
+    names = [name for name, _ in FIELDS[kind]]
+    opening: tuple = ()
+    if mode == LANE_PRIVATE:
+        salt = randbytes(pc.SALT_BYTES)
+        for name in hidden:
+            values[names.index(name)] = None
+        commitment, secrets = pc.hash_commitment(payload, salt), salt
+    elif mode == COMMITTED:
+        rs = tuple(pc.blinding(randbytes(64)) for _ in hidden)
+        for name, r in zip(hidden, rs):
+            values[names.index(name)] = pc.commit(fields[name], r)
+        commitment, secrets = b"", tuple(r.to_bytes(32, "little") for r in rs)
+        if kind == "receive" and shipped is not None:
+            _, q_ship, r_ship = shipped
+            d, r = pc.open_difference(q_ship, r_ship, [(fields["quantity_g"], rs[0])])
+            opening = (d, r.to_bytes(32, "little"))
+    else:
+        raise ValueError(f"nothing to seal in mode {mode!r}")
+    envelope = pack(("sealed", event_id, event_time, tuple(values), commitment, tuple(lane),
+                     opening))
+    return envelope, pack(("record", event_id, payload, secrets))
+
+
+def decode_envelope(mode: str, kind: str, payload: bytes) -> Envelope:
+    try:
+        raw = unpack_array(kind, payload, ENVELOPE_BYTES_MAX, 7,
+                           'an envelope is ["sealed", event_id, time, values, commitment, '
+                           'lane, opening]')
+        tag, event_id, event_time, values, commitment, lane, opening = raw
+        if tag != "sealed":
+            raise EventError("an envelope starts with \"sealed\"")
+        check_id_and_time(event_id, event_time)
+        spec = FIELDS[kind]
+        if not isinstance(values, tuple) or len(values) != len(spec):
+            raise EventError(f"{kind} has {len(spec)} fields")
+        hidden = hidden_fields(mode, kind)
+        out = {}
+        for (name, t), value in zip(spec, values):
+            if name not in hidden:
+                out[name] = check_field(value, t, name)
+            elif mode == LANE_PRIVATE and value is not None:
+                raise EventError(f"{name} is hidden in {mode}: write nil")
+            elif mode == COMMITTED:
+                out[name] = pc.check_point(value)
+            else:
+                out[name] = None
+        if not isinstance(lane, tuple) or not 0 < len(lane) <= LANE_MAX:
+            raise EventError(f"a lane is a list of 1 to {LANE_MAX} nations")
+        for nation in lane:
+            check_field(nation, "nation", "lane")
+    except (EventError, pc.OpeningError) as exc:
+        raise EnvelopeError(str(exc)) from None
+    want = 32 if mode == LANE_PRIVATE else 0
+    if not isinstance(commitment, bytes) or len(commitment) != want:
+        raise EnvelopeError(f"the commitment is {want} bytes in {mode}")
+    if opening != () and not (
+            mode == COMMITTED and kind == "receive" and isinstance(opening, tuple)
+            and len(opening) == 2 and isinstance(opening[0], int)
+            and not isinstance(opening[0], bool) and isinstance(opening[1], bytes)
+            and len(opening[1]) == 32):
+        raise EnvelopeError("an opening is [discrepancy, 32-byte scalar], on a committed "
+                            "receipt only")
+    return Envelope(kind, event_id, event_time, out, commitment, lane, opening)
+
+
+def open_record(mode: str, envelope: Envelope, record: bytes) -> tuple[Event, dict[str, int]]:
+    """The plaintext event of `record` once it opens `envelope`, and the blinding of each
+    committed quantity. OpeningRejected with a reason otherwise."""
+    try:
+        raw = unpack(record, bytes_max=RECORD_BYTES_MAX)
+    except CodecError as exc:
+        raise OpeningRejected("malformed_record", str(exc)) from None
+    if not isinstance(raw, tuple) or len(raw) != 4 or raw[0] != "record" \
+            or not isinstance(raw[2], bytes):
+        raise OpeningRejected("malformed_record", "a record is [\"record\", event_id, payload, "
+                                                  "secrets]")
+    _, event_id, payload, secrets = raw
+    if event_id != envelope.event_id:
+        raise OpeningRejected("wrong_event")
+    try:
+        event = decode_event(envelope.kind, payload)
+    except EventError as exc:
+        raise OpeningRejected("malformed_record", str(exc)) from None
+    hidden = hidden_fields(mode, envelope.kind)
+    blindings: dict[str, int] = {}
+    if mode == LANE_PRIVATE:
+        if not isinstance(secrets, bytes) or len(secrets) != pc.SALT_BYTES:
+            raise OpeningRejected("malformed_record", "the salt is 32 bytes")
+        if pc.hash_commitment(payload, secrets) != envelope.commitment:
+            raise OpeningRejected("commitment_mismatch")
+    else:
+        if (not isinstance(secrets, tuple) or len(secrets) != len(hidden)
+                or not all(isinstance(s, bytes) and len(s) == 32 for s in secrets)):
+            raise OpeningRejected("malformed_record", "one 32-byte blinding per quantity")
+        for name, s in zip(hidden, secrets):
+            r = int.from_bytes(s, "little")
+            if r >= pc.L or pc.commit(event[name], r) != envelope.values[name]:
+                raise OpeningRejected("commitment_mismatch", name)
+            blindings[name] = r
+    if (event.event_time_ticks != envelope.event_time_ticks
+            or any(event[n] != v for n, v in envelope.values.items() if n not in hidden)):
+        raise OpeningRejected("public_fields_mismatch")
+    return event, blindings
+
+
+class SealedState(DomainState):
+    """The shared chain's state in a private mode: event ids, shipments' commitments and the
+    flags raised on commitments. Small, so a fork copies it whole."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.commitments: dict[str, bytes] = {}  # shipment id -> its committed quantity
+        self.bad_openings = 0
+
+    def fork(self) -> "SealedState":
+        new = SealedState()
+        new.events = dict(self.events)
+        new.commitments = dict(self.commitments)
+        new.flags = list(self.flags)
+        new.root, new.applied, new.rejected = self.root, self.applied, self.rejected
+        new.bad_openings = self.bad_openings
+        return new
+
+
+class SealedChaincode:
+    """What every nation checks on the shared chain in a private mode: the envelope's form,
+    fresh event ids and times, and (committed-quantities) conservation of each shipment from
+    the opening its receipt carries. The rules on hidden data are the lane's (CHECKS)."""
+
+    def __init__(self, chain_id: str, mode: str, tolerance_g: int = 1000) -> None:
+        if mode not in SEALED_MODES:
+            raise ValueError(f"not a private mode: {mode!r}")
+        self.chain_id, self.mode, self.tolerance_g = chain_id, mode, tolerance_g
+        self.state = SealedState()
+
+    def begin_block(self, time_ticks: int) -> list[Flag]:
+        return []
+
+    def apply_tx(self, tx: Transaction, time_ticks: int) -> TxResult:
+        s = self.state
+        if tx.kind == "payload":
+            result = TxResult(tx.tx_id, tx.kind, "", True, "", ())
+        else:
+            try:
+                env = decode_envelope(self.mode, tx.kind, tx.payload)
+            except EnvelopeError:
+                result = TxResult(tx.tx_id, tx.kind, "", False, "malformed", ())
+            else:
+                reason, flags = self._check(env, time_ticks)
+                result = TxResult(tx.tx_id, tx.kind, env.event_id, not reason, reason, flags)
+                if reason:
+                    s.rejected += 1
+                else:
+                    s.events[env.event_id] = (env.kind, tx.signer)
+                    s.applied += 1
+                s.flags.extend(flags)
+        s.root = hashlib.sha256(s.root + pack(result.to_wire())).digest()
+        return result
+
+    def _check(self, env: Envelope, now: int) -> tuple[str, tuple[Flag, ...]]:
+        s = self.state
+        if env.event_id in s.events:
+            return "duplicate_event", ()
+        if env.event_time_ticks > now:
+            return "future_time", ()
+        if self.mode != COMMITTED:
+            return "", ()
+        if env.kind == "ship":
+            if env.values["shipment"] in s.commitments:
+                return "duplicate_shipment", ()
+            s.commitments[env.values["shipment"]] = env.values["quantity_g"]
+        elif env.kind == "receive":
+            shipped = s.commitments.get(env.values["shipment"])
+            if shipped is None:
+                return "", ()  # the lane judges an unknown shipment (unknown_shipment)
+            if not env.opening:
+                s.bad_openings += 1
+                return "bad_opening", ()
+            d, r = env.opening[0], int.from_bytes(env.opening[1], "little")
+            try:
+                ok, d = pc.conservation(shipped, [env.values["quantity_g"]], d, r,
+                                        self.tolerance_g)
+            except pc.OpeningError:
+                s.bad_openings += 1
+                return "bad_opening", ()
+            if not ok:
+                return "", (Flag("discrepancy", env.values["shipment"], env.event_id, now,
+                                 f"opened discrepancy {d} g beyond {self.tolerance_g} g"),)
+        return "", ()
+
+
+def rules_checkable_share(mode: str) -> dict[str, float]:
+    """The share of the chaincode's flag kinds each kind of checker can check in `mode`."""
+    who = [CHECKS[k][mode][0] for k in CHECKS]
+    return {w: round(who.count(w) / len(who), 4) for w in ("all", "commitments", "lane", "none")}
+

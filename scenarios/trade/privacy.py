@@ -1,0 +1,294 @@
+"""The trade's private collections in a private mode (`[privacy] mode`, docs/privacy.md).
+
+Owns, for the simulated world: which nations an event's record goes to (its lane: the nations
+of the shipment's declared route, the filing nation, and with `[privacy] oversight_access =
+"all"` the oversight nations), the per-recipient delivery of each record through the kernel's
+clock (one delivery per recipient, so a static per-nation ACL could guard each one live), what
+each nation received and stored, the members' checks of each record against the shared chain,
+the lane's verdict: the chaincode of nodes/app/chaincode.py run on the opened plaintext, whose
+flags are then sorted by `nodes.app.privacy.CHECKS` into those every nation checks, those the
+lane checks (its verdict is what the others get) and those not checkable in the mode, counted,
+never dropped silently; and selective disclosure (`oversight_access = "on_flag"`): a flagged
+subject's trail, disclosed by a member of its lane to the oversight nations.
+
+The lane's verdict comes from one plaintext chaincode standing for the members of every lane:
+each rule it applies reads only data that some member of the event's lane holds (CHECKS says
+which). May not know: Byzantine behaviours, the oracle's ground truth.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+
+from nodes import Transaction
+from nodes.app.chaincode import Chaincode, Flag, TxResult
+from nodes.app.privacy import (CHECKS, COMMITTED, EnvelopeError, OpeningRejected,
+                               SealedChaincode, decode_envelope, hidden_fields, open_record,
+                               rules_checkable_share, seal)
+from nodes.chain.codec import pack, unpack
+
+PRIVATE_DELIVERY_TICKS = 1  # a record reaches each lane member a tick after filing
+PRIVATE_RETRY_TICKS = 100  # a member that is down gets it when it is back
+# Flags that disclose nothing to the oversight nations: a fact about a declared route, which
+# licit trade on it gets too (scenarios/trade/oracle.py, ROUTE_FLAGS)
+NOT_DISCLOSED = ("dark_hop",)
+
+
+class PrivateLanes:
+    def __init__(self, world, mode: str, oversight: tuple[str, ...], tolerance_g: int,
+                 view: Chaincode, oversight_access: str = "all") -> None:
+        self.world, self.mode, self.oversight, self.tolerance_g = world, mode, oversight, \
+            tolerance_g
+        # "all": the oversight nations are on every lane; "on_flag": a lane member discloses a
+        # subject's trail to them when the lane flags it (selective disclosure)
+        self.oversight_access = oversight_access
+        self.envelopes: dict[str, object] = {}  # event id -> its envelope on the chain
+        self.granted: dict[str, set[str]] = {n: set() for n in oversight}
+        self.disclosed_records = 0
+        self.requests: dict[str, int] = {}
+        self.view = view  # the lanes' plaintext chaincode
+        self.rng = world.stream("privacy")
+        self.members = set(world.nations)
+        self.stores: dict[str, dict[str, bytes]] = {n: {} for n in world.nations}
+        self.opened: dict[tuple[str, str], tuple] = {}  # (nation, event id) -> (event, blinds)
+        self.ship_event: dict[str, str] = {}  # shipment id -> its ship event id
+        self.received_bytes = {n: 0 for n in world.nations}
+        self.deliveries = 0
+        self.openings_rejected: dict[str, int] = {}
+        self.raised = {k: 0 for k in CHECKS}
+        self.by_checker: dict[str, dict[str, int]] = {
+            w: {} for w in ("all", "commitments", "lane", "none")}
+        self.superseded = 0  # lane flags a check on commitments makes for every nation
+        self.seal_ns = self.open_ns = 0
+        self.sealed = self.opened_events = 0
+
+    def chaincode(self, chain_id: str) -> SealedChaincode:
+        return SealedChaincode(chain_id, self.mode, self.tolerance_g)
+
+    def lane(self, filer: str, route: tuple[str, ...]) -> tuple[str, ...]:
+        nations = (filer, *route, *(self.oversight if self.oversight_access == "all" else ()))
+        return tuple(n for n in dict.fromkeys(nations) if n in self.members)
+
+    # ------------------------------------------------------------------ filing
+
+    def seal(self, filer: str, kind: str, event_id: str, event_time: int, fields: dict,
+             cosigs: tuple, route: tuple[str, ...]) -> bytes:
+        """The envelope for the chain; the record is stored by the filer and sent to the rest
+        of the lane, one delivery each."""
+        lane = self.lane(filer, route)
+        shipped = None
+        if self.mode == COMMITTED and kind == "receive":
+            ship = self.opened.get((filer, self.ship_event.get(fields["shipment"], "")))
+            if ship is not None:
+                event, blindings = ship
+                shipped = (b"", event["quantity_g"], blindings["quantity_g"])
+        start = time.perf_counter_ns()
+        envelope, record = seal(self.mode, kind, event_id, event_time, fields, cosigs, lane,
+                                self.rng.randbytes, shipped)
+        self.seal_ns += time.perf_counter_ns() - start
+        self.sealed += 1
+        if kind == "ship":
+            self.ship_event[fields["shipment"]] = event_id
+        self.stores[filer][event_id] = record
+        for nation in lane:
+            if nation != filer:
+                self.world.schedule(self.world.now + PRIVATE_DELIVERY_TICKS, self._deliver,
+                                    nation, event_id, record)
+        return envelope
+
+    def _deliver(self, nation: str, event_id: str, record: bytes) -> None:
+        if not self.world.is_up(nation):
+            self.world.schedule(self.world.now + PRIVATE_RETRY_TICKS, self._deliver, nation,
+                                event_id, record)
+            return
+        self.stores[nation][event_id] = record
+        self.received_bytes[nation] += len(record)
+        self.deliveries += 1
+
+    # ------------------------------------------------------------------ the lanes' verdicts
+
+    def verdicts(self, block, committed) -> tuple[tuple[Flag, ...], tuple[TxResult, ...]]:
+        """The block as the consortium learns it: the chain's own results, with each accepted
+        envelope replaced by its lane's verdict (the plaintext chaincode on the opened record),
+        whose flags are sorted by who can check them. Applies the block to the lanes' view."""
+        view = self.view
+        flags = tuple(self._sort(f, "lane") for f in view.begin_block(block.time_ticks))
+        out = []
+        for tx, chain in zip(block.txs, committed.results):
+            if tx.kind == "payload" or not chain.accepted:
+                out.append(chain)
+                continue
+            env = decode_envelope(self.mode, tx.kind, tx.payload)  # the chain accepted it
+            self.envelopes[env.event_id] = env
+            payload = self._open(env)
+            if payload is None:
+                out.append(TxResult(tx.tx_id, tx.kind, env.event_id, False, "unopened", ()))
+                continue
+            plain = Transaction(tx.kind, tx.signer, tx.nonce, payload, tx.signature, tx.tx_id)
+            lane = view.apply_tx(plain, block.time_ticks)
+            kept = [f for f in (self._sort(f, "lane") for f in lane.flags) if f is not None]
+            kept += [f for f in (self._sort(f, "chain") for f in chain.flags) if f is not None]
+            if self.oversight_access == "on_flag" and self.oversight:
+                for flag in kept:
+                    if flag.kind not in NOT_DISCLOSED:
+                        self._disclose(flag.subject, env.lane)
+            out.append(TxResult(tx.tx_id, tx.kind, lane.event_id, lane.accepted, lane.reason,
+                                tuple(kept)))
+        return tuple(f for f in flags if f is not None), tuple(out)
+
+    def _open(self, env) -> bytes | None:
+        """Every lane member that holds the record checks it against the chain; the plaintext
+        payload of the first that opens it, or None (the reasons are counted)."""
+        payload = None
+        held = False
+        for nation in env.lane:
+            record = self.stores.get(nation, {}).get(env.event_id)
+            if record is None:
+                continue
+            held = True
+            start = time.perf_counter_ns()
+            try:
+                event, blindings = open_record(self.mode, env, record)
+            except OpeningRejected as exc:
+                self.openings_rejected[exc.reason] = self.openings_rejected.get(exc.reason, 0) + 1
+                continue
+            finally:
+                self.open_ns += time.perf_counter_ns() - start
+                self.opened_events += 1
+            self.opened[(nation, env.event_id)] = (event, blindings)
+            if payload is None:
+                payload = _payload_of(record)
+        if not held:
+            self.openings_rejected["record_missing"] = \
+                self.openings_rejected.get("record_missing", 0) + 1
+        return payload
+
+    # ------------------------------------------------------------------ selective disclosure
+
+    def _trail(self, subject: str) -> list[str]:
+        """The event ids of `subject`'s trail as the lanes' records hold it: a shipment, its
+        lot and the lot its receipt made; a lot and the lots made from it."""
+        state = self.view.state
+        subjects = {subject}
+        shipment = state.shipments.get(subject)
+        if shipment is not None:
+            subjects.add(shipment.lot)
+        subjects |= {lot.id for lot in state.lots.values() if lot.origin in subjects}
+        events: list[str] = []
+        for s in sorted(subjects):
+            events += [e for e in state.lot_history.get(s, ()) if e not in events]
+        return events
+
+    def _disclose(self, subject: str, lane: tuple[str, ...]) -> None:
+        """The first member of the flagged event's lane grants the oversight nations the
+        openings of the subject's trail: each record it holds, one delivery per recipient."""
+        discloser = next((n for n in lane if n not in self.oversight), None)
+        if discloser is None or all(subject in g for g in self.granted.values()):
+            return
+        store = self.stores[discloser]
+        for nation in self.oversight:
+            self.granted[nation].add(subject)
+            for event_id in self._trail(subject):
+                record = store.get(event_id)
+                if record is not None and event_id not in self.stores[nation]:
+                    self.world.schedule(self.world.now + PRIVATE_DELIVERY_TICKS,
+                                        self._receive_disclosure, nation, event_id, record)
+
+    def _receive_disclosure(self, nation: str, event_id: str, record: bytes) -> None:
+        """An oversight nation stores a disclosed record and checks it against the chain."""
+        self._deliver(nation, event_id, record)
+        self.disclosed_records += 1
+        try:
+            self.opened[(nation, event_id)] = open_record(self.mode, self.envelopes[event_id],
+                                                          record)
+        except OpeningRejected as exc:
+            self.openings_rejected[exc.reason] = self.openings_rejected.get(exc.reason, 0) + 1
+
+    def request(self, requester: str, subject: str) -> str:
+        """A nation asks for the openings of `subject`'s trail: "granted" to an oversight
+        nation holding the grant; otherwise refused with a reason, counted, nothing sent."""
+        if requester not in self.oversight:
+            reason = "not_oversight"
+        elif subject not in self.granted[requester]:
+            reason = "no_grant"
+        else:
+            reason = "granted"
+        self.requests[reason] = self.requests.get(reason, 0) + 1
+        return reason
+
+    def _sort(self, flag: Flag, source: str) -> Flag | None:
+        """Who checks `flag` in this mode; None when it goes no further (counted)."""
+        who, _ = CHECKS[flag.kind][self.mode]
+        if source == "lane":
+            self.raised[flag.kind] += 1
+            if who == "commitments":
+                self.superseded += 1  # every nation checks it on the commitments instead
+                return None
+        tally = self.by_checker[who]
+        tally[flag.kind] = tally.get(flag.kind, 0) + 1
+        if who == "none":
+            return None
+        if source == "lane":  # its detail quotes the plaintext (masses, operators): withheld
+            return replace(flag, detail=f"raised on the lane's records (checkable by {who}); "
+                                        f"the detail stays with the lane")
+        return flag
+
+    # ------------------------------------------------------------------ export and summary
+
+    def public_fields(self, tx: Transaction) -> tuple[dict, int | None]:
+        """The fields of `tx` every nation reads on the chain (hidden ones None or their
+        commitment, `_hidden` naming them), and the event's time."""
+        try:
+            env = decode_envelope(self.mode, tx.kind, tx.payload)
+        except EnvelopeError:
+            return {}, None
+        fields = {k: (v.hex() if isinstance(v, bytes) else v) for k, v in env.values.items()}
+        fields["_hidden"] = list(hidden_fields(self.mode, tx.kind))
+        fields["_lane"] = list(env.lane)
+        if env.commitment:
+            fields["_commitment"] = env.commitment.hex()
+        if env.opening:
+            fields["_opened_discrepancy_g"] = env.opening[0]
+        return fields, env.event_time_ticks
+
+    def write_collections(self, path) -> None:
+        """What each nation opened, one JSON line per (nation, event), for `chemtrace trace
+        LOT --as NATION`: the plaintext fields of every record it holds and checked."""
+        with path.open("w") as f:
+            for (nation, event_id), (event, _) in sorted(self.opened.items()):
+                fields = {k: (v.hex() if isinstance(v, bytes) else v)
+                          for k, v in event.fields.items()}
+                f.write(json.dumps({"nation": nation, "event": event_id, "fields": fields},
+                                   sort_keys=True, default=list) + "\n")
+
+    def summary(self) -> dict:
+        return {
+            "mode": self.mode, "oversight": list(self.oversight),
+            "rules_checkable_share": rules_checkable_share(self.mode),
+            "flags_raised_by_lane": {k: v for k, v in self.raised.items() if v},
+            "flags_by_checker": {w: dict(sorted(t.items())) for w, t in self.by_checker.items()},
+            "flags_superseded_by_commitments": self.superseded,
+            "not_checkable": dict(sorted(self.by_checker["none"].items())),
+            "openings_rejected": dict(sorted(self.openings_rejected.items())),
+            "records_delivered": self.deliveries,
+            "oversight_access": self.oversight_access,
+            "subjects_disclosed": {n: len(g) for n, g in sorted(self.granted.items())},
+            "records_disclosed": self.disclosed_records,
+            "disclosure_requests": dict(sorted(self.requests.items())),
+            "record_bytes_received_by_nation": dict(sorted(self.received_bytes.items())),
+            "seal_us_per_event": round(self.seal_ns / 1000 / self.sealed, 1)
+            if self.sealed else None,
+            "open_us_per_check": round(self.open_ns / 1000 / self.opened_events, 1)
+            if self.opened_events else None,
+        }
+
+
+def _payload_of(record: bytes) -> bytes:
+    return unpack(record)[2]  # a record that opened: well formed
+
+
+def chain_bytes(tx: Transaction) -> int:
+    """What one transaction costs on the chain: its wire form."""
+    return len(pack(tx.to_wire()))

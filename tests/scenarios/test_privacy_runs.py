@@ -1,0 +1,278 @@
+"""Privacy modes on whole runs (scenarios/trade/privacy.py): no leakage to a nation outside a
+lane, no flag lost, bad openings counted, the same trace for the same seed in each mode, and
+plaintext unchanged by a [privacy] table."""
+
+from __future__ import annotations
+
+import pytest
+
+from helpers import LIBRARY, nations_toml
+from scenarios.assemble import build_world
+from scenarios.cli.main import main
+from scenarios.spec.loader import ScenarioError, parse_scenario
+from scenarios.trade.custody import as_seen_by, custody_chain, read_collections, read_ledger
+
+# High-entropy sentinels in the hidden fields of one CHN -> MEX consignment: a 1 to 5 byte
+# quantity would match random signature bytes by chance, these do not.
+SENTINEL_G = 734_219_865_431
+RECEIVED_G = SENTINEL_G - 10**10  # ten tonnes (1.4%) short
+SENTINEL_TEXT = "consignee-9f3b7c1d5e2a8046b1c3"
+SENTINEL_END_USE = "end-use-51d0e6a4c2b9f7380e1d"
+
+SCENARIO = """
+[scenario]
+name = "privacy-small"
+seed = 5
+ticks_max = 7000
+
+""" + nations_toml(["CHN", "USA", "CAN"]) + """
+[[nation]]
+id = "MEX"
+objects_to = []
+
+[workload]
+txs_per_tick = 0.0
+shipments = 8
+trade_start_tick = 300
+trade_until_tick = 1500
+{diversions}
+
+[[lane]]
+from = "CHN"
+to = "MEX"
+share = 0.6
+
+[[lane]]
+from = "CHN"
+to = "USA"
+share = 0.4
+
+[expect]
+liveness = "any"
+"""
+
+
+def _scenario(mode: str | None, diversions: str = "", extra: str = ""):
+    text = SCENARIO.format(diversions=diversions)
+    if mode is not None:
+        text += f'\n[privacy]\nmode = "{mode}"\n{extra}'
+    return parse_scenario(text, "<privacy test>")
+
+
+def _sentinel_plan(world):
+    """Put the sentinels into one licit CHN -> MEX consignment's hidden fields."""
+    plan = next(p for p in world.workload.plans if p.to_nation == "MEX" and p.diversion is None
+                and any(s.kind == "pen" for s in p.steps))
+    plan.steps[:] = [s for s in plan.steps if s.kind != "transform"]
+    for step in plan.steps:
+        if "quantity_g" in step.fields:
+            # ten tonnes (1.4%) short on receipt: the lane flags a discrepancy, whose
+            # detail quotes both masses
+            step.fields["quantity_g"] = RECEIVED_G if step.kind == "receive" else SENTINEL_G
+        if step.kind == "pen":
+            step.fields.update(consignee=SENTINEL_TEXT, end_use=SENTINEL_END_USE)
+    return plan
+
+
+def _needles(value: int) -> list[bytes]:
+    return [value.to_bytes(8, "big")[3:], str(value).encode()]
+
+
+def _run_watching(mode: str | None, watched: str, tmp_path):
+    """What `watched` received and stored: every message delivered to its node, the blocks
+    of its ledger, its private records, and the ledger export (the chain's view and the lanes'
+    verdicts, which every nation reads)."""
+    heard: list[bytes] = []
+
+    def on_deliver(src, dst, data, kind, height, round_):
+        if dst == watched:
+            heard.append(data)
+
+    world = build_world(_scenario(mode), on_deliver=on_deliver,
+                        ledger_path=tmp_path / "ledger.jsonl")
+    plan = _sentinel_plan(world)
+    summary = world.run()
+    stored = [tx.payload for c in world.nodes[watched].ledger.blocks for tx in c.block.txs]
+    stored.append((tmp_path / "ledger.jsonl").read_bytes())
+    private = world.workload.private
+    if private is not None:
+        stored += list(private.stores[watched].values())
+    return world, summary, plan, b"".join(heard) + b"".join(stored)
+
+
+def _receipt_accepted(world, plan) -> bool:
+    result = world.workload.domain.results.get(f"{plan.id}-receive")
+    return result is not None and result.accepted
+
+
+def test_a_nation_outside_the_lane_receives_and_stores_no_hidden_value(tmp_path):
+    world, _, plan, outside = _run_watching("lane-private", "CAN", tmp_path)
+    assert _receipt_accepted(world, plan)  # the consignment went through, sentinels and all
+    flagged = world.workload.domain.results[f"{plan.id}-receive"].flags
+    assert [f.kind for f in flagged] == ["discrepancy"]  # found by the lane, detail withheld
+    for needle in (_needles(SENTINEL_G) + _needles(RECEIVED_G)
+                   + [SENTINEL_TEXT.encode(), SENTINEL_END_USE.encode()]):
+        assert needle not in outside, needle
+    # The lane's members do hold them: the scan looks where the values would be.
+    inside = b"".join(world.workload.private.stores["MEX"].values())
+    assert SENTINEL_TEXT.encode() in inside and _needles(SENTINEL_G)[0] in inside
+    # CAN holds the records of its own registrations, nothing of any consignment.
+    assert all(e.startswith("register-CAN-") for e in world.workload.private.stores["CAN"])
+
+
+def test_in_plaintext_the_outsider_reads_everything(tmp_path):
+    """The control of the scan above: the same consignment, every field on chain."""
+    world, _, plan, outside = _run_watching("plaintext", "CAN", tmp_path)
+    assert _receipt_accepted(world, plan)
+    assert SENTINEL_TEXT.encode() in outside and _needles(SENTINEL_G)[0] in outside
+    assert _needles(RECEIVED_G)[0] in outside
+
+
+def test_committed_quantities_hide_the_quantity_only(tmp_path):
+    world, summary, plan, outside = _run_watching("committed-quantities", "CAN", tmp_path)
+    assert _receipt_accepted(world, plan)
+    for needle in _needles(SENTINEL_G) + _needles(RECEIVED_G):
+        assert needle not in outside  # the opened discrepancy, 10**10 g, is public by design
+    assert SENTINEL_TEXT.encode() in outside  # the consignee is not hidden in this mode
+    privacy = summary.domain["privacy"]
+    assert privacy["openings_rejected"] == {} and privacy["mode"] == "committed-quantities"
+
+
+DIVERSIONS = "diversions = { under_report = 2, undeclared_transit = 1, yield_exceeded = 1 }"
+
+
+def _flags(world) -> set:
+    flags = set()
+    for plan_flags in (world.workload.domain.results.values()):
+        flags |= {(f.kind, f.subject) for f in plan_flags.flags}
+    return flags
+
+
+@pytest.fixture(scope="module")
+def diversion_runs():
+    out = {}
+    for mode, extra in (("plaintext", ""), ("lane-private", ""),
+                        ("committed-quantities", "tolerance_g = 0\n")):
+        world = build_world(_scenario(mode, DIVERSIONS, extra))
+        out[mode] = world, world.run()
+    return out
+
+
+def test_no_flag_is_lost_in_any_mode(diversion_runs):
+    """Every flag of the plaintext run is raised in each private mode (by every nation, on
+    commitments, or by the lane), or reported not checkable: here none is."""
+    base_world, base = diversion_runs["plaintext"]
+    reference = _flags(base_world)
+    assert {k for k, _ in reference} >= {"discrepancy", "undeclared_transit", "yield_exceeded"}
+    for mode in ("lane-private", "committed-quantities"):
+        world, summary = diversion_runs[mode]
+        privacy = summary.domain["privacy"]
+        assert privacy["not_checkable"] == {}
+        assert _flags(world) == reference, mode
+        assert summary.domain["detection_rate"] == base.domain["detection_rate"]
+    checked = diversion_runs["committed-quantities"][1].domain["privacy"]["flags_by_checker"]
+    assert checked["commitments"].get("discrepancy") == \
+        base.domain["flags_by_kind"]["discrepancy"]
+
+
+def test_bad_records_in_a_members_store_are_rejected_and_counted():
+    world = build_world(_scenario("lane-private"))
+
+    def corrupt():
+        store = world.workload.private.stores["MEX"]
+        for event_id in store:
+            store[event_id] = b"\x00" + store[event_id][1:]
+        world.schedule(world.now + 200, corrupt)
+
+    world.schedule(400, corrupt)
+    summary = world.run()
+    rejected = summary.domain["privacy"]["openings_rejected"]
+    assert rejected.get("malformed_record", 0) > 0
+    # The other lane member (CHN) still opens each record: the trade is traced all the same.
+    assert summary.domain["traced_complete_pct"] == 100.0
+
+
+@pytest.mark.parametrize("mode", ["lane-private", "committed-quantities"])
+def test_the_same_seed_gives_the_same_trace_in_each_mode(mode, tmp_path):
+    hashes = set()
+    for i in range(2):
+        world = build_world(_scenario(mode), trace_path=tmp_path / f"{i}.jsonl")
+        hashes.add(world.run().trace_sha256)
+    assert len(hashes) == 1
+
+
+def test_plaintext_with_a_privacy_table_writes_the_same_trace(tmp_path):
+    hashes = []
+    for i, mode in enumerate((None, "plaintext")):
+        world = build_world(_scenario(mode), trace_path=tmp_path / f"{i}.jsonl")
+        hashes.append(world.run().trace_sha256)
+    assert hashes[0] == hashes[1]
+
+
+def test_trace_as_a_nation_shows_what_it_sees_and_what_is_hidden(tmp_path, capsys):
+    (tmp_path / "s.toml").write_text(SCENARIO.format(diversions="")
+                                     + '\n[privacy]\nmode = "lane-private"\n')
+    assert main(["run", str(tmp_path / "s.toml"), "--out", str(tmp_path / "run"),
+                 "--quiet"]) == 0
+    run = tmp_path / "run"
+    events = read_ledger(run)
+    receipt = next(e for e in events if e["kind"] == "receive" and e["accepted"]
+                   and "MEX" in e["fields"]["_lane"])
+    lot = receipt["fields"]["new_lot"]
+    chain = custody_chain(events, lot)
+    nations = {"CHN", "MEX", "USA", "CAN"}
+    inside = as_seen_by(chain, "MEX", read_collections(run), nations)
+    outside = as_seen_by(chain, "CAN", read_collections(run), nations)
+    by_kind = {e["kind"]: e for e in inside["events"]}
+    assert by_kind["receive"]["hidden"] == [] and by_kind["receive"]["seen_from"] == "record"
+    assert isinstance(by_kind["receive"]["fields"]["quantity_g"], int)
+    hidden = {e["kind"]: e for e in outside["events"]}["receive"]
+    assert hidden["hidden"] == ["quantity_g", "importer"]
+    assert hidden["fields"]["quantity_g"] is None and hidden["fields"]["new_lot"] == lot
+    capsys.readouterr()
+    assert main(["trace", lot, "--run", str(run), "--as", "CAN"]) == 0
+    out = capsys.readouterr().out
+    assert "hidden from CAN" in out and "quantity_g, importer" in out
+    assert main(["trace", lot, "--run", str(run), "--as", "ZZZ"]) == 2
+
+
+def test_a_nation_that_opts_out_under_plaintext_joins_under_the_modes_it_names():
+    text = (LIBRARY / "opt-out-privacy.toml").read_text()
+    for mode, opted in ((None, True), ("plaintext", True), ("lane-private", False),
+                        ("committed-quantities", False)):
+        extra = "" if mode is None else f'\n[privacy]\nmode = "{mode}"\n'
+        scenario = parse_scenario(text + extra, "opt-out-privacy.toml")
+        assert any(b.kind == "opt_out" for b in scenario.behaviours) == opted, mode
+
+
+@pytest.mark.parametrize("extra, where, fix", [
+    ('[privacy]\nmode = "secret"\n', "privacy.mode", "plaintext, lane-private"),
+    ('[privacy]\noversight = ["XXX"]\n', "privacy.oversight", "Use one of the [[nation]] ids"),
+    ('[privacy]\nmode = "lane-private"\ntolerance_g = 5\n', "privacy.tolerance_g",
+     'set mode = "committed-quantities"'),
+    ('[privacy]\nmode = "lane-private"\nsecret = 1\n', "privacy.secret", "mode"),
+    ('[privacy]\nmode = "lane-private"\noversight_access = "on_flag"\n',
+     "privacy.oversight_access", "Add oversight"),
+])
+def test_privacy_table_errors_name_the_line_the_key_and_the_fix(extra, where, fix):
+    text = SCENARIO.format(diversions="") + "\n" + extra
+    with pytest.raises(ScenarioError) as info:
+        parse_scenario(text, "p.toml")
+    message = str(info.value)
+    assert message.startswith("p.toml:") and where in message and fix in message, message
+
+
+def test_a_disclosure_request_without_the_grant_is_refused_and_counted():
+    world = build_world(parse_scenario((LIBRARY / "investigation.toml").read_text(),
+                                       "investigation.toml"))
+    summary = world.run()
+    private = world.workload.private
+    flagged = sorted(private.granted["CAN"])
+    unflagged = next(p.id for p in world.workload.plans if p.id not in flagged)
+    assert flagged and private.request("CAN", flagged[0]) == "granted"
+    assert private.request("CAN", unflagged) == "no_grant"
+    assert private.request("MEX", flagged[0]) == "not_oversight"
+    assert private.requests == {"granted": 1, "no_grant": 1, "not_oversight": 1}
+    # Nothing reached CAN of the unflagged shipment: its trail stays hidden from it.
+    assert not any(e.startswith(f"{unflagged}-") for e in private.stores["CAN"])
+    assert summary.domain["privacy"]["oversight_access"] == "on_flag"
