@@ -65,12 +65,13 @@ def ledger_ids(summary_dir: Path, cluster: LiveCluster, nation: str) -> dict[int
     return {c.block.height: c.block.block_id.hex() for c in blocks}
 
 
-def test_four_nation_cluster_commits_and_is_safe_and_live(tmp_path):
+def test_four_nation_cluster_commits_and_is_safe_and_live(tmp_path, capsys):
     require_mosquitto()
     out = tmp_path / "run"
     code = main(["cluster", str(LIBRARY / "live-four.toml"), "--broker", "spawn", "--out",
-                 str(out), "--duration-s", "10", "--quiet"])  # 5,000 ticks: the window
+                 str(out), "--duration-s", "10", "--json"])  # 5,000 ticks: the window
     summary = json.loads((out / "summary.json").read_text())
+    assert json.loads(capsys.readouterr().out) == summary  # --json: the summary on stdout, alone
     assert code == 0, summary["violations"]
     assert summary["safety_ok"] and summary["liveness_ok"] and summary["expect_ok"]
     assert summary["heights_committed"] >= 20

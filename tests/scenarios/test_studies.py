@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import json
 
 import pytest
@@ -53,9 +55,13 @@ def hub_study(tmp_path_factory):
     folder = tmp_path_factory.mktemp("hub")
     path = folder / "hub.toml"
     path.write_text(HUB_SCENARIO)
-    assert main(["weak-links", str(path), "--k", "2", "--workers", "2", "--out",
-                 str(folder / "out")]) == 0
-    return json.loads((folder / "out" / "weak_links.json").read_text()), folder / "out"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):  # --json: the study on stdout, and nothing else
+        assert main(["weak-links", str(path), "--k", "2", "--workers", "2", "--out",
+                     str(folder / "out"), "--json"]) == 0
+    result = json.loads((folder / "out" / "weak_links.json").read_text())
+    assert json.loads(printed.getvalue()) == json.loads(json.dumps(result, sort_keys=True))
+    return result, folder / "out"
 
 
 def test_the_hub_every_route_crosses_ranks_first_in_all_three_layers(hub_study):
@@ -303,6 +309,14 @@ def test_weak_links_names_the_flag_that_is_wrong(tmp_path, capsys, flags, needle
     assert main(["weak-links", str(tmp_path / "any.toml"), *flags]) == 2
     err = capsys.readouterr().err
     assert needle in err and ("--workers" in err) == (flags[0] == "--workers")
+
+
+def test_sweep_json_prints_the_sweep_alone_on_stdout(tmp_path, capsys):
+    assert main(["sweep", _spec(tmp_path, "[0.0]"), "--out", str(tmp_path / "out"),
+                 "--json"]) == 0
+    printed = capsys.readouterr()
+    assert json.loads(printed.out) == json.loads((tmp_path / "out" / "sweep.json").read_text())
+    assert "per grid point" not in printed.err and "wrote" in printed.err
 
 
 def test_a_second_sweep_keeps_the_first_ones_results(tmp_path, monkeypatch):
