@@ -21,6 +21,15 @@ def test_run_writes_summary_and_trace_and_exits_0(tmp_path, capsys):
     assert "heights committed" in out and summary["trace_sha256"] in out
 
 
+def test_run_json_prints_the_summary_alone_on_stdout(tmp_path, capsys):
+    code = main(["run", "baseline", "--ticks-max", "5000", "--out", str(tmp_path), "--json"])
+    printed = capsys.readouterr()
+    assert code == 0
+    assert json.loads(printed.out) == json.loads((tmp_path / "summary.json").read_text())
+    assert "heights committed" not in printed.out + printed.err  # no table
+    assert "trace sha256" in printed.err and "wrote" in printed.err
+
+
 def test_seed_override_and_default_out_folder(tmp_path, monkeypatch, capsys):
     """The default folder is named after the file (not [scenario].name), one new folder per
     run with runs/latest pointing at it: running twice keeps both."""
@@ -358,3 +367,18 @@ def test_replay_refuses_an_unregistered_node_class_before_importing_it(tmp_path,
     err = capsys.readouterr().err
     assert "planted_module:Hooks is not a registered node class" in err
     assert "nodes.node:Node" in err
+
+
+def test_the_readme_command_overview_lists_every_command_once():
+    """README's "Commands" table names each command of the parser (keys, genesis,
+    broker-config and node too), in no other order than its own."""
+    import re
+    from pathlib import Path
+
+    from scenarios.cli.main import build_parser
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("\n## Commands\n", 1)[1].split("\n## ", 1)[0]
+    listed = re.findall(r"^\| `([a-z-]+)[^`]*` \|", section, re.M)
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    assert sorted(listed) == sorted(sub.choices)
+    assert len(listed) == len(set(listed))
