@@ -33,3 +33,64 @@ def nations_toml(codes: list[str]) -> str:
 @pytest.fixture
 def library() -> Path:
     return LIBRARY
+
+
+class ReportPage:
+    """A report.html parsed as a reader sees it: the text of each <section id=...> (outside its
+    plots), its tables as rows of cell texts, and its inline SVGs as XML elements."""
+
+    def __init__(self, text: str) -> None:
+        import re
+        import xml.etree.ElementTree as ET
+        from html.parser import HTMLParser
+
+        self.html = text
+        self.svgs: dict[str, list] = {}  # section id -> its <svg> roots
+        for m in re.finditer(r'<section id="([^"]+)">(.*?)</section>', text, re.S):
+            self.svgs[m.group(1)] = [ET.fromstring(s) for s in
+                                     re.findall(r"<svg.*?</svg>", m.group(2), re.S)]
+        page = self
+
+        class Parser(HTMLParser):
+            def __init__(self) -> None:
+                super().__init__(convert_charrefs=True)
+                self.section, self.in_svg = None, 0
+                page.text, page.tables = {}, {}
+                self.row: list | None = None
+                self.cell: list | None = None
+
+            def handle_starttag(self, tag, attrs):
+                if tag == "section":
+                    self.section = dict(attrs).get("id")
+                    page.text[self.section], page.tables[self.section] = "", []
+                elif tag == "svg":
+                    self.in_svg += 1
+                elif tag == "table" and self.section:
+                    page.tables[self.section].append([])
+                elif tag == "tr" and self.section:
+                    self.row = []
+                elif tag in ("td", "th") and self.row is not None:
+                    self.cell = []
+
+            def handle_endtag(self, tag):
+                if self.section and not self.in_svg:
+                    page.text[self.section] += "\n"  # cells and lines do not run together
+                if tag == "svg":
+                    self.in_svg -= 1
+                elif tag in ("td", "th") and self.cell is not None:
+                    self.row.append("".join(self.cell).strip())
+                    self.cell = None
+                elif tag == "tr" and self.row is not None:
+                    page.tables[self.section][-1].append(self.row)
+                    self.row = None
+                elif tag == "section":
+                    self.section = None
+
+            def handle_data(self, data):
+                if self.in_svg or self.section is None:
+                    return
+                page.text[self.section] += data
+                if self.cell is not None:
+                    self.cell.append(data)
+
+        Parser().feed(text)

@@ -27,6 +27,7 @@ import html
 import io
 import json
 import math
+import re
 from pathlib import Path
 
 import matplotlib
@@ -69,6 +70,15 @@ KIND_COLOURS = {
     "sync": "#984ea3",
 }
 OTHER_KIND_COLOUR = "#a65628"
+# Lines of nations that commit alike lie on top of each other: each nation gets its own dash
+# pattern and marker, and the lines are drawn widest first, so every one stays visible.
+LINE_STYLES = ("-", "--", "-.", ":")
+LINE_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+# Fault and behaviour windows shaded on the time plots, by kind of window.
+WINDOW_COLOURS = {"crash": "#fdae61", "partition": "#abd9e9", "Byzantine": "#f4a6a6",
+                  "corrupt": "#c2a5cf", "opted out": "#fee090"}
+WINDOW_LABELS_MAX = 12  # beyond this the windows are shaded but not labelled one by one
+GRAMS = re.compile(r"\b(\d+) g\b")
 
 SECTIONS = (
     ("summary", "Summary"),
@@ -115,8 +125,10 @@ def write_report(world, summary: RunSummary, path: Path | str) -> Path:
                  "nations agreed and kept committing; the figures below them say how well and "
                  "how fast.", _summary_body(world, summary)),
         _section("commits", "One line per nation: the height it had committed at each tick. "
-                 "Lines on top of each other mean the nations kept pace; a flat stretch is a "
-                 "stall, a late vertical jump is a nation catching up by state sync.",
+                 "Each nation has its own dash and marker, so lines on top of each other (the "
+                 "nations kept pace) stay visible; a flat stretch is a stall, a late vertical "
+                 "jump is a nation catching up by state sync. Shaded bands are the scenario's "
+                 "fault and behaviour windows, labelled at the top.",
                  _figure_or_none(_plot_commits(world), "no commits")),
         _section("latency", "How many transactions waited how long, in ticks, from submission "
                  "to their first commit. A long right tail means some waited for timeouts or "
@@ -128,7 +140,7 @@ def write_report(world, summary: RunSummary, path: Path | str) -> Path:
         _section("spacetime", "Who sent what to whom in the first heights: each line runs from "
                  "the sender at the tick it sent to the receiver at the tick it arrived, "
                  "coloured by message kind. Steep lines are fast links; missing lines are "
-                 "messages that were dropped.",
+                 "messages that were dropped. Shaded bands are fault and behaviour windows.",
                  _figure_or_none(_plot_spacetime(world), "no messages delivered")),
         _section("flags", "What the chaincode flagged, as recorded on the ledger, with what "
                  "really happened from the simulator's plan: a flag on a diversion is a catch, "
@@ -359,7 +371,7 @@ def _flags_body(world, summary: RunSummary) -> str:
     rows = []
     for f in flags[:FLAG_ROWS_MAX]:
         rows.append("<tr>" + "".join(f"<td>{_esc(v)}</td>" for v in (
-            f.time_ticks, f.kind, f.subject, f.event_id or "(deadline)", f.detail,
+            f.time_ticks, f.kind, f.subject, f.event_id or "(deadline)", kg_text(f.detail),
             _truth(world, f))) + "</tr>\n")
     rest = len(flags) - FLAG_ROWS_MAX
     more = f"<p>and {rest:,} more flags not shown</p>\n" if rest > 0 else ""
@@ -367,6 +379,12 @@ def _flags_body(world, summary: RunSummary) -> str:
             "<table>\n<tr><th>tick</th><th>kind</th><th>subject</th><th>event</th>"
             "<th>detail</th><th>what really happened</th></tr>\n" + "".join(rows) + "</table>\n"
             + more)
+
+
+def kg_text(detail: str) -> str:
+    """A chaincode detail with its masses in kg, as the rest of the report: the ledger records
+    grams ("shipped 2187 g, received 1619 g" reads "shipped 2.187 kg, received 1.619 kg")."""
+    return GRAMS.sub(lambda m: f"{int(m.group(1)) / 1000:,.3f} kg", detail)
 
 
 def _economy_body(summary: RunSummary) -> str:
@@ -476,22 +494,60 @@ def _plot_commits(world) -> str | None:
     fig, ax = plt.subplots(figsize=(9, 4.5))
     many = len(world.nations) > LEGEND_NATIONS_MAX
     points_max = max(COMMIT_POINTS_MIN, COMMIT_POINTS_TOTAL_MAX // len(world.nations))
-    for nation in world.nations:
+    drawn = [n for n in world.nations if commits[n]]
+    for i, nation in enumerate(drawn):
         points = _thin(sorted(commits[nation]), points_max)
-        if not points:
-            continue
         ticks = [0] + [t for t, _ in points] + [world.scenario.ticks_max]
         heights = [0] + [h for _, h in points] + [points[-1][1]]
-        ax.step(ticks, heights, where="post", linewidth=0.8 if many else 1.4,
-                alpha=0.5 if many else 0.9, label=_label(nation))
+        # widest first; markers spread over the run, each nation's a little apart from the last
+        width = 0.8 if many else 1.2 + 1.6 * (len(drawn) - 1 - i) / max(1, len(drawn) - 1)
+        ax.step(ticks, heights, where="post", linewidth=width, alpha=0.5 if many else 0.9,
+                linestyle=LINE_STYLES[i % len(LINE_STYLES)],
+                marker=None if many else LINE_MARKERS[i % len(LINE_MARKERS)], markersize=4,
+                markevery=(i % 8 / 8 * 0.1, 0.1), label=_label(nation),
+                gid=f"commit-line-{nation}")
+    _shade_windows(ax, world)
     ax.set_xlabel("tick")
     ax.set_ylabel("height committed")
     ax.set_xlim(0, world.scenario.ticks_max)
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
     if not many:
-        ax.legend(loc="upper left", fontsize=8, ncol=2, frameon=False)
+        # lower right: heights rise to the upper right, and window labels sit at the top
+        ax.legend(loc="lower right", fontsize=8, ncol=2, frameon=True, framealpha=0.9)
     return _svg(fig, "commits")
+
+
+def fault_windows(world) -> list[tuple[str, str, int, int]]:
+    """The scenario's windows in time: (kind of window, label, from tick, until tick), for
+    crashes, partitions and behaviours with a window (an opt-out or a behaviour without one
+    covers the whole run)."""
+    s = world.scenario
+    end = s.ticks_max
+    roles = nation_roles(world)
+    out = []
+    for b in getattr(s, "behaviours", ()):
+        kind = ("crash" if b.kind == BehaviourKind.CRASH
+                else roles.get(b.nations[0], "Byzantine"))
+        out.append((kind, f"{b.kind} {', '.join(b.nations)}", b.from_tick,
+                    end if b.until_tick is None else b.until_tick))
+    for p in getattr(s, "partitions", ()):
+        out.append(("partition", "partition " + " | ".join("+".join(g) for g in p.groups),
+                    p.from_tick, end if p.until_tick is None else p.until_tick))
+    return out
+
+
+def _shade_windows(ax, world) -> None:
+    """Shade each fault and behaviour window on a plot whose x axis is the tick, labelled at
+    the top (one row per window, so overlapping windows stay apart)."""
+    windows = fault_windows(world)
+    for i, (kind, label, start, until) in enumerate(windows):
+        colour = WINDOW_COLOURS.get(kind, WINDOW_COLOURS["Byzantine"])
+        ax.axvspan(start, until, color=colour, alpha=0.35, zorder=0, linewidth=0,
+                   gid=f"window-{i}")
+        if len(windows) <= WINDOW_LABELS_MAX:
+            ax.text(start, 1.0 - 0.06 * i, f" {_label(label)}", transform=ax.get_xaxis_transform(),
+                    fontsize=7, va="top", ha="left", color="#333", clip_on=True, zorder=5)
 
 
 def _plot_latency(world, summary: RunSummary) -> str | None:
@@ -575,6 +631,7 @@ def _plot_spacetime(world) -> str | None:
     ticks = [t for m in messages for t in (m[0], m[1])]
     ax.set_xlim(min(ticks) - 1, max(ticks) + 1)
     ax.set_ylim(-0.5, len(world.nations) - 0.5)
+    _shade_windows(ax, world)
     ax.set_yticks(range(len(world.nations)), [_label(n) for n in world.nations],
                   fontsize=7 if len(world.nations) > 40 else 9)
     ax.invert_yaxis()
