@@ -158,8 +158,8 @@ def cmd_sweep(args: argparse.Namespace) -> ExitCode:
         table.add_row(*cells)
     if not args.json:
         console.print(table)
-    console.print(f"wrote {out / 'results.csv'}, {out / 'aggregate.csv'}, {out / 'sweep.png'}"
-                  f" and {out / 'sweep.json'}")
+    console.print(f"wrote {out / 'results.csv'}, {out / 'aggregate.csv'}, {out / 'sweep.png'}, "
+                  f"{out / 'sweep.json'} and {out / 'report.html'}")
     if result["failed"]:
         # The sweep went on past them, but its figures lack those runs: not a success.
         err.print(f"{result['failed']} of {result['runs']} runs failed; their errors and "

@@ -6,10 +6,12 @@ import contextlib
 import csv
 import io
 import json
+import re
+import xml.etree.ElementTree as ET
 
 import pytest
 
-from helpers import nations_toml
+from helpers import ReportPage, nations_toml
 
 from scenarios.cli.main import main
 from scenarios.studies.sweep import SweepError, load_spec
@@ -338,3 +340,60 @@ def test_weak_links_and_cluster_take_a_library_scenario_by_name(tmp_path, monkey
     assert weak.scenario.name == "weak-link-study.toml" and weak.scenario.exists()
     live = parser.parse_args(["cluster", "live-four", "--broker", "spawn"])
     assert live.scenario.endswith("live-four.toml")
+
+
+SVG = "{http://www.w3.org/2000/svg}"
+RAW_FIELDS = ("traced_complete_pct", "impact_kg", "leaked_kg", "liveness_ok", "detection_rate",
+              "mass_through_kg", "unavoidable_kg", "betweenness_", "latency_ticks_p50")
+
+
+def test_the_weak_links_report_reads_in_words_with_a_baseline_and_a_conclusion(hub_study):
+    result, out = hub_study
+    page = ReportPage((out / "report.html").read_text())
+    words = " ".join(page.text.values())
+    for raw in ("None", "True", "False", *RAW_FIELDS):
+        assert raw not in words, raw
+    assert not re.search(r"\d\.\d{3}", words)  # no raw float such as 22301.187
+    (ranking,) = page.tables["ranking"]
+    assert ranking[0][2] == "Mass out of complete custody, beyond the baseline (kg)"
+    assert ranking[1][1] == "baseline (no change)" and ranking[1][2] == "0"
+    top = result["simulation"][0]
+    assert ranking[2][1] == f"{top['nations']} opts out" and ranking[2][2] == \
+        f"{top['impact_kg']:,.0f}"
+    # the conclusion is written from the figures
+    conclusion = page.text["conclusion"]
+    share = top["impact_kg"] / result["baseline"]["licit_kg"]
+    assert f"if {top['nations']} opts out, {share:.0%} of the licit mass" in conclusion
+    hub = result["structure"]["removal_sets"][0]["best_transit"][0]
+    assert f"The transit nation that matters most is {'+'.join(hub['nations'])}" in conclusion
+
+
+def test_the_weak_links_graph_shows_corruption_and_readable_labels(hub_study):
+    result, out = hub_study
+    page = ReportPage((out / "report.html").read_text())
+    (svg,) = page.svgs["graph"]
+    text = ET.tostring(svg, encoding="unicode")
+    corrupt = [r for r in result["simulation"] if r["mode"] == "corrupt" and r["leaked_kg"]]
+    assert corrupt and "#7b3294" in text  # rings of the nations whose false records leak mass
+    assert "leaked when corrupt" in text
+    # the label of the darkest node (the nation whose absence costs the most) is white
+    top = result["simulation"][0]["nations"]
+    label = next(g for g in svg.iter(f"{SVG}g") if g.get("id") == f"impactgraph-label-{top}")
+    assert "#ffffff" in ET.tostring(label, encoding="unicode")
+
+
+def test_a_sweep_writes_a_report_with_its_plot_table_and_conclusion(tmp_path):
+    assert main(["sweep", _spec(tmp_path, "[0.0, 0.3]"), "--out", str(tmp_path / "out")]) == 0
+    page = ReportPage((tmp_path / "out" / "report.html").read_text())
+    assert set(page.text) == {"conclusion", "plot", "table"}
+    assert len(page.svgs["plot"]) == 1
+    (table,) = page.tables["table"]
+    assert table[0][:5] == ["network: loss probability", "runs", "failed runs",
+                            "heights committed: mean", "95% interval"]
+    assert [row[0] for row in table[1:]] == ["0.0", "0.3"]
+    aggregate = json.loads((tmp_path / "out" / "sweep.json").read_text())["aggregate"]
+    second = aggregate[1]
+    assert table[2][3] == f"{second['mean']:,.0f}" or table[2][3] == f"{second['mean']:,.2f}"
+    conclusion = page.text["conclusion"]
+    assert "Heights committed is lowest at" in conclusion
+    assert "At network: loss probability = 0.3, heights committed changes by" in conclusion
