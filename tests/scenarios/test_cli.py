@@ -276,6 +276,17 @@ def test_an_absent_latency_is_explained_not_shown_as_none(tmp_path, capsys):
     assert "liveness" in out and "stalled" in out
 
 
+def test_a_run_of_custody_records_alone_does_not_say_nothing_was_committed(tmp_path, capsys):
+    """opt-out-hub has no synthetic load (txs_per_tick = 0): its committed transactions are
+    custody records, which are not timed, so the latency is absent for that reason."""
+    main(["run", "opt-out-hub", "--ticks-max", "3000", "--out", str(tmp_path)])
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["txs_committed"] > 0 and summary["latency_ticks_p50"] is None
+    out = capsys.readouterr().out
+    assert "no transaction submitted in this run was committed" not in out
+    assert "only the synthetic load ([workload] txs_per_tick) is timed" in out
+
+
 def test_scenario_errors_keep_their_table_names(tmp_path, capsys):
     """The loader's messages quote `[scenario]`; printed with Rich markup on, the brackets and
     the name between them vanished ("Allowed keys in  are ...")."""
