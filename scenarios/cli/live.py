@@ -267,11 +267,14 @@ def cmd_cluster(args: argparse.Namespace) -> ExitCode:
         f"--duration-s {scenario.ticks_max * args.tick_ms / 1000:g}"))
     (out / "summary.json").write_text(
         json.dumps(summary.to_json(), indent=2, sort_keys=True) + "\n")
+    from scenarios.report.run import write_report  # the same report as a simulated run's
+    write_report(cluster, summary, out / "report.html")
     if args.json:
         print_json(summary.to_json())
     elif not args.quiet:
         console.print(summary_table(summary))
-    console.print(f"wrote {out / 'summary.json'} and {out / 'ledger.jsonl'}; node logs in "
+    console.print(f"wrote {out / 'summary.json'}, {out / 'report.html'} and "
+                  f"{out / 'ledger.jsonl'}; node logs in "
                   f"{out / 'nodes'}")
     if summary.expect_ok:
         return ExitCode.OK

@@ -141,7 +141,10 @@ def write_report(world, summary: RunSummary, path: Path | str) -> Path:
                  "the sender at the tick it sent to the receiver at the tick it arrived, "
                  "coloured by message kind. Steep lines are fast links; missing lines are "
                  "messages that were dropped. Shaded bands are fault and behaviour windows.",
-                 _figure_or_none(_plot_spacetime(world), "no messages delivered")),
+                 _figure_or_none(_plot_spacetime(world), "no messages delivered"
+                                 if getattr(world, "records_messages", True) else
+                                 "a live cluster does not record when each message was sent "
+                                 "and delivered")),
         _section("flags", "What the chaincode flagged, as recorded on the ledger, with what "
                  "really happened from the simulator's plan: a flag on a diversion is a catch, "
                  "a flag on legitimate trade is a false flag.", _flags_body(world, summary)),
@@ -362,10 +365,14 @@ def _flags_body(world, summary: RunSummary) -> str:
     by_kind = (summary.domain or {}).get("flags_by_kind") or {}
     counts = ", ".join(f"{k} {v:,}" for k, v in by_kind.items() if v)
     head = f"<p>Flags by kind (first honest commit of each block): {_esc(counts or 'none')}</p>\n"
-    reader = next((n for n in world.nations if world.nodes.get(n) is not None), None)
-    if reader is None:
-        return head + _none("none: no nation is up at the end of the run to read the ledger")
-    flags = list(world.nodes[reader].chaincode.state.flags)
+    if getattr(world, "ledger_flags", None) is not None:  # a live cluster: its longest ledger
+        reader, flags = "the longest node ledger", list(world.ledger_flags)
+    else:
+        reader = next((n for n in world.nations if world.nodes.get(n) is not None), None)
+        if reader is None:
+            return head + _none("none: no nation is up at the end of the run to read the "
+                                "ledger")
+        flags = list(world.nodes[reader].chaincode.state.flags)
     if not flags:
         return head + _none("none: the ledger holds no flag")
     rows = []
