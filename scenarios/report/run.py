@@ -78,6 +78,19 @@ LINE_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 WINDOW_COLOURS = {"crash": "#fdae61", "partition": "#abd9e9", "Byzantine": "#f4a6a6",
                   "corrupt": "#c2a5cf", "opted out": "#fee090"}
 WINDOW_LABELS_MAX = 12  # beyond this the windows are shaded but not labelled one by one
+# Why a diversion or attempt of each kind can get through, after docs/domain.md; a kind not
+# listed gets the rule every kind is judged by.
+MISSED_WHY = {
+    "smuggle": "no papers: no record exists to compare with, and no inspection found it",
+    "mislabel": "declared as an uncontrolled good: no precursor record to compare with, and "
+                "no inspection found it",
+    "pre_precursor": "a substitute uncontrolled on its date travels unrecorded",
+    "front_company": "every record is in order: a registered front with a valid licence and a "
+                     "stated need equal to its order",
+    "dark_hop": "the detour crossed a nation that keeps no records; a dark_hop flag is a "
+                "coverage gap that licit trade on the route gets too",
+}
+MISSED_WHY_DEFAULT = "no flag, rejection or inspection named its lot, shipment, PEN or inspection"
 GRAMS = re.compile(r"\b(\d+) g\b")
 
 SECTIONS = (
@@ -401,12 +414,13 @@ def _economy_body(summary: RunSummary) -> str:
     missed = d.get("missed") or []
     if missed:
         rows = "".join("<tr>" + "".join(f"<td>{_esc(v)}</td>" for v in (
-            m["kind"], m["shipment"], m["lot"], m["chemical"], f"{m['kg']:,.3f}")) + "</tr>\n"
-            for m in missed)
+            m["kind"], m["shipment"], m["lot"], m["chemical"], f"{m['kg']:,.3f}",
+            MISSED_WHY.get(m["kind"], MISSED_WHY_DEFAULT))) + "</tr>\n" for m in missed)
         more = d.get("missed_count", len(missed)) - len(missed)
         body = (f"<h3>Missed: {d.get('missed_count', len(missed)):,}, "
                 f"{d.get('leaked_kg', 0):,.1f} kg leaked</h3>\n<table>\n<tr><th>kind</th>"
-                "<th>shipment</th><th>lot</th><th>chemical</th><th>kg</th></tr>\n" + rows
+                "<th>shipment</th><th>lot</th><th>chemical</th><th>kg</th>"
+                "<th>why it was missed</th></tr>\n" + rows
                 + "</table>\n" + (f"<p>and {more:,} lighter ones not shown</p>\n"
                                    if more > 0 else ""))
     else:

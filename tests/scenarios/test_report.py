@@ -98,6 +98,11 @@ def test_report_lists_what_got_through_and_the_licit_mass_by_nation(tmp_path):
     assert f"Missed: {d['missed_count']:,}" in text
     heaviest = d["missed"][0]
     assert f"<td>{heaviest['shipment']}</td><td>{heaviest['lot']}</td>" in text
+    missed = ReportPage(text).tables["economy"][0]
+    assert missed[0][-1] == "why it was missed"
+    why = {row[0]: row[-1] for row in missed[1:]}
+    assert why["smuggle"].startswith("no papers: no record exists to compare with")
+    assert all(why.values())
     assert "Licit mass by nation (kg)" in text
     assert f"<td>CHN</td><td>{d['traced_kg_by_nation']['CHN']:,.1f}</td>" in text
     assert "illicit attempts: detected / all" in text
