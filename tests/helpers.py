@@ -94,3 +94,37 @@ class ReportPage:
                     self.cell.append(data)
 
         Parser().feed(text)
+
+
+SMALL = f"""
+[scenario]
+name = "small"
+seed = 1
+ticks_max = 2500
+{nations_toml(["CHN", "MEX", "USA", "CAN"])}
+[workload]
+txs_per_tick = 0.1
+shipments = 4
+trade_until_tick = 800
+[[lane]]
+from = "CHN"
+to = "MEX"
+share = 1.0
+"""
+
+
+def small_sweep_spec(tmp_path: Path, values: str) -> str:
+    """A sweep spec of network.loss_probability over `values` (a TOML array) on SMALL, two
+    seeds: a sweep of a few seconds."""
+    (tmp_path / "small.toml").write_text(SMALL)
+    spec = tmp_path / "spec.toml"
+    spec.write_text(f"""
+[sweep]
+scenario = "small.toml"
+seeds = [1, 2]
+metric = "heights_committed"
+[[sweep.param]]
+path = "network.loss_probability"
+values = {values}
+""")
+    return str(spec)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import run_library
+from helpers import run_library, small_sweep_spec
 
 from scenarios.report.run import SECTIONS, write_report
 
@@ -67,17 +67,8 @@ def test_the_run_report_renders_with_every_section_and_no_console_error(tmp_path
 
 def test_the_weak_links_and_sweep_reports_render_with_no_console_error(tmp_path):
     from scenarios.cli.main import main
-    spec = tmp_path / "spec.toml"
-    spec.write_text(f"""
-[sweep]
-scenario = "{(Path(__file__).resolve().parents[2] / 'scenarios/library/crash-one-of-four.toml')}"
-seeds = [1, 2]
-metric = "heights_committed"
-[[sweep.param]]
-path = "scenario.ticks_max"
-values = [3000, 4000]
-""")
-    assert main(["sweep", str(spec), "--out", str(tmp_path / "sweep")]) == 0
+    spec = small_sweep_spec(tmp_path, "[0.0, 0.05]")
+    assert main(["sweep", spec, "--out", str(tmp_path / "sweep")]) == 0
     dom, console = render(tmp_path / "sweep" / "report.html", tmp_path / "profile")
     assert console == [] and _sections(dom) == ["conclusion", "plot", "table"]
     assert main(["weak-links", "opt-out-hub", "--k", "1", "--transit-only", "--out",

@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from helpers import ReportPage, nations_toml
+from helpers import SMALL, ReportPage, nations_toml, small_sweep_spec
 
 from scenarios.cli.main import main
 from scenarios.studies.sweep import SweepError, load_spec
@@ -103,36 +103,6 @@ def test_consensus_layer_finds_the_smallest_coalitions_with_weights():
     assert nine["safety"]["smallest_size"] == 3 and nine["liveness"]["smallest_size"] == 4
 
 
-SMALL = f"""
-[scenario]
-name = "small"
-seed = 1
-ticks_max = 2500
-{nations_toml(["CHN", "MEX", "USA", "CAN"])}
-[workload]
-txs_per_tick = 0.1
-shipments = 4
-trade_until_tick = 800
-[[lane]]
-from = "CHN"
-to = "MEX"
-share = 1.0
-"""
-
-
-def _spec(tmp_path, values: str) -> str:
-    (tmp_path / "small.toml").write_text(SMALL)
-    spec = tmp_path / "spec.toml"
-    spec.write_text(f"""
-[sweep]
-scenario = "small.toml"
-seeds = [1, 2]
-metric = "heights_committed"
-[[sweep.param]]
-path = "network.loss_probability"
-values = {values}
-""")
-    return str(spec)
 
 
 def _rows(folder) -> list[dict]:
@@ -144,7 +114,7 @@ def _rows(folder) -> list[dict]:
 
 
 def test_sweep_results_are_identical_on_1_and_2_workers_and_on_a_dask_cluster(tmp_path):
-    spec = _spec(tmp_path, "[0.0, 0.05]")
+    spec = small_sweep_spec(tmp_path, "[0.0, 0.05]")
     assert main(["sweep", spec, "--workers", "1", "--out", str(tmp_path / "w1")]) == 0
     assert main(["sweep", spec, "--workers", "2", "--out", str(tmp_path / "w2")]) == 0
     from distributed import LocalCluster
@@ -163,7 +133,7 @@ def test_sweep_results_are_identical_on_1_and_2_workers_and_on_a_dask_cluster(tm
 
 
 def test_a_failing_run_is_recorded_and_the_sweep_exits_1_saying_how_many(tmp_path, capsys):
-    spec = _spec(tmp_path, "[0.0, 7.5]")  # 7.5 is no probability: that point cannot load
+    spec = small_sweep_spec(tmp_path, "[0.0, 7.5]")  # 7.5 is no probability: that point cannot load
     assert main(["sweep", spec, "--out", str(tmp_path / "out")]) == 1
     rows = list(csv.DictReader((tmp_path / "out" / "results.csv").open()))
     bad = [r for r in rows if r["error"]]
@@ -314,7 +284,7 @@ def test_weak_links_names_the_flag_that_is_wrong(tmp_path, capsys, flags, needle
 
 
 def test_sweep_json_prints_the_sweep_alone_on_stdout(tmp_path, capsys):
-    assert main(["sweep", _spec(tmp_path, "[0.0]"), "--out", str(tmp_path / "out"),
+    assert main(["sweep", small_sweep_spec(tmp_path, "[0.0]"), "--out", str(tmp_path / "out"),
                  "--json"]) == 0
     printed = capsys.readouterr()
     assert json.loads(printed.out) == json.loads((tmp_path / "out" / "sweep.json").read_text())
@@ -323,7 +293,7 @@ def test_sweep_json_prints_the_sweep_alone_on_stdout(tmp_path, capsys):
 
 def test_a_second_sweep_keeps_the_first_ones_results(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    spec = _spec(tmp_path, "[0.0]")
+    spec = small_sweep_spec(tmp_path, "[0.0]")
     for _ in range(2):
         assert main(["sweep", spec]) == 0
     runs = tmp_path / "runs"
@@ -383,7 +353,7 @@ def test_the_weak_links_graph_shows_corruption_and_readable_labels(hub_study):
 
 
 def test_a_sweep_writes_a_report_with_its_plot_table_and_conclusion(tmp_path):
-    assert main(["sweep", _spec(tmp_path, "[0.0, 0.3]"), "--out", str(tmp_path / "out")]) == 0
+    assert main(["sweep", small_sweep_spec(tmp_path, "[0.0, 0.3]"), "--out", str(tmp_path / "out")]) == 0
     page = ReportPage((tmp_path / "out" / "report.html").read_text())
     assert set(page.text) == {"conclusion", "plot", "table"}
     assert len(page.svgs["plot"]) == 1
