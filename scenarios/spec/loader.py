@@ -173,11 +173,12 @@ class _Checker:
             raise self.fail(path, f"expected a table, got {_type_name(raw)}",
                             f"Write it as a {kind} table.")
         out = {}
+        header = f"[[{name}]]" if spec.array else f"[{name}]"  # as the file writes it
         for key in raw:
             if key not in spec.keys:
                 allowed = ", ".join(sorted(spec.keys))
                 raise self.fail(f"{path}.{key}", "unknown key",
-                                f"Allowed keys in [{name}] are: {allowed}.")
+                                f"Allowed keys in {header} are: {allowed}.")
         for key, k in spec.keys.items():
             if key in raw:
                 out[key] = self.value(k, raw[key], f"{path}.{key}")

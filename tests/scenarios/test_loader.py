@@ -113,15 +113,17 @@ def test_every_library_scenario_round_trips_through_the_toml_writer():
 # and dotted keys. Each error still names the file, the line, the table, the key and the fix.
 @pytest.mark.parametrize("text, needles", [
     ('nation = [{ id = "USA" }, { id = "MEX", powr = 3 }]\n\n[scenario]\nname = "x"\n',
-     ["study.toml:1:", "nation[1].powr", "unknown key", "Allowed keys in [nation]", "power"]),
+     ["study.toml:1:", "nation[1].powr", "unknown key", "Allowed keys in [[nation]]", "power"]),
     ('nation = [\n  { id = "USA" },\n  { id = "MEX", powr = 3 },\n]\n[scenario]\nname = "x"\n',
-     ["study.toml:3:", "nation[1].powr", "Allowed keys in [nation]"]),
+     ["study.toml:3:", "nation[1].powr", "Allowed keys in [[nation]]"]),
     ('network.loss_probability = 2\n[scenario]\nname = "x"\n[[nation]]\nid = "USA"\n',
      ["study.toml:1:", "network.loss_probability", "above the maximum 1.0",
       "Use a value from 0.0 to 1.0"]),
     (GOOD + '\n[network]\nlatency_ticks = 5\nlink = [{ from = "USA", to = "CAN", '
      'latency_ticks = 3 }]\n', ["study.toml:14:", "network.link[0].to", "unknown nation 'CAN'",
                                 "Use one of the [[nation]] ids"]),
+    (GOOD + '\n[[behaviour]]\nnations = ["USA"]\nkind = "crahs"\n\nkinds = 1\n',
+     ["study.toml:16:", "behaviour[0].kinds", "Allowed keys in [[behaviour]] are"]),
     (GOOD + '\n[[behaviour]]\nnations = ["USA"]\nkind = "crash"\n\nparams.bogus = 1\n',
      ["study.toml:16:", "behaviour[0].params.bogus", "unknown param", "Params of crash"]),
     (GOOD + '\n[[behaviour]]\nnations = ["USA"]\nkind = "crash"\nparams = { wipe = "yes" }\n',
