@@ -46,7 +46,23 @@ def cmd_schema(args: argparse.Namespace) -> ExitCode:
     return ExitCode.OK
 
 
+# Arguments that name a file: the scenario, spec and replay positionals, and every option whose
+# type is a Path or whose metavar is FILE. The shell completes file names for them.
+FILE_DESTS = ("file", "scenario", "spec")
+
+
 def cmd_completion(args: argparse.Namespace) -> ExitCode:
     import shtab
-    sys.stdout.write(shtab.complete(args.root_parser, args.shell))  # every command and flag
+    parser = args.root_parser
+    for sub in _subparsers(parser):
+        for action in sub._actions:
+            if (action.dest in FILE_DESTS and not action.option_strings) or \
+                    action.type is Path or action.metavar == "FILE":
+                action.complete = shtab.FILE  # type: ignore[attr-defined]
+    sys.stdout.write(shtab.complete(parser, args.shell))  # every command and flag
     return ExitCode.OK
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    return [p for action in parser._actions if isinstance(action, argparse._SubParsersAction)
+            for p in action.choices.values()]

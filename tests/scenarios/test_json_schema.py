@@ -83,3 +83,9 @@ def test_completion_script_completes_commands_and_flags(tmp_path, capsys):
     assert complete("chemtrace", "we") == ["weak-links"]
     assert "schema" in complete("chemtrace", "")
     assert complete("chemtrace", "fuzz", "--qu") == ["--quiet"]
+    # file names for a scenario, a sweep spec and a --json-file
+    (tmp_path / "my-study.toml").write_text("")
+    assert f"{tmp_path}/my-study.toml" in complete("chemtrace", "run", f"{tmp_path}/my-")
+    assert f"{tmp_path}/my-study.toml" in complete("chemtrace", "sweep", f"{tmp_path}/my-")
+    assert f"{tmp_path}/my-study.toml" in complete("chemtrace", "bench", "--json-file",
+                                                    f"{tmp_path}/my-")
