@@ -74,6 +74,10 @@ class WalRecord:
     valid_value_id: bytes | None
     valid_round: int
     own_votes: tuple[Vote, ...]
+    # Others' signed messages behind the lock and the valid value: the proposal of each of
+    # those rounds and its polka (Replica.justifying). Without them a restarted replica keeps
+    # a lock it can no longer show to anyone, and nobody can accept its re-proposal (line 28).
+    justification: tuple[Message, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

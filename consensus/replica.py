@@ -128,6 +128,7 @@ class Replica:
         self._future_by_sender: dict[str, int] = {}
         self._future_share = max(64, FUTURE_MESSAGES_MAX // len(validators.voters))
         self._pending: dict[tuple[Step, int, int], int] = {}
+        self._justified: tuple[Message, ...] = ()
         self._reset_height(height)
         self._restored = wal if wal is not None and wal.height == height else None
         if self._restored is not None:
@@ -138,6 +139,7 @@ class Replica:
             self.valid_value, self.valid_value_id, self.valid_round = (
                 w.valid_value, w.valid_value_id, w.valid_round)
             self._own = list(w.own_votes)
+            self._justified = tuple(w.justification)
 
     # ------------------------------------------------------------------ public interface
 
@@ -184,8 +186,45 @@ class Replica:
             self.height, self.round, self.step,
             self.locked_value, self.locked_value_id, self.locked_round,
             self.valid_value, self.valid_value_id, self.valid_round,
-            tuple(self._own),
+            tuple(self._own), self.justifying(),
         )
+
+    def own_messages(self) -> tuple[Message, ...]:
+        """This replica's own proposals and votes of the current height, in the order it made
+        them (unsigned, as the write-ahead record keeps them). Read-only."""
+        return tuple(self._own)
+
+    def justifying(self) -> tuple[Message, ...]:
+        """Others' signed messages behind the valid value and the lock, for the write-ahead
+        record: for valid_round, then locked_round, the proposal of that round and its polka
+        (the 2f+1 prevotes of line 36), in voter order. Our own are in the record already.
+
+        Departure from the paper, which keeps no state across a crash: a replica that restarts
+        with a lock but without the polka behind it can show that polka to nobody, itself
+        included. If it alone saw one of the prevotes (its sender went down), no one can ever
+        accept its re-proposal of the locked value (line 28), and while it is locked it
+        prevotes nil on every other value: with its power needed for a quorum, the height
+        stalls for good (tests/regressions/restart-lock-unjustified.toml). CometBFT keeps the
+        messages it received in its consensus WAL for the same reason."""
+        out: list[Message] = []
+        for _, proposal, polka in self._polkas():
+            if proposal is not None and proposal.proposer != self.me:
+                out.append(proposal)
+            out.extend(vote for vote in polka if vote.voter != self.me)
+        return tuple(out)
+
+    def _polkas(self):
+        """(round, its proposal or None, the prevotes of its polka in voter order) for
+        valid_round, then locked_round, each (round, value) once."""
+        done: set[tuple[int, bytes | None]] = set()
+        for round_, value_id in ((self.valid_round, self.valid_value_id),
+                                 (self.locked_round, self.locked_value_id)):
+            if round_ < 0 or value_id is None or (round_, value_id) in done:
+                continue
+            done.add((round_, value_id))
+            prevotes = self._prevotes.get(round_)
+            yield (round_, self._proposals.get(round_),
+                   prevotes.certificate(value_id) if prevotes is not None else ())
 
     def proposal(self, round_: int) -> Proposal | None:
         """The proposal accepted for `round_` of the current height, or None. Read-only."""
@@ -227,16 +266,10 @@ class Replica:
                 out.append(message)
 
         add(self._proposals.get(self.round))
-        relayed: set[tuple[int, bytes | None]] = set()
-        for round_, value_id in ((self.valid_round, self.valid_value_id),
-                                 (self.locked_round, self.locked_value_id)):
-            if round_ < 0 or value_id is None or (round_, value_id) in relayed:
-                continue
-            relayed.add((round_, value_id))
+        for round_, proposal, polka in self._polkas():
             if round_ != self.round:
-                add(self._proposals.get(round_))
-            prevotes = self._prevotes.get(round_)
-            for vote in prevotes.certificate(value_id) if prevotes is not None else ():
+                add(proposal)
+            for vote in polka:
                 add(vote)
         precommits = self._precommits.get(self.round)
         if precommits is not None:
@@ -292,6 +325,16 @@ class Replica:
         # polka behind our lock is short of a vote, and we prevote nil on every re-proposal of
         # the locked value (line 28); without our earlier precommits, a decision in an earlier
         # round (line 49) may be out of reach.
+        # Others' messages behind our lock and valid value first, so that the tallies hold the
+        # polka again (see `justifying`); the node checked their signatures when it read them.
+        for message in self._justified:
+            if message.height != self.height:
+                continue
+            if isinstance(message, Proposal):
+                self._add_proposal(message, effects)
+            else:
+                self._add_vote(message, effects)
+        self._justified = ()
         for message in self._own:
             if message.round < self.round:
                 effects.append(Broadcast(message))
@@ -509,6 +552,14 @@ class Replica:
                     self._vote(Step.PREVOTE, proposal.value_id if ok else None, effects)
                     self.step = Step.PREVOTE
                     return True
+            # Neither line 22 nor line 28 applies: a re-proposal whose polka at vr we have not
+            # seen. A non-proposer waits out timeout_propose (line 21). Departure from the
+            # paper: its proposer starts no timeout_propose, since it receives its own proposal
+            # at once; if it cannot show the polka behind it even to itself, it would wait in
+            # this step with no timeout pending, and with its power needed for every quorum the
+            # others' timeouts would never start either. So the proposer starts
+            # timeout_propose here (for anyone else it is already pending: a no-op).
+            self._schedule(Step.PROPOSE, r, effects)
 
         if (self.step is Step.PREVOTE and prevotes is not None and prevotes.has_quorum_any()
                 and (34, r) not in self._fired):
@@ -523,6 +574,7 @@ class Replica:
             # Line 36: a polka for a valid proposal. Lock and precommit it if still prevoting;
             # in every case remember it as the valid value.
             self._fired.add((36, r))
+            changed = (self.valid_round, self.valid_value_id) != (r, proposal.value_id)
             self.valid_value, self.valid_value_id = proposal.value, proposal.value_id
             self.valid_round = r
             if self.step is Step.PREVOTE:
@@ -530,6 +582,10 @@ class Replica:
                 self.locked_round = r
                 self._vote(Step.PRECOMMIT, proposal.value_id, effects)
                 self.step = Step.PRECOMMIT
+            elif changed:
+                # No vote goes with this change, so nothing else would write it down: a
+                # restart would forget the valid value and its polka (see `justifying`).
+                effects.append(Persist(self.wal_record()))
             return True
 
         if self.step is Step.PREVOTE and prevotes is not None and prevotes.has_quorum_for(None):
@@ -638,5 +694,5 @@ class Replica:
         effects.append(Persist(WalRecord(
             record.height, record.round, step, record.locked_value, record.locked_value_id,
             record.locked_round, record.valid_value, record.valid_value_id, record.valid_round,
-            record.own_votes)))
+            record.own_votes, record.justification)))
         effects.append(Broadcast(vote))

@@ -60,7 +60,7 @@ class NodeHooks:
 
     Checks the node may skip (flags, read at each use):
 
-    - `check_signatures`, `check_certificates`
+    - `check_signatures`, `check_certificates`, `skipped_checks`
     """
 
     shares_application = False
@@ -77,6 +77,10 @@ class NodeHooks:
     """Whether a block applied by state sync must carry a commit certificate (more than 2/3
     of the power in signed precommits). False: any block that extends the chain and passes
     `valid()` is applied."""
+
+    skipped_checks: frozenset[str] = frozenset()
+    """Checks of valid() (names of nodes.node.VALIDITY_CHECKS) the node does not make: a
+    mutant's way to remove one. Empty: every check, as the honest node."""
 
     # ------------------------------------------------------------ the replica, once
 

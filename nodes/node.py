@@ -51,6 +51,7 @@ test. The public methods a hook uses (`send`, `build_block`, `answer_sync`, `sig
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import weakref
 from collections import OrderedDict, deque
@@ -71,6 +72,7 @@ from consensus import (
     Start,
     TimeoutConfig,
     Vote,
+    WalRecord,
 )
 
 from nodes.hooks import NodeHooks
@@ -116,6 +118,12 @@ def encode_message(signed: Proposal | Vote) -> bytes:
 
 
 EVIDENCE_MAX = 10_000
+# The checks of valid() (Node.validity_fault), by name, in the order it makes them. A mutant may
+# skip some (NodeHooks.skipped_checks); the `invalid_block` adversary breaks each one alone
+# (scenarios/faults/adversaries.py), and tests/scenarios/test_validity_adversaries.py fails if
+# a check here has no adversary, or the function makes one not named here.
+VALIDITY_CHECKS = ("prev_hash", "proposer", "app_hash", "time", "duplicate_tx", "committed_tx",
+                   "tx_signature")
 RESEND_MESSAGES_MAX = 48
 # Messages of others relayed per stall resend: a proposal and a polka for the valid value, the
 # same for the lock, and this round's precommits, for up to about 20 validators.
@@ -194,6 +202,8 @@ class Committed:
     via: str
     results: tuple[TxResult, ...] = ()
     flags: tuple[Flag, ...] = ()
+    # The application's state root before the block was applied: what its app_hash must be.
+    root_before: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,14 +297,15 @@ class Node:
             self.ledger.append(committed)
             self._apply_block(committed.block)
         self.mempool = Mempool(self.config.mempool_txs_max)
+        self.dropped: dict[str, int] = {}
         validators, timeouts, rules = self.validators, self.config.timeouts, None
         if hooks is not None:
             validators = hooks.replica_validators(self, validators)
             timeouts = hooks.replica_timeouts(self, timeouts)
             rules = hooks.replica_rules(self)
         self.replica = Replica(self.me, validators, _weakly(self.valid), timeouts,
-                               height=self.ledger.height + 1, wal=self.storage.wal, rules=rules)
-        self.dropped: dict[str, int] = {}
+                               height=self.ledger.height + 1,
+                               wal=self._checked_wal(self.storage.wal), rules=rules)
         self.evidence: list[Evidence] = []
         self._seen: OrderedDict[bytes, None] = OrderedDict()
         self._ahead_since: int | None = None
@@ -530,18 +541,8 @@ class Node:
             # of their value (line 28); the core's evidence check catches a conflicting one.
             self._drop("own_message", kind, out)
             return
-        # The memo key holds every field the signed bytes are made of (a vote's own fields; a
-        # proposal's without the block, which its value_id stands for).
-        chain_id = self.chain_id
-        if isinstance(message, Proposal):
-            memo = ("proposal", chain_id, key, message.height, message.round, message.value_id,
-                    message.valid_round, message.signature)
-            signed = functools.partial(proposal_signed_bytes, chain_id, message)
-        else:
-            memo = ("vote", chain_id, key, message, message.signature)
-            signed = functools.partial(vote_signed_bytes, chain_id, message)
         if ((self.hooks is None or self.hooks.check_signatures)
-                and not self.verifier.verify_keyed(memo, key, signed, message.signature)):
+                and not self._signature_ok(message, key)):
             self._drop("bad_signature", kind, out)
             return
         out.append(Delivered(kind, sender, message.height, message.round))
@@ -552,16 +553,45 @@ class Node:
         if self.hooks is not None:
             self.hooks.delivered(self, message, out)
 
+    def _signature_ok(self, message: Proposal | Vote, key: bytes) -> bool:
+        """Whether `message` carries its signer's signature (`key`), through the shared cache.
+        The memo key holds every field the signed bytes are made of (a vote's own fields; a
+        proposal's without the block, which its value_id stands for)."""
+        chain_id = self.chain_id
+        if isinstance(message, Proposal):
+            memo = ("proposal", chain_id, key, message.height, message.round, message.value_id,
+                    message.valid_round, message.signature)
+            signed = functools.partial(proposal_signed_bytes, chain_id, message)
+        else:
+            memo = ("vote", chain_id, key, message, message.signature)
+            signed = functools.partial(vote_signed_bytes, chain_id, message)
+        return self.verifier.verify_keyed(memo, key, signed, message.signature)
+
+    def _checked_wal(self, record: WalRecord | None) -> WalRecord | None:
+        """The stored write-ahead record with only those of others' messages (the polka behind
+        the lock and the valid value) whose signer is a genesis nation and whose signature holds:
+        a damaged disk must not make the core count a vote nobody signed."""
+        if record is None or not record.justification:
+            return record
+        kept = tuple(m for m in record.justification
+                     if (key := self._keys.get(m.proposer if isinstance(m, Proposal)
+                                               else m.voter)) is not None
+                     and self._signature_ok(m, key))
+        if len(kept) != len(record.justification):
+            self.dropped["wal_bad_signature"] = len(record.justification) - len(kept)
+        return dataclasses.replace(record, justification=kept)
+
     def _in_own_record(self, message: Proposal | Vote) -> bool:
         """Whether our write-ahead record holds this message (same slot, same value) at its
         height. One of a decided height is never used again: a replay. One of a later height,
         or of the same slot for another value, is ours from before a wipe (for the core it is
         an equivocation, counted like anyone's)."""
-        own = self.replica.wal_record()
-        if message.height != own.height:
-            return message.height < own.height
+        height = self.replica.height
+        if message.height != height:
+            return message.height < height
         slot = _slot(message)
-        return any(_slot(m) == slot and m.value_id == message.value_id for m in own.own_votes)
+        return any(_slot(m) == slot and m.value_id == message.value_id
+                   for m in self.replica.own_messages())
 
     def _on_txs(self, batch: TxBatch, out: list[Action]) -> None:
         if batch.sender not in self._keys:
@@ -745,7 +775,7 @@ class Node:
         # valid_round vr needs the prevotes of round vr (line 28), and a decision can come from
         # any round (line 49). The newest RESEND_MESSAGES_MAX messages bound the burst.
         resent: set[tuple[str, int, int]] = set()
-        for message in r.wal_record().own_votes[-RESEND_MESSAGES_MAX:]:
+        for message in r.own_messages()[-RESEND_MESSAGES_MAX:]:
             if message.height == r.height:
                 signed = self._sign(message)
                 if self.hooks is None:
@@ -837,8 +867,9 @@ class Node:
                                  if self.ledger.has_tx(tx_id)])
         else:
             self.mempool.remove(tx.tx_id for tx in txs)
+        root_before = self.chaincode.state.root
         flags, results = self._apply_block(committed.block)
-        out.append(Committed(committed, via, results, flags))
+        out.append(Committed(committed, via, results, flags, root_before))
         if self.hooks is not None:
             self.hooks.after_commit(self, committed, via, out)
 
@@ -864,25 +895,44 @@ class Node:
         return self.shared.valid(key, lambda: self._check_valid(height, value))
 
     def _check_valid(self, height: int, value: object) -> bool:
+        return self.validity_fault(height, value) is None
+
+    def validity_fault(self, height: int, value: object) -> str | None:
+        """The first check of valid() that `value`, proposed at `height`, fails (a name of
+        VALIDITY_CHECKS), or None when it is valid. A mutant's hooks may skip checks
+        (`NodeHooks.skipped_checks`); the honest node makes them all. Two guards come first
+        that no peer can reach, so no adversary exercises them and no mutant removes them:
+        "not_a_block" (a decoded proposal always carries a Block, and the decoder's limits
+        refuse an oversized one) and "height" (the decoder refuses a proposal whose block has
+        another height, nodes/wire/messages.py, and the core asks only at its own height)."""
         if not isinstance(value, Block):
-            return False
+            return "not_a_block"
+        skipped = self.hooks.skipped_checks if self.hooks is not None else ()
+
+        def on(check: str) -> bool:
+            return check not in skipped
+
         block = value
         if block.height != height or height != self.ledger.height + 1:
-            return False
-        if block.prev_hash != self.ledger.tip_hash or block.proposer not in self._keys:
-            return False
-        if block.app_hash != self.chaincode.state.root:
-            return False  # the proposer's state differs from ours
-        if block.time_ticks < self.ledger.tip_time_ticks:
-            return False
+            return "height"
+        if on("prev_hash") and block.prev_hash != self.ledger.tip_hash:
+            return "prev_hash"
+        if on("proposer") and block.proposer not in self._keys:
+            return "proposer"
+        if on("app_hash") and block.app_hash != self.chaincode.state.root:
+            return "app_hash"  # the proposer's state differs from ours
+        if on("time") and block.time_ticks < self.ledger.tip_time_ticks:
+            return "time"
         seen: set[bytes] = set()
         for tx in block.txs:
-            if tx.tx_id in seen or self.ledger.has_tx(tx.tx_id):
-                return False
+            if on("duplicate_tx") and tx.tx_id in seen:
+                return "duplicate_tx"
+            if on("committed_tx") and self.ledger.has_tx(tx.tx_id):
+                return "committed_tx"
             seen.add(tx.tx_id)
-            if not self._tx_signature_ok(tx):
-                return False
-        return True
+            if on("tx_signature") and not self._tx_signature_ok(tx):
+                return "tx_signature"
+        return None
 
     # ------------------------------------------------------------ bookkeeping
 

@@ -9,11 +9,17 @@ as a block from a peer is. The consensus write-ahead record (`consensus.WalRecor
 step, the lock, the valid value and this node's own proposals and votes of the height) had no
 byte form until the live runtime had to put it on disk. It is one canonical msgpack array:
 
-    [1, height, round, step, locked_round, locked_value_id|nil, locked_ref|nil,
-     valid_round, valid_value_id|nil, valid_ref|nil, [block_bytes, ...], [own, ...]]
+    [2, height, round, step, locked_round, locked_value_id|nil, locked_ref|nil,
+     valid_round, valid_value_id|nil, valid_ref|nil, [block_bytes, ...], [own, ...],
+     [justifying, ...]]
 
     own = [2, step, height, round, value_id|nil, voter, signature]          a vote
         | [0, height, round, valid_round, value_ref, value_id, proposer, signature]  a proposal
+
+`justifying` has the same two forms, for others' signed messages behind the lock and the valid
+value (`Replica.justifying`: the proposal of those rounds and its polka); their signatures are
+always there, and the node checks them again when it reads the record. Format 1, written before
+the record kept them, has no thirteenth field and still reads (with none).
 
 The values (blocks) are stored once in the `block_bytes` table and referred to by index
 (`*_ref`): the locked value, the valid value and this node's proposals are usually one block,
@@ -35,7 +41,8 @@ from nodes.chain.block import HASH_BYTES, Block, BlockError, certificate_from_wi
 from nodes.chain.codec import CodecError, pack, unpack
 from nodes.chain.identity import SIGNATURE_BYTES
 
-WAL_FORMAT = 1
+WAL_FORMAT = 2
+WAL_FORMAT_NO_JUSTIFYING = 1
 WAL_BYTES_MAX = 64 * 1024 * 1024
 WAL_VALUES_MAX = 1024
 WAL_OWN_MAX = 100_000
@@ -85,21 +92,23 @@ def encode_wal(record: WalRecord) -> bytes:
 
     locked_ref = ref(record.locked_value, record.locked_value_id)
     valid_ref = ref(record.valid_value, record.valid_value_id)
-    own: list[tuple] = []
-    for message in record.own_votes:
+
+    def message_row(message: object) -> tuple:
         if isinstance(message, Proposal):
-            own.append((_OWN_PROPOSAL, message.height, message.round, message.valid_round,
-                        ref(message.value, message.value_id), message.value_id, message.proposer,
-                        message.signature))
-        elif isinstance(message, Vote):
-            own.append((_OWN_VOTE, int(message.step), message.height, message.round,
-                        message.value_id, message.voter, message.signature))
-        else:
-            raise RecordError(f"an own message must be a Proposal or a Vote, got "
-                              f"{type(message).__name__}")
+            return (_OWN_PROPOSAL, message.height, message.round, message.valid_round,
+                    ref(message.value, message.value_id), message.value_id, message.proposer,
+                    message.signature)
+        if isinstance(message, Vote):
+            return (_OWN_VOTE, int(message.step), message.height, message.round,
+                    message.value_id, message.voter, message.signature)
+        raise RecordError(f"a write-ahead message must be a Proposal or a Vote, got "
+                          f"{type(message).__name__}")
+
+    own = tuple(message_row(m) for m in record.own_votes)
+    justifying = tuple(message_row(m) for m in record.justification)
     return pack((WAL_FORMAT, record.height, record.round, int(record.step), record.locked_round,
                  record.locked_value_id, locked_ref, record.valid_round, record.valid_value_id,
-                 valid_ref, tuple(values), tuple(own)))
+                 valid_ref, tuple(values), own, justifying))
 
 
 def decode_wal(chain_id: str, data: bytes) -> WalRecord:
@@ -108,10 +117,14 @@ def decode_wal(chain_id: str, data: bytes) -> WalRecord:
         raw = unpack(data, bytes_max=WAL_BYTES_MAX)
     except CodecError as exc:
         raise RecordError(f"write-ahead record: {exc}") from None
-    if not isinstance(raw, tuple) or len(raw) != 12 or raw[0] != WAL_FORMAT:
-        raise RecordError(f"write-ahead record: expected format {WAL_FORMAT} with 12 fields")
+    if not isinstance(raw, tuple) or not (
+            (len(raw) == 13 and raw[0] == WAL_FORMAT)
+            or (len(raw) == 12 and raw[0] == WAL_FORMAT_NO_JUSTIFYING)):
+        raise RecordError(f"write-ahead record: expected format {WAL_FORMAT} with 13 fields "
+                          f"(or {WAL_FORMAT_NO_JUSTIFYING} with 12)")
     (_, height, round_, step, locked_round, locked_id, locked_ref, valid_round, valid_id,
-     valid_ref, raw_values, raw_own) = raw
+     valid_ref, raw_values, raw_own) = raw[:12]
+    raw_justifying = raw[12] if len(raw) == 13 else ()
     _natural(height, "height", 1)
     _natural(round_, "round", 0)
     step = _step(step, (Step.PROPOSE, Step.PREVOTE, Step.PRECOMMIT))
@@ -141,36 +154,42 @@ def decode_wal(chain_id: str, data: bytes) -> WalRecord:
 
     locked = value(locked_ref, locked_id, "locked")
     valid = value(valid_ref, valid_id, "valid")
-    if not isinstance(raw_own, tuple) or len(raw_own) > WAL_OWN_MAX:
-        raise RecordError(f"write-ahead record: at most {WAL_OWN_MAX} own messages")
-    own: list[Proposal | Vote] = []
-    for item in raw_own:
-        if not isinstance(item, tuple) or not item:
-            raise RecordError("write-ahead record: an own message is an array")
-        if item[0] == _OWN_VOTE and len(item) == 7:
-            _, v_step, v_height, v_round, v_id, voter, signature = item
-            _natural(v_height, "vote height", 1)
-            _natural(v_round, "vote round", 0)
-            _hash_or_nil(v_id, "vote value_id")
-            _name_and_signature(voter, signature)
-            own.append(Vote(_step(v_step, (Step.PREVOTE, Step.PRECOMMIT)), v_height, v_round,
-                            v_id, voter, signature))
-        elif item[0] == _OWN_PROPOSAL and len(item) == 8:
-            _, p_height, p_round, p_valid_round, p_ref, p_id, proposer, signature = item
-            _natural(p_height, "proposal height", 1)
-            _natural(p_round, "proposal round", 0)
-            _natural(p_valid_round, "proposal valid_round", -1)
-            if p_id is None:
-                raise RecordError("write-ahead record: a proposal needs a value id")
-            block = value(p_ref, p_id, "proposal")
-            _name_and_signature(proposer, signature)
-            own.append(Proposal(p_height, p_round, block, p_id, p_valid_round, proposer,
-                                signature))
-        else:
-            raise RecordError("write-ahead record: an own message is a vote (7 fields) or a "
-                              "proposal (8 fields)")
+
+    def messages(rows: object, what: str, signed: bool) -> tuple[Proposal | Vote, ...]:
+        if not isinstance(rows, tuple) or len(rows) > WAL_OWN_MAX:
+            raise RecordError(f"write-ahead record: at most {WAL_OWN_MAX} {what} messages")
+        out: list[Proposal | Vote] = []
+        for item in rows:
+            if not isinstance(item, tuple) or not item:
+                raise RecordError(f"write-ahead record: an {what} message is an array")
+            if item[0] == _OWN_VOTE and len(item) == 7:
+                _, v_step, v_height, v_round, v_id, voter, signature = item
+                _natural(v_height, "vote height", 1)
+                _natural(v_round, "vote round", 0)
+                _hash_or_nil(v_id, "vote value_id")
+                _name_and_signature(voter, signature, signed)
+                out.append(Vote(_step(v_step, (Step.PREVOTE, Step.PRECOMMIT)), v_height,
+                                v_round, v_id, voter, signature))
+            elif item[0] == _OWN_PROPOSAL and len(item) == 8:
+                _, p_height, p_round, p_valid_round, p_ref, p_id, proposer, signature = item
+                _natural(p_height, "proposal height", 1)
+                _natural(p_round, "proposal round", 0)
+                _natural(p_valid_round, "proposal valid_round", -1)
+                if p_id is None:
+                    raise RecordError("write-ahead record: a proposal needs a value id")
+                block = value(p_ref, p_id, "proposal")
+                _name_and_signature(proposer, signature, signed)
+                out.append(Proposal(p_height, p_round, block, p_id, p_valid_round, proposer,
+                                    signature))
+            else:
+                raise RecordError(f"write-ahead record: an {what} message is a vote (7 fields) "
+                                  "or a proposal (8 fields)")
+        return tuple(out)
+
+    own = messages(raw_own, "own", signed=False)
+    justifying = messages(raw_justifying, "justifying", signed=True)
     return WalRecord(height, round_, step, locked, locked_id, locked_round, valid, valid_id,
-                     valid_round, tuple(own))
+                     valid_round, own, justifying)
 
 
 def _int(value: object) -> bool:
@@ -194,9 +213,12 @@ def _hash_or_nil(value: object, name: str) -> None:
         raise RecordError(f"write-ahead record: {name} must be nil or {HASH_BYTES} bytes")
 
 
-def _name_and_signature(name: object, signature: object) -> None:
+def _name_and_signature(name: object, signature: object, signed: bool = False) -> None:
     if not isinstance(name, str):
         raise RecordError("write-ahead record: a sender is a string")
     # Own messages are stored unsigned (b"") as the replica keeps them; a signed one is 64 bytes.
-    if not isinstance(signature, bytes) or len(signature) not in (0, SIGNATURE_BYTES):
-        raise RecordError(f"write-ahead record: a signature is empty or {SIGNATURE_BYTES} bytes")
+    # Others' (justifying) messages are always signed.
+    allowed = (SIGNATURE_BYTES,) if signed else (0, SIGNATURE_BYTES)
+    if not isinstance(signature, bytes) or len(signature) not in allowed:
+        raise RecordError("write-ahead record: a signature is "
+                          + ("" if signed else "empty or ") + f"{SIGNATURE_BYTES} bytes")

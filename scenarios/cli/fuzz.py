@@ -1,7 +1,7 @@
 """`chemtrace fuzz` and `chemtrace replay`.
 
-    chemtrace fuzz (--budget-s S | --profile ci|nightly) [--seed N] [--nations A..B]
-                   [--byzantine below|third] [--max-heights H] [--out DIR] [--junit FILE]
+    chemtrace fuzz (--budget-s S | --max-scenarios N | --profile ci|nightly) [--seed N]
+                   [--nations A..B] [--byzantine below|third] [--max-heights H] [--out DIR] [--junit FILE]
                    [--quiet] [--json]
     chemtrace replay FILE [--out DIR] [--record] [--json]
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import shlex
 from pathlib import Path
@@ -39,6 +40,10 @@ def add_parsers(sub) -> None:
                                      "write a failing one")
     fz.add_argument("--budget-s", type=positive_float,
                     help="seconds of scenarios to run (shrinking has its own budget)")
+    fz.add_argument("--max-scenarios", type=positive,
+                    help="stop after this many scenarios: the same seed then runs the same "
+                         "scenarios on any machine, however loaded (with --budget-s, whichever "
+                         "comes first)")
     fz.add_argument("--profile", choices=sorted(PROFILES),
                     help="preset budget, nations and heights: ci (10 s) or nightly (600 s); "
                          "other options override it")
@@ -79,10 +84,11 @@ def cmd_fuzz(args: argparse.Namespace) -> ExitCode:
     err = stderr_console()
     console = human_console(args)
     base = dict(PROFILES[args.profile]) if args.profile else {}
-    if args.budget_s is None and not base:
-        err.print("error: give --budget-s S, or --profile ci or --profile nightly", markup=False)
+    if args.budget_s is None and args.max_scenarios is None and not base:
+        err.print("error: give --budget-s S, --max-scenarios N, or --profile ci or --profile "
+                  "nightly", markup=False)
         return ExitCode.USAGE
-    budget_s = args.budget_s or base["budget_s"]
+    budget_s = args.budget_s or (math.inf if args.max_scenarios else base["budget_s"])
     nations = args.nations or base.get("nations", (4, 7))
     byzantine = args.byzantine or base.get("byzantine", "below")
     max_heights = args.max_heights or base.get("max_heights", 5)
@@ -95,8 +101,9 @@ def cmd_fuzz(args: argparse.Namespace) -> ExitCode:
         return ExitCode.USAGE
     for stale in ("counterexample.toml", "trace.jsonl"):  # from an earlier run in this folder
         (out / stale).unlink(missing_ok=True)
-    command = fuzz_command(args.seed, nations, byzantine, budget_s, max_heights, out)
-    kwargs = dict(budget_s=budget_s, seed=args.seed, nations=nations, byzantine=byzantine,
+    command = fuzz_command(args.seed, nations, byzantine, budget_s, max_heights, out,
+                           args.max_scenarios)
+    kwargs = dict(budget_s=budget_s, max_scenarios=args.max_scenarios, seed=args.seed, nations=nations, byzantine=byzantine,
                   max_heights=max_heights, shrink_budget_s=shrink_budget_s,
                   trace_path=out / "trace.jsonl")
     if args.quiet or args.json:
@@ -105,12 +112,15 @@ def cmd_fuzz(args: argparse.Namespace) -> ExitCode:
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                       TextColumn("{task.fields[runs]}"), TimeElapsedColumn(),
                       console=console, transient=True) as bar:
-            task = bar.add_task(f"fuzz seed {args.seed}", total=budget_s, runs="")
+            by_count = args.max_scenarios is not None and (
+                args.budget_s is None or not base)
+            task = bar.add_task(f"fuzz seed {args.seed}",
+                                total=args.max_scenarios if by_count else budget_s, runs="")
 
             def progress(p: dict) -> None:
                 if p["phase"] == "search":
-                    bar.update(task, completed=min(p["elapsed_s"], budget_s),
-                               runs=f"{p['scenarios_run']:,} scenarios")
+                    done = p["scenarios_run"] if by_count else min(p["elapsed_s"], budget_s)
+                    bar.update(task, completed=done, runs=f"{p['scenarios_run']:,} scenarios")
                 else:
                     bar.update(task, description="shrinking", total=None,
                                runs=f"{p['shrink_runs']:,} shrink runs")
@@ -147,8 +157,11 @@ def cmd_fuzz(args: argparse.Namespace) -> ExitCode:
 
 
 def fuzz_command(seed: int, nations: tuple[int, int], byzantine: str, budget_s: float,
-                 max_heights: int, out: Path) -> str:
-    return (f"chemtrace fuzz --budget-s {budget_s:g} --seed {seed} --nations "
+                 max_heights: int, out: Path, max_scenarios: int | None = None) -> str:
+    budget = "" if math.isinf(budget_s) else f"--budget-s {budget_s:g} "
+    if max_scenarios is not None:
+        budget += f"--max-scenarios {max_scenarios} "
+    return (f"chemtrace fuzz {budget}--seed {seed} --nations "
             f"{nations[0]}..{nations[1]} --byzantine {byzantine} --max-heights {max_heights} "
             f"--out {shlex.quote(str(out))}")
 

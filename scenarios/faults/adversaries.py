@@ -17,6 +17,10 @@ or more of the mutants of `scenarios/faults/mutants.py`:
   fabrication (bad_certificate); a node that skips the certificate check commits it.
 - `ForkHooks` (`fork`) is a coalition that tries to make two honest nations decide different
   values, with the classic split of Tendermint's safety proof: see `ForkCoalition`.
+- `InvalidBlockHooks` (`invalid_block`) proposes, as proposer, a block that breaks one check of
+  valid() (`params.check`, a name of nodes.node.VALIDITY_CHECKS) and passes every other. Honest
+  nodes prevote nil on it; a node that skips that check decides it, and the oracles (or its
+  own ledger) catch the block. Each `no_<check>_check` mutant is its prey.
 
 Like the rest of the world, everything here is deterministic: no random stream is drawn, and
 the coalition's state is made by faults, once per world (`base.Shared`), and shared by all of
@@ -29,7 +33,7 @@ import hashlib
 from dataclasses import dataclass, field
 
 from consensus import Proposal, Step, TimeoutConfig, Vote
-from nodes import Block, CommittedBlock, Node, SendTo, kind_of
+from nodes import Block, CommittedBlock, Node, SendTo, Transaction, kind_of
 from nodes.chain.identity import Identity
 from nodes.node import Delivered, encode_message
 from nodes.wire.messages import (
@@ -162,6 +166,67 @@ class ForgeSyncHooks(BehaviourHooks):
         data = node.sync_response(blocks)
         for peer in node.peers:
             out.append(SendTo(peer, data, "sync_response", committed.block.height, 0))
+
+
+# ---------------------------------------------------------------- invalid_block
+
+
+def invalid_block(node: Node, block: Block, check: str) -> Block | None:
+    """`block` (the honest one `node` built) changed to fail `check` of valid() and pass the
+    checks before it, or None when that cannot be done at this height (no block below to go
+    back in time from, no committed transaction to repeat)."""
+    tip_time = node.ledger.tip_time_ticks
+    height, prev, proposer, time_ticks = block.height, block.prev_hash, block.proposer, \
+        block.time_ticks
+    txs, app_hash = block.txs, block.app_hash
+    if check == "prev_hash":
+        prev = hashlib.sha256(b"not the tip" + prev).digest()
+    elif check == "proposer":
+        proposer = "XXX"  # not a genesis nation (codes are real ISO codes; XXX is none)
+    elif check == "app_hash":
+        app_hash = hashlib.sha256(b"another state" + app_hash).digest()
+    elif check == "time":
+        if tip_time < 1:
+            return None
+        time_ticks = tip_time - 1
+    elif check == "duplicate_tx":
+        tx = txs[0] if txs else _own_tx(node)
+        txs = (tx, tx) + txs[1:]
+    elif check == "committed_tx":
+        committed = next((b for b in _blocks_down(node) if b.block.txs), None)
+        if committed is None:
+            return None
+        txs = (committed.block.txs[0],) + txs
+    elif check == "tx_signature":
+        tx = txs[0] if txs else _own_tx(node)
+        bad = bytes([tx.signature[0] ^ 0x01]) + tx.signature[1:]
+        txs = (Transaction(tx.kind, tx.signer, tx.nonce, tx.payload, bad, tx.tx_id),) + txs[1:]
+    else:
+        raise ValueError(f"no check named {check!r}")
+    return Block.build(height, prev, proposer, time_ticks, txs, app_hash)
+
+
+def _own_tx(node: Node) -> Transaction:
+    """A transaction the Byzantine nation signs as itself: a payload no one else sent."""
+    return Transaction.create(node.chain_id, node.identity, "payload",
+                              2**62 + node.ledger.height, b"invalid_block")
+
+
+def _blocks_down(node: Node):
+    for h in range(node.ledger.height, 0, -1):
+        yield node.ledger.get(h)
+
+
+class InvalidBlockHooks(BehaviourHooks):
+    """`invalid_block`: see the module docstring. When the check cannot be broken at this
+    height (a block below is needed first), it proposes the honest block."""
+
+    def build_block(self, node, height: int) -> Block:
+        block = node.build_block(height)
+        if not self.behaviour.active(node.now_ticks):
+            return block
+        broken = invalid_block(node, block, self.behaviour.params["check"])
+        return block if broken is None else broken
 
 
 # ---------------------------------------------------------------- fork

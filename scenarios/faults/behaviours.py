@@ -29,7 +29,12 @@ from consensus import Proposal, Step, Vote
 from nodes import Block, SendTo, kind_of
 from nodes.node import encode_message
 
-from scenarios.faults.adversaries import ForgeSyncHooks, ForgeVotesHooks, ForkHooks
+from scenarios.faults.adversaries import (
+    ForgeSyncHooks,
+    ForgeVotesHooks,
+    ForkHooks,
+    InvalidBlockHooks,
+)
 from scenarios.faults.base import BehaviourHooks
 
 
@@ -199,5 +204,5 @@ def mutate(signed, mutation: str, draw: bytes):
 HOOKS: dict[str, type[BehaviourHooks]] = {
     "equivocate": EquivocatingHooks, "amnesia": AmnesiaHooks, "censor": CensorHooks,
     "mutate": MutatingHooks, "forge_votes": ForgeVotesHooks, "forge_sync": ForgeSyncHooks,
-    "fork": ForkHooks}
+    "fork": ForkHooks, "invalid_block": InvalidBlockHooks}
 """The hooks of each Byzantine behaviour kind that changes what a node does."""

@@ -188,6 +188,35 @@ class SyncWithoutCertificate(Mutant):
     check_certificates = False
 
 
+class SkipsValidityCheck(Mutant):
+    """valid() without one of its checks (a name of nodes.node.VALIDITY_CHECKS). Exposed by
+    the `invalid_block` adversary with that check: its block fails only that check, so the
+    mutant's nations decide it, and the validity or integrity oracle flags the committed block
+    (a block on the wrong previous hash is refused by the ledger itself, which stops the
+    run). valid() is no longer honest, so the node computes it alone."""
+
+    shares_application = False
+    check = ""
+
+
+def _skips(check: str, what: str) -> type[SkipsValidityCheck]:
+    return type(f"Skips_{check}", (SkipsValidityCheck,), {
+        "name": f"no_{check}_check", "check": check,
+        "description": f"valid() does not check {what}",
+        "skipped_checks": frozenset({check}), "__doc__": SkipsValidityCheck.__doc__})
+
+
+VALIDITY_MUTANTS = tuple(_skips(check, what) for check, what in (
+    ("prev_hash", "that the block extends its tip"),
+    ("proposer", "that the block's proposer is a genesis nation"),
+    ("app_hash", "the block's application hash against its own state"),
+    ("time", "that the block's time is not before the block below"),
+    ("duplicate_tx", "for a transaction twice in one block"),
+    ("committed_tx", "for a transaction already committed"),
+    ("tx_signature", "transaction signatures"),
+))
+
 MUTANTS: dict[str, type[Mutant]] = {m.name: m for m in (
     Quorum2f, NoLocking, UnlockOnHigherRound, IgnoreValidRound, NoSignatureCheck,
-    CommitOnPrevotes, ProposerIgnoresLock, TimeoutsNeverGrow, SyncWithoutCertificate)}
+    CommitOnPrevotes, ProposerIgnoresLock, TimeoutsNeverGrow, SyncWithoutCertificate,
+    *VALIDITY_MUTANTS)}

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import json
 import time
 from dataclasses import dataclass, field
@@ -175,7 +176,7 @@ def fuzz(budget_s: float, seed: int = 0, nations: tuple[int, int] = (4, 7),
         heights_committed=state.heights, distinct_schedules=len(state.hashes),
         failed=state.failure is not None, counterexample=state.failure, story="",
         seconds=time.perf_counter() - state.started, seed=seed,
-        parameters={"budget_s": budget_s, "nations": list(nations), "byzantine": byzantine,
+        parameters={"budget_s": None if math.isinf(budget_s) else budget_s, "nations": list(nations), "byzantine": byzantine,
                     "max_heights": heights, "max_scenarios": max_scenarios,
                     "honest_node_class": class_path(honest_hooks or Node)},
         liveness_checked=state.liveness_checked, expected_violations=state.expected,

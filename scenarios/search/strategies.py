@@ -66,6 +66,10 @@ LIVENESS_ROUNDS = 12
 STEPS = ("propose", "prevote", "precommit")
 GROWING_ROUNDS_MAX = 200
 RESEND_PERIODS = 4
+# See retransmission_ticks: the chance, at most, that a round fails from a lost message once
+# the timeouts outgrow the resends; and a cap on the copies counted (loss is at most 0.5 here).
+LOSS_ROUND_FAILURE = 0.25
+ATTEMPTS_MAX = 16
 # Drawn [consensus] settings: (lowest, highest) per key; the default is drawn too, and is
 # where a draw shrinks to. Deltas stay above 0: the honest protocol's liveness after GST needs
 # timeouts that grow (the timeouts_never_grow mutant is that bug). Bases below the default,
@@ -102,13 +106,40 @@ def round_ticks(latency: int, jitter: int) -> int:
     return 3 * (latency + jitter) + 300
 
 
-def liveness_window_ticks(latency: int, jitter: int, consensus: dict | None = None) -> int:
+def retransmission_ticks(loss: float, peers: int, rebroadcast_ticks: int) -> int:
+    """How much later than its first copy a message a node needs may arrive, on links that
+    lose `loss` of what they carry, when the node needs the messages of `peers` others (all of
+    them, in the worst case: every vote needed for a quorum).
+
+    A node whose round has not moved resends its own messages after `rebroadcast_ticks`, then
+    every 2 * rebroadcast_ticks (nodes/node.py `_stalled`): copy a (a >= 2) leaves at
+    rebroadcast_ticks * (2a - 3). Take the fewest copies a with peers * loss**a at most
+    LOSS_ROUND_FAILURE: once the timeouts outgrow the copy a leaves at, a round fails from a
+    lost message at most that often, and LIVENESS_ROUNDS such rounds all fail with a
+    probability below 1e-7."""
+    if loss <= 0.0 or peers <= 0:
+        return 0
+    attempts = 1
+    while peers * loss ** attempts > LOSS_ROUND_FAILURE and attempts < ATTEMPTS_MAX:
+        attempts += 1
+    return 0 if attempts == 1 else rebroadcast_ticks * (2 * attempts - 3)
+
+
+def liveness_window_ticks(latency: int, jitter: int, consensus: dict | None = None,
+                          loss: float = 0.0, peers: int = 0) -> int:
     """How long a liveness-checked scenario may run after GST; also its `liveness_ticks_max`:
     the time to go through LIVENESS_ROUNDS rounds at the scenario's timeouts (`consensus`, a
     drawn `[consensus]` table; the defaults where it has no key), each with three message
     delays, after the rounds it takes those timeouts to outgrow a message delay, plus a few
     retransmission periods (a node resends and relays only after `rebroadcast_ticks` without
     progress).
+
+    On a lossy network (`loss`, the highest loss of any link after GST; `peers`, the others a
+    node hears from) a message delay includes the resends it may take
+    (`retransmission_ticks`): with the resend period above the timeouts and every vote needed
+    for a quorum, a round succeeds only once the timeouts outgrow the resends, which took up
+    to 24,603 ticks per height at loss 0.21 and rebroadcast_ticks 555 over 20 seeds of
+    tests/regressions/lossy-everyone-needed.toml (a bound of 433,332 ticks).
 
     Generous on purpose, since only a stall runs to the end (a live run stops after `heights`
     heights): after a long partition the rounds have grown, a restarted nation catches up by
@@ -118,10 +149,11 @@ def liveness_window_ticks(latency: int, jitter: int, consensus: dict | None = No
     the honest protocol, the first commit after GST came at most 5,877 ticks after it; this
     bound is 3.7 to 5 times the slowest seen at each latency."""
     consensus = consensus or {}
-    delay = latency + jitter
-    growing = 0  # rounds until every timeout is at least two message delays
-    while (min(_timeout_ticks(consensus, step, growing) for step in STEPS) < 2 * delay
-           and growing < GROWING_ROUNDS_MAX):
+    resends = retransmission_ticks(loss, peers, _setting(consensus, "rebroadcast_ticks"))
+    delay = latency + jitter + resends
+    growing = 0  # rounds until every timeout is at least two message delays and the resends
+    while (min(_timeout_ticks(consensus, step, growing) for step in STEPS)
+           < 2 * (latency + jitter) + resends and growing < GROWING_ROUNDS_MAX):
         growing += 1
     per_round = [sum(_timeout_ticks(consensus, step, r) for step in STEPS) + 3 * delay
                  for r in range(growing + LIVENESS_ROUNDS)]
@@ -405,8 +437,10 @@ def _docs(draw, parts: _Parts) -> dict:
     # -- how long, and what to expect
     gst = max(ends, default=0)
     live = mode == "below" and heals
-    ticks_max = gst + (liveness_window_ticks(latency, jitter, consensus) if live
-                       else heights * unit)
+    loss_after_gst = max([network["loss_probability"]]
+                         + [link.get("loss_probability", 0.0) for link in network.get("link", ())])
+    ticks_max = gst + (liveness_window_ticks(latency, jitter, consensus, loss_after_gst, n - 1)
+                       if live else heights * unit)
     # The world's GST counts partitions and behaviours, not network changes: measure the
     # liveness bound from there, so the whole tail after our GST is inside it.
     world_gst = max([p["until_tick"] for p in partitions]

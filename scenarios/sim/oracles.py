@@ -3,7 +3,10 @@
 Safety (checked online, on every commit by an honest nation):
 - agreement: no two honest nations commit different blocks at one height;
 - validity: every committed transaction is signed by a genesis nation, and every committed block
-  carries a certificate of more than 2/3 of the power;
+  carries a certificate of more than 2/3 of the power, names a genesis nation as proposer,
+  holds no transaction twice, is no earlier than the block below it, and its app_hash is the
+  state its committer had before applying it (the ledger itself refuses a block at the wrong
+  height or on the wrong previous hash);
 - integrity: no transaction is committed twice on one nation's chain.
 
 Liveness (judged at the end): the nations that are up and honest commit a height above the
@@ -35,6 +38,7 @@ class SafetyOracle:
     tx_places: dict[bytes, tuple[tuple[int, bytes], ...]] = field(default_factory=dict)
     chains: dict[str, list[bytes]] = field(default_factory=dict)
     repeats: dict[tuple[bytes, bytes], list[tuple[str, int]]] = field(default_factory=dict)
+    times: dict[int, int] = field(default_factory=dict)  # height -> first committed time_ticks
 
     # The process's shared VerifyCache (World passes it when Speedups.verify_cache is on), or
     # None for a private one. Sharing keeps "each signature checked once per process": the
@@ -46,7 +50,10 @@ class SafetyOracle:
         self._keys = {n.code: n.public_key for n in self.genesis.nations}
         self._verifier = self.verifier if self.verifier is not None else VerifyCache()
 
-    def on_commit(self, nation: str, committed: CommittedBlock, tick: int) -> list[dict]:
+    def on_commit(self, nation: str, committed: CommittedBlock, tick: int,
+                  root_before: bytes | None = None) -> list[dict]:
+        """Check one honest nation's commit; `root_before` is its application's state root
+        before it applied the block (None: not known, not checked)."""
         found: list[dict] = []
         block = committed.block
         height = block.height
@@ -61,6 +68,16 @@ class SafetyOracle:
         if block.block_id not in self.checked_blocks:
             self.checked_blocks.add(block.block_id)
             found.extend(self._validity(committed, tick))
+            if root_before is not None and block.app_hash != root_before:
+                found.append({"kind": "validity", "height": height, "tick": tick,
+                              "reason": "app_hash is not the state before the block",
+                              "nation": nation})
+            below = self.times.get(height - 1)
+            if below is not None and block.time_ticks < below:
+                found.append({"kind": "validity", "height": height, "tick": tick,
+                              "reason": f"time {block.time_ticks} is before the block below "
+                                        f"({below})"})
+            self.times.setdefault(height, block.time_ticks)
         # A nation that lost its disk (crash with wipe) commits the same blocks again at the
         # same heights: its chain is cut back and regrown, and that is not a repeat.
         chain = self.chains.setdefault(nation, [])
@@ -101,6 +118,13 @@ class SafetyOracle:
         if error is not None:
             out.append({"kind": "validity", "height": block.height, "tick": tick,
                         "reason": f"certificate: {error}"})
+        if block.proposer not in self._keys:
+            out.append({"kind": "validity", "height": block.height, "tick": tick,
+                        "reason": f"proposer {block.proposer!r} is not a genesis nation"})
+        ids = [tx.tx_id for tx in block.txs]
+        if len(set(ids)) != len(ids):
+            out.append({"kind": "validity", "height": block.height, "tick": tick,
+                        "reason": "a transaction appears twice in the block"})
         for tx in block.txs:
             key = self._keys.get(tx.signer)
             if key is None or not self._verifier.verify_tx(key, self.genesis.chain_id, tx):

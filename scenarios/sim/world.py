@@ -723,7 +723,8 @@ class World:
         if nation not in self.honest:
             return  # Byzantine nodes (and twins) are not judged by the oracles
         first = block.height not in self.safety.canonical
-        for violation in self.safety.on_commit(nation, action.committed, self.now):
+        for violation in self.safety.on_commit(nation, action.committed, self.now,
+                                               action.root_before):
             self.trace.write({"t": self.now, "ev": "violation", **violation})
         if first:
             self.canonical_txs[block.height] = len(block.txs)

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from nodes.node import VALIDITY_CHECKS
+
 REQUIRED = object()
 
 
@@ -60,6 +62,7 @@ class BehaviourKind(StrEnum):
     FORGE_VOTES = "forge_votes"
     FORGE_SYNC = "forge_sync"
     FORK = "fork"
+    INVALID_BLOCK = "invalid_block"
 
 
 # Each behaviour kind, what it does, and its params (name -> Key). Byzantine kinds wrap an honest
@@ -144,12 +147,20 @@ BEHAVIOURS: dict[str, tuple[str, dict]] = {
                              'params = { mode = "lock_one" }',
                              choices=("cycle", "lock_quorum", "lock_quorum_fake",
                                       "prevote_victim", "lock_one"))}),
+    "invalid_block": ("As proposer, proposes a block that breaks one check of valid() and "
+                      "passes the others: the wrong previous hash, a proposer that "
+                      "is no genesis nation, the wrong application hash, a time before the "
+                      "block below, a transaction twice, one already committed, or one with "
+                      "a bad signature. Honest nations prevote nil on it.", {
+                          "check": Key("str", "app_hash", "Which check the block breaks.",
+                                       'params = { check = "time" }',
+                                       choices=VALIDITY_CHECKS)}),
 }
 BEHAVIOUR_KINDS = tuple(BEHAVIOURS)
 BYZANTINE_KINDS = (BehaviourKind.MUTE, BehaviourKind.EQUIVOCATE, BehaviourKind.AMNESIA,
                    BehaviourKind.TWIN, BehaviourKind.CENSOR, BehaviourKind.INVALID_SIGNATURE,
                    BehaviourKind.MUTATE, BehaviourKind.FORGE_VOTES, BehaviourKind.FORGE_SYNC,
-                   BehaviourKind.FORK)
+                   BehaviourKind.FORK, BehaviourKind.INVALID_BLOCK)
 CORRUPT_KINDS = (BehaviourKind.WITHHOLD_OBJECTION, BehaviourKind.FALSE_REPORT,
                  BehaviourKind.COLLUDE)
 DIVERSION_KINDS = ("under_report", "false_origin", "undeclared_transit", "dark_hop", "overdue",

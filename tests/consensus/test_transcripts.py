@@ -30,7 +30,8 @@ NAME from X` (NAME `nil` for a nil vote). A value is its NAME; its id is sha256(
 is shown as the NAME it belongs to (or its first 4 bytes in hex, for an id of no known name).
 
 Output: one line per effect, in the order the replica returned them (`persist` shows the
-write-ahead record: step, lock, valid value and own messages; `set-timeout` the deadline;
+write-ahead record: step, lock, valid value, own messages and, when there are any, the others'
+messages that justify the lock and the valid value; `set-timeout` the deadline;
 `decide` the voters of the certificate). Like the node, the harness hands every message the
 replica broadcasts back to it, in order: `~ own MESSAGE` marks such a loop-back, and the effects
 below it are its own. The last line is the state after the input: the clock, height/round, step,
@@ -120,9 +121,11 @@ class Transcript:
         if isinstance(e, Persist):
             w = e.record
             own = ", ".join(self.own(m) for m in w.own_votes)
+            justifying = ", ".join(self.message(m) for m in w.justification)
             return (f"persist h{w.height}/r{w.round} {w.step.name.lower()} "
                     f"locked={self.held(w.locked_value_id, w.locked_round)} "
-                    f"valid={self.held(w.valid_value_id, w.valid_round)} own=[{own}]")
+                    f"valid={self.held(w.valid_value_id, w.valid_round)} own=[{own}]"
+                    + (f" justifying=[{justifying}]" if justifying else ""))
         if isinstance(e, Broadcast):
             return f"broadcast {self.message(e.message)}"
         if isinstance(e, SetTimeout):

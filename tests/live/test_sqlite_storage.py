@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from consensus import Proposal, Step, Vote, WalRecord
 from nodes import Genesis, MemoryStorage, Node, VerifyCache
 from nodes.chain.block import Block, CommittedBlock
+from nodes.chain.codec import pack, unpack
 from nodes.chain.ledger import genesis_hash
 from nodes.wire.records import (
     RecordError,
@@ -64,11 +65,20 @@ def wal_records(draw) -> WalRecord:
         else:
             own.append(Vote(draw(st.sampled_from([Step.PREVOTE, Step.PRECOMMIT])), height,
                             draw(rounds), draw(st.none() | hashes), "USA", draw(signatures)))
+    justifying: list = []
+    for _ in range(draw(st.integers(0, 6))):  # others' messages are always signed
+        if draw(st.booleans()):
+            block = draw(blocks)
+            justifying.append(Proposal(height, draw(rounds), block, block.block_id, -1, "MEX",
+                                       b"\x09" * 64))
+        else:
+            justifying.append(Vote(Step.PREVOTE, height, draw(rounds), draw(hashes),
+                                   draw(st.sampled_from(["MEX", "CAN"])), b"\x08" * 64))
     return WalRecord(height, draw(rounds), draw(st.sampled_from(list(Step))),
                      locked, locked.block_id if locked else None,
                      draw(st.integers(-1, 50)) if locked else -1,
                      valid, valid.block_id if valid else None,
-                     draw(st.integers(-1, 50)) if valid else -1, tuple(own))
+                     draw(st.integers(-1, 50)) if valid else -1, tuple(own), tuple(justifying))
 
 
 # --------------------------------------------------------------------------- byte formats
@@ -80,6 +90,29 @@ def test_wal_record_round_trips(record):
     data = encode_wal(record)
     assert decode_wal(CHAIN, data) == record
     assert encode_wal(decode_wal(CHAIN, data)) == data, "the encoding is canonical"
+
+
+def test_a_record_of_format_1_without_justifying_messages_still_reads():
+    """Stores written before the record kept the polka behind a lock (format 1, 12 fields)
+    open as before, with no justifying messages."""
+    block = POOL[0]
+    own = (Vote(Step.PREVOTE, 1, 0, block.block_id, "USA"),)
+    record = WalRecord(1, 0, Step.PRECOMMIT, block, block.block_id, 0, block, block.block_id, 0,
+                       own)
+    raw = list(unpack(encode_wal(record), bytes_max=1 << 20))
+    assert raw[0] == 2 and raw[12] == ()
+    old = pack((1, *raw[1:12]))
+    assert decode_wal(CHAIN, old) == record
+    with pytest.raises(RecordError, match="format 2 with 13 fields"):
+        decode_wal(CHAIN, pack((2, *raw[1:12])))
+
+
+def test_justifying_messages_must_be_signed():
+    block = POOL[0]
+    unsigned = WalRecord(1, 0, Step.PRECOMMIT, block, block.block_id, 0, block,
+                         block.block_id, 0, (), (Vote(Step.PREVOTE, 1, 0, block.block_id, "MEX"),))
+    with pytest.raises(RecordError, match="a signature is 64 bytes"):
+        decode_wal(CHAIN, encode_wal(unsigned))
 
 
 def test_a_block_shared_by_lock_valid_value_and_proposal_is_stored_once():

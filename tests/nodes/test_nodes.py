@@ -241,3 +241,27 @@ def test_decode_cache_decodes_each_broadcast_once_and_remembers_failures():
         with pytest.raises(WireError):
             cache.decode(hashlib.sha256(bad).digest(), bad)
     assert (cache.misses, cache.hits) == (2, 2)
+
+
+def test_a_restart_counts_the_stored_polka_again_but_only_votes_whose_signature_holds():
+    """The write-ahead record keeps others' signed prevotes behind a lock (so a restarted node
+    can still show that polka); the node checks each signature when it reads the record, so a
+    damaged disk cannot make its core count a vote nobody signed: dropped and counted."""
+    from consensus import WalRecord
+    from nodes import MemoryStorage, Node
+
+    value_id = bytes(range(32))
+
+    def prevote(voter: str, signature: bytes | None = None) -> Vote:
+        good = IDS[voter].sign(vote_sign_bytes(CHAIN, 1, 0, Step.PREVOTE, value_id))
+        return Vote(Step.PREVOTE, 1, 0, value_id, voter, signature or good)
+
+    storage = MemoryStorage()
+    storage.wal = WalRecord(1, 0, Step.PRECOMMIT, None, None, -1, None, None, -1, (),
+                            (prevote("MEX"), prevote("CAN", b"\x01" * 64)))
+    node = Node(IDS["USA"], GENESIS, VerifyCache(), storage)
+    assert node.dropped == {"wal_bad_signature": 1}
+    node.start(0)
+    tally = node.replica.prevotes(0)
+    assert tally is not None
+    assert {v.voter for v in tally.certificate(value_id)} == {"MEX"}

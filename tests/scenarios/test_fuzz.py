@@ -300,3 +300,33 @@ def test_node_default_class_is_the_honest_one(broken_result):
     assert result.parameters["honest_node_class"] == "broken_nodes:TwoFQuorumHooks"
     assert fuzz(budget_s=30, seed=1, nations=(4, 4), max_scenarios=1).parameters[
         "honest_node_class"] == f"{Node.__module__}:{Node.__qualname__}"
+
+
+def test_max_scenarios_on_the_command_line_runs_exactly_that_many(tmp_path, capsys):
+    """`--max-scenarios N` alone is a budget: the same seed runs the same N scenarios on any
+    machine (no wall-clock deadline), and fuzz.json says so."""
+    out = tmp_path / "f"
+    assert main(["fuzz", "--max-scenarios", "3", "--seed", "2", "--nations", "4..4",
+                 "--out", str(out), "--quiet"]) == 0
+    report = json.loads((out / "fuzz.json").read_text())
+    assert report["scenarios_run"] == 3
+    assert report["parameters"]["max_scenarios"] == 3
+    assert report["parameters"]["budget_s"] is None  # no time limit: valid JSON, not Infinity
+    assert "--max-scenarios 3" in report["command"] and "--budget-s" not in report["command"]
+    capsys.readouterr()
+    assert main(["fuzz", "--seed", "2", "--out", str(out)]) == 2
+    assert "--max-scenarios N" in capsys.readouterr().err
+
+
+def test_the_liveness_bound_counts_the_resends_a_lossy_link_needs():
+    """On a lossy network a message may take resends, every one of them `rebroadcast_ticks`
+    apart (then two periods): the bound counts them, and a loss-free bound is unchanged."""
+    from scenarios.search.strategies import liveness_window_ticks, retransmission_ticks
+    assert retransmission_ticks(0.0, 6, 555) == 0
+    assert retransmission_ticks(0.01, 6, 555) == 0  # 6 * 0.01 <= 0.25: the first copy
+    assert retransmission_ticks(0.21, 6, 555) == 555 * 3  # the third copy, sent at 3 periods
+    assert retransmission_ticks(0.5, 9, 1000) == 1000 * 9  # the sixth copy
+    plain = liveness_window_ticks(1, 0, {"rebroadcast_ticks": 555})
+    assert liveness_window_ticks(1, 0, {"rebroadcast_ticks": 555}, 0.0, 6) == plain == 21456
+    lossy = liveness_window_ticks(1, 0, {"rebroadcast_ticks": 555}, 0.21, 6)
+    assert lossy == 433332 > 24603 * 10  # ten times the widest gap seen over 20 seeds

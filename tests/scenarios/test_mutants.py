@@ -27,6 +27,8 @@ from scenarios.faults.mutants import MUTANTS, Mutant
 from scenarios.search.mutants import DifferentialJudge, run_benchmark
 from scenarios.spec.schema import BEHAVIOURS, BYZANTINE_KINDS
 from scenarios.search.strategies import liveness_window_ticks
+from scenarios.search.fuzz import run_scenario
+from nodes.node import VALIDITY_CHECKS
 
 FOUR = ["USA", "MEX", "CAN", "CHN"]
 # In proposer order (ties go to the smaller code), CHN and GTM follow each other: a fork
@@ -77,10 +79,20 @@ KILLERS = {
     "sync_without_certificate": (scenario(FOUR, behaviour(["CHN"], "forge_sync"), ticks=1500),
                                  "validity"),
 }
+# Each check of valid() removed, against the invalid_block adversary breaking that check. The
+# ledger itself refuses a block on the wrong previous hash: the run stops with an exception,
+# which the fuzzer counts as a failure.
+VALIDITY_VIOLATION = {"prev_hash": "exception", "committed_tx": "integrity"}
+for _check in VALIDITY_CHECKS:
+    KILLERS[f"no_{_check}_check"] = (
+        scenario(FOUR, behaviour(["CHN"], "invalid_block", f'check = "{_check}"'), ticks=3000,
+                 workload=0.05),
+        VALIDITY_VIOLATION.get(_check, "validity"))
 
 
 def run(text: str, honest_hooks: type[NodeHooks] | None = None) -> RunSummary:
-    return build_world(parse_scenario(text, "<test>"), honest_hooks).run()
+    """The run's summary; one that raised is a failure of kind "exception", as in the fuzzer."""
+    return run_scenario(parse_scenario(text, "<test>"), honest_hooks)
 
 
 def kinds(summary: RunSummary) -> set[str]:
