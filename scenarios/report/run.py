@@ -76,7 +76,7 @@ LINE_STYLES = ("-", "--", "-.", ":")
 LINE_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 # Fault and behaviour windows shaded on the time plots, by kind of window.
 WINDOW_COLOURS = {"crash": "#fdae61", "partition": "#abd9e9", "Byzantine": "#f4a6a6",
-                  "corrupt": "#c2a5cf", "opted out": "#fee090"}
+                  "corrupt": "#c2a5cf"}
 WINDOW_LABELS_MAX = 12  # beyond this the windows are shaded but not labelled one by one
 # Why a diversion or attempt of each kind can get through, after docs/domain.md; a kind not
 # listed gets the rule every kind is judged by.
@@ -541,13 +541,15 @@ def _plot_commits(world) -> str | None:
 
 def fault_windows(world) -> list[tuple[str, str, int, int]]:
     """The scenario's windows in time: (kind of window, label, from tick, until tick), for
-    crashes, partitions and behaviours with a window (an opt-out or a behaviour without one
-    covers the whole run)."""
+    crashes, partitions and behaviours (one without an until_tick lasts to the end). An opt-out
+    is no window: the nation has no node at all, and the trade graph marks it."""
     s = world.scenario
     end = s.ticks_max
     roles = nation_roles(world)
     out = []
     for b in getattr(s, "behaviours", ()):
+        if b.kind == BehaviourKind.OPT_OUT:
+            continue
         kind = ("crash" if b.kind == BehaviourKind.CRASH
                 else roles.get(b.nations[0], "Byzantine"))
         out.append((kind, f"{b.kind} {', '.join(b.nations)}", b.from_tick,

@@ -148,3 +148,13 @@ def test_the_commits_plot_shades_fault_windows_and_keeps_overlapping_lines_apart
         styles.add((style.get("stroke-dasharray"), style["stroke-width"]))
         assert list(line.iter(f"{SVG}use")), f"{nation}: no markers"
     assert len(styles) == 4
+
+
+def test_an_opt_out_is_no_window_on_the_time_plots():
+    """An opted-out nation has no node at all: nothing to shade over the run (the trade graph
+    marks it); a crash is a window."""
+    from scenarios.report.run import fault_windows
+    world, _ = run_library("opt-out-hub", ticks_max=200)
+    assert fault_windows(world) == []
+    world, _ = run_library("crash-restart", ticks_max=200)
+    assert [w[0] for w in fault_windows(world)] == ["crash"]
