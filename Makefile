@@ -26,8 +26,8 @@ clean:
 # The simulated world against the signature floor, then the live MQTT cluster (4 and 7 nations
 # through a private Mosquitto, and the recovery time after SIGKILL). Reports; never gates CI.
 bench: $(STAMP)
-	$(BIN)/chemtrace bench --json runs/bench.json
-	PATH="$$PATH:/usr/sbin" $(BIN)/chemtrace bench-live --json runs/bench-live.json
+	$(BIN)/chemtrace bench --json-file runs/bench.json
+	PATH="$$PATH:/usr/sbin" $(BIN)/chemtrace bench-live --json-file runs/bench-live.json
 
 # The nightly fuzzing profile: 600 s of generated scenarios of 4 to 10 nations (the ci profile
 # runs inside `make test`, tests/scenarios/test_fuzz.py). Exits 1 with runs/fuzz/counterexample.toml on a

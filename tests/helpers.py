@@ -67,3 +67,98 @@ def write_real_store(path: Path, genesis, identities: dict, me: str, blocks: int
                                                identities[responder].sign), height)
         assert node.ledger.height == blocks, node.dropped
         return list(node.ledger.blocks)
+
+
+class ReportPage:
+    """A report.html parsed as a reader sees it: the text of each <section id=...> (outside its
+    plots), its tables as rows of cell texts, and its inline SVGs as XML elements."""
+
+    def __init__(self, text: str) -> None:
+        import re
+        import xml.etree.ElementTree as ET
+        from html.parser import HTMLParser
+
+        self.html = text
+        self.svgs: dict[str, list] = {}  # section id -> its <svg> roots
+        for m in re.finditer(r'<section id="([^"]+)">(.*?)</section>', text, re.S):
+            self.svgs[m.group(1)] = [ET.fromstring(s) for s in
+                                     re.findall(r"<svg.*?</svg>", m.group(2), re.S)]
+        page = self
+
+        class Parser(HTMLParser):
+            def __init__(self) -> None:
+                super().__init__(convert_charrefs=True)
+                self.section, self.in_svg = None, 0
+                page.text, page.tables = {}, {}
+                self.row: list | None = None
+                self.cell: list | None = None
+
+            def handle_starttag(self, tag, attrs):
+                if tag == "section":
+                    self.section = dict(attrs).get("id")
+                    page.text[self.section], page.tables[self.section] = "", []
+                elif tag == "svg":
+                    self.in_svg += 1
+                elif tag == "table" and self.section:
+                    page.tables[self.section].append([])
+                elif tag == "tr" and self.section:
+                    self.row = []
+                elif tag in ("td", "th") and self.row is not None:
+                    self.cell = []
+
+            def handle_endtag(self, tag):
+                if self.section and not self.in_svg:
+                    page.text[self.section] += "\n"  # cells and lines do not run together
+                if tag == "svg":
+                    self.in_svg -= 1
+                elif tag in ("td", "th") and self.cell is not None:
+                    self.row.append("".join(self.cell).strip())
+                    self.cell = None
+                elif tag == "tr" and self.row is not None:
+                    page.tables[self.section][-1].append(self.row)
+                    self.row = None
+                elif tag == "section":
+                    self.section = None
+
+            def handle_data(self, data):
+                if self.in_svg or self.section is None:
+                    return
+                page.text[self.section] += data
+                if self.cell is not None:
+                    self.cell.append(data)
+
+        Parser().feed(text)
+
+
+SMALL = f"""
+[scenario]
+name = "small"
+seed = 1
+ticks_max = 2500
+{nations_toml(["CHN", "MEX", "USA", "CAN"])}
+[workload]
+txs_per_tick = 0.1
+shipments = 4
+trade_until_tick = 800
+[[lane]]
+from = "CHN"
+to = "MEX"
+share = 1.0
+"""
+
+
+def small_sweep_spec(tmp_path: Path, values: str) -> str:
+    """A sweep spec of network.loss_probability over `values` (a TOML array) on SMALL, two
+    seeds: a sweep of a few seconds."""
+    (tmp_path / "small.toml").write_text(SMALL)
+    spec = tmp_path / "spec.toml"
+    spec.write_text(f"""
+[sweep]
+scenario = "small.toml"
+seeds = [1, 2]
+metric = "heights_committed"
+[[sweep.param]]
+path = "network.loss_probability"
+values = {values}
+""")
+    return str(spec)

@@ -1,7 +1,9 @@
 """`chemtrace bench`: the simulated world's throughput against the signature floor.
 
-    chemtrace bench [--quick] [--json FILE]
+    chemtrace bench [--quick] [--json] [--json-file FILE]
 
+--json prints the results on stdout instead of the table; --json-file FILE writes them to FILE
+(this was `--json FILE` before); the plot goes beside that file, or to runs/bench.png.
 It reports and never fails: exit 0 (2 for a bad command line). The live benchmark is
 `chemtrace bench-live` (scenarios/cli/live.py).
 """
@@ -14,7 +16,7 @@ from pathlib import Path
 from rich.table import Table
 
 from scenarios.cli.args import ExitCode
-from scenarios.cli.output import wide_console
+from scenarios.cli.output import add_json_file_flag, add_json_flag, human_console, print_json
 
 COMMANDS = ("bench",)
 
@@ -22,7 +24,8 @@ COMMANDS = ("bench",)
 def add_parsers(sub) -> None:
     bench = sub.add_parser("bench", help="measure throughput against the signature floor")
     bench.add_argument("--quick", action="store_true", help="a shorter run")
-    bench.add_argument("--json", type=Path, help="also write the results to this file")
+    add_json_flag(bench, "the results")
+    add_json_file_flag(bench, "the results")
 
 
 def dispatch(args: argparse.Namespace) -> ExitCode:
@@ -31,7 +34,7 @@ def dispatch(args: argparse.Namespace) -> ExitCode:
 
 def cmd_bench(args: argparse.Namespace) -> ExitCode:
     from scenarios.bench.sim import FUZZ_TARGET_PER_S, RATIO_TARGETS, run_bench, write_json, write_plot
-    console = wide_console()
+    console = human_console(args)
     with console.status("measuring...") as status:
         result = run_bench(quick=args.quick, progress=lambda text: status.update(text))
     table = Table(title=f"chemtrace bench ({'quick' if args.quick else 'full'}, medians of "
@@ -46,7 +49,10 @@ def cmd_bench(args: argparse.Namespace) -> ExitCode:
                       f"{r['peak_rss_mib']:,.0f}", f"{r['floor_tx_per_s']:,}",
                       f"{r['ratio_to_floor']:.3f}",
                       "" if target is None else f">= {target}")
-    console.print(table)
+    if args.json:
+        print_json(result)
+    else:
+        console.print(table)
     sim, chain = result["sections"]["sim"], result["sections"]["chaincode"]
     growth = sim["cost_growth_exponent"]
     console.print(f"floor: Ed25519 sign + verify per second  {result['floor_tx_per_s']:,} at "
@@ -57,11 +63,11 @@ def cmd_bench(args: argparse.Namespace) -> ExitCode:
                   f"{chain['cold_us_per_event']} / {chain['warm_us_per_event']}")
     console.print(f"fuzz: n=4 scenarios (~5 heights) per core second  "
                   f"{result['fuzz_scenarios_per_s']:,.1f} (target >= {FUZZ_TARGET_PER_S:g})")
-    if args.json:
-        write_json(result, args.json)
-        console.print(f"wrote {args.json}")
+    if args.json_file:
+        write_json(result, args.json_file)
+        console.print(f"wrote {args.json_file}")
     if not args.quick:
-        plot = (args.json or Path("runs/bench.json")).with_suffix(".png")
+        plot = (args.json_file or Path("runs/bench.json")).with_suffix(".png")
         write_plot(result, plot)
         console.print(f"wrote {plot}")
     return ExitCode.OK

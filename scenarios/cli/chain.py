@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from consensus.validators import ValidatorSetError
-from nodes.live.brokerconf import BrokerError, check_chain_id, write_broker_config
+from nodes.live.brokerconf import BrokerError, check_chain_id, find_mosquitto, write_broker_config
 from nodes.chain.genesis import NATION_CODE, Genesis, GenesisError, GenesisNation
 from nodes.chain.identity import Identity
 from nodes.live.keyfile import (
@@ -171,5 +171,14 @@ def cmd_broker_config(args: argparse.Namespace) -> ExitCode:
     for path in (config.conf_path, config.passwd_path, config.acl_path, config.credentials_path):
         print(f"wrote {path}")
     print(f"users: {', '.join(config.credentials)}; start the broker with: "
-          f"mosquitto -c {config.conf_path}")
+          f"{mosquitto_command()} -c {config.conf_path}")
     return ExitCode.OK
+
+
+def mosquitto_command() -> str:
+    """How to call mosquitto here: its full path where it is installed (Debian puts it in
+    /usr/sbin, off an ordinary user's PATH), else its name and how to install it."""
+    try:
+        return find_mosquitto()
+    except BrokerError:
+        return "mosquitto (not installed here: apt-get install -y mosquitto puts it in /usr/sbin)"

@@ -2,13 +2,15 @@
 
     chemtrace fuzz (--budget-s S | --max-scenarios N | --profile ci|nightly) [--seed N]
                    [--nations A..B] [--byzantine below|third] [--max-heights H] [--out DIR] [--junit FILE]
-    chemtrace replay FILE [--out DIR] [--record]
+                   [--quiet] [--json]
+    chemtrace replay FILE [--out DIR] [--record] [--json]
 
 `fuzz` exits 0 when every generated scenario kept its expectation (and writes DIR/fuzz.json),
 1 when one did not (and writes DIR/counterexample.toml, DIR/trace.jsonl and DIR/fuzz.json, and
 prints the story), 2 for a bad command line. `replay` exits 0 when the scenario's trace hash
 equals the `trace_sha256:` line of its header, 1 when it differs, 2 when the file is bad or has
-no such line.
+no such line. With --json, stdout holds the JSON result (fuzz.json's document; for replay the
+hashes, the verdict and the run's summary) and nothing else.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from scenarios.cli.args import ExitCode, nation_range, non_negative, positive, positive_float
-from scenarios.cli.output import plain_console, stderr_console, styled
+from scenarios.cli.output import (add_json_flag, human_console, print_json, stderr_console,
+                                  styled)
 
 COMMANDS = ("fuzz", "replay")
 HASH_LINE = re.compile(r"^#\s*trace_sha256:\s*([0-9a-f]{64})\s*$", re.M)
@@ -64,12 +67,15 @@ def add_parsers(sub) -> None:
     fz.add_argument("--out", type=Path, default=Path("runs/fuzz"),
                     help="output folder (default runs/fuzz)")
     fz.add_argument("--junit", type=Path, help="also write JUnit XML here")
-    fz.add_argument("--quiet", action="store_true", help="no progress bar")
+    fz.add_argument("--quiet", action="store_true",
+                    help="no progress bar and no table: the one-line result")
+    add_json_flag(fz, "the result (the document of fuzz.json)")
     rp = sub.add_parser("replay", help="re-run a counterexample and check its trace hash")
     rp.add_argument("file", help="scenario file whose header has a trace_sha256: line")
     rp.add_argument("--out", type=Path, help="also write trace.jsonl and summary.json here")
     rp.add_argument("--record", action="store_true",
                     help="write this run's hash into the file's trace_sha256: line")
+    add_json_flag(rp, "the hashes, the verdict and the run's summary")
 
 
 def dispatch(args: argparse.Namespace) -> ExitCode:
@@ -83,7 +89,7 @@ def cmd_fuzz(args: argparse.Namespace) -> ExitCode:
     from scenarios.spec.dump import scenario_to_toml
     from scenarios.search.fuzz import PROFILES, SHRINK_BUDGET_S, FuzzSetupError, junit_xml
     err = stderr_console()
-    console = plain_console()
+    console = human_console(args)
     base = dict(PROFILES[args.profile]) if args.profile else {}
     if args.budget_s is None and args.max_scenarios is None and not base:
         err.print("error: give --budget-s S, --max-scenarios N, or --profile ci or --profile "
@@ -126,7 +132,10 @@ def cmd_fuzz(args: argparse.Namespace) -> ExitCode:
         args.junit.parent.mkdir(parents=True, exist_ok=True)
         args.junit.write_text(junit_xml(result, command, path if result.failed else None),
                               encoding="utf-8")
-    console.print(_table(result, byzantine))
+    if args.json:
+        print_json(report)
+    elif not args.quiet:
+        console.print(_table(result, byzantine))
     if not result.failed:
         console.print(f"no failure: {result.scenarios_run:,} scenarios kept their "
                       f"expectation; wrote {out / 'fuzz.json'}", markup=False)
@@ -142,9 +151,9 @@ def cmd_fuzz(args: argparse.Namespace) -> ExitCode:
 
 
 def _search(args: argparse.Namespace, kwargs: dict, console, budget_s: float, base: dict):
-    """Run the search, with a progress bar unless --quiet."""
+    """Run the search, with a progress bar unless --quiet or --json."""
     from scenarios.search.fuzz import fuzz
-    if args.quiet:
+    if args.quiet or args.json:
         return fuzz(**kwargs)
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                   TextColumn("{task.fields[runs]}"), TimeElapsedColumn(),
@@ -234,7 +243,7 @@ def cmd_replay(args: argparse.Namespace) -> ExitCode:
     from scenarios.spec.loader import ScenarioError, load_scenario
     from scenarios.assemble import build_world
     err = stderr_console()
-    console = plain_console()
+    console = human_console(args)
     path = Path(args.file)
     try:
         scenario = load_scenario(path)
@@ -273,6 +282,10 @@ def cmd_replay(args: argparse.Namespace) -> ExitCode:
         return ExitCode.OK
     console.print(f"recorded trace_sha256 {recorded.group(1)}", markup=False)
     console.print(f"replayed trace_sha256 {replayed}", markup=False)
+    if args.json:
+        print_json({"file": str(path), "recorded_trace_sha256": recorded.group(1),
+                    "replayed_trace_sha256": replayed, "matches": replayed == recorded.group(1),
+                    "summary": summary.to_json()})
     if replayed == recorded.group(1):
         console.print("trace hash matches", markup=False)
         return ExitCode.OK

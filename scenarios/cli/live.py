@@ -4,13 +4,15 @@
                    [--tick-ms N] [--epoch-s S] [--credentials FILE] [--config FILE]
                    [--parent-pid PID]
     chemtrace cluster SCENARIO --broker URL|spawn [--out DIR] [--duration-s S] [--tick-ms N]
-                   [--credentials FILE] [--quiet]
-    chemtrace bench-live [--quick] [--json FILE]
+                   [--credentials FILE] [--quiet] [--json]
+    chemtrace bench-live [--quick] [--json] [--json-file FILE]
 
 `node` runs until SIGTERM or SIGINT (or, with `--parent-pid`, until that process is gone) and
 exits 0 after a clean shutdown. `cluster` exits like
 `chemtrace run`: 0 when the scenario's [expect] holds, 1 when it does not, 2 for a bad command
-line, scenario or set-up. docs/live.md tells the whole story.
+line, scenario or set-up. --json prints the result on stdout instead of the table (for
+cluster, its summary.json); bench-live's --json-file FILE writes it to FILE (this was
+`--json FILE` before). docs/live.md tells the whole story.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from pathlib import Path
 
 from scenarios.cli.args import ExitCode, positive, positive_float
 from scenarios.cli.library import scenario_path
+from scenarios.cli.output import (add_json_file_flag, add_json_flag, human_console, print_json,
+                                  write_json_file)
 
 COMMANDS = ("node", "cluster", "bench-live")
 NODE_CONFIG_FILE_BYTES_MAX = 64 * 1024
@@ -86,9 +90,11 @@ def add_parsers(sub) -> None:
     cluster.add_argument("--sync", default="FULL", choices=("FULL", "NORMAL"),
                          help="the nodes' SQLite synchronous mode (see chemtrace node --sync)")
     cluster.add_argument("--quiet", action="store_true", help="no progress bar or table")
+    add_json_flag(cluster, "the run's summary (summary.json)")
     bench = sub.add_parser("bench-live", help="committed tx/s of live clusters, SIGKILL recovery")
     bench.add_argument("--quick", action="store_true", help="shorter runs")
-    bench.add_argument("--json", type=Path, help="also write the results to this file")
+    add_json_flag(bench, "the results")
+    add_json_file_flag(bench, "the results")
 
 
 def dispatch(args: argparse.Namespace) -> ExitCode:
@@ -230,13 +236,13 @@ async def _stop_when_orphaned(parent_pid: int, stop: asyncio.Event) -> None:
 def cmd_cluster(args: argparse.Namespace) -> ExitCode:
     from nodes.live.brokerconf import BrokerError
 
-    from scenarios.cli.output import (expectation_failure, new_run_folder, plain_console,
-                                      run_with_progress, stderr_console, summary_table)
+    from scenarios.cli.output import (expectation_failure, new_run_folder, run_with_progress,
+                                      stderr_console, summary_table)
     from scenarios.cluster.driver import ClusterError, LiveCluster
     from scenarios.spec.loader import ScenarioError, load_scenario
     from scenarios.trade.workload import TradeError
 
-    console = plain_console()
+    console = human_console(args)
     err = stderr_console()
     try:
         scenario = load_scenario(args.scenario)
@@ -270,9 +276,14 @@ def cmd_cluster(args: argparse.Namespace) -> ExitCode:
         f"--duration-s {scenario.ticks_max * args.tick_ms / 1000:g}"))
     (out / "summary.json").write_text(
         json.dumps(summary.to_json(), indent=2, sort_keys=True) + "\n")
-    if not args.quiet:
+    from scenarios.report.run import write_report  # the same report as a simulated run's
+    write_report(cluster, summary, out / "report.html")
+    if args.json:
+        print_json(summary.to_json())
+    elif not args.quiet:
         console.print(summary_table(summary))
-    console.print(f"wrote {out / 'summary.json'} and {out / 'ledger.jsonl'}; node logs in "
+    console.print(f"wrote {out / 'summary.json'}, {out / 'report.html'} and "
+                  f"{out / 'ledger.jsonl'}; node logs in "
                   f"{out / 'nodes'}")
     if summary.expect_ok:
         return ExitCode.OK
@@ -285,9 +296,8 @@ def cmd_bench_live(args: argparse.Namespace) -> ExitCode:
     from rich.table import Table
 
     from scenarios.bench.live import run_bench_live
-    from scenarios.cli.output import plain_console
 
-    console = plain_console()
+    console = human_console(args)
     with console.status("running live clusters (4 and 7 nations, then a SIGKILL)..."):
         result = run_bench_live(quick=args.quick)
     table = Table(title=f"chemtrace bench-live ({'quick' if args.quick else 'full'})")
@@ -306,9 +316,11 @@ def cmd_bench_live(args: argparse.Namespace) -> ExitCode:
     ping = result["tcp_nodelay"]
     table.add_row("QoS 1 round trip median ms, TCP_NODELAY on / off",
                   f"{ping['median_ms_nodelay']} / {ping['median_ms_without']}")
-    console.print(table)
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
-        console.print(f"wrote {args.json}")
+        print_json(result)
+    else:
+        console.print(table)
+    if args.json_file:
+        write_json_file(result, args.json_file)
+        console.print(f"wrote {args.json_file}")
     return ExitCode.OK

@@ -12,6 +12,7 @@ hands the parsed arguments to that group's `dispatch`.
     chemtrace keys | genesis | broker-config                               chain.py
     chemtrace node | cluster | bench-live                                  live.py
     chemtrace list [--json]                                                library.py
+    chemtrace schema [--out FILE] | completion SHELL                       tools.py
 
 (modules of scenarios/cli/; the docstring of each shows its commands in full)
 
@@ -27,11 +28,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from scenarios.cli import bench, chain, fuzz, library, live, mutants, registry, run, studies, trace
+from scenarios.cli import (bench, chain, fuzz, library, live, mutants, registry, run, studies,
+                           tools, trace)
 from scenarios.cli.args import ExitCode, Parser
 
 # In the order `chemtrace --help` lists the commands.
-GROUPS = (run, bench, registry, trace, studies, mutants, fuzz, chain, live, library)
+GROUPS = (run, bench, registry, trace, studies, mutants, fuzz, chain, live, library, tools)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     for group in GROUPS:
         group.add_parsers(sub)
+    # `chemtrace completion` describes the whole command line, and command modules may not
+    # import this one: it finds the parser in its arguments.
+    parser.set_defaults(root_parser=parser)
     return parser
 
 

@@ -1,24 +1,24 @@
 """`chemtrace mutants`: the mutant benchmark, which proves that the fuzzer finds real bugs.
 
     chemtrace mutants [--budget-s S] [--shrink-s S] [--seed N] [--nations A..B]
-                      [--only NAME,...] [--no-honest] [--json FILE]
+                      [--only NAME,...] [--no-honest] [--json] [--json-file FILE]
 
 Every mutant of scenarios/faults/mutants.py is fuzzed with the same budget and seed, then the honest
 protocol as a control. Exit 0 when every mutant is killed and the honest protocol is not; 1
 otherwise (a mutant that survives is a finding, as is an honest failure); 2 for a bad command
-line.
+line. --json prints the result on stdout instead of the table (progress lines go to stderr); --json-file FILE
+writes it to FILE (this was `--json FILE` before).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
 from rich.table import Table
 
 from scenarios.cli.args import ExitCode, mutant_names, nation_range, positive_float
-from scenarios.cli.output import stderr_console, styled, wide_console
+from scenarios.cli.output import (add_json_file_flag, add_json_flag, human_console, print_json,
+                                  stderr_console, styled, write_json_file)
 from scenarios.faults.mutants import MUTANTS
 from scenarios.search.mutants import HONEST, run_benchmark
 
@@ -40,8 +40,8 @@ def add_parsers(sub) -> None:
                    help="only these mutants (default: all of " + ", ".join(MUTANTS) + ")")
     p.add_argument("--no-honest", action="store_true",
                    help="skip the control run of the honest protocol")
-    p.add_argument("--json", type=Path, help="also write the table, with each shrunk "
-                   "counterexample, to this file")
+    add_json_flag(p, "the table, with each shrunk counterexample,")
+    add_json_file_flag(p, "the table, with each shrunk counterexample,")
 
 
 def dispatch(args: argparse.Namespace) -> ExitCode:
@@ -49,16 +49,14 @@ def dispatch(args: argparse.Namespace) -> ExitCode:
 
 
 def cmd_mutants(args: argparse.Namespace) -> ExitCode:
-    console = wide_console()
+    console = human_console(args)
     names = args.only or list(MUTANTS)
     console.print(f"fuzzing {len(names)} mutant(s){'' if args.no_honest else ' and the honest protocol'}"
                   f", {args.budget_s:g} s each, seed {args.seed}, "
                   f"{args.nations[0]}..{args.nations[1]} nations", markup=False)
 
     def progress(name: str, row) -> None:
-        verdict = "killed" if row.killed else "survived"
-        console.print(f"  {name}: {verdict} after {row.scenarios_run} scenario(s), "
-                      f"{row.seconds:.1f} s", markup=False)
+        console.print(f"  {name}: {progress_text(row)}", markup=False)
 
     try:
         result = run_benchmark(args.budget_s, args.seed, args.nations, names,
@@ -67,14 +65,16 @@ def cmd_mutants(args: argparse.Namespace) -> ExitCode:
     except ValueError as exc:
         stderr_console().print(f"error: {exc}")
         return ExitCode.USAGE
-    console.print(table(result))
+    if not args.json:
+        console.print(table(result))
     console.print(f"fuzzer: {result['fuzzer']}; killed {result['killed']} of {result['total']}; "
                   "passed over: scenarios the honest protocol fails too (they kill nothing)",
                   markup=False)
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
-        console.print(f"wrote {args.json}", markup=False)
+        print_json(result)
+    if args.json_file:
+        write_json_file(result, args.json_file)
+        console.print(f"wrote {args.json_file}", markup=False)
     survivors = [r["mutant"] for r in result["mutants"] if not r["killed"]]
     ok = True
     if survivors:
@@ -86,6 +86,14 @@ def cmd_mutants(args: argparse.Namespace) -> ExitCode:
         console.print("FINDING: the honest protocol failed a fuzzed scenario too; see its "
                       "counterexample in the JSON", markup=False)
     return ExitCode.OK if ok else ExitCode.EXPECTATION_FAILED
+
+
+def progress_text(row) -> str:
+    """A mutant's progress line, with the table's time to kill, then the shrinking time."""
+    if not row.killed:
+        return f"survived {row.scenarios_run} scenario(s) in {row.seconds:.1f} s"
+    return (f"killed after {row.scenarios_run} scenario(s), {row.seconds_to_kill:.1f} s to kill, "
+            f"then {row.shrink_seconds:.1f} s shrinking ({row.seconds:.1f} s in all)")
 
 
 def table(result: dict) -> Table:

@@ -37,6 +37,39 @@ def wide_console(width: int = 200) -> Console:
     return plain_console(width=None if sys.stdout.isatty() else width)
 
 
+# `--json` means one thing in every command: machine output on stdout, and nothing else there
+# (tables are left out, other lines go to stderr). Where a file is wanted too, `--json-file FILE`
+# writes the same document (bench, bench-live and mutants took `--json FILE` for that before).
+
+
+def add_json_flag(parser, what: str) -> None:
+    parser.add_argument("--json", action="store_true",
+                        help=f"print {what} as JSON on stdout, and no table (other lines go to "
+                             "stderr)")
+
+
+def add_json_file_flag(parser, what: str) -> None:
+    parser.add_argument("--json-file", type=Path, metavar="FILE",
+                        help=f"also write {what} as JSON to FILE")
+
+
+def human_console(args) -> Console:
+    """Where a command's tables and messages go: stdout, or stderr when `--json` claims stdout."""
+    return stderr_console() if getattr(args, "json", False) else wide_console()
+
+
+def print_json(document: object) -> None:
+    """The `--json` output: one indented JSON document on stdout."""
+    sys.stdout.write(json.dumps(document, indent=2, sort_keys=True, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def write_json_file(document: object, path: Path) -> None:
+    """The `--json-file FILE` output: the same document, its folder made if need be."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+
+
 def stderr_console() -> Console:
     """Errors and failure stories, on stderr, never wrapped."""
     return plain_console(stderr=True)

@@ -1,6 +1,8 @@
 """`chemtrace run`: one scenario file on the simulated world.
 
-    chemtrace run FILE [--seed N] [--out DIR] [--ticks-max N] [--quiet]
+    chemtrace run FILE [--seed N] [--out DIR] [--ticks-max N] [--quiet] [--json]
+
+With --json, stdout holds the run's summary.json and nothing else.
 
 Exit codes: 0 when the scenario's [expect] holds, 1 when it does not, 2 for a bad command line or
 scenario file.
@@ -17,8 +19,9 @@ from pathlib import Path
 from scenarios.assemble import build_world
 from scenarios.cli.args import ExitCode, non_negative, positive
 from scenarios.cli.library import scenario_path
-from scenarios.cli.output import (expectation_failure, new_run_folder, run_with_progress,
-                                  stderr_console, summary_table, wide_console)
+from scenarios.cli.output import (add_json_flag, expectation_failure, human_console,
+                                  new_run_folder, print_json, run_with_progress, stderr_console,
+                                  summary_table)
 from scenarios.spec.loader import ScenarioError, load_scenario
 from scenarios.trade.workload import TradeError
 
@@ -35,6 +38,7 @@ def add_parsers(sub) -> None:
                      "runs/<file name>-<seed>-<n>/, with runs/latest pointing at it)")
     run.add_argument("--ticks-max", type=positive, help="override [scenario].ticks_max")
     run.add_argument("--quiet", action="store_true", help="no progress bar or table")
+    add_json_flag(run, "the run's summary (summary.json)")
 
 
 def dispatch(args: argparse.Namespace) -> ExitCode:
@@ -46,7 +50,7 @@ def reproduce_command(file: str, seed: int, ticks_max: int) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> ExitCode:
-    console = wide_console()
+    console = human_console(args)
     err = stderr_console()
     try:
         scenario = load_scenario(args.file).with_overrides(seed=args.seed,
@@ -73,7 +77,9 @@ def cmd_run(args: argparse.Namespace) -> ExitCode:
         json.dumps(summary.to_json(), indent=2, sort_keys=True) + "\n")
     from scenarios.report.run import write_report  # matplotlib loads only for a run, not for every command
     write_report(world, summary, out / "report.html")
-    if not args.quiet:
+    if args.json:
+        print_json(summary.to_json())
+    elif not args.quiet:
         console.print(summary_table(summary))
     console.print(f"wrote {out / 'summary.json'}, {out / 'report.html'}, {out / 'trace.jsonl'} "
                   f"and {out / 'ledger.jsonl'}")

@@ -1,7 +1,9 @@
 """`chemtrace weak-links` and `chemtrace sweep`: studies made of many runs.
 
-    chemtrace weak-links SCENARIO [--k K] [--workers W] [--out DIR] [--transit-only]
-    chemtrace sweep SPEC [--workers W] [--dask ADDRESS] [--out DIR]
+    chemtrace weak-links SCENARIO [--k K] [--workers W] [--out DIR] [--transit-only] [--json]
+    chemtrace sweep SPEC [--workers W] [--dask ADDRESS] [--out DIR] [--json]
+
+--json prints the study's result (weak_links.json, sweep.json) on stdout instead of the table.
 
 Exit codes: 0; 1 when any of a sweep's runs failed (the sweep runs the rest, lists the failed
 ones with their errors in results.csv and says how many); 2 for a bad command line, scenario or
@@ -19,7 +21,8 @@ from rich.table import Table
 
 from scenarios.cli.args import ExitCode
 from scenarios.cli.library import scenario_path
-from scenarios.cli.output import new_run_folder, stderr_console, wide_console
+from scenarios.cli.output import (add_json_flag, new_run_folder, print_json, stderr_console,
+                                  wide_console)
 from scenarios.spec.loader import ScenarioError
 from scenarios.studies.sweep import SweepError, run_sweep
 from scenarios.studies.variants import VariantError
@@ -38,11 +41,13 @@ def add_parsers(sub) -> None:
     weak.add_argument("--out", type=Path, help="output folder (default runs/weak-links-<name>)")
     weak.add_argument("--transit-only", action="store_true",
                       help="simulate only the transit nations of the lanes (which hubs matter)")
+    add_json_flag(weak, "the study (weak_links.json)")
     sweep = sub.add_parser("sweep", help="run a grid of scenario parameters times seeds")
     sweep.add_argument("spec", type=Path, help="sweep spec (TOML with a [sweep] table)")
     sweep.add_argument("--workers", type=int, default=1, help="local processes (default 1)")
     sweep.add_argument("--dask", metavar="ADDRESS", help="a Dask scheduler, e.g. tcp://host:8786")
     sweep.add_argument("--out", type=Path, help="output folder (default runs/sweep-<name>)")
+    add_json_flag(sweep, "the sweep (sweep.json)")
 
 
 def dispatch(args: argparse.Namespace) -> ExitCode:
@@ -54,12 +59,13 @@ def _progress(console: Console, what: str):
                     TimeElapsedColumn(), console=console, transient=True)
 
 
-def _console() -> Console:
-    return wide_console(width=160)
+def _console(args: argparse.Namespace) -> Console:
+    """Tables and messages: stdout, or stderr when --json claims stdout."""
+    return stderr_console() if args.json else wide_console(width=160)
 
 
 def cmd_weak_links(args: argparse.Namespace) -> ExitCode:
-    console = _console()
+    console = _console(args)
     err = stderr_console()
     if not 1 <= args.k <= 4:
         err.print(f"error: --k {args.k}: the largest set of nations to study must be 1 to 4 "
@@ -79,6 +85,8 @@ def cmd_weak_links(args: argparse.Namespace) -> ExitCode:
     except (ScenarioError, VariantError) as exc:
         err.print(f"error: {exc}", markup=False)
         return ExitCode.USAGE
+    if args.json:
+        print_json(result)
     table = Table(title=f"weak links of {result['scenario']}: top 10 by impact")
     for col in ("rank", "change", "impact kg", "leaked kg", "traced %", "detection",
                 "latency p50", "live"):
@@ -88,7 +96,8 @@ def cmd_weak_links(args: argparse.Namespace) -> ExitCode:
                       _fmt(r.get("leaked_kg")), _fmt(r.get("traced_complete_pct")),
                       _fmt(r.get("detection_rate")), _fmt(r.get("latency_ticks_p50")),
                       "ERROR" if r.get("error") else _live(r.get("liveness_ok")))
-    console.print(table)
+    if not args.json:
+        console.print(table)
     s, c = result["structure"], result["consensus"]
     hubs = [e for e in s["removal_sets"][0]["best_transit"]]
     console.print("structure: transit hubs darkening the most mass when out: "
@@ -106,7 +115,7 @@ def cmd_weak_links(args: argparse.Namespace) -> ExitCode:
 
 
 def cmd_sweep(args: argparse.Namespace) -> ExitCode:
-    console = _console()
+    console = _console(args)
     err = stderr_console()
     if args.workers < 1:
         err.print(f"error: --workers {args.workers}: at least 1 local process")
@@ -121,6 +130,8 @@ def cmd_sweep(args: argparse.Namespace) -> ExitCode:
     except (SweepError, VariantError) as exc:
         err.print(f"error: {exc}", markup=False)
         return ExitCode.USAGE
+    if args.json:
+        print_json(result)
     metrics = result["metrics"]
     table = Table(title=f"{result['name']}: {', '.join(metrics)} per grid point")
     prefixes = [""] + [f"{m}_" for m in metrics[1:]]
@@ -145,9 +156,10 @@ def cmd_sweep(args: argparse.Namespace) -> ExitCode:
                 cells.append("-" if delta is None else f"{_fmt(delta)} ({e['delta_ci95_low']} "
                              f".. {e['delta_ci95_high']})")
         table.add_row(*cells)
-    console.print(table)
-    console.print(f"wrote {out / 'results.csv'}, {out / 'aggregate.csv'}, {out / 'sweep.png'}"
-                  f" and {out / 'sweep.json'}")
+    if not args.json:
+        console.print(table)
+    console.print(f"wrote {out / 'results.csv'}, {out / 'aggregate.csv'}, {out / 'sweep.png'}, "
+                  f"{out / 'sweep.json'} and {out / 'report.html'}")
     if result["failed"]:
         # The sweep went on past them, but its figures lack those runs: not a success.
         err.print(f"{result['failed']} of {result['runs']} runs failed; their errors and "

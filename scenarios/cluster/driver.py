@@ -175,6 +175,8 @@ class ProcessFleet:
 
 
 class LiveCluster(World):
+    records_messages = False  # no per-message send and delivery ticks: no space-time diagram
+
     def __init__(self, scenario: Scenario, out_dir: Path, broker: str = "spawn", *,
                  tick_ms: float = DEFAULT_TICK_MS, credentials: dict[str, str] | None = None,
                  startup_s: float = STARTUP_S, block_txs_max: int | None = None,
@@ -204,6 +206,7 @@ class LiveCluster(World):
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.procs: dict[str, subprocess.Popen] = {}
         self.restarts: list[dict] = []
+        self.ledger_flags: list | None = None  # flags of the longest ledger, after the run
         super().__init__(scenario, trace_path=None,
                          workload=trade_workload(scenario, self.out_dir / "ledger.jsonl"),
                          fleet=ProcessFleet(self), make_genesis=self._fresh_genesis)
@@ -599,6 +602,8 @@ class LiveCluster(World):
             flags, res = results.get(committed.block.block_id, ((), ()))
             self.record_commit(nation, Committed(committed, via, res, flags))
         self.now = end
+        # for the report's messages plot: what each node published, by its own count
+        self.sent_by_nation = {n: s.get("published", 0) for n, s in sorted(self.status.items())}
         self.messages_sent = sum(s.get("published", 0) for s in self.status.values())
         self.messages_delivered = sum(s.get("received", 0) for s in self.status.values())
         self.bytes_sent = sum(s.get("bytes_published", 0) for s in self.status.values())
@@ -628,6 +633,7 @@ class LiveCluster(World):
             flags = tuple(chaincode.begin_block(block.time_ticks))
             res = tuple(chaincode.apply_tx(tx, block.time_ticks) for tx in block.txs)
             out[block.block_id] = (flags, res)
+        self.ledger_flags = list(chaincode.state.flags)  # the report's flags table
         return out
 
     def _live_section(self, ledgers: dict) -> dict:

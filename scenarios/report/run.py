@@ -27,6 +27,7 @@ import html
 import io
 import json
 import math
+import re
 from pathlib import Path
 
 import matplotlib
@@ -69,6 +70,28 @@ KIND_COLOURS = {
     "sync": "#984ea3",
 }
 OTHER_KIND_COLOUR = "#a65628"
+# Lines of nations that commit alike lie on top of each other: each nation gets its own dash
+# pattern and marker, and the lines are drawn widest first, so every one stays visible.
+LINE_STYLES = ("-", "--", "-.", ":")
+LINE_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+# Fault and behaviour windows shaded on the time plots, by kind of window.
+WINDOW_COLOURS = {"crash": "#fdae61", "partition": "#abd9e9", "Byzantine": "#f4a6a6",
+                  "corrupt": "#c2a5cf"}
+WINDOW_LABELS_MAX = 12  # beyond this the windows are shaded but not labelled one by one
+# Why a diversion or attempt of each kind can get through, after docs/domain.md; a kind not
+# listed gets the rule every kind is judged by.
+MISSED_WHY = {
+    "smuggle": "no papers: no record exists to compare with, and no inspection found it",
+    "mislabel": "declared as an uncontrolled good: no precursor record to compare with, and "
+                "no inspection found it",
+    "pre_precursor": "a substitute uncontrolled on its date travels unrecorded",
+    "front_company": "every record is in order: a registered front with a valid licence and a "
+                     "stated need equal to its order",
+    "dark_hop": "the detour crossed a nation that keeps no records; a dark_hop flag is a "
+                "coverage gap that licit trade on the route gets too",
+}
+MISSED_WHY_DEFAULT = "no flag, rejection or inspection named its lot, shipment, PEN or inspection"
+GRAMS = re.compile(r"\b(\d+) g\b")
 
 SECTIONS = (
     ("summary", "Summary"),
@@ -115,8 +138,10 @@ def write_report(world, summary: RunSummary, path: Path | str) -> Path:
                  "nations agreed and kept committing; the figures below them say how well and "
                  "how fast.", _summary_body(world, summary)),
         _section("commits", "One line per nation: the height it had committed at each tick. "
-                 "Lines on top of each other mean the nations kept pace; a flat stretch is a "
-                 "stall, a late vertical jump is a nation catching up by state sync.",
+                 "Each nation has its own dash and marker, so lines on top of each other (the "
+                 "nations kept pace) stay visible; a flat stretch is a stall, a late vertical "
+                 "jump is a nation catching up by state sync. Shaded bands are the scenario's "
+                 "fault and behaviour windows, labelled at the top.",
                  _figure_or_none(_plot_commits(world), "no commits")),
         _section("latency", "How many transactions waited how long, in ticks, from submission "
                  "to their first commit. A long right tail means some waited for timeouts or "
@@ -128,8 +153,11 @@ def write_report(world, summary: RunSummary, path: Path | str) -> Path:
         _section("spacetime", "Who sent what to whom in the first heights: each line runs from "
                  "the sender at the tick it sent to the receiver at the tick it arrived, "
                  "coloured by message kind. Steep lines are fast links; missing lines are "
-                 "messages that were dropped.",
-                 _figure_or_none(_plot_spacetime(world), "no messages delivered")),
+                 "messages that were dropped. Shaded bands are fault and behaviour windows.",
+                 _figure_or_none(_plot_spacetime(world), "no messages delivered"
+                                 if getattr(world, "records_messages", True) else
+                                 "a live cluster does not record when each message was sent "
+                                 "and delivered")),
         _section("flags", "What the chaincode flagged, as recorded on the ledger, with what "
                  "really happened from the simulator's plan: a flag on a diversion is a catch, "
                  "a flag on legitimate trade is a false flag.", _flags_body(world, summary)),
@@ -350,16 +378,20 @@ def _flags_body(world, summary: RunSummary) -> str:
     by_kind = (summary.domain or {}).get("flags_by_kind") or {}
     counts = ", ".join(f"{k} {v:,}" for k, v in by_kind.items() if v)
     head = f"<p>Flags by kind (first honest commit of each block): {_esc(counts or 'none')}</p>\n"
-    reader = next((n for n in world.nations if world.nodes.get(n) is not None), None)
-    if reader is None:
-        return head + _none("none: no nation is up at the end of the run to read the ledger")
-    flags = list(world.nodes[reader].chaincode.state.flags)
+    if getattr(world, "ledger_flags", None) is not None:  # a live cluster: its longest ledger
+        reader, flags = "the longest node ledger", list(world.ledger_flags)
+    else:
+        reader = next((n for n in world.nations if world.nodes.get(n) is not None), None)
+        if reader is None:
+            return head + _none("none: no nation is up at the end of the run to read the "
+                                "ledger")
+        flags = list(world.nodes[reader].chaincode.state.flags)
     if not flags:
         return head + _none("none: the ledger holds no flag")
     rows = []
     for f in flags[:FLAG_ROWS_MAX]:
         rows.append("<tr>" + "".join(f"<td>{_esc(v)}</td>" for v in (
-            f.time_ticks, f.kind, f.subject, f.event_id or "(deadline)", f.detail,
+            f.time_ticks, f.kind, f.subject, f.event_id or "(deadline)", kg_text(f.detail),
             _truth(world, f))) + "</tr>\n")
     rest = len(flags) - FLAG_ROWS_MAX
     more = f"<p>and {rest:,} more flags not shown</p>\n" if rest > 0 else ""
@@ -369,6 +401,12 @@ def _flags_body(world, summary: RunSummary) -> str:
             + more)
 
 
+def kg_text(detail: str) -> str:
+    """A chaincode detail with its masses in kg, as the rest of the report: the ledger records
+    grams ("shipped 2187 g, received 1619 g" reads "shipped 2.187 kg, received 1.619 kg")."""
+    return GRAMS.sub(lambda m: f"{int(m.group(1)) / 1000:,.3f} kg", detail)
+
+
 def _economy_body(summary: RunSummary) -> str:
     d = summary.domain or {}
     if not d.get("shipments"):
@@ -376,12 +414,13 @@ def _economy_body(summary: RunSummary) -> str:
     missed = d.get("missed") or []
     if missed:
         rows = "".join("<tr>" + "".join(f"<td>{_esc(v)}</td>" for v in (
-            m["kind"], m["shipment"], m["lot"], m["chemical"], f"{m['kg']:,.3f}")) + "</tr>\n"
-            for m in missed)
+            m["kind"], m["shipment"], m["lot"], m["chemical"], f"{m['kg']:,.3f}",
+            MISSED_WHY.get(m["kind"], MISSED_WHY_DEFAULT))) + "</tr>\n" for m in missed)
         more = d.get("missed_count", len(missed)) - len(missed)
         body = (f"<h3>Missed: {d.get('missed_count', len(missed)):,}, "
                 f"{d.get('leaked_kg', 0):,.1f} kg leaked</h3>\n<table>\n<tr><th>kind</th>"
-                "<th>shipment</th><th>lot</th><th>chemical</th><th>kg</th></tr>\n" + rows
+                "<th>shipment</th><th>lot</th><th>chemical</th><th>kg</th>"
+                "<th>why it was missed</th></tr>\n" + rows
                 + "</table>\n" + (f"<p>and {more:,} lighter ones not shown</p>\n"
                                    if more > 0 else ""))
     else:
@@ -476,22 +515,62 @@ def _plot_commits(world) -> str | None:
     fig, ax = plt.subplots(figsize=(9, 4.5))
     many = len(world.nations) > LEGEND_NATIONS_MAX
     points_max = max(COMMIT_POINTS_MIN, COMMIT_POINTS_TOTAL_MAX // len(world.nations))
-    for nation in world.nations:
+    drawn = [n for n in world.nations if commits[n]]
+    for i, nation in enumerate(drawn):
         points = _thin(sorted(commits[nation]), points_max)
-        if not points:
-            continue
         ticks = [0] + [t for t, _ in points] + [world.scenario.ticks_max]
         heights = [0] + [h for _, h in points] + [points[-1][1]]
-        ax.step(ticks, heights, where="post", linewidth=0.8 if many else 1.4,
-                alpha=0.5 if many else 0.9, label=_label(nation))
+        # widest first; markers spread over the run, each nation's a little apart from the last
+        width = 0.8 if many else 1.2 + 1.6 * (len(drawn) - 1 - i) / max(1, len(drawn) - 1)
+        ax.step(ticks, heights, where="post", linewidth=width, alpha=0.5 if many else 0.9,
+                linestyle=LINE_STYLES[i % len(LINE_STYLES)],
+                marker=None if many else LINE_MARKERS[i % len(LINE_MARKERS)], markersize=4,
+                markevery=(i % 8 / 8 * 0.1, 0.1), label=_label(nation),
+                gid=f"commit-line-{nation}")
+    _shade_windows(ax, world)
     ax.set_xlabel("tick")
     ax.set_ylabel("height committed")
     ax.set_xlim(0, world.scenario.ticks_max)
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
     if not many:
-        ax.legend(loc="upper left", fontsize=8, ncol=2, frameon=False)
+        # lower right: heights rise to the upper right, and window labels sit at the top
+        ax.legend(loc="lower right", fontsize=8, ncol=2, frameon=True, framealpha=0.9)
     return _svg(fig, "commits")
+
+
+def fault_windows(world) -> list[tuple[str, str, int, int]]:
+    """The scenario's windows in time: (kind of window, label, from tick, until tick), for
+    crashes, partitions and behaviours (one without an until_tick lasts to the end). An opt-out
+    is no window: the nation has no node at all, and the trade graph marks it."""
+    s = world.scenario
+    end = s.ticks_max
+    roles = nation_roles(world)
+    out = []
+    for b in getattr(s, "behaviours", ()):
+        if b.kind == BehaviourKind.OPT_OUT:
+            continue
+        kind = ("crash" if b.kind == BehaviourKind.CRASH
+                else roles.get(b.nations[0], "Byzantine"))
+        out.append((kind, f"{b.kind} {', '.join(b.nations)}", b.from_tick,
+                    end if b.until_tick is None else b.until_tick))
+    for p in getattr(s, "partitions", ()):
+        out.append(("partition", "partition " + " | ".join("+".join(g) for g in p.groups),
+                    p.from_tick, end if p.until_tick is None else p.until_tick))
+    return out
+
+
+def _shade_windows(ax, world) -> None:
+    """Shade each fault and behaviour window on a plot whose x axis is the tick, labelled at
+    the top (one row per window, so overlapping windows stay apart)."""
+    windows = fault_windows(world)
+    for i, (kind, label, start, until) in enumerate(windows):
+        colour = WINDOW_COLOURS.get(kind, WINDOW_COLOURS["Byzantine"])
+        ax.axvspan(start, until, color=colour, alpha=0.35, zorder=0, linewidth=0,
+                   gid=f"window-{i}")
+        if len(windows) <= WINDOW_LABELS_MAX:
+            ax.text(start, 1.0 - 0.06 * i, f" {_label(label)}", transform=ax.get_xaxis_transform(),
+                    fontsize=7, va="top", ha="left", color="#333", clip_on=True, zorder=5)
 
 
 def _plot_latency(world, summary: RunSummary) -> str | None:
@@ -575,6 +654,7 @@ def _plot_spacetime(world) -> str | None:
     ticks = [t for m in messages for t in (m[0], m[1])]
     ax.set_xlim(min(ticks) - 1, max(ticks) + 1)
     ax.set_ylim(-0.5, len(world.nations) - 0.5)
+    _shade_windows(ax, world)
     ax.set_yticks(range(len(world.nations)), [_label(n) for n in world.nations],
                   fontsize=7 if len(world.nations) > 40 else 9)
     ax.invert_yaxis()

@@ -18,8 +18,8 @@ bound after the last one (GST). Hypothesis then shrinks: it runs smaller and sim
 The last failing call is that smallest scenario: `fuzz` captures it, runs it once more with a
 trace to tell the story of the failure (which rule broke, who committed what, who voted what at
 that height), and returns it. Shrinking has its own time budget (`shrink_budget_s`): when it is
-spent, every new candidate is treated as passing, so hypothesis stops at the smallest failure
-found so far.
+spent, the next candidate ends hypothesis at once (as the search budget does), and the smallest
+failure found so far is the result; so a shrink overruns its budget by one run at most.
 
 The hypothesis database is off (`database=None`): a fuzz run is a function of its seed and
 budget, and nothing is written under `.hypothesis/`. So is hypothesis's habit of drawing literals
@@ -300,8 +300,8 @@ class _Search:
                 self.duplicates += 1
                 return  # drawn before (hypothesis favours small values): it passed then
             self.seen.add(key)
-        elif now - self.found_at > self.shrink_budget_s and scenario != self.failure:
-            return  # shrink budget spent: only the smallest failure so far still fails
+        elif now - self.found_at > self.shrink_budget_s:
+            raise _BudgetSpent  # shrink budget spent: stop at the smallest failure so far
         summary = run_scenario(scenario, self.honest_hooks)
         if self.judge is not None and summary.exception is None:
             summary = self.judge(scenario, summary)

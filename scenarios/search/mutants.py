@@ -34,12 +34,13 @@ class MutantRow:
     killed: bool
     seconds_to_kill: float | None
     scenarios_run: int
-    seconds: float
+    seconds: float  # all of it: search, shrinking and the story of the failure
     violation: str = ""  # the kind of the first violation: agreement, validity, liveness...
     failure: str = ""  # the fuzzer's one-line account of it
     honest_also_failed: int = 0  # scenarios passed over: the honest protocol fails them too
     shrunk: dict = field(default_factory=dict)
     counterexample: str = ""  # the shrunk scenario, as a TOML file `chemtrace run` replays
+    shrink_seconds: float | None = None  # shrinking the kill, within the shrink budget
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -142,6 +143,8 @@ def _row(name: str, description: str, result) -> MutantRow:
         to_kill = seconds
     row = MutantRow(name, description, failed, round(to_kill, 2) if failed else None,
                     int(getattr(result, "scenarios_run", 0)), round(seconds, 2))
+    if failed:
+        row.shrink_seconds = round(float(getattr(result, "shrink_seconds", 0.0)), 2)
     if failed and example is not None:
         row.shrunk = scenario_size(example)
         try:

@@ -116,6 +116,8 @@ class RunSummary:
         negative number)."""
         p50, p99 = self.latency_ticks_p50, self.latency_ticks_p99
         if p50 is None or p99 is None:
+            if self.txs_committed:  # custody records only: they carry no submission tick
+                return "absent: no synthetic load committed (custody records are not timed)"
             return "absent: no transaction submitted in this run was committed"
         if p50 < 0 or p99 < 0:
             return "absent: a commit came before its submission (state left by another run)"

@@ -12,6 +12,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from scenarios.spec.locate import key_lines, line_of
 from scenarios.spec.schema import (BEHAVIOURS, NATIONS_MAX, REQUIRED, SCHEMA, BehaviourKind, Key,
                                    Table)
 
@@ -147,8 +148,9 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
 
 class _Checker:
     def __init__(self, text: str, source: str) -> None:
-        self.lines = text.splitlines()
+        self.text = text
         self.source = source
+        self._lines: dict | None = None  # key path -> line, worked out at the first error
 
     # ------------------------------------------------------------------ error reporting
 
@@ -158,32 +160,11 @@ class _Checker:
         return ScenarioError(f"{where}: {path}: {problem}. {fix}")
 
     def _line_of(self, path: str) -> int | None:
-        """Best-effort line number of a key path such as `behaviour[1].until_tick`."""
-        m = (re.match(r"^(\w+\.\w+)\[(\d+)\](?:\.(\w+))?", path)  # network.link[1].to
-             or re.match(r"^(\w+)(?:\[(\d+)\])?(?:\.(\w+))?", path))
-        if not m:
-            return None
-        table, index, key = m.group(1), m.group(2), m.group(3)
-        header = re.compile(r"^\s*\[\[\s*%s\s*\]\]" % re.escape(table) if index is not None
-                            else r"^\s*\[\s*%s\s*\]" % re.escape(table))
-        start, seen = None, -1
-        for i, line in enumerate(self.lines):
-            if header.match(line):
-                seen += 1
-                if index is None or seen == int(index):
-                    start = i
-                    break
-        if start is None:
-            return None
-        if key is None:
-            return start + 1
-        key_re = re.compile(r"^\s*%s\s*=" % re.escape(key))
-        for i in range(start + 1, len(self.lines)):
-            if re.match(r"^\s*\[", self.lines[i]):
-                break
-            if key_re.match(self.lines[i]):
-                return i + 1
-        return start + 1
+        """The line of a key path such as `behaviour[1].until_tick` in any TOML form: headers,
+        dotted keys, inline tables and arrays of inline tables (scenarios/spec/locate.py)."""
+        if self._lines is None:
+            self._lines = key_lines(self.text)
+        return line_of(self._lines, path)
 
     # ------------------------------------------------------------------ generic checks
 
@@ -193,11 +174,12 @@ class _Checker:
             raise self.fail(path, f"expected a table, got {_type_name(raw)}",
                             f"Write it as a {kind} table.")
         out = {}
+        header = f"[[{name}]]" if spec.array else f"[{name}]"  # as the file writes it
         for key in raw:
             if key not in spec.keys:
                 allowed = ", ".join(sorted(spec.keys))
                 raise self.fail(f"{path}.{key}", "unknown key",
-                                f"Allowed keys in [{name}] are: {allowed}.")
+                                f"Allowed keys in {header} are: {allowed}.")
         for key, k in spec.keys.items():
             if key in raw:
                 out[key] = self.value(k, raw[key], f"{path}.{key}")

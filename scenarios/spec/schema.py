@@ -589,6 +589,9 @@ def reference_markdown() -> str:
         "docs/scenario-reference.md`;",
         "a test fails when the two differ. Any key not listed here is an error.",
         "",
+        "The same format as a JSON Schema, for editors that check and complete TOML files "
+        "(Taplo, Even Better TOML): `docs/scenario.schema.json`, printed by `chemtrace schema`.",
+        "",
     ]
     for name, table in all_tables():
         header = f"[[{name}]]" if table.array else f"[{name}]"

@@ -18,7 +18,8 @@ Dask cluster (`--dask ADDRESS`); the rows do not depend on where they ran. Outpu
 `results.csv` (one row per run, with every summary figure and the command that reproduces it),
 `aggregate.csv` (mean and 95% interval of the metric per grid point: a seeded percentile
 bootstrap of the mean, within the values' range; the paired differences get Student's t),
-`sweep.png` (the means, their intervals and each seed's value) and `sweep.json`. A failed run is
+`sweep.png` (the means, their intervals and each seed's value), `sweep.json` and `report.html`
+(the conclusion in words, the plot and the table: scenarios/report/sweep.py). A failed run is
 a row with its error, never the end of the sweep; the command then exits 1.
 """
 
@@ -160,6 +161,9 @@ def run_sweep(spec_path: Path, out: Path, workers: int = 1, dask_address: str | 
               "runs": len(rows), "failed": sum(1 for r in rows if r["error"]),
               "aggregate": aggregate}
     (out / "sweep.json").write_text(json.dumps(result, indent=2) + "\n")
+    from scenarios.report.sweep import write_sweep_report  # matplotlib loads only here
+    write_sweep_report(result, sweep_figure(aggregate, rows, spec, param_cols), axis_label,
+                       param_cols, out / "report.html")
     return result
 
 

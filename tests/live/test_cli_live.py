@@ -169,6 +169,30 @@ def test_broker_config_writes_the_four_files(tmp_path, capsys):
     assert "listener 18830 127.0.0.1" in (tmp_path / "broker" / "mosquitto.conf").read_text()
 
 
+def test_broker_config_says_where_mosquitto_is(tmp_path, capsys, monkeypatch):
+    """The printed command names the mosquitto found off PATH (as /usr/sbin on Debian), or
+    says how to install it."""
+    import nodes.live.brokerconf as brokerconf
+    _keys(tmp_path, capsys)
+    assert main(["genesis", "--keys", str(tmp_path / "keys"), "--out",
+                 str(tmp_path / "g.json")]) == 0
+    sbin = tmp_path / "sbin"
+    sbin.mkdir()
+    (sbin / "mosquitto").write_text("#!/bin/sh\n")
+    (sbin / "mosquitto").chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing-here"))
+    monkeypatch.setattr(brokerconf, "MOSQUITTO_DIRS", (str(sbin),))
+    args = ["broker-config", "--genesis", str(tmp_path / "g.json"), "--out", str(tmp_path / "b")]
+    capsys.readouterr()
+    assert main(args) == 0
+    conf = (tmp_path / "b" / "mosquitto.conf").resolve()
+    assert f"start the broker with: {sbin / 'mosquitto'} -c {conf}" in capsys.readouterr().out
+    monkeypatch.setattr(brokerconf, "MOSQUITTO_DIRS", ())
+    assert main(args) == 0
+    assert ("start the broker with: mosquitto (not installed here: apt-get install -y mosquitto "
+            f"puts it in /usr/sbin) -c {conf}") in capsys.readouterr().out
+
+
 def test_broker_config_refuses_a_simulated_chain_id_and_a_bad_genesis(tmp_path, capsys):
     genesis, _ = Genesis.simulated("chemtrace/baseline", [("USA", 1)], 1)
     (tmp_path / "g.json").write_text(genesis.to_json())
@@ -321,3 +345,22 @@ def test_a_node_on_a_store_with_a_forged_signature_exits_2_and_serves_nothing(tm
     assert "stored block 2 fails its check: transaction 0" in err, err
     assert "has a bad signature; the store is damaged and is not served" in err
     assert not (data / "ledger.export").exists()  # never exported, never synced to a peer
+
+
+def test_bench_live_json_prints_the_results_alone_and_json_file_writes_them(tmp_path, capsys,
+                                                                         monkeypatch):
+    """The CLI's outputs of bench-live (the clusters themselves are measured in
+    docs/live.md): --json on stdout without the table, --json-file to a file."""
+    import scenarios.bench.live as bench_live
+    run = {"txs_per_s": 900.0, "txs_per_s_whole_run": 800.0, "offered_txs_per_s": 1000.0,
+           "heights": 50, "txs_committed": 4000}
+    result = {"throughput": {"4": run, "7": run}, "recovery": {"recovery_s": 1.5},
+              "tcp_nodelay": {"median_ms_nodelay": 0.2, "median_ms_without": 40.0}}
+    monkeypatch.setattr(bench_live, "run_bench_live", lambda quick: result)
+    file = tmp_path / "live.json"
+    assert main(["bench-live", "--json", "--json-file", str(file)]) == 0
+    printed = capsys.readouterr()
+    assert json.loads(printed.out) == result == json.loads(file.read_text())
+    assert "committed txs per second" not in printed.err and f"wrote {file}" in printed.err
+    assert main(["bench-live"]) == 0
+    assert "4 nations: committed txs per second" in capsys.readouterr().out

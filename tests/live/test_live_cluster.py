@@ -65,12 +65,13 @@ def ledger_ids(summary_dir: Path, cluster: LiveCluster, nation: str) -> dict[int
     return {c.block.height: c.block.block_id.hex() for c in blocks}
 
 
-def test_four_nation_cluster_commits_and_is_safe_and_live(tmp_path):
+def test_four_nation_cluster_commits_and_is_safe_and_live(tmp_path, capsys):
     require_mosquitto()
     out = tmp_path / "run"
     code = main(["cluster", str(LIBRARY / "live-four.toml"), "--broker", "spawn", "--out",
-                 str(out), "--duration-s", "10", "--quiet"])  # 5,000 ticks: the window
+                 str(out), "--duration-s", "10", "--json"])  # 5,000 ticks: the window
     summary = json.loads((out / "summary.json").read_text())
+    assert json.loads(capsys.readouterr().out) == summary  # --json: the summary on stdout, alone
     assert code == 0, summary["violations"]
     assert summary["safety_ok"] and summary["liveness_ok"] and summary["expect_ok"]
     assert summary["heights_committed"] >= 20
@@ -85,6 +86,17 @@ def test_four_nation_cluster_commits_and_is_safe_and_live(tmp_path):
     # Owner-only key files and a genesis were made for the run.
     assert oct((out / "keys" / "USA.key").stat().st_mode & 0o777) == "0o600"
     assert json.loads((out / "genesis.json").read_text())["chain_id"] == "live-four"
+    # The same report.html as a simulated run: every section, its plots and the flags table
+    # read from the longest ledger.
+    from helpers import ReportPage
+
+    from scenarios.report.run import SECTIONS
+    page = ReportPage((out / "report.html").read_text())
+    assert list(page.text) == [key for key, _ in SECTIONS]
+    assert page.svgs["commits"] and page.svgs["messages"] and page.svgs["trade"]
+    assert "a live cluster does not record when each message was sent" in page.text["spacetime"]
+    flags = summary["domain"]["flags_by_kind"]
+    assert len(page.tables["flags"][0]) - 1 == sum(flags.values()) > 0
 
 
 def test_sigkill_then_restart_no_equivocation_catches_up_keeps_blocks(tmp_path):

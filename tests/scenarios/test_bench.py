@@ -108,10 +108,19 @@ def test_cli_prints_the_table_and_writes_json_and_plot(tmp_path, capsys, monkeyp
     monkeypatch.setattr(bench, "FULL_WORKLOAD", TINY)
     monkeypatch.setattr(bench, "FUZZ_BUDGET_S", 1.0)
     out = tmp_path / "bench.json"
-    assert main(["bench", "--json", str(out)]) == 0
+    assert main(["bench", "--json-file", str(out), "--json"]) == 0
     result = json.loads(out.read_text())
     check_schema(result)
     assert result["parameters"]["quick"] is False
+    printed = capsys.readouterr()
+    # --json: the same document on stdout and nothing else; the table is left out, the other
+    # lines go to stderr
+    assert json.loads(printed.out) == result
+    assert "ratio to floor" not in printed.err and f"wrote {out}" in printed.err
+    # without --json: the table, with the targets beside the figures, on stdout
+    monkeypatch.setattr(bench, "run_bench", lambda quick, progress: result)
+    monkeypatch.chdir(tmp_path)
+    assert main(["bench"]) == 0
     printed = capsys.readouterr().out
     assert "ratio to floor" in printed and ">= 0.6" in printed
     assert (tmp_path / "bench.png").stat().st_size > 1000

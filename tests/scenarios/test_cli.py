@@ -21,6 +21,15 @@ def test_run_writes_summary_and_trace_and_exits_0(tmp_path, capsys):
     assert "heights committed" in out and summary["trace_sha256"] in out
 
 
+def test_run_json_prints_the_summary_alone_on_stdout(tmp_path, capsys):
+    code = main(["run", "baseline", "--ticks-max", "5000", "--out", str(tmp_path), "--json"])
+    printed = capsys.readouterr()
+    assert code == 0
+    assert json.loads(printed.out) == json.loads((tmp_path / "summary.json").read_text())
+    assert "heights committed" not in printed.out + printed.err  # no table
+    assert "trace sha256" in printed.err and "wrote" in printed.err
+
+
 def test_seed_override_and_default_out_folder(tmp_path, monkeypatch, capsys):
     """The default folder is named after the file (not [scenario].name), one new folder per
     run with runs/latest pointing at it: running twice keeps both."""
@@ -267,6 +276,17 @@ def test_an_absent_latency_is_explained_not_shown_as_none(tmp_path, capsys):
     assert "liveness" in out and "stalled" in out
 
 
+def test_a_run_of_custody_records_alone_does_not_say_nothing_was_committed(tmp_path, capsys):
+    """opt-out-hub has no synthetic load (txs_per_tick = 0): its committed transactions are
+    custody records, which are not timed, so the latency is absent for that reason."""
+    main(["run", "opt-out-hub", "--ticks-max", "3000", "--out", str(tmp_path)])
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["txs_committed"] > 0 and summary["latency_ticks_p50"] is None
+    out = capsys.readouterr().out
+    assert "no transaction submitted in this run was committed" not in out
+    assert "absent: no synthetic load committed (custody records are not timed)" in out
+
+
 def test_scenario_errors_keep_their_table_names(tmp_path, capsys):
     """The loader's messages quote `[scenario]`; printed with Rich markup on, the brackets and
     the name between them vanished ("Allowed keys in  are ...")."""
@@ -358,3 +378,18 @@ def test_replay_refuses_an_unregistered_node_class_before_importing_it(tmp_path,
     err = capsys.readouterr().err
     assert "planted_module:Hooks is not a registered node class" in err
     assert "nodes.node:Node" in err
+
+
+def test_the_readme_command_overview_lists_every_command_once():
+    """README's "Commands" table names each command of the parser (keys, genesis,
+    broker-config and node too), in no other order than its own."""
+    import re
+    from pathlib import Path
+
+    from scenarios.cli.main import build_parser
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("\n## Commands\n", 1)[1].split("\n## ", 1)[0]
+    listed = re.findall(r"^\| `([a-z-]+)[^`]*` \|", section, re.M)
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    assert sorted(listed) == sorted(sub.choices)
+    assert len(listed) == len(set(listed))

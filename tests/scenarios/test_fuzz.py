@@ -243,6 +243,13 @@ def test_replay_exit_codes(tmp_path, capsys):
     assert main(["replay", str(tmp_path / "missing.toml")]) == 2
     assert main(["replay", str(none), "--record"]) == 0
     assert main(["replay", str(none)]) == 0
+    capsys.readouterr()
+    assert main(["replay", str(bad), "--json"]) == 1  # --json: the verdict on stdout, alone
+    out = capsys.readouterr()
+    replayed = json.loads(out.out)
+    assert replayed["matches"] is False and replayed["replayed_trace_sha256"] == good
+    assert replayed["recorded_trace_sha256"] == "0" * 64 and "DIFFERS" in out.err
+    assert replayed["summary"]["trace_sha256"] == good
 
 
 def test_fuzz_command_writes_its_files_and_exit_code(tmp_path, capsys):
@@ -251,6 +258,9 @@ def test_fuzz_command_writes_its_files_and_exit_code(tmp_path, capsys):
     code = main(["fuzz", "--budget-s", "2", "--nations", "4..4", "--out", str(out),
                  "--junit", str(junit), "--quiet", "--shrink-budget-s", "3"])
     report = json.loads((out / "fuzz.json").read_text())
+    printed = capsys.readouterr().out
+    assert "scenarios per second" not in printed  # --quiet: no table, the one-line result
+    assert len(printed.strip().splitlines()) <= 2, printed
     assert {"scenarios_run", "scenarios_per_s", "heights_committed", "distinct_schedules",
             "seed", "parameters"} <= set(report)
     assert report["scenarios_run"] >= 1 and report["parameters"]["nations"] == [4, 4]
@@ -263,6 +273,15 @@ def test_fuzz_command_writes_its_files_and_exit_code(tmp_path, capsys):
         assert suite.find("testcase/failure") is not None
         assert main(["replay", str(out / "counterexample.toml")]) == 0
         assert "rule broken" in (out / "counterexample.toml").read_text()
+
+
+def test_fuzz_json_prints_the_report_alone_on_stdout(tmp_path, capsys):
+    out = tmp_path / "fuzz"
+    code = main(["fuzz", "--budget-s", "1", "--nations", "4..4", "--out", str(out), "--json",
+                 "--shrink-budget-s", "1"])
+    printed = capsys.readouterr()
+    assert json.loads(printed.out) == json.loads((out / "fuzz.json").read_text())
+    assert code in (0, 1) and "scenarios per second" not in printed.err
 
 
 def test_fuzz_command_line_errors(capsys):

@@ -107,3 +107,56 @@ def test_every_library_scenario_round_trips_through_the_toml_writer():
         assert text.startswith("# a header\n# of two lines\n")
         again = parse_scenario(text, str(f))
         assert dataclasses.replace(again, source=s.source) == s, f.name
+
+
+# The forms fuzz counterexamples are written in (tomli-w): inline tables, arrays of inline tables
+# and dotted keys. Each error still names the file, the line, the table, the key and the fix.
+@pytest.mark.parametrize("text, needles", [
+    ('nation = [{ id = "USA" }, { id = "MEX", powr = 3 }]\n\n[scenario]\nname = "x"\n',
+     ["study.toml:1:", "nation[1].powr", "unknown key", "Allowed keys in [[nation]]", "power"]),
+    ('nation = [\n  { id = "USA" },\n  { id = "MEX", powr = 3 },\n]\n[scenario]\nname = "x"\n',
+     ["study.toml:3:", "nation[1].powr", "Allowed keys in [[nation]]"]),
+    ('network.loss_probability = 2\n[scenario]\nname = "x"\n[[nation]]\nid = "USA"\n',
+     ["study.toml:1:", "network.loss_probability", "above the maximum 1.0",
+      "Use a value from 0.0 to 1.0"]),
+    (GOOD + '\n[network]\nlatency_ticks = 5\nlink = [{ from = "USA", to = "CAN", '
+     'latency_ticks = 3 }]\n', ["study.toml:14:", "network.link[0].to", "unknown nation 'CAN'",
+                                "Use one of the [[nation]] ids"]),
+    (GOOD + '\n[[behaviour]]\nnations = ["USA"]\nkind = "crahs"\n\nkinds = 1\n',
+     ["study.toml:16:", "behaviour[0].kinds", "Allowed keys in [[behaviour]] are"]),
+    (GOOD + '\n[[behaviour]]\nnations = ["USA"]\nkind = "crash"\n\nparams.bogus = 1\n',
+     ["study.toml:16:", "behaviour[0].params.bogus", "unknown param", "Params of crash"]),
+    (GOOD + '\n[[behaviour]]\nnations = ["USA"]\nkind = "crash"\nparams = { wipe = "yes" }\n',
+     ["study.toml:15:", "behaviour[0].params.wipe", "expected bool"]),
+    ('scenario = { name = "x", seed = "7" }\nnation = [{ id = "USA" }]\n',
+     ["study.toml:1:", "scenario.seed", "expected int", "seed = 7"]),
+])
+def test_inline_tables_and_dotted_keys_have_line_numbers(text, needles):
+    message = _error(text)
+    for needle in needles:
+        assert needle in message, f"{needle!r} not in {message!r}"
+
+
+def test_key_lines_of_every_library_scenario_find_each_key():
+    """The scanner reads every library file and its tomli-w round trip (inline and dotted forms)
+    and finds a line for each key tomllib reads."""
+    import tomllib
+
+    import tomli_w
+
+    from scenarios.spec.locate import key_lines
+
+    def paths(value, prefix=()):
+        if isinstance(value, dict):
+            for k, v in value.items():
+                yield prefix + (k,)
+                yield from paths(v, prefix + (k,))
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            for i, v in enumerate(value):
+                yield from paths(v, prefix + (i,))
+
+    for f in sorted(LIBRARY.glob("*.toml")):
+        for text in (f.read_text(), tomli_w.dumps(tomllib.loads(f.read_text()))):
+            lines = key_lines(text)
+            missing = [p for p in paths(tomllib.loads(text)) if p not in lines]
+            assert not missing, f"{f.name}: no line for {missing[:3]}"

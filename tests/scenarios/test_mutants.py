@@ -188,7 +188,7 @@ def test_chemtrace_mutants_prints_the_table_and_writes_json(tmp_path, capsys):
     # The CLI's table and JSON, on two mutants the fuzzer kills in its first scenarios; how fast
     # each mutant dies is measured by test_the_fuzzer_kills_the_quick_mutants_within_a_small_budget.
     code = main(["mutants", "--budget-s", "20", "--shrink-s", "2", "--only",
-                 "quorum_2f,commit_on_prevotes", "--no-honest", "--json", str(out)])
+                 "quorum_2f,commit_on_prevotes", "--no-honest", "--json-file", str(out)])
     printed = capsys.readouterr().out
     assert code == 0, printed
     assert "quorum_2f" in printed and "commit_on_prevotes" in printed
@@ -196,7 +196,33 @@ def test_chemtrace_mutants_prints_the_table_and_writes_json(tmp_path, capsys):
     assert data["killed"] == data["total"] == 2 and data["all_killed"]
     for row in data["mutants"]:
         assert {"mutant", "killed", "seconds_to_kill", "scenarios_run", "shrunk",
-                "counterexample", "violation"} <= set(row)
+                "counterexample", "violation", "shrink_seconds"} <= set(row)
+        # the progress line and the table give the same time to kill
+        to_kill = f"{row['seconds_to_kill']:.1f}"
+        assert (f"{row['mutant']}: killed after {row['scenarios_run']} scenario(s), "
+                f"{to_kill} s to kill, then {row['shrink_seconds']:.1f} s shrinking") in printed
+        table_row = next(line for line in printed.splitlines()
+                         if line.startswith("│ " + row["mutant"] + " "))
+        assert table_row.split("│")[3].strip() == to_kill
+
+
+def test_chemtrace_mutants_json_is_the_result_on_stdout(tmp_path, capsys):
+    file = tmp_path / "m.json"
+    assert main(["mutants", "--budget-s", "20", "--shrink-s", "1", "--only", "quorum_2f",
+                 "--no-honest", "--json", "--json-file", str(file)]) == 0
+    printed = capsys.readouterr()
+    assert json.loads(printed.out) == json.loads(file.read_text())
+    assert "quorum_2f: killed after" in printed.err and "mutant benchmark" not in printed.err
+
+
+def test_shrinking_stops_at_its_budget():
+    """`--shrink-s` is honoured: shrinking no_locking's kill would take about a minute; with
+    half a second it overruns by one scenario's run at most."""
+    from scenarios.search.fuzz import fuzz
+    result = fuzz(60.0, 0, nations=(4, 7), honest_hooks=MUTANTS["no_locking"],
+                  max_scenarios=20, shrink_budget_s=0.5, judge=DifferentialJudge(None))
+    assert result.failed and result.found_after <= 20
+    assert result.shrink_seconds < 0.5 + 8, result.shrink_seconds
 
 
 def test_chemtrace_mutants_rejects_an_unknown_mutant(capsys):

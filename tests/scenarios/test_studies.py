@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import json
+import re
+import xml.etree.ElementTree as ET
 
 import pytest
 
-from helpers import nations_toml
+from helpers import SMALL, ReportPage, nations_toml, small_sweep_spec
 
 from scenarios.cli.main import main
 from scenarios.studies.sweep import SweepError, load_spec
@@ -53,9 +57,13 @@ def hub_study(tmp_path_factory):
     folder = tmp_path_factory.mktemp("hub")
     path = folder / "hub.toml"
     path.write_text(HUB_SCENARIO)
-    assert main(["weak-links", str(path), "--k", "2", "--workers", "2", "--out",
-                 str(folder / "out")]) == 0
-    return json.loads((folder / "out" / "weak_links.json").read_text()), folder / "out"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):  # --json: the study on stdout, and nothing else
+        assert main(["weak-links", str(path), "--k", "2", "--workers", "2", "--out",
+                     str(folder / "out"), "--json"]) == 0
+    result = json.loads((folder / "out" / "weak_links.json").read_text())
+    assert json.loads(printed.getvalue()) == json.loads(json.dumps(result, sort_keys=True))
+    return result, folder / "out"
 
 
 def test_the_hub_every_route_crosses_ranks_first_in_all_three_layers(hub_study):
@@ -95,36 +103,6 @@ def test_consensus_layer_finds_the_smallest_coalitions_with_weights():
     assert nine["safety"]["smallest_size"] == 3 and nine["liveness"]["smallest_size"] == 4
 
 
-SMALL = f"""
-[scenario]
-name = "small"
-seed = 1
-ticks_max = 2500
-{nations_toml(["CHN", "MEX", "USA", "CAN"])}
-[workload]
-txs_per_tick = 0.1
-shipments = 4
-trade_until_tick = 800
-[[lane]]
-from = "CHN"
-to = "MEX"
-share = 1.0
-"""
-
-
-def _spec(tmp_path, values: str) -> str:
-    (tmp_path / "small.toml").write_text(SMALL)
-    spec = tmp_path / "spec.toml"
-    spec.write_text(f"""
-[sweep]
-scenario = "small.toml"
-seeds = [1, 2]
-metric = "heights_committed"
-[[sweep.param]]
-path = "network.loss_probability"
-values = {values}
-""")
-    return str(spec)
 
 
 def _rows(folder) -> list[dict]:
@@ -136,7 +114,7 @@ def _rows(folder) -> list[dict]:
 
 
 def test_sweep_results_are_identical_on_1_and_2_workers_and_on_a_dask_cluster(tmp_path):
-    spec = _spec(tmp_path, "[0.0, 0.05]")
+    spec = small_sweep_spec(tmp_path, "[0.0, 0.05]")
     assert main(["sweep", spec, "--workers", "1", "--out", str(tmp_path / "w1")]) == 0
     assert main(["sweep", spec, "--workers", "2", "--out", str(tmp_path / "w2")]) == 0
     from distributed import LocalCluster
@@ -155,7 +133,7 @@ def test_sweep_results_are_identical_on_1_and_2_workers_and_on_a_dask_cluster(tm
 
 
 def test_a_failing_run_is_recorded_and_the_sweep_exits_1_saying_how_many(tmp_path, capsys):
-    spec = _spec(tmp_path, "[0.0, 7.5]")  # 7.5 is no probability: that point cannot load
+    spec = small_sweep_spec(tmp_path, "[0.0, 7.5]")  # 7.5 is no probability: that point cannot load
     assert main(["sweep", spec, "--out", str(tmp_path / "out")]) == 1
     rows = list(csv.DictReader((tmp_path / "out" / "results.csv").open()))
     bad = [r for r in rows if r["error"]]
@@ -305,9 +283,17 @@ def test_weak_links_names_the_flag_that_is_wrong(tmp_path, capsys, flags, needle
     assert needle in err and ("--workers" in err) == (flags[0] == "--workers")
 
 
+def test_sweep_json_prints_the_sweep_alone_on_stdout(tmp_path, capsys):
+    assert main(["sweep", small_sweep_spec(tmp_path, "[0.0]"), "--out", str(tmp_path / "out"),
+                 "--json"]) == 0
+    printed = capsys.readouterr()
+    assert json.loads(printed.out) == json.loads((tmp_path / "out" / "sweep.json").read_text())
+    assert "per grid point" not in printed.err and "wrote" in printed.err
+
+
 def test_a_second_sweep_keeps_the_first_ones_results(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    spec = _spec(tmp_path, "[0.0]")
+    spec = small_sweep_spec(tmp_path, "[0.0]")
     for _ in range(2):
         assert main(["sweep", spec]) == 0
     runs = tmp_path / "runs"
@@ -324,3 +310,60 @@ def test_weak_links_and_cluster_take_a_library_scenario_by_name(tmp_path, monkey
     assert weak.scenario.name == "weak-link-study.toml" and weak.scenario.exists()
     live = parser.parse_args(["cluster", "live-four", "--broker", "spawn"])
     assert live.scenario.endswith("live-four.toml")
+
+
+SVG = "{http://www.w3.org/2000/svg}"
+RAW_FIELDS = ("traced_complete_pct", "impact_kg", "leaked_kg", "liveness_ok", "detection_rate",
+              "mass_through_kg", "unavoidable_kg", "betweenness_", "latency_ticks_p50")
+
+
+def test_the_weak_links_report_reads_in_words_with_a_baseline_and_a_conclusion(hub_study):
+    result, out = hub_study
+    page = ReportPage((out / "report.html").read_text())
+    words = " ".join(page.text.values())
+    for raw in ("None", "True", "False", *RAW_FIELDS):
+        assert raw not in words, raw
+    assert not re.search(r"\d\.\d{3}", words)  # no raw float such as 22301.187
+    (ranking,) = page.tables["ranking"]
+    assert ranking[0][2] == "Mass out of complete custody, beyond the baseline (kg)"
+    assert ranking[1][1] == "baseline (no change)" and ranking[1][2] == "0"
+    top = result["simulation"][0]
+    assert ranking[2][1] == f"{top['nations']} opts out" and ranking[2][2] == \
+        f"{top['impact_kg']:,.0f}"
+    # the conclusion is written from the figures
+    conclusion = page.text["conclusion"]
+    share = top["impact_kg"] / result["baseline"]["licit_kg"]
+    assert f"if {top['nations']} opts out, {share:.0%} of the licit mass" in conclusion
+    hub = result["structure"]["removal_sets"][0]["best_transit"][0]
+    assert f"The transit nation that matters most is {'+'.join(hub['nations'])}" in conclusion
+
+
+def test_the_weak_links_graph_shows_corruption_and_readable_labels(hub_study):
+    result, out = hub_study
+    page = ReportPage((out / "report.html").read_text())
+    (svg,) = page.svgs["graph"]
+    text = ET.tostring(svg, encoding="unicode")
+    corrupt = [r for r in result["simulation"] if r["mode"] == "corrupt" and r["leaked_kg"]]
+    assert corrupt and "#7b3294" in text  # rings of the nations whose false records leak mass
+    assert "leaked when corrupt" in text
+    # the label of the darkest node (the nation whose absence costs the most) is white
+    top = result["simulation"][0]["nations"]
+    label = next(g for g in svg.iter(f"{SVG}g") if g.get("id") == f"impactgraph-label-{top}")
+    assert "#ffffff" in ET.tostring(label, encoding="unicode")
+
+
+def test_a_sweep_writes_a_report_with_its_plot_table_and_conclusion(tmp_path):
+    assert main(["sweep", small_sweep_spec(tmp_path, "[0.0, 0.3]"), "--out", str(tmp_path / "out")]) == 0
+    page = ReportPage((tmp_path / "out" / "report.html").read_text())
+    assert set(page.text) == {"conclusion", "plot", "table"}
+    assert len(page.svgs["plot"]) == 1
+    (table,) = page.tables["table"]
+    assert table[0][:5] == ["network: loss probability", "runs", "failed runs",
+                            "heights committed: mean", "95% interval"]
+    assert [row[0] for row in table[1:]] == ["0.0", "0.3"]
+    aggregate = json.loads((tmp_path / "out" / "sweep.json").read_text())["aggregate"]
+    second = aggregate[1]
+    assert table[2][3] == f"{second['mean']:,.0f}" or table[2][3] == f"{second['mean']:,.2f}"
+    conclusion = page.text["conclusion"]
+    assert "Heights committed is lowest at" in conclusion
+    assert "At network: loss probability = 0.3, heights committed changes by" in conclusion

@@ -1,0 +1,78 @@
+"""The reports in a real headless browser: Debian's Chromium (`.ci/run` installs it where it is
+missing) opens each report.html, and each renders with no console error and shows its sections.
+
+A control page with a script error checks that a console error would be seen at all. Skipped
+where Chromium is missing, but failed under CI=true, where it must run (as the MQTT tests)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from helpers import run_library, small_sweep_spec
+
+from scenarios.report.run import SECTIONS, write_report
+
+BROWSERS = ("chromium", "chromium-browser")
+RENDER_TIMEOUT_S = 120
+
+
+def _browser() -> str:
+    found = next((path for name in BROWSERS if (path := shutil.which(name))), None)
+    if found is None:
+        message = "no Chromium on PATH (apt-get install -y chromium)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true and {message}")
+        pytest.skip(message)
+    return found
+
+
+def render(path: Path, profile: Path) -> tuple[str, list[str]]:
+    """The DOM Chromium built from `path`, and the console messages it logged."""
+    proc = subprocess.run(
+        [_browser(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
+         "--virtual-time-budget=2000", "--dump-dom", path.resolve().as_uri()],
+        capture_output=True, text=True, timeout=RENDER_TIMEOUT_S, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    console = [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
+    return proc.stdout, console
+
+
+def test_a_script_error_shows_in_the_console(tmp_path):
+    page = tmp_path / "broken.html"
+    page.write_text("<!DOCTYPE html><html><body><p>x</p>"
+                    "<script>throw new Error('report-control-error')</script></body></html>")
+    _, console = render(page, tmp_path / "profile")
+    assert any("report-control-error" in line for line in console), console
+
+
+def _sections(dom: str) -> list[str]:
+    return re.findall(r'<section id="([^"]+)">', dom)
+
+
+def test_the_run_report_renders_with_every_section_and_no_console_error(tmp_path):
+    world, summary = run_library("partition-heals", ticks_max=5000)
+    path = write_report(world, summary, tmp_path / "report.html")
+    dom, console = render(path, tmp_path / "profile")
+    assert console == []
+    assert _sections(dom) == [key for key, _ in SECTIONS]
+    assert dom.count("<svg") >= 5 and "chemtrace report: partition-heals" in dom
+
+
+def test_the_weak_links_and_sweep_reports_render_with_no_console_error(tmp_path):
+    from scenarios.cli.main import main
+    spec = small_sweep_spec(tmp_path, "[0.0, 0.05]")
+    assert main(["sweep", spec, "--out", str(tmp_path / "sweep")]) == 0
+    dom, console = render(tmp_path / "sweep" / "report.html", tmp_path / "profile")
+    assert console == [] and _sections(dom) == ["conclusion", "plot", "table"]
+    assert main(["weak-links", "opt-out-hub", "--k", "1", "--transit-only", "--out",
+                 str(tmp_path / "weak")]) == 0
+    dom, console = render(tmp_path / "weak" / "report.html", tmp_path / "profile")
+    assert console == []
+    assert _sections(dom) == ["conclusion", "ranking", "structure", "graph", "consensus"]
