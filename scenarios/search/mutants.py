@@ -9,6 +9,7 @@ over, during the search and during shrinking alike (`DifferentialJudge`, the fuz
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
@@ -23,6 +24,7 @@ from scenarios.spec.loader import Scenario, ScenarioError
 
 HONEST = "honest"
 NATIONS_DEFAULT = (4, 7)
+SHRINK_S_DEFAULT = 30.0  # per killed mutant, when the search has no shorter time budget
 
 
 @dataclass
@@ -61,8 +63,13 @@ def scenario_size(scenario: Scenario) -> dict:
 def run_benchmark(budget_s: float, seed: int = 0, nations: tuple[int, int] = NATIONS_DEFAULT,
                   names: list[str] | None = None, honest: bool = True,
                   progress: Callable[[str, MutantRow], None] | None = None,
-                  shrink_budget_s: float | None = None, differential: bool = True) -> dict:
+                  shrink_budget_s: float | None = None, differential: bool = True, *,
+                  max_scenarios: int | None = None, workers: int = 1) -> dict:
     """Fuzz every mutant (and, as a control, the honest node) with the same budget and seed.
+
+    The budget is `max_scenarios` scenarios per mutant when given (the table is then the same
+    on any machine for one seed, however loaded), and `budget_s` seconds (math.inf: none),
+    whichever ends first; `workers` processes search each (fuzz's --workers).
 
     A mutant is killed when the fuzzer finds a scenario it fails, which the fuzzer then shrinks
     for at most `shrink_budget_s` (default: the search budget). With `differential` (the
@@ -73,11 +80,14 @@ def run_benchmark(budget_s: float, seed: int = 0, nations: tuple[int, int] = NAT
     protocol or a false alarm of the fuzzer."""
     if budget_s <= 0:
         raise ValueError("budget_s must be positive")
+    if math.isinf(budget_s) and max_scenarios is None:
+        raise ValueError("give a budget: max_scenarios, or a finite budget_s")
     unknown = sorted(set(names or ()) - set(MUTANTS))
     if unknown:
         raise ValueError(f"unknown mutant(s) {', '.join(unknown)}; known: "
                          f"{', '.join(MUTANTS)}")
-    shrink = budget_s if shrink_budget_s is None else shrink_budget_s
+    shrink = (min(budget_s, SHRINK_S_DEFAULT) if shrink_budget_s is None
+              else shrink_budget_s)
     targets: list[tuple[str, str, type[NodeHooks] | None]] = [
         (m.name, m.description, m) for name, m in MUTANTS.items()
         if not names or name in names]
@@ -87,7 +97,8 @@ def run_benchmark(budget_s: float, seed: int = 0, nations: tuple[int, int] = NAT
     for name, description, hooks in targets:
         judge = DifferentialJudge(None) if differential and hooks is not None else None
         result = fuzz(budget_s, seed, nations=nations, byzantine="below", honest_hooks=hooks,
-                      shrink_budget_s=shrink, judge=judge)
+                      shrink_budget_s=shrink, judge=judge, max_scenarios=max_scenarios,
+                      workers=workers)
         row = _row(name, description, result)
         row.honest_also_failed = judge.reference_failures if judge is not None else 0
         rows.append(row)
@@ -98,7 +109,9 @@ def run_benchmark(budget_s: float, seed: int = 0, nations: tuple[int, int] = NAT
     return {
         "fuzzer": "scenarios.search.fuzz",
         "differential": differential,
-        "budget_s": budget_s,
+        "budget_s": None if math.isinf(budget_s) else budget_s,
+        "max_scenarios": max_scenarios,
+        "workers": workers,
         "shrink_budget_s": shrink,
         "seed": seed,
         "nations": list(nations),

@@ -307,3 +307,17 @@ def test_a_fork_coalition_with_a_quorum_of_its_own_plans_nothing_and_does_not_cr
     text = text.replace("[expect]\n", '[expect]\nsafety = "any"\nliveness = "any"\n')
     s = run(text)
     assert s.byzantine_power_fraction >= 1 / 3 and s.heights_committed > 5
+
+
+def test_the_benchmark_budget_is_in_scenarios_by_default_and_repeats_on_two_workers(capsys):
+    """With no --budget-s the budget is --max-scenarios per mutant (default 1000): one seed gives
+    one table on any machine. --workers 2 finds the same first kill."""
+    rows = []
+    for workers in ("1", "2"):
+        assert main(["mutants", "--max-scenarios", "60", "--shrink-s", "1", "--only",
+                     "quorum_2f", "--no-honest", "--workers", workers, "--json"]) == 0
+        data = json.loads(capsys.readouterr().out)
+        assert data["budget_s"] is None and data["max_scenarios"] == 60
+        rows.append(data["mutants"][0])
+    assert rows[0]["killed"] and rows[1]["killed"]
+    assert rows[0]["scenarios_run"] == rows[1]["scenarios_run"]
