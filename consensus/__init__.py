@@ -22,6 +22,7 @@ from .io import (
 from .messages import NIL, Message, Proposal, Step, Vote
 from .rules import Rules
 from .replica import (
+    COVERAGE_EVENTS,
     FUTURE_HEIGHTS_MAX,
     FUTURE_MESSAGES_MAX,
     ROUNDS_AHEAD_MAX,
@@ -36,7 +37,8 @@ __all__ = [
     "Broadcast", "Decide", "Effect", "Event", "Evidence", "Persist", "ProposeValue", "Receive",
     "RequestValue", "SetTimeout", "SkipToHeight", "Start", "Timeout", "WalRecord",
     "NIL", "Message", "Proposal", "Step", "Vote",
-    "FUTURE_HEIGHTS_MAX", "FUTURE_MESSAGES_MAX", "ROUNDS_AHEAD_MAX", "Replica", "ReplicaError",
+    "COVERAGE_EVENTS", "FUTURE_HEIGHTS_MAX", "FUTURE_MESSAGES_MAX", "ROUNDS_AHEAD_MAX",
+    "Replica", "ReplicaError",
     "Rules", "TimeoutConfig", "VoteTally", "POWER_TOTAL_MAX", "VALIDATORS_MAX", "ValidatorSet",
     "ValidatorSetError",
 ]

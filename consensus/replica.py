@@ -56,6 +56,12 @@ from .rules import Rules
 from .tally import VoteTally
 from .validators import ValidatorSet
 
+# Protocol-level events a replica counts in `coverage`: a lock taken (line 36), a lock moved to
+# another value, a lock released by a later polka (line 28 with locked_round <= vr), the valid
+# value moved to a later polka, a round skip (line 55), a re-proposal with a valid round
+# (line 16), a restart with a lock held.
+COVERAGE_EVENTS = ("lock", "relock", "unlock", "valid_update", "round_skip", "reproposal",
+                   "restart_locked")
 ROUNDS_AHEAD_MAX = 1000
 FUTURE_HEIGHTS_MAX = 2
 FUTURE_MESSAGES_MAX = 8192
@@ -121,6 +127,9 @@ class Replica:
         self.height = height
         self.decided_heights = 0
         self.messages_ignored = 0
+        # How often each protocol-level event happened (COVERAGE_EVENTS), for the fuzzer's
+        # coverage feedback. Counting only: nothing here reads it.
+        self.coverage: dict[str, int] = {}
         self._now = 0
         self._started = False
         self._future: dict[int, list[Message]] = {}
@@ -307,6 +316,8 @@ class Replica:
         if self._restored is None:
             self._start_round(0, effects)
         else:
+            if self.locked_round >= 0:
+                self._cover("restart_locked")
             self._resume(effects)
         self._replay_future(effects)
 
@@ -394,6 +405,8 @@ class Replica:
         if value_id is None:
             raise ReplicaError("a proposal needs a value id")
         proposal = Proposal(self.height, self.round, value, value_id, valid_round, self.me)
+        if valid_round >= 0:
+            self._cover("reproposal")
         self._own.append(proposal)
         effects.append(Persist(self.wal_record()))
         effects.append(Broadcast(proposal))
@@ -549,6 +562,9 @@ class Replica:
                     # locked_round <= vr.
                     ok = valid and (self.locked_round <= vr
                                     or self.locked_value_id == proposal.value_id)
+                    if ok and 0 <= self.locked_round and (
+                            self.locked_value_id != proposal.value_id):
+                        self._cover("unlock")  # a later polka releases our lock
                     self._vote(Step.PREVOTE, proposal.value_id if ok else None, effects)
                     self.step = Step.PREVOTE
                     return True
@@ -575,9 +591,14 @@ class Replica:
             # in every case remember it as the valid value.
             self._fired.add((36, r))
             changed = (self.valid_round, self.valid_value_id) != (r, proposal.value_id)
+            if changed and self.valid_round >= 0:
+                self._cover("valid_update")
             self.valid_value, self.valid_value_id = proposal.value, proposal.value_id
             self.valid_round = r
             if self.step is Step.PREVOTE:
+                self._cover("lock")
+                if self.locked_round >= 0 and self.locked_value_id != proposal.value_id:
+                    self._cover("relock")
                 self.locked_value, self.locked_value_id = proposal.value, proposal.value_id
                 self.locked_round = r
                 self._vote(Step.PRECOMMIT, proposal.value_id, effects)
@@ -649,6 +670,7 @@ class Replica:
         power = sum(self.validators.power(s) for s in senders)
         if not self.validators.has_skip(power):
             return False
+        self._cover("round_skip")
         self._start_round(round_, effects)
         return True
 
@@ -661,6 +683,9 @@ class Replica:
             return
         self._pending[key] = deadline
         effects.append(SetTimeout(step, self.height, round_, deadline))
+
+    def _cover(self, event: str) -> None:
+        self.coverage[event] = self.coverage.get(event, 0) + 1
 
     def _on_timeout(self, event: Timeout, effects: list[Effect]) -> None:
         self._pending.pop((event.step, event.height, event.round), None)

@@ -30,6 +30,13 @@ from scenarios.cli.output import (add_json_flag, human_console, print_json, stde
                                   styled)
 
 COMMANDS = ("fuzz", "replay")
+# The protocol events of fuzz.json's "coverage", as the table names them.
+COVERAGE_LABELS = {
+    "lock": "locks taken", "relock": "locks moved to another value",
+    "unlock": "locks released by a later polka", "valid_update": "valid values moved",
+    "round_skip": "round skips", "reproposal": "re-proposals with a valid round",
+    "restart_locked": "restarts holding a lock", "state_sync": "blocks by state sync",
+    "evidence": "equivocation evidence"}
 HASH_LINE = re.compile(r"^#\s*trace_sha256:\s*([0-9a-f]{64})\s*$", re.M)
 CLASS_LINE = re.compile(r"^#\s*node_class:\s*([\w.]+:[\w.]+)\s*$", re.M)
 
@@ -57,6 +64,11 @@ def add_parsers(sub) -> None:
                     help="heights each scenario commits after its faults end (default 5)")
     fz.add_argument("--shrink-budget-s", type=positive_float,
                     help="seconds for shrinking a failure (default 120)")
+    fz.add_argument("--steer", action="store_true",
+                    help="steer the search towards scenarios with more rare protocol events "
+                         "(locks moved or released, valid values moved, re-proposals, restarts "
+                         "with a lock) with hypothesis's targeting; changes the sequence a "
+                         "seed draws")
     fz.add_argument("--workers", type=positive, default=1,
                     help="processes to search in (default 1); each runs whole chunks of the "
                          "seed's scenario sequence, and the failure reported is the first in "
@@ -109,9 +121,10 @@ def cmd_fuzz(args: argparse.Namespace) -> ExitCode:
     for stale in ("counterexample.toml", "trace.jsonl"):  # from an earlier run in this folder
         (out / stale).unlink(missing_ok=True)
     command = fuzz_command(args.seed, nations, byzantine, budget_s, max_heights, out,
-                           args.max_scenarios, args.workers, args.dask)
+                           args.max_scenarios, args.workers, args.dask, args.steer)
     kwargs = dict(budget_s=budget_s, max_scenarios=args.max_scenarios, seed=args.seed,
-                  workers=args.workers, dask_address=args.dask, nations=nations,
+                  workers=args.workers, dask_address=args.dask, steer=args.steer,
+                  nations=nations,
                   byzantine=byzantine, max_heights=max_heights, shrink_budget_s=shrink_budget_s,
                   trace_path=out / "trace.jsonl")
     try:
@@ -174,7 +187,7 @@ def _search(args: argparse.Namespace, kwargs: dict, console, budget_s: float, ba
 
 def fuzz_command(seed: int, nations: tuple[int, int], byzantine: str, budget_s: float,
                  max_heights: int, out: Path, max_scenarios: int | None = None,
-                 workers: int = 1, dask: str | None = None) -> str:
+                 workers: int = 1, dask: str | None = None, steer: bool = False) -> str:
     budget = "" if math.isinf(budget_s) else f"--budget-s {budget_s:g} "
     if max_scenarios is not None:
         budget += f"--max-scenarios {max_scenarios} "
@@ -182,6 +195,8 @@ def fuzz_command(seed: int, nations: tuple[int, int], byzantine: str, budget_s: 
         budget += f"--workers {workers} "
     if dask:
         budget += f"--dask {shlex.quote(dask)} "
+    if steer:
+        budget += "--steer "
     return (f"chemtrace fuzz {budget}--seed {seed} --nations "
             f"{nations[0]}..{nations[1]} --byzantine {byzantine} --max-heights {max_heights} "
             f"--out {shlex.quote(str(out))}")
@@ -231,6 +246,10 @@ def _table(result, byzantine: str) -> Table:
     if result.failed:
         rows += [("found after", f"{result.found_after:,} scenarios"),
                  ("shrink runs", f"{result.shrink_runs:,}")]
+    for event, label in COVERAGE_LABELS.items():
+        seen = result.coverage.get(event)
+        if seen is not None:
+            rows.append((label, f"{seen['total']:,} in {seen['scenarios']:,} scenarios"))
     for name, value in rows:
         table.add_row(name, value)
     return table

@@ -46,7 +46,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Callable, Iterable
 
-from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+from hypothesis import HealthCheck, Phase, Verbosity, given, settings, target
 from hypothesis import seed as hypothesis_seed
 
 from consensus import Proposal, Vote
@@ -67,6 +67,9 @@ PROFILES: dict[str, dict] = {
 }
 SHRINK_BUDGET_S = 120.0
 CHUNK = 200  # examples per hypothesis run; the sequence of scenarios depends on it
+# The protocol events `--steer` asks hypothesis to reach more of: the rare ones, those a bug in
+# lock release, valid-value tracking or restarts hides behind (consensus.COVERAGE_EVENTS).
+STEERED_EVENTS = ("relock", "unlock", "valid_update", "reproposal", "restart_locked")
 STORY_ROUNDS_MAX = 4
 STORY_LINES_MAX = 60
 
@@ -104,6 +107,9 @@ class FuzzResult:
     cpu_seconds: float = 0.0  # CPU time of this process while searching (one core)
     failure: str = ""  # one line: the first violation of the counterexample
     summary: RunSummary | None = None  # the counterexample's run summary
+    # Protocol events over the scenarios searched: event -> {"total": count, "scenarios":
+    # how many reached it} (consensus.COVERAGE_EVENTS, state syncs, evidence).
+    coverage: dict = field(default_factory=dict)
     trace_sha256: str | None = None  # of the counterexample's run
 
     def to_json(self) -> dict:
@@ -121,6 +127,7 @@ class FuzzResult:
             "parameters": self.parameters,
             "failed": self.failed,
             "failures": self.failures,
+            "coverage": self.coverage,
             "unexpected_safety_violations": self.unexpected_safety,
         }
         if self.failed:
@@ -139,7 +146,7 @@ def fuzz(budget_s: float, seed: int = 0, nations: tuple[int, int] = (4, 7),
          max_scenarios: int | None = None, shrink_budget_s: float = SHRINK_BUDGET_S,
          trace_path: Path | None = None, stop_on_failure: bool = True,
          judge: Callable[[Scenario, RunSummary], RunSummary] | None = None,
-         workers: int = 1, dask_address: str | None = None) -> FuzzResult:
+         workers: int = 1, dask_address: str | None = None, steer: bool = False) -> FuzzResult:
     """Run generated scenarios for `budget_s` seconds (or `max_scenarios`, whichever comes
     first); on a failure, shrink it and return the smallest failing scenario with its story.
 
@@ -155,18 +162,25 @@ def fuzz(budget_s: float, seed: int = 0, nations: tuple[int, int] = (4, 7),
 
     `workers` > 1 runs the chunks in that many processes, `dask_address` on a Dask cluster
     (`_search_in_parallel`); the failure reported is the first in chunk order, whichever
-    worker found it first, and it is shrunk here."""
+    worker found it first, and it is shrunk here.
+
+    `steer` turns on hypothesis's targeting phase: each run reports its count of every rare
+    protocol event (STEERED_EVENTS) with `hypothesis.target`, and hypothesis mutates the
+    scenarios that reached the most of one towards more. It changes the sequence a seed draws,
+    so it is off by default."""
     heights = max_heights or DEFAULT_HEIGHTS
     if honest_hooks is not None:
         register_node_class(honest_hooks)
     strategy = scenarios(nations=nations, byzantine=byzantine, heights=heights)
     state = _Search(budget_s, max_scenarios, shrink_budget_s, honest_hooks, progress,
                     stop_on_failure, judge)
+    state.steer = steer
     if workers > 1 or dask_address:
         first = _search_in_parallel(state, _ChunkTask(
             seed=seed, chunk=0, nations=nations, byzantine=byzantine, heights=heights,
             honest_hooks=honest_hooks, judge=judge, stop_on_failure=stop_on_failure,
-            deadline_epoch=time.time() + budget_s, limit=CHUNK), workers, dask_address)
+            deadline_epoch=time.time() + budget_s, limit=CHUNK, steer=steer), workers,
+            dask_address)
         chunks: Iterable[int] = () if first is None else (first,)
         state.replay()  # the workers counted; only the first failing chunk runs here, to shrink
     else:
@@ -176,7 +190,7 @@ def fuzz(budget_s: float, seed: int = 0, nations: tuple[int, int] = (4, 7),
             if state.done() or state.failure is not None:
                 break
             try:
-                _run_chunk(strategy, state.check, _chunk_seed(seed, chunk), CHUNK)
+                _run_chunk(strategy, state.check, _chunk_seed(seed, chunk), CHUNK, steer)
             except _BudgetSpent:
                 break
             except FuzzFailure:
@@ -201,7 +215,7 @@ def fuzz(budget_s: float, seed: int = 0, nations: tuple[int, int] = (4, 7),
                     "workers": workers, "dask": dask_address},
         liveness_checked=state.liveness_checked, expected_violations=state.expected,
         failures=state.failures, unexpected_safety=state.unexpected_safety,
-        cpu_seconds=cpu_seconds)
+        cpu_seconds=cpu_seconds, coverage=state.coverage_report())
     if state.failure is not None:
         result.found_after = state.found_after
         result.seconds_to_failure = (state.found_search_at or state.found_at) - state.started
@@ -255,6 +269,9 @@ class _Search:
         self.shrink = True  # False in a worker: stop at the first failure, unshrunk
         self.first: tuple[int, Scenario] | None = None  # a worker's (position, scenario)
         self.worker_cpu = 0.0
+        self.steer = False
+        self.coverage_total: dict[str, int] = {}
+        self.coverage_scenarios: dict[str, int] = {}
 
     def done(self) -> bool:
         if self.replaying:
@@ -283,6 +300,20 @@ class _Search:
         self.worker_cpu += part.cpu_seconds
         if self.judge is not None and hasattr(self.judge, "reference_failures"):
             self.judge.reference_failures += part.reference_failures
+        for event, count in part.coverage_total.items():
+            self.coverage_total[event] = self.coverage_total.get(event, 0) + count
+        for event, count in part.coverage_scenarios.items():
+            self.coverage_scenarios[event] = self.coverage_scenarios.get(event, 0) + count
+
+    def count_coverage(self, coverage: dict[str, int]) -> None:
+        for event, count in coverage.items():
+            self.coverage_total[event] = self.coverage_total.get(event, 0) + count
+            self.coverage_scenarios[event] = self.coverage_scenarios.get(event, 0) + (count > 0)
+
+    def coverage_report(self) -> dict[str, dict[str, int]]:
+        return {event: {"total": self.coverage_total[event],
+                        "scenarios": self.coverage_scenarios.get(event, 0)}
+                for event in self.coverage_total}
 
     def search_seconds(self) -> float:
         end = self.found_search_at or (self.found_at if self.failure is not None else (
@@ -305,6 +336,9 @@ class _Search:
         summary = run_scenario(scenario, self.honest_hooks)
         if self.judge is not None and summary.exception is None:
             summary = self.judge(scenario, summary)
+        if self.steer:
+            for event in STEERED_EVENTS:
+                target(float(summary.coverage.get(event, 0)), label=event)
         ran = time.perf_counter() - now
         failed = not summary.expect_ok
         if self.failure is None and self.replaying:
@@ -312,6 +346,7 @@ class _Search:
                 self.found_at = time.perf_counter()  # the shrink budget starts now
         elif self.failure is None:
             self.runs += 1
+            self.count_coverage(summary.coverage)
             self.run_seconds += ran
             self.heights += summary.heights_committed
             if summary.trace_sha256 is not None:
@@ -354,6 +389,7 @@ class _ChunkTask:
     stop_on_failure: bool
     deadline_epoch: float  # wall-clock (time.time) end of the search budget
     limit: int  # scenarios this chunk may run
+    steer: bool = False
 
 
 @dataclass
@@ -369,6 +405,8 @@ class _ChunkResult:
     run_seconds: float = 0.0
     cpu_seconds: float = 0.0
     reference_failures: int = 0
+    coverage_total: dict = field(default_factory=dict)
+    coverage_scenarios: dict = field(default_factory=dict)
     first: tuple[int, Scenario] | None = None  # (position in the chunk, the failing scenario)
     budget_spent: bool = False
 
@@ -385,9 +423,11 @@ def _search_chunk(task: _ChunkTask) -> _ChunkResult:
     state = _Search(remaining, task.limit, 0.0, task.honest_hooks, None, task.stop_on_failure,
                     task.judge)
     state.shrink = False
+    state.steer = task.steer
     with sharing_verdicts():
         try:
-            _run_chunk(strategy, state.check, _chunk_seed(task.seed, task.chunk), CHUNK)
+            _run_chunk(strategy, state.check, _chunk_seed(task.seed, task.chunk), CHUNK,
+                       task.steer)
         except _BudgetSpent:
             pass
     out.runs, out.heights, out.hashes = state.runs, state.heights, state.hashes
@@ -396,6 +436,7 @@ def _search_chunk(task: _ChunkTask) -> _ChunkResult:
     out.run_seconds = state.run_seconds
     out.cpu_seconds = time.process_time() - state.cpu_started
     out.reference_failures = getattr(task.judge, "reference_failures", 0)
+    out.coverage_total, out.coverage_scenarios = state.coverage_total, state.coverage_scenarios
     out.first = state.first
     out.budget_spent = state.first is None and state.runs < task.limit
     return out
@@ -549,9 +590,12 @@ def _no_local_constants():
         providers.CONSTANTS_CACHE.cache.clear()
 
 
-def _run_chunk(strategy, check, chunk_seed: int, examples: int) -> None:
+def _run_chunk(strategy, check, chunk_seed: int, examples: int, steer: bool = False) -> None:
+    phases = (Phase.generate, Phase.target, Phase.shrink) if steer else (Phase.generate,
+                                                                        Phase.shrink)
+
     @settings(database=None, derandomize=False, max_examples=examples, deadline=None,
-              phases=(Phase.generate, Phase.shrink), suppress_health_check=list(HealthCheck),
+              phases=phases, suppress_health_check=list(HealthCheck),
               verbosity=Verbosity.quiet, report_multiple_bugs=False, print_blob=False)
     @given(strategy)
     def test(scenario):

@@ -91,6 +91,8 @@ class RunSummary:
     live: dict | None = None
     exception: str | None = None
     reference_failed: bool | None = None
+    # Protocol events of the honest nations (consensus.COVERAGE_EVENTS, state syncs, evidence).
+    coverage: dict = dataclasses.field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """Today's `summary.json` dict: every figure, the trace keys once `run()` set them, and

@@ -41,7 +41,7 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Callable
 
-from consensus import TimeoutConfig
+from consensus import COVERAGE_EVENTS, TimeoutConfig
 from nodes import (
     Committed,
     Delivered,
@@ -215,6 +215,7 @@ class World:
         self._sent_at: dict[tuple, list[int]] = {}
         self.dropped: dict[str, int] = {}
         self.commits: dict[str, list[tuple[int, int]]] = {n: [] for n in self.instances}
+        self.coverage: dict[str, int] = {}  # protocol events of the nodes gone down so far
         self.evidence: list[dict] = []
         self._evidence_keys: set[tuple] = set()
         self.submitted_at: dict[bytes, int] = {}
@@ -441,10 +442,19 @@ class World:
                 continue
             if self.fleet is not None:
                 self.fleet.kill(instance)
+            self._count_coverage(self.nodes[instance])
             self.nodes[instance] = None
             self._up_honest = None
             self.incarnation[instance] += 1
             self.trace.write({"t": self.now, "ev": "crash", "node": instance})
+
+    def _count_coverage(self, node) -> None:
+        """Add a node's protocol events (its replica's `coverage`) to the run's, as it goes
+        down or the run ends: honest nations only, as the oracles judge."""
+        if _nation(node.me) not in self.honest:
+            return
+        for event, count in node.replica.coverage.items():
+            self.coverage[event] = self.coverage.get(event, 0) + count
 
     def _restart(self, nation: str, wipe: bool = False) -> None:
         for instance in self._instances_of(nation):
@@ -715,6 +725,8 @@ class World:
     def _on_commit(self, nation: str, action: Committed) -> None:
         block = action.committed.block
         self.commits[nation].append((self.now, block.height))
+        if action.via == "sync" and nation in self.honest:
+            self.coverage["state_sync"] = self.coverage.get("state_sync", 0) + 1
         if self.liveness_heights:
             self._check_stop(block.height)
         self.trace.write({"t": self.now, "ev": "decide", "node": nation, "h": block.height,
@@ -839,7 +851,19 @@ class World:
             "signatures_verified": self.verifier.misses,
             "signature_cache_hits": self.verifier.hits,
             "events": self.events,
+            "coverage": self._coverage_at_end(),
         })
+
+    def _coverage_at_end(self) -> dict[str, int]:
+        """Every protocol event of the run (COVERAGE_EVENTS, then state syncs and evidence),
+        zero included, in a fixed order."""
+        counts = dict(self.coverage)
+        for node in self.nodes.values():
+            if node is not None and _nation(node.me) in self.honest:
+                for event, count in node.replica.coverage.items():
+                    counts[event] = counts.get(event, 0) + count
+        counts["evidence"] = len(self.evidence)
+        return {e: counts.get(e, 0) for e in (*COVERAGE_EVENTS, "state_sync", "evidence")}
 
 
 def _nation(instance: str) -> str:

@@ -395,7 +395,7 @@ def test_library_file_meets_its_expectation_and_shows_its_effect(path: Path, run
 # Adversaries built for the fuzzer and the mutant benchmark: harmless to the honest protocol by
 # design, so a library scenario would show nothing; tests/scenarios/test_mutants.py and tests/scenarios/test_fuzz.py
 # show what each does.
-FUZZING_ADVERSARIES = {"mutate", "forge_votes", "forge_sync", "fork"}
+FUZZING_ADVERSARIES = {"mutate", "forge_votes", "forge_sync", "fork", "invalid_block"}
 
 
 def test_every_behaviour_kind_has_a_library_scenario():
