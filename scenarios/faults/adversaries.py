@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from consensus import Proposal, Step, TimeoutConfig, Vote
 from nodes import Block, CommittedBlock, Node, SendTo, Transaction, kind_of
 from nodes.chain.identity import Identity
-from nodes.node import Delivered, encode_message
+from nodes.node import VALIDITY_CHECKS, Delivered, encode_message
 from nodes.wire.messages import (
     SYNC_BLOCKS_MAX,
     proposal_signed_bytes,
@@ -218,15 +218,43 @@ def _blocks_down(node: Node):
 
 
 class InvalidBlockHooks(BehaviourHooks):
-    """`invalid_block`: see the module docstring. When the check cannot be broken at this
-    height (a block below is needed first), it proposes the honest block."""
+    """`invalid_block`: see the module docstring. With `check = "cycle"` (the default) each
+    proposal breaks the check VALIDITY_CHECKS[(height + round) % 7], or the next one that can
+    be broken at this height, so one scenario exercises several. When no check can be broken
+    (a block below is needed first), it proposes the honest block.
+
+    It also votes for its own invalid block: its replica judges the block with this node's
+    honest valid() and would prevote and precommit nil, so each nil vote of a round it broke a
+    block in goes out re-signed for that block instead."""
+
+    def __init__(self, behaviour, shared=None) -> None:
+        super().__init__(behaviour, shared)
+        self.broken: dict[tuple[int, int], bytes] = {}  # (height, round) -> the block's id
 
     def build_block(self, node, height: int) -> Block:
         block = node.build_block(height)
         if not self.behaviour.active(node.now_ticks):
             return block
-        broken = invalid_block(node, block, self.behaviour.params["check"])
-        return block if broken is None else broken
+        check = self.behaviour.params.get("check", "cycle")
+        checks = (check,) if check != "cycle" else tuple(
+            VALIDITY_CHECKS[(height + node.replica.round + i) % len(VALIDITY_CHECKS)]
+            for i in range(len(VALIDITY_CHECKS)))
+        for name in checks:
+            broken = invalid_block(node, block, name)
+            if broken is not None:
+                for key in [k for k in self.broken if k[0] < height]:
+                    del self.broken[key]
+                self.broken[(height, node.replica.round)] = broken.block_id
+                return broken
+        return block
+
+    def emit(self, node, signed, out) -> None:
+        block_id = self.broken.get((signed.height, signed.round))
+        if (block_id is not None and isinstance(signed, Vote) and signed.value_id is None
+                and self.behaviour.active(node.now_ticks)):
+            signed = node.sign(Vote(signed.step, signed.height, signed.round, block_id,
+                                    signed.voter))
+        node.send(signed, out)
 
 
 # ---------------------------------------------------------------- fork

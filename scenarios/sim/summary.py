@@ -85,14 +85,14 @@ class RunSummary:
     signature_cache_hits: int
     events: list
     liveness_verdict: str = "not judged"
+    # Protocol events of the honest nations (consensus.COVERAGE_EVENTS, state syncs, evidence).
+    coverage: dict = dataclasses.field(default_factory=dict)
     trace_sha256: str | None = None
     trace_lines: int | None = None
     reproduce: str | None = None
     live: dict | None = None
     exception: str | None = None
     reference_failed: bool | None = None
-    # Protocol events of the honest nations (consensus.COVERAGE_EVENTS, state syncs, evidence).
-    coverage: dict = dataclasses.field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """Today's `summary.json` dict: every figure, the trace keys once `run()` set them, and

@@ -451,9 +451,10 @@ class World:
     def _count_coverage(self, node) -> None:
         """Add a node's protocol events (its replica's `coverage`) to the run's, as it goes
         down or the run ends: honest nations only, as the oracles judge."""
-        if _nation(node.me) not in self.honest:
+        replica = getattr(node, "replica", None)  # a live cluster's remote node has none here
+        if replica is None or _nation(node.me) not in self.honest:
             return
-        for event, count in node.replica.coverage.items():
+        for event, count in replica.coverage.items():
             self.coverage[event] = self.coverage.get(event, 0) + count
 
     def _restart(self, nation: str, wipe: bool = False) -> None:
@@ -859,8 +860,9 @@ class World:
         zero included, in a fixed order."""
         counts = dict(self.coverage)
         for node in self.nodes.values():
-            if node is not None and _nation(node.me) in self.honest:
-                for event, count in node.replica.coverage.items():
+            replica = getattr(node, "replica", None)
+            if replica is not None and _nation(node.me) in self.honest:
+                for event, count in replica.coverage.items():
                     counts[event] = counts.get(event, 0) + count
         counts["evidence"] = len(self.evidence)
         return {e: counts.get(e, 0) for e in (*COVERAGE_EVENTS, "state_sync", "evidence")}

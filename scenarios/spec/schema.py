@@ -160,9 +160,10 @@ BEHAVIOURS: dict[str, tuple[str, dict]] = {
                       "is no genesis nation, the wrong application hash, a time before the "
                       "block below, a transaction twice, one already committed, or one with "
                       "a bad signature. Honest nations prevote nil on it.", {
-                          "check": Key("str", "app_hash", "Which check the block breaks.",
+                          "check": Key("str", "cycle", "Which check the block breaks; cycle: "
+                                       "a different one at each proposal, by height and round.",
                                        'params = { check = "time" }',
-                                       choices=VALIDITY_CHECKS)}),
+                                       choices=("cycle", *VALIDITY_CHECKS))}),
 }
 BEHAVIOUR_KINDS = tuple(BEHAVIOURS)
 BYZANTINE_KINDS = (BehaviourKind.MUTE, BehaviourKind.EQUIVOCATE, BehaviourKind.AMNESIA,
