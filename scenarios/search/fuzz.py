@@ -438,7 +438,8 @@ def _search_chunk(task: _ChunkTask) -> _ChunkResult:
     out.reference_failures = getattr(task.judge, "reference_failures", 0)
     out.coverage_total, out.coverage_scenarios = state.coverage_total, state.coverage_scenarios
     out.first = state.first
-    out.budget_spent = state.first is None and state.runs < task.limit
+    # Spent only when time ran out: a chunk whose draws repeated runs fewer than its limit.
+    out.budget_spent = state.first is None and time.perf_counter() >= state.deadline
     return out
 
 

@@ -335,10 +335,12 @@ def test_the_liveness_bound_counts_the_resends_a_lossy_link_needs():
 def test_workers_split_the_seed_by_chunk_and_give_one_result_whatever_their_number():
     """--workers N runs whole chunks of the seed's sequence in N processes: the counts do not
     depend on N, nor on which worker was faster."""
-    two = fuzz(budget_s=600, seed=5, nations=(4, 4), max_scenarios=260, workers=2)
-    three = fuzz(budget_s=600, seed=5, nations=(4, 4), max_scenarios=260, workers=3)
+    two = fuzz(budget_s=600, seed=3, nations=(4, 4), max_scenarios=450, workers=2)
+    three = fuzz(budget_s=600, seed=3, nations=(4, 4), max_scenarios=450, workers=3)
     assert not two.failed and not three.failed
-    assert 0 < two.scenarios_run <= 260
+    # Three chunks (200, 200, 50 draws), each run whole: a chunk whose draws repeat runs
+    # fewer than its share, and that is no reason to stop.
+    assert 400 < two.scenarios_run <= 450
     for field in ("scenarios_run", "heights_committed", "distinct_schedules",
                   "liveness_checked"):
         assert getattr(two, field) == getattr(three, field), field
