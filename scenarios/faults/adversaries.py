@@ -219,8 +219,8 @@ def _blocks_down(node: Node):
 
 class InvalidBlockHooks(BehaviourHooks):
     """`invalid_block`: see the module docstring. With `check = "cycle"` (the default) each
-    proposal breaks the check VALIDITY_CHECKS[(height + round) % 7], or the next one that can
-    be broken at this height, so one scenario exercises several. When no check can be broken
+    proposal breaks a check drawn from a hash of (nation, height, round), or the next one that
+    can be broken at this height, so one scenario exercises several. When no check can be broken
     (a block below is needed first), it proposes the honest block.
 
     It also votes for its own invalid block: its replica judges the block with this node's
@@ -236,9 +236,15 @@ class InvalidBlockHooks(BehaviourHooks):
         if not self.behaviour.active(node.now_ticks):
             return block
         check = self.behaviour.params.get("check", "cycle")
-        checks = (check,) if check != "cycle" else tuple(
-            VALIDITY_CHECKS[(height + node.replica.round + i) % len(VALIDITY_CHECKS)]
-            for i in range(len(VALIDITY_CHECKS)))
+        if check == "cycle":
+            # Spread by a hash, not by (height + round) alone: a nation proposes only at the
+            # rounds its place in the proposer order gives it, which would favour a few checks.
+            first = int.from_bytes(hashlib.sha256(
+                f"{node.me}/{height}/{node.replica.round}".encode()).digest()[:4], "big")
+            checks = tuple(VALIDITY_CHECKS[(first + i) % len(VALIDITY_CHECKS)]
+                           for i in range(len(VALIDITY_CHECKS)))
+        else:
+            checks = (check,)
         for name in checks:
             broken = invalid_block(node, block, name)
             if broken is not None:
