@@ -162,3 +162,36 @@ path = "network.loss_probability"
 values = {values}
 """)
     return str(spec)
+
+
+# ------------------------------------------------------------------ reports in a browser
+
+BROWSERS = ("chromium", "chromium-browser")
+RENDER_TIMEOUT_S = 120
+
+
+def _browser() -> str:
+    import os
+    import shutil
+
+    found = next((path for name in BROWSERS if (path := shutil.which(name))), None)
+    if found is None:
+        message = "no Chromium on PATH (apt-get install -y chromium)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true and {message}")
+        pytest.skip(message)
+    return found
+
+
+def render_in_chromium(path: Path, profile: Path) -> tuple[str, list[str]]:
+    """The DOM Chromium built from `path`, and the console messages it logged. Skipped where
+    Chromium is missing, but failed under CI=true, where it must run (as the MQTT tests)."""
+    import subprocess
+    proc = subprocess.run(
+        [_browser(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
+         "--virtual-time-budget=2000", "--dump-dom", path.resolve().as_uri()],
+        capture_output=True, text=True, timeout=RENDER_TIMEOUT_S, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    console = [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
+    return proc.stdout, console

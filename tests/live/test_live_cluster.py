@@ -95,6 +95,10 @@ def test_four_nation_cluster_commits_and_is_safe_and_live(tmp_path, capsys):
     assert list(page.text) == [key for key, _ in SECTIONS]
     assert page.svgs["commits"] and page.svgs["messages"] and page.svgs["trade"]
     assert "a live cluster does not record when each message was sent" in page.text["spacetime"]
+    # ... and it renders in a real browser with no console error.
+    from helpers import render_in_chromium
+    dom, console = render_in_chromium(out / "report.html", tmp_path / "profile")
+    assert console == [] and dom.count("<section id=") == len(SECTIONS)
     flags = summary["domain"]["flags_by_kind"]
     assert len(page.tables["flags"][0]) - 1 == sum(flags.values()) > 0
 

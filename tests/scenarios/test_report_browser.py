@@ -6,43 +6,14 @@ where Chromium is missing, but failed under CI=true, where it must run (as the M
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
-from pathlib import Path
 
 import pytest
 
+from helpers import render_in_chromium as render
 from helpers import run_library, small_sweep_spec
 
 from scenarios.report.run import SECTIONS, write_report
-
-BROWSERS = ("chromium", "chromium-browser")
-RENDER_TIMEOUT_S = 120
-
-
-def _browser() -> str:
-    found = next((path for name in BROWSERS if (path := shutil.which(name))), None)
-    if found is None:
-        message = "no Chromium on PATH (apt-get install -y chromium)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true and {message}")
-        pytest.skip(message)
-    return found
-
-
-def render(path: Path, profile: Path) -> tuple[str, list[str]]:
-    """The DOM Chromium built from `path`, and the console messages it logged."""
-    proc = subprocess.run(
-        [_browser(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-         f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
-         "--virtual-time-budget=2000", "--dump-dom", path.resolve().as_uri()],
-        capture_output=True, text=True, timeout=RENDER_TIMEOUT_S, check=False)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    console = [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
-    return proc.stdout, console
-
 
 def test_a_script_error_shows_in_the_console(tmp_path):
     page = tmp_path / "broken.html"
