@@ -219,17 +219,28 @@ def _blocks_down(node: Node):
 
 class InvalidBlockHooks(BehaviourHooks):
     """`invalid_block`: see the module docstring. With `check = "cycle"` (the default) each
-    proposal breaks a check drawn from a hash of (nation, height, round), or the next one that
-    can be broken at this height, so one scenario exercises several. When no check can be broken
+    proposal breaks the next check in turn (from a start drawn by a hash of the nation), or the
+    next after it that can be broken at this height, so one scenario exercises several. When no check can be broken
     (a block below is needed first), it proposes the honest block.
 
     It also votes for its own invalid block: its replica judges the block with this node's
     honest valid() and would prevote and precommit nil, so each nil vote of a round it broke a
-    block in goes out re-signed for that block instead."""
+    block in goes out re-signed for that block instead. And it submits one valid transaction
+    of its own after its first commit, if no block so far held one, so that a transaction is
+    committed for it to repeat (`committed_tx`) even under no workload."""
 
     def __init__(self, behaviour, shared=None) -> None:
         super().__init__(behaviour, shared)
         self.broken: dict[tuple[int, int], bytes] = {}  # (height, round) -> the block's id
+        self.seeded = False
+        self.turn = 0  # broken proposals so far (check = "cycle")
+
+    def after_commit(self, node, committed, via, out) -> None:
+        if self.seeded or not self.behaviour.active(node.now_ticks):
+            return
+        self.seeded = True
+        if next((b for b in _blocks_down(node) if b.block.txs), None) is None:
+            out.extend(node.submit(_own_tx(node), node.now_ticks))
 
     def build_block(self, node, height: int) -> Block:
         block = node.build_block(height)
@@ -237,17 +248,18 @@ class InvalidBlockHooks(BehaviourHooks):
             return block
         check = self.behaviour.params.get("check", "cycle")
         if check == "cycle":
-            # Spread by a hash, not by (height + round) alone: a nation proposes only at the
-            # rounds its place in the proposer order gives it, which would favour a few checks.
-            first = int.from_bytes(hashlib.sha256(
-                f"{node.me}/{height}/{node.replica.round}".encode()).digest()[:4], "big")
-            checks = tuple(VALIDITY_CHECKS[(first + i) % len(VALIDITY_CHECKS)]
+            # Each broken proposal takes the next check in turn, from a start drawn by a hash
+            # of the nation: a scenario's few proposals meet as many checks as they can, and
+            # (height + round) would tie the checks to the nation's place in proposer order.
+            first = int.from_bytes(hashlib.sha256(node.me.encode()).digest()[:4], "big")
+            checks = tuple(VALIDITY_CHECKS[(first + self.turn + i) % len(VALIDITY_CHECKS)]
                            for i in range(len(VALIDITY_CHECKS)))
         else:
             checks = (check,)
         for name in checks:
             broken = invalid_block(node, block, name)
             if broken is not None:
+                self.turn += 1
                 for key in [k for k in self.broken if k[0] < height]:
                     del self.broken[key]
                 self.broken[(height, node.replica.round)] = broken.block_id

@@ -161,8 +161,8 @@ BEHAVIOURS: dict[str, tuple[str, dict]] = {
                       "block below, a transaction twice, one already committed, or one with "
                       "a bad signature. Honest nations prevote nil on it.", {
                           "check": Key("str", "cycle", "Which check the block breaks; cycle: "
-                                       "a different one at each proposal (a hash of the nation, height and "
-                                       "round).",
+                                       "the next one at each proposal, from a start drawn by a hash of the "
+                                       "nation.",
                                        'params = { check = "time" }',
                                        choices=("cycle", *VALIDITY_CHECKS))}),
 }
