@@ -1065,14 +1065,18 @@ class Node:
             return "app_hash"  # the proposer's state differs from ours
         if on("time") and block.time_ticks < self.ledger.tip_time_ticks:
             return "time"
+        # Per transaction, on a path a full block walks tens of thousands of times: the three
+        # flags are read once, not per transaction.
+        duplicates, committed, signatures = on("duplicate_tx"), on("committed_tx"), \
+            on("tx_signature")
         seen: set[bytes] = set()
         for tx in block.txs:
-            if on("duplicate_tx") and tx.tx_id in seen:
+            if duplicates and tx.tx_id in seen:
                 return "duplicate_tx"
-            if on("committed_tx") and self.ledger.has_tx(tx.tx_id):
+            if committed and self.ledger.has_tx(tx.tx_id):
                 return "committed_tx"
             seen.add(tx.tx_id)
-            if on("tx_signature") and not self._tx_signature_ok(tx):
+            if signatures and not self._tx_signature_ok(tx):
                 return "tx_signature"
         return None
 
