@@ -202,3 +202,22 @@ class Network:
                 delay += rng.randint(1, REORDER_HOLD_FACTOR * latency)
             out.append(now + max(1, delay))
         return out
+
+
+    def worst_after(self, tick: int, nations: tuple[str, ...]) -> tuple[int, float]:
+        """(the longest delay in ticks, the highest loss) of any link for a message sent at or
+        after `tick`: latency plus jitter, plus the longest reorder hold where messages may be
+        held back. Partitions are not counted (their end is a fault's end)."""
+        first = max(0, bisect.bisect_right(self._epoch_ticks, tick) - 1)
+        delay, loss = 0, 0.0
+        for epoch_tick in self._epoch_ticks[first:]:
+            at = max(epoch_tick, tick)
+            for src in nations:
+                for dst in nations:
+                    if src == dst:
+                        continue
+                    s = self.link(src, dst, at)
+                    hold = REORDER_HOLD_FACTOR * s.latency_ticks if s.reorder_probability else 0
+                    delay = max(delay, s.latency_ticks + s.jitter_ticks + hold)
+                    loss = max(loss, s.loss_probability)
+        return delay, loss
