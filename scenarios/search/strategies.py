@@ -15,7 +15,8 @@ what matters):
 - crashes with a restart (sometimes from a wiped disk), or for good within the fault budget,
   at a tick or at a protocol point (just after persisting, locking or precommitting),
   and slow nations (`delay`);
-- partitions between groups of nations for round-sized windows, both ways or one way;
+- partitions between groups of nations for round-sized windows, both ways or one way, some
+  of them Twins-style: cutting only the proposals and votes of chosen rounds (and heights);
 - the network: latency from 1 to 250 ticks, jitter, loss, duplication, reordering, slow or
   lossy links, and a burst of loss for a window (for half of the fork coalitions, no loss);
 - the workload: a few transactions per hundred ticks;
@@ -89,6 +90,7 @@ REBROADCAST_RANGE = (100, 1000)
 # finish. Without it the drawn bases were above the delay in 2 of 430 live draws, and the
 # timeouts_never_grow mutant survived 367 scenarios. Shrinks to "not drawn" (0).
 SHORT_PROPOSE_ODDS = 3
+CUT_ROUNDS_MAX = 3  # round partitions name rounds 0 to this
 COALITION_RUN = 2
 # One draw in COALITION_ODDS opens with a fork coalition (one in two when a pair fits): often
 # enough for the fork's modes to come up, rarely enough to leave the Byzantine budget to the
@@ -240,6 +242,14 @@ class _Parts:
         # Crashes at a protocol point (just after persisting, locking or precommitting) test
         # what a restarted node remembers; "tick" (the shrink target) is the plain crash.
         self.crash_point = st.sampled_from(schema.CRASH_POINTS)
+        # A partition may cut only some rounds' consensus messages (1), at some heights (2):
+        # per round, a different split of the nations, as in Twins; 0, the plain partition,
+        # is the shrink target. Rounds 0 to 3 of the first heights, where the faults are.
+        self.round_cut = st.integers(0, 2)
+        self.cut_rounds = st.lists(st.integers(0, CUT_ROUNDS_MAX), min_size=1, max_size=3,
+                                   unique=True)
+        self.cut_heights = st.lists(st.integers(1, heights + 2), min_size=1, max_size=2,
+                                    unique=True)
         self.partition_count = st.integers(0, PARTITIONS_MAX)
         self.direction = st.sampled_from(schema.PARTITION_DIRECTIONS)
         self.txs = st.integers(0, 20)
@@ -446,6 +456,11 @@ def _docs(draw, parts: _Parts) -> dict:
         direction = draw(parts.direction)
         if direction != "both":
             p["direction"] = direction
+        cut = draw(parts.round_cut)
+        if cut:  # a Twins-style round partition: only these rounds' (and heights') messages
+            p["rounds"] = sorted(draw(parts.cut_rounds))
+            if cut == 2:
+                p["heights"] = sorted(draw(parts.cut_heights))
         partitions.append(p)
         ends.append(until)
 

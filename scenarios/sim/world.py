@@ -60,7 +60,7 @@ from nodes import (
 from nodes.chain.identity import Identity
 from nodes.chain.identity import VERIFY_CACHE_ENTRIES_MAX
 from nodes.app.shared import SharedApplication
-from nodes.wire.messages import DECODE_CACHE_ENTRIES_MAX, DecodeCache
+from nodes.wire.messages import DECODE_CACHE_ENTRIES_MAX, DecodeCache, MessageKind
 
 from scenarios.spec.loader import Scenario
 from scenarios.sim.fleet import Fleet
@@ -93,6 +93,7 @@ class QueueKind(IntEnum):
 # there is. `QueueKind(kind)` names one.
 DELIVER, WAKE, SUBMIT, CRASH, RESTART, WORKLOAD, DELIVER_MANY = (int(k) for k in QueueKind)
 TWIN = "~"  # the twin of nation X runs as instance "X~"
+CONSENSUS_KINDS = frozenset({MessageKind.PROPOSAL, MessageKind.PREVOTE, MessageKind.PRECOMMIT})
 PROGRESS_EVERY_EVENTS = 4096
 SPACETIME_HEIGHTS_MAX = 3
 SPACETIME_MESSAGES_MAX = 2000
@@ -199,6 +200,9 @@ class World:
         self._wal_seen: dict[str, object] = {}  # instance -> the last record they looked at
         self.network = Network(scenario.network, scenario.partitions, self.nations,
                                self.streams.get("network"))
+        if self.network.round_partitioned:  # else a delivery pays nothing for them
+            self._deliver_across_rounds = self._deliver
+            self._deliver = self._round_partitioned_deliver
         self.workload_rng = self.streams.get("workload")
         self.trace = Trace(trace_path)
         self.safety = SafetyOracle(
@@ -563,6 +567,16 @@ class World:
                                    round_))
         self.trace.deliver(now, src, dst, kind, height, round_)
         self._act(dst, node.on_bytes(data, now))
+
+    def _round_partitioned_deliver(self, src: str, dst: str, data: bytes, kind: str,
+                                   height: int, round_: int) -> None:
+        """`_deliver`, once a round partition ([[partition]] rounds) has had its say: a
+        proposal or vote of a cut round between two sides is dropped."""
+        if kind in CONSENSUS_KINDS and self.network.round_blocked(
+                self.nation_of[src], self.nation_of[dst], self.now, height, round_):
+            self._drop_net(src, dst, kind, "round_partition")
+            return
+        self._deliver_across_rounds(src, dst, data, kind, height, round_)
 
     def _watched_deliver(self, src: str, dst: str, data: bytes, kind: str, height: int,
                          round_: int) -> None:

@@ -18,7 +18,7 @@ REQUIRED = object()
 
 @dataclass(frozen=True)
 class Key:
-    type: str  # "str", "int", "float", "bool", "list[str]", "list[list[str]]"
+    type: str  # "str", "int", "float", "bool", "list[str]", "list[int]", "list[list[str]]"
     default: object
     doc: str
     example: str
@@ -70,6 +70,9 @@ PRIVACY_MODES = ("plaintext", "lane-private", "committed-quantities")
 
 # Each behaviour kind, what it does, and its params (name -> Key). Byzantine kinds wrap an honest
 # node and rewrite what it sends or how it judges; corrupt kinds bend the records officials file.
+# The highest round a round partition may name ([[partition]] rounds).
+ROUND_PARTITION_ROUND_MAX = 1000
+
 # Where a crash may strike (the crash behaviour's `at`): at a tick, or at a protocol point.
 CRASH_POINTS = ("tick", "persist", "lock", "precommit")
 
@@ -369,6 +372,13 @@ SCHEMA: dict[str, Table] = {
                              "others are dropped, the reverse pass. One-way partitions only cut "
                              "links that touch the first group.", 'direction = "outbound"',
                              choices=PARTITION_DIRECTIONS),
+            "rounds": Key("list[int]", [], "A Twins-style round partition: only the proposals "
+                          "and votes of these consensus rounds are cut (resends and relays "
+                          "included), between from_tick and until_tick; every other message "
+                          "passes. Empty: every message.", "rounds = [0, 1]", minimum=0,
+                          maximum=ROUND_PARTITION_ROUND_MAX),
+            "heights": Key("list[int]", [], "With rounds: only at these heights (empty: every "
+                           "height).", "heights = [2, 3]", minimum=1, maximum=TICKS_MAX_LIMIT),
         },
         array=True,
     ),
