@@ -13,6 +13,7 @@ from .io import (
     ProposeValue,
     Receive,
     RequestValue,
+    Resume,
     SetTimeout,
     SkipToHeight,
     Start,
@@ -35,7 +36,7 @@ from .validators import POWER_TOTAL_MAX, VALIDATORS_MAX, ValidatorSet, Validator
 
 __all__ = [
     "Broadcast", "Decide", "Effect", "Event", "Evidence", "Persist", "ProposeValue", "Receive",
-    "RequestValue", "SetTimeout", "SkipToHeight", "Start", "Timeout", "WalRecord",
+    "RequestValue", "Resume", "SetTimeout", "SkipToHeight", "Start", "Timeout", "WalRecord",
     "NIL", "Message", "Proposal", "Step", "Vote",
     "COVERAGE_EVENTS", "FUTURE_HEIGHTS_MAX", "FUTURE_MESSAGES_MAX", "ROUNDS_AHEAD_MAX",
     "Replica", "ReplicaError",

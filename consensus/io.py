@@ -3,7 +3,8 @@
 The caller owns every side effect. It must carry out the effects of one `handle` call in the
 order given: a `Persist` always comes before the `Broadcast` of a vote that depends on it, so a
 node that writes its write-ahead record before it sends can never sign two different votes for
-one (height, round, step), even across a crash.
+one (height, round, step), even across a crash. A `Resume` effect is handed back to the replica
+as its next event once the effects before it are carried out.
 """
 
 from __future__ import annotations
@@ -54,7 +55,20 @@ class SkipToHeight:
     height: int
 
 
-Event = Start | Receive | Timeout | ProposeValue | SkipToHeight
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """An effect, and the event it asks for: hand this very object back to the replica once
+    every effect before it is carried out. The replica has decided `height - 1` and started
+    `height`; the messages it buffered for `height` wait for it, so that valid() judges their
+    proposal on the state the decision leads to. (Judged at once, a proposal that came early
+    was checked against the chain before the commit the node had not made yet, and got a nil
+    prevote: found by the first-correct-proposer oracle.) A Resume for a height the replica
+    has left is ignored."""
+
+    height: int
+
+
+Event = Start | Receive | Timeout | ProposeValue | SkipToHeight | Resume
 
 
 # --------------------------------------------------------------------------- effects
@@ -128,10 +142,10 @@ class Evidence:
     second: Message
 
 
-Effect = Persist | Broadcast | SetTimeout | RequestValue | Decide | Evidence
+Effect = Persist | Broadcast | SetTimeout | RequestValue | Decide | Evidence | Resume
 
 __all__ = [
-    "Start", "Receive", "Timeout", "ProposeValue", "SkipToHeight", "Event",
+    "Start", "Receive", "Timeout", "ProposeValue", "SkipToHeight", "Resume", "Event",
     "WalRecord", "Persist", "Broadcast", "SetTimeout", "RequestValue", "Decide", "Evidence",
     "Effect", "Proposal", "Vote",
 ]

@@ -46,6 +46,7 @@ from .io import (
     Receive,
     RequestValue,
     SetTimeout,
+    Resume,
     SkipToHeight,
     Start,
     Timeout,
@@ -171,6 +172,9 @@ class Replica:
             self._on_start(effects)
         elif isinstance(event, SkipToHeight):
             self._on_skip(event.height, effects)
+        elif isinstance(event, Resume):
+            if event.height == self.height:
+                self._replay_future(effects)
         else:
             raise ReplicaError(f"unknown event {event!r}")
         return effects
@@ -657,10 +661,12 @@ class Replica:
         effects.append(Decide(self.height, round_, proposal.value, proposal.value_id,
                               precommits.certificate(proposal.value_id)))
         self.decided_heights += 1
-        # Lines 54-56: next height, reset the lock and valid fields, StartRound(0).
+        # Lines 54-56: next height, reset the lock and valid fields, StartRound(0). The
+        # messages buffered for the new height wait for Resume: until the node has carried out
+        # the Decide, valid() would judge their proposal against the chain below it.
         self._reset_height(self.height + 1)
         self._start_round(0, effects)
-        self._replay_future(effects)
+        effects.append(Resume(self.height))
         return True
 
     def _skip_round(self, round_: int, effects: list[Effect]) -> bool:

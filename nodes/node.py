@@ -78,6 +78,7 @@ from consensus import (
     Receive,
     Replica,
     RequestValue,
+    Resume,
     SetTimeout,
     SkipToHeight,
     Start,
@@ -980,6 +981,8 @@ class Node:
                     if len(self.evidence) < EVIDENCE_MAX:
                         self.evidence.append(effect)
                     out.append(Misbehaviour(effect))
+                elif isinstance(effect, Resume):
+                    queue.append(effect)  # the Decide before it is carried out: hand it back
                 elif isinstance(effect, SetTimeout):
                     pass  # the runtime asks next_deadline() after every call
             if not queue and self._held:

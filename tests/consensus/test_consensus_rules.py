@@ -33,6 +33,7 @@ from consensus import (
     Receive,
     Replica,
     RequestValue,
+    Resume,
     SetTimeout,
     Start,
     Step,
@@ -67,8 +68,8 @@ def valid(height: int, value: object) -> bool:
 class Net:
     """One replica under test; the test plays every other validator.
 
-    `handle` feeds one event and then loops the replica's own broadcasts back to it in order,
-    exactly as the node does. Every `replica.handle` call's effect list is kept in `batches`, so
+    `handle` feeds one event and then loops the replica's own broadcasts (and any `Resume`) back
+    to it in order, exactly as the node does. Every `replica.handle` call's effect list is kept in `batches`, so
     ordering inside one list (Persist before Broadcast) can be checked.
     """
 
@@ -96,8 +97,11 @@ class Net:
             out = self.replica.handle(queue.popleft(), self.now)
             self.batches.append(out)
             effects.extend(out)
-            if self.loopback:
-                queue.extend(Receive(e.message) for e in out if isinstance(e, Broadcast))
+            for e in out:
+                if isinstance(e, Broadcast) and self.loopback:
+                    queue.append(Receive(e.message))
+                elif isinstance(e, Resume):
+                    queue.append(e)
         return effects
 
     def start(self) -> list[Effect]:
@@ -755,6 +759,41 @@ def test_future_height_messages_are_buffered_and_replayed(net: Net) -> None:
     prevoted = [i for i, e in enumerate(effects)
                 if isinstance(e, Broadcast) and e.message == prevote("a", 0, "Z", height=2)]
     assert len(decided) == 1 and len(prevoted) == 1 and decided[0] < prevoted[0]
+
+
+def test_a_buffered_proposal_is_judged_once_the_decision_below_it_is_carried_out() -> None:
+    """The proposal for height 2 came during height 1. The replica asks for it to be judged
+    only after the Decide of height 1 is carried out (`Resume`), so valid() sees the chain the
+    decision leads to. Judged inside the same call, it met the chain below the commit and got
+    a nil prevote: found by the first-correct-proposer oracle (4 nations, no fault, a height
+    in 12 needed a second round)."""
+    chain = {"height": 0}  # what the node has committed, as valid() sees it
+
+    def valid_on_chain(height: int, value: object) -> bool:
+        return height == chain["height"] + 1
+
+    replica = Replica("a", ValidatorSet.equal(VOTERS), valid_on_chain, TIMEOUTS)
+    replica.handle(Start(), 0)
+    early = Proposal(2, 0, "Z", vid("Z"), -1, replica.validators.proposer(2, 0))
+    assert replica.handle(Receive(early), 0) == []
+    queue: deque = deque(Receive(m) for m in (
+        Proposal(1, 0, "X", vid("X"), -1, replica.validators.proposer(1, 0)),
+        *(precommit(v, 0, "X") for v in ("b", "c", "d"))))
+    prevotes = []
+    while queue:
+        for effect in replica.handle(queue.popleft(), 0):
+            if isinstance(effect, Decide):
+                chain["height"] = effect.height  # the node commits here
+            elif isinstance(effect, Resume):
+                queue.append(effect)
+            elif isinstance(effect, Broadcast) and effect.message.height == 2:
+                prevotes.append(effect.message)
+    assert prevotes == [prevote("a", 0, "Z", height=2)]
+
+
+def test_a_resume_for_a_height_left_behind_is_ignored(net: Net) -> None:
+    assert net.replica.handle(Resume(5), 0) == []
+    assert net.replica.height == 1
 
 
 def test_messages_received_before_start_are_replayed() -> None:

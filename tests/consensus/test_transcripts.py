@@ -34,7 +34,8 @@ write-ahead record: step, lock, valid value, own messages and, when there are an
 messages that justify the lock and the valid value; `set-timeout` the deadline;
 `decide` the voters of the certificate). Like the node, the harness hands every message the
 replica broadcasts back to it, in order: `~ own MESSAGE` marks such a loop-back, and the effects
-below it are its own. The last line is the state after the input: the clock, height/round, step,
+below it are its own; a `resume hH` effect (after a decision: the messages buffered for the
+new height wait until the Decide is carried out) comes back the same way, as `~ resume hH`. The last line is the state after the input: the clock, height/round, step,
 lock and valid value (`NAME@round`), heights decided, messages ignored, and the next deadline.
 """
 
@@ -61,6 +62,7 @@ from consensus import (
     Receive,
     Replica,
     RequestValue,
+    Resume,
     SetTimeout,
     SkipToHeight,
     Start,
@@ -139,6 +141,8 @@ class Transcript:
         if isinstance(e, Evidence):
             return (f"evidence against {e.voter}: {self.message(e.first)} / "
                     f"{self.message(e.second)}")
+        if isinstance(e, Resume):
+            return f"resume h{e.height}"
         raise AssertionError(f"an effect the transcript cannot render: {e!r}")
 
     def state(self) -> str:
@@ -226,7 +230,8 @@ class Transcript:
         while queue:
             event = queue.popleft()
             if not first:
-                out.append(f"~ own {self.message(event.message)}")
+                out.append(f"~ resume h{event.height}" if isinstance(event, Resume)
+                           else f"~ own {self.message(event.message)}")
             first = False
             for e in self.replica.handle(event, self.now):
                 out.append(self.effect(e))
@@ -236,6 +241,8 @@ class Transcript:
                     self.deadlines[(e.step, e.height, e.round)] = e.deadline_ticks
                 elif isinstance(e, Broadcast):
                     queue.append(Receive(e.message))
+                elif isinstance(e, Resume):
+                    queue.append(e)
         out.append(self.state())
         return out
 

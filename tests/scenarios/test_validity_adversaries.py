@@ -116,8 +116,10 @@ def test_a_forged_sync_certificate_fails_that_check_alone(node, check):
     assert fabricated is not None and node.validity_fault(height, fabricated.block) is None
     assert all(v.step is Step.PRECOMMIT and v.height == height for v in fabricated.certificate)
 
+    keys = {n.code: n.public_key for n in node.genesis.nations}
+
     def error(skipped=()):
-        return certificate_error(node.chain_id, node.validators, node._keys, node.verifier,
+        return certificate_error(node.chain_id, node.validators, keys, node.verifier,
                                  fabricated.block, fabricated.certificate, skipped)
 
     assert error() is not None
