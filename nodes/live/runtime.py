@@ -105,6 +105,8 @@ class LiveRuntime:
         self.started_at_ticks = 0
         self.started_height = node.ledger.height  # what the storage gave back at start
         self.turn_s_max = 0.0  # the longest the loop worked without reading the network
+        # The metrics hooks (nodes/live/metrics.py `NodeMetrics`: on_commit, on_turn), or None.
+        self.metrics = None
 
     # ------------------------------------------------------------ the loop
 
@@ -147,7 +149,10 @@ class LiveRuntime:
                 deadline = self.node.next_deadline()
                 if deadline is not None and deadline <= self._now:
                     self._act(self.node.on_timer(self._now))
-                self.turn_s_max = max(self.turn_s_max, loop.time() - turn_started)
+                turn_s = loop.time() - turn_started
+                self.turn_s_max = max(self.turn_s_max, turn_s)
+                if self.metrics is not None:
+                    self.metrics.on_turn(turn_s)
                 self._maybe_status(loop.time())
         finally:
             await self._shutdown(pump)
@@ -205,6 +210,8 @@ class LiveRuntime:
                 self.transport.send_to(action.dst, action.data)
             elif isinstance(action, Committed):
                 block = action.committed.block
+                if self.metrics is not None:
+                    self.metrics.on_commit(block.time_ticks, self._now, time.monotonic())
                 if len(self._commits) < STATUS_COMMITS_MAX:
                     self._commits.append([block.height, self._now, action.via,
                                           block.block_id.hex()])
@@ -253,7 +260,7 @@ class LiveRuntime:
             "step": node.replica.step.name.lower(),
             "locked_round": node.replica.locked_round,
             "backlog": {**inbox.lengths(), "inbox_bytes": inbox.bytes,
-                        "outbox": self.transport.outbox_len()},
+                        "outbox": self.transport.outbox_len(), "held": self.transport.held},
             "turn_ms_max": round(self.turn_s_max * 1000, 1),
             "tip": tip.block.block_id.hex() if tip is not None else None,
             "app_hash": node.chaincode.state.root.hex(),

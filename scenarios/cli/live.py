@@ -65,6 +65,17 @@ def add_parsers(sub) -> None:
                            "20,000; see 'Limits' in docs/live.md)")
     node.add_argument("--inbox-bytes-max", type=positive,
                       help="bytes the inbound queue holds before it drops some (default: 256 MiB)")
+    node.add_argument("--faults", type=Path, metavar="FILE",
+                      help="a fault plan (JSON, written by chemtrace cluster): this nation's "
+                           "Byzantine behaviours, installed through the same hooks as in the "
+                           "simulated world, and the network model of the links into it")
+    node.add_argument("--twin", action="store_true",
+                      help="run as the second instance of a nation the fault plan makes a twin "
+                           "(same key, its own broker login NATION-twin and its own --data); "
+                           "refused for any other nation")
+    node.add_argument("--metrics-port", type=int, metavar="PORT",
+                      help="serve Prometheus metrics on 127.0.0.1:PORT (0: a free port, "
+                           "written to metrics.port in --data)")
     node.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING"))
     node.add_argument("--parent-pid", type=int, metavar="PID",
                       help="stop cleanly once this process is no longer our parent (chemtrace "
@@ -146,7 +157,12 @@ def node_config(path: Path | None):
 
 def cmd_node(args: argparse.Namespace) -> ExitCode:
     from nodes import Genesis, GenesisError, Node, VerifyCache
+    from nodes.live.brokerconf import twin_login, twin_status_topic
     from nodes.live.keyfile import KeyFileError, read_key
+    from nodes.live.shim import LinkShim
+
+    from scenarios.faults.live import (FaultPlanError, inbound_links, is_twin, node_faults,
+                                       read_fault_plan, twin_half)
     from nodes.live.inbound import InboundLimits
     from nodes.live.runtime import LiveRuntime, TickClock
     from nodes.live.sqlite_storage import SQLiteStorage, StorageError
@@ -160,17 +176,28 @@ def cmd_node(args: argparse.Namespace) -> ExitCode:
         if genesis.public_key(nation) != identity.public_key:
             raise ValueError(f"{args.key}: the key of {nation} is not the one in {args.genesis}; "
                              f"use the key file the genesis was made from")
+        plan = read_fault_plan(args.faults) if args.faults is not None else None
+        if args.twin and not is_twin(plan, nation):
+            # One key on two processes is equivocation waiting to happen: only a scenario's
+            # twin behaviour asks for it, and says so in the fault plan.
+            raise ValueError(f"--twin: the fault plan{' ' + str(args.faults) if plan else ''} "
+                             f"gives {nation} no twin behaviour; a second process with one "
+                             f"nation's key is refused otherwise")
+        login = twin_login(nation) if args.twin else nation
         url = BrokerUrl.parse(args.broker)
         if url.username is None and args.credentials is not None:
             creds = _read_json(args.credentials, CREDENTIALS_FILE_BYTES_MAX, "credentials")
-            if nation not in creds:
-                raise ValueError(f"{args.credentials}: no user {nation!r}; make the broker "
+            if login not in creds:
+                raise ValueError(f"{args.credentials}: no user {login!r}; make the broker "
                                  f"configuration from this genesis (chemtrace broker-config)")
-            url = url.with_credentials(nation, creds[nation])
+            url = url.with_credentials(login, creds[login])
+        if args.twin and url.username != login:
+            raise ValueError(f"--twin: log in as {login} (its own broker login), not "
+                             f"{url.username}")
         config = node_config(args.config)
         topics = Topics(genesis.chain_id)
         clock = TickClock(args.tick_ms, args.epoch_s)
-    except (GenesisError, KeyFileError, BrokerUrlError, ValueError) as exc:
+    except (GenesisError, KeyFileError, BrokerUrlError, FaultPlanError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return ExitCode.USAGE
     try:
@@ -186,15 +213,31 @@ def cmd_node(args: argparse.Namespace) -> ExitCode:
         storage = SQLiteStorage(args.data / "node.sqlite", genesis.chain_id,
                                 synchronous=args.sync, nation=nation,
                                 genesis_hash=genesis.hash, signer=identity)
-        node = Node(identity, genesis, VerifyCache(), storage, config)
+        hooks, faults = (None, None) if plan is None else node_faults(plan, nation, clock.now,
+                                                                       args.tick_ms)
+        node = Node(identity, genesis, VerifyCache(), storage, config, hooks=hooks)
     except StorageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return ExitCode.USAGE
     bounds = {"queue_entries_max": args.inbox_entries_max,
               "queue_bytes_max": args.inbox_bytes_max}
     limits = InboundLimits(**{k: v for k, v in bounds.items() if v is not None})
-    transport = Transport(url, topics, nation, genesis.codes, limits=limits)
+    links = inbound_links(plan)
+    shim = LinkShim(nation, links, int(plan["seed"]), args.tick_ms) if links else None
+    talk_to = None
+    if is_twin(plan, nation):
+        talk_to = twin_half([n for n in genesis.codes if n != nation], args.twin)
+    transport = Transport(url, topics, nation, genesis.codes, limits=limits, shim=shim,
+                          faults=faults, talk_to=talk_to,
+                          status_topic=twin_status_topic(genesis.chain_id, nation)
+                          if args.twin else None)
     runtime = LiveRuntime(node, transport, clock, args.data)
+    if args.metrics_port is not None:
+        from nodes.live.metrics import serve_metrics
+        port = serve_metrics(runtime, args.metrics_port)
+        (args.data / "metrics.port").write_text(f"{port}\n")
+        logging.getLogger("chemtrace.live").info("%s metrics on http://127.0.0.1:%d/metrics",
+                                                 nation, port)
     logging.getLogger("chemtrace.live").info(
         "%s starting at height %d on %s:%d (chain %s, tick %s ms)", nation,
         node.ledger.height + 1, url.host, url.port, genesis.chain_id, args.tick_ms)

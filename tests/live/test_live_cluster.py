@@ -13,40 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from mqtt_helpers import require_mosquitto
+from mqtt_helpers import FOUR, require_mosquitto
 from scenarios.cli.main import main
 from scenarios.cluster.driver import ClusterError, LiveCluster
 from scenarios.spec.loader import load_scenario, parse_scenario
 
 LIBRARY = Path(__file__).resolve().parents[2] / "scenarios" / "library"
 
-FOUR = """
-[scenario]
-name = "{name}"
-seed = 5
-ticks_max = {ticks}
-
-[[nation]]
-id = "USA"
-
-[[nation]]
-id = "MEX"
-
-[[nation]]
-id = "CAN"
-
-[[nation]]
-id = "CHN"
-
-[workload]
-txs_per_tick = 0.2
-{extra}
-
-[expect]
-safety = true
-liveness = true
-liveness_ticks_max = {window}
-"""
 
 
 def scenario_file(tmp_path: Path, name: str, ticks: int, extra: str = "") -> Path:
@@ -54,7 +27,8 @@ def scenario_file(tmp_path: Path, name: str, ticks: int, extra: str = "") -> Pat
     # The liveness window runs from the last fault's end to the end of the run, so that a
     # short live run is judged (a longer window would leave it "not judged").
     healed = max((int(t) for t in re.findall(r"until_tick = (\d+)", extra)), default=0)
-    path.write_text(FOUR.format(name=name, ticks=ticks, extra=extra, window=ticks - healed))
+    path.write_text(FOUR.format(name=name, seed=5, ticks=ticks, extra=extra,
+                                window=ticks - healed))
     return path
 
 
