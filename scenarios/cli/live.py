@@ -2,9 +2,10 @@
 
     chemtrace node --genesis FILE --key FILE --broker mqtt://USER:PASS@HOST:PORT --data DIR
                    [--tick-ms N] [--epoch-s S] [--credentials FILE] [--config FILE]
-                   [--parent-pid PID]
+                   [--parent-pid PID] [--faults FILE [--twin]] [--metrics-port PORT]
     chemtrace cluster SCENARIO --broker URL|spawn [--out DIR] [--duration-s S] [--tick-ms N]
-                   [--credentials FILE] [--quiet] [--json]
+                   [--credentials FILE] [--network auto|on|off] [--metrics-port PORT] [--view]
+                   [--quiet] [--json]
     chemtrace bench-live [--quick] [--json] [--json-file FILE]
 
 `node` runs until SIGTERM or SIGINT (or, with `--parent-pid`, until that process is gone) and
@@ -100,6 +101,18 @@ def add_parsers(sub) -> None:
                          help="with a broker URL: credentials.json for the nations' users")
     cluster.add_argument("--sync", default="FULL", choices=("FULL", "NORMAL"),
                          help="the nodes' SQLite synchronous mode (see chemtrace node --sync)")
+    cluster.add_argument("--network", default="auto", choices=("auto", "on", "off"),
+                         help="apply the scenario's network model (latency, jitter, loss, "
+                              "duplication, reordering) to the nodes' traffic through the "
+                              "transport's shim: on, off, or auto (when [network] differs from "
+                              "the defaults; the default)")
+    cluster.add_argument("--metrics-port", type=int, metavar="PORT",
+                         help="each node serves Prometheus metrics on 127.0.0.1, from PORT on "
+                              "in nation order (0: free ports; each in nodes/<NATION>/"
+                              "metrics.port)")
+    cluster.add_argument("--view", action="store_true",
+                         help="show a live table of the nodes (heights, rates, drops, backlog) "
+                              "while the cluster runs, instead of the progress bar")
     cluster.add_argument("--quiet", action="store_true", help="no progress bar or table")
     add_json_flag(cluster, "the run's summary (summary.json)")
     bench = sub.add_parser("bench-live", help="committed tx/s of live clusters, SIGKILL recovery")
@@ -297,17 +310,24 @@ def cmd_cluster(args: argparse.Namespace) -> ExitCode:
             credentials = _read_json(args.credentials, CREDENTIALS_FILE_BYTES_MAX, "credentials")
         out = args.out or new_run_folder(Path("runs"), f"{Path(args.scenario).stem}-live")
         cluster = LiveCluster(scenario, out, args.broker, tick_ms=args.tick_ms,
-                              credentials=credentials, sync=args.sync, clean=args.clean)
+                              credentials=credentials, sync=args.sync, clean=args.clean,
+                              network=args.network, metrics_port=args.metrics_port)
         if cluster.cleaned:
             console.print(f"{out}: started clean: deleted another run's "
                           f"{', '.join(cluster.cleaned)}")
     except (ScenarioError, ClusterError, TradeError, ValueError) as exc:
         err.print(f"error: {exc}", markup=False)
         return ExitCode.USAGE
+    title = f"{scenario.name} live, {len(cluster.nations)} nodes"
     try:
-        summary = run_with_progress(console, args.quiet,
-                                    f"{scenario.name} live, {len(cluster.nations)} nodes",
-                                    scenario.ticks_max, cluster.run)
+        if args.view and not args.quiet:
+            from scenarios.cluster.view import live_view_progress
+            live, progress = live_view_progress(console, cluster, title)
+            with live:
+                summary = cluster.run(progress)
+        else:
+            summary = run_with_progress(console, args.quiet, title, scenario.ticks_max,
+                                        cluster.run)
     except (ClusterError, BrokerError) as exc:
         err.print(f"error: {exc}", markup=False)
         return ExitCode.USAGE
@@ -316,7 +336,8 @@ def cmd_cluster(args: argparse.Namespace) -> ExitCode:
         return ExitCode.INTERRUPTED
     summary = summary.replace(reproduce=(
         f"chemtrace cluster {args.scenario} --broker {args.broker} --tick-ms {args.tick_ms} "
-        f"--duration-s {scenario.ticks_max * args.tick_ms / 1000:g}"))
+        f"--duration-s {scenario.ticks_max * args.tick_ms / 1000:g}"
+        + (f" --network {args.network}" if args.network != "auto" else "")))
     (out / "summary.json").write_text(
         json.dumps(summary.to_json(), indent=2, sort_keys=True) + "\n")
     from scenarios.report.run import write_report  # the same report as a simulated run's
