@@ -33,7 +33,7 @@ from scenarios.cli.library import scenario_path
 from scenarios.cli.output import (add_json_file_flag, add_json_flag, human_console, print_json,
                                   write_json_file)
 
-COMMANDS = ("node", "cluster", "bench-live")
+COMMANDS = ("node", "cluster", "bench-live", "compare")
 NODE_CONFIG_FILE_BYTES_MAX = 64 * 1024
 CREDENTIALS_FILE_BYTES_MAX = 1024 * 1024
 PARENT_CHECK_S = 0.5  # how often a node started with --parent-pid looks for its parent
@@ -115,6 +115,19 @@ def add_parsers(sub) -> None:
                               "while the cluster runs, instead of the progress bar")
     cluster.add_argument("--quiet", action="store_true", help="no progress bar or table")
     add_json_flag(cluster, "the run's summary (summary.json)")
+    compare = sub.add_parser("compare", help="run a scenario simulated and live, and compare "
+                             "verdicts, evidence, domain figures and latency")
+    compare.add_argument("scenario", type=scenario_path,
+                         help="scenario file (TOML), or a library scenario by name")
+    compare.add_argument("--out", type=Path, help="output folder (default: a new "
+                         "runs/<file name>-compare-<n>/)")
+    compare.add_argument("--tick-ms", type=positive_float, default=2.0,
+                         help="milliseconds per live tick (default 2)")
+    compare.add_argument("--duration-s", type=positive_float,
+                         help="run this long live (sets ticks_max for both runs)")
+    compare.add_argument("--network", default="on", choices=("on", "off"),
+                         help="apply the network model to the live traffic (default on)")
+    add_json_flag(compare, "the comparison (comparison.json)")
     bench = sub.add_parser("bench-live", help="committed tx/s of live clusters, SIGKILL recovery")
     bench.add_argument("--quick", action="store_true", help="shorter runs")
     add_json_flag(bench, "the results")
@@ -126,6 +139,8 @@ def dispatch(args: argparse.Namespace) -> ExitCode:
         return cmd_node(args)
     if args.command == "cluster":
         return cmd_cluster(args)
+    if args.command == "compare":
+        return cmd_compare(args)
     return cmd_bench_live(args)
 
 
@@ -354,6 +369,52 @@ def cmd_cluster(args: argparse.Namespace) -> ExitCode:
     for line in expectation_failure(summary):
         err.print(line, markup=False)
     return ExitCode.EXPECTATION_FAILED
+
+
+def cmd_compare(args: argparse.Namespace) -> ExitCode:
+    """Exit 0 when the runs agree (verdicts equal, domain figures over the transactions both
+    committed equal or with a named cause), 1 when they do not, 2 for a bad scenario or
+    set-up."""
+    from rich.table import Table
+
+    from nodes.live.brokerconf import BrokerError
+
+    from scenarios.cli.output import new_run_folder, stderr_console
+    from scenarios.cluster.compare import compare
+    from scenarios.cluster.driver import ClusterError
+    from scenarios.spec.loader import ScenarioError, load_scenario
+    from scenarios.trade.workload import TradeError
+
+    console = human_console(args)
+    err = stderr_console()
+    try:
+        scenario = load_scenario(args.scenario)
+        if args.duration_s is not None:
+            scenario = scenario.with_overrides(
+                ticks_max=max(1, int(args.duration_s * 1000 / args.tick_ms)))
+        out = args.out or new_run_folder(Path("runs"), f"{Path(args.scenario).stem}-compare")
+        with console.status(f"{scenario.name}: simulated, then live..."):
+            result = compare(scenario, out, tick_ms=args.tick_ms, network=args.network)
+    except (ScenarioError, ClusterError, TradeError, BrokerError, ValueError) as exc:
+        err.print(f"error: {exc}", markup=False)
+        return ExitCode.USAGE
+    (out / "comparison.json").write_text(json.dumps(result.to_json(), indent=2,
+                                                    sort_keys=True, default=str) + "\n")
+    if args.json:
+        print_json(result.to_json())
+    else:
+        table = Table(title=f"{scenario.name}: simulated against live (tick {args.tick_ms:g} "
+                            f"ms; {result.common_txs} txs committed in both, "
+                            f"{result.sim_only_txs} sim only, {result.live_only_txs} live only)")
+        for column in ("figure", "simulated", "live", "", "cause of the difference"):
+            table.add_column(column)
+        for row in result.rows:
+            mark = "=" if row["equal"] else ("!" if row["judged"] and not row["cause"] else "~")
+            table.add_row(row["figure"], str(row["sim"]), str(row["live"]), mark, row["cause"])
+        console.print(table)
+        console.print(f"{'agree' if result.agrees else 'DISAGREE'}: verdicts and domain "
+                      f"figures over the common transactions; wrote {out / 'comparison.json'}")
+    return ExitCode.OK if result.agrees else ExitCode.EXPECTATION_FAILED
 
 
 def cmd_bench_live(args: argparse.Namespace) -> ExitCode:

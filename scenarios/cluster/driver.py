@@ -654,7 +654,7 @@ class LiveCluster(World):
 
     def _judge(self) -> dict:
         """Read every node's ledger and replay its commits through the World's oracles."""
-        ledgers = {}
+        ledgers = self.ledgers = {}  # kept for the sim-to-real comparison
         for nation in self.nations:
             path = self.out_dir / "nodes" / nation / LEDGER_EXPORT
             ledgers[nation] = read_ledger_export(path, self.genesis.chain_id) \
