@@ -304,22 +304,30 @@ async def _stop_when_orphaned(parent_pid: int, stop: asyncio.Event) -> None:
 # ---------------------------------------------------------------- chemtrace cluster
 
 
+def _live_scenario(args: argparse.Namespace):
+    """The scenario of `args.scenario`, with `--duration-s` turned into ticks_max."""
+    from scenarios.spec.loader import load_scenario
+
+    scenario = load_scenario(args.scenario)
+    if args.duration_s is not None:
+        scenario = scenario.with_overrides(
+            ticks_max=max(1, int(args.duration_s * 1000 / args.tick_ms)))
+    return scenario
+
+
 def cmd_cluster(args: argparse.Namespace) -> ExitCode:
     from nodes.live.brokerconf import BrokerError
 
     from scenarios.cli.output import (expectation_failure, new_run_folder, run_with_progress,
                                       stderr_console, summary_table)
     from scenarios.cluster.driver import ClusterError, LiveCluster
-    from scenarios.spec.loader import ScenarioError, load_scenario
+    from scenarios.spec.loader import ScenarioError
     from scenarios.trade.workload import TradeError
 
     console = human_console(args)
     err = stderr_console()
     try:
-        scenario = load_scenario(args.scenario)
-        if args.duration_s is not None:
-            scenario = scenario.with_overrides(
-                ticks_max=max(1, int(args.duration_s * 1000 / args.tick_ms)))
+        scenario = _live_scenario(args)
         credentials = None
         if args.credentials is not None:
             credentials = _read_json(args.credentials, CREDENTIALS_FILE_BYTES_MAX, "credentials")
@@ -382,16 +390,13 @@ def cmd_compare(args: argparse.Namespace) -> ExitCode:
     from scenarios.cli.output import new_run_folder, stderr_console
     from scenarios.cluster.compare import compare
     from scenarios.cluster.driver import ClusterError
-    from scenarios.spec.loader import ScenarioError, load_scenario
+    from scenarios.spec.loader import ScenarioError
     from scenarios.trade.workload import TradeError
 
     console = human_console(args)
     err = stderr_console()
     try:
-        scenario = load_scenario(args.scenario)
-        if args.duration_s is not None:
-            scenario = scenario.with_overrides(
-                ticks_max=max(1, int(args.duration_s * 1000 / args.tick_ms)))
+        scenario = _live_scenario(args)
         out = args.out or new_run_folder(Path("runs"), f"{Path(args.scenario).stem}-compare")
         with console.status(f"{scenario.name}: simulated, then live..."):
             result = compare(scenario, out, tick_ms=args.tick_ms, network=args.network)

@@ -16,9 +16,10 @@ The comparison has three parts:
   must be equal (`Comparison.agrees`);
 - domain figures over the transactions committed in BOTH runs: each run's canonical chain is
   replayed through a fresh chaincode and a fresh domain oracle, applying only the transactions
-  the other run also committed (a transaction is known by its kind, signer, nonce and payload:
-  the runs sign with different keys). These must be equal too, unless the difference has a
-  cause the comparison names (block times: a flag that depends on when a block was made);
+  the other run also committed (`chain_keys`: a custody event is known by its event id, any
+  other transaction by what it says, since the runs sign with different keys). These must be
+  equal too, unless the difference has a cause the comparison names (block times: a flag that
+  depends on when a block was made);
 - the rest, listed with their cause and not judged: heights and transactions committed, the
   domain figures over every transaction, the commit latency (ticks against milliseconds: a
   simulated network tick is 1 ms; a live tick is `tick_ms`, and the shim holds a message its
@@ -41,9 +42,19 @@ TIME_FLAGS = frozenset({"overdue", "late_report"})
 DOMAIN_KEYS = ("traced_complete_pct", "leaked_kg", "false_flags", "flags_by_kind")
 
 
-def tx_key(tx) -> tuple:
-    """A transaction by what it says, not who signed it with which key."""
-    return (tx.kind, tx.signer, tx.nonce, tx.payload)
+def chain_keys(world, chain: list[tuple[int, object]]) -> dict[bytes, tuple]:
+    """Each transaction of `chain` (by id) known the same way in both runs: a custody event by
+    its event id (its payload holds the times it was filed at, which differ), any other by
+    what it says (kind, signer, nonce, payload), not by who signed it with which key."""
+    chaincode = world.workload.new_chaincode()
+    keys = {}
+    for _, block in chain:
+        chaincode.begin_block(block.time_ticks)
+        for tx in block.txs:
+            result = chaincode.apply_tx(tx, block.time_ticks)
+            keys[tx.tx_id] = (("event", result.kind, result.event_id) if result.event_id
+                              else ("tx", tx.kind, tx.signer, tx.nonce, tx.payload))
+    return keys
 
 
 def canonical_chain(ledgers: dict, ticks: dict, honest) -> list[tuple[int, object]]:
@@ -88,6 +99,8 @@ class Comparison:
     common_txs: int = 0
     sim_only_txs: int = 0
     live_only_txs: int = 0
+    sim: object = None  # the two runs' RunSummary
+    live: object = None
 
     def add(self, figure: str, sim, live, judged: bool, cause: str = "") -> None:
         equal = sim == live
@@ -127,14 +140,14 @@ def compare(scenario: Scenario, out_dir: Path, *, tick_ms: float = DEFAULT_TICK_
     cluster = LiveCluster(scenario, out_dir / "live", "spawn", tick_ms=tick_ms, network=network,
                           clean=True)
     live = cluster.run(progress)
-    result = Comparison(scenario.name, tick_ms)
+    result = Comparison(scenario.name, tick_ms, sim=sim, live=live)
 
     sim_chain = canonical_chain(*_sim_chain(world), world.honest)
     live_ticks = {n: {h: t for h, (t, _, _) in cluster.commit_ticks[n].items()}
                   for n in cluster.nations}
     live_chain = canonical_chain(cluster.ledgers, live_ticks, cluster.honest)
-    sim_keys = {tx_key(tx) for _, b in sim_chain for tx in b.txs}
-    live_keys = {tx_key(tx) for _, b in live_chain for tx in b.txs}
+    sim_ids, live_ids = chain_keys(world, sim_chain), chain_keys(cluster, live_chain)
+    sim_keys, live_keys = set(sim_ids.values()), set(live_ids.values())
     common = sim_keys & live_keys
     result.common_txs, result.sim_only_txs = len(common), len(sim_keys - live_keys)
     result.live_only_txs = len(live_keys - sim_keys)
@@ -146,9 +159,8 @@ def compare(scenario: Scenario, out_dir: Path, *, tick_ms: float = DEFAULT_TICK_
     result.add("nations named by evidence", sorted({e["nation"] for e in sim.evidence}),
                sorted({e["nation"] for e in live.evidence}), True)
     # Domain figures over the transactions both committed: must be equal, or have a cause.
-    in_both = (lambda tx: tx_key(tx) in common)
-    sim_common = domain_over(world, sim_chain, in_both)
-    live_common = domain_over(cluster, live_chain, in_both)
+    sim_common = domain_over(world, sim_chain, lambda tx: sim_ids[tx.tx_id] in common)
+    live_common = domain_over(cluster, live_chain, lambda tx: live_ids[tx.tx_id] in common)
     for key in DOMAIN_KEYS:
         cause = ""
         if key == "flags_by_kind":

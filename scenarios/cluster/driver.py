@@ -241,6 +241,7 @@ class LiveCluster(World):
             n: {} for n in self.nations}
         self.canonical_ids: dict[int, str] = {}
         self.proposed: dict[str, object] = {}
+        self._proposal_digests: dict[int, None] = {}  # insertion-ordered, bounded
         self._next_canonical = 1
         self._gap_since: float | None = None
         self.canonical_skipped = 0
@@ -516,7 +517,9 @@ class LiveCluster(World):
                 await asyncio.sleep(0.2)
         root = self.topics.root
         topics = [(f"{root}/+/status", 1), (f"{root}/+/msg", 1)]
-        if self.twinned:  # a twin's proposals go to its half of the peers, one by one
+        if self.byzantine:
+            # A Byzantine node may send its proposals peer by peer (an equivocator's two
+            # versions, a twin's halves): the driver must see those blocks too.
             topics.append((f"{root}/+/to/+", 1))
         await client.subscribe(topics)
 
@@ -546,7 +549,7 @@ class LiveCluster(World):
             return
         channel, nation = parsed
         if channel in ("msg", "to"):
-            if bytes(payload[:2]) == PROPOSAL_PREFIX:
+            if bytes(payload[:2]) == PROPOSAL_PREFIX and self._seen_proposal(payload):
                 try:
                     proposal = decode(self.genesis.chain_id, bytes(payload))
                 except WireError:
@@ -571,6 +574,18 @@ class LiveCluster(World):
         for height, tick, via, block_id in commits:
             self.commit_ticks[nation].setdefault(height, (tick, via, block_id))
             self.canonical_ids.setdefault(height, block_id)
+
+    def _seen_proposal(self, payload: bytes) -> bool:
+        """False for the same bytes seen again (a proposal sent peer by peer comes once a
+        peer): decoding them again would cost a block's decoding each."""
+        if self.byzantine:
+            digest = hash(bytes(payload))
+            if digest in self._proposal_digests:
+                return False
+            self._proposal_digests[digest] = None
+            if len(self._proposal_digests) > 4 * PROPOSALS_KEPT_MAX:
+                self._proposal_digests.pop(next(iter(self._proposal_digests)))
+        return True
 
     async def _wait_for_nodes(self) -> None:
         """Until every started node has published a status, or the epoch plus a margin."""
