@@ -137,9 +137,18 @@ def test_broker_restart_nodes_reconnect_and_go_on_without_losing_blocks(tmp_path
         assert late and min(late) > max(before)
 
 
-def test_cluster_refuses_byzantine_behaviours_with_a_fix(tmp_path):
-    scenario = load_scenario(LIBRARY / "equivocate-f.toml")
-    with pytest.raises(ClusterError, match="equivocate.*chemtrace run"):
+FORK_OF_TWO = """
+[[behaviour]]
+nations = ["CHN", "MEX"]
+kind = "fork"
+"""
+
+
+def test_cluster_refuses_behaviours_that_cannot_run_live_with_a_fix(tmp_path):
+    # Byzantine behaviours run live (tests/live/test_live_byzantine.py), but not a coalition
+    # whose members share one mind.
+    scenario = load_scenario(scenario_file(tmp_path, "fork-two", 2000, FORK_OF_TWO))
+    with pytest.raises(ClusterError, match="fork coalition.*share one mind.*chemtrace run"):
         LiveCluster(scenario, tmp_path / "run", "spawn")
 
 
@@ -151,8 +160,8 @@ def test_cluster_refuses_a_private_mode_with_a_fix(tmp_path):
 
 
 def test_cluster_command_line_errors_exit_2(tmp_path, capsys):
-    assert main(["cluster", str(LIBRARY / "equivocate-f.toml"), "--broker", "spawn", "--out",
-                 str(tmp_path)]) == 2
+    assert main(["cluster", str(scenario_file(tmp_path, "fork-two", 2000, FORK_OF_TWO)),
+                 "--broker", "spawn", "--out", str(tmp_path / "run")]) == 2
     assert "chemtrace run" in capsys.readouterr().err
     assert main(["cluster", str(LIBRARY / "live-four.toml"), "--broker", "http://x",
                  "--out", str(tmp_path / "x"), "--quiet"]) == 2
