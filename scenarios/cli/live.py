@@ -33,7 +33,7 @@ from scenarios.cli.library import scenario_path
 from scenarios.cli.output import (add_json_file_flag, add_json_flag, human_console, print_json,
                                   write_json_file)
 
-COMMANDS = ("node", "cluster", "bench-live", "compare")
+COMMANDS = ("node", "cluster", "compare", "bench-live")
 NODE_CONFIG_FILE_BYTES_MAX = 64 * 1024
 CREDENTIALS_FILE_BYTES_MAX = 1024 * 1024
 PARENT_CHECK_S = 0.5  # how often a node started with --parent-pid looks for its parent
