@@ -103,6 +103,9 @@ def read_fault_plan(path: Path) -> dict:
                 raise ValueError(f"behaviour {b['kind']} is not run by a node process")
         for peer, link in raw.get("links", {}).items():
             LinkParams.from_json(link)
+        int(raw.get("seed", 0))
+        for nation in {n for b in raw.get("behaviours", []) for n in b["nations"]}:
+            node_faults(raw, nation, lambda: 0, 1.0)  # every field and param, as a node reads it
     except (OSError, ValueError, TypeError, AttributeError, KeyError) as exc:
         raise FaultPlanError(f"{path}: cannot read the fault plan: {exc}") from None
     return raw

@@ -190,6 +190,15 @@ kind = "{kind}"
     path.write_text(json.dumps({"behaviours": [{"kind": "crash", "nations": ["CHN"]}]}))
     with pytest.raises(FaultPlanError, match="not run by a node process"):
         read_fault_plan(path)
+    # A damaged plan is refused whole, naming the file, before the node starts.
+    for damaged in ({"behaviours": [{"kind": "delay", "nations": ["CHN"]}]},
+                    {"behaviours": [{"kind": "delay", "nations": ["CHN"], "from_tick": 0,
+                                     "until_tick": None, "params": {"ticks": "many"}}]},
+                    {"behaviours": [], "links": {"USA": {"loss_probability": 2}}},
+                    {"behaviours": [], "seed": "x"}, ["not", "an", "object"]):
+        path.write_text(json.dumps(damaged))
+        with pytest.raises(FaultPlanError, match=str(path)):
+            read_fault_plan(path)
     assert twin_half(["USA", "MEX", "CAN"], False) == ["CAN", "MEX"]
     assert twin_half(["USA", "MEX", "CAN"], True) == ["USA"]
 
