@@ -270,6 +270,7 @@ class LiveRuntime:
                           "step": getattr(getattr(e.first, "step", None), "name", "PROPOSE"
                                           ).lower()}
                          for e in node.evidence[:STATUS_EVIDENCE_MAX]],
+            "evidence_count": len(node.evidence),  # the list above stops at 64
             "mempool": len(node.mempool),
             "published": self.transport.published,
             "published_by_qos": list(self.transport.published_by_qos),

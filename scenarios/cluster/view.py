@@ -72,7 +72,8 @@ class ClusterView:
                           f"{r['heights']:.1f}", f"{r['received']:,.0f}",
                           f"{r['published']:,.0f}", f"{_drops(status):,}",
                           f"{top[0]} ({top[1]:,})" if top else "",
-                          f"{_backlog(status):,}", str(len(status.get("evidence", []))))
+                          f"{_backlog(status):,}",
+                          f"{status.get('evidence_count', len(status.get('evidence', []))):,}")
         return table
 
 

@@ -71,7 +71,8 @@ def test_the_live_view_shows_heights_rates_and_drops():
             "evidence": []}
     view.update({"USA": base}, 10.0, 5000)
     later = {**base, "height": 14, "received": 300, "published": 90, "round": 1,
-             "dropped": {"duplicate": 3, "link_loss": 7}, "evidence": [{"nation": "CHN"}]}
+             "dropped": {"duplicate": 3, "link_loss": 7}, "evidence": [{"nation": "CHN"}] * 64,
+             "evidence_count": 70}  # the status lists 64 records at most; the count is whole
     view.update({"USA": later}, 12.0, 6000)
     assert view.rates("USA") == {"heights": 2.0, "received": 100.0, "published": 20.0,
                                  "dropped": 4.0}
@@ -80,6 +81,6 @@ def test_the_live_view_shows_heights_rates_and_drops():
     text = console.export_text()
     row = next(line for line in text.splitlines() if "USA" in line)
     assert [cell.strip() for cell in row.split("│")[1:-1]] == [
-        "USA", "14", "1", "2.0", "100", "20", "10", "link_loss (7)", "3", "1"]
+        "USA", "14", "1", "2.0", "100", "20", "10", "link_loss (7)", "3", "70"]
     assert "tick 6,000" in text
     assert not view.due(12.1) and view.due(12.6)
