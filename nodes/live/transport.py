@@ -104,6 +104,7 @@ from nodes.live.shim import LinkShim, SenderFaults
 PAYLOAD_BYTES_MAX = MESSAGE_BYTES_MAX
 CONTROL_BYTES_MAX = 64 * 1024
 OUTBOX_MESSAGES_MAX = 20_000
+HELD_MESSAGES_MAX = 20_000  # messages the shim may hold for their links' delays at once
 PUBLISH_WINDOW = 64
 READ_PACKETS_PER_EVENT_MAX = 512
 RECONNECT_DELAY_S_MIN = 0.05
@@ -394,6 +395,11 @@ class Transport:
                     self._count("link_loss")
                     return
                 if delays != [0.0]:
+                    if self.held + len(delays) > HELD_MESSAGES_MAX:
+                        # A flood must not pile up in timers before the inbound queue's own
+                        # bounds and rates judge it.
+                        self._count("held_full")
+                        return
                     loop = asyncio.get_running_loop()
                     item = Inbound(channel, nation, bytes(payload))
                     for delay_s in delays:

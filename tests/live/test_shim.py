@@ -10,6 +10,7 @@ import random
 import pytest
 
 from nodes.live.shim import LinkParams, LinkShim, SenderFaults, Window, link_seed
+from nodes.live import transport
 from nodes.live.transport import BrokerUrl, Topics, Transport
 
 from scenarios.sim.network import Network
@@ -150,6 +151,11 @@ def test_transport_loses_holds_and_duplicates_per_link():
         # submissions and control are not links: the shim leaves them alone
         t.accept(topics.submit("USA"), b"\x01")
         assert t.held == 0
+        # a flood is not held beyond the bound: the excess is dropped and counted
+        t.held = transport.HELD_MESSAGES_MAX
+        t.accept(topics.msg("CAN"), b"\x01vote")
+        assert t.dropped["held_full"] == 1
+        t.held = 0
     asyncio.run(go())
 
 
