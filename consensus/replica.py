@@ -591,10 +591,13 @@ class Replica:
             # in every case remember it as the valid value.
             self._fired.add((36, r))
             changed = (self.valid_round, self.valid_value_id) != (r, proposal.value_id)
-            if changed and self.valid_round >= 0:
-                self._cover("valid_update")
-            self.valid_value, self.valid_value_id = proposal.value, proposal.value_id
-            self.valid_round = r
+            if self.rules is not None and not self.rules.line36_tracks_valid(self):
+                changed = False
+            else:
+                if changed and self.valid_round >= 0:
+                    self._cover("valid_update")
+                self.valid_value, self.valid_value_id = proposal.value, proposal.value_id
+                self.valid_round = r
             if self.step is Step.PREVOTE:
                 self._cover("lock")
                 if self.locked_round >= 0 and self.locked_value_id != proposal.value_id:

@@ -3,10 +3,10 @@
 This module owns the few decisions of algorithm 1 (arXiv 1807.04938) that a variant of the
 protocol might make differently: what a proposer proposes again (line 15), whether a fresh
 proposal gets our prevote (line 22), whether a re-proposal is backed by its polka and gets our
-prevote (line 28), which valid round the rules read off a proposal, and which tallies decide a
-height (line 49). `Rules` holds the paper's answers; `Replica(..., rules=None)` uses exactly
-these answers, inlined where they run on every message, so the honest replica pays nothing for
-the seam.
+prevote (line 28), which valid round the rules read off a proposal, whether a polka updates the
+valid value (line 36), and which tallies decide a height (line 49). `Rules` holds the paper's
+answers; `Replica(..., rules=None)` uses exactly these answers, inlined where they run on every
+message, so the honest replica pays nothing for the seam.
 
 A `Rules` subclass changes one judgement and nothing else: the replica still owns its state,
 its timeouts, its write-ahead record and the order in which rules fire. Each method receives
@@ -61,6 +61,12 @@ class Rules:
         """Line 28: prevote a backed re-proposal if valid and our lock is not newer than it."""
         return valid and (replica.locked_round <= proposal.valid_round
                           or replica.locked_value_id == proposal.value_id)
+
+    def line36_tracks_valid(self, replica: Replica) -> bool:
+        """Line 36: whether a polka for a valid proposal, seen in the replica's current step,
+        makes it the valid value. The paper: in every step from prevote on (a precommit step
+        included, where the replica no longer locks)."""
+        return True
 
     def decision_tallies(self, replica: Replica, round_: int) -> tuple[VoteTally | None, ...]:
         """Line 49: the tallies, in order, of which the first with 2f+1 votes for the round's

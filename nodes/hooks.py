@@ -32,7 +32,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
-    from consensus import Proposal, Rules, TimeoutConfig, ValidatorSet, Vote
+    from consensus import Proposal, Rules, TimeoutConfig, ValidatorSet, Vote, WalRecord
     from nodes.chain.block import Block, CommittedBlock
     from nodes.node import Action, Node
     from nodes.wire.messages import SyncRequest
@@ -44,7 +44,7 @@ class NodeHooks:
     Built once, when the node's replica is built (never again: a later change of hooks keeps
     the replica it has):
 
-    - `replica_validators`, `replica_timeouts`, `replica_rules`
+    - `replica_validators`, `replica_timeouts`, `replica_rules`, `restored_record`
 
     Each time, in the order the node meets them:
 
@@ -79,8 +79,9 @@ class NodeHooks:
     `valid()` is applied."""
 
     skipped_checks: frozenset[str] = frozenset()
-    """Checks of valid() (names of nodes.node.VALIDITY_CHECKS) the node does not make: a
-    mutant's way to remove one. Empty: every check, as the honest node."""
+    """Checks the node does not make: a mutant's way to remove one. Names of valid()'s checks
+    (nodes.node.VALIDITY_CHECKS) or of the checks on a synced block's commit certificate
+    (nodes.chain.ledger.CERTIFICATE_CHECKS). Empty: every check, as the honest node."""
 
     # ------------------------------------------------------------ the replica, once
 
@@ -98,6 +99,11 @@ class NodeHooks:
         """The judgements of lines 15, 22, 28 and 49 the replica applies (consensus/rules.py);
         None for the paper's own."""
         return None
+
+    def restored_record(self, node: Node, record: WalRecord | None) -> WalRecord | None:
+        """The write-ahead record the node's replica restarts from: the one its storage holds,
+        with the others' messages in it signature-checked (None: a fresh start)."""
+        return record
 
     # ------------------------------------------------------------ what the node sends
 

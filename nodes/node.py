@@ -333,13 +333,14 @@ class Node:
         self.mempool = Mempool(self.config.mempool_txs_max)
         self.dropped: dict[str, int] = {}
         validators, timeouts, rules = self.validators, self.config.timeouts, None
+        record = self._checked_wal(self.storage.wal)
         if hooks is not None:
             validators = hooks.replica_validators(self, validators)
             timeouts = hooks.replica_timeouts(self, timeouts)
             rules = hooks.replica_rules(self)
+            record = hooks.restored_record(self, record)
         self.replica = Replica(self.me, validators, _weakly(self.valid), timeouts,
-                               height=self.ledger.height + 1,
-                               wal=self._checked_wal(self.storage.wal), rules=rules)
+                               height=self.ledger.height + 1, wal=record, rules=rules)
         self.evidence: list[Evidence] = []
         self._seen: OrderedDict[bytes, None] = OrderedDict()
         self._ahead_since: int | None = None
@@ -800,9 +801,11 @@ class Node:
                     self._check_genesis(response.responder, block)
                 self._drop("sync_gap", "sync_response", out)
                 break
-            error = (None if self.hooks is not None and not self.hooks.check_certificates
+            hooks = self.hooks
+            error = (None if hooks is not None and not hooks.check_certificates
                      else certificate_error(self.chain_id, self.validators, self._keys,
-                                            self.verifier, block, certificate))
+                                            self.verifier, block, certificate,
+                                            hooks.skipped_checks if hooks is not None else ()))
             if error is not None or not self.valid(block.height, block):
                 self._drop("bad_certificate" if error else "invalid_block", "sync_response", out)
                 break

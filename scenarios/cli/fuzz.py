@@ -36,7 +36,8 @@ COVERAGE_LABELS = {
     "unlock": "locks released by a later polka", "valid_update": "valid values moved",
     "round_skip": "round skips", "reproposal": "re-proposals with a valid round",
     "restart_locked": "restarts holding a lock", "state_sync": "blocks by state sync",
-    "evidence": "equivocation evidence"}
+    "evidence": "equivocation evidence", "crash_point": "crashes at a protocol point",
+    "prompt_heights": "heights judged for a prompt decision"}
 HASH_LINE = re.compile(r"^#\s*trace_sha256:\s*([0-9a-f]{64})\s*$", re.M)
 CLASS_LINE = re.compile(r"^#\s*node_class:\s*([\w.]+:[\w.]+)\s*$", re.M)
 
@@ -69,6 +70,11 @@ def add_parsers(sub) -> None:
                          "(locks moved or released, valid values moved, re-proposals, restarts "
                          "with a lock) with hypothesis's targeting; changes the sequence a "
                          "seed draws")
+    fz.add_argument("--prompt-decisions", action="store_true",
+                    help="also judge every scenario by the first-correct-proposer oracle: "
+                         "after the last fault, with no Byzantine nation and no loss, each "
+                         "height is decided in the first round whose proposer is correct "
+                         "([expect] prompt_decisions)")
     fz.add_argument("--workers", type=positive, default=1,
                     help="processes to search in (default 1); each runs whole chunks of the "
                          "seed's scenario sequence, and the failure reported is the first in "
@@ -121,9 +127,11 @@ def cmd_fuzz(args: argparse.Namespace) -> ExitCode:
     for stale in ("counterexample.toml", "trace.jsonl"):  # from an earlier run in this folder
         (out / stale).unlink(missing_ok=True)
     command = fuzz_command(args.seed, nations, byzantine, budget_s, max_heights, out,
-                           args.max_scenarios, args.workers, args.dask, args.steer)
+                           args.max_scenarios, args.workers, args.dask, args.steer,
+                           args.prompt_decisions)
     kwargs = dict(budget_s=budget_s, max_scenarios=args.max_scenarios, seed=args.seed,
                   workers=args.workers, dask_address=args.dask, steer=args.steer,
+                  prompt=args.prompt_decisions,
                   nations=nations,
                   byzantine=byzantine, max_heights=max_heights, shrink_budget_s=shrink_budget_s,
                   trace_path=out / "trace.jsonl")
@@ -187,7 +195,8 @@ def _search(args: argparse.Namespace, kwargs: dict, console, budget_s: float, ba
 
 def fuzz_command(seed: int, nations: tuple[int, int], byzantine: str, budget_s: float,
                  max_heights: int, out: Path, max_scenarios: int | None = None,
-                 workers: int = 1, dask: str | None = None, steer: bool = False) -> str:
+                 workers: int = 1, dask: str | None = None, steer: bool = False,
+                 prompt: bool = False) -> str:
     budget = "" if math.isinf(budget_s) else f"--budget-s {budget_s:g} "
     if max_scenarios is not None:
         budget += f"--max-scenarios {max_scenarios} "
@@ -197,6 +206,8 @@ def fuzz_command(seed: int, nations: tuple[int, int], byzantine: str, budget_s: 
         budget += f"--dask {shlex.quote(dask)} "
     if steer:
         budget += "--steer "
+    if prompt:
+        budget += "--prompt-decisions "
     return (f"chemtrace fuzz {budget}--seed {seed} --nations "
             f"{nations[0]}..{nations[1]} --byzantine {byzantine} --max-heights {max_heights} "
             f"--out {shlex.quote(str(out))}")

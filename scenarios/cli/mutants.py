@@ -49,6 +49,9 @@ def add_parsers(sub) -> None:
                    help="only these mutants (default: all of " + ", ".join(MUTANTS) + ")")
     p.add_argument("--no-honest", action="store_true",
                    help="skip the control run of the honest protocol")
+    p.add_argument("--prompt-decisions", action="store_true",
+                   help="also judge by the first-correct-proposer oracle, as chemtrace fuzz "
+                        "--prompt-decisions")
     add_json_flag(p, "the table, with each shrunk counterexample,")
     add_json_file_flag(p, "the table, with each shrunk counterexample,")
 
@@ -74,7 +77,8 @@ def cmd_mutants(args: argparse.Namespace) -> ExitCode:
         result = run_benchmark(args.budget_s or math.inf, args.seed, args.nations, names,
                                honest=not args.no_honest, progress=progress,
                                shrink_budget_s=args.shrink_s,
-                               max_scenarios=args.max_scenarios, workers=args.workers)
+                               max_scenarios=args.max_scenarios, workers=args.workers,
+                               prompt=args.prompt_decisions)
     except ValueError as exc:
         stderr_console().print(f"error: {exc}")
         return ExitCode.USAGE

@@ -12,8 +12,8 @@ or more of the mutants of `scenarios/faults/mutants.py`:
   invalid signatures; two different blocks to the two halves of its peers. Honest nodes drop
   them (bad_signature); a node that does not check signatures decides them.
 - `ForgeSyncHooks` (`forge_sync`) answers state-sync requests with fabricated blocks under
-  forged, empty or stolen certificates, and after each commit pushes the block it committed
-  (with its true certificate) and a fabricated next block to every peer. Honest nodes drop the
+  forged, empty, stolen or own-signed certificates, and after each commit pushes the
+  block it committed (with its true certificate) and a fabricated next block to every peer. Honest nodes drop the
   fabrication (bad_certificate); a node that skips the certificate check commits it.
 - `ForkHooks` (`fork`) is a coalition that tries to make two honest nations decide different
   values, with the classic split of Tendermint's safety proof: see `ForkCoalition`.
@@ -44,7 +44,7 @@ from nodes.wire.messages import (
 
 from scenarios.faults.base import BehaviourHooks
 
-CERTIFICATE_MODES = ("forged", "empty", "stolen")
+CERTIFICATE_MODES = ("forged", "empty", "stolen", "own")
 FORK_MODES = ("lock_quorum", "prevote_victim", "lock_one", "lock_quorum_fake")
 PLANS_KEPT_HEIGHTS = 4
 PLAN_ROUND_MAX = 2  # plans open only in the first rounds of a height
@@ -138,6 +138,9 @@ class ForgeSyncHooks(BehaviourHooks):
             certificate = tuple(Vote(Step.PRECOMMIT, height, v.round, block.block_id, v.voter,
                                      v.signature)
                                 for v in node.ledger.get(height - 1).certificate)
+        elif mode == "own":
+            # One genuine precommit for the fabrication, the forger's own: short of 2/3.
+            certificate = (node.sign(Vote(Step.PRECOMMIT, height, 0, block.block_id, node.me)),)
         else:
             certificate = tuple(Vote(Step.PRECOMMIT, height, 0, block.block_id, voter,
                                      forged_signature(height, block.block_id, voter))

@@ -18,7 +18,9 @@ A mutant changes one rule, the way real BFT bugs do, through one declared hook p
   from the mutation and never from a copying slip;
 - quorum arithmetic (`replica_validators`): a `ValidatorSet` subclass;
 - timeouts (`replica_timeouts`);
-- node glue: a check the node skips (`check_signatures`, `check_certificates`).
+- what a restart reads back from the write-ahead record (`restored_record`);
+- node glue: a check the node skips (`check_signatures`, `check_certificates`, or one named
+  check of valid() or of a synced block's certificate, `skipped_checks`).
 
 Each class's docstring names the adversary (a behaviour kind of `schema.BEHAVIOURS`, or a
 network condition the fuzzer's strategies draw) that exposes it. `MUTANTS` lists them by name.
@@ -28,7 +30,9 @@ The benchmark that fuzzes each of them is `scenarios/search/mutants.py` (`chemtr
 
 from __future__ import annotations
 
-from consensus import Rules, TimeoutConfig, ValidatorSet
+import dataclasses
+
+from consensus import Rules, Step, TimeoutConfig, ValidatorSet
 from nodes import NodeHooks
 
 
@@ -153,6 +157,44 @@ class ProposerIgnoresLock(Mutant):
     rules_class = _ProposerIgnoresLockRules
 
 
+class _ValidOnlyWhilePrevotingRules(Rules):
+    def line36_tracks_valid(self, replica):
+        return replica.step is Step.PREVOTE
+
+
+class ValidValueOnlyWhilePrevoting(Mutant):
+    """Line 36 updates the valid value only in the prevote step, where it also locks: a polka
+    seen after precommitting nil (its prevote timeout expired first) is forgotten. As the next
+    proposer the nation proposes a fresh value, which the nations locked on the polka's value
+    refuse, so a round whose proposer is correct is lost: a bug that only delays decisions.
+    Exposed by a polka that reaches the next proposer late (jitter, loss or a slow link), and
+    judged by the first-correct-proposer oracle (`--prompt-decisions`) or, where the delay
+    repeats, the liveness bound."""
+
+    name = "valid_value_only_while_prevoting"
+    description = "line 36 sets the valid value only in the prevote step, not after precommitting"
+    rules_class = _ValidOnlyWhilePrevotingRules
+
+
+class RestartForgetsStep(Mutant):
+    """A restart resumes its round at the propose step, without its votes of that round: the
+    write-ahead record's step and latest votes are not read back (as if the node wrote its
+    record after sending, and crashed in between). Back in the round it votes again, and may
+    vote otherwise: a prevote for the proposal after a nil one, or nil after a prevote for it.
+    Exposed by a crash just after a vote (the strategies' crash points) and judged by the
+    accountability oracle: evidence of equivocation against a nation that is honest and never
+    lost its disk."""
+
+    name = "restart_forgets_step"
+    description = "a restart resumes its round at the propose step, its votes of the round lost"
+
+    def restored_record(self, node, record):
+        if record is None:
+            return None
+        kept = tuple(v for v in record.own_votes if v.round < record.round)
+        return dataclasses.replace(record, step=Step.PROPOSE, own_votes=kept)
+
+
 class TimeoutsNeverGrow(Mutant):
     """timeout_X(r) = X_base for every round. Once latency exceeds the base timeouts, no round
     ever lasts long enough to decide: the liveness argument after GST needs timeouts that grow.
@@ -188,6 +230,94 @@ class SyncWithoutCertificate(Mutant):
     check_certificates = False
 
 
+class _HeadCountValidators(ValidatorSet):
+    """Every voter counts 1, whatever its power: quorums of more than 2/3 of the nations."""
+
+    def power(self, voter: str) -> int:
+        return 1 if voter in self else 0
+
+    def has_quorum(self, power: int) -> bool:
+        return 3 * power > 2 * len(self.powers)
+
+    def has_skip(self, power: int) -> bool:
+        return 3 * power > len(self.powers)
+
+
+class QuorumCountsNations(Mutant):
+    """Vote tallying by head count: 2f+1 nations make a quorum, whatever power they hold. With
+    unequal powers the light nations decide alone (USA 3, MEX 1, CAN 1, CHN 1: three light
+    votes are 3 of 6). The certificate they store is short of 2/3 of the power, which the
+    validity oracle checks on every commit; any scenario with unequal powers exposes it."""
+
+    name = "quorum_counts_nations"
+    description = "tallies votes by head count: more than 2/3 of the nations, not of the power"
+
+    def replica_validators(self, node, validators: ValidatorSet) -> ValidatorSet:
+        return _HeadCountValidators(validators.powers)
+
+
+class _StuckProposerValidators(ValidatorSet):
+    def proposer(self, height: int, round_: int) -> str:
+        return super().proposer(height, 0)
+
+
+class ProposerIgnoresRound(Mutant):
+    """Proposer selection forgets the round: round r of height h has round 0's proposer. While
+    that nation is down (a crash, a mute or a partitioned nation) no round of the height gets
+    a proposal, so the height is never decided: exposed by a crash of the proposer of the next
+    height, which the strategies draw."""
+
+    name = "proposer_ignores_round"
+    description = "every round of a height has round 0's proposer (rotation ignores the round)"
+
+    def replica_validators(self, node, validators: ValidatorSet) -> ValidatorSet:
+        return _StuckProposerValidators(validators.powers)
+
+
+NEVER_TICKS = 10**12
+
+
+class NoPrecommitTimeout(Mutant):
+    """Line 47's timeout never fires: after 2f+1 precommits of mixed values (some nil, some for
+    the proposal) a nation waits in the round for good. Exposed by loss or a partition that
+    splits a round's precommits, so that no value has 2f+1 and nobody decides."""
+
+    name = "no_precommit_timeout"
+    description = "timeout_precommit never fires: a round with split precommits is never left"
+
+    def replica_timeouts(self, node, timeouts: TimeoutConfig) -> TimeoutConfig:
+        return TimeoutConfig(timeouts.propose_base_ticks, timeouts.propose_delta_ticks,
+                             timeouts.prevote_base_ticks, timeouts.prevote_delta_ticks,
+                             NEVER_TICKS, 0)
+
+
+def _skipping(base: type[Mutant], check: str, description: str) -> type[Mutant]:
+    """A mutant class that removes `check`, named no_<check>_check."""
+    return type(f"{base.__name__}_{check}", (base,), {"__module__": __name__,
+        "name": f"no_{check}_check", "check": check, "description": description,
+        "skipped_checks": frozenset({check}), "__doc__": base.__doc__})
+
+
+class SkipsCertificateCheck(Mutant):
+    """State sync checks a synced block's certificate without one of its checks (a name of
+    nodes.chain.ledger.CERTIFICATE_CHECKS). Exposed by the `forge_sync` adversary with the
+    certificate mode that fails only that check (`forged`: precommits from every validator with
+    invalid signatures; `own`: the forger's own genuine precommit alone): the mutant's nations
+    apply the fabricated block, and the validity oracle flags its certificate. The node computes its
+    application alone: its chain may leave the honest one."""
+
+    shares_application = False
+    check = ""
+
+
+CERTIFICATE_MUTANTS = tuple(
+    _skipping(SkipsCertificateCheck, check, f"state sync does not check {what}")
+    for check, what in (
+        ("cert_signature", "the signatures of a certificate's precommits"),
+        ("cert_power", "that a certificate's voters hold more than 2/3 of the power"),
+    ))
+
+
 class SkipsValidityCheck(Mutant):
     """valid() without one of its checks (a name of nodes.node.VALIDITY_CHECKS). Exposed by
     the `invalid_block` adversary with that check: its block fails only that check, so the
@@ -199,14 +329,8 @@ class SkipsValidityCheck(Mutant):
     check = ""
 
 
-def _skips(check: str, what: str) -> type[SkipsValidityCheck]:
-    return type(f"Skips_{check}", (SkipsValidityCheck,), {"__module__": __name__,
-        "name": f"no_{check}_check", "check": check,
-        "description": f"valid() does not check {what}",
-        "skipped_checks": frozenset({check}), "__doc__": SkipsValidityCheck.__doc__})
-
-
-VALIDITY_MUTANTS = tuple(_skips(check, what) for check, what in (
+VALIDITY_MUTANTS = tuple(_skipping(SkipsValidityCheck, check, f"valid() does not check {what}")
+                         for check, what in (
     ("prev_hash", "that the block extends its tip"),
     ("proposer", "that the block's proposer is a genesis nation"),
     ("app_hash", "the block's application hash against its own state"),
@@ -217,9 +341,10 @@ VALIDITY_MUTANTS = tuple(_skips(check, what) for check, what in (
 ))
 
 # Module attributes, so that a mutant pickles by name (fuzzing with --workers sends the class).
-globals().update({m.__name__: m for m in VALIDITY_MUTANTS})
+globals().update({m.__name__: m for m in VALIDITY_MUTANTS + CERTIFICATE_MUTANTS})
 
 MUTANTS: dict[str, type[Mutant]] = {m.name: m for m in (
     Quorum2f, NoLocking, UnlockOnHigherRound, IgnoreValidRound, NoSignatureCheck,
     CommitOnPrevotes, ProposerIgnoresLock, TimeoutsNeverGrow, SyncWithoutCertificate,
+    ValidValueOnlyWhilePrevoting, RestartForgetsStep, QuorumCountsNations, ProposerIgnoresRound, NoPrecommitTimeout, *CERTIFICATE_MUTANTS,
     *VALIDITY_MUTANTS)}

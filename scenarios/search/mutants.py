@@ -64,12 +64,14 @@ def run_benchmark(budget_s: float, seed: int = 0, nations: tuple[int, int] = NAT
                   names: list[str] | None = None, honest: bool = True,
                   progress: Callable[[str, MutantRow], None] | None = None,
                   shrink_budget_s: float | None = None, differential: bool = True, *,
-                  max_scenarios: int | None = None, workers: int = 1) -> dict:
+                  max_scenarios: int | None = None, workers: int = 1,
+                  prompt: bool = False) -> dict:
     """Fuzz every mutant (and, as a control, the honest node) with the same budget and seed.
 
     The budget is `max_scenarios` scenarios per mutant when given (the table is then the same
     on any machine for one seed, however loaded), and `budget_s` seconds (math.inf: none),
-    whichever ends first; `workers` processes search each (fuzz's --workers).
+    whichever ends first; `workers` processes search each (fuzz's --workers); `prompt` adds the
+    first-correct-proposer oracle to every scenario (fuzz's --prompt-decisions).
 
     A mutant is killed when the fuzzer finds a scenario it fails, which the fuzzer then shrinks
     for at most `shrink_budget_s` (default: the search budget). With `differential` (the
@@ -98,7 +100,7 @@ def run_benchmark(budget_s: float, seed: int = 0, nations: tuple[int, int] = NAT
         judge = DifferentialJudge(None) if differential and hooks is not None else None
         result = fuzz(budget_s, seed, nations=nations, byzantine="below", honest_hooks=hooks,
                       shrink_budget_s=shrink, judge=judge, max_scenarios=max_scenarios,
-                      workers=workers)
+                      workers=workers, prompt=prompt)
         row = _row(name, description, result)
         row.honest_also_failed = judge.reference_failures if judge is not None else 0
         rows.append(row)
@@ -112,6 +114,7 @@ def run_benchmark(budget_s: float, seed: int = 0, nations: tuple[int, int] = NAT
         "budget_s": None if math.isinf(budget_s) else budget_s,
         "max_scenarios": max_scenarios,
         "workers": workers,
+        "prompt_decisions": prompt,
         "shrink_budget_s": shrink,
         "seed": seed,
         "nations": list(nations),

@@ -13,8 +13,10 @@ what matters):
   ticks or for the whole run, with params drawn from the kind's schema; among them `mutate`, the
   ByzzFuzz message mutations (round +/- 1, height +/- 1, value swapped, omitted);
 - crashes with a restart (sometimes from a wiped disk), or for good within the fault budget,
+  at a tick or at a protocol point (just after persisting, locking or precommitting),
   and slow nations (`delay`);
-- partitions between groups of nations for round-sized windows, both ways or one way;
+- partitions between groups of nations for round-sized windows, both ways or one way, some
+  of them Twins-style: cutting only the proposals and votes of chosen rounds (and heights);
 - the network: latency from 1 to 250 ticks, jitter, loss, duplication, reordering, slow or
   lossy links, and a burst of loss for a window (for half of the fork coalitions, no loss);
 - the workload: a few transactions per hundred ticks;
@@ -88,12 +90,19 @@ REBROADCAST_RANGE = (100, 1000)
 # finish. Without it the drawn bases were above the delay in 2 of 430 live draws, and the
 # timeouts_never_grow mutant survived 367 scenarios. Shrinks to "not drawn" (0).
 SHORT_PROPOSE_ODDS = 3
+CUT_ROUNDS_MAX = 3  # round partitions name rounds 0 to this
 COALITION_RUN = 2
 # One draw in COALITION_ODDS opens with a fork coalition (one in two when a pair fits): often
 # enough for the fork's modes to come up, rarely enough to leave the Byzantine budget to the
 # other kinds most of the time.
 COALITION_ODDS = 4
 FINE = 1000  # positions and lengths of windows are drawn in thousandths of their range
+# The kinds whose broken blocks exercise the checks of valid() and of a synced certificate
+# are drawn BREAKER_WEIGHT times as often as the others: only the adversary's own proposals
+# (invalid_block) or sync answers (forge_sync) carry the broken block, and at one weight in
+# eleven kinds the no_app_hash_check and no_committed_tx_check mutants survived 2,711 scenarios.
+BLOCK_BREAKERS = frozenset({BehaviourKind.INVALID_BLOCK, BehaviourKind.FORGE_SYNC})
+BREAKER_WEIGHT = 3
 # Kinds that are not Byzantine but still faults the strategy draws.
 CRASH, DELAY = BehaviourKind.CRASH, BehaviourKind.DELAY
 FORK = BehaviourKind.FORK
@@ -172,10 +181,11 @@ def _timeout_ticks(consensus: dict, step: str, round_: int) -> int:
 
 
 def scenarios(nations: tuple[int, int] = (4, 10), byzantine: str = "below",
-              weights: bool = True, heights: int = DEFAULT_HEIGHTS
+              weights: bool = True, heights: int = DEFAULT_HEIGHTS, prompt: bool = False
               ) -> st.SearchStrategy[Scenario]:
-    """Whole scenarios (see the module docstring)."""
-    return scenario_docs(nations, byzantine, weights, heights).map(doc_to_scenario)
+    """Whole scenarios (see the module docstring); `prompt` also asks each for the
+    first-correct-proposer oracle (`[expect] prompt_decisions`)."""
+    return scenario_docs(nations, byzantine, weights, heights, prompt).map(doc_to_scenario)
 
 
 def doc_to_scenario(doc: dict) -> Scenario:
@@ -185,7 +195,7 @@ def doc_to_scenario(doc: dict) -> Scenario:
 
 
 def scenario_docs(nations: tuple[int, int] = (4, 10), byzantine: str = "below",
-                  weights: bool = True, heights: int = DEFAULT_HEIGHTS
+                  weights: bool = True, heights: int = DEFAULT_HEIGHTS, prompt: bool = False
                   ) -> st.SearchStrategy[dict]:
     """The documents behind `scenarios`: plain dicts, as tomllib reads a scenario file."""
     lo, hi = nations
@@ -197,7 +207,13 @@ def scenario_docs(nations: tuple[int, int] = (4, 10), byzantine: str = "below",
     if heights < 1:
         raise ValueError("heights must be at least 1")
     kinds = tuple(k for k in schema.BYZANTINE_KINDS if k in BEHAVIOURS)
-    return _docs(_Parts(lo, hi, byzantine, weights, heights, kinds))
+    docs = _docs(_Parts(lo, hi, byzantine, weights, heights, kinds))
+    return docs.map(_asking_prompt) if prompt else docs
+
+
+def _asking_prompt(doc: dict) -> dict:
+    doc["expect"]["prompt_decisions"] = True
+    return doc
 
 
 class _Parts:
@@ -218,9 +234,22 @@ class _Parts:
         self.indices = st.lists(self.index, max_size=NATIONS_MAX)
         self.few_indices = st.lists(self.index, max_size=2)
         self.pairs = st.lists(st.tuples(self.index, self.index), max_size=2)
-        self.kind_lists = st.lists(st.sampled_from(kinds), min_size=1, max_size=2, unique=True)
+        weighted = kinds + tuple(k for k in kinds if k in BLOCK_BREAKERS) * (BREAKER_WEIGHT - 1)
+        self.kind_lists = st.lists(st.sampled_from(weighted), min_size=1, max_size=2,
+                                   unique=True)
         self.params = {kind: _params(kind) for kind in kinds}
         self.delay_ticks = st.integers(1, 2 * LATENCY_MAX_TICKS)
+        # Crashes at a protocol point (just after persisting, locking or precommitting) test
+        # what a restarted node remembers; "tick" (the shrink target) is the plain crash.
+        self.crash_point = st.sampled_from(schema.CRASH_POINTS)
+        # A partition may cut only some rounds' consensus messages (1), at some heights (2):
+        # per round, a different split of the nations, as in Twins; 0, the plain partition,
+        # is the shrink target. Rounds 0 to 3 of the first heights, where the faults are.
+        self.round_cut = st.integers(0, 2)
+        self.cut_rounds = st.lists(st.integers(0, CUT_ROUNDS_MAX), min_size=1, max_size=3,
+                                   unique=True)
+        self.cut_heights = st.lists(st.integers(1, heights + 2), min_size=1, max_size=2,
+                                    unique=True)
         self.partition_count = st.integers(0, PARTITIONS_MAX)
         self.direction = st.sampled_from(schema.PARTITION_DIRECTIONS)
         self.txs = st.integers(0, 20)
@@ -390,14 +419,20 @@ def _docs(draw, parts: _Parts) -> dict:
         b = {"nations": [code], "kind": CRASH}
         if start:
             b["from_tick"] = start
+        params = {}
         if until is None:
             budget -= weight
         else:
             b["until_tick"] = until
             ends.append(until)
             if (mode == "third" or weight <= budget) and draw(st.booleans()):
-                b["params"] = {"wipe": True}
+                params["wipe"] = True
                 budget -= weight
+        at = draw(parts.crash_point)
+        if at != "tick":
+            params["at"] = at
+        if params:
+            b["params"] = params
         behaviours.append(b)
     # -- slow nations
     for code in _pick(draw(parts.few_indices), codes) if not solo else ():
@@ -421,6 +456,11 @@ def _docs(draw, parts: _Parts) -> dict:
         direction = draw(parts.direction)
         if direction != "both":
             p["direction"] = direction
+        cut = draw(parts.round_cut)
+        if cut:  # a Twins-style round partition: only these rounds' (and heights') messages
+            p["rounds"] = sorted(draw(parts.cut_rounds))
+            if cut == 2:
+                p["heights"] = sorted(draw(parts.cut_heights))
         partitions.append(p)
         ends.append(until)
 

@@ -116,6 +116,7 @@ class Network:
         # For each partition: nation -> side index (unlisted nations share one extra side), and
         # the direction it blocks.
         self._partitions = []
+        self._round_partitions = []
         for p in partitions:
             side = {n: len(p.groups) for n in nations}
             for i, group in enumerate(p.groups):
@@ -124,25 +125,29 @@ class Network:
             direction = getattr(p, "direction", "both")
             if direction not in DIRECTIONS:
                 raise ValueError(f"unknown partition direction {direction!r}")
-            self._partitions.append((p.from_tick, p.until_tick, side, len(p.groups), direction))
+            cut = (p.from_tick, p.until_tick, side, len(p.groups), direction)
+            rounds = getattr(p, "rounds", ())
+            if rounds:
+                self._round_partitions.append((frozenset(rounds), frozenset(p.heights), cut))
+            else:
+                self._partitions.append(cut)
         self.partitioned = bool(self._partitions)  # False: `blocked` is always False
+        # False: `round_blocked` is always False, and the world does not ask it
+        self.round_partitioned = bool(self._round_partitions)
 
     # ------------------------------------------------------------------ partitions
 
     def blocked(self, src: str, dst: str, tick: int) -> bool:
         """Whether a partition active at `tick` stops messages from src to dst."""
-        for from_tick, until_tick, side, others, direction in self._partitions:
-            if from_tick <= tick and (until_tick is None or tick < until_tick):
-                s, d = side.get(src, others), side.get(dst, others)
-                if s == d:
-                    continue
-                if direction == "both":
-                    return True
-                if direction == "outbound" and s == 0:
-                    return True
-                if direction == "inbound" and d == 0:
-                    return True
-        return False
+        return any(_cuts(cut, src, dst, tick) for cut in self._partitions)
+
+    def round_blocked(self, src: str, dst: str, tick: int, height: int, round_: int) -> bool:
+        """Whether a round partition active at `tick` stops a consensus message of (height,
+        round_) from src to dst (a Twins-style schedule: the nations a round's messages may
+        reach)."""
+        return any(round_ in rounds and (not heights or height in heights)
+                   and _cuts(cut, src, dst, tick)
+                   for rounds, heights, cut in self._round_partitions)
 
     # ------------------------------------------------------------------ links
 
@@ -202,3 +207,35 @@ class Network:
                 delay += rng.randint(1, REORDER_HOLD_FACTOR * latency)
             out.append(now + max(1, delay))
         return out
+
+
+    def worst_after(self, tick: int, nations: tuple[str, ...]) -> tuple[int, float]:
+        """(the longest delay in ticks, the highest loss) of any link for a message sent at or
+        after `tick`: latency plus jitter, plus the longest reorder hold where messages may be
+        held back. Partitions are not counted (their end is a fault's end)."""
+        first = max(0, bisect.bisect_right(self._epoch_ticks, tick) - 1)
+        delay, loss = 0, 0.0
+        for epoch_tick in self._epoch_ticks[first:]:
+            at = max(epoch_tick, tick)
+            for src in nations:
+                for dst in nations:
+                    if src == dst:
+                        continue
+                    s = self.link(src, dst, at)
+                    hold = REORDER_HOLD_FACTOR * s.latency_ticks if s.reorder_probability else 0
+                    delay = max(delay, s.latency_ticks + s.jitter_ticks + hold)
+                    loss = max(loss, s.loss_probability)
+        return delay, loss
+
+
+def _cuts(cut: tuple, src: str, dst: str, tick: int) -> bool:
+    """Whether one partition (from_tick, until_tick, side, others, direction) stops a message
+    from src to dst at `tick`."""
+    from_tick, until_tick, side, others, direction = cut
+    if tick < from_tick or (until_tick is not None and tick >= until_tick):
+        return False
+    s, d = side.get(src, others), side.get(dst, others)
+    if s == d:
+        return False
+    return (direction == "both" or (direction == "outbound" and s == 0)
+            or (direction == "inbound" and d == 0))

@@ -7,7 +7,14 @@ Safety (checked online, on every commit by an honest nation):
   holds no transaction twice, is no earlier than the block below it, and its app_hash is the
   state its committer had before applying it (the ledger itself refuses a block at the wrong
   height or on the wrong previous hash);
-- integrity: no transaction is committed twice on one nation's chain.
+- integrity: no transaction is committed twice on one nation's chain;
+- accountability (judged at the end, scenarios/sim/world.py `_framed`): no evidence of
+  equivocation names a nation that is honest and never restarted from a wiped disk.
+
+Prompt decisions (judged at the end, when `[expect] prompt_decisions = true`; see
+`judge_prompt_decisions`): the paper's sharper termination argument, that after GST, with
+timeouts above the message delays, a height is decided in the first round whose proposer is
+correct.
 
 Liveness (judged at the end): the nations that are up and honest commit a height above the
 highest height any honest nation had at the last fault's end (GST), within `liveness_ticks_max`
@@ -19,6 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from consensus import Step, TimeoutConfig, ValidatorSet
 from nodes import CommittedBlock, Genesis, VerifyCache, certificate_error
 
 VIOLATIONS_MAX = 1000
@@ -39,6 +47,7 @@ class SafetyOracle:
     chains: dict[str, list[bytes]] = field(default_factory=dict)
     repeats: dict[tuple[bytes, bytes], list[tuple[str, int]]] = field(default_factory=dict)
     times: dict[int, int] = field(default_factory=dict)  # height -> first committed time_ticks
+    rounds: dict[int, int] = field(default_factory=dict)  # height -> its certificate's round
 
     # The process's shared VerifyCache (World passes it when Speedups.verify_cache is on), or
     # None for a private one. Sharing keeps "each signature checked once per process": the
@@ -61,6 +70,8 @@ class SafetyOracle:
         if known is None:
             self.canonical[height] = block.block_id
             self.first_committer[height] = nation
+            if committed.certificate:
+                self.rounds[height] = committed.certificate[0].round
         elif known != block.block_id:
             found.append({"kind": "agreement", "height": height, "tick": tick,
                           "nations": [self.first_committer[height], nation],
@@ -192,3 +203,99 @@ def liveness_verdict(commits: dict[str, list[tuple[int, int]]], correct: list[st
         f"the run ended at tick {ticks_run:,}, before the liveness window ({bound_ticks:,} ticks "
         f"after the last fault began or ended, at tick {last:,}) closed at tick "
         f"{window_end:,}: run {window_end - ticks_run:,} more ticks (--ticks-max {window_end})")
+
+
+@dataclass(frozen=True)
+class PromptJudgement:
+    """What `judge_prompt_decisions` found: the heights it judged, those decided late (each a
+    violation record), and why it judged none when it could not apply."""
+
+    applies: bool
+    why: str
+    judged: tuple[int, ...] = ()
+    late: tuple[dict, ...] = ()
+
+
+def judge_prompt_decisions(rounds: dict[int, int], commits: dict[str, list[tuple[int, int]]],
+                           correct: list[str], byzantine: tuple[str, ...],
+                           validators: ValidatorSet, timeouts: TimeoutConfig,
+                           from_tick: int, delay_ticks: int, loss: float) -> PromptJudgement:
+    """The paper's termination argument as an oracle (arXiv 1807.04938, section 4): after GST,
+    with timeouts above the message delays, every correct nation decides in the first round
+    whose proposer is correct.
+
+    `rounds` maps each decided height to the round of its certificate; `commits` is each
+    nation's (tick, height) commits; `correct` the nations up and honest at the end; the network
+    after `from_tick` (the last fault's start or end) delays a message at most `delay_ticks`
+    and loses at most `loss` of what it carries.
+
+    It applies only where its argument holds in this model, and says so otherwise:
+    - no Byzantine nation (an equivocator or a fork coalition may cost rounds by design);
+    - nothing lost after the last fault (a lost message waits for a resend, `rebroadcast_ticks`
+      later, whatever the timeouts);
+    - a height is judged only if every correct nation entered it (committed the height below,
+      by consensus or by state sync) at or after `from_tick`: a height begun before then may
+      carry locks and valid values whose polka a proposer never saw, and the node re-sends
+      those only once its round stalls (nodes/node.py), which the argument does not know.
+    For a judged height, with S the spread of the nations' entry ticks (at least one delay D),
+    round r "has timeouts above the delays" when timeout_propose(r) > S + D (the last to enter
+    still gets the proposal of the first), timeout_prevote(r) > S + 2D (every correct prevote
+    arrives before anyone gives up on a polka) and, after round 0, timeout_precommit(r-1) > S + D
+    (the proposer of r enters it only once every prevote of round r-1 has reached it, so its
+    valid value is at least as recent as any correct lock: without this the honest protocol
+    loses round r whenever a polka of r-1 reached a locker before the next proposer). The expected round is the first whose
+    proposer is correct and whose timeouts are above the delays; a height decided in a later
+    round is a violation, reported with both rounds and the expected round's proposer."""
+    if byzantine:
+        return PromptJudgement(False, f"not applied: Byzantine nations ({', '.join(byzantine)})")
+    if loss > 0:
+        return PromptJudgement(False, f"not applied: links lose up to {loss:g} of messages "
+                                      f"after the last fault (tick {from_tick})")
+    if not correct:
+        return PromptJudgement(False, "not applied: no nation is up and honest at the end")
+    entered: dict[int, dict[str, int]] = {}
+    for nation in correct:
+        for tick, height in commits.get(nation, []):
+            entered.setdefault(height + 1, {}).setdefault(nation, tick)
+    for nation in correct:
+        if from_tick == 0:
+            entered.setdefault(1, {})[nation] = 0
+    judged, late = [], []
+    for height in sorted(rounds):
+        ticks = entered.get(height, {})
+        if len(ticks) < len(correct) or min(ticks.values()) < from_tick:
+            continue
+        spread = max(max(ticks.values()) - min(ticks.values()), delay_ticks)
+        expected = _first_prompt_round(height, correct, validators, timeouts, spread,
+                                       delay_ticks)
+        if expected is None:
+            continue
+        judged.append(height)
+        got = rounds[height]
+        if got > expected:
+            proposer = validators.proposer(height, expected)
+            late.append({"kind": "prompt", "height": height, "expected_round": expected,
+                         "decided_round": got, "proposer": proposer,
+                         "reason": f"height {height} was decided in round {got}, not in round "
+                                   f"{expected}, whose proposer {proposer} is correct and "
+                                   f"whose timeouts exceed the delays (entry spread {spread} "
+                                   f"ticks, delay {delay_ticks})"})
+    why = (f"judged {len(judged)} height(s) entered by every correct nation after tick "
+           f"{from_tick}; {len(late)} decided late")
+    return PromptJudgement(True, why, tuple(judged), tuple(late))
+
+
+PROMPT_ROUNDS_MAX = 64
+
+
+def _first_prompt_round(height: int, correct: list[str], validators: ValidatorSet,
+                        timeouts: TimeoutConfig, spread: int, delay: int) -> int | None:
+    honest = set(correct)
+    for round_ in range(PROMPT_ROUNDS_MAX):
+        if (validators.proposer(height, round_) in honest
+                and timeouts.ticks(Step.PROPOSE, round_) > spread + delay
+                and timeouts.ticks(Step.PREVOTE, round_) > spread + 2 * delay
+                and (round_ == 0
+                     or timeouts.ticks(Step.PRECOMMIT, round_ - 1) > spread + delay)):
+            return round_
+    return None

@@ -43,7 +43,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-_OPTIONAL = ("reproduce", "live", "exception", "reference_failed")
+_OPTIONAL = ("prompt_decisions", "reproduce", "live", "exception", "reference_failed")
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,9 @@ class RunSummary:
     liveness_verdict: str = "not judged"
     # Protocol events of the honest nations (consensus.COVERAGE_EVENTS, state syncs, evidence).
     coverage: dict = dataclasses.field(default_factory=dict)
+    # The first-correct-proposer oracle, when [expect] prompt_decisions asked for it: applied,
+    # why, heights_judged, late (scenarios/sim/oracles.py judge_prompt_decisions).
+    prompt_decisions: dict | None = None
     trace_sha256: str | None = None
     trace_lines: int | None = None
     reproduce: str | None = None

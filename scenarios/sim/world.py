@@ -41,7 +41,7 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Callable
 
-from consensus import COVERAGE_EVENTS, TimeoutConfig
+from consensus import COVERAGE_EVENTS, Step, TimeoutConfig
 from nodes import (
     Committed,
     Delivered,
@@ -60,16 +60,17 @@ from nodes import (
 from nodes.chain.identity import Identity
 from nodes.chain.identity import VERIFY_CACHE_ENTRIES_MAX
 from nodes.app.shared import SharedApplication
-from nodes.wire.messages import DECODE_CACHE_ENTRIES_MAX, DecodeCache
+from nodes.wire.messages import DECODE_CACHE_ENTRIES_MAX, DecodeCache, MessageKind
 
 from scenarios.spec.loader import Scenario
 from scenarios.sim.fleet import Fleet
 from scenarios.sim.network import Network
 from scenarios.sim.summary import RunSummary
 from scenarios.sim.oracles import (LIVENESS_NOT_JUDGED, LIVENESS_OK, LIVENESS_STALLED,
-                                   SafetyOracle, liveness_verdict)
+                                   PromptJudgement, SafetyOracle, judge_prompt_decisions,
+                                   liveness_verdict)
 from scenarios.sim.rng import Streams
-from scenarios.spec.schema import BYZANTINE_KINDS
+from scenarios.spec.schema import BYZANTINE_KINDS, BehaviourKind
 from scenarios.sim.trace import Trace
 from scenarios.sim.workload import Workload
 
@@ -92,6 +93,7 @@ class QueueKind(IntEnum):
 # there is. `QueueKind(kind)` names one.
 DELIVER, WAKE, SUBMIT, CRASH, RESTART, WORKLOAD, DELIVER_MANY = (int(k) for k in QueueKind)
 TWIN = "~"  # the twin of nation X runs as instance "X~"
+CONSENSUS_KINDS = frozenset({MessageKind.PROPOSAL, MessageKind.PREVOTE, MessageKind.PRECOMMIT})
 PROGRESS_EVERY_EVENTS = 4096
 SPACETIME_HEIGHTS_MAX = 3
 SPACETIME_MESSAGES_MAX = 2000
@@ -194,8 +196,13 @@ class World:
         self.armed: dict[str, int | None] = {n: None for n in self.instances}
         self.behaviour_rng = self.streams.get("behaviour")
         self.suppressed = 0
+        self._crash_points: dict[str, list] = {}  # nation -> crashes at a protocol point
+        self._wal_seen: dict[str, object] = {}  # instance -> the last record they looked at
         self.network = Network(scenario.network, scenario.partitions, self.nations,
                                self.streams.get("network"))
+        if self.network.round_partitioned:  # else a delivery pays nothing for them
+            self._deliver_across_rounds = self._deliver
+            self._deliver = self._round_partitioned_deliver
         self.workload_rng = self.streams.get("workload")
         self.trace = Trace(trace_path)
         self.safety = SafetyOracle(
@@ -402,7 +409,9 @@ class World:
             for nation in b.nations:
                 if nation not in self.nations:
                     continue  # opted out: it has no node to crash
-                if b.from_tick == 0:
+                if b.params.get("at", "tick") != "tick":
+                    self._watch_crash_point(nation, b)
+                elif b.from_tick == 0:
                     down_at_start.add(nation)
                 else:
                     self._push(b.from_tick, CRASH, nation)
@@ -447,6 +456,41 @@ class World:
             self._up_honest = None
             self.incarnation[instance] += 1
             self.trace.write({"t": self.now, "ev": "crash", "node": instance})
+
+    def _watch_crash_point(self, nation: str, behaviour) -> None:
+        """A crash at a protocol point (`at`): `_act` becomes `_act_at_crash_points` for this
+        world, which reads each node's write-ahead record after each of its steps; a world
+        with no such crash pays nothing."""
+        if self.fleet is not None:
+            raise ValueError(f"a crash at a protocol point (at = {behaviour.params['at']!r}) "
+                             f"needs the nodes in this process; it cannot run on a fleet")
+        self._crash_points.setdefault(nation, []).append(behaviour)
+        self._act = self._act_at_crash_points
+
+    def _act_at_crash_points(self, instance: str, actions: list) -> None:
+        """`_act`, after checking whether the node just reached a point it is to crash at: on
+        a new write-ahead record (`persist`), one holding a new lock (`lock`), the step's
+        actions are lost with the node; on a new precommit of its own (`precommit`) they go
+        out first."""
+        points = self._crash_points.get(instance)  # a twin instance ("X~") has none
+        if points:
+            record = self.storage[instance].wal
+            before = self._wal_seen.get(instance)
+            if record is not before:
+                self._wal_seen[instance] = record
+                for b in points:
+                    at = b.params["at"]
+                    if not b.active(self.now) or not _reached(at, before, record):
+                        continue
+                    points.remove(b)
+                    self.coverage["crash_point"] = self.coverage.get("crash_point", 0) + 1
+                    self.trace.write({"t": self.now, "ev": "crash_point", "node": instance,
+                                      "at": at, "h": record.height, "r": record.round})
+                    if at == "precommit":
+                        World._act(self, instance, actions)
+                    self._crash(instance)
+                    return
+        World._act(self, instance, actions)
 
     def _count_coverage(self, node) -> None:
         """Add a node's protocol events (its replica's `coverage`) to the run's, as it goes
@@ -523,6 +567,16 @@ class World:
                                    round_))
         self.trace.deliver(now, src, dst, kind, height, round_)
         self._act(dst, node.on_bytes(data, now))
+
+    def _round_partitioned_deliver(self, src: str, dst: str, data: bytes, kind: str,
+                                   height: int, round_: int) -> None:
+        """`_deliver`, once a round partition ([[partition]] rounds) has had its say: a
+        proposal or vote of a cut round between two sides is dropped."""
+        if kind in CONSENSUS_KINDS and self.network.round_blocked(
+                self.nation_of[src], self.nation_of[dst], self.now, height, round_):
+            self._drop_net(src, dst, kind, "round_partition")
+            return
+        self._deliver_across_rounds(src, dst, data, kind, height, round_)
 
     def _watched_deliver(self, src: str, dst: str, data: bytes, kind: str, height: int,
                          round_: int) -> None:
@@ -802,10 +856,14 @@ class World:
         # expected. Below it, any violation is a bug.
         expected = 3 * self.byzantine_power_fraction >= 1 - 1e-12
         violations = [dict(v, expected=expected) for v in self.safety.violations]
+        violations.extend(dict(v, expected=expected) for v in self._framed())
         safety_ok = not violations
         if verdict == LIVENESS_STALLED:
             violations.append({"kind": "liveness", "reason": liveness_why, "gst_tick": gst,
                                "expected": expected})
+        prompt = self._prompt_decisions() if s.expect.get("prompt_decisions") else None
+        if prompt is not None:
+            violations.extend(dict(v, expected=expected) for v in prompt.late)
         heights = max(self.safety.canonical, default=0)
         txs = sum(self.canonical_txs.values())
         lat = sorted(self.latencies_ticks)
@@ -816,7 +874,8 @@ class World:
         want_liveness = s.expect["liveness"]
         # A run that did not judge liveness cannot meet an [expect] that asks for a verdict.
         expect_ok = safety_as_expected and (want_liveness == "any"
-                                             or liveness_ok is want_liveness)
+                                             or liveness_ok is want_liveness) and not (
+            prompt is not None and prompt.late and not expected)
         return RunSummary(sections=self.workload.summary(), **{
             "scenario": s.name,
             "source": s.source,
@@ -853,11 +912,39 @@ class World:
             "signature_cache_hits": self.verifier.hits,
             "events": self.events,
             "coverage": self._coverage_at_end(),
+            "prompt_decisions": None if prompt is None else {
+                "applied": prompt.applies, "why": prompt.why, "heights_judged": len(prompt.judged),
+                "late": len(prompt.late)},
         })
 
+    def _framed(self) -> list[dict]:
+        """Accountability: evidence of equivocation against a nation that is honest and never
+        restarted from a wiped disk. Such a nation signs one vote per step and keeps it across
+        restarts in its write-ahead record, so evidence against it means a correct node voted
+        twice: a bug of the honest protocol, or of what a restart remembers."""
+        wiped = {n for b in self.scenario.behaviours
+                 if b.kind == BehaviourKind.CRASH and b.params.get("wipe") for n in b.nations}
+        return [{"kind": "accountability", "height": e["height"], "tick": e["tick"],
+                 "nation": e["nation"],
+                 "reason": f"evidence of equivocation against {e['nation']} (round {e['round']} "
+                           f"{e['step']}, seen by {e['seen_by']}), an honest nation that never "
+                           f"lost its disk"}
+                for e in self.evidence if e["nation"] in self.honest and e["nation"] not in wiped]
+
+    def _prompt_decisions(self) -> PromptJudgement:
+        """The first-correct-proposer oracle (`oracles.judge_prompt_decisions`) on this run."""
+        since = self.last_fault_tick()
+        delay, loss = self.network.worst_after(since, self.nations)
+        for b in self.scenario.behaviours:  # a slowed nation that stays slow after the faults
+            if b.kind == BehaviourKind.DELAY and (b.until_tick is None or b.until_tick > since):
+                delay += b.params["ticks"]
+        return judge_prompt_decisions(self.safety.rounds, self.commits, self.correct_nations(),
+                                      self.byzantine, self.genesis.validators,
+                                      self.node_config.timeouts, since, delay, loss)
+
     def _coverage_at_end(self) -> dict[str, int]:
-        """Every protocol event of the run (COVERAGE_EVENTS, then state syncs and evidence),
-        zero included, in a fixed order."""
+        """Every protocol event of the run (COVERAGE_EVENTS, then state syncs, evidence and
+        crashes at a protocol point), zero included, in a fixed order."""
         counts = dict(self.coverage)
         for node in self.nodes.values():
             replica = getattr(node, "replica", None)
@@ -865,7 +952,22 @@ class World:
                 for event, count in replica.coverage.items():
                     counts[event] = counts.get(event, 0) + count
         counts["evidence"] = len(self.evidence)
-        return {e: counts.get(e, 0) for e in (*COVERAGE_EVENTS, "state_sync", "evidence")}
+        return {e: counts.get(e, 0) for e in (*COVERAGE_EVENTS, "state_sync", "evidence",
+                                               "crash_point")}
+
+
+def _reached(at: str, before, record) -> bool:
+    """Whether the write-ahead record went from `before` to `record` (a new one) at crash
+    point `at`: any write (persist), a new lock (lock), a new precommit of its own (precommit)."""
+    if at == "persist":
+        return True
+    if at == "lock":
+        return record.locked_round >= 0 and (
+            before is None or (before.height, before.locked_round, before.locked_value_id)
+            != (record.height, record.locked_round, record.locked_value_id))
+    known = set(before.own_votes) if before is not None else set()
+    return any(getattr(v, "step", None) is Step.PRECOMMIT and v not in known
+               for v in record.own_votes)  # own_votes holds its proposals too
 
 
 def _nation(instance: str) -> str:

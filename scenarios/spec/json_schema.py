@@ -67,6 +67,8 @@ def _key(k: Key) -> dict:
         out.update(type="array", items={"type": "string"})
         if k.choices is not None:
             out["items"]["enum"] = list(k.choices)
+    elif t == "list[int]":
+        out.update(type="array", items={"type": "integer", **bounds})
     elif t == "list[list[str]]":
         out.update(type="array", items={"type": "array", "items": {"type": "string"}})
     elif t == "safety":

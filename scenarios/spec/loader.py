@@ -32,6 +32,8 @@ class Partition:
     from_tick: int
     until_tick: int | None
     direction: str = "both"  # or "outbound" / "inbound", relative to groups[0]
+    rounds: tuple[int, ...] = ()  # a round partition: only consensus messages of these rounds
+    heights: tuple[int, ...] = ()  # ... and of these heights (empty: all)
 
 
 @dataclass(frozen=True)
@@ -202,6 +204,16 @@ class _Checker:
             ok = isinstance(value, bool)
         elif t == "list[str]":
             ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        elif t == "list[int]":
+            ok = isinstance(value, list) and all(
+                isinstance(v, int) and not isinstance(v, bool) for v in value)
+            if ok:
+                for i, item in enumerate(value):  # type: ignore[arg-type]
+                    if not k.minimum <= item <= k.maximum:  # type: ignore[operator]
+                        raise self.fail(f"{path}[{i}]", f"{item} is out of range",
+                                        f"Use values from {k.minimum} to {k.maximum}, e.g. "
+                                        f"{k.example}")
+                return list(value)  # type: ignore[arg-type]
         elif t == "safety":
             ok = isinstance(value, bool) or value == "any"
         elif t == "params":
@@ -300,8 +312,14 @@ class _Checker:
                 raise self.fail(f"{path}.groups", "no groups",
                                 'Write groups = [["USA", "MEX"], ["CAN", "CHN"]].')
             self._window(p, path)
+            if p["heights"] and not p["rounds"]:
+                raise self.fail(f"{path}.heights", "heights without rounds",
+                                "Name the rounds to cut too, e.g. rounds = [0], or remove "
+                                "heights.")
             partitions.append(Partition(tuple(tuple(g) for g in p["groups"]), p["from_tick"],
-                                        p["until_tick"], p["direction"]))
+                                        p["until_tick"], p["direction"],
+                                        tuple(sorted(set(p["rounds"]))),
+                                        tuple(sorted(set(p["heights"])))))
 
         behaviours = []
         for i, b in enumerate(t["behaviour"]):

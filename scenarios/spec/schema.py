@@ -18,7 +18,7 @@ REQUIRED = object()
 
 @dataclass(frozen=True)
 class Key:
-    type: str  # "str", "int", "float", "bool", "list[str]", "list[list[str]]"
+    type: str  # "str", "int", "float", "bool", "list[str]", "list[int]", "list[list[str]]"
     default: object
     doc: str
     example: str
@@ -70,11 +70,24 @@ PRIVACY_MODES = ("plaintext", "lane-private", "committed-quantities")
 
 # Each behaviour kind, what it does, and its params (name -> Key). Byzantine kinds wrap an honest
 # node and rewrite what it sends or how it judges; corrupt kinds bend the records officials file.
+# The highest round a round partition may name ([[partition]] rounds).
+ROUND_PARTITION_ROUND_MAX = 1000
+
+# Where a crash may strike (the crash behaviour's `at`): at a tick, or at a protocol point.
+CRASH_POINTS = ("tick", "persist", "lock", "precommit")
+
 BEHAVIOURS: dict[str, tuple[str, dict]] = {
-    "crash": ("Stops at from_tick; with until_tick, restarts from its persisted state (or, with "
+    "crash": ("Stops at from_tick (or, with `at`, at its first such protocol point from "
+              "from_tick on); with until_tick, restarts from its persisted state (or, with "
               "wipe, from nothing) and catches up by state sync.", {
                   "wipe": Key("bool", False, "Restart with no blocks and no write-ahead record.",
-                              "params = { wipe = true }")}),
+                              "params = { wipe = true }"),
+                  "at": Key("str", "tick", "tick: at from_tick. persist: right after it writes "
+                            "its write-ahead record, before what it was about to send goes "
+                            "out. lock: the same, at the write that takes a new lock (its "
+                            "precommit never leaves). precommit: right after a precommit of its "
+                            "own went out. A point not reached before until_tick is no crash.",
+                            'params = { at = "lock" }', choices=CRASH_POINTS)}),
     "opt_out": ("Not in the consortium: no node, no vote, no records; shipments through it go "
                 "dark. With mode = \"records_only\" it votes but files none of its own records. "
                 "Applies to the whole run.", {
@@ -138,9 +151,11 @@ BEHAVIOURS: dict[str, tuple[str, dict]] = {
                    "the fabrications.", {
                        "certificate": Key("str", "forged", "forged: precommits from every "
                                           "validator with invalid signatures; empty: none; "
-                                          "stolen: the real precommits of the block below.",
+                                          "stolen: the real precommits of the block below, "
+                                          "relabelled for the fabrication; own: the "
+                                          "forger's own signed precommit alone.",
                                           'params = { certificate = "empty" }',
-                                          choices=("forged", "empty", "stolen")),
+                                          choices=("forged", "empty", "stolen", "own")),
                        "push": Key("bool", True, "Also push fabricated blocks unasked, after "
                                    "each commit.", "params = { push = false }")}),
     "fork": ("The fork nations collude to split the honest nations, as the safety proof "
@@ -357,6 +372,13 @@ SCHEMA: dict[str, Table] = {
                              "others are dropped, the reverse pass. One-way partitions only cut "
                              "links that touch the first group.", 'direction = "outbound"',
                              choices=PARTITION_DIRECTIONS),
+            "rounds": Key("list[int]", [], "A Twins-style round partition: only the proposals "
+                          "and votes of these consensus rounds are cut (resends and relays "
+                          "included), between from_tick and until_tick; every other message "
+                          "passes. Empty: every message.", "rounds = [0, 1]", minimum=0,
+                          maximum=ROUND_PARTITION_ROUND_MAX),
+            "heights": Key("list[int]", [], "With rounds: only at these heights (empty: every "
+                           "height).", "heights = [2, 3]", minimum=1, maximum=TICKS_MAX_LIMIT),
         },
         array=True,
     ),
@@ -567,6 +589,14 @@ SCHEMA: dict[str, Table] = {
                                     "shown; a stall still runs to ticks_max. The fuzzer sets "
                                     "it to keep its runs short.", "liveness_heights = 5",
                                     minimum=0, maximum=1_000_000),
+            "prompt_decisions": Key("bool", False, "true: every height that every up, honest "
+                                    "nation entered after the last fault is decided in the "
+                                    "first round whose proposer is up and honest and whose "
+                                    "timeouts exceed the message delays (the paper's "
+                                    "termination argument; a `prompt` violation otherwise). "
+                                    "Applies only with no Byzantine nation and no loss after "
+                                    "the last fault; the summary says when it did not apply.",
+                                    "prompt_decisions = true"),
         },
     ),
 }

@@ -82,8 +82,9 @@ def test_below_mode_often_draws_a_propose_timeout_shorter_than_any_message_delay
     scenario that promises liveness, no proposal can arrive within the round-0 propose timeout.
     Drawn as `chemtrace fuzz` draws, without Hypothesis's pool of constants collected from the
     loaded modules (with it, the count moved with the test files imported before this one:
-    from 17 to 4). Measured with this seed: 27 of 214 live draws have it; 0 of 251 without
-    that draw."""
+    from 17 to 4). Measured with this seed: 9 of 233 live draws have it (seeds 1 to 8 gave 8
+    to 40 of about 200, since crashes at protocol points and the block-breaking kinds' weight
+    joined the draws; 27 of 214 before); 0 of 251 without that draw."""
     live, short = [], []
 
     @hypothesis_seed(5)
@@ -102,7 +103,7 @@ def test_below_mode_often_draws_a_propose_timeout_shorter_than_any_message_delay
     with _no_local_constants():
         draw()
     assert len(live) >= 100
-    assert len(short) >= len(live) // 20, f"{len(short)} of {len(live)}"
+    assert len(short) >= len(live) // 40, f"{len(short)} of {len(live)}"
 
 
 def test_strategies_reject_bad_arguments():
@@ -386,10 +387,12 @@ def test_coverage_counts_the_protocol_events_and_steering_reaches_more_rare_ones
     from scenarios.search.fuzz import STEERED_EVENTS
     plain = fuzz(600, seed=4, nations=(4, 4), max_scenarios=150)
     steered = fuzz(600, seed=4, nations=(4, 4), max_scenarios=150, steer=True)
-    assert set(plain.coverage) == {*COVERAGE_EVENTS, "state_sync", "evidence"}
+    assert set(plain.coverage) == {*COVERAGE_EVENTS, "state_sync", "evidence", "crash_point"}
     for seen in plain.coverage.values():
         assert 0 <= seen["scenarios"] <= min(plain.scenarios_run, seen["total"])
-    assert plain.coverage["lock"]["scenarios"] == plain.scenarios_run  # every run locks
+    # Nearly every run locks (149 of 150 here; the one that does not has a fork coalition and
+    # a mutator holding back every polka of its two honest nations until the run ends).
+    assert plain.coverage["lock"]["scenarios"] >= 0.95 * plain.scenarios_run
 
     def reached(result):
         return sum(result.coverage[e]["scenarios"] for e in STEERED_EVENTS)

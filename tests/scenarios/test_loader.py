@@ -33,7 +33,7 @@ def test_defaults_fill_every_optional_key():
     assert s.nations == (("USA", 1), ("MEX", 2))
     assert s.ticks_max == 20_000 and s.network["latency_ticks"] == 20
     assert s.expect == {"safety": True, "liveness": True, "liveness_ticks_max": 5000,
-                        "liveness_heights": 0}
+                        "liveness_heights": 0, "prompt_decisions": False}
 
 
 def test_every_library_scenario_loads():

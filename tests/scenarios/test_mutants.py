@@ -29,6 +29,7 @@ from scenarios.spec.schema import BEHAVIOURS, BYZANTINE_KINDS
 from scenarios.search.strategies import liveness_window_ticks
 from scenarios.search.fuzz import run_scenario
 from nodes.node import VALIDITY_CHECKS
+from scenarios.faults.adversaries import CERTIFICATE_MODES
 
 FOUR = ["USA", "MEX", "CAN", "CHN"]
 # In proposer order (ties go to the smaller code), CHN and GTM follow each other: a fork
@@ -78,6 +79,35 @@ KILLERS = {
                                      ticks=8000, live=4000), "liveness"),
     "sync_without_certificate": (scenario(FOUR, behaviour(["CHN"], "forge_sync"), ticks=1500),
                                  "validity"),
+    # A prevote timeout below the message delays in round 0 (and above them from round 1): a
+    # nation may see round 0's polka only after precommitting nil. The honest one proposes
+    # that value again as the next proposer; the mutant proposes a fresh one and loses the
+    # round, which only the first-correct-proposer oracle notices.
+    "valid_value_only_while_prevoting": (scenario(
+        FOUR, "[network]\nlatency_ticks = 60\njitter_ticks = 50\n[consensus]\n"
+        "timeout_prevote_base_ticks = 30\ntimeout_prevote_delta_ticks = 300\n"
+        "timeout_precommit_base_ticks = 30\ntimeout_precommit_delta_ticks = 300",
+        ticks=6000, live=6000, seed=4).replace("[expect]", "[expect]\nprompt_decisions = true"),
+        "prompt"),
+    # Two nations crash just after a precommit of their own and restart at once: the mutant
+    # comes back at the propose step of that round and votes in it again, otherwise.
+    "restart_forgets_step": (scenario(
+        FOUR, behaviour(["USA"], "crash", 'at = "precommit"', "from_tick = 300\nuntil_tick = 320\n")
+        + behaviour(["MEX"], "crash", 'at = "precommit"', "from_tick = 900\nuntil_tick = 950\n")
+        + "[network]\nlatency_ticks = 60\njitter_ticks = 50\n", ticks=4000, live=3000, seed=2),
+        "accountability"),
+    # USA holds 3 of 6: the three light nations are a head count's quorum, not the power's.
+    "quorum_counts_nations": (scenario(FOUR, ticks=1500).replace(
+        'id = "USA"\n', 'id = "USA"\npower = 3\n'), "validity"),
+    # USA is down for good: every fourth height has it as round 0's proposer.
+    "proposer_ignores_round": (scenario(FOUR, behaviour(["USA"], "crash")), "liveness"),
+    "no_precommit_timeout": (scenario(FOUR, "[network]\nloss_probability = 0.2", ticks=6000,
+                                      live=4000), "liveness"),
+    "no_cert_signature_check": (scenario(FOUR, behaviour(["CHN"], "forge_sync"), ticks=1500),
+                                "validity"),
+    "no_cert_power_check": (scenario(FOUR, behaviour(["CHN"], "forge_sync",
+                                                     'certificate = "own"'), ticks=1500),
+                            "validity"),
 }
 # Each check of valid() removed, against the invalid_block adversary breaking that check. The
 # ledger itself refuses a block on the wrong previous hash: the run stops with an exception,
@@ -269,7 +299,7 @@ def test_forged_votes_are_dropped_by_honest_nations(nations, byzantine):
     assert s.dropped_by_reason.get("bad_signature", 0) > 0
 
 
-@pytest.mark.parametrize("certificate", ["forged", "empty", "stolen"])
+@pytest.mark.parametrize("certificate", CERTIFICATE_MODES)
 @pytest.mark.parametrize("nations,byzantine", [(FOUR, ["CHN"]), (SEVEN, ["CHN", "GTM"])],
                          ids=["4", "7"])
 def test_forged_sync_answers_are_dropped_by_honest_nations(nations, byzantine, certificate):
