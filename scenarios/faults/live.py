@@ -17,8 +17,11 @@ the simulated world:
 
 What cannot run live is refused with its reason (`refusal`): a behaviour whose nations share
 one mind (equivocate in split mode, fork) with more than one nation, since that mind is one
-process's memory and separate processes have no channel for it but the protocol's own; and a
-scenario script's custom behaviours, which are Python objects in the driver's process.
+process's memory and separate processes have no channel for it but the protocol's own; a
+scenario script's custom behaviours, which are Python objects in the driver's process; a crash
+at a protocol point (`at` other than "tick"), which stops a node inside its own step where the
+driver can only kill a process from outside; and a round partition, which cuts chosen rounds'
+messages where the live partition filter cuts whole links.
 """
 
 from __future__ import annotations
@@ -53,9 +56,17 @@ def refusal(scenario: Scenario) -> str | None:
     if scenario.custom:
         return ("its script's custom behaviours are Python objects in the driver's process; "
                 "a node process cannot run them")
+    if any(getattr(p, "rounds", ()) for p in scenario.partitions):
+        return ("a round partition cuts the messages of chosen consensus rounds; the live "
+                "partition filter (the control topic) cuts whole links and never reads a "
+                "message's round")
     for b in scenario.behaviours:
         if b.kind not in LIVE_KINDS:  # every kind is listed today; a new one must be placed
             return f"behaviour {b.kind} has no live form yet"
+        if b.kind == BehaviourKind.CRASH and b.params.get("at", "tick") != "tick":
+            return (f"a crash at a protocol point (at = \"{b.params['at']}\") stops the node "
+                    f"inside its own step; the driver kills a live process at a tick, from "
+                    f"outside")
         shared_mind = b.kind == BehaviourKind.FORK or (
             b.kind == BehaviourKind.EQUIVOCATE and b.params.get("mode") == "split")
         if shared_mind and len(b.nations) > 1:

@@ -131,6 +131,21 @@ kind = "equivocate"
 params = { mode = "split" }
 """))
     assert refusal(one) is None
+    at_lock = parse_scenario(FOUR.format(name="lock", seed=41, ticks=100, window=100, extra="""
+[[behaviour]]
+nations = ["CHN"]
+kind = "crash"
+from_tick = 10
+params = { at = "lock" }
+"""))
+    assert "protocol point (at = \"lock\")" in refusal(at_lock)
+    rounds = parse_scenario(FOUR.format(name="rounds", seed=41, ticks=100, window=100, extra="""
+[[partition]]
+groups = [["CHN"]]
+from_tick = 0
+rounds = [0]
+"""))
+    assert "round partition" in refusal(rounds)
     from scenarios.api import CustomBehaviour, with_custom
     scripted = with_custom(one, CustomBehaviour(("CHN",)))
     assert "custom behaviours" in refusal(scripted)
