@@ -218,6 +218,21 @@ kind = "{kind}"
     assert twin_half(["USA", "MEX", "CAN"], True) == ["USA"]
 
 
+def test_the_network_model_applies_when_the_scenario_sets_one_or_when_asked(tmp_path):
+    library = Path(__file__).resolve().parents[2] / "scenarios" / "library"
+    honest = LiveCluster(load_scenario(library / "live-four.toml"), tmp_path / "a", "spawn")
+    assert not honest.network_applied and not (tmp_path / "a" / "faults").exists()
+    asked = LiveCluster(load_scenario(library / "live-four.toml"), tmp_path / "b", "spawn",
+                        network="on")
+    assert asked.network_applied and sorted(asked.fault_plans) == ["CAN", "CHN", "MEX", "USA"]
+    lossy = load_scenario(library / "live-lossy-link.toml")
+    off = LiveCluster(lossy, tmp_path / "c", "spawn", network="off")
+    assert not off.network_applied and off.fault_plans == {}
+    assert LiveCluster(lossy, tmp_path / "d", "spawn").network_applied
+    with pytest.raises(ClusterError, match="auto, on, off"):
+        LiveCluster(lossy, tmp_path / "e", "spawn", network="sometimes")
+
+
 def test_node_refuses_a_second_process_with_a_key_unless_the_plan_makes_it_a_twin(tmp_path):
     genesis, identities = Genesis.simulated("chemtrace-test", [("USA", 1), ("MEX", 1)], 3)
     keys = make_key_dir(tmp_path / "keys")
