@@ -29,6 +29,10 @@ share `rate` of its messages: for signed messages, the signature), `delay` (hold
 `ticks` longer). Each has the behaviour's window in ticks. Its draws come from one seeded
 stream too.
 
+A link's settings may change over time (`Epochs`, from a scenario's `[[network.change]]`): the
+shim reads the node's clock and takes the settings of the epoch it is in, as the simulated
+network takes those of the tick a message is sent at.
+
 What the shim cannot model (docs/live.md, "The network model live"): a link faster than the
 broker (its delay is a floor), loss that is correlated in time (bursts), bandwidth and queueing
 in the network (only the node's own queues fill), reordering inside the broker (MQTT keeps each
@@ -79,29 +83,59 @@ class LinkParams:
         return cls(**raw)
 
 
+def _first(epoch: tuple[int, LinkParams]) -> int:
+    return epoch[0]
+
+
 def link_seed(seed: int, src: str, dst: str) -> str:
     """The seed of the directed link src -> dst's random stream."""
     return f"chemtrace-link/{seed}/{src}->{dst}"
 
 
-class LinkShim:
-    """The links into one node: `links[peer]` is the model of peer -> me. A peer without an
-    entry (or with an idle one) is delivered at once and draws nothing."""
+Epochs = tuple[tuple[int, LinkParams], ...]
+"""A link's settings over time: (first tick, params), by tick, the first from tick 0 (a
+scenario's `[[network.change]]` starts a new epoch)."""
 
-    def __init__(self, me: str, links: dict[str, LinkParams], seed: int, tick_ms: float) -> None:
+
+class LinkShim:
+    """The links into one node: `links[peer]` is the model of peer -> me, one `LinkParams` for
+    the whole run or its `Epochs`. A peer without an entry (or idle in every epoch) is delivered
+    at once and draws nothing. `now_ticks` (the node's clock) picks the epoch; without it the
+    first one holds."""
+
+    def __init__(self, me: str, links: dict[str, LinkParams | Epochs], seed: int, tick_ms: float,
+                 now_ticks: Callable[[], int] | None = None) -> None:
         self.me = me
         self.tick_s = tick_ms / 1000.0
-        self.links = {p: l for p, l in links.items() if not l.idle}
+        self.now_ticks = now_ticks
+        epochs = {p: ((0, l),) if isinstance(l, LinkParams) else tuple(sorted(l, key=_first))
+                  for p, l in links.items()}
+        self.links = {p: e for p, e in epochs.items() if not all(l.idle for _, l in e)}
         self._rngs = {p: random.Random(link_seed(seed, p, me)) for p in self.links}
         self.lost: dict[str, int] = {}
         self.duplicated: dict[str, int] = {}
         self.held: dict[str, int] = {}  # copies delayed by a reordering hold-back
 
+    def link(self, peer: str) -> LinkParams | None:
+        """The settings of peer -> me now, or None when the link changes nothing ever."""
+        epochs = self.links.get(peer)
+        if epochs is None:
+            return None
+        if len(epochs) == 1 or self.now_ticks is None:
+            return epochs[0][1]
+        now = self.now_ticks()
+        current = epochs[0][1]
+        for first, params in epochs:
+            if first > now:
+                break
+            current = params
+        return current
+
     def arrivals(self, peer: str) -> list[float]:
         """Delays in seconds for one message from `peer`: [] lost, two entries duplicated.
         The draws are the simulated network's, in its order (scenarios/sim/network.py)."""
-        link = self.links.get(peer)
-        if link is None:
+        link = self.link(peer)
+        if link is None or link.idle:
             return [0.0]
         rng = self._rngs[peer]
         if link.loss_probability and rng.random() < link.loss_probability:

@@ -251,7 +251,7 @@ def cmd_node(args: argparse.Namespace) -> ExitCode:
               "queue_bytes_max": args.inbox_bytes_max}
     limits = InboundLimits(**{k: v for k, v in bounds.items() if v is not None})
     links = inbound_links(plan)
-    shim = LinkShim(nation, links, int(plan["seed"]), args.tick_ms) if links else None
+    shim = LinkShim(nation, links, int(plan["seed"]), args.tick_ms, clock.now) if links else None
     talk_to = None
     if is_twin(plan, nation):
         talk_to = twin_half([n for n in genesis.codes if n != nation], args.twin)

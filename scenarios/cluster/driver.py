@@ -281,16 +281,23 @@ class LiveCluster(World):
         model = Network(self.scenario.network, (), self.nations,
                         Streams(self.scenario.seed).get("network")) \
             if self.network_applied else None
+        # Every tick at which a [[network.change]] starts new settings, from tick 0.
+        starts = sorted({0} | {c["at_tick"] for c in self.scenario.network.get("change") or ()})
         for dst in self.nations:
             links = {}
             if model is not None:
                 for src in self.nations:
-                    if src != dst:
-                        s = model.link(src, dst, 0)
-                        links[src] = LinkParams(s.latency_ticks, s.jitter_ticks,
-                                                s.loss_probability, s.duplicate_probability,
-                                                s.reorder_probability)
-                links = {p: l for p, l in links.items() if not l.idle}
+                    if src == dst:
+                        continue
+                    epochs = []
+                    for first in starts:
+                        s = model.link(src, dst, first)
+                        params = LinkParams(s.latency_ticks, s.jitter_ticks, s.loss_probability,
+                                            s.duplicate_probability, s.reorder_probability)
+                        if not epochs or epochs[-1][1] != params:
+                            epochs.append((first, params))
+                    if not all(params.idle for _, params in epochs):
+                        links[src] = tuple(epochs)
             if not links and not byzantine_behaviours(self.scenario, dst):
                 continue
             folder.mkdir(exist_ok=True)

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Callable
 
 from nodes import NodeHooks
-from nodes.live.shim import LinkParams, SenderFaults, Window
+from nodes.live.shim import Epochs, LinkParams, SenderFaults, Window
 
 from scenarios.faults.base import Shared
 from scenarios.faults.behaviours import HOOKS, SplitAdversary, halves
@@ -84,9 +84,10 @@ def byzantine_behaviours(scenario: Scenario, nation: str) -> list[Behaviour]:
 
 
 def fault_plan(scenario: Scenario, nation: str, honest: list[str],
-               links: dict[str, LinkParams]) -> dict:
+               links: dict[str, Epochs]) -> dict:
     """The JSON a node of `nation` is started with: its behaviours, the honest nations (for the
-    split equivocator's halves), the scenario's seed and the model of its inbound links."""
+    split equivocator's halves), the scenario's seed and the model of its inbound links, each
+    a list of [first tick, settings] epochs."""
     return {
         "nation": nation,
         "seed": scenario.seed,
@@ -95,7 +96,8 @@ def fault_plan(scenario: Scenario, nation: str, honest: list[str],
                         "from_tick": b.from_tick, "until_tick": b.until_tick,
                         "params": dict(b.params)}
                        for b in byzantine_behaviours(scenario, nation)],
-        "links": {peer: link.to_json() for peer, link in sorted(links.items())},
+        "links": {peer: [[first, link.to_json()] for first, link in epochs]
+                  for peer, epochs in sorted(links.items())},
     }
 
 
@@ -112,8 +114,7 @@ def read_fault_plan(path: Path) -> dict:
                 raise ValueError(f"unknown behaviour kind {b.get('kind')!r}")
             if b["kind"] not in LIVE_KINDS - DRIVER_KINDS:
                 raise ValueError(f"behaviour {b['kind']} is not run by a node process")
-        for peer, link in raw.get("links", {}).items():
-            LinkParams.from_json(link)
+        inbound_links(raw)
         int(raw.get("seed", 0))
         for nation in {n for b in raw.get("behaviours", []) for n in b["nations"]}:
             node_faults(raw, nation, lambda: 0, 1.0)  # every field and param, as a node reads it
@@ -174,8 +175,9 @@ def node_faults(plan: dict, nation: str, now_ticks: Callable[[], int], tick_ms: 
     return hooks, faults
 
 
-def inbound_links(plan: dict | None) -> dict[str, LinkParams]:
-    """The model of each link into the node (peer -> params) the plan gives."""
+def inbound_links(plan: dict | None) -> dict[str, Epochs]:
+    """The model of each link into the node (peer -> epochs) the plan gives."""
     if plan is None:
         return {}
-    return {peer: LinkParams.from_json(raw) for peer, raw in plan.get("links", {}).items()}
+    return {peer: tuple((int(first), LinkParams.from_json(raw)) for first, raw in epochs)
+            for peer, epochs in plan.get("links", {}).items()}

@@ -22,8 +22,8 @@ from nodes.live.shim import LinkParams
 from scenarios.cluster.driver import ClusterError, LiveCluster
 from scenarios.faults.behaviours import (AmnesiaHooks, CensorHooks, EquivocatingHooks,
                                          MutatingHooks)
-from scenarios.faults.live import (FaultPlanError, fault_plan, node_faults, read_fault_plan,
-                                   refusal, twin_half)
+from scenarios.faults.live import (FaultPlanError, fault_plan, inbound_links, node_faults,
+                                   read_fault_plan, refusal, twin_half)
 from scenarios.spec.loader import load_scenario, parse_scenario
 
 
@@ -98,12 +98,13 @@ loss_probability = 0.2
     lost = summary.dropped_by_reason.get("link_loss", 0)
     assert lost > 0
     mex = json.loads((tmp_path / "run" / "faults" / "MEX.json").read_text())["links"]
-    assert set(mex) == {"USA", "CAN", "CHN"} and mex["USA"]["loss_probability"] == 0.2
+    assert set(mex) == {"USA", "CAN", "CHN"} and mex["USA"][0][1]["loss_probability"] == 0.2
     usa = json.loads((tmp_path / "run" / "faults" / "USA.json").read_text())["links"]
-    # The whole model applies: the default latency on every link, the loss on MEX's alone.
-    assert {p: (l["latency_ticks"], l["jitter_ticks"], l["loss_probability"])
-            for p, l in usa.items()} == {"MEX": (20, 10, 0.2), "CAN": (20, 10, 0.0),
-                                         "CHN": (20, 10, 0.0)}
+    # The whole model applies: the default latency on every link, the loss on MEX's alone;
+    # one epoch each (no [[network.change]]).
+    assert {p: [(first, l["latency_ticks"], l["jitter_ticks"], l["loss_probability"])
+                for first, l in epochs] for p, epochs in usa.items()} == {
+        "MEX": [(0, 20, 10, 0.2)], "CAN": [(0, 20, 10, 0.0)], "CHN": [(0, 20, 10, 0.0)]}
 
 
 # ---------------------------------------------------------------- no broker
@@ -179,7 +180,7 @@ nations = ["MEX"]
 kind = "invalid_signature"
 params = { rate = 0.5 }
 """))
-    plan = fault_plan(scenario, "CHN", ["USA", "MEX", "CAN"], {"USA": LinkParams(5)})
+    plan = fault_plan(scenario, "CHN", ["USA", "MEX", "CAN"], {"USA": ((0, LinkParams(5)),)})
     assert [b["kind"] for b in plan["behaviours"]] == ["censor", "delay"]  # crash: the driver's
     path = tmp_path / "CHN.json"
     path.write_text(json.dumps(plan))
@@ -209,13 +210,36 @@ kind = "{kind}"
     for damaged in ({"behaviours": [{"kind": "delay", "nations": ["CHN"]}]},
                     {"behaviours": [{"kind": "delay", "nations": ["CHN"], "from_tick": 0,
                                      "until_tick": None, "params": {"ticks": "many"}}]},
-                    {"behaviours": [], "links": {"USA": {"loss_probability": 2}}},
+                    {"behaviours": [], "links": {"USA": [[0, {"loss_probability": 2}]]}},
+                    {"behaviours": [], "links": {"USA": {"loss_probability": 0.5}}},
                     {"behaviours": [], "seed": "x"}, ["not", "an", "object"]):
         path.write_text(json.dumps(damaged))
         with pytest.raises(FaultPlanError, match=str(path)):
             read_fault_plan(path)
     assert twin_half(["USA", "MEX", "CAN"], False) == ["CAN", "MEX"]
     assert twin_half(["USA", "MEX", "CAN"], True) == ["USA"]
+
+
+def test_network_changes_become_epochs_of_each_link(tmp_path):
+    text = FOUR.format(name="changes", seed=41, ticks=3000, window=3000, extra="""
+[network]
+latency_ticks = 10
+jitter_ticks = 0
+
+[[network.change]]
+at_tick = 1000
+loss_probability = 0.3
+
+[[network.change]]
+at_tick = 2000
+loss_probability = 0.0
+latency_ticks = 5
+""")
+    cluster = LiveCluster(parse_scenario(text), tmp_path / "run", "spawn")
+    assert cluster.network_applied
+    plan = read_fault_plan(cluster.fault_plans["USA"])
+    assert inbound_links(plan)["MEX"] == ((0, LinkParams(10)), (1000, LinkParams(10, 0, 0.3)),
+                                          (2000, LinkParams(5)))
 
 
 def test_the_network_model_applies_when_the_scenario_sets_one_or_when_asked(tmp_path):

@@ -47,7 +47,8 @@ def test_compare_agrees_on_a_lossy_library_scenario(tmp_path, capsys):
     assert rows["safety"]["live"] is True and rows["liveness"]["live"] == "ok"
     assert all(r["equal"] for f, r in rows.items() if f.startswith("domain over common"))
     live = json.loads((out / "live" / "faults" / "MEX.json").read_text())
-    assert all(link["loss_probability"] == 0.2 for link in live["links"].values())
+    assert all(epochs == [[0, {**epochs[0][1], "loss_probability": 0.2}]]
+               for epochs in live["links"].values())
     assert rows["commit latency p50 (ms)"]["live"] == rows["commit latency p50 (ticks)"][
         "live"] * 2.0
 

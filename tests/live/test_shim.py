@@ -89,6 +89,19 @@ def test_draws_are_seeded_per_link_and_match_the_simulated_network():
     assert live == simulated
 
 
+def test_a_link_takes_the_settings_of_the_epoch_the_clock_is_in():
+    now = [0]
+    shim = LinkShim("USA", {"MEX": ((0, LinkParams(5)), (100, LinkParams(5, 0, 1.0)),
+                                    (200, LinkParams()))}, 1, TICK_MS, lambda: now[0])
+    assert shim.arrivals("MEX") == [5 * TICK_MS / 1000]
+    now[0] = 150
+    assert shim.arrivals("MEX") == [] and shim.lost == {"MEX": 1}
+    now[0] = 250
+    assert shim.arrivals("MEX") == [0.0]  # idle again: delivered at once, nothing drawn
+    # A link idle in every epoch is no link at all.
+    assert LinkShim("USA", {"MEX": ((0, LinkParams()), (9, LinkParams()))}, 1, TICK_MS).links == {}
+
+
 def test_link_params_check_their_ranges():
     with pytest.raises(ValueError, match="loss_probability"):
         LinkParams(loss_probability=1.5)
