@@ -14,7 +14,7 @@ from mqtt_helpers import FOUR, require_mosquitto
 from nodes.live.metrics import METRICS
 
 from scenarios.cluster.driver import LiveCluster
-from scenarios.cluster.view import ClusterView
+from scenarios.cluster.view import ClusterView, live_view_progress
 from scenarios.spec.loader import parse_scenario
 
 
@@ -84,3 +84,23 @@ def test_the_live_view_shows_heights_rates_and_drops():
         "USA", "14", "1", "2.0", "100", "20", "10", "link_loss (7)", "3", "70"]
     assert "tick 6,000" in text
     assert not view.due(12.1) and view.due(12.6)
+
+
+def test_the_live_view_redraws_from_the_clusters_statuses_as_the_run_goes():
+    class Cluster:  # what the view reads of a LiveCluster: its nodes' last statuses
+        status = {"MEX": {"height": 3, "round": 0, "received": 10, "published": 5,
+                          "dropped": {}, "backlog": {}}}
+
+    console = Console(width=160, record=True, force_terminal=False)
+    live, progress = live_view_progress(console, Cluster, "demo")
+    with live:
+        progress(100, 1000)
+        Cluster.status = {"MEX": {**Cluster.status["MEX"], "height": 9},
+                          "USA": {"height": 8, "round": 2, "dropped": {"bad_signature": 4}}}
+        progress(1000, 1000)  # the last tick always redraws
+    text = console.export_text()
+    assert "demo: tick 1,000" in text
+    last = text[text.rindex("demo: tick 1,000"):]
+    assert "bad_signature (4)" in last
+    assert [line.split("│")[2].strip() for line in last.splitlines() if "│ MEX" in line
+            or "│ USA" in line] == ["9", "8"]
