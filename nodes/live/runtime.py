@@ -107,6 +107,7 @@ class LiveRuntime:
         self.turn_s_max = 0.0  # the longest the loop worked without reading the network
         # The metrics hooks (nodes/live/metrics.py `NodeMetrics`: on_commit, on_turn), or None.
         self.metrics = None
+        self._evidence_published = 0  # node.evidence records the statuses have carried
 
     # ------------------------------------------------------------ the loop
 
@@ -266,11 +267,12 @@ class LiveRuntime:
             "app_hash": node.chaincode.state.root.hex(),
             "commits": self._commits,
             "dropped": dict(sorted(dropped.items())),
-            "evidence": [{"nation": e.voter, "height": e.first.height, "round": e.first.round,
-                          "step": getattr(getattr(e.first, "step", None), "name", "PROPOSE"
-                                          ).lower()}
-                         for e in node.evidence[:STATUS_EVIDENCE_MAX]],
+            "evidence": [_evidence_record(e) for e in node.evidence[:STATUS_EVIDENCE_MAX]],
             "evidence_count": len(node.evidence),  # the list above stops at 64
+            # the records no status has carried yet (up to 64 a status): a reader that keeps
+            # every status's gets them all
+            "evidence_new": [_evidence_record(e) for e in node.evidence[
+                self._evidence_published:self._evidence_published + STATUS_EVIDENCE_MAX]],
             "mempool": len(node.mempool),
             "published": self.transport.published,
             "published_by_qos": list(self.transport.published_by_qos),
@@ -287,8 +289,10 @@ class LiveRuntime:
         }
 
     def publish_status(self) -> None:
-        self.transport.publish_status(json.dumps(self.status(), sort_keys=True).encode())
+        status = self.status()
+        self.transport.publish_status(json.dumps(status, sort_keys=True).encode())
         self._commits = []
+        self._evidence_published += len(status["evidence_new"])
 
     # ------------------------------------------------------------ shutdown
 
@@ -308,6 +312,12 @@ class LiveRuntime:
             close = getattr(self.node.storage, "close", None)
             if close is not None:
                 close()
+
+
+def _evidence_record(e) -> dict:
+    """One equivocation a node recorded, as its status carries it."""
+    return {"nation": e.voter, "height": e.first.height, "round": e.first.round,
+            "step": getattr(getattr(e.first, "step", None), "name", "PROPOSE").lower()}
 
 
 # ---------------------------------------------------------------- the ledger export

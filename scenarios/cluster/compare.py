@@ -178,7 +178,7 @@ def compare(scenario: Scenario, out_dir: Path, *, tick_ms: float = DEFAULT_TICK_
     result.add("txs committed", sim.txs_committed, live.txs_committed, False, timing)
     result.add("evidence records", len(sim.evidence), len(live.evidence), False,
                "one record per offence seen; how many a liar commits depends on how many "
-               "rounds it takes part in (live statuses list at most 64 per node)")
+               "rounds it takes part in")
     sim_all, live_all = figures(sim.domain or {}), figures(live.domain or {})
     for key in DOMAIN_KEYS:
         result.add(f"domain over all txs: {key}", sim_all[key], live_all[key], False,

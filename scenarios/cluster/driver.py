@@ -242,6 +242,8 @@ class LiveCluster(World):
         self.canonical_ids: dict[int, str] = {}
         self.proposed: dict[str, object] = {}
         self._proposal_digests: dict[int, None] = {}  # insertion-ordered, bounded
+        # nation -> (offender, height, round, step) -> record, from every status seen
+        self._evidence_seen: dict[str, dict[tuple, dict]] = {}
         self._next_canonical = 1
         self._gap_since: float | None = None
         self.canonical_skipped = 0
@@ -576,6 +578,13 @@ class LiveCluster(World):
         except (ValueError, KeyError, TypeError):
             return
         self.status[nation] = status
+        # Every record of every status: one status carries 64 at most.
+        kept = self._evidence_seen.setdefault(nation, {})
+        for ev in status.get("evidence", []) + status.get("evidence_new", []):
+            try:
+                kept.setdefault((ev["nation"], ev["height"], ev["round"], ev["step"]), ev)
+            except (KeyError, TypeError):
+                continue
         if self._status_log is not None:
             self._status_log.write(json.dumps(status, sort_keys=True) + "\n")
         for height, tick, via, block_id in commits:
@@ -708,8 +717,8 @@ class LiveCluster(World):
         for nation, s in sorted(self.status.items()):
             for reason, count in s.get("dropped", {}).items():
                 self.dropped[reason] = self.dropped.get(reason, 0) + count
-            for ev in s.get("evidence", []):
-                key = (ev["nation"], ev["height"], ev["round"], ev["step"])
+        for nation, records in sorted(self._evidence_seen.items()):
+            for key, ev in records.items():
                 if key not in seen:
                     seen.add(key)
                     self.evidence.append({"kind": "equivocation", **ev, "seen_by": nation})

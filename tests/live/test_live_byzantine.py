@@ -55,6 +55,10 @@ params = { mode = "noisy" }
     assert summary.evidence and {e["nation"] for e in summary.evidence} == {"CHN"}
     assert {e["seen_by"] for e in summary.evidence} <= {"USA", "MEX", "CAN"}
     assert len({e["step"] for e in summary.evidence}) >= 2
+    # Every record each node made reached the driver, though a status carries 64 at most.
+    for nation in ("USA", "MEX", "CAN"):
+        assert len(cluster._evidence_seen[nation]) == cluster.status[nation]["evidence_count"]
+    assert max(s["evidence_count"] for s in cluster.status.values()) > 64
     plan = json.loads((tmp_path / "run" / "faults" / "CHN.json").read_text())
     assert plan["behaviours"][0]["kind"] == "equivocate"
     assert sorted(p.name for p in (tmp_path / "run" / "faults").iterdir()) == ["CHN.json"]
