@@ -767,6 +767,11 @@ class LiveCluster(World):
             "exit_codes": dict(sorted(self.exit_codes.items())),
             "restarts": recoveries,
             "canonical_blocks_not_seen_live": self.canonical_skipped,
+            # what the nodes installed from their fault plans (scenarios/faults/live.py)
+            "network_model": self.network_applied,
+            "behaviours_in_nodes": {
+                n: kinds for n in sorted(self.fault_plans)
+                if (kinds := [str(b.kind) for b in byzantine_behaviours(self.scenario, n)])},
             "nodes": {n: {k: s.get(k) for k in ("height", "started_height", "round", "step",
                                                  "locked_round", "backlog", "turn_ms_max",
                                                  "dropped", "published",

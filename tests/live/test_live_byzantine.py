@@ -59,6 +59,8 @@ params = { mode = "noisy" }
     for nation in ("USA", "MEX", "CAN"):
         assert len(cluster._evidence_seen[nation]) == cluster.status[nation]["evidence_count"]
     assert max(s["evidence_count"] for s in cluster.status.values()) > 64
+    assert summary.live["behaviours_in_nodes"] == {"CHN": ["equivocate"]}
+    assert summary.live["network_model"] is False
     plan = json.loads((tmp_path / "run" / "faults" / "CHN.json").read_text())
     assert plan["behaviours"][0]["kind"] == "equivocate"
     assert sorted(p.name for p in (tmp_path / "run" / "faults").iterdir()) == ["CHN.json"]
@@ -99,6 +101,7 @@ loss_probability = 0.2
     summary = cluster.run()
     assert summary.safety_ok and summary.liveness_ok, summary.violations
     assert summary.heights_committed >= 10 and summary.txs_committed > 0
+    assert summary.live["network_model"] is True and summary.live["behaviours_in_nodes"] == {}
     lost = summary.dropped_by_reason.get("link_loss", 0)
     assert lost > 0
     mex = json.loads((tmp_path / "run" / "faults" / "MEX.json").read_text())["links"]
