@@ -92,6 +92,37 @@ def live_broker(tmp_path: Path):
         broker.process.stop()
 
 
+# A four-nation live scenario: format with name, seed, ticks, extra (tables added after
+# [workload]) and window (the liveness bound, in ticks).
+FOUR = """
+[scenario]
+name = "{name}"
+seed = {seed}
+ticks_max = {ticks}
+
+[[nation]]
+id = "USA"
+
+[[nation]]
+id = "MEX"
+
+[[nation]]
+id = "CAN"
+
+[[nation]]
+id = "CHN"
+
+[workload]
+txs_per_tick = 0.2
+{extra}
+
+[expect]
+safety = true
+liveness = true
+liveness_ticks_max = {window}
+"""
+
+
 WAIT_S_MAX = 20.0
 
 

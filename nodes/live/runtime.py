@@ -105,6 +105,9 @@ class LiveRuntime:
         self.started_at_ticks = 0
         self.started_height = node.ledger.height  # what the storage gave back at start
         self.turn_s_max = 0.0  # the longest the loop worked without reading the network
+        # The metrics hooks (nodes/live/metrics.py `NodeMetrics`: on_commit, on_turn), or None.
+        self.metrics = None
+        self._evidence_published = 0  # node.evidence records the statuses have carried
 
     # ------------------------------------------------------------ the loop
 
@@ -147,7 +150,10 @@ class LiveRuntime:
                 deadline = self.node.next_deadline()
                 if deadline is not None and deadline <= self._now:
                     self._act(self.node.on_timer(self._now))
-                self.turn_s_max = max(self.turn_s_max, loop.time() - turn_started)
+                turn_s = loop.time() - turn_started
+                self.turn_s_max = max(self.turn_s_max, turn_s)
+                if self.metrics is not None:
+                    self.metrics.on_turn(turn_s)
                 self._maybe_status(loop.time())
         finally:
             await self._shutdown(pump)
@@ -205,6 +211,8 @@ class LiveRuntime:
                 self.transport.send_to(action.dst, action.data)
             elif isinstance(action, Committed):
                 block = action.committed.block
+                if self.metrics is not None:
+                    self.metrics.on_commit(block.time_ticks, self._now, time.monotonic())
                 if len(self._commits) < STATUS_COMMITS_MAX:
                     self._commits.append([block.height, self._now, action.via,
                                           block.block_id.hex()])
@@ -253,16 +261,18 @@ class LiveRuntime:
             "step": node.replica.step.name.lower(),
             "locked_round": node.replica.locked_round,
             "backlog": {**inbox.lengths(), "inbox_bytes": inbox.bytes,
-                        "outbox": self.transport.outbox_len()},
+                        "outbox": self.transport.outbox_len(), "held": self.transport.held},
             "turn_ms_max": round(self.turn_s_max * 1000, 1),
             "tip": tip.block.block_id.hex() if tip is not None else None,
             "app_hash": node.chaincode.state.root.hex(),
             "commits": self._commits,
             "dropped": dict(sorted(dropped.items())),
-            "evidence": [{"nation": e.voter, "height": e.first.height, "round": e.first.round,
-                          "step": getattr(getattr(e.first, "step", None), "name", "PROPOSE"
-                                          ).lower()}
-                         for e in node.evidence[:STATUS_EVIDENCE_MAX]],
+            "evidence": [_evidence_record(e) for e in node.evidence[:STATUS_EVIDENCE_MAX]],
+            "evidence_count": len(node.evidence),  # the list above stops at 64
+            # the records no status has carried yet (up to 64 a status): a reader that keeps
+            # every status's gets them all
+            "evidence_new": [_evidence_record(e) for e in node.evidence[
+                self._evidence_published:self._evidence_published + STATUS_EVIDENCE_MAX]],
             "mempool": len(node.mempool),
             "published": self.transport.published,
             "published_by_qos": list(self.transport.published_by_qos),
@@ -279,8 +289,10 @@ class LiveRuntime:
         }
 
     def publish_status(self) -> None:
-        self.transport.publish_status(json.dumps(self.status(), sort_keys=True).encode())
+        status = self.status()
+        self.transport.publish_status(json.dumps(status, sort_keys=True).encode())
         self._commits = []
+        self._evidence_published += len(status["evidence_new"])
 
     # ------------------------------------------------------------ shutdown
 
@@ -300,6 +312,12 @@ class LiveRuntime:
             close = getattr(self.node.storage, "close", None)
             if close is not None:
                 close()
+
+
+def _evidence_record(e) -> dict:
+    """One equivocation a node recorded, as its status carries it."""
+    return {"nation": e.voter, "height": e.first.height, "round": e.first.round,
+            "step": getattr(getattr(e.first, "step", None), "name", "PROPOSE").lower()}
 
 
 # ---------------------------------------------------------------- the ledger export

@@ -59,6 +59,13 @@ and counted.
 algorithm holding each one back for the previous PUBACK costs tens of milliseconds a hop
 (docs/live.md has the measurement).
 
+The shim (nodes/live/shim.py) applies a scenario's network model to real traffic: each message
+from a peer is lost, held for its link's latency and jitter, duplicated or held back (reordered)
+as the link's seeded draws say, before it enters the inbound queue (`link_loss` counts the
+lost). A Byzantine sender's wire faults (mute, corrupted signatures, delay) are applied to what
+it publishes. A twin instance (`talk_to`) sends its broadcasts as direct messages to its half of
+the peers and drops what the other half sends it (`twin_other_half`).
+
 The partition filter (`drop_from`) is a set of nations whose messages this node ignores, and to
 whom it sends no direct message. The cluster driver sets it through `control/<ME>`; a partition
 "in both directions" is the filter on both sides.
@@ -92,10 +99,12 @@ from nodes.live.brokerconf import (
 )
 from nodes.chain.codec import MESSAGE_BYTES_MAX
 from nodes.live.inbound import TXS_PREFIX, Inbound, InboundLimits, InboundQueue
+from nodes.live.shim import LinkShim, SenderFaults
 
 PAYLOAD_BYTES_MAX = MESSAGE_BYTES_MAX
 CONTROL_BYTES_MAX = 64 * 1024
 OUTBOX_MESSAGES_MAX = 20_000
+HELD_MESSAGES_MAX = 20_000  # messages the shim may hold for their links' delays at once
 PUBLISH_WINDOW = 64
 READ_PACKETS_PER_EVENT_MAX = 512
 RECONNECT_DELAY_S_MIN = 0.05
@@ -226,10 +235,22 @@ class Transport:
 
     def __init__(self, broker: BrokerUrl, topics: Topics, me: str, peers: Iterable[str], *,
                  payload_bytes_max: int = PAYLOAD_BYTES_MAX, nodelay: bool = True,
-                 client_id: str | None = None, limits: InboundLimits | None = None) -> None:
+                 client_id: str | None = None, limits: InboundLimits | None = None,
+                 shim: LinkShim | None = None, faults: SenderFaults | None = None,
+                 talk_to: Iterable[str] | None = None, status_topic: str | None = None
+                 ) -> None:
+        """`shim`: the network model of the links into this node; `faults`: a Byzantine
+        sender's wire faults; `talk_to`: a twin's half of the peers (None: every peer);
+        `status_topic`: where the status goes (default `<ME>/status`; a twin publishes its own
+        elsewhere so the driver keeps reading the first instance's)."""
         self.broker = broker
+        self.shim = shim
+        self.faults = faults
+        self.talk_to = frozenset(talk_to) if talk_to is not None else None
+        self.held = 0  # messages the shim holds (delayed, not yet in the inbox)
         self.topics = topics
         self.me = me
+        self._status_topic = status_topic or topics.status(me)
         self.peers = tuple(sorted(p for p in peers if p != me))
         self.payload_bytes_max = payload_bytes_max
         self.nodelay = nodelay
@@ -254,17 +275,42 @@ class Transport:
     # ------------------------------------------------------------ sending (never blocks)
 
     def send_all(self, data: bytes, *, bulk: bool = False) -> None:
-        self._enqueue(self._out_bulk if bulk else self._out_urgent, self.topics.msg(self.me),
-                      data, False)
+        box = self._out_bulk if bulk else self._out_urgent
+        if self.talk_to is not None:  # a twin: its half of the peers, one by one
+            for peer in self.peers:
+                if peer in self.talk_to and peer not in self.drop_from:
+                    self._send(box, self.topics.to(self.me, peer), data)
+            return
+        self._send(box, self.topics.msg(self.me), data)
 
     def send_to(self, peer: str, data: bytes) -> None:
         if peer in self.drop_from:
             self._count("partition_out")
             return
-        self._enqueue(self._out_urgent, self.topics.to(self.me, peer), data, False)
+        if self.talk_to is not None and peer not in self.talk_to:
+            self._count("twin_other_half_out")
+            return
+        self._send(self._out_urgent, self.topics.to(self.me, peer), data)
 
     def publish_status(self, data: bytes) -> None:
-        self._enqueue(self._out_urgent, self.topics.status(self.me), data, True)
+        self._enqueue(self._out_urgent, self._status_topic, data, True)
+
+    def _send(self, box: deque, topic: str, data: bytes) -> None:
+        """A message to peers, through the sender's wire faults when it has any."""
+        if self.faults is None:
+            self._enqueue(box, topic, data, False)
+            return
+        for delay_s, sent in self.faults.outbound(data):
+            if delay_s <= 0:
+                self._enqueue(box, topic, sent, False)
+            else:
+                self.held += 1
+                asyncio.get_running_loop().call_later(delay_s, self._release_out, box, topic,
+                                                      sent)
+
+    def _release_out(self, box: deque, topic: str, data: bytes) -> None:
+        self.held -= 1
+        self._enqueue(box, topic, data, False)
 
     def outbox_len(self) -> int:
         return len(self._out_urgent) + len(self._out_bulk) + len(self._in_flight)
@@ -336,14 +382,43 @@ class Transport:
             self._count("bad_topic")
             return
         channel, nation = parsed
-        if channel in ("msg", "to") and nation in self.drop_from:
-            self._count("partition")
-            return
+        if channel in ("msg", "to"):
+            if nation in self.drop_from:
+                self._count("partition")
+                return
+            if self.talk_to is not None and nation not in self.talk_to:
+                self._count("twin_other_half")
+                return
+            if self.shim is not None:
+                delays = self.shim.arrivals(nation)
+                if not delays:
+                    self._count("link_loss")
+                    return
+                if delays != [0.0]:
+                    if self.held + len(delays) > HELD_MESSAGES_MAX:
+                        # A flood must not pile up in timers before the inbound queue's own
+                        # bounds and rates judge it.
+                        self._count("held_full")
+                        return
+                    loop = asyncio.get_running_loop()
+                    item = Inbound(channel, nation, bytes(payload))
+                    for delay_s in delays:
+                        self.held += 1
+                        loop.call_later(delay_s, self._release_in, item)
+                    return
         if channel == "control":
             self._on_control(bytes(payload))
             return
-        if self.inbox.put(Inbound(channel, nation, bytes(payload)), time.monotonic()):
+        self._admit(Inbound(channel, nation, bytes(payload)))
+
+    def _admit(self, item: Inbound) -> None:
+        if self.inbox.put(item, time.monotonic()):
             self.arrived.set()
+
+    def _release_in(self, item: Inbound) -> None:
+        """A message the shim held for its link's delay enters the inbound queue."""
+        self.held -= 1
+        self._admit(item)
 
     def _on_control(self, payload: bytes) -> None:
         if len(payload) > CONTROL_BYTES_MAX:

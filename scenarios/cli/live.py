@@ -2,9 +2,10 @@
 
     chemtrace node --genesis FILE --key FILE --broker mqtt://USER:PASS@HOST:PORT --data DIR
                    [--tick-ms N] [--epoch-s S] [--credentials FILE] [--config FILE]
-                   [--parent-pid PID]
+                   [--parent-pid PID] [--faults FILE [--twin]] [--metrics-port PORT]
     chemtrace cluster SCENARIO --broker URL|spawn [--out DIR] [--duration-s S] [--tick-ms N]
-                   [--credentials FILE] [--quiet] [--json]
+                   [--credentials FILE] [--network auto|on|off] [--metrics-port PORT] [--view]
+                   [--quiet] [--json]
     chemtrace bench-live [--quick] [--json] [--json-file FILE]
 
 `node` runs until SIGTERM or SIGINT (or, with `--parent-pid`, until that process is gone) and
@@ -32,7 +33,7 @@ from scenarios.cli.library import scenario_path
 from scenarios.cli.output import (add_json_file_flag, add_json_flag, human_console, print_json,
                                   write_json_file)
 
-COMMANDS = ("node", "cluster", "bench-live")
+COMMANDS = ("node", "cluster", "compare", "bench-live")
 NODE_CONFIG_FILE_BYTES_MAX = 64 * 1024
 CREDENTIALS_FILE_BYTES_MAX = 1024 * 1024
 PARENT_CHECK_S = 0.5  # how often a node started with --parent-pid looks for its parent
@@ -65,6 +66,17 @@ def add_parsers(sub) -> None:
                            "20,000; see 'Limits' in docs/live.md)")
     node.add_argument("--inbox-bytes-max", type=positive,
                       help="bytes the inbound queue holds before it drops some (default: 256 MiB)")
+    node.add_argument("--faults", type=Path, metavar="FILE",
+                      help="a fault plan (JSON, written by chemtrace cluster): this nation's "
+                           "Byzantine behaviours, installed through the same hooks as in the "
+                           "simulated world, and the network model of the links into it")
+    node.add_argument("--twin", action="store_true",
+                      help="run as the second instance of a nation the fault plan makes a twin "
+                           "(same key, its own broker login NATION-twin and its own --data); "
+                           "refused for any other nation")
+    node.add_argument("--metrics-port", type=int, metavar="PORT",
+                      help="serve Prometheus metrics on 127.0.0.1:PORT (0: a free port, "
+                           "written to metrics.port in --data)")
     node.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING"))
     node.add_argument("--parent-pid", type=int, metavar="PID",
                       help="stop cleanly once this process is no longer our parent (chemtrace "
@@ -89,8 +101,33 @@ def add_parsers(sub) -> None:
                          help="with a broker URL: credentials.json for the nations' users")
     cluster.add_argument("--sync", default="FULL", choices=("FULL", "NORMAL"),
                          help="the nodes' SQLite synchronous mode (see chemtrace node --sync)")
+    cluster.add_argument("--network", default="auto", choices=("auto", "on", "off"),
+                         help="apply the scenario's network model (latency, jitter, loss, "
+                              "duplication, reordering) to the nodes' traffic through the "
+                              "transport's shim: on, off, or auto (when [network] differs from "
+                              "the defaults; the default)")
+    cluster.add_argument("--metrics-port", type=int, metavar="PORT",
+                         help="each node serves Prometheus metrics on 127.0.0.1, from PORT on "
+                              "in nation order (0: free ports; each in nodes/<NATION>/"
+                              "metrics.port)")
+    cluster.add_argument("--view", action="store_true",
+                         help="show a live table of the nodes (heights, rates, drops, backlog) "
+                              "while the cluster runs, instead of the progress bar")
     cluster.add_argument("--quiet", action="store_true", help="no progress bar or table")
     add_json_flag(cluster, "the run's summary (summary.json)")
+    compare = sub.add_parser("compare", help="run a scenario simulated and live, and compare "
+                             "verdicts, evidence, domain figures and latency")
+    compare.add_argument("scenario", type=scenario_path,
+                         help="scenario file (TOML), or a library scenario by name")
+    compare.add_argument("--out", type=Path, help="output folder (default: a new "
+                         "runs/<file name>-compare-<n>/)")
+    compare.add_argument("--tick-ms", type=positive_float, default=2.0,
+                         help="milliseconds per live tick (default 2)")
+    compare.add_argument("--duration-s", type=positive_float,
+                         help="run this long live (sets ticks_max for both runs)")
+    compare.add_argument("--network", default="on", choices=("on", "off"),
+                         help="apply the network model to the live traffic (default on)")
+    add_json_flag(compare, "the comparison (comparison.json)")
     bench = sub.add_parser("bench-live", help="committed tx/s of live clusters, SIGKILL recovery")
     bench.add_argument("--quick", action="store_true", help="shorter runs")
     add_json_flag(bench, "the results")
@@ -102,6 +139,8 @@ def dispatch(args: argparse.Namespace) -> ExitCode:
         return cmd_node(args)
     if args.command == "cluster":
         return cmd_cluster(args)
+    if args.command == "compare":
+        return cmd_compare(args)
     return cmd_bench_live(args)
 
 
@@ -146,7 +185,12 @@ def node_config(path: Path | None):
 
 def cmd_node(args: argparse.Namespace) -> ExitCode:
     from nodes import Genesis, GenesisError, Node, VerifyCache
+    from nodes.live.brokerconf import twin_login, twin_status_topic
     from nodes.live.keyfile import KeyFileError, read_key
+    from nodes.live.shim import LinkShim
+
+    from scenarios.faults.live import (FaultPlanError, inbound_links, is_twin, node_faults,
+                                       read_fault_plan, twin_half)
     from nodes.live.inbound import InboundLimits
     from nodes.live.runtime import LiveRuntime, TickClock
     from nodes.live.sqlite_storage import SQLiteStorage, StorageError
@@ -160,17 +204,28 @@ def cmd_node(args: argparse.Namespace) -> ExitCode:
         if genesis.public_key(nation) != identity.public_key:
             raise ValueError(f"{args.key}: the key of {nation} is not the one in {args.genesis}; "
                              f"use the key file the genesis was made from")
+        plan = read_fault_plan(args.faults) if args.faults is not None else None
+        if args.twin and not is_twin(plan, nation):
+            # One key on two processes is equivocation waiting to happen: only a scenario's
+            # twin behaviour asks for it, and says so in the fault plan.
+            raise ValueError(f"--twin: the fault plan{' ' + str(args.faults) if plan else ''} "
+                             f"gives {nation} no twin behaviour; a second process with one "
+                             f"nation's key is refused otherwise")
+        login = twin_login(nation) if args.twin else nation
         url = BrokerUrl.parse(args.broker)
         if url.username is None and args.credentials is not None:
             creds = _read_json(args.credentials, CREDENTIALS_FILE_BYTES_MAX, "credentials")
-            if nation not in creds:
-                raise ValueError(f"{args.credentials}: no user {nation!r}; make the broker "
+            if login not in creds:
+                raise ValueError(f"{args.credentials}: no user {login!r}; make the broker "
                                  f"configuration from this genesis (chemtrace broker-config)")
-            url = url.with_credentials(nation, creds[nation])
+            url = url.with_credentials(login, creds[login])
+        if args.twin and url.username != login:
+            raise ValueError(f"--twin: log in as {login} (its own broker login), not "
+                             f"{url.username}")
         config = node_config(args.config)
         topics = Topics(genesis.chain_id)
         clock = TickClock(args.tick_ms, args.epoch_s)
-    except (GenesisError, KeyFileError, BrokerUrlError, ValueError) as exc:
+    except (GenesisError, KeyFileError, BrokerUrlError, FaultPlanError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return ExitCode.USAGE
     try:
@@ -186,15 +241,31 @@ def cmd_node(args: argparse.Namespace) -> ExitCode:
         storage = SQLiteStorage(args.data / "node.sqlite", genesis.chain_id,
                                 synchronous=args.sync, nation=nation,
                                 genesis_hash=genesis.hash, signer=identity)
-        node = Node(identity, genesis, VerifyCache(), storage, config)
+        hooks, faults = (None, None) if plan is None else node_faults(plan, nation, clock.now,
+                                                                       args.tick_ms)
+        node = Node(identity, genesis, VerifyCache(), storage, config, hooks=hooks)
     except StorageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return ExitCode.USAGE
     bounds = {"queue_entries_max": args.inbox_entries_max,
               "queue_bytes_max": args.inbox_bytes_max}
     limits = InboundLimits(**{k: v for k, v in bounds.items() if v is not None})
-    transport = Transport(url, topics, nation, genesis.codes, limits=limits)
+    links = inbound_links(plan)
+    shim = LinkShim(nation, links, int(plan["seed"]), args.tick_ms, clock.now) if links else None
+    talk_to = None
+    if is_twin(plan, nation):
+        talk_to = twin_half([n for n in genesis.codes if n != nation], args.twin)
+    transport = Transport(url, topics, nation, genesis.codes, limits=limits, shim=shim,
+                          faults=faults, talk_to=talk_to,
+                          status_topic=twin_status_topic(genesis.chain_id, nation)
+                          if args.twin else None)
     runtime = LiveRuntime(node, transport, clock, args.data)
+    if args.metrics_port is not None:
+        from nodes.live.metrics import serve_metrics
+        port = serve_metrics(runtime, args.metrics_port)
+        (args.data / "metrics.port").write_text(f"{port}\n")
+        logging.getLogger("chemtrace.live").info("%s metrics on http://127.0.0.1:%d/metrics",
+                                                 nation, port)
     logging.getLogger("chemtrace.live").info(
         "%s starting at height %d on %s:%d (chain %s, tick %s ms)", nation,
         node.ledger.height + 1, url.host, url.port, genesis.chain_id, args.tick_ms)
@@ -233,38 +304,53 @@ async def _stop_when_orphaned(parent_pid: int, stop: asyncio.Event) -> None:
 # ---------------------------------------------------------------- chemtrace cluster
 
 
+def _live_scenario(args: argparse.Namespace):
+    """The scenario of `args.scenario`, with `--duration-s` turned into ticks_max."""
+    from scenarios.spec.loader import load_scenario
+
+    scenario = load_scenario(args.scenario)
+    if args.duration_s is not None:
+        scenario = scenario.with_overrides(
+            ticks_max=max(1, int(args.duration_s * 1000 / args.tick_ms)))
+    return scenario
+
+
 def cmd_cluster(args: argparse.Namespace) -> ExitCode:
     from nodes.live.brokerconf import BrokerError
 
     from scenarios.cli.output import (expectation_failure, new_run_folder, run_with_progress,
                                       stderr_console, summary_table)
     from scenarios.cluster.driver import ClusterError, LiveCluster
-    from scenarios.spec.loader import ScenarioError, load_scenario
+    from scenarios.spec.loader import ScenarioError
     from scenarios.trade.workload import TradeError
 
     console = human_console(args)
     err = stderr_console()
     try:
-        scenario = load_scenario(args.scenario)
-        if args.duration_s is not None:
-            scenario = scenario.with_overrides(
-                ticks_max=max(1, int(args.duration_s * 1000 / args.tick_ms)))
+        scenario = _live_scenario(args)
         credentials = None
         if args.credentials is not None:
             credentials = _read_json(args.credentials, CREDENTIALS_FILE_BYTES_MAX, "credentials")
         out = args.out or new_run_folder(Path("runs"), f"{Path(args.scenario).stem}-live")
         cluster = LiveCluster(scenario, out, args.broker, tick_ms=args.tick_ms,
-                              credentials=credentials, sync=args.sync, clean=args.clean)
+                              credentials=credentials, sync=args.sync, clean=args.clean,
+                              network=args.network, metrics_port=args.metrics_port)
         if cluster.cleaned:
             console.print(f"{out}: started clean: deleted another run's "
                           f"{', '.join(cluster.cleaned)}")
     except (ScenarioError, ClusterError, TradeError, ValueError) as exc:
         err.print(f"error: {exc}", markup=False)
         return ExitCode.USAGE
+    title = f"{scenario.name} live, {len(cluster.nations)} nodes"
     try:
-        summary = run_with_progress(console, args.quiet,
-                                    f"{scenario.name} live, {len(cluster.nations)} nodes",
-                                    scenario.ticks_max, cluster.run)
+        if args.view and not args.quiet:
+            from scenarios.cluster.view import live_view_progress
+            live, progress = live_view_progress(console, cluster, title)
+            with live:
+                summary = cluster.run(progress)
+        else:
+            summary = run_with_progress(console, args.quiet, title, scenario.ticks_max,
+                                        cluster.run)
     except (ClusterError, BrokerError) as exc:
         err.print(f"error: {exc}", markup=False)
         return ExitCode.USAGE
@@ -273,7 +359,8 @@ def cmd_cluster(args: argparse.Namespace) -> ExitCode:
         return ExitCode.INTERRUPTED
     summary = summary.replace(reproduce=(
         f"chemtrace cluster {args.scenario} --broker {args.broker} --tick-ms {args.tick_ms} "
-        f"--duration-s {scenario.ticks_max * args.tick_ms / 1000:g}"))
+        f"--duration-s {scenario.ticks_max * args.tick_ms / 1000:g}"
+        + (f" --network {args.network}" if args.network != "auto" else "")))
     (out / "summary.json").write_text(
         json.dumps(summary.to_json(), indent=2, sort_keys=True) + "\n")
     from scenarios.report.run import write_report  # the same report as a simulated run's
@@ -290,6 +377,49 @@ def cmd_cluster(args: argparse.Namespace) -> ExitCode:
     for line in expectation_failure(summary):
         err.print(line, markup=False)
     return ExitCode.EXPECTATION_FAILED
+
+
+def cmd_compare(args: argparse.Namespace) -> ExitCode:
+    """Exit 0 when the runs agree (verdicts equal, domain figures over the transactions both
+    committed equal or with a named cause), 1 when they do not, 2 for a bad scenario or
+    set-up."""
+    from rich.table import Table
+
+    from nodes.live.brokerconf import BrokerError
+
+    from scenarios.cli.output import new_run_folder, stderr_console
+    from scenarios.cluster.compare import compare
+    from scenarios.cluster.driver import ClusterError
+    from scenarios.spec.loader import ScenarioError
+    from scenarios.trade.workload import TradeError
+
+    console = human_console(args)
+    err = stderr_console()
+    try:
+        scenario = _live_scenario(args)
+        out = args.out or new_run_folder(Path("runs"), f"{Path(args.scenario).stem}-compare")
+        with console.status(f"{scenario.name}: simulated, then live..."):
+            result = compare(scenario, out, tick_ms=args.tick_ms, network=args.network)
+    except (ScenarioError, ClusterError, TradeError, BrokerError, ValueError) as exc:
+        err.print(f"error: {exc}", markup=False)
+        return ExitCode.USAGE
+    (out / "comparison.json").write_text(json.dumps(result.to_json(), indent=2,
+                                                    sort_keys=True, default=str) + "\n")
+    if args.json:
+        print_json(result.to_json())
+    else:
+        table = Table(title=f"{scenario.name}: simulated against live (tick {args.tick_ms:g} "
+                            f"ms; {result.common_txs} txs committed in both, "
+                            f"{result.sim_only_txs} sim only, {result.live_only_txs} live only)")
+        for column in ("figure", "simulated", "live", "", "cause of the difference"):
+            table.add_column(column)
+        for row in result.rows:
+            mark = "=" if row["equal"] else ("!" if row["judged"] and not row["cause"] else "~")
+            table.add_row(row["figure"], str(row["sim"]), str(row["live"]), mark, row["cause"])
+        console.print(table)
+        console.print(f"{'agree' if result.agrees else 'DISAGREE'}: verdicts and domain "
+                      f"figures over the common transactions; wrote {out / 'comparison.json'}")
+    return ExitCode.OK if result.agrees else ExitCode.EXPECTATION_FAILED
 
 
 def cmd_bench_live(args: argparse.Namespace) -> ExitCode:

@@ -10,7 +10,7 @@ hands the parsed arguments to that group's `dispatch`.
     chemtrace fuzz --budget-s S [--seed N] [--nations A..B] [--out DIR] [--junit FILE]
     chemtrace replay FILE                                                  fuzz.py (both)
     chemtrace keys | genesis | broker-config                               chain.py
-    chemtrace node | cluster | bench-live                                  live.py
+    chemtrace node | cluster | compare | bench-live                        live.py
     chemtrace list [--json]                                                library.py
     chemtrace schema [--out FILE] | completion SHELL                       tools.py
 

@@ -60,19 +60,23 @@ from typing import Callable
 import aiomqtt
 
 from nodes import Committed, Genesis, GenesisNation, Identity, Transaction
-from nodes.live.brokerconf import free_port, spawn_broker, write_broker_config
+from nodes.live.brokerconf import free_port, spawn_broker, twin_login, write_broker_config
 from nodes.live.keyfile import key_path, make_key_dir, write_key
 from nodes.live.runtime import LEDGER_EXPORT, TickClock, read_ledger_export
 from nodes.live.transport import NODELAY_OPTION, BrokerUrl, Topics
 from nodes.wire.messages import TXS_PER_MESSAGE_MAX, WireError, decode, encode_txs
 
-from scenarios.assemble import trade_workload
-from scenarios.spec.loader import Scenario
-from scenarios.spec.schema import BehaviourKind
-from scenarios.sim.summary import RunSummary
-from scenarios.sim.world import World
+from nodes.live.shim import LinkParams
 
-SUPPORTED_BEHAVIOURS = frozenset({BehaviourKind.CRASH, BehaviourKind.OPT_OUT})
+from scenarios.assemble import trade_workload
+from scenarios.faults.live import byzantine_behaviours, fault_plan, refusal
+from scenarios.spec.loader import Scenario
+from scenarios.sim.network import GLOBAL_DEFAULTS, Network
+from scenarios.sim.rng import Streams
+from scenarios.sim.summary import RunSummary
+from scenarios.sim.world import TWIN, World
+
+NETWORK_MODES = ("auto", "on", "off")
 STARTUP_S = 4.0  # node processes import, load the registry and connect in this time
 SUBMIT_EVERY_S = 0.05
 LOOP_SLEEP_S_MAX = 0.01
@@ -85,6 +89,14 @@ NODE_CONFIG_KEYS = ("timeout_propose_base_ticks", "timeout_propose_delta_ticks",
                     "timeout_precommit_base_ticks", "timeout_precommit_delta_ticks",
                     "rebroadcast_ticks", "block_txs_max")
 PROPOSAL_PREFIX = b"\x97\x01"  # msgpack: an array of 7 whose first field is kind 1 (PROPOSAL)
+
+
+def _network_set(network: dict) -> bool:
+    """Whether a scenario's [network] asks for more than the defaults (a model of regions,
+    links, changes, or other global values)."""
+    return (network.get("model", "uniform") != "uniform" or bool(network.get("link"))
+            or bool(network.get("change"))
+            or any(network.get(k, d) != d for k, d in GLOBAL_DEFAULTS.items()))
 
 
 class ClusterError(RuntimeError):
@@ -170,7 +182,7 @@ class ProcessFleet:
                                  "height_at_kill": cluster._height(instance)})
 
     def wipe(self, instance: str) -> None:
-        shutil.rmtree(self.cluster.out_dir / "nodes" / instance, ignore_errors=True)
+        shutil.rmtree(self.cluster.data_dir(instance), ignore_errors=True)
         self.wiped.add(instance)
 
 
@@ -180,14 +192,19 @@ class LiveCluster(World):
     def __init__(self, scenario: Scenario, out_dir: Path, broker: str = "spawn", *,
                  tick_ms: float = DEFAULT_TICK_MS, credentials: dict[str, str] | None = None,
                  startup_s: float = STARTUP_S, block_txs_max: int | None = None,
-                 sync: str = "FULL", clean: bool = False) -> None:
-        unsupported = sorted({b.kind for b in scenario.behaviours} - SUPPORTED_BEHAVIOURS)
-        if unsupported or scenario.custom:
-            raise ClusterError(
-                f"{scenario.source}: behaviour {', '.join(unsupported) or 'script'} is not "
-                f"supported by chemtrace cluster, which runs honest nodes only; live runs "
-                f"support {', '.join(sorted(SUPPORTED_BEHAVIOURS))} and [[partition]]. Run this "
-                f"scenario with chemtrace run")
+                 sync: str = "FULL", clean: bool = False, network: str = "auto",
+                 metrics_port: int | None = None) -> None:
+        """`network`: "on" applies the scenario's network model to the nodes' traffic through
+        the transport's shim (nodes/live/shim.py), "off" leaves the broker's own, and "auto"
+        applies it when the scenario's [network] differs from the defaults. `metrics_port`:
+        each node serves Prometheus metrics on 127.0.0.1 from this port on, one port per node
+        in nation order (0: each a free port)."""
+        reason = refusal(scenario)
+        if reason is not None:
+            raise ClusterError(f"{scenario.source}: cannot run on live nodes: {reason}. Run "
+                               f"this scenario with chemtrace run")
+        if network not in NETWORK_MODES:
+            raise ClusterError(f"network {network!r}: use one of {', '.join(NETWORK_MODES)}")
         if scenario.privacy is not None and scenario.privacy["mode"] != "plaintext":
             raise ClusterError(
                 f"{scenario.source}: [privacy] mode = \"{scenario.privacy['mode']}\" runs in "
@@ -203,6 +220,9 @@ class LiveCluster(World):
         self.given_credentials = credentials
         self.block_txs_max = block_txs_max
         self.sync = sync  # the nodes' SQLite synchronous mode (chemtrace node --sync)
+        self.network_mode = network
+        self.metrics_port = metrics_port
+        self.metrics_ports: dict[str, int] = {}  # instance -> the port its node serves on
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.procs: dict[str, subprocess.Popen] = {}
         self.restarts: list[dict] = []
@@ -211,6 +231,9 @@ class LiveCluster(World):
                          workload=trade_workload(scenario, self.out_dir / "ledger.jsonl"),
                          fleet=ProcessFleet(self), make_genesis=self._fresh_genesis)
         self.topics = Topics(self.genesis.chain_id)
+        self.network_applied = network == "on" or (network == "auto"
+                                                   and _network_set(scenario.network))
+        self._write_fault_plans()
         self.exit_codes: dict[str, int] = {}  # of the last process of each nation
         self.status: dict[str, dict] = {}
         # nation -> height -> (tick, via, block id hex), from the nodes' statuses
@@ -218,6 +241,9 @@ class LiveCluster(World):
             n: {} for n in self.nations}
         self.canonical_ids: dict[int, str] = {}
         self.proposed: dict[str, object] = {}
+        self._proposal_digests: dict[int, None] = {}  # insertion-ordered, bounded
+        # nation -> (offender, height, round, step) -> record, from every status seen
+        self._evidence_seen: dict[str, dict[tuple, dict]] = {}
         self._next_canonical = 1
         self._gap_since: float | None = None
         self.canonical_skipped = 0
@@ -248,6 +274,39 @@ class LiveCluster(World):
         (self.out_dir / "genesis.json").write_text(genesis.to_json() + "\n")
         return genesis, identities
 
+    def _write_fault_plans(self) -> None:
+        """faults/<NATION>.json for each nation whose node installs behaviours or whose
+        inbound links the network model changes (`scenarios.faults.live.fault_plan`)."""
+        folder = self.out_dir / "faults"
+        shutil.rmtree(folder, ignore_errors=True)
+        self.fault_plans: dict[str, Path] = {}
+        model = Network(self.scenario.network, (), self.nations,
+                        Streams(self.scenario.seed).get("network")) \
+            if self.network_applied else None
+        # Every tick at which a [[network.change]] starts new settings, from tick 0.
+        starts = sorted({0} | {c["at_tick"] for c in self.scenario.network.get("change") or ()})
+        for dst in self.nations:
+            links = {}
+            if model is not None:
+                for src in self.nations:
+                    if src == dst:
+                        continue
+                    epochs = []
+                    for first in starts:
+                        s = model.link(src, dst, first)
+                        params = LinkParams(s.latency_ticks, s.jitter_ticks, s.loss_probability,
+                                            s.duplicate_probability, s.reorder_probability)
+                        if not epochs or epochs[-1][1] != params:
+                            epochs.append((first, params))
+                    if not all(params.idle for _, params in epochs):
+                        links[src] = tuple(epochs)
+            if not links and not byzantine_behaviours(self.scenario, dst):
+                continue
+            folder.mkdir(exist_ok=True)
+            path = self.fault_plans[dst] = folder / f"{dst}.json"
+            path.write_text(json.dumps(fault_plan(self.scenario, dst, list(self.honest), links),
+                                       indent=2, sort_keys=True) + "\n")
+
     def _node_config_file(self) -> Path:
         config = {k: self.scenario.consensus[k] for k in NODE_CONFIG_KEYS
                   if k in self.scenario.consensus}
@@ -259,7 +318,8 @@ class LiveCluster(World):
 
     def _start_broker(self) -> None:
         if self.broker_arg == "spawn":
-            config = write_broker_config(self.genesis, self.out_dir / "broker", port=free_port())
+            config = write_broker_config(self.genesis, self.out_dir / "broker", port=free_port(),
+                                         twins=tuple(sorted(self.twinned)))
             self.broker = spawn_broker(config)
             self.credentials = dict(config.credentials)
             self.broker_url = BrokerUrl(config.host, config.port)
@@ -272,30 +332,49 @@ class LiveCluster(World):
             if url.username is not None:
                 self.credentials.setdefault(url.username, url.password or "")
 
-    def _node_url(self, nation: str) -> str:
+    def _node_url(self, login: str) -> str:
         u = self.broker_url
-        password = self.credentials.get(nation)
+        password = self.credentials.get(login)
         if password is None:
             return f"mqtt://{u.host}:{u.port}"
-        return f"mqtt://{nation}:{password}@{u.host}:{u.port}"
+        return f"mqtt://{login}:{password}@{u.host}:{u.port}"
 
     # ------------------------------------------------------------ processes
 
-    def _spawn(self, nation: str) -> None:
-        data = self.out_dir / "nodes" / nation
+    def data_dir(self, instance: str) -> Path:
+        """The data folder of `instance`'s node (a twin's: nodes/<NATION>-twin)."""
+        nation = instance.rstrip(TWIN)
+        return self.out_dir / "nodes" / (nation if instance == nation else f"{nation}-twin")
+
+    def _spawn(self, instance: str) -> None:
+        """Start the node process of `instance`: a nation, or "NATION~", the second instance
+        of a twinned nation (same key, its own login and data folder, `--twin`)."""
+        nation = instance.rstrip(TWIN)
+        twin = instance != nation
+        data = self.data_dir(instance)
         data.mkdir(parents=True, exist_ok=True)
         argv = [sys.executable, "-c", "from scenarios.cli.main import main; raise SystemExit(main())",
                 "node", "--genesis", str(self.out_dir / "genesis.json"),
                 "--key", str(key_path(self.out_dir / "keys", nation)),
-                "--broker", self._node_url(nation), "--data", str(data),
+                "--broker", self._node_url(twin_login(nation) if twin else nation),
+                "--data", str(data),
                 "--tick-ms", str(self.tick_ms), "--epoch-s", repr(self.epoch_s),
                 "--config", str(self.out_dir / "node-config.json"), "--sync", self.sync,
                 "--parent-pid", str(os.getpid())]
+        if nation in self.fault_plans:
+            argv += ["--faults", str(self.fault_plans[nation])]
+        if twin:
+            argv.append("--twin")
+        if self.metrics_port is not None:
+            if instance not in self.metrics_ports:
+                self.metrics_ports[instance] = (0 if self.metrics_port == 0 else
+                                                self.metrics_port + len(self.metrics_ports))
+            argv += ["--metrics-port", str(self.metrics_ports[instance])]
         log = (data / "node.log").open("ab")
         try:
             # Own session: a Ctrl-C in the terminal reaches the driver only, which stops the
             # nodes itself, in order.
-            self.procs[nation] = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
+            self.procs[instance] = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                                   stdin=subprocess.DEVNULL,
                                                   start_new_session=True)
         finally:
@@ -446,7 +525,12 @@ class LiveCluster(World):
                                        f"{self.broker_url.port}: {exc}") from None
                 await asyncio.sleep(0.2)
         root = self.topics.root
-        await client.subscribe([(f"{root}/+/status", 1), (f"{root}/+/msg", 1)])
+        topics = [(f"{root}/+/status", 1), (f"{root}/+/msg", 1)]
+        if self.byzantine:
+            # A Byzantine node may send its proposals peer by peer (an equivocator's two
+            # versions, a twin's halves): the driver must see those blocks too.
+            topics.append((f"{root}/+/to/+", 1))
+        await client.subscribe(topics)
 
     async def _listen(self, client: aiomqtt.Client) -> None:
         """Statuses and proposals; reconnects (and resubscribes) when the broker goes away."""
@@ -473,8 +557,8 @@ class LiveCluster(World):
         if parsed is None or not isinstance(payload, (bytes, bytearray)):
             return
         channel, nation = parsed
-        if channel == "msg":
-            if bytes(payload[:2]) == PROPOSAL_PREFIX:
+        if channel in ("msg", "to"):
+            if bytes(payload[:2]) == PROPOSAL_PREFIX and self._seen_proposal(payload):
                 try:
                     proposal = decode(self.genesis.chain_id, bytes(payload))
                 except WireError:
@@ -494,25 +578,46 @@ class LiveCluster(World):
         except (ValueError, KeyError, TypeError):
             return
         self.status[nation] = status
+        # Every record of every status: one status carries 64 at most.
+        kept = self._evidence_seen.setdefault(nation, {})
+        for ev in status.get("evidence", []) + status.get("evidence_new", []):
+            try:
+                kept.setdefault((ev["nation"], ev["height"], ev["round"], ev["step"]), ev)
+            except (KeyError, TypeError):
+                continue
         if self._status_log is not None:
             self._status_log.write(json.dumps(status, sort_keys=True) + "\n")
         for height, tick, via, block_id in commits:
             self.commit_ticks[nation].setdefault(height, (tick, via, block_id))
             self.canonical_ids.setdefault(height, block_id)
 
+    def _seen_proposal(self, payload: bytes) -> bool:
+        """False for the same bytes seen again (a proposal sent peer by peer comes once a
+        peer): decoding them again would cost a block's decoding each."""
+        if self.byzantine:
+            digest = hash(bytes(payload))
+            if digest in self._proposal_digests:
+                return False
+            self._proposal_digests[digest] = None
+            if len(self._proposal_digests) > 4 * PROPOSALS_KEPT_MAX:
+                self._proposal_digests.pop(next(iter(self._proposal_digests)))
+        return True
+
     async def _wait_for_nodes(self) -> None:
         """Until every started node has published a status, or the epoch plus a margin."""
         deadline = self.epoch_s + 30.0
         while time.time() < deadline:
-            if all(n in self.status for n in self.procs):
+            # A twin's second instance publishes its status elsewhere (nodes/live/brokerconf.py
+            # twin_status_topic): the first instance's stands for the nation.
+            if all(n in self.status for n in self.procs if TWIN not in n):
                 return
             for nation, proc in self.procs.items():
                 if proc.poll() is not None:
-                    log = self.out_dir / "nodes" / nation / "node.log"
+                    log = self.data_dir(nation) / "node.log"
                     raise ClusterError(f"the node of {nation} exited with code "
                                        f"{proc.returncode} at start-up; see {log}")
             await asyncio.sleep(0.05)
-        missing = sorted(n for n in self.procs if n not in self.status)
+        missing = sorted(n for n in self.procs if n not in self.status and TWIN not in n)
         raise ClusterError(f"no status from {', '.join(missing)} within 30 s; see "
                            f"{self.out_dir / 'nodes'}/<NATION>/node.log")
 
@@ -580,7 +685,7 @@ class LiveCluster(World):
 
     def _judge(self) -> dict:
         """Read every node's ledger and replay its commits through the World's oracles."""
-        ledgers = {}
+        ledgers = self.ledgers = {}  # kept for the sim-to-real comparison
         for nation in self.nations:
             path = self.out_dir / "nodes" / nation / LEDGER_EXPORT
             ledgers[nation] = read_ledger_export(path, self.genesis.chain_id) \
@@ -612,8 +717,8 @@ class LiveCluster(World):
         for nation, s in sorted(self.status.items()):
             for reason, count in s.get("dropped", {}).items():
                 self.dropped[reason] = self.dropped.get(reason, 0) + count
-            for ev in s.get("evidence", []):
-                key = (ev["nation"], ev["height"], ev["round"], ev["step"])
+        for nation, records in sorted(self._evidence_seen.items()):
+            for key, ev in records.items():
                 if key not in seen:
                     seen.add(key)
                     self.evidence.append({"kind": "equivocation", **ev, "seen_by": nation})
@@ -662,6 +767,11 @@ class LiveCluster(World):
             "exit_codes": dict(sorted(self.exit_codes.items())),
             "restarts": recoveries,
             "canonical_blocks_not_seen_live": self.canonical_skipped,
+            # what the nodes installed from their fault plans (scenarios/faults/live.py)
+            "network_model": self.network_applied,
+            "behaviours_in_nodes": {
+                n: kinds for n in sorted(self.fault_plans)
+                if (kinds := [str(b.kind) for b in byzantine_behaviours(self.scenario, n)])},
             "nodes": {n: {k: s.get(k) for k in ("height", "started_height", "round", "step",
                                                  "locked_round", "backlog", "turn_ms_max",
                                                  "dropped", "published",

@@ -13,40 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from mqtt_helpers import require_mosquitto
+from mqtt_helpers import FOUR, require_mosquitto
 from scenarios.cli.main import main
 from scenarios.cluster.driver import ClusterError, LiveCluster
 from scenarios.spec.loader import load_scenario, parse_scenario
 
 LIBRARY = Path(__file__).resolve().parents[2] / "scenarios" / "library"
 
-FOUR = """
-[scenario]
-name = "{name}"
-seed = 5
-ticks_max = {ticks}
-
-[[nation]]
-id = "USA"
-
-[[nation]]
-id = "MEX"
-
-[[nation]]
-id = "CAN"
-
-[[nation]]
-id = "CHN"
-
-[workload]
-txs_per_tick = 0.2
-{extra}
-
-[expect]
-safety = true
-liveness = true
-liveness_ticks_max = {window}
-"""
 
 
 def scenario_file(tmp_path: Path, name: str, ticks: int, extra: str = "") -> Path:
@@ -54,7 +27,8 @@ def scenario_file(tmp_path: Path, name: str, ticks: int, extra: str = "") -> Pat
     # The liveness window runs from the last fault's end to the end of the run, so that a
     # short live run is judged (a longer window would leave it "not judged").
     healed = max((int(t) for t in re.findall(r"until_tick = (\d+)", extra)), default=0)
-    path.write_text(FOUR.format(name=name, ticks=ticks, extra=extra, window=ticks - healed))
+    path.write_text(FOUR.format(name=name, seed=5, ticks=ticks, extra=extra,
+                                window=ticks - healed))
     return path
 
 
@@ -163,9 +137,18 @@ def test_broker_restart_nodes_reconnect_and_go_on_without_losing_blocks(tmp_path
         assert late and min(late) > max(before)
 
 
-def test_cluster_refuses_byzantine_behaviours_with_a_fix(tmp_path):
-    scenario = load_scenario(LIBRARY / "equivocate-f.toml")
-    with pytest.raises(ClusterError, match="equivocate.*chemtrace run"):
+FORK_OF_TWO = """
+[[behaviour]]
+nations = ["CHN", "MEX"]
+kind = "fork"
+"""
+
+
+def test_cluster_refuses_behaviours_that_cannot_run_live_with_a_fix(tmp_path):
+    # Byzantine behaviours run live (tests/live/test_live_byzantine.py), but not a coalition
+    # whose members share one mind.
+    scenario = load_scenario(scenario_file(tmp_path, "fork-two", 2000, FORK_OF_TWO))
+    with pytest.raises(ClusterError, match="fork coalition.*share one mind.*chemtrace run"):
         LiveCluster(scenario, tmp_path / "run", "spawn")
 
 
@@ -177,8 +160,8 @@ def test_cluster_refuses_a_private_mode_with_a_fix(tmp_path):
 
 
 def test_cluster_command_line_errors_exit_2(tmp_path, capsys):
-    assert main(["cluster", str(LIBRARY / "equivocate-f.toml"), "--broker", "spawn", "--out",
-                 str(tmp_path)]) == 2
+    assert main(["cluster", str(scenario_file(tmp_path, "fork-two", 2000, FORK_OF_TWO)),
+                 "--broker", "spawn", "--out", str(tmp_path / "run")]) == 2
     assert "chemtrace run" in capsys.readouterr().err
     assert main(["cluster", str(LIBRARY / "live-four.toml"), "--broker", "http://x",
                  "--out", str(tmp_path / "x"), "--quiet"]) == 2

@@ -302,6 +302,37 @@ def _live_four(r: Run) -> None:
         100 * (d["licit_kg"] - d["dark_kg"]) / d["licit_kg"], abs=0.01)
 
 
+# The live versions (tests/live/test_live_byzantine.py and test_live_compare.py run them on
+# live processes); here, what each promises in the simulated world.
+
+
+def _live_equivocate(r: Run) -> None:
+    s = r.summary
+    assert s.safety_ok and s.liveness_ok and {e["nation"] for e in s.evidence} == {"CHN"}
+    assert all(e["seen_by"] != "CHN" for e in s.evidence)
+
+
+def _live_censor(r: Run) -> None:
+    by_proposer: dict[str, set[str]] = {}
+    for committed in r.world.storage["USA"].blocks:
+        by_proposer.setdefault(committed.block.proposer, set()).update(
+            tx.signer for tx in committed.block.txs)
+    assert by_proposer["CHN"] and "MEX" not in by_proposer["CHN"]
+    assert any("MEX" in signers for p, signers in by_proposer.items() if p != "CHN")
+    assert r.summary.liveness_ok
+
+
+def _live_lossy_link(r: Run) -> None:
+    s = r.summary
+    assert s.liveness_ok and s.dropped_by_reason["loss"] > 100 and s.heights_committed > 20
+
+
+def _live_partition(r: Run) -> None:
+    assert any(e["node"] == "CHN" and e["via"] == "sync" and e["t"] >= 2500
+               for e in r.trace("decide"))
+    assert r.summary.liveness_ok
+
+
 def _global_day(r: Run) -> None:
     s = r.summary  # the first 250 ticks: 193 nations, big blocks, shipments under way
     assert s.nations == 193 and s.heights_committed >= 2
@@ -334,6 +365,10 @@ EFFECTS = {
     "opt-out-privacy.toml": _opt_out_privacy,
     "investigation.toml": _investigation,
     "live-four.toml": _live_four,
+    "live-equivocate.toml": _live_equivocate,
+    "live-censor.toml": _live_censor,
+    "live-lossy-link.toml": _live_lossy_link,
+    "live-partition.toml": _live_partition,
     "baseline.toml": _baseline,
     "illicit-mix.toml": _illicit_mix,
     "scheduling-rounds.toml": _scheduling_rounds,
