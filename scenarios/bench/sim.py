@@ -241,6 +241,27 @@ def bench_scenario(n: int, w: SimWorkload) -> Scenario:
     return parse_scenario("\n".join(lines) + "\n", source=f"<bench n={n}>")
 
 
+# The consensus-only case of the issue's peer comparison: fault-free, a fixed 20-tick (20 ms)
+# delay, no transactions. A height takes about 60 ticks then (propose, prevote, precommit).
+EMPTY_LATENCY_TICKS = 20
+EMPTY_TICKS_PER_HEIGHT = 60
+
+
+def empty_scenario(n: int, heights: int, seed: int = 1, signatures: str | None = None) -> Scenario:
+    """n nations, no workload, no jitter, run for about `heights` heights; `signatures` sets
+    [consensus] signatures when given."""
+    ticks = max(200, heights * EMPTY_TICKS_PER_HEIGHT)
+    lines = ["[scenario]", f'name = "empty-n{n}"', f"seed = {seed}", f"ticks_max = {ticks}", ""]
+    for code in bench_nations(n):
+        lines += ["[[nation]]", f'id = "{code}"', ""]
+    lines += ["[network]", f"latency_ticks = {EMPTY_LATENCY_TICKS}", "jitter_ticks = 0", "",
+              "[workload]", "txs_per_tick = 0", "shipments = 0", ""]
+    if signatures is not None:
+        lines += ["[consensus]", f'signatures = "{signatures}"', ""]
+    lines += ["[expect]", f"liveness_ticks_max = {ticks}"]
+    return parse_scenario("\n".join(lines) + "\n", source=f"<bench empty n={n}>")
+
+
 def sim_point(n: int, ctx: BenchContext) -> dict:
     """Median of `repetitions` runs at n nations; the median run's world is kept in ctx."""
     scenario = bench_scenario(n, ctx.workload)
