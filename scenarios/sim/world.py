@@ -548,6 +548,11 @@ class World:
         if node is None or incarnation != self.incarnation[nation]:
             return
         self.armed[nation] = None
+        if node.timer_idle(self.now):
+            # Most wake-ups: a deadline that has since moved later. on_timer would do nothing
+            # (no timeout is due, so none is traced); only the next deadline is armed.
+            self._arm(nation)
+            return
         for timeout in node.replica.due_timeouts(self.now):
             self.trace.timeout(self.now, nation, timeout.step.name.lower(), timeout.height,
                                timeout.round)
