@@ -1,7 +1,8 @@
 """`chemtrace fuzz` and `chemtrace replay`.
 
     chemtrace fuzz (--budget-s S | --max-scenarios N | --profile ci|nightly) [--seed N]
-                   [--nations A..B] [--byzantine below|third] [--max-heights H] [--out DIR] [--junit FILE]
+                   [--nations A..B] [--byzantine below|third] [--max-heights H]
+                   [--signatures ed25519|modelled] [--out DIR] [--junit FILE]
                    [--quiet] [--json]
     chemtrace replay FILE [--out DIR] [--record] [--json]
 
@@ -69,6 +70,10 @@ def add_parsers(sub) -> None:
                          "(locks moved or released, valid values moved, re-proposals, restarts "
                          "with a lock) with hypothesis's targeting; changes the sequence a "
                          "seed draws")
+    fz.add_argument("--signatures", choices=("ed25519", "modelled"), default="ed25519",
+                    help="how nations sign in every scenario: ed25519 (default) or modelled, "
+                         "unforgeable by construction at a fraction of the cost "
+                         "(docs/performance.md); the same seed draws the same scenarios")
     fz.add_argument("--workers", type=positive, default=1,
                     help="processes to search in (default 1); each runs whole chunks of the "
                          "seed's scenario sequence, and the failure reported is the first in "
@@ -121,9 +126,11 @@ def cmd_fuzz(args: argparse.Namespace) -> ExitCode:
     for stale in ("counterexample.toml", "trace.jsonl"):  # from an earlier run in this folder
         (out / stale).unlink(missing_ok=True)
     command = fuzz_command(args.seed, nations, byzantine, budget_s, max_heights, out,
-                           args.max_scenarios, args.workers, args.dask, args.steer)
+                           args.max_scenarios, args.workers, args.dask, args.steer,
+                           args.signatures)
     kwargs = dict(budget_s=budget_s, max_scenarios=args.max_scenarios, seed=args.seed,
                   workers=args.workers, dask_address=args.dask, steer=args.steer,
+                  signatures=args.signatures,
                   nations=nations,
                   byzantine=byzantine, max_heights=max_heights, shrink_budget_s=shrink_budget_s,
                   trace_path=out / "trace.jsonl")
@@ -187,7 +194,8 @@ def _search(args: argparse.Namespace, kwargs: dict, console, budget_s: float, ba
 
 def fuzz_command(seed: int, nations: tuple[int, int], byzantine: str, budget_s: float,
                  max_heights: int, out: Path, max_scenarios: int | None = None,
-                 workers: int = 1, dask: str | None = None, steer: bool = False) -> str:
+                 workers: int = 1, dask: str | None = None, steer: bool = False,
+                 signatures: str = "ed25519") -> str:
     budget = "" if math.isinf(budget_s) else f"--budget-s {budget_s:g} "
     if max_scenarios is not None:
         budget += f"--max-scenarios {max_scenarios} "
@@ -197,6 +205,8 @@ def fuzz_command(seed: int, nations: tuple[int, int], byzantine: str, budget_s: 
         budget += f"--dask {shlex.quote(dask)} "
     if steer:
         budget += "--steer "
+    if signatures != "ed25519":
+        budget += f"--signatures {signatures} "
     return (f"chemtrace fuzz {budget}--seed {seed} --nations "
             f"{nations[0]}..{nations[1]} --byzantine {byzantine} --max-heights {max_heights} "
             f"--out {shlex.quote(str(out))}")

@@ -109,7 +109,7 @@ class TradeWorkload(Workload):
         self.routes = route_graph(self.lanes, frozenset(self.record_keepers), self.source_shares)
         self.operator_specs = {op: spec for op, spec in plan.operators.items()
                                if spec.nation in self.record_keepers}
-        self.operators = {op: Identity.derive(op, scenario.seed, purpose="operator")
+        self.operators = {op: world.signatures.derive(op, scenario.seed, purpose="operator")
                           for op in self.operator_specs}
         self.trade_txs: dict[bytes, tuple[int, int]] = {}
         self.registrations: dict[bytes, str] = {}
