@@ -464,6 +464,29 @@ class Node:
         Never for a node with hooks (their on_timer may act at any wake-up)."""
         return self.hooks is None and self._nothing_due(now_ticks)
 
+    def idle_deadline(self, now_ticks: int) -> int | None:
+        """`next_deadline()` when `timer_idle(now_ticks)`, else None: the one call a wake-up
+        that comes too early needs (the simulated world's most frequent event)."""
+        due = self._resend_at_tick
+        if self.hooks is not None or now_ticks >= due or self._ahead_since is not None:
+            return None
+        gossip = self._gossip_due
+        if gossip is not None:
+            if now_ticks >= gossip:
+                return None
+            if gossip < due:
+                due = gossip
+        r = self.replica
+        key = self._stall_key
+        if key is None or key[0] != r.height or key[1] != r.round:
+            return None
+        pending = r.next_deadline()
+        if pending is None:
+            return due
+        if pending <= now_ticks:
+            return None  # a timeout is due
+        return due if due < pending else pending
+
     def on_timer(self, now_ticks: int) -> list[Action]:
         self._now = now_ticks
         if self._nothing_due(now_ticks):

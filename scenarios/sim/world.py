@@ -562,12 +562,15 @@ class World:
         node = self.nodes[nation]
         if node is None or incarnation != self.incarnation[nation]:
             return
-        self.armed[nation] = None
-        if node.timer_idle(self.now):
+        deadline = node.idle_deadline(self.now)
+        if deadline is not None:
             # Most wake-ups: a deadline that has since moved later. on_timer would do nothing
-            # (no timeout is due, so none is traced); only the next deadline is armed.
-            self._arm(nation)
+            # (no timeout is due, so none is traced); only the next deadline is armed, as
+            # _arm would after it (armed is None then).
+            self.armed[nation] = deadline
+            self._push(deadline, WAKE, nation, incarnation)
             return
+        self.armed[nation] = None
         for timeout in node.replica.due_timeouts(self.now):
             self.trace.timeout(self.now, nation, timeout.step.name.lower(), timeout.height,
                                timeout.round)

@@ -301,6 +301,10 @@ class _IdleChecking(World):
 
     def _wake(self, nation, incarnation):
         node = self.nodes[nation]
+        if node is not None and incarnation == self.incarnation[nation]:
+            # idle_deadline, World._wake's one call, is timer_idle and next_deadline together
+            assert node.idle_deadline(self.now) == (
+                node.next_deadline() if node.timer_idle(self.now) else None)
         if (node is not None and incarnation == self.incarnation[nation]
                 and node.timer_idle(self.now)):
             before = (node.timer_state(), node.replica.wal_record(),
