@@ -26,7 +26,6 @@ from nodes.app.control import event_date, licence_needed, pen_tier
 from nodes.app.events import EventError, decode_event, encode_event, event_body, field_values
 from nodes.app.privacy import rules_checkable_share
 from nodes.app.registry import Lane, load_lanes, load_nations, load_registry
-from nodes.chain.identity import Identity
 
 from scenarios.sim.workload import Kernel, Workload
 from scenarios.spec.loader import DEFAULT_LANES_PATH, Scenario

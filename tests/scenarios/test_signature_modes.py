@@ -106,3 +106,13 @@ def test_fuzz_with_modelled_signatures_runs_the_same_scenarios():
     assert modelled.parameters["signatures"] == "modelled"
     assert ed.heights_committed == modelled.heights_committed
     assert ed.distinct_schedules == modelled.distinct_schedules
+
+
+def test_custody_records_cosigned_by_operators_count_the_same_in_both_modes():
+    # The trade's operators derive their keys through the world's scheme, so the chaincode
+    # checks their co-signatures with it: the same records are accepted and traced.
+    scenario = load_scenario(LIBRARY / "baseline.toml").with_overrides(ticks_max=3000)
+    ed, modelled = (build_world(_with(scenario, mode)).run() for mode in MODES)
+    assert modelled.domain["traced_complete_pct"] > 0
+    assert modelled.domain == ed.domain
+    assert modelled.txs_committed == ed.txs_committed > 0
