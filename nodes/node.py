@@ -448,23 +448,56 @@ class Node:
                 due = extra
         return due
 
+    def _nothing_due(self, now_ticks: int) -> bool:
+        """Whether every step of on_timer(now_ticks) but the hooks' is a no-op: no gossip is
+        due, no timeout, no sync is pending (_maybe_sync returns at once), and (height, round)
+        has not moved without _track_progress seeing it, so no resend either."""
+        if (now_ticks >= self._resend_at_tick or self._ahead_since is not None
+                or (self._gossip_due is not None and now_ticks >= self._gossip_due)):
+            return False
+        r = self.replica
+        key = self._stall_key
+        return (key is not None and key[0] == r.height and key[1] == r.round
+                and not r.due_timeouts(now_ticks))
+
+    def timer_idle(self, now_ticks: int) -> bool:
+        """Whether on_timer(now_ticks) would return no action and change nothing, so calling
+        it again and again at this tick, with nothing else between, is as calling it once.
+        Never for a node with hooks (their on_timer may act at any wake-up)."""
+        return self.hooks is None and self._nothing_due(now_ticks)
+
+    def idle_deadline(self, now_ticks: int) -> int | None:
+        """`next_deadline()` when `timer_idle(now_ticks)`, else None: the one call a wake-up
+        that comes too early needs (the simulated world's most frequent event)."""
+        due = self._resend_at_tick
+        if self.hooks is not None or now_ticks >= due or self._ahead_since is not None:
+            return None
+        gossip = self._gossip_due
+        if gossip is not None:
+            if now_ticks >= gossip:
+                return None
+            if gossip < due:
+                due = gossip
+        r = self.replica
+        key = self._stall_key
+        if key is None or key[0] != r.height or key[1] != r.round:
+            return None
+        pending = r.next_deadline()
+        if pending is None:
+            return due
+        if pending <= now_ticks:
+            return None  # a timeout is due
+        return due if due < pending else pending
+
     def on_timer(self, now_ticks: int) -> list[Action]:
         self._now = now_ticks
-        if (now_ticks < self._resend_at_tick and self._ahead_since is None
-                and (self._gossip_due is None or now_ticks < self._gossip_due)):
-            # Most wake-ups come for a deadline that has since moved later. Then each step
-            # below is a no-op: no gossip is due, no timeout, no sync is pending (_maybe_sync
-            # returns at once), and unless (height, round) moved without _track_progress
-            # seeing it, no resend either.
-            r = self.replica
-            key = self._stall_key
-            if (key is not None and key[0] == r.height and key[1] == r.round
-                    and not r.due_timeouts(now_ticks)):
-                if self.hooks is None:
-                    return []
-                out: list[Action] = []
-                self.hooks.on_timer(self, now_ticks, out)
-                return out
+        if self._nothing_due(now_ticks):
+            # Most wake-ups come for a deadline that has since moved later.
+            if self.hooks is None:
+                return []
+            out: list[Action] = []
+            self.hooks.on_timer(self, now_ticks, out)
+            return out
         out: list[Action] = []
         if self._gossip_due is not None and now_ticks >= self._gossip_due:
             self._flush_gossip(out)

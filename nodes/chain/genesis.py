@@ -11,7 +11,7 @@ from pathlib import Path
 from consensus import ValidatorSet
 
 from nodes.chain.codec import pack
-from nodes.chain.identity import PUBLIC_KEY_BYTES, Identity
+from nodes.chain.identity import ED25519, PUBLIC_KEY_BYTES, Identity
 
 NATION_CODE = re.compile(r"^[A-Z]{3}$")
 CHAIN_ID_BYTES_MAX = 64
@@ -68,10 +68,11 @@ class Genesis:
         return tuple(n.code for n in self.nations)
 
     @classmethod
-    def simulated(cls, chain_id: str, powers: list[tuple[str, int]], seed: int
-                  ) -> tuple["Genesis", dict[str, Identity]]:
-        """A genesis whose keys derive from `seed`, and the matching identities."""
-        identities = {code: Identity.derive(code, seed) for code, _ in powers}
+    def simulated(cls, chain_id: str, powers: list[tuple[str, int]], seed: int,
+                  scheme=ED25519) -> tuple["Genesis", dict[str, Identity]]:
+        """A genesis whose keys derive from `seed` under signature `scheme` (Ed25519, or the
+        simulated world's `ModelledSignatures`), and the matching identities."""
+        identities = {code: scheme.derive(code, seed) for code, _ in powers}
         nations = tuple(GenesisNation(code, identities[code].public_key, power)
                         for code, power in powers)
         return cls(chain_id, nations), identities

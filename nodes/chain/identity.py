@@ -1,4 +1,5 @@
-"""Ed25519 identities (pynacl) and the process-wide signature verification cache."""
+"""Ed25519 identities (pynacl), the Ed25519 signature scheme, and the process-wide signature
+verification cache."""
 
 from __future__ import annotations
 
@@ -79,6 +80,27 @@ def _derive(cls: type[Identity], name: str, seed: int, purpose: str) -> Identity
     return cls(name, hashlib.sha256(f"chemtrace/{purpose}/{seed}/{name}".encode()).digest())
 
 
+class Ed25519Signatures:
+    """The signature scheme of the chain: Ed25519 (pynacl). A scheme makes identities
+    (`derive`) and checks signatures (`verify`); `VerifyCache` checks through one. The
+    simulated world may run the cheaper `nodes.chain.modelled.ModelledSignatures` instead
+    (a scenario's `[consensus] signatures`); live nodes always run this one."""
+
+    name = "ed25519"
+    # The fuzzer's worlds may share verdicts (`sharing_verdicts`): an Ed25519 check is a pure
+    # function of (key, bytes, signature), whichever world asks.
+    shares_verdicts = True
+
+    def derive(self, name: str, seed: int, purpose: str = "nation") -> Identity:
+        return Identity.derive(name, seed, purpose)
+
+    def verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
+        return verify_signature(public_key, message, signature)
+
+
+ED25519 = Ed25519Signatures()
+
+
 class VerifyCache:
     """Verdicts of Ed25519 checks, keyed by sha256(public key, bytes, signature).
 
@@ -101,11 +123,17 @@ class VerifyCache:
     skips that look-up (a benchmark of cold checks).
     """
 
-    __slots__ = ("_verdicts", "_tx_verdicts", "entries_max", "hits", "misses", "_known")
+    __slots__ = ("_verdicts", "_tx_verdicts", "entries_max", "hits", "misses", "_known",
+                 "scheme", "_check")
 
     def __init__(self, entries_max: int = VERIFY_CACHE_ENTRIES_MAX,
-                 known_verdicts: bool = True, bytes_max: int = VERIFY_CACHE_BYTES_MAX) -> None:
-        self._known = known_verdicts and entries_max > 0
+                 known_verdicts: bool = True, bytes_max: int = VERIFY_CACHE_BYTES_MAX,
+                 scheme=ED25519) -> None:
+        """`scheme`: what checks a signature the cache does not hold a verdict for
+        (`Ed25519Signatures`, the default, or `nodes.chain.modelled.ModelledSignatures`)."""
+        self.scheme = scheme
+        self._check = scheme.verify
+        self._known = known_verdicts and entries_max > 0 and scheme.shares_verdicts
         self._verdicts: OrderedDict[bytes, bool] = OrderedDict()
         # memo key -> (verdict, the bytes it is counted as)
         self._tx_verdicts: BoundedMemo[bool] = BoundedMemo(entries_max, bytes_max)
@@ -148,11 +176,11 @@ class VerifyCache:
             return verdict
         self.misses += 1
         if self.entries_max <= 0:
-            return verify_signature(public_key, message, signature)
+            return self._check(public_key, message, signature)
         known = _known_verdicts if self._known else None
         verdict = known.get(key) if known is not None else None
         if verdict is None:
-            verdict = verify_signature(public_key, message, signature)
+            verdict = self._check(public_key, message, signature)
             if known is not None:
                 known[key] = verdict
                 if len(known) > KNOWN_VERDICTS_ENTRIES_MAX:

@@ -338,7 +338,7 @@ class DecodeCache:
     """
 
     __slots__ = ("chain_id", "_entries", "entries_max", "hits", "misses", "_digests",
-                 "_digest_bytes", "_txs")
+                 "_digest_bytes", "_txs", "_last_data", "_last_digest")
 
     def __init__(self, chain_id: str, entries_max: int = DECODE_CACHE_ENTRIES_MAX,
                  bytes_max: int = DECODE_CACHE_BYTES_MAX) -> None:
@@ -352,15 +352,28 @@ class DecodeCache:
         self._digest_bytes = 0
         # decoded transactions by their wire array; None (no memo) when caching is off
         self._txs: TxMemo | None = TxMemo() if entries_max > 0 else None
+        # The bytes hashed last and their digest: see `digest`.
+        self._last_data: bytes | None = None
+        self._last_digest = b""
 
     def digest(self, data: bytes) -> bytes:
         """sha256(data), remembered for large messages (a proposal's block is hundreds of KiB
         and reaches n - 1 nodes as the same bytes object: its hash is computed once, and a dict
         lookup of the same object compares by identity). Small messages hash faster than a
         lookup. Bounded by DIGEST_MEMO_BYTES_MAX of remembered messages, and bytes that fail
-        to decode are forgotten at once (`decode`); off with entries_max = 0."""
+        to decode are forgotten at once (`decode`); off with entries_max = 0.
+
+        The receivers of one broadcast are handed the same bytes object one after the other,
+        so the last bytes hashed are checked first, by identity (bytes never change): the
+        broadcast is hashed once, and every receiver's duplicate filter holds the same digest
+        object rather than one of its own."""
+        if data is self._last_data:
+            return self._last_digest
         if len(data) < DIGEST_MEMO_BYTES_MIN or self.entries_max == 0:
-            return hashlib.sha256(data).digest()
+            digest = hashlib.sha256(data).digest()
+            if self.entries_max:
+                self._last_data, self._last_digest = data, digest
+            return digest
         digest = self._digests.get(data)
         if digest is None:
             digest = hashlib.sha256(data).digest()

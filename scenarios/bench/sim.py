@@ -24,7 +24,13 @@ returns one JSON object; a new section (a live cluster, say) is one more entry. 
 - `chaincode`: microseconds per custody event through a fresh chaincode (`cold` verification
   cache, then `warm`), re-applying the smallest sim's committed blocks;
 - `fuzz`: `fuzz_scenarios_per_s`, generated n = 4 scenarios of about 5 heights per second of this
-  process's CPU time.
+  process's CPU time, with Ed25519; the same with modelled signatures
+  (`fuzz_modelled_scenarios_per_s`), the two modes taking turns in slices of the budget so that
+  load that comes and goes falls on both;
+- `consensus`: consensus alone, the case of the peer comparison in issue 19: n = 4 (and 16 in
+  the full run) nations, no workload, a fixed 20-tick delay, `CONSENSUS_HEIGHTS` heights; heights
+  and deliveries per wall second with Ed25519 and with modelled signatures, the two runs of each
+  repetition back to back, medians, and their ratio.
 
 `check_schema` holds the result to `RESULT_SCHEMA` before it is written, so every file the
 command writes has every field. The full run also plots throughput and ratio against n.
@@ -65,6 +71,18 @@ GROWTH_FROM_NATIONS = 16
 # Issue 8's targets for ratio_to_floor; reported beside the figures, never asserted.
 RATIO_TARGETS = {4: 0.6, 16: 0.5, 64: 0.35, 193: 0.2}
 FUZZ_TARGET_PER_S = 50.0
+# Issue 19's targets (reported beside the figures, never asserted): fuzz scenarios per core
+# second with modelled signatures, and consensus heights per wall second at n = 4 with Ed25519.
+FUZZ_MODELLED_TARGET_PER_S = 250.0
+CONSENSUS_TARGET_HEIGHTS_PER_S = 1000.0
+FUZZ_SLICES = 4  # the fuzz budget in turns: Ed25519, modelled, Ed25519, modelled, ...
+# The consensus section: heights per run. A node's stale wake-ups pile up with the heights
+# (docs/performance.md), so the rate depends on the run's length: it is fixed here.
+CONSENSUS_HEIGHTS = 300
+CONSENSUS_NATIONS = (4, 16)
+QUICK_CONSENSUS_HEIGHTS = 100
+QUICK_CONSENSUS_NATIONS = (4,)
+SIGNATURE_MODES = ("ed25519", "modelled")
 FUZZ_BUDGET_S = 20.0
 RSS_SAMPLE_EVENTS = 4096  # World.run calls progress this often; we sample RSS there
 
@@ -109,6 +127,8 @@ class BenchContext:
     floor_tx_per_s: float = 0.0
     floor_messages: int = FLOOR_MESSAGES
     worlds: dict[int, World] = field(default_factory=dict)  # n -> the median run's world
+    consensus_nations: tuple[int, ...] = CONSENSUS_NATIONS
+    consensus_heights: int = CONSENSUS_HEIGHTS
     progress: Callable[[str], None] | None = None
 
     def say(self, text: str) -> None:
@@ -147,8 +167,17 @@ def section_chaincode(ctx: BenchContext) -> dict:
 
 
 def section_fuzz(ctx: BenchContext) -> dict:
-    ctx.say("fuzz: n = 4 scenarios of 5 heights")
-    return fuzz_rate(ctx.fuzz_budget_s)
+    ctx.say("fuzz: n = 4 scenarios of 5 heights, Ed25519 and modelled signatures")
+    return fuzz_rates(ctx.fuzz_budget_s)
+
+
+def section_consensus(ctx: BenchContext) -> dict:
+    runs = []
+    for n in ctx.consensus_nations:
+        ctx.say(f"consensus: n = {n}, no workload, Ed25519 and modelled signatures")
+        runs.append(consensus_point(n, ctx.consensus_heights, ctx.repetitions))
+    return {"heights": ctx.consensus_heights, "latency_ticks": EMPTY_LATENCY_TICKS,
+            "runs": runs}
 
 
 # The fuzzer runs before the sims: it builds thousands of small worlds, and would otherwise
@@ -156,6 +185,7 @@ def section_fuzz(ctx: BenchContext) -> dict:
 SECTIONS: list[tuple[str, Callable[[BenchContext], dict]]] = [
     ("floor", section_floor),
     ("fuzz", section_fuzz),
+    ("consensus", section_consensus),
     ("sim", section_sim),
     ("chaincode", section_chaincode),
 ]
@@ -164,7 +194,9 @@ SECTIONS: list[tuple[str, Callable[[BenchContext], dict]]] = [
 def run_bench(quick: bool = False, *, nations: tuple[int, ...] | None = None,
               repetitions: int | None = None, workload: SimWorkload | None = None,
               fuzz_budget_s: float | None = None,
-              progress: Callable[[str], None] | None = None) -> dict:
+              progress: Callable[[str], None] | None = None,
+              consensus_nations: tuple[int, ...] | None = None,
+              consensus_heights: int | None = None) -> dict:
     """Every section in order, in this process. The keyword arguments exist for tests, which
     need a small run; the command uses the defaults."""
     if nations is None:
@@ -175,7 +207,11 @@ def run_bench(quick: bool = False, *, nations: tuple[int, ...] | None = None,
         workload=workload or (QUICK_WORKLOAD if quick else FULL_WORKLOAD),
         fuzz_budget_s=fuzz_budget_s if fuzz_budget_s is not None
         else FUZZ_BUDGET_S / (10 if quick else 1),
-        progress=progress)
+        progress=progress,
+        consensus_nations=consensus_nations or (QUICK_CONSENSUS_NATIONS if quick
+                                                else CONSENSUS_NATIONS),
+        consensus_heights=consensus_heights or (QUICK_CONSENSUS_HEIGHTS if quick
+                                                else CONSENSUS_HEIGHTS))
     started = time.perf_counter()
     sections = {name: fn(ctx) for name, fn in SECTIONS}
     result = {
@@ -185,9 +221,12 @@ def run_bench(quick: bool = False, *, nations: tuple[int, ...] | None = None,
                        "workload": _workload_dict(ctx.workload),
                        "fuzz_budget_s": ctx.fuzz_budget_s, "floor_messages":
                        sections["floor"]["messages"], "statistic": "median",
-                       "growth_from_nations": GROWTH_FROM_NATIONS},
+                       "growth_from_nations": GROWTH_FROM_NATIONS,
+                       "consensus_nations": list(ctx.consensus_nations),
+                       "consensus_heights": ctx.consensus_heights},
         "floor_tx_per_s": sections["floor"]["floor_tx_per_s"],
         "fuzz_scenarios_per_s": sections["fuzz"]["scenarios_per_cpu_s"],
+        "fuzz_modelled_scenarios_per_s": sections["fuzz"]["modelled"]["scenarios_per_cpu_s"],
         "sections": sections,
         "wall_s": round(time.perf_counter() - started, 1),
     }
@@ -239,6 +278,27 @@ def bench_scenario(n: int, w: SimWorkload) -> Scenario:
               # A bench run is short and fault-free: liveness is judged over the whole run.
               "", "[expect]", f"liveness_ticks_max = {w.ticks_max}"]
     return parse_scenario("\n".join(lines) + "\n", source=f"<bench n={n}>")
+
+
+# The consensus-only case of the issue's peer comparison: fault-free, a fixed 20-tick (20 ms)
+# delay, no transactions. A height takes about 60 ticks then (propose, prevote, precommit).
+EMPTY_LATENCY_TICKS = 20
+EMPTY_TICKS_PER_HEIGHT = 60
+
+
+def empty_scenario(n: int, heights: int, seed: int = 1, signatures: str | None = None) -> Scenario:
+    """n nations, no workload, no jitter, run for about `heights` heights; `signatures` sets
+    [consensus] signatures when given."""
+    ticks = max(200, heights * EMPTY_TICKS_PER_HEIGHT)
+    lines = ["[scenario]", f'name = "empty-n{n}"', f"seed = {seed}", f"ticks_max = {ticks}", ""]
+    for code in bench_nations(n):
+        lines += ["[[nation]]", f'id = "{code}"', ""]
+    lines += ["[network]", f"latency_ticks = {EMPTY_LATENCY_TICKS}", "jitter_ticks = 0", "",
+              "[workload]", "txs_per_tick = 0", "shipments = 0", ""]
+    if signatures is not None:
+        lines += ["[consensus]", f'signatures = "{signatures}"', ""]
+    lines += ["[expect]", f"liveness_ticks_max = {ticks}"]
+    return parse_scenario("\n".join(lines) + "\n", source=f"<bench empty n={n}>")
 
 
 def sim_point(n: int, ctx: BenchContext) -> dict:
@@ -351,7 +411,7 @@ def chaincode_cost(world: World) -> dict:
     return out
 
 
-def fuzz_rate(budget_s: float) -> dict:
+def fuzz_rate(budget_s: float, signatures: str = "ed25519") -> dict:
     """`chemtrace fuzz`'s speed on n = 4 scenarios of about 5 heights (each drawn with its
     faults, then run until 5 heights after the last fault ends), honest protocol, seed 0:
     every scenario counted, none skipped. The rate is per second of this process's CPU time,
@@ -359,7 +419,7 @@ def fuzz_rate(budget_s: float) -> dict:
     Failures do not stop it (the search goes on, without shrinking)."""
     from scenarios.search.fuzz import fuzz
     result = fuzz(budget_s=budget_s, seed=0, nations=(4, 4), max_heights=5,
-                  stop_on_failure=False)
+                  stop_on_failure=False, signatures=signatures)
     return {"budget_s": budget_s, "nations": 4, "max_heights": 5, "seed": 0,
             "scenarios_run": result.scenarios_run,
             "scenarios_per_cpu_s": round(result.scenarios_run / result.cpu_seconds, 1)
@@ -368,6 +428,75 @@ def fuzz_rate(budget_s: float) -> dict:
             "heights_per_scenario": round(result.heights_committed
                                           / max(1, result.scenarios_run), 2),
             "failures": result.failures}
+
+
+def fuzz_rates(budget_s: float, slices: int = FUZZ_SLICES) -> dict:
+    """`fuzz_rate` with Ed25519 and with modelled signatures, `budget_s` each, in turns of
+    `budget_s / slices` (each turn the same seed, so the same first scenarios), the counts and
+    CPU seconds of a mode's turns added up. Ed25519's figures at the top level, as before."""
+    totals = {mode: {"runs": 0, "cpu_s": 0.0, "wall_s": 0.0, "heights": 0.0, "failures": 0}
+              for mode in SIGNATURE_MODES}
+    for _ in range(slices):
+        for mode in SIGNATURE_MODES:
+            part = fuzz_rate(budget_s / slices, mode)
+            t = totals[mode]
+            t["runs"] += part["scenarios_run"]
+            t["failures"] += part["failures"]
+            t["heights"] += part["heights_per_scenario"] * part["scenarios_run"]
+            if part["scenarios_per_cpu_s"] > 0:
+                t["cpu_s"] += part["scenarios_run"] / part["scenarios_per_cpu_s"]
+            if part["scenarios_per_wall_s"] > 0:
+                t["wall_s"] += part["scenarios_run"] / part["scenarios_per_wall_s"]
+
+    def figures(mode: str) -> dict:
+        t = totals[mode]
+        return {"scenarios_run": t["runs"],
+                "scenarios_per_cpu_s": round(t["runs"] / t["cpu_s"], 1) if t["cpu_s"] else 0.0,
+                "scenarios_per_wall_s": round(t["runs"] / t["wall_s"], 1) if t["wall_s"] else 0.0,
+                "heights_per_scenario": round(t["heights"] / max(1, t["runs"]), 2),
+                "failures": t["failures"]}
+
+    ed, modelled = figures("ed25519"), figures("modelled")
+    return {"budget_s": budget_s, "nations": 4, "max_heights": 5, "seed": 0, "slices": slices,
+            **ed, "modelled": modelled,
+            "modelled_over_ed25519": round(modelled["scenarios_per_cpu_s"]
+                                           / ed["scenarios_per_cpu_s"], 2)
+            if ed["scenarios_per_cpu_s"] else 0.0}
+
+
+def consensus_point(n: int, heights: int, repetitions: int) -> dict:
+    """Consensus alone at n nations (`empty_scenario`), with Ed25519 and modelled signatures:
+    per repetition one run of each, back to back, so the two see the same load; the medians
+    of heights and deliveries per wall second and the ratio of the medians."""
+    timed: dict[str, list[tuple[float, float, float]]] = {m: [] for m in SIGNATURE_MODES}
+    shape: dict[str, tuple[int, int, str, bool]] = {}
+    for _ in range(repetitions):
+        for mode in SIGNATURE_MODES:
+            gc.collect()
+            world = build_world(empty_scenario(n, heights, signatures=mode))
+            summary = world.run()
+            wall = world.wall_s
+            timed[mode].append((summary.heights_committed / wall,
+                                summary.messages_delivered / wall, wall))
+            shape[mode] = (summary.heights_committed, summary.messages_delivered,
+                           summary.trace_sha256, summary.safety_ok and bool(summary.liveness_ok))
+            del world
+    out: dict = {"nations": n}
+    for mode in SIGNATURE_MODES:
+        rates = timed[mode]
+        h, d, trace, ok = shape[mode]
+        out[mode] = {
+            "heights_per_wall_s": round(statistics.median(r[0] for r in rates), 1),
+            "deliveries_per_wall_s": round(statistics.median(r[1] for r in rates), 1),
+            "us_per_delivery": round(1e6 * statistics.median(r[2] / d for r in rates), 1)
+            if d else 0.0,
+            "wall_s": round(statistics.median(r[2] for r in rates), 3),
+            "heights_committed": h, "messages_delivered": d, "trace_sha256": trace,
+            "safety_and_liveness_ok": ok,
+            "runs_heights_per_wall_s": [round(r[0], 1) for r in rates]}
+    ed = out["ed25519"]["heights_per_wall_s"]
+    out["modelled_over_ed25519"] = round(out["modelled"]["heights_per_wall_s"] / ed, 2) if ed else 0.0
+    return out
 
 
 # ---------------------------------------------------------------------------- the record
@@ -418,6 +547,14 @@ _SIM_RUN = {
     "signatures_verified": int, "safety_ok": bool, "liveness_ok": bool, "trace_sha256": str,
     "repetitions": list,
 }
+_FUZZ_FIGURES = {"scenarios_run": int, "scenarios_per_cpu_s": float,
+                 "scenarios_per_wall_s": float, "heights_per_scenario": float, "failures": int}
+_CONSENSUS_MODE = {"heights_per_wall_s": float, "deliveries_per_wall_s": float,
+                   "us_per_delivery": float, "wall_s": float, "heights_committed": int,
+                   "messages_delivered": int, "trace_sha256": str,
+                   "safety_and_liveness_ok": bool, "runs_heights_per_wall_s": list}
+_CONSENSUS_RUN = {"nations": int, "ed25519": _CONSENSUS_MODE, "modelled": _CONSENSUS_MODE,
+                  "modelled_over_ed25519": float}
 _WORKLOAD = {k: {"txs_per_tick": float, "txs_until_tick": (int, type(None))}.get(k, int)
              for k in SimWorkload.__slots__}
 RESULT_SCHEMA: dict = {
@@ -425,9 +562,11 @@ RESULT_SCHEMA: dict = {
                 "cpus": (int, type(None)), "load_average": (list, type(None)), "commit": str},
     "parameters": {"quick": bool, "repetitions": int, "nations": list,
                    "trade_nations_first": list, "workload": _WORKLOAD, "fuzz_budget_s": float,
-                   "floor_messages": int, "statistic": str, "growth_from_nations": int},
+                   "floor_messages": int, "statistic": str, "growth_from_nations": int,
+                   "consensus_nations": list, "consensus_heights": int},
     "floor_tx_per_s": int,
     "fuzz_scenarios_per_s": float,
+    "fuzz_modelled_scenarios_per_s": float,
     "wall_s": float,
     "sections": {
         "floor": {"floor_tx_per_s": int, "messages": int, "message_bytes": int,
@@ -436,9 +575,9 @@ RESULT_SCHEMA: dict = {
                 "cost_growth_exponent": (float, type(None))},
         "chaincode": {"events": int, "cold_us_per_event": float, "warm_us_per_event": float},
         "fuzz": {"budget_s": float, "nations": int, "max_heights": int, "seed": int,
-                 "scenarios_run": int, "scenarios_per_cpu_s": float,
-                 "scenarios_per_wall_s": float, "heights_per_scenario": float,
-                 "failures": int},
+                 "slices": int, **_FUZZ_FIGURES, "modelled": _FUZZ_FIGURES,
+                 "modelled_over_ed25519": float},
+        "consensus": {"heights": int, "latency_ticks": int, "runs": [_CONSENSUS_RUN]},
     },
 }
 

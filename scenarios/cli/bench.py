@@ -1,4 +1,5 @@
-"""`chemtrace bench`: the simulated world's throughput against the signature floor.
+"""`chemtrace bench`: the simulated world's throughput against the signature floor, consensus
+alone and the fuzzer with Ed25519 and with modelled signatures.
 
     chemtrace bench [--quick] [--json] [--json-file FILE]
 
@@ -33,7 +34,9 @@ def dispatch(args: argparse.Namespace) -> ExitCode:
 
 
 def cmd_bench(args: argparse.Namespace) -> ExitCode:
-    from scenarios.bench.sim import FUZZ_TARGET_PER_S, RATIO_TARGETS, run_bench, write_json, write_plot
+    from scenarios.bench.sim import (CONSENSUS_TARGET_HEIGHTS_PER_S, FUZZ_MODELLED_TARGET_PER_S,
+                                     FUZZ_TARGET_PER_S, RATIO_TARGETS, run_bench, write_json,
+                                     write_plot)
     console = human_console(args)
     with console.status("measuring...") as status:
         result = run_bench(quick=args.quick, progress=lambda text: status.update(text))
@@ -49,10 +52,26 @@ def cmd_bench(args: argparse.Namespace) -> ExitCode:
                       f"{r['peak_rss_mib']:,.0f}", f"{r['floor_tx_per_s']:,}",
                       f"{r['ratio_to_floor']:.3f}",
                       "" if target is None else f">= {target}")
+    consensus = result["sections"]["consensus"]
+    heights = Table(title=f"consensus alone: no workload, {consensus['latency_ticks']}-tick "
+                          f"delay, {consensus['heights']} heights a run")
+    for name in ("nations", "signatures", "heights/wall s", "deliveries/wall s",
+                 "us/delivery", "modelled / ed25519", "target"):
+        heights.add_column(name, justify="right")
+    for r in consensus["runs"]:
+        for mode in ("ed25519", "modelled"):
+            m = r[mode]
+            target = (f">= {CONSENSUS_TARGET_HEIGHTS_PER_S:,.0f}"
+                      if mode == "ed25519" and r["nations"] == 4 else "")
+            heights.add_row(str(r["nations"]), mode, f"{m['heights_per_wall_s']:,.1f}",
+                            f"{m['deliveries_per_wall_s']:,.0f}", f"{m['us_per_delivery']:,.1f}",
+                            f"{r['modelled_over_ed25519']:.2f}" if mode == "modelled" else "",
+                            target)
     if args.json:
         print_json(result)
     else:
         console.print(table)
+        console.print(heights)
     sim, chain = result["sections"]["sim"], result["sections"]["chaincode"]
     growth = sim["cost_growth_exponent"]
     console.print(f"floor: Ed25519 sign + verify per second  {result['floor_tx_per_s']:,} at "
@@ -61,8 +80,12 @@ def cmd_bench(args: argparse.Namespace) -> ExitCode:
                   if growth is not None else "cost growth: needs two sizes from n = 16")
     console.print(f"chaincode us per custody event (cold / warm cache)  "
                   f"{chain['cold_us_per_event']} / {chain['warm_us_per_event']}")
+    fz = result["sections"]["fuzz"]
     console.print(f"fuzz: n=4 scenarios (~5 heights) per core second  "
-                  f"{result['fuzz_scenarios_per_s']:,.1f} (target >= {FUZZ_TARGET_PER_S:g})")
+                  f"{result['fuzz_scenarios_per_s']:,.1f} with Ed25519 (target >= "
+                  f"{FUZZ_TARGET_PER_S:g}), {result['fuzz_modelled_scenarios_per_s']:,.1f} with "
+                  f"modelled signatures (target >= {FUZZ_MODELLED_TARGET_PER_S:g}): "
+                  f"{fz['modelled_over_ed25519']:.2f} times")
     if args.json_file:
         write_json(result, args.json_file)
         console.print(f"wrote {args.json_file}")

@@ -1,7 +1,8 @@
 """`chemtrace fuzz` and `chemtrace replay`.
 
     chemtrace fuzz (--budget-s S | --max-scenarios N | --profile ci|nightly) [--seed N]
-                   [--nations A..B] [--byzantine below|third] [--max-heights H] [--out DIR] [--junit FILE]
+                   [--nations A..B] [--byzantine below|third] [--max-heights H]
+                   [--signatures ed25519|modelled] [--out DIR] [--junit FILE]
                    [--quiet] [--json]
     chemtrace replay FILE [--out DIR] [--record] [--json]
 
@@ -75,6 +76,10 @@ def add_parsers(sub) -> None:
                          "after the last fault, with no Byzantine nation and no loss, each "
                          "height is decided in the first round whose proposer is correct "
                          "([expect] prompt_decisions)")
+    fz.add_argument("--signatures", choices=("ed25519", "modelled"), default="ed25519",
+                    help="how nations sign in every scenario: ed25519 (default) or modelled, "
+                         "unforgeable by construction at a fraction of the cost "
+                         "(docs/performance.md); the same seed draws the same scenarios")
     fz.add_argument("--workers", type=positive, default=1,
                     help="processes to search in (default 1); each runs whole chunks of the "
                          "seed's scenario sequence, and the failure reported is the first in "
@@ -128,10 +133,10 @@ def cmd_fuzz(args: argparse.Namespace) -> ExitCode:
         (out / stale).unlink(missing_ok=True)
     command = fuzz_command(args.seed, nations, byzantine, budget_s, max_heights, out,
                            args.max_scenarios, args.workers, args.dask, args.steer,
-                           args.prompt_decisions)
+                           args.prompt_decisions, args.signatures)
     kwargs = dict(budget_s=budget_s, max_scenarios=args.max_scenarios, seed=args.seed,
                   workers=args.workers, dask_address=args.dask, steer=args.steer,
-                  prompt=args.prompt_decisions,
+                  prompt=args.prompt_decisions, signatures=args.signatures,
                   nations=nations,
                   byzantine=byzantine, max_heights=max_heights, shrink_budget_s=shrink_budget_s,
                   trace_path=out / "trace.jsonl")
@@ -196,7 +201,7 @@ def _search(args: argparse.Namespace, kwargs: dict, console, budget_s: float, ba
 def fuzz_command(seed: int, nations: tuple[int, int], byzantine: str, budget_s: float,
                  max_heights: int, out: Path, max_scenarios: int | None = None,
                  workers: int = 1, dask: str | None = None, steer: bool = False,
-                 prompt: bool = False) -> str:
+                 prompt: bool = False, signatures: str = "ed25519") -> str:
     budget = "" if math.isinf(budget_s) else f"--budget-s {budget_s:g} "
     if max_scenarios is not None:
         budget += f"--max-scenarios {max_scenarios} "
@@ -208,6 +213,8 @@ def fuzz_command(seed: int, nations: tuple[int, int], byzantine: str, budget_s: 
         budget += "--steer "
     if prompt:
         budget += "--prompt-decisions "
+    if signatures != "ed25519":
+        budget += f"--signatures {signatures} "
     return (f"chemtrace fuzz {budget}--seed {seed} --nations "
             f"{nations[0]}..{nations[1]} --byzantine {byzantine} --max-heights {max_heights} "
             f"--out {shlex.quote(str(out))}")

@@ -132,6 +132,8 @@ def summary_table(summary: RunSummary) -> Table:
         ("wall time (s)", f"{summary.wall_s:.2f}"),
         ("txs per wall second", f"{summary.txs_per_wall_s:,.0f}"),
     ]
+    if summary.signatures != "ed25519":  # the default goes unsaid, as in the trace
+        rows.append(("signatures", f"{summary.signatures} (not Ed25519: docs/performance.md)"))
     d = summary.domain or {}
     if d.get("shipments"):
         rows += [

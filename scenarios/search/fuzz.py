@@ -147,7 +147,7 @@ def fuzz(budget_s: float, seed: int = 0, nations: tuple[int, int] = (4, 7),
          trace_path: Path | None = None, stop_on_failure: bool = True,
          judge: Callable[[Scenario, RunSummary], RunSummary] | None = None,
          workers: int = 1, dask_address: str | None = None, steer: bool = False,
-         prompt: bool = False) -> FuzzResult:
+         prompt: bool = False, signatures: str = "ed25519") -> FuzzResult:
     """Run generated scenarios for `budget_s` seconds (or `max_scenarios`, whichever comes
     first); on a failure, shrink it and return the smallest failing scenario with its story.
 
@@ -171,11 +171,15 @@ def fuzz(budget_s: float, seed: int = 0, nations: tuple[int, int] = (4, 7),
     so it is off by default.
 
     `prompt` asks every scenario for the first-correct-proposer oracle (`[expect]
-    prompt_decisions`, scenarios/sim/oracles.py `judge_prompt_decisions`)."""
+    prompt_decisions`, scenarios/sim/oracles.py `judge_prompt_decisions`).
+
+    `signatures = "modelled"` runs every scenario with modelled signatures
+    (nodes/chain/modelled.py): the same scenarios as with "ed25519", at less cost."""
     heights = max_heights or DEFAULT_HEIGHTS
     if honest_hooks is not None:
         register_node_class(honest_hooks)
-    strategy = scenarios(nations=nations, byzantine=byzantine, heights=heights, prompt=prompt)
+    strategy = scenarios(nations=nations, byzantine=byzantine, heights=heights, prompt=prompt,
+                         signatures=signatures)
     state = _Search(budget_s, max_scenarios, shrink_budget_s, honest_hooks, progress,
                     stop_on_failure, judge)
     state.steer = steer
@@ -183,8 +187,8 @@ def fuzz(budget_s: float, seed: int = 0, nations: tuple[int, int] = (4, 7),
         first = _search_in_parallel(state, _ChunkTask(
             seed=seed, chunk=0, nations=nations, byzantine=byzantine, heights=heights,
             honest_hooks=honest_hooks, judge=judge, stop_on_failure=stop_on_failure,
-            deadline_epoch=time.time() + budget_s, limit=CHUNK, steer=steer, prompt=prompt),
-            workers,
+            deadline_epoch=time.time() + budget_s, limit=CHUNK, steer=steer, prompt=prompt,
+            signatures=signatures), workers,
             dask_address)
         chunks: Iterable[int] = () if first is None else (first,)
         state.replay()  # the workers counted; only the first failing chunk runs here, to shrink
@@ -217,7 +221,7 @@ def fuzz(budget_s: float, seed: int = 0, nations: tuple[int, int] = (4, 7),
                     "nations": list(nations), "byzantine": byzantine,
                     "max_heights": heights, "max_scenarios": max_scenarios,
                     "honest_node_class": class_path(honest_hooks or Node),
-                    "workers": workers, "dask": dask_address},
+                    "workers": workers, "dask": dask_address, "signatures": signatures},
         liveness_checked=state.liveness_checked, expected_violations=state.expected,
         failures=state.failures, unexpected_safety=state.unexpected_safety,
         cpu_seconds=cpu_seconds, coverage=state.coverage_report())
@@ -399,6 +403,7 @@ class _ChunkTask:
     limit: int  # scenarios this chunk may run
     steer: bool = False
     prompt: bool = False
+    signatures: str = "ed25519"
 
 
 @dataclass
@@ -429,7 +434,7 @@ def _search_chunk(task: _ChunkTask) -> _ChunkResult:
         out.budget_spent = True
         return out
     strategy = scenarios(nations=task.nations, byzantine=task.byzantine, heights=task.heights,
-                         prompt=task.prompt)
+                         prompt=task.prompt, signatures=task.signatures)
     state = _Search(remaining, task.limit, 0.0, task.honest_hooks, None, task.stop_on_failure,
                     task.judge)
     state.shrink = False

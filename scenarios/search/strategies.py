@@ -181,11 +181,21 @@ def _timeout_ticks(consensus: dict, step: str, round_: int) -> int:
 
 
 def scenarios(nations: tuple[int, int] = (4, 10), byzantine: str = "below",
-              weights: bool = True, heights: int = DEFAULT_HEIGHTS, prompt: bool = False
-              ) -> st.SearchStrategy[Scenario]:
+              weights: bool = True, heights: int = DEFAULT_HEIGHTS, prompt: bool = False,
+              signatures: str = "ed25519") -> st.SearchStrategy[Scenario]:
     """Whole scenarios (see the module docstring); `prompt` also asks each for the
-    first-correct-proposer oracle (`[expect] prompt_decisions`)."""
-    return scenario_docs(nations, byzantine, weights, heights, prompt).map(doc_to_scenario)
+    first-correct-proposer oracle (`[expect] prompt_decisions`). `signatures` other than
+    "ed25519" sets `[consensus] signatures` in each one after it is drawn: the same seed draws
+    the same scenarios in either mode."""
+    docs = scenario_docs(nations, byzantine, weights, heights, prompt)
+    if signatures != "ed25519":
+        docs = docs.map(lambda doc: with_signatures(doc, signatures))
+    return docs.map(doc_to_scenario)
+
+
+def with_signatures(doc: dict, signatures: str) -> dict:
+    """A scenario document with `[consensus] signatures` set (the rest of it unchanged)."""
+    return {**doc, "consensus": {**doc.get("consensus", {}), "signatures": signatures}}
 
 
 def doc_to_scenario(doc: dict) -> Scenario:

@@ -26,6 +26,7 @@ describes the same figures.
 - `latency_ticks_p50`, `latency_ticks_p99`: submission to first commit, None when nothing committed
   (tables show the figure as absent and say why: `latency_text`)
 - `signatures_verified`, `signature_cache_hits`: the signature verifier's misses and hits
+- `signatures`: how nations signed: `ed25519`, or `modelled` (`[consensus] signatures`)
 - `events`: the trade events the run recorded
 - `trace_sha256`, `trace_lines`: the trace's hash and length, set by `run()` (None before, and
   then absent from `to_json()`); a live run has no deterministic trace: hash None, 0 lines
@@ -85,6 +86,7 @@ class RunSummary:
     signature_cache_hits: int
     events: list
     liveness_verdict: str = "not judged"
+    signatures: str = "ed25519"
     # Protocol events of the honest nations (consensus.COVERAGE_EVENTS, state syncs, evidence).
     coverage: dict = dataclasses.field(default_factory=dict)
     # The first-correct-proposer oracle, when [expect] prompt_decisions asked for it: applied,
@@ -148,4 +150,4 @@ class RunSummary:
             messages_delivered=0, messages_dropped=0, dropped_by_reason={}, bytes_sent=0,
             latency_ticks_p50=None, latency_ticks_p99=None, signatures_verified=0,
             signature_cache_hits=0, events=[], trace_sha256=None, trace_lines=0,
-            exception=reason)
+            signatures=scenario.consensus.get("signatures", "ed25519"), exception=reason)

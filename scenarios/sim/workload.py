@@ -12,9 +12,9 @@ Two small contracts:
 
 `Workload` is what a workload implements. The kernel calls, in this order:
 
-- `attach(world)` once, while the world is built (its genesis, identities, nations, verifier,
-  scenario and random streams are ready; its trace and queue are not in use yet). A workload
-  keeps `world` to use the `Kernel` members below, and plans what it will do.
+- `attach(world)` once, while the world is built (its genesis, identities, signature scheme,
+  nations, verifier, scenario and random streams are ready; its trace and queue are not in use
+  yet). A workload keeps `world` to use the `Kernel` members below, and plans what it will do.
 - `new_chaincode()` each time a node is built (at boot and at every restart): the application
   state machine that node runs, fresh, or None for the node's default.
 - `begin()` once, before the first event, after the nodes that are up at tick 0 have booted:
@@ -57,6 +57,10 @@ class Kernel(Protocol):
     identities: dict[str, Identity]  # nation -> its signing identity
     nations: tuple[str, ...]  # the members of the chain, in genesis order
     verifier: VerifyCache  # shared signature cache: give it to what checks signatures
+    # The signature scheme nations sign with (nodes/chain/identity.py ED25519, or the
+    # world's nodes/chain/modelled.py ModelledSignatures): derive other identities through it
+    # (`signatures.derive(name, seed, purpose)`), so the verifier can check what they sign.
+    signatures: object
     trace: Trace  # `trace.write(record)` adds a line to the run's trace
     now: int  # the current tick
 

@@ -59,10 +59,11 @@ from nodes import (
 )
 from nodes.chain.identity import Identity
 from nodes.chain.identity import VERIFY_CACHE_ENTRIES_MAX
+from nodes.chain.modelled import signature_scheme
 from nodes.app.shared import SharedApplication
 from nodes.wire.messages import DECODE_CACHE_ENTRIES_MAX, DecodeCache, MessageKind
 
-from scenarios.spec.loader import Scenario
+from scenarios.spec.loader import Scenario, ScenarioError
 from scenarios.sim.fleet import Fleet
 from scenarios.sim.network import Network
 from scenarios.sim.summary import RunSummary
@@ -158,6 +159,15 @@ class World:
         self.fleet = fleet
         self.streams = Streams(scenario.seed)
         self._index_behaviours(scenario)
+        # How nations sign: Ed25519, or modelled signatures (nodes/chain/modelled.py), which
+        # only the simulated world can run: a live cluster's nodes sign with their own keys.
+        scheme_name = scenario.consensus.get("signatures", "ed25519")
+        if make_genesis is not None and scheme_name != "ed25519":
+            raise ScenarioError(
+                f"{scenario.source}: [consensus] signatures = {scheme_name!r} is for the "
+                f"simulated world only; live nodes sign with Ed25519. Fix: remove the key, or "
+                f"run the scenario with `chemtrace run`")
+        self.signatures = signature_scheme(scheme_name)
         self.genesis, self.identities = (make_genesis or self._simulated_genesis)(
             [(n, p) for n, p in scenario.nations if n not in self.opted_out])
         self.nations = self.genesis.codes
@@ -182,7 +192,7 @@ class World:
         )
         self.speedups = speedups
         self.verifier = VerifyCache(entries_max=0 if not speedups.verify_cache else
-                                    VERIFY_CACHE_ENTRIES_MAX)
+                                    VERIFY_CACHE_ENTRIES_MAX, scheme=self.signatures)
         self.decoder = DecodeCache(self.genesis.chain_id,
                                    entries_max=DECODE_CACHE_ENTRIES_MAX
                                    if speedups.decode_cache else 0)
@@ -206,7 +216,8 @@ class World:
         self.workload_rng = self.streams.get("workload")
         self.trace = Trace(trace_path)
         self.safety = SafetyOracle(
-            self.genesis, verifier=self.verifier if speedups.verify_cache else None)
+            self.genesis, verifier=self.verifier if speedups.verify_cache else
+            VerifyCache(scheme=self.signatures))
         self.now = 0
         self._queue: list[tuple] = []
         self._seq = 0
@@ -241,7 +252,8 @@ class World:
                            ) -> tuple[Genesis, dict[str, Identity]]:
         """The chain's genesis and every member's identity: simulated keys derived from the
         seed (the live cluster gives fresh ones: `make_genesis`)."""
-        return Genesis.simulated(f"chemtrace/{self.scenario.name}", powers, self.scenario.seed)
+        return Genesis.simulated(f"chemtrace/{self.scenario.name}", powers, self.scenario.seed,
+                                 self.signatures)
 
     def _new_chaincode(self):
         """A fresh application for a node: the workload's, or None for the node's default."""
@@ -353,8 +365,11 @@ class World:
             progress(ticks_max, ticks_max)
         summary = self.summary()
         self.workload.close()
-        self.trace.write({"t": self.now, "ev": "end", "heights": summary.heights_committed,
-                          "txs": summary.txs_committed})
+        end = {"t": self.now, "ev": "end", "heights": summary.heights_committed,
+               "txs": summary.txs_committed}
+        if self.signatures.name != "ed25519":  # an Ed25519 run's trace is as it always was
+            end["signatures"] = self.signatures.name
+        self.trace.write(end)
         self.trace.close()
         return summary.replace(trace_sha256=self.trace.sha256, trace_lines=self.trace.lines)
 
@@ -600,6 +615,14 @@ class World:
     def _wake(self, nation: str, incarnation: int) -> None:
         node = self.nodes[nation]
         if node is None or incarnation != self.incarnation[nation]:
+            return
+        deadline = node.idle_deadline(self.now)
+        if deadline is not None:
+            # Most wake-ups: a deadline that has since moved later. on_timer would do nothing
+            # (no timeout is due, so none is traced); only the next deadline is armed, as
+            # _arm would after it (armed is None then).
+            self.armed[nation] = deadline
+            self._push(deadline, WAKE, nation, incarnation)
             return
         self.armed[nation] = None
         for timeout in node.replica.due_timeouts(self.now):
@@ -908,6 +931,7 @@ class World:
             "bytes_sent": self.bytes_sent,
             "latency_ticks_p50": _percentile(lat, 50),
             "latency_ticks_p99": _percentile(lat, 99),
+            "signatures": self.signatures.name,
             "signatures_verified": self.verifier.misses,
             "signature_cache_hits": self.verifier.hits,
             "events": self.events,

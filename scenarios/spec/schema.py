@@ -67,6 +67,7 @@ class BehaviourKind(StrEnum):
 
 # What the shared chain carries of a custody event (nodes/app/privacy.py, docs/privacy.md).
 PRIVACY_MODES = ("plaintext", "lane-private", "committed-quantities")
+SIGNATURE_SCHEMES = ("ed25519", "modelled")  # nodes.chain.modelled.SCHEMES
 
 # Each behaviour kind, what it does, and its params (name -> Key). Byzantine kinds wrap an honest
 # node and rewrite what it sends or how it judges; corrupt kinds bend the records officials file.
@@ -472,6 +473,16 @@ SCHEMA: dict[str, Table] = {
                                 "runs, since a transaction then waits for its own nation to "
                                 "propose if those fail).", "gossip_peers = 4", minimum=0,
                                 maximum=256),
+            "signatures": Key("str", "ed25519", "How nations sign. `ed25519`: real Ed25519 "
+                              "signatures (pynacl), as live nodes use. `modelled`: signatures "
+                              "modelled as unforgeable by construction, a keyed hash under a "
+                              "secret only the signer's identity and the world hold, at a small "
+                              "fraction of the cost: a nation signs only as itself and a forged "
+                              "or altered signature still fails, but Ed25519's own encoding rules "
+                              "and cost are not modelled (docs/performance.md). For research and "
+                              "fuzzing at scale; the trace's end line and summary.json name the "
+                              "mode, and a live cluster refuses it.", 'signatures = "modelled"',
+                              choices=SIGNATURE_SCHEMES),
         },
     ),
     "domain": Table(

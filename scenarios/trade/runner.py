@@ -26,7 +26,6 @@ from nodes.app.control import event_date, licence_needed, pen_tier
 from nodes.app.events import EventError, decode_event, encode_event, event_body, field_values
 from nodes.app.privacy import rules_checkable_share
 from nodes.app.registry import Lane, load_lanes, load_nations, load_registry
-from nodes.chain.identity import Identity
 
 from scenarios.sim.workload import Kernel, Workload
 from scenarios.spec.loader import DEFAULT_LANES_PATH, Scenario
@@ -109,7 +108,7 @@ class TradeWorkload(Workload):
         self.routes = route_graph(self.lanes, frozenset(self.record_keepers), self.source_shares)
         self.operator_specs = {op: spec for op, spec in plan.operators.items()
                                if spec.nation in self.record_keepers}
-        self.operators = {op: Identity.derive(op, scenario.seed, purpose="operator")
+        self.operators = {op: world.signatures.derive(op, scenario.seed, purpose="operator")
                           for op in self.operator_specs}
         self.trade_txs: dict[bytes, tuple[int, int]] = {}
         self.registrations: dict[bytes, str] = {}

@@ -5,6 +5,10 @@ unknown-sender message is dropped and counted, and never crashes a node. The pro
 feed the decoders and `Node.on_bytes` arbitrary bytes, arbitrary msgpack structures shaped like
 each message kind, mutations of valid messages and validly signed but arbitrary consensus
 messages; the example tests pin down the reason each kind of hostile message is dropped for.
+
+Every test runs twice: here with Ed25519, and in test_hostile_input_modelled.py with modelled
+signatures (nodes/chain/modelled.py), which loads this file again with `SIGNATURES` set. The
+constants below (genesis, identities, signed blocks) are built at import, under `SCHEME`.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from nodes import (
     pack,
     unpack,
 )
+from nodes.chain.modelled import signature_scheme
 from nodes.chain.codec import ARRAY_LEN_MAX, BIN_BYTES_MAX, MESSAGE_BYTES_MAX, STR_BYTES_MAX
 from nodes.chain.tx import TX_PAYLOAD_BYTES_MAX
 from nodes.node import (
@@ -61,13 +66,16 @@ from nodes.wire.messages import (
     vote_signed_bytes,
 )
 
+SIGNATURES = globals().get("SIGNATURES", "ed25519")  # set before import by the modelled run
+SCHEME = signature_scheme(SIGNATURES)
 CHAIN = "hostile-test"
 SEED = 11
-GENESIS, IDS = Genesis.simulated(CHAIN, [("USA", 1), ("MEX", 1), ("CAN", 1), ("CHN", 1)], SEED)
+GENESIS, IDS = Genesis.simulated(CHAIN, [("USA", 1), ("MEX", 1), ("CAN", 1), ("CHN", 1)], SEED,
+                                 SCHEME)
 ME = "USA"
 PEERS = ("MEX", "CAN", "CHN")
 CODES = (ME, *PEERS)
-OUTSIDER = Identity.derive("XXX", SEED)  # a well-formed key that no genesis lists
+OUTSIDER = SCHEME.derive("XXX", SEED)  # a well-formed key that no genesis lists
 GENESIS_HASH = genesis_hash(GENESIS)
 HYPOTHESIS = settings(max_examples=300, deadline=None,
                       suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -77,7 +85,7 @@ HYPOTHESIS = settings(max_examples=300, deadline=None,
 
 
 def new_node() -> Node:
-    node = Node(IDS[ME], GENESIS, VerifyCache())
+    node = Node(IDS[ME], GENESIS, VerifyCache(scheme=SCHEME))
     node.start(0)
     return node
 
@@ -886,7 +894,7 @@ def test_a_flood_of_proposals_far_ahead_is_held_at_bounded_cost_and_not_validate
     messages = [_proposal(r) for r in rounds]
     # No decode cache or transaction memo, so what is measured is what the node keeps (they
     # are bounded in bytes on their own, tests/nodes/test_memory_bounds.py).
-    node = Node(IDS[ME], GENESIS, VerifyCache(), decoder=DecodeCache(CHAIN, entries_max=0))
+    node = Node(IDS[ME], GENESIS, VerifyCache(scheme=SCHEME), decoder=DecodeCache(CHAIN, entries_max=0))
     node.start(0)
     node.on_bytes(_proposal(_rounds_of(BYZANTINE, 1, 0, 1)[0]), 1)  # warm up
     misses = node.verifier.misses

@@ -243,6 +243,25 @@ def test_decode_cache_decodes_each_broadcast_once_and_remembers_failures():
     assert (cache.misses, cache.hits) == (2, 2)
 
 
+@given(st.lists(st.binary(max_size=64), min_size=1, max_size=6), st.data())
+def test_a_broadcast_is_hashed_once_and_its_receivers_share_the_digest(messages, data):
+    import hashlib
+
+    from nodes.wire.messages import DecodeCache
+    cache = DecodeCache(CHAIN)
+    for message in messages:
+        first = cache.digest(message)
+        assert first == hashlib.sha256(message).digest()
+        # the other receivers of the same bytes object get the same digest object
+        assert cache.digest(message) is first
+        # equal bytes in another object (another sender's copy) still hash to the same digest
+        copy = bytes(bytearray(message))
+        assert cache.digest(copy) == first
+    off = DecodeCache(CHAIN, entries_max=0)  # caching off: every call hashes
+    message = data.draw(st.sampled_from(messages))
+    assert off.digest(message) == off.digest(message) == hashlib.sha256(message).digest()
+
+
 def test_a_restart_counts_the_stored_polka_again_but_only_votes_whose_signature_holds():
     """The write-ahead record keeps others' signed prevotes behind a lock (so a restarted node
     can still show that polka); the node checks each signature when it reads the record, so a

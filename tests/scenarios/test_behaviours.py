@@ -108,9 +108,19 @@ kind = "mute"
     assert s.heights_committed > 0
 
 
-def test_invalid_signatures_are_dropped_and_counted():
-    s = consensus('[[behaviour]]\nnations = ["CAN"]\nkind = "invalid_signature"')
-    assert s.dropped_by_reason["bad_signature"] > 50
+@pytest.mark.parametrize("signatures", ["ed25519", "modelled"])
+@pytest.mark.parametrize("behaviour, reason", [
+    ('kind = "invalid_signature"', "bad_signature"),  # its own messages, corrupted
+    ('kind = "forge_votes"', "bad_signature"),  # proposals and precommits in others' names
+    ('kind = "forge_sync"\nparams = { certificate = "forged" }', "bad_certificate"),
+    ('kind = "forge_sync"\nparams = { certificate = "stolen" }', "bad_certificate"),
+], ids=["corrupted", "forged-votes", "forged-certificate", "stolen-certificate"])
+def test_invalid_signatures_are_dropped_and_counted(behaviour, reason, signatures):
+    # In both signature modes (issue 19): modelled signatures are forged and corrupted alike.
+    s = consensus(f'[[behaviour]]\nnations = ["CAN"]\n{behaviour}',
+                  extra=f'[consensus]\nsignatures = "{signatures}"')
+    assert s.signatures == signatures
+    assert s.dropped_by_reason[reason] > 50
 
 
 def test_censor_keeps_the_censored_nations_transactions_out_of_its_blocks():

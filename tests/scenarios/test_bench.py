@@ -26,7 +26,8 @@ TINY = SimWorkload(ticks_max=300, txs_per_tick=5.0, shipments=20, txs_until_tick
 @pytest.fixture(scope="module")
 def tiny_result():
     return bench.run_bench(quick=True, nations=(4, 16, 20), repetitions=3, workload=TINY,
-                           fuzz_budget_s=3.0)  # enough for a few scenarios on a busy machine
+                           fuzz_budget_s=1.5,  # per mode: a few scenarios on a busy machine
+                           consensus_nations=(4,), consensus_heights=30)
 
 
 def test_result_matches_the_schema_and_describes_itself(tiny_result):
@@ -56,6 +57,26 @@ def test_result_matches_the_schema_and_describes_itself(tiny_result):
     assert isinstance(r["sections"]["sim"]["cost_growth_exponent"], float)
     f = r["sections"]["fuzz"]
     assert f["scenarios_run"] > 0 and r["fuzz_scenarios_per_s"] == f["scenarios_per_cpu_s"]
+    assert f["modelled"]["scenarios_run"] > 0
+    assert r["fuzz_modelled_scenarios_per_s"] == f["modelled"]["scenarios_per_cpu_s"]
+    assert f["modelled_over_ed25519"] == pytest.approx(
+        f["modelled"]["scenarios_per_cpu_s"] / f["scenarios_per_cpu_s"], abs=0.01)
+
+
+def test_consensus_section_runs_both_signature_modes_on_the_same_heights(tiny_result):
+    c = tiny_result["sections"]["consensus"]
+    assert c["heights"] == 30 and [run["nations"] for run in c["runs"]] == [4]
+    run = c["runs"][0]
+    ed, modelled = run["ed25519"], run["modelled"]
+    # the same protocol run in both modes: heights and deliveries equal, traces not (ids)
+    assert ed["heights_committed"] == modelled["heights_committed"] >= 25
+    assert ed["messages_delivered"] == modelled["messages_delivered"] > 0
+    assert ed["trace_sha256"] != modelled["trace_sha256"]
+    assert ed["safety_and_liveness_ok"] and modelled["safety_and_liveness_ok"]
+    assert len(ed["runs_heights_per_wall_s"]) == 3
+    assert ed["heights_per_wall_s"] == sorted(ed["runs_heights_per_wall_s"])[1]
+    assert run["modelled_over_ed25519"] == pytest.approx(
+        modelled["heights_per_wall_s"] / ed["heights_per_wall_s"], abs=0.01)
 
 
 def test_the_same_workload_gives_the_same_trace_in_every_repetition(tiny_result):
@@ -107,6 +128,8 @@ def test_cli_prints_the_table_and_writes_json_and_plot(tmp_path, capsys, monkeyp
     monkeypatch.setattr(bench, "REPETITIONS", 1)
     monkeypatch.setattr(bench, "FULL_WORKLOAD", TINY)
     monkeypatch.setattr(bench, "FUZZ_BUDGET_S", 1.0)
+    monkeypatch.setattr(bench, "CONSENSUS_NATIONS", (4,))
+    monkeypatch.setattr(bench, "CONSENSUS_HEIGHTS", 20)
     out = tmp_path / "bench.json"
     assert main(["bench", "--json-file", str(out), "--json"]) == 0
     result = json.loads(out.read_text())
@@ -123,4 +146,5 @@ def test_cli_prints_the_table_and_writes_json_and_plot(tmp_path, capsys, monkeyp
     assert main(["bench"]) == 0
     printed = capsys.readouterr().out
     assert "ratio to floor" in printed and ">= 0.6" in printed
+    assert "consensus alone" in printed and "modelled" in printed and ">= 1,000" in printed
     assert (tmp_path / "bench.png").stat().st_size > 1000

@@ -21,6 +21,22 @@ def test_run_writes_summary_and_trace_and_exits_0(tmp_path, capsys):
     assert "heights committed" in out and summary["trace_sha256"] in out
 
 
+def test_a_modelled_run_says_so_in_its_table_summary_and_trace(tmp_path, capsys):
+    scenario = tmp_path / "modelled.toml"
+    nations = nations_toml(["USA", "MEX", "CAN", "CHN"])
+    scenario.write_text(f'[scenario]\nname = "m"\nticks_max = 1500\n{nations}\n'
+                        f'[consensus]\nsignatures = "modelled"\n')
+    main(["run", str(scenario), "--out", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert "signatures" in out and "modelled (not Ed25519" in out
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["signatures"] == "modelled"
+    end = (tmp_path / "out" / "trace.jsonl").read_text().splitlines()[-1]
+    assert json.loads(end)["signatures"] == "modelled"
+    main(["run", str(LIBRARY / "baseline.toml"), "--ticks-max", "1500", "--out",
+          str(tmp_path / "ed")])
+    assert "signatures" not in capsys.readouterr().out
+
+
 def test_run_json_prints_the_summary_alone_on_stdout(tmp_path, capsys):
     code = main(["run", "baseline", "--ticks-max", "5000", "--out", str(tmp_path), "--json"])
     printed = capsys.readouterr()

@@ -291,3 +291,55 @@ def test_tx_memo_never_turns_a_malformed_tx_into_a_cached_one():
     bent = (tx.kind, tx.signer, True, tx.payload, tx.signature)  # True == 1 in a tuple key
     with pytest.raises(TxError):
         tx_from_wire("c", bent, memo)
+
+
+def _stepped(scenario, check_idle: bool, ticks: int) -> tuple[World, int]:
+    """The scenario's world driven tick by tick through its public clock (`begin`,
+    `run_due`); with `check_idle`, before each tick's events every node that calls itself idle
+    (`Node.timer_idle`) runs its timer once more and is held to its word: no action, nothing
+    changed; and `Node.idle_deadline`, the one call `World._wake` makes, agrees with
+    timer_idle and next_deadline. Up to tick `ticks` (a stepped world does not end early on
+    liveness). Returns the world and how many idle nodes were checked."""
+    world = build_world(scenario)
+    world.begin(None)
+    checked = 0
+    while (tick := world.next_due(-1)) != -1 and tick <= min(ticks, scenario.ticks_max):
+        for node in world.nodes.values():
+            if node is None or not check_idle:
+                continue
+            idle = node.timer_idle(tick)
+            assert node.idle_deadline(tick) == (node.next_deadline() if idle else None)
+            if idle:
+                before = (node.timer_state(), node.replica.wal_record(),
+                          node.replica.pending_timeouts(), node.next_deadline())
+                assert node.on_timer(tick) == [], (node.me, tick)
+                assert (node.timer_state(), node.replica.wal_record(),
+                        node.replica.pending_timeouts(), node.next_deadline()) == before
+                checked += 1
+        world.run_due(tick)
+    world.finish()
+    world.trace.close()
+    return world, checked
+
+
+def _same_run(a: World, b: World) -> None:
+    assert a.trace.sha256 == b.trace.sha256
+    assert a.commits == b.commits and a.messages_delivered == b.messages_delivered
+
+
+@settings(max_examples=8, deadline=None, database=None, derandomize=True,
+          suppress_health_check=list(HealthCheck))
+@given(scenario=scenarios(nations=(4, 7), byzantine="below", heights=3))
+def test_a_wake_up_the_node_calls_idle_does_nothing(scenario):
+    # World._wake skips on_timer when a node says it is idle; the traces stay the same only
+    # if that is true, in every state a generated scenario reaches (its first 1,500 ticks).
+    checked, _ = _stepped(scenario, True, 1500)
+    _same_run(checked, _stepped(scenario, False, 1500)[0])
+
+
+@pytest.mark.parametrize("name", ["baseline", "crash-wipe"])
+def test_idle_wake_ups_are_checked_in_library_runs(name):
+    scenario = load_scenario(LIBRARY / f"{name}.toml").with_overrides(ticks_max=3000)
+    checked, count = _stepped(scenario, True, 3000)
+    assert count > 100
+    _same_run(checked, _stepped(scenario, False, 3000)[0])

@@ -22,7 +22,8 @@ FIGURES = [
     "liveness", "expect", "expect_ok", "violations", "evidence", "wall_s", "txs_per_wall_s",
     "txs_per_sim_tick", "messages_sent", "messages_delivered", "messages_dropped",
     "dropped_by_reason", "bytes_sent", "latency_ticks_p50", "latency_ticks_p99",
-    "signatures_verified", "signature_cache_hits", "events", "liveness_verdict", "coverage",
+    "signatures_verified", "signature_cache_hits", "events", "liveness_verdict", "signatures",
+    "coverage",
 ]
 
 
