@@ -62,6 +62,9 @@ STATUS_EVIDENCE_MAX = 64
 URGENT_BURST_MAX = 1024
 BULK_BUDGET_S = 0.002
 FLUSH_S_MAX = 3.0
+# A signed state snapshot every this many heights (and at a clean stop), so a restart replays at
+# most this many blocks whatever the ledger's length (nodes/live/sqlite_storage.py).
+SNAPSHOT_EVERY_HEIGHTS = 200
 LEDGER_EXPORT = "ledger.export"
 EXPORT_RECORD_BYTES_MAX = 4 * 1024 * 1024
 
@@ -88,8 +91,10 @@ class TickClock:
 
 class LiveRuntime:
     def __init__(self, node: Node, transport: Transport, clock: TickClock,
-                 data_dir: Path | None = None, *, status_every_s: float = STATUS_EVERY_S
-                 ) -> None:
+                 data_dir: Path | None = None, *, status_every_s: float = STATUS_EVERY_S,
+                 snapshot_every: int = SNAPSHOT_EVERY_HEIGHTS) -> None:
+        if snapshot_every < 0:
+            raise ValueError("snapshot_every must be 0 (never) or more heights")
         self.node = node
         self.transport = transport
         self.clock = clock
@@ -104,6 +109,9 @@ class LiveRuntime:
         self._now = 0
         self.started_at_ticks = 0
         self.started_height = node.ledger.height  # what the storage gave back at start
+        self.snapshot_every = snapshot_every
+        self.snapshot_height = getattr(node, "restored_from", 0)  # the newest snapshot's
+        self.snapshot_s_max = 0.0  # the longest a snapshot held the loop
         self.turn_s_max = 0.0  # the longest the loop worked without reading the network
 
     # ------------------------------------------------------------ the loop
@@ -147,6 +155,9 @@ class LiveRuntime:
                 deadline = self.node.next_deadline()
                 if deadline is not None and deadline <= self._now:
                     self._act(self.node.on_timer(self._now))
+                if (self.snapshot_every
+                        and self.node.ledger.height - self.snapshot_height >= self.snapshot_every):
+                    self._snapshot()
                 self.turn_s_max = max(self.turn_s_max, loop.time() - turn_started)
                 self._maybe_status(loop.time())
         finally:
@@ -222,6 +233,15 @@ class LiveRuntime:
                       "own", self.node.me, ", ".join(sorted(mismatched)),
                       self.node.genesis.hash.hex()[:16])
 
+    def _snapshot(self) -> None:
+        """Have the store keep a signed snapshot of the state at the ledger's height. A store
+        that cannot write stops the node, as for blocks (StorageError)."""
+        started = time.perf_counter()
+        height = self.node.save_snapshot()
+        if height:
+            self.snapshot_height = height
+            self.snapshot_s_max = max(self.snapshot_s_max, time.perf_counter() - started)
+
     def _count(self, reason: str) -> None:
         self.dropped[reason] = self.dropped.get(reason, 0) + 1
 
@@ -276,6 +296,10 @@ class LiveRuntime:
             "resends": node.resends,
             "partition_drop_from": sorted(self.transport.drop_from),
             "genesis_mismatch": dict(sorted(node.genesis_mismatch.items())),
+            "snapshot": {"height": self.snapshot_height,
+                         "restored_from": getattr(node, "restored_from", 0),
+                         "rejected": getattr(node.storage, "snapshot_rejected", None),
+                         "ms_max": round(self.snapshot_s_max * 1000, 1)},
         }
 
     def publish_status(self) -> None:
@@ -289,6 +313,8 @@ class LiveRuntime:
             self.publish_status()
             if self.transport.connected.is_set():
                 await self.transport.flush(FLUSH_S_MAX)
+            if self.snapshot_every and self.node.ledger.height > self.snapshot_height:
+                self._snapshot()
             if self.data_dir is not None:
                 export_ledger(self.node, self.data_dir / LEDGER_EXPORT)
         finally:

@@ -25,6 +25,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 from scenarios.cli.args import ExitCode, positive, positive_float
@@ -60,6 +61,10 @@ def add_parsers(sub) -> None:
     node.add_argument("--sync", default="FULL", choices=("FULL", "NORMAL"),
                       help="SQLite synchronous mode: FULL survives a power cut (default), NORMAL "
                            "survives a killed process and is faster")
+    node.add_argument("--snapshot-every", type=int, default=None, metavar="HEIGHTS",
+                      help="keep a signed state snapshot every HEIGHTS heights and at a clean "
+                           "stop, so a restart replays only the blocks after it (default 200; "
+                           "0: never, a restart replays every block)")
     node.add_argument("--inbox-entries-max", type=positive,
                       help="messages the inbound queue holds before it drops some (default: "
                            "20,000; see 'Limits' in docs/live.md)")
@@ -182,6 +187,7 @@ def cmd_node(args: argparse.Namespace) -> ExitCode:
         print(f"error: {args.data}: cannot lock the data folder ({exc.strerror}); is another "
               f"node running on it?", file=sys.stderr)
         return ExitCode.USAGE
+    opening = time.perf_counter()
     try:
         storage = SQLiteStorage(args.data / "node.sqlite", genesis.chain_id,
                                 synchronous=args.sync, nation=nation,
@@ -194,10 +200,15 @@ def cmd_node(args: argparse.Namespace) -> ExitCode:
               "queue_bytes_max": args.inbox_bytes_max}
     limits = InboundLimits(**{k: v for k, v in bounds.items() if v is not None})
     transport = Transport(url, topics, nation, genesis.codes, limits=limits)
-    runtime = LiveRuntime(node, transport, clock, args.data)
+    runtime = LiveRuntime(node, transport, clock, args.data,
+                          **({} if args.snapshot_every is None
+                             else {"snapshot_every": max(0, args.snapshot_every)}))
     logging.getLogger("chemtrace.live").info(
-        "%s starting at height %d on %s:%d (chain %s, tick %s ms)", nation,
-        node.ledger.height + 1, url.host, url.port, genesis.chain_id, args.tick_ms)
+        "%s starting at height %d on %s:%d (chain %s, tick %s ms; state from the snapshot at "
+        "height %d, %d blocks replayed, store opened in %.3f s)", nation,
+        node.ledger.height + 1, url.host, url.port, genesis.chain_id, args.tick_ms,
+        node.restored_from, node.ledger.height - node.restored_from,
+        time.perf_counter() - opening)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()

@@ -180,7 +180,8 @@ class LiveCluster(World):
     def __init__(self, scenario: Scenario, out_dir: Path, broker: str = "spawn", *,
                  tick_ms: float = DEFAULT_TICK_MS, credentials: dict[str, str] | None = None,
                  startup_s: float = STARTUP_S, block_txs_max: int | None = None,
-                 sync: str = "FULL", clean: bool = False) -> None:
+                 sync: str = "FULL", clean: bool = False,
+                 snapshot_every: int | None = None) -> None:
         unsupported = sorted({b.kind for b in scenario.behaviours} - SUPPORTED_BEHAVIOURS)
         if unsupported or scenario.custom:
             raise ClusterError(
@@ -198,6 +199,7 @@ class LiveCluster(World):
         self.out_dir = Path(out_dir)
         self.cleaned = _claim_out_dir(self.out_dir, clean)  # another run's state, deleted
         self.broker_arg = broker
+        self.snapshot_every = snapshot_every  # the nodes' --snapshot-every (None: default)
         self.tick_ms = tick_ms
         self.startup_s = startup_s
         self.given_credentials = credentials
@@ -291,6 +293,8 @@ class LiveCluster(World):
                 "--tick-ms", str(self.tick_ms), "--epoch-s", repr(self.epoch_s),
                 "--config", str(self.out_dir / "node-config.json"), "--sync", self.sync,
                 "--parent-pid", str(os.getpid())]
+        if self.snapshot_every is not None:
+            argv += ["--snapshot-every", str(self.snapshot_every)]
         log = (data / "node.log").open("ab")
         try:
             # Own session: a Ctrl-C in the terminal reaches the driver only, which stops the
@@ -666,6 +670,6 @@ class LiveCluster(World):
                                                  "locked_round", "backlog", "turn_ms_max",
                                                  "dropped", "published",
                                                  "received", "reconnects", "connections",
-                                                 "resends", "mempool")}
+                                                 "resends", "mempool", "snapshot")}
                       for n, s in sorted(self.status.items())},
         }
