@@ -406,10 +406,10 @@ class Node:
         if fault is not None:
             self.storage.discard_snapshot(fault)
             return 0
-        ids = snapshot.tx_ids
         self.chaincode.state = state
+        # Transactions committed at or below the snapshot are looked up in the store's index.
         self.ledger.restore(self.storage.stored_view(snapshot.height), snapshot.block_id,
-                            {ids[i:i + 32] for i in range(0, len(ids), 32)})
+                            self.storage.stored_tx_ids())
         return snapshot.height
 
     def save_snapshot(self) -> int:
@@ -422,9 +422,8 @@ class Node:
             return 0
         from nodes.app.snapshot import encode_state
 
-        ids = b"".join(self.ledger.restored_txs) + b"".join(self.ledger.tx_heights)
         state = self.chaincode.state
-        save(height, encode_state(state), state.root, ids)
+        save(height, encode_state(state), state.root)
         return height
 
     def _check_stored(self, committed: CommittedBlock) -> None:

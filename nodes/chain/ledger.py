@@ -9,6 +9,7 @@ and 193 nations keep one index instead of 193.
 
 from __future__ import annotations
 
+from collections.abc import Container
 
 from consensus import Step, ValidatorSet
 
@@ -64,13 +65,14 @@ class Ledger:
         self.index = index
         self.tip_hash = genesis_hash(genesis)
         # The ids committed at or below a restored snapshot's height (`restore`).
-        self.restored_txs: frozenset[bytes] | set[bytes] = frozenset()
+        self.restored_txs: Container[bytes] = frozenset()
 
-    def restore(self, blocks, tip_hash: bytes, tx_ids: set[bytes]) -> None:
+    def restore(self, blocks, tip_hash: bytes, tx_ids: Container[bytes]) -> None:
         """Start from a snapshot instead of appending every block: `blocks` is a list-like of
         the committed blocks so far (the live store's reads old ones from disk on demand),
-        `tip_hash` the id of its last, `tx_ids` every transaction id they commit. Only a
-        ledger of its own index, still empty, can be restored."""
+        `tip_hash` the id of its last, `tx_ids` answers `in` for every transaction id they
+        commit (the live store's looks it up on disk). Only a ledger of its own index, still
+        empty, can be restored."""
         if self.blocks or self.index is not None:
             raise LedgerError("only an empty ledger with its own index can be restored")
         self.blocks = blocks

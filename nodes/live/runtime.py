@@ -62,9 +62,11 @@ STATUS_EVIDENCE_MAX = 64
 URGENT_BURST_MAX = 1024
 BULK_BUDGET_S = 0.002
 FLUSH_S_MAX = 3.0
-# A signed state snapshot every this many heights (and at a clean stop), so a restart replays at
-# most this many blocks whatever the ledger's length (nodes/live/sqlite_storage.py).
+# A signed state snapshot every this many heights, or once this many transactions were committed
+# since the last, whichever comes first (and at a clean stop): a restart replays at most that
+# many blocks and transactions, whatever the ledger's length (nodes/live/sqlite_storage.py).
 SNAPSHOT_EVERY_HEIGHTS = 200
+SNAPSHOT_EVERY_TXS = 50_000
 LEDGER_EXPORT = "ledger.export"
 EXPORT_RECORD_BYTES_MAX = 4 * 1024 * 1024
 
@@ -92,7 +94,8 @@ class TickClock:
 class LiveRuntime:
     def __init__(self, node: Node, transport: Transport, clock: TickClock,
                  data_dir: Path | None = None, *, status_every_s: float = STATUS_EVERY_S,
-                 snapshot_every: int = SNAPSHOT_EVERY_HEIGHTS) -> None:
+                 snapshot_every: int = SNAPSHOT_EVERY_HEIGHTS,
+                 snapshot_every_txs: int = SNAPSHOT_EVERY_TXS) -> None:
         if snapshot_every < 0:
             raise ValueError("snapshot_every must be 0 (never) or more heights")
         self.node = node
@@ -110,6 +113,8 @@ class LiveRuntime:
         self.started_at_ticks = 0
         self.started_height = node.ledger.height  # what the storage gave back at start
         self.snapshot_every = snapshot_every
+        self.snapshot_every_txs = snapshot_every_txs
+        self._txs_since_snapshot = 0
         self.snapshot_height = getattr(node, "restored_from", 0)  # the newest snapshot's
         self.snapshot_s_max = 0.0  # the longest a snapshot held the loop
         self.turn_s_max = 0.0  # the longest the loop worked without reading the network
@@ -155,8 +160,9 @@ class LiveRuntime:
                 deadline = self.node.next_deadline()
                 if deadline is not None and deadline <= self._now:
                     self._act(self.node.on_timer(self._now))
-                if (self.snapshot_every
-                        and self.node.ledger.height - self.snapshot_height >= self.snapshot_every):
+                if self.snapshot_every and (
+                        self.node.ledger.height - self.snapshot_height >= self.snapshot_every
+                        or self._txs_since_snapshot >= self.snapshot_every_txs):
                     self._snapshot()
                 self.turn_s_max = max(self.turn_s_max, loop.time() - turn_started)
                 self._maybe_status(loop.time())
@@ -216,6 +222,7 @@ class LiveRuntime:
                 self.transport.send_to(action.dst, action.data)
             elif isinstance(action, Committed):
                 block = action.committed.block
+                self._txs_since_snapshot += len(block.txs)
                 if len(self._commits) < STATUS_COMMITS_MAX:
                     self._commits.append([block.height, self._now, action.via,
                                           block.block_id.hex()])
@@ -240,6 +247,7 @@ class LiveRuntime:
         height = self.node.save_snapshot()
         if height:
             self.snapshot_height = height
+            self._txs_since_snapshot = 0
             self.snapshot_s_max = max(self.snapshot_s_max, time.perf_counter() - started)
 
     def _count(self, reason: str) -> None:

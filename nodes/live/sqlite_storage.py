@@ -47,10 +47,14 @@ matches a mark signed by this node's key, `verified_height` is the mark's height
 blocks above it are checked again; a flipped byte anywhere below changes the digest, and every
 block is checked again.
 
+- `tx_ids`: every committed transaction id with its height, written with its block, and
+  `meta.tx_index_height`, the height the table is complete to (a file from before the table is
+  filled on its first full load). A node restored from a snapshot asks it whether an old
+  transaction was committed (`StoredTxIds`) instead of holding every id in memory.
+
 State snapshots. `save_snapshot` keeps one row (the newest): the chaincode state after a
-height (nodes/app/snapshot.py), the ids of every transaction committed up to it, the block id
-and state root at that height and the prefix digest there, signed with the node's key over the
-sha256 of those bytes. On open, a snapshot that is this node's (signature), of this chain and
+height (nodes/app/snapshot.py), the block id and state root at that height and the prefix
+digest there, signed with the node's key over the sha256 of those bytes. On open, a snapshot that is this node's (signature), of this chain and
 nation, names the id stored at its height and the app hash stored at the height after it
 (when there is one) is `snapshot`: the blocks at or below its height are then neither read nor
 decoded (`blocks` reads one from the file when asked, `StoredBlocks`), and only those above are
@@ -98,9 +102,12 @@ _SCHEMA = (
     "height INTEGER NOT NULL, record BLOB NOT NULL)",
     "CREATE TABLE IF NOT EXISTS snapshot (id INTEGER PRIMARY KEY CHECK (id = 1), "
     "height INTEGER NOT NULL, body BLOB NOT NULL, signature BLOB NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS tx_ids (tx_id BLOB PRIMARY KEY, height INTEGER NOT NULL) "
+    "WITHOUT ROWID",
 )
+_INDEX_TX = "INSERT OR IGNORE INTO tx_ids (tx_id, height) VALUES (?, ?)"
+_INDEX_HEIGHT = "INSERT OR REPLACE INTO meta (key, value) VALUES ('tx_index_height', ?)"
 SNAPSHOT_FORMAT = "chemtrace/snapshot/v1"
-TX_ID_BYTES = 32
 STORED_BLOCKS_CACHED = 16
 
 
@@ -113,7 +120,18 @@ class Snapshot:
     state_root: bytes
     prefix_digest: bytes
     state: bytes  # nodes/app/snapshot.py encode_state
-    tx_ids: bytes  # the ids of the transactions committed at heights 1..height, concatenated
+
+
+class StoredTxIds:
+    """`tx_id in this`: was the transaction committed in a stored block (the `tx_ids` table)."""
+
+    __slots__ = ("_storage",)
+
+    def __init__(self, storage: "SQLiteStorage") -> None:
+        self._storage = storage
+
+    def __contains__(self, tx_id: object) -> bool:
+        return self._storage.has_tx(tx_id)
 
 
 class StoredBlocks:
@@ -187,7 +205,7 @@ class SQLiteStorage:
 
     __slots__ = ("path", "chain_id", "blocks", "wal", "writes", "verified_height", "_db",
                  "_signer", "_nation", "_digests", "_digest_base", "snapshot",
-                 "snapshot_rejected", "snapshots_saved")
+                 "snapshot_rejected", "snapshots_saved", "_tx_index_height")
 
     def __init__(self, path: str | Path, chain_id: str | None = None, *,
                  synchronous: str = "FULL", nation: str | None = None,
@@ -213,6 +231,9 @@ class SQLiteStorage:
             self._setup(synchronous)
             self.chain_id = self._check_chain_id(chain_id)
             self._check_owner(nation, genesis_hash)
+            row = self._db.execute("SELECT value FROM meta WHERE key = 'tx_index_height'"
+                                   ).fetchone()
+            self._tx_index_height = int(row[0]) if row is not None and row[0].isdigit() else 0
             self._load(self._read_snapshot())
             if (genesis_hash is not None and self.blocks
                     and self.blocks[0].block.prev_hash != genesis_hash):
@@ -326,6 +347,8 @@ class SQLiteStorage:
             self.blocks.append(CommittedBlock(block, votes))
             self._digests.append(_prefix_digest(self._digests[-1], data, certificate))
             expected_height, prev_id = height + 1, block.block_id
+        if self._tx_index_height < len(self.blocks):
+            self._fill_tx_index()
         # A snapshot is made only of blocks the node had checked and applied.
         self.verified_height = max(self._read_mark(), base)
         row = self._db.execute("SELECT height, record FROM wal WHERE id = 1").fetchone()
@@ -337,6 +360,25 @@ class SQLiteStorage:
             if self.wal.height != row[0]:
                 raise StorageError(f"{self.path}: wal: the record's height differs from its "
                                    f"row's; {fix}")
+
+    def _fill_tx_index(self) -> None:
+        """Index the ids of the loaded blocks the table does not cover yet (a file written
+        before it, or a crash between versions), in one commit."""
+        rows = [(tx.tx_id, c.block.height)
+                for index in range(max(self._tx_index_height, self.blocks.base), len(self.blocks))
+                for c in (self.blocks[index],) for tx in c.block.txs]
+        self._save([(_INDEX_TX, rows), (_INDEX_HEIGHT, (str(len(self.blocks)),))])
+        self._tx_index_height = len(self.blocks)
+
+    def has_tx(self, tx_id: object) -> bool:
+        """Whether a stored block commits the transaction `tx_id`."""
+        if self._db is None:
+            raise StorageError(f"{self.path}: the storage is closed")
+        return self._db.execute("SELECT 1 FROM tx_ids WHERE tx_id = ?", (tx_id,)
+                                ).fetchone() is not None
+
+    def stored_tx_ids(self) -> StoredTxIds:
+        return StoredTxIds(self)
 
     def _read_mark(self) -> int:
         """The height of the verified mark, if it is this node's and the bytes below it are
@@ -397,6 +439,9 @@ class SQLiteStorage:
             "VALUES (?, ?, ?, ?, ?, ?)",
             (block.height, block.block_id, block.prev_hash, block.app_hash, block.encoded,
              certificate))]
+        if self._tx_index_height == block.height - 1:
+            statements.append((_INDEX_TX, [(tx.tx_id, block.height) for tx in block.txs]))
+            statements.append((_INDEX_HEIGHT, (str(block.height),)))
         # The node saves only blocks it has checked: the mark moves with each, in one commit.
         verified = self._signer is not None and self.verified_height == len(self.blocks)
         if verified:
@@ -409,6 +454,8 @@ class SQLiteStorage:
         self.blocks.append(committed)
         if verified:
             self.verified_height = block.height
+        if self._tx_index_height == block.height - 1:
+            self._tx_index_height = block.height
         self.writes += 1
 
     def save_wal(self, record: WalRecord) -> None:
@@ -422,7 +469,9 @@ class SQLiteStorage:
         """Forget every block and the write-ahead record (a restart from nothing)."""
         self._save([("DELETE FROM blocks", ()), ("DELETE FROM wal", ()),
                     ("DELETE FROM meta WHERE key = 'verified'", ()),
-                    ("DELETE FROM snapshot", ())])
+                    ("DELETE FROM snapshot", ()), ("DELETE FROM tx_ids", ()),
+                    ("DELETE FROM meta WHERE key = 'tx_index_height'", ())])
+        self._tx_index_height = 0
         self.blocks.clear()
         self.wal = None
         self.verified_height = 0
@@ -473,10 +522,10 @@ class SQLiteStorage:
         return pack(("snapshot", self.chain_id, self._nation or "",
                      hashlib.sha256(body).digest()))
 
-    def save_snapshot(self, height: int, state: bytes, state_root: bytes, tx_ids: bytes) -> None:
-        """Keep the chaincode state after block `height` (`state`, whose root is `state_root`)
-        and the ids of every transaction committed up to it, signed with the node's key; it
-        replaces the previous snapshot in one commit. Needs the signer."""
+    def save_snapshot(self, height: int, state: bytes, state_root: bytes) -> None:
+        """Keep the chaincode state after block `height` (`state`, whose root is `state_root`),
+        signed with the node's key; it replaces the previous snapshot in one commit. Needs the
+        signer."""
         if self._signer is None:
             raise StorageError(f"{self.path}: a snapshot needs the node's key (signer)")
         digest = self._digest_at(height)
@@ -484,11 +533,9 @@ class SQLiteStorage:
             raise StorageError(f"{self.path}: no snapshot at height {height}: the stored blocks "
                                f"this file computed digests of run {self._digest_base} to "
                                f"{len(self.blocks)}")
-        if len(tx_ids) % TX_ID_BYTES:
-            raise ValueError("tx_ids must be whole 32-byte ids")
         block_id = self.blocks[height - 1].block.block_id
         body = pack((SNAPSHOT_FORMAT, self.chain_id, self._nation or "", height, block_id,
-                     state_root, digest, state, tx_ids))
+                     state_root, digest, state))
         signature = self._signer.sign(self._snapshot_bytes(body))
         self._save([("INSERT OR REPLACE INTO snapshot (id, height, body, signature) "
                      "VALUES (1, ?, ?, ?)", (height, body, signature))])
@@ -513,7 +560,7 @@ class SQLiteStorage:
             try:
                 fields_ = msgpack.unpackb(body, raw=False, use_list=False, max_map_len=0,
                                           max_ext_len=0)
-                fmt, chain_id, nation, s_height, block_id, root, digest, state, tx_ids = fields_
+                fmt, chain_id, nation, s_height, block_id, root, digest, state = fields_
             except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError,
                     msgpack.StackError) as exc:
                 fields_ = None
@@ -540,13 +587,15 @@ class SQLiteStorage:
                 elif after is not None and after[0] != root:
                     fault = (f"its state root is not the app hash of block {s_height + 1} "
                              "stored here")
-                elif not (isinstance(state, bytes) and isinstance(tx_ids, bytes)
-                          and isinstance(digest, bytes) and len(tx_ids) % TX_ID_BYTES == 0):
+                elif not (isinstance(state, bytes) and isinstance(digest, bytes)):
                     fault = "its fields are malformed"
+                elif self._tx_index_height < s_height:
+                    fault = (f"the transaction index reaches height {self._tx_index_height} "
+                             "only")
         if fault is not None:
             self._reject_snapshot(height, fault)
             return None
-        return Snapshot(s_height, block_id, root, digest, state, tx_ids)
+        return Snapshot(s_height, block_id, root, digest, state)
 
     def _reject_snapshot(self, height: object, fault: str) -> None:
         self.snapshot_rejected = f"snapshot at height {height}: {fault}"
@@ -572,14 +621,19 @@ class SQLiteStorage:
             raise StorageError(f"{self.path}: cannot save: {exc}; free disk space or make the "
                                "--data folder writable, then restart the node") from None
 
-    def _transaction(self, statements: list[tuple[str, tuple]]) -> None:
+    def _transaction(self, statements: list[tuple[str, tuple | list]]) -> None:
+        """Run `statements` in one commit; a list of parameter rows runs its statement once
+        a row."""
         if self._db is None:
             raise StorageError(f"{self.path}: the storage is closed")
         db = self._db
         try:
             db.execute("BEGIN IMMEDIATE")
             for sql, params in statements:
-                db.execute(sql, params)
+                if isinstance(params, list):
+                    db.executemany(sql, params)
+                else:
+                    db.execute(sql, params)
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:

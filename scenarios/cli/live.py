@@ -34,6 +34,18 @@ from scenarios.cli.output import (add_json_file_flag, add_json_flag, human_conso
                                   write_json_file)
 
 COMMANDS = ("node", "cluster", "bench-live")
+BENCH_LIVE_SECTIONS = ("throughput", "recovery", "tcp_nodelay", "restart")
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of "
+                                         "integers") from None
+    if not sizes or any(not 1_000 <= s <= 10_000_000 for s in sizes):
+        raise argparse.ArgumentTypeError("each size is 1000 to 10000000 transactions")
+    return sizes
 NODE_CONFIG_FILE_BYTES_MAX = 64 * 1024
 CREDENTIALS_FILE_BYTES_MAX = 1024 * 1024
 PARENT_CHECK_S = 0.5  # how often a node started with --parent-pid looks for its parent
@@ -62,9 +74,10 @@ def add_parsers(sub) -> None:
                       help="SQLite synchronous mode: FULL survives a power cut (default), NORMAL "
                            "survives a killed process and is faster")
     node.add_argument("--snapshot-every", type=int, default=None, metavar="HEIGHTS",
-                      help="keep a signed state snapshot every HEIGHTS heights and at a clean "
-                           "stop, so a restart replays only the blocks after it (default 200; "
-                           "0: never, a restart replays every block)")
+                      help="keep a signed state snapshot every HEIGHTS heights (or 50,000 "
+                           "committed transactions, if sooner) and at a clean stop, so a restart "
+                           "replays only the blocks after it (default 200; 0: never, a restart "
+                           "replays every block)")
     node.add_argument("--inbox-entries-max", type=positive,
                       help="messages the inbound queue holds before it drops some (default: "
                            "20,000; see 'Limits' in docs/live.md)")
@@ -98,6 +111,12 @@ def add_parsers(sub) -> None:
     add_json_flag(cluster, "the run's summary (summary.json)")
     bench = sub.add_parser("bench-live", help="committed tx/s of live clusters, SIGKILL recovery")
     bench.add_argument("--quick", action="store_true", help="shorter runs")
+    bench.add_argument("--only", action="append", choices=BENCH_LIVE_SECTIONS, metavar="SECTION",
+                       help="run only this section (repeatable): "
+                            f"{', '.join(BENCH_LIVE_SECTIONS)}")
+    bench.add_argument("--restart-sizes", type=_sizes, metavar="N,N,...",
+                       help="ledger sizes in transactions for the restart section (default "
+                            "100000,300000,1000000; --quick 40000,120000)")
     add_json_flag(bench, "the results")
     add_json_file_flag(bench, "the results")
 
@@ -309,24 +328,30 @@ def cmd_bench_live(args: argparse.Namespace) -> ExitCode:
     from scenarios.bench.live import run_bench_live
 
     console = human_console(args)
-    with console.status("running live clusters (4 and 7 nations, then a SIGKILL)..."):
-        result = run_bench_live(quick=args.quick)
+    sections = tuple(args.only or BENCH_LIVE_SECTIONS)
+    with console.status(f"running {', '.join(sections)}..."):
+        result = run_bench_live(quick=args.quick, sections=sections,
+                                restart_sizes=args.restart_sizes)
     table = Table(title=f"chemtrace bench-live ({'quick' if args.quick else 'full'})")
     table.add_column("measure")
     table.add_column("value", justify="right")
-    for n in ("4", "7"):
-        r = result["throughput"][n]
+    for n, r in result.get("throughput", {}).items():
         table.add_row(f"{n} nations: committed txs per second (after warm-up / whole run)",
                       f"{r['txs_per_s']:,.0f} / {r['txs_per_s_whole_run']:,.0f}")
         table.add_row(f"{n} nations: offered txs per second", f"{r['offered_txs_per_s']:,.0f}")
         table.add_row(f"{n} nations: heights, txs committed",
                       f"{r['heights']:,}, {r['txs_committed']:,}")
-    rec = result["recovery"]
-    table.add_row("recovery after SIGKILL (s, restart to cluster height)",
-                  f"{rec['recovery_s']}")
-    ping = result["tcp_nodelay"]
-    table.add_row("QoS 1 round trip median ms, TCP_NODELAY on / off",
-                  f"{ping['median_ms_nodelay']} / {ping['median_ms_without']}")
+    if "recovery" in result:
+        table.add_row("recovery after SIGKILL (s, restart to cluster height)",
+                      f"{result['recovery']['recovery_s']}")
+    if "tcp_nodelay" in result:
+        ping = result["tcp_nodelay"]
+        table.add_row("QoS 1 round trip median ms, TCP_NODELAY on / off",
+                      f"{ping['median_ms_nodelay']} / {ping['median_ms_without']}")
+    for row in result.get("restart", {}).get("sizes", ()):
+        table.add_row(f"restart, {row['txs']:,} txs ({row['blocks']} blocks): node ready s, "
+                      f"snapshot / full replay",
+                      f"{row['snapshot_ready_s']:.2f} / {row['replay_ready_s']:.2f}")
     if args.json:
         print_json(result)
     else:

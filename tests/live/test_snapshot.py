@@ -256,10 +256,24 @@ def test_snapshot_needs_the_key_and_a_stored_height(chain, tmp_path):
     shutil.copy(chain.path, path)
     with SQLiteStorage(path) as keyless:
         with pytest.raises(StorageError, match="needs the node's key"):
-            keyless.save_snapshot(1, b"", bytes(32), b"")
+            keyless.save_snapshot(1, b"", bytes(32))
     storage = SQLiteStorage(path, signer=chain.identity, nation=chain.nation)
     try:
         with pytest.raises(StorageError, match="no snapshot at height"):
-            storage.save_snapshot(chain.height + 1, b"", bytes(32), b"")
+            storage.save_snapshot(chain.height + 1, b"", bytes(32))
     finally:
         storage.close()
+
+
+def test_a_file_without_the_transaction_index_is_indexed_and_its_snapshot_not_used(chain):
+    """A file written before the tx_ids table: its snapshot cannot answer for old transactions,
+    so every block is loaded, and the index is filled from them for the next start."""
+    path = chain.with_snapshot(chain.height // 2, "unindexed")
+    with _db(path) as db:
+        db.execute("DELETE FROM tx_ids")
+        db.execute("DELETE FROM meta WHERE key = 'tx_index_height'")
+    _assert_refused(chain, path, "transaction index")
+    with _db(path) as db:
+        assert db.execute("SELECT COUNT(*) FROM tx_ids").fetchone()[0] == len(chain.tx_ids)
+        assert db.execute("SELECT value FROM meta WHERE key = 'tx_index_height'"
+                          ).fetchone()[0] == str(chain.height)
