@@ -47,10 +47,11 @@ matches a mark signed by this node's key, `verified_height` is the mark's height
 blocks above it are checked again; a flipped byte anywhere below changes the digest, and every
 block is checked again.
 
-- `tx_ids`: every committed transaction id with its height, written with its block, and
-  `meta.tx_index_height`, the height the table is complete to (a file from before the table is
-  filled on its first full load). A node restored from a snapshot asks it whether an old
-  transaction was committed (`StoredTxIds`) instead of holding every id in memory.
+- beside the file, `<name>.txids`: every committed transaction id, in a memory-mapped hash
+  table (nodes/live/txindex.py) that says how far it covers the blocks; the blocks above that
+  are indexed when they are loaded (a file from before the index, or one the machine crashed
+  under, is indexed on its first full load). A node restored from a snapshot asks it whether an
+  old transaction was committed (`StoredTxIds`) instead of holding every id in memory.
 
 State snapshots. `save_snapshot` keeps one row (the newest): the chaincode state after a
 height (nodes/app/snapshot.py), the block id and state root at that height and the prefix
@@ -85,6 +86,7 @@ from nodes.chain.codec import CodecError, pack, unpack
 from nodes.chain.identity import Identity, verify_signature
 from nodes.wire.records import RecordError, decode_certificate, decode_wal, encode_certificate, encode_wal
 from nodes.chain.storage import StorageError
+from nodes.live.txindex import TxIdIndex
 
 log = logging.getLogger("chemtrace.live")
 
@@ -102,11 +104,7 @@ _SCHEMA = (
     "height INTEGER NOT NULL, record BLOB NOT NULL)",
     "CREATE TABLE IF NOT EXISTS snapshot (id INTEGER PRIMARY KEY CHECK (id = 1), "
     "height INTEGER NOT NULL, body BLOB NOT NULL, signature BLOB NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS tx_ids (tx_id BLOB PRIMARY KEY, height INTEGER NOT NULL) "
-    "WITHOUT ROWID",
 )
-_INDEX_TX = "INSERT OR IGNORE INTO tx_ids (tx_id, height) VALUES (?, ?)"
-_INDEX_HEIGHT = "INSERT OR REPLACE INTO meta (key, value) VALUES ('tx_index_height', ?)"
 SNAPSHOT_FORMAT = "chemtrace/snapshot/v1"
 STORED_BLOCKS_CACHED = 16
 
@@ -123,7 +121,7 @@ class Snapshot:
 
 
 class StoredTxIds:
-    """`tx_id in this`: was the transaction committed in a stored block (the `tx_ids` table)."""
+    """`tx_id in this`: was the transaction committed in a stored block (the store's index)."""
 
     __slots__ = ("_storage",)
 
@@ -204,8 +202,8 @@ class SQLiteStorage:
     """
 
     __slots__ = ("path", "chain_id", "blocks", "wal", "writes", "verified_height", "_db",
-                 "_signer", "_nation", "_digests", "_digest_base", "snapshot",
-                 "snapshot_rejected", "snapshots_saved", "_tx_index_height")
+                 "_signer", "_nation", "_digests", "snapshot",
+                 "snapshot_rejected", "snapshots_saved", "_index")
 
     def __init__(self, path: str | Path, chain_id: str | None = None, *,
                  synchronous: str = "FULL", nation: str | None = None,
@@ -222,18 +220,17 @@ class SQLiteStorage:
         self.verified_height = 0  # blocks 1..this had their signatures checked (see the mark)
         self._signer = signer
         self._nation = nation if nation is not None else (signer.name if signer else None)
-        # The prefix digest after each height from _digest_base on (0, or a snapshot's).
-        self._digests: list[bytes] = [EMPTY_PREFIX_DIGEST]
-        self._digest_base = 0
+        self._digests: list[bytes] = [EMPTY_PREFIX_DIGEST]  # prefix digest after each height
         self._db: sqlite3.Connection | None = None
+        self._index: TxIdIndex | None = None
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, timeout=0.0)
             self._setup(synchronous)
             self.chain_id = self._check_chain_id(chain_id)
             self._check_owner(nation, genesis_hash)
-            row = self._db.execute("SELECT value FROM meta WHERE key = 'tx_index_height'"
-                                   ).fetchone()
-            self._tx_index_height = int(row[0]) if row is not None and row[0].isdigit() else 0
+            # After the exclusive lock: one process at a time writes the index.
+            self._index = TxIdIndex(self.path.with_name(self.path.name + ".txids"))
+            self._check_index()
             self._load(self._read_snapshot())
             if (genesis_hash is not None and self.blocks
                     and self.blocks[0].block.prev_hash != genesis_hash):
@@ -328,9 +325,23 @@ class SQLiteStorage:
         fix = _FIX
         base = snapshot.height if snapshot is not None else 0
         self.snapshot = snapshot
+        self._digests = [EMPTY_PREFIX_DIGEST]
+        if snapshot is not None:
+            # Blocks below the snapshot are not decoded, but their bytes are hashed (sha256
+            # only, about 0.15 s a million transactions): a byte changed anywhere below it
+            # refuses the snapshot, and the full load then finds the damaged block.
+            rows = self._db.execute("SELECT block, certificate FROM blocks WHERE height <= ? "
+                                    "ORDER BY height", (base,))
+            digests = self._digests
+            for data, certificate in rows:
+                if not isinstance(data, bytes) or not isinstance(certificate, bytes):
+                    break
+                digests.append(_prefix_digest(digests[-1], data, certificate))
+            if len(digests) != base + 1 or digests[-1] != snapshot.prefix_digest:
+                self._reject_snapshot(base, "the stored blocks at or below its height are not "
+                                            "the ones it was made on (their bytes changed)")
+                return self._load(None)
         self.blocks = StoredBlocks(self, base)
-        self._digests = [snapshot.prefix_digest if snapshot is not None else EMPTY_PREFIX_DIGEST]
-        self._digest_base = base
         expected_height = base + 1
         prev_id = snapshot.block_id if snapshot is not None else None
         rows = self._db.execute("SELECT height, block_id, prev_hash, app_hash, block, certificate "
@@ -347,7 +358,7 @@ class SQLiteStorage:
             self.blocks.append(CommittedBlock(block, votes))
             self._digests.append(_prefix_digest(self._digests[-1], data, certificate))
             expected_height, prev_id = height + 1, block.block_id
-        if self._tx_index_height < len(self.blocks):
+        if self._index.height < len(self.blocks):
             self._fill_tx_index()
         # A snapshot is made only of blocks the node had checked and applied.
         self.verified_height = max(self._read_mark(), base)
@@ -361,21 +372,31 @@ class SQLiteStorage:
                 raise StorageError(f"{self.path}: wal: the record's height differs from its "
                                    f"row's; {fix}")
 
+    def _check_index(self) -> None:
+        """Empty the index unless the block it ends at is the one stored at its height (an
+        index beside a restored or swapped file)."""
+        index = self._index
+        if index.height == 0:
+            return
+        row = self._db.execute("SELECT block_id FROM blocks WHERE height = ?", (index.height,)
+                               ).fetchone()
+        if row is None or row[0] != index.tip:
+            index.reset()
+
     def _fill_tx_index(self) -> None:
-        """Index the ids of the loaded blocks the table does not cover yet (a file written
-        before it, or a crash between versions), in one commit."""
-        rows = [(tx.tx_id, c.block.height)
-                for index in range(max(self._tx_index_height, self.blocks.base), len(self.blocks))
-                for c in (self.blocks[index],) for tx in c.block.txs]
-        self._save([(_INDEX_TX, rows), (_INDEX_HEIGHT, (str(len(self.blocks)),))])
-        self._tx_index_height = len(self.blocks)
+        """Index the ids of the loaded blocks the index does not cover yet (a file written
+        before it, or one the machine crashed under); those blocks are all loaded here."""
+        if self._index.height < self.blocks.base:
+            self._index.reset()
+        for index in range(max(self._index.height, self.blocks.base), len(self.blocks)):
+            block = self.blocks[index].block
+            self._index.add(block.height, block.block_id, (tx.tx_id for tx in block.txs))
 
     def has_tx(self, tx_id: object) -> bool:
-        """Whether a stored block commits the transaction `tx_id`."""
-        if self._db is None:
+        """Whether a stored block commits the transaction `tx_id` (the index answers)."""
+        if self._index is None:
             raise StorageError(f"{self.path}: the storage is closed")
-        return self._db.execute("SELECT 1 FROM tx_ids WHERE tx_id = ?", (tx_id,)
-                                ).fetchone() is not None
+        return tx_id in self._index
 
     def stored_tx_ids(self) -> StoredTxIds:
         return StoredTxIds(self)
@@ -403,8 +424,7 @@ class SQLiteStorage:
 
     def _digest_at(self, height: int) -> bytes | None:
         """The prefix digest after `height`, if this open file computed it."""
-        index = height - self._digest_base
-        return self._digests[index] if 0 <= index < len(self._digests) else None
+        return self._digests[height] if 0 <= height < len(self._digests) else None
 
     def _mark_statement(self, height: int) -> tuple[str, tuple]:
         digest = self._digest_at(height)
@@ -439,9 +459,6 @@ class SQLiteStorage:
             "VALUES (?, ?, ?, ?, ?, ?)",
             (block.height, block.block_id, block.prev_hash, block.app_hash, block.encoded,
              certificate))]
-        if self._tx_index_height == block.height - 1:
-            statements.append((_INDEX_TX, [(tx.tx_id, block.height) for tx in block.txs]))
-            statements.append((_INDEX_HEIGHT, (str(block.height),)))
         # The node saves only blocks it has checked: the mark moves with each, in one commit.
         verified = self._signer is not None and self.verified_height == len(self.blocks)
         if verified:
@@ -454,8 +471,8 @@ class SQLiteStorage:
         self.blocks.append(committed)
         if verified:
             self.verified_height = block.height
-        if self._tx_index_height == block.height - 1:
-            self._tx_index_height = block.height
+        if self._index.height == block.height - 1:  # after the commit: the index follows it
+            self._index.add(block.height, block.block_id, (tx.tx_id for tx in block.txs))
         self.writes += 1
 
     def save_wal(self, record: WalRecord) -> None:
@@ -469,15 +486,13 @@ class SQLiteStorage:
         """Forget every block and the write-ahead record (a restart from nothing)."""
         self._save([("DELETE FROM blocks", ()), ("DELETE FROM wal", ()),
                     ("DELETE FROM meta WHERE key = 'verified'", ()),
-                    ("DELETE FROM snapshot", ()), ("DELETE FROM tx_ids", ()),
-                    ("DELETE FROM meta WHERE key = 'tx_index_height'", ())])
-        self._tx_index_height = 0
+                    ("DELETE FROM snapshot", ())])
+        self._index.reset()
         self.blocks.clear()
         self.wal = None
         self.verified_height = 0
         self.snapshot = None
         self._digests = [EMPTY_PREFIX_DIGEST]
-        self._digest_base = 0
 
     def state_root_after(self, height: int) -> bytes | None:
         """The chaincode state root after block `height`, as the next block's header carries
@@ -531,8 +546,7 @@ class SQLiteStorage:
         digest = self._digest_at(height)
         if not 1 <= height <= len(self.blocks) or digest is None:
             raise StorageError(f"{self.path}: no snapshot at height {height}: the stored blocks "
-                               f"this file computed digests of run {self._digest_base} to "
-                               f"{len(self.blocks)}")
+                               f"run 1 to {len(self.blocks)}")
         block_id = self.blocks[height - 1].block.block_id
         body = pack((SNAPSHOT_FORMAT, self.chain_id, self._nation or "", height, block_id,
                      state_root, digest, state))
@@ -589,9 +603,8 @@ class SQLiteStorage:
                              "stored here")
                 elif not (isinstance(state, bytes) and isinstance(digest, bytes)):
                     fault = "its fields are malformed"
-                elif self._tx_index_height < s_height:
-                    fault = (f"the transaction index reaches height {self._tx_index_height} "
-                             "only")
+                elif self._index.height < s_height:
+                    fault = f"the transaction index reaches height {self._index.height} only"
         if fault is not None:
             self._reject_snapshot(height, fault)
             return None
@@ -641,6 +654,9 @@ class SQLiteStorage:
             raise
 
     def close(self) -> None:
+        index, self._index = self._index, None
+        if index is not None:
+            index.close()
         db, self._db = self._db, None
         if db is not None:
             db.close()

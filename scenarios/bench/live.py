@@ -261,6 +261,7 @@ def build_restart_ledgers(folder: Path, sizes: tuple[int, ...],
         for target in (with_snapshot, without):
             target.mkdir()
             shutil.copy(path, target / "node.sqlite")
+            shutil.copy(work / "node.sqlite.txids", target / "node.sqlite.txids")
         import sqlite3
         db = sqlite3.connect(without / "node.sqlite")
         db.execute("DELETE FROM snapshot")

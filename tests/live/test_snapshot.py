@@ -29,6 +29,10 @@ from nodes.node import Node
 LIBRARY = Path(__file__).resolve().parents[2] / "scenarios" / "library"
 
 
+def _index_of(path: Path) -> Path:
+    return path.with_name(path.name + ".txids")
+
+
 @contextlib.contextmanager
 def _db(path: Path):
     """A plain connection to a node's file, committed and closed on leaving (the store opens
@@ -88,6 +92,7 @@ class Chain:
         cut, full = self.folder / f"{name}-cut.db", self.folder / f"{name}.db"
         shutil.copy(self.path, cut)
         shutil.copy(self.path, full)
+        shutil.copy(_index_of(self.path), _index_of(full))  # the cut one is rebuilt
         with _db(cut) as db:
             db.execute("DELETE FROM blocks WHERE height > ?", (height,))
             db.execute("DELETE FROM wal")
@@ -225,13 +230,18 @@ def test_a_snapshot_whose_state_is_not_its_root_is_refused_by_the_node(chain):
 
 def test_the_certificate_at_the_snapshot_height_is_checked(chain):
     """A snapshot is checked like a block: its block's commit certificate must verify. Here
-    the certificate's signatures are damaged on disk, so the snapshot is refused, and the full
-    check then refuses the damaged store (as without a snapshot)."""
+    the certificate's signatures are damaged on disk and a snapshot signed over those bytes,
+    so only the certificate check can refuse it; the full check then refuses the damaged
+    store (as without a snapshot)."""
+    from consensus import Vote
+    from nodes.wire.records import encode_certificate
+
     height = chain.height // 2
     path = chain.with_snapshot(height, "cert")
-    from nodes.wire.records import decode_certificate, encode_certificate
-    from consensus import Vote
-
+    with _db(path) as db:
+        body = db.execute("SELECT body FROM snapshot").fetchone()[0]
+    fields = msgpack.unpackb(body, raw=False, use_list=False)
+    root, state = fields[5], fields[7]
     storage = SQLiteStorage(path)
     committed = storage.blocks[height - 1]
     storage.close()
@@ -240,9 +250,12 @@ def test_the_certificate_at_the_snapshot_height_is_checked(chain):
     with _db(path) as db:
         db.execute("UPDATE blocks SET certificate = ? WHERE height = ?",
                    (encode_certificate(forged), height))
-    decode_certificate(height, committed.block.block_id, encode_certificate(forged))
+    storage = SQLiteStorage(path, signer=chain.identity, nation=chain.nation)
+    storage.save_snapshot(height, state, root)  # over the damaged bytes
+    storage.close()
     storage = SQLiteStorage(path, signer=chain.identity, nation=chain.nation)
     try:
+        assert storage.snapshot is not None and storage.snapshot.height == height
         with pytest.raises(StorageError, match=f"stored block {height} fails its check"):
             Node(chain.identity, chain.world.genesis, VerifyCache(), storage,
                  chain.world.node_config, chain.world.workload.new_chaincode())
@@ -265,15 +278,54 @@ def test_snapshot_needs_the_key_and_a_stored_height(chain, tmp_path):
         storage.close()
 
 
-def test_a_file_without_the_transaction_index_is_indexed_and_its_snapshot_not_used(chain):
-    """A file written before the tx_ids table: its snapshot cannot answer for old transactions,
-    so every block is loaded, and the index is filled from them for the next start."""
-    path = chain.with_snapshot(chain.height // 2, "unindexed")
-    with _db(path) as db:
-        db.execute("DELETE FROM tx_ids")
-        db.execute("DELETE FROM meta WHERE key = 'tx_index_height'")
+@pytest.mark.parametrize("damage", ["missing", "another chain's", "crashed machine"])
+def test_without_a_trusted_transaction_index_the_snapshot_waits_and_the_index_is_rebuilt(
+        chain, damage):
+    """A store whose id index is gone (a file from before it, or restored without it), belongs
+    to another file, or was left open by a machine that crashed: its snapshot cannot answer for
+    old transactions, so every block is loaded and indexed again."""
+    import struct
+
+    from nodes.live.txindex import _HEADER, TxIdIndex
+
+    path = chain.with_snapshot(chain.height // 2, f"unindexed-{damage.split()[0]}")
+    index = _index_of(path)
+    if damage == "missing":
+        index.unlink()
+    elif damage == "another chain's":
+        other = TxIdIndex(index.with_name("other.txids"))
+        for height in range(1, chain.height + 1):
+            other.add(height, bytes([7]) * 32, [bytes([height % 250 + 1]) * 32])
+        other.close()
+        index.unlink()
+        index.with_name("other.txids").rename(index)
+    else:
+        with index.open("r+b") as f:
+            fields = list(_HEADER.unpack(f.read(_HEADER.size)))
+            fields[-2:] = [0, bytes(range(16))]  # not closed cleanly, under another boot id
+            f.seek(0)
+            f.write(struct.pack(_HEADER.format, *fields))
     _assert_refused(chain, path, "transaction index")
+    rebuilt = TxIdIndex(index)
+    try:
+        assert rebuilt.opened_clean and rebuilt.height == chain.height
+        assert all(tx_id in rebuilt for tx_id in chain.tx_ids)
+        assert rebuilt.count == len(set(chain.tx_ids))
+    finally:
+        rebuilt.close()
+
+
+def test_a_byte_changed_in_a_block_below_the_snapshot_refuses_it_and_the_store(chain):
+    """Blocks below the snapshot are not decoded at start, but their bytes are hashed against
+    the snapshot's signed prefix digest: a damaged one is found, and the store is refused as it
+    would be without a snapshot (never served)."""
+    height = chain.height // 2
+    path = chain.with_snapshot(height, "below")
     with _db(path) as db:
-        assert db.execute("SELECT COUNT(*) FROM tx_ids").fetchone()[0] == len(chain.tx_ids)
-        assert db.execute("SELECT value FROM meta WHERE key = 'tx_index_height'"
-                          ).fetchone()[0] == str(chain.height)
+        data = bytearray(db.execute("SELECT block FROM blocks WHERE height = 1").fetchone()[0])
+        data[-1] ^= 0x01
+        db.execute("UPDATE blocks SET block = ? WHERE height = 1", (bytes(data),))
+    storage = None
+    with pytest.raises(StorageError, match="block 1"):
+        storage = SQLiteStorage(path, signer=chain.identity, nation=chain.nation)
+    assert storage is None
