@@ -39,9 +39,11 @@ from scenarios.spec.loader import load_scenario
 
 BENCH_TICK_MS = 2.0
 WARMUP_S = 3.0
-# Offered loads a little above the targets (2,000 and 1,000 tx/s): the figure is what commits.
-RATE_4_PER_S = 2200.0
-RATE_7_PER_S = 1500.0
+# Offered loads above issue 19's targets (4,000 and 2,500 tx/s): the figure is what commits.
+# (At the first round's 2,200 and 1,500 a quiet machine committed all it was offered, so the
+# figure was the offered rate, not the cluster's capacity.)
+RATE_4_PER_S = 5000.0
+RATE_7_PER_S = 3000.0
 PINGS = 200
 NATIONS_7 = ("USA", "MEX", "CAN", "CHN", "IND", "PAN", "GTM")
 
@@ -214,6 +216,7 @@ def build_restart_ledgers(folder: Path, sizes: tuple[int, ...],
     from nodes.live.sqlite_storage import SQLiteStorage
     from consensus import Step, Vote
 
+    folder.mkdir(parents=True, exist_ok=True)
     genesis, identities = Genesis.simulated("bench-restart", [(n, 1) for n in RESTART_NATIONS], 1)
     me = RESTART_NATIONS[0]
     (folder / "genesis.json").write_text(genesis.to_json() + "\n")

@@ -22,7 +22,7 @@ def test_restart_bench_ledgers_start_from_their_snapshot_or_replay_every_block(t
     replays them all, reaching the same height. Times are reported by bench-live, not checked."""
     from scenarios.bench.live import build_restart_ledgers, time_node_start
 
-    built = build_restart_ledgers(tmp_path, (1500,), block_txs=250, snapshot_lag=2)
+    built = build_restart_ledgers(tmp_path / "restart", (1500,), block_txs=250, snapshot_lag=2)
     paths = built["sizes"][1500]
     assert paths["blocks"] == 6 and paths["txs"] == 1500
     with_snapshot = time_node_start(built["genesis"], built["key"], paths["snapshot"])
