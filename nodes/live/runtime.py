@@ -160,9 +160,7 @@ class LiveRuntime:
                 deadline = self.node.next_deadline()
                 if deadline is not None and deadline <= self._now:
                     self._act(self.node.on_timer(self._now))
-                if self.snapshot_every and (
-                        self.node.ledger.height - self.snapshot_height >= self.snapshot_every
-                        or self._txs_since_snapshot >= self.snapshot_every_txs):
+                if self.snapshot_due():
                     self._snapshot()
                 self.turn_s_max = max(self.turn_s_max, loop.time() - turn_started)
                 self._maybe_status(loop.time())
@@ -239,6 +237,13 @@ class LiveRuntime:
                       "or the chain id); compare the genesis files and restart with the chain's "
                       "own", self.node.me, ", ".join(sorted(mismatched)),
                       self.node.genesis.hash.hex()[:16])
+
+    def snapshot_due(self) -> bool:
+        """Whether a snapshot is due: `snapshot_every` heights, or `snapshot_every_txs`
+        committed transactions, since the last (never when `snapshot_every` is 0)."""
+        return bool(self.snapshot_every) and (
+            self.node.ledger.height - self.snapshot_height >= self.snapshot_every
+            or self._txs_since_snapshot >= self.snapshot_every_txs)
 
     def _snapshot(self) -> None:
         """Have the store keep a signed snapshot of the state at the ledger's height. A store

@@ -329,3 +329,37 @@ def test_a_byte_changed_in_a_block_below_the_snapshot_refuses_it_and_the_store(c
     with pytest.raises(StorageError, match="block 1"):
         storage = SQLiteStorage(path, signer=chain.identity, nation=chain.nation)
     assert storage is None
+
+
+def test_the_runtime_snapshots_by_heights_or_by_transactions_and_never_when_off(chain, tmp_path):
+    from nodes.live.runtime import LiveRuntime, TickClock
+    from nodes.node import Committed
+
+    path = tmp_path / "node.db"
+    shutil.copy(chain.path, path)
+    shutil.copy(_index_of(chain.path), _index_of(path))
+    storage, node = chain.open(path)
+    try:
+        height = node.ledger.height
+        off = LiveRuntime(node, None, TickClock(2.0), snapshot_every=0)
+        assert not off.snapshot_due()
+        by_height = LiveRuntime(node, None, TickClock(2.0), snapshot_every=height)
+        assert by_height.snapshot_due()  # `height` heights since none
+        blocks = [node.ledger.get(h) for h in range(1, height + 1)]
+        busy = [c for c in blocks if c.block.txs]
+        needed = sum(len(c.block.txs) for c in busy[-3:])
+        by_txs = LiveRuntime(node, None, TickClock(2.0), snapshot_every=height + 1,
+                             snapshot_every_txs=needed)
+        by_txs._act([Committed(c, "consensus") for c in busy[-3:-1]])
+        assert not by_txs.snapshot_due()
+        by_txs._act([Committed(busy[-1], "consensus")])
+        assert by_txs.snapshot_due()
+        by_txs._snapshot()
+        assert by_txs.snapshot_height == height and not by_txs.snapshot_due()
+    finally:
+        storage.close()
+    storage, node = chain.open(path)
+    try:
+        assert node.restored_from == height and storage.snapshot_rejected is None
+    finally:
+        storage.close()
