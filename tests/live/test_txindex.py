@@ -55,3 +55,39 @@ def test_a_damaged_header_is_not_trusted(tmp_path):
         assert _ids(0, 1)[0] not in damaged
     finally:
         damaged.close()
+
+
+def test_growing_goes_on_beside_new_ids_and_replaces_the_file(tmp_path, monkeypatch):
+    """While the bigger table is built in its thread, ids go on being added and found; the next
+    add after it is done moves them over and renames the new file into place."""
+    import threading
+
+    monkeypatch.setattr(txindex, "INITIAL_CAPACITY", 64)
+    release = threading.Event()
+    copy = txindex._copy_into
+
+    def held_copy(*args):
+        release.wait(10)
+        copy(*args)
+
+    monkeypatch.setattr(txindex, "_copy_into", held_copy)
+    path = tmp_path / "x.txids"
+    index = TxIdIndex(path)
+    first, during, after = _ids(0, 40), _ids(100, 12), _ids(200, 2)
+    index.add(1, bytes([1]) * 32, first)  # 40 > 64 * 0.6: the copy starts, and waits
+    assert index._rebuild is not None and index._rebuild.is_alive()
+    index.add(2, bytes([2]) * 32, during)  # 52 <= 64 * 0.85: goes on in the old table
+    assert index.capacity == 64 and all(t in index for t in first + during)
+    release.set()
+    index._rebuild.join(10)
+    index.add(3, bytes([3]) * 32, after)  # moves `during` over, renames the new file
+    assert index._rebuild is None and index.capacity == 128 and index.count == 54
+    assert all(t in index for t in first + during + after)
+    assert not path.with_name("x.txids.new").exists()
+    index.close()
+    again = TxIdIndex(path)
+    try:
+        assert again.opened_clean and again.capacity == 128 and again.height == 3
+        assert all(t in again for t in first + during + after) and again.count == 54
+    finally:
+        again.close()
