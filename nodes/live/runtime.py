@@ -349,10 +349,17 @@ def export_ledger(node: Node, path: Path) -> int:
     and the msgpack of [block_bytes, certificate]. Written to a temporary name and renamed, so a
     reader never sees half a file. Returns the number of blocks."""
     tmp = path.with_name(path.name + ".tmp")
+    # A ledger restored from a snapshot reads its old blocks from the store: their bytes as
+    # stored, not decoded (nodes/live/sqlite_storage.py StoredBlocks.raw).
+    raw = getattr(node.ledger.blocks, "raw", None)
     with tmp.open("wb") as out:
         for height in range(1, node.ledger.height + 1):
-            committed = node.ledger.get(height)
-            record = pack((committed.block.encoded, certificate_to_wire(committed.certificate)))
+            if raw is not None:
+                data, certificate = raw(height - 1)
+            else:
+                committed = node.ledger.get(height)
+                data, certificate = committed.block.encoded, committed.certificate
+            record = pack((data, certificate_to_wire(certificate)))
             out.write(struct.pack(">I", len(record)))
             out.write(record)
         out.flush()

@@ -174,6 +174,14 @@ class StoredBlocks:
         for index in range(len(self)):
             yield self[index]
 
+    def raw(self, index: int) -> tuple[bytes, tuple]:
+        """The canonical bytes and the certificate of block `index + 1`, without decoding a
+        block below `base` (the ledger export writes a million transactions this way)."""
+        if index < self.base:
+            return self._storage.read_raw(index + 1)
+        committed = self[index]
+        return committed.block.encoded, committed.certificate
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, (list, tuple, StoredBlocks)):
             return NotImplemented
@@ -513,6 +521,20 @@ class SQLiteStorage:
         if row is None:
             raise StorageError(f"{self.path}: blocks: block {height} is missing; {_FIX}")
         return CommittedBlock(*self._decode_row(height, *row))
+
+    def read_raw(self, height: int) -> tuple[bytes, tuple]:
+        """Block `height`'s stored bytes (not decoded; checked at open against the snapshot's
+        digest) and its decoded certificate."""
+        if self._db is None:
+            raise StorageError(f"{self.path}: the storage is closed")
+        row = self._db.execute("SELECT block_id, block, certificate FROM blocks WHERE height = ?",
+                               (height,)).fetchone()
+        if row is None or not isinstance(row[1], bytes):
+            raise StorageError(f"{self.path}: blocks: block {height} is missing; {_FIX}")
+        try:
+            return row[1], decode_certificate(height, row[0], row[2])
+        except RecordError as exc:
+            raise StorageError(f"{self.path}: blocks: block {height}: {exc}; {_FIX}") from None
 
     def _decode_row(self, height: int, block_id: object, data: object, certificate: object
                     ) -> tuple[Block, tuple]:

@@ -363,3 +363,25 @@ def test_the_runtime_snapshots_by_heights_or_by_transactions_and_never_when_off(
         assert node.restored_from == height and storage.snapshot_rejected is None
     finally:
         storage.close()
+
+
+def test_a_restored_node_exports_the_ledger_a_full_replay_exports(chain, tmp_path):
+    """The ledger export at a clean stop reads the blocks below the snapshot from the store
+    without decoding them; the file is byte for byte the full-replay node's."""
+    from nodes.live.runtime import export_ledger, read_ledger_export
+
+    storage, full = chain.open(chain.path)
+    try:
+        export_ledger(full, tmp_path / "full.export")
+    finally:
+        storage.close()
+    path = chain.with_snapshot(chain.height // 2, "export")
+    storage, restored = chain.open(path)
+    try:
+        assert restored.restored_from == chain.height // 2
+        assert export_ledger(restored, tmp_path / "restored.export") == chain.height
+    finally:
+        storage.close()
+    assert (tmp_path / "restored.export").read_bytes() == (tmp_path / "full.export").read_bytes()
+    blocks = read_ledger_export(tmp_path / "restored.export", chain.world.genesis.chain_id)
+    assert blocks[-1].block.block_id == chain.tip
