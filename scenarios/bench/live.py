@@ -34,6 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from nodes.live.runtime import SNAPSHOT_EVERY_TXS
 from scenarios.cluster.driver import LiveCluster
 from scenarios.spec.loader import load_scenario
 
@@ -191,7 +192,9 @@ def nodelay_ping(folder: Path, pings: int = PINGS) -> dict:
 
 
 RESTART_BLOCK_TXS = 2000
-RESTART_SNAPSHOT_LAG = 25
+# The most blocks a node replays after its snapshot with the default interval (a snapshot every
+# SNAPSHOT_EVERY_TXS committed transactions): the worst case of a restart.
+RESTART_SNAPSHOT_LAG = SNAPSHOT_EVERY_TXS // RESTART_BLOCK_TXS
 RESTART_SIZES = (100_000, 300_000, 1_000_000)
 RESTART_SIZES_QUICK = (40_000, 120_000)
 RESTART_SNAPSHOT_LAG_QUICK = 5
