@@ -95,6 +95,7 @@ from nodes.chain.identity import Identity, VerifyCache
 from nodes.chain.ledger import Ledger, certificate_error
 from nodes.chain.mempool import MEMPOOL_TXS_MAX, Mempool, wire_bytes_max
 from nodes.app.shared import SharedApplication
+from nodes.app.snapshot import SnapshotError, decode_state, encode_state
 from nodes.chain.storage import MemoryStorage, StorageError
 from nodes.chain.tx import Transaction
 from nodes.wire.messages import (
@@ -384,8 +385,6 @@ class Node:
         block, and the node replays them all."""
         if snapshot is None:
             return 0
-        from nodes.app.snapshot import SnapshotError, decode_state
-
         fault = None
         try:
             committed = self.storage.blocks[snapshot.height - 1]
@@ -420,8 +419,6 @@ class Node:
         height = self.ledger.height
         if save is None or height == 0:
             return 0
-        from nodes.app.snapshot import encode_state
-
         state = self.chaincode.state
         save(height, encode_state(state), state.root)
         return height
