@@ -24,10 +24,13 @@ clean:
 	rm -rf $(VENV) runs .pytest_cache .hypothesis
 
 # The simulated world against the signature floor, then the live MQTT cluster (4 and 7 nations
-# through a private Mosquitto, and the recovery time after SIGKILL). Reports; never gates CI.
+# through a private Mosquitto, the recovery time after SIGKILL, restart with a big ledger), then
+# consensus beside the peer simulator (PEER=/path/to/BFT-Simulator; without it, chemtrace alone
+# and how to get the peer). Reports; never gates CI.
 bench: $(STAMP)
 	$(BIN)/chemtrace bench --json-file runs/bench.json
 	PATH="$$PATH:/usr/sbin" $(BIN)/chemtrace bench-live --json-file runs/bench-live.json
+	$(BIN)/python scripts/peer_bench.py $(if $(PEER),--peer $(PEER)) --json runs/peer-bench.json
 
 # The nightly fuzzing profile: 600 s of generated scenarios of 4 to 10 nations (the ci profile
 # runs inside `make test`, tests/scenarios/test_fuzz.py). Exits 1 with runs/fuzz/counterexample.toml on a

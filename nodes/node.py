@@ -96,6 +96,7 @@ from nodes.chain.identity import Identity, VerifyCache
 from nodes.chain.ledger import Ledger, certificate_error
 from nodes.chain.mempool import MEMPOOL_TXS_MAX, Mempool, wire_bytes_max
 from nodes.app.shared import SharedApplication
+from nodes.app.snapshot import SnapshotError, decode_state, encode_state
 from nodes.chain.storage import MemoryStorage, StorageError
 from nodes.chain.tx import Transaction
 from nodes.wire.messages import (
@@ -311,10 +312,15 @@ class Node:
                              shared.tx_index if shared is not None else None)
         # The application: the runtime's, or the precursor chaincode with the shipped registry.
         self.chaincode = chaincode or precursor_chaincode(genesis, verifier)
+        # A live store may hand back a signed state snapshot: checked like a block here, then
+        # only the blocks above it are replayed (_restore_snapshot).
+        self.restored_from = self._restore_snapshot(getattr(self.storage, "snapshot", None))
         # A store remembers how far its blocks' signatures were checked (a memory store's
         # blocks never left the process: all of them).
         verified_height = getattr(self.storage, "verified_height", len(self.storage.blocks))
-        for committed in self.storage.blocks:
+        stored = self.storage.blocks
+        for index in range(self.restored_from, len(stored)):
+            committed = stored[index]
             if committed.block.height > verified_height:
                 self._check_stored(committed)
             # Recovery: our own blocks, re-applied through the chaincode to rebuild the state.
@@ -370,6 +376,54 @@ class Node:
         self._now = 0
         self._gossip: list[Transaction] = []  # client txs admitted, not gossiped yet
         self._gossip_due: int | None = None
+
+    def _restore_snapshot(self, snapshot) -> int:
+        """Start the ledger and the chaincode state from the store's snapshot (nodes/live/
+        sqlite_storage.py), after checking it like a block: the block at its height carries
+        a valid commit certificate (signed precommits of more than 2/3 of the power), and the
+        state decodes to the root the snapshot names (which the store matched with the next
+        stored block's app hash, and replay matches with every later one). The height it
+        restored (0: none). A snapshot that fails is discarded by the store, which loads every
+        block, and the node replays them all."""
+        if snapshot is None:
+            return 0
+        fault = None
+        try:
+            committed = self.storage.blocks[snapshot.height - 1]
+        except StorageError as exc:
+            committed, fault = None, f"its block does not read back ({exc})"
+        if committed is not None:
+            fault = certificate_error(self.chain_id, self.validators, self._keys, self.verifier,
+                                      committed.block, committed.certificate)
+            fault = None if fault is None else f"block {snapshot.height}'s {fault}"
+        if fault is None:
+            try:
+                state = decode_state(snapshot.state)
+            except SnapshotError as exc:
+                fault = f"its state does not decode ({exc})"
+            else:
+                if state.root != snapshot.state_root:
+                    fault = "its state's root is not the root it names"
+        if fault is not None:
+            self.storage.discard_snapshot(fault)
+            return 0
+        self.chaincode.state = state
+        # Transactions committed at or below the snapshot are looked up in the store's index.
+        self.ledger.restore(self.storage.stored_view(snapshot.height), snapshot.block_id,
+                            self.storage.stored_tx_ids())
+        return snapshot.height
+
+    def save_snapshot(self) -> int:
+        """Have the store keep a signed snapshot of the state at the ledger's height (a store
+        without `save_snapshot`, like the simulated world's, keeps none). The height kept, or
+        0."""
+        save = getattr(self.storage, "save_snapshot", None)
+        height = self.ledger.height
+        if save is None or height == 0:
+            return 0
+        state = self.chaincode.state
+        save(height, encode_state(state), state.root)
+        return height
 
     def _check_stored(self, committed: CommittedBlock) -> None:
         """Refuse a stored block whose certificate or transaction signatures do not hold, before

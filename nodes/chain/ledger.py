@@ -9,6 +9,7 @@ and 193 nations keep one index instead of 193.
 
 from __future__ import annotations
 
+from collections.abc import Container
 
 from consensus import Step, ValidatorSet
 
@@ -54,7 +55,7 @@ class TxIndex:
 
 
 class Ledger:
-    __slots__ = ("chain_id", "blocks", "tx_heights", "tip_hash", "index")
+    __slots__ = ("chain_id", "blocks", "tx_heights", "tip_hash", "index", "restored_txs")
 
     def __init__(self, genesis: Genesis, index: TxIndex | None = None) -> None:
         self.chain_id = genesis.chain_id
@@ -63,11 +64,25 @@ class Ledger:
         self.tx_heights: dict[bytes, int] = {}
         self.index = index
         self.tip_hash = genesis_hash(genesis)
+        # The ids committed at or below a restored snapshot's height (`restore`).
+        self.restored_txs: Container[bytes] = frozenset()
+
+    def restore(self, blocks, tip_hash: bytes, tx_ids: Container[bytes]) -> None:
+        """Start from a snapshot instead of appending every block: `blocks` is a list-like of
+        the committed blocks so far (the live store's reads old ones from disk on demand),
+        `tip_hash` the id of its last, `tx_ids` answers `in` for every transaction id they
+        commit (the live store's looks it up on disk). Only a ledger of its own index, still
+        empty, can be restored."""
+        if self.blocks or self.index is not None:
+            raise LedgerError("only an empty ledger with its own index can be restored")
+        self.blocks = blocks
+        self.tip_hash = tip_hash
+        self.restored_txs = tx_ids
 
     def has_tx(self, tx_id: bytes) -> bool:
         """Is `tx_id` in a block of this chain?"""
         if self.index is None:
-            return tx_id in self.tx_heights
+            return tx_id in self.tx_heights or tx_id in self.restored_txs
         blocks = self.blocks
         for height, block_id in self.index.places(tx_id):
             if height <= len(blocks) and blocks[height - 1].block.block_id == block_id:

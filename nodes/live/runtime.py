@@ -62,6 +62,11 @@ STATUS_EVIDENCE_MAX = 64
 URGENT_BURST_MAX = 1024
 BULK_BUDGET_S = 0.002
 FLUSH_S_MAX = 3.0
+# A signed state snapshot every this many heights, or once this many transactions were committed
+# since the last, whichever comes first (and at a clean stop): a restart replays at most that
+# many blocks and transactions, whatever the ledger's length (nodes/live/sqlite_storage.py).
+SNAPSHOT_EVERY_HEIGHTS = 200
+SNAPSHOT_EVERY_TXS = 50_000
 LEDGER_EXPORT = "ledger.export"
 EXPORT_RECORD_BYTES_MAX = 4 * 1024 * 1024
 
@@ -88,8 +93,11 @@ class TickClock:
 
 class LiveRuntime:
     def __init__(self, node: Node, transport: Transport, clock: TickClock,
-                 data_dir: Path | None = None, *, status_every_s: float = STATUS_EVERY_S
-                 ) -> None:
+                 data_dir: Path | None = None, *, status_every_s: float = STATUS_EVERY_S,
+                 snapshot_every: int = SNAPSHOT_EVERY_HEIGHTS,
+                 snapshot_every_txs: int = SNAPSHOT_EVERY_TXS) -> None:
+        if snapshot_every < 0:
+            raise ValueError("snapshot_every must be 0 (never) or more heights")
         self.node = node
         self.transport = transport
         self.clock = clock
@@ -104,6 +112,11 @@ class LiveRuntime:
         self._now = 0
         self.started_at_ticks = 0
         self.started_height = node.ledger.height  # what the storage gave back at start
+        self.snapshot_every = snapshot_every
+        self.snapshot_every_txs = snapshot_every_txs
+        self._txs_since_snapshot = 0
+        self.snapshot_height = getattr(node, "restored_from", 0)  # the newest snapshot's
+        self.snapshot_s_max = 0.0  # the longest a snapshot held the loop
         self.turn_s_max = 0.0  # the longest the loop worked without reading the network
         # The metrics hooks (nodes/live/metrics.py `NodeMetrics`: on_commit, on_turn), or None.
         self.metrics = None
@@ -150,6 +163,8 @@ class LiveRuntime:
                 deadline = self.node.next_deadline()
                 if deadline is not None and deadline <= self._now:
                     self._act(self.node.on_timer(self._now))
+                if self.snapshot_due():
+                    self._snapshot()
                 turn_s = loop.time() - turn_started
                 self.turn_s_max = max(self.turn_s_max, turn_s)
                 if self.metrics is not None:
@@ -213,6 +228,7 @@ class LiveRuntime:
                 block = action.committed.block
                 if self.metrics is not None:
                     self.metrics.on_commit(block.time_ticks, self._now, time.monotonic())
+                self._txs_since_snapshot += len(block.txs)
                 if len(self._commits) < STATUS_COMMITS_MAX:
                     self._commits.append([block.height, self._now, action.via,
                                           block.block_id.hex()])
@@ -229,6 +245,23 @@ class LiveRuntime:
                       "or the chain id); compare the genesis files and restart with the chain's "
                       "own", self.node.me, ", ".join(sorted(mismatched)),
                       self.node.genesis.hash.hex()[:16])
+
+    def snapshot_due(self) -> bool:
+        """Whether a snapshot is due: `snapshot_every` heights, or `snapshot_every_txs`
+        committed transactions, since the last (never when `snapshot_every` is 0)."""
+        return bool(self.snapshot_every) and (
+            self.node.ledger.height - self.snapshot_height >= self.snapshot_every
+            or self._txs_since_snapshot >= self.snapshot_every_txs)
+
+    def _snapshot(self) -> None:
+        """Have the store keep a signed snapshot of the state at the ledger's height. A store
+        that cannot write stops the node, as for blocks (StorageError)."""
+        started = time.perf_counter()
+        height = self.node.save_snapshot()
+        if height:
+            self.snapshot_height = height
+            self._txs_since_snapshot = 0
+            self.snapshot_s_max = max(self.snapshot_s_max, time.perf_counter() - started)
 
     def _count(self, reason: str) -> None:
         self.dropped[reason] = self.dropped.get(reason, 0) + 1
@@ -286,6 +319,10 @@ class LiveRuntime:
             "resends": node.resends,
             "partition_drop_from": sorted(self.transport.drop_from),
             "genesis_mismatch": dict(sorted(node.genesis_mismatch.items())),
+            "snapshot": {"height": self.snapshot_height,
+                         "restored_from": getattr(node, "restored_from", 0),
+                         "rejected": getattr(node.storage, "snapshot_rejected", None),
+                         "ms_max": round(self.snapshot_s_max * 1000, 1)},
         }
 
     def publish_status(self) -> None:
@@ -301,6 +338,8 @@ class LiveRuntime:
             self.publish_status()
             if self.transport.connected.is_set():
                 await self.transport.flush(FLUSH_S_MAX)
+            if self.snapshot_every and self.node.ledger.height > self.snapshot_height:
+                self._snapshot()
             if self.data_dir is not None:
                 export_ledger(self.node, self.data_dir / LEDGER_EXPORT)
         finally:
@@ -328,10 +367,17 @@ def export_ledger(node: Node, path: Path) -> int:
     and the msgpack of [block_bytes, certificate]. Written to a temporary name and renamed, so a
     reader never sees half a file. Returns the number of blocks."""
     tmp = path.with_name(path.name + ".tmp")
+    # A ledger restored from a snapshot reads its old blocks from the store: their bytes as
+    # stored, not decoded (nodes/live/sqlite_storage.py StoredBlocks.raw).
+    raw = getattr(node.ledger.blocks, "raw", None)
     with tmp.open("wb") as out:
         for height in range(1, node.ledger.height + 1):
-            committed = node.ledger.get(height)
-            record = pack((committed.block.encoded, certificate_to_wire(committed.certificate)))
+            if raw is not None:
+                data, certificate = raw(height - 1)
+            else:
+                committed = node.ledger.get(height)
+                data, certificate = committed.block.encoded, committed.certificate
+            record = pack((data, certificate_to_wire(certificate)))
             out.write(struct.pack(">I", len(record)))
             out.write(record)
         out.flush()

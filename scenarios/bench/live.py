@@ -14,6 +14,16 @@ Recovery. One nation of four is killed with SIGKILL and restarted; the recovery 
 the restart to the node's first commit at or above the highest height any other nation had
 committed by the restart (`LiveCluster._live_section`). It includes the process start-up
 (Python imports, the registry, reopening SQLite and replaying its blocks, connecting).
+
+Restart with a big ledger (`restart_scaling`). A ledger of payload transactions (64 bytes, in
+blocks of `RESTART_BLOCK_TXS`, every transaction and certificate really signed, every app hash
+the chaincode's) is written to one nation's SQLite file as a node that was then killed would
+have left it, at several sizes; at each size one copy holds a signed state snapshot
+`RESTART_SNAPSHOT_LAG` blocks below the tip (the blocks a node writes between two snapshots),
+and one holds none. The figure is the wall time from spawning `chemtrace node` on the copy to
+its log line "starting at height" (the store opened and checked, the state rebuilt, the node
+ready to connect), with the part spent opening the store and building the node from that
+line; medians of alternating runs.
 """
 
 from __future__ import annotations
@@ -24,14 +34,17 @@ import tempfile
 import time
 from pathlib import Path
 
+from nodes.live.runtime import SNAPSHOT_EVERY_TXS
 from scenarios.cluster.driver import LiveCluster
 from scenarios.spec.loader import load_scenario
 
 BENCH_TICK_MS = 2.0
 WARMUP_S = 3.0
-# Offered loads a little above the targets (2,000 and 1,000 tx/s): the figure is what commits.
-RATE_4_PER_S = 2200.0
-RATE_7_PER_S = 1500.0
+# Offered loads above issue 19's targets (4,000 and 2,500 tx/s): the figure is what commits.
+# (At the first round's 2,200 and 1,500 a quiet machine committed all it was offered, so the
+# figure was the offered rate, not the cluster's capacity.)
+RATE_4_PER_S = 5000.0
+RATE_7_PER_S = 3000.0
 PINGS = 200
 NATIONS_7 = ("USA", "MEX", "CAN", "CHN", "IND", "PAN", "GTM")
 
@@ -178,20 +191,177 @@ def nodelay_ping(folder: Path, pings: int = PINGS) -> dict:
             "pings": pings}
 
 
-def run_bench_live(quick: bool = False) -> dict:
+RESTART_BLOCK_TXS = 2000
+# The most blocks a node replays after its snapshot with the default interval (a snapshot every
+# SNAPSHOT_EVERY_TXS committed transactions): the worst case of a restart.
+RESTART_SNAPSHOT_LAG = SNAPSHOT_EVERY_TXS // RESTART_BLOCK_TXS
+RESTART_SIZES = (100_000, 300_000, 1_000_000)
+RESTART_SIZES_QUICK = (40_000, 120_000)
+RESTART_SNAPSHOT_LAG_QUICK = 5
+RESTART_RUNS = 3
+RESTART_NATIONS = NATIONS_7[:4]
+
+
+def build_restart_ledgers(folder: Path, sizes: tuple[int, ...],
+                          block_txs: int = RESTART_BLOCK_TXS,
+                          snapshot_lag: int = RESTART_SNAPSHOT_LAG) -> dict:
+    """Write the ledgers of `sizes` transactions (see the module docstring): returns the
+    genesis and key paths and, per size, the data folders with and without a snapshot."""
+    import shutil
+
+    from nodes.app.chaincode import precursor_chaincode
+    from nodes.app.snapshot import encode_state
+    from nodes.chain.block import Block, CommittedBlock, vote_sign_bytes
+    from nodes.chain.genesis import Genesis
+    from nodes.chain.identity import VerifyCache
+    from nodes.chain.tx import Transaction
+    from nodes.live.keyfile import key_path, make_key_dir, write_key
+    from nodes.live.sqlite_storage import SQLiteStorage
+    from consensus import Step, Vote
+
+    folder.mkdir(parents=True, exist_ok=True)
+    genesis, identities = Genesis.simulated("bench-restart", [(n, 1) for n in RESTART_NATIONS], 1)
+    me = RESTART_NATIONS[0]
+    (folder / "genesis.json").write_text(genesis.to_json() + "\n")
+    key = key_path(make_key_dir(folder / "keys"), me)
+    write_key(key, me, identities[me], overwrite=True)
+    chaincode = precursor_chaincode(genesis, VerifyCache())
+    work = folder / "building"
+    work.mkdir()
+    path = work / "node.sqlite"
+
+    def open_store() -> SQLiteStorage:
+        return SQLiteStorage(path, genesis.chain_id, synchronous="NORMAL", nation=me,
+                             genesis_hash=genesis.hash, signer=identities[me])
+
+    storage = open_store()
+    prev, height, nonce, out = genesis.hash, 0, 0, {}
+    started = time.perf_counter()
+    for size in sorted(sizes):
+        blocks = -(-size // block_txs)
+        while height < blocks:
+            height += 1
+            txs = []
+            for i in range(block_txs):
+                signer = identities[RESTART_NATIONS[i % len(RESTART_NATIONS)]]
+                nonce += 1
+                txs.append(Transaction.create(genesis.chain_id, signer, "payload", nonce,
+                                              nonce.to_bytes(8, "big") * 8))
+            block = Block.build(height, prev, RESTART_NATIONS[height % 4], height * 10,
+                                tuple(txs), chaincode.state.root)
+            certificate = tuple(
+                Vote(Step.PRECOMMIT, height, 0, block.block_id, n, identities[n].sign(
+                    vote_sign_bytes(genesis.chain_id, height, 0, Step.PRECOMMIT,
+                                    block.block_id)))
+                for n in RESTART_NATIONS[:3])
+            storage.save_block(CommittedBlock(block, certificate))
+            chaincode.begin_block(block.time_ticks)
+            for tx in block.txs:
+                chaincode.apply_tx(tx, block.time_ticks)
+            prev = block.block_id
+            if height == max(1, blocks - snapshot_lag):
+                state = chaincode.state
+                storage.save_snapshot(height, encode_state(state), state.root)
+        storage.close()
+        with_snapshot, without = folder / f"{size}-snapshot", folder / f"{size}-replay"
+        for target in (with_snapshot, without):
+            target.mkdir()
+            shutil.copy(path, target / "node.sqlite")
+            shutil.copy(work / "node.sqlite.txids", target / "node.sqlite.txids")
+        import sqlite3
+        db = sqlite3.connect(without / "node.sqlite")
+        db.execute("DELETE FROM snapshot")
+        db.commit()
+        db.close()
+        out[size] = {"blocks": blocks, "txs": blocks * block_txs,
+                     "file_bytes": path.stat().st_size,
+                     "snapshot": with_snapshot, "replay": without}
+        storage = open_store()
+    storage.close()
+    shutil.rmtree(work)
+    return {"genesis": folder / "genesis.json", "key": key, "sizes": out,
+            "build_s": round(time.perf_counter() - started, 1)}
+
+
+def time_node_start(genesis: Path, key: Path, data: Path, timeout_s: float = 300.0) -> dict:
+    """Spawn `chemtrace node` on `data` and time it to its "starting at height" line (no
+    broker listens on its port: it is killed with SIGKILL once ready, as a node is)."""
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    from nodes.live.brokerconf import free_port
+
+    argv = [sys.executable, "-c", "from scenarios.cli.main import main; raise SystemExit(main())",
+            "node", "--genesis", str(genesis), "--key", str(key), "--data", str(data),
+            "--broker", f"mqtt://127.0.0.1:{free_port()}", "--sync", "NORMAL"]
+    started = time.perf_counter()
+    proc = subprocess.Popen(argv, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                            stdin=subprocess.DEVNULL, text=True)
+    try:
+        deadline = started + timeout_s
+        for line in proc.stderr:
+            if "starting at height" in line:
+                wall = time.perf_counter() - started
+                found = re.search(r"snapshot at height (\d+), (\d+) blocks replayed, store "
+                                  r"opened in ([0-9.]+) s", line)
+                return {"ready_s": round(wall, 3), "open_s": float(found.group(3)),
+                        "snapshot_height": int(found.group(1)),
+                        "replayed_blocks": int(found.group(2))}
+            if time.perf_counter() > deadline:
+                break
+        raise RuntimeError(f"chemtrace node on {data} did not start (exit {proc.poll()})")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        proc.stderr.close()
+
+
+def restart_scaling(folder: Path, sizes: tuple[int, ...] = RESTART_SIZES,
+                    runs: int = RESTART_RUNS, snapshot_lag: int = RESTART_SNAPSHOT_LAG) -> dict:
+    built = build_restart_ledgers(folder, sizes, snapshot_lag=snapshot_lag)
+    rows = []
+    for size, paths in built["sizes"].items():
+        timings: dict[str, list[dict]] = {"snapshot": [], "replay": []}
+        for _ in range(runs):  # alternating: the machine's load touches both alike
+            for mode in ("snapshot", "replay"):
+                timings[mode].append(time_node_start(built["genesis"], built["key"],
+                                                     paths[mode]))
+        row = {"txs": paths["txs"], "blocks": paths["blocks"], "file_mb":
+               round(paths["file_bytes"] / 2**20, 1)}
+        for mode, samples in timings.items():
+            row[f"{mode}_ready_s"] = statistics.median(s["ready_s"] for s in samples)
+            row[f"{mode}_open_s"] = statistics.median(s["open_s"] for s in samples)
+            row[f"{mode}_replayed_blocks"] = samples[0]["replayed_blocks"]
+        rows.append(row)
+    return {"block_txs": RESTART_BLOCK_TXS, "snapshot_lag_blocks": snapshot_lag,
+            "runs": runs, "build_s": built["build_s"], "sizes": rows}
+
+
+def run_bench_live(quick: bool = False,
+                   sections: tuple[str, ...] = ("throughput", "recovery", "tcp_nodelay",
+                                                "restart"),
+                   restart_sizes: tuple[int, ...] | None = None) -> dict:
     duration_s = 8.0 if quick else 12.0
+    result: dict = {"tick_ms": BENCH_TICK_MS, "quick": quick}
     with tempfile.TemporaryDirectory(prefix="chemtrace-bench-live-") as tmp:
         folder = Path(tmp)
-        return {
-            "tick_ms": BENCH_TICK_MS,
-            "throughput": {
+        if "throughput" in sections:
+            result["throughput"] = {
                 "4": throughput(NATIONS_7[:4], duration_s, RATE_4_PER_S, folder),
                 "7": throughput(NATIONS_7, duration_s, RATE_7_PER_S, folder),
-            },
-            "recovery": recovery(folder, quick),
-            "tcp_nodelay": nodelay_ping(folder, 100 if quick else PINGS),
-            "quick": quick,
-        }
+            }
+        if "recovery" in sections:
+            result["recovery"] = recovery(folder, quick)
+        if "tcp_nodelay" in sections:
+            result["tcp_nodelay"] = nodelay_ping(folder, 100 if quick else PINGS)
+        if "restart" in sections:
+            sizes = restart_sizes or (RESTART_SIZES_QUICK if quick else RESTART_SIZES)
+            result["restart"] = restart_scaling(
+                folder / "restart", sizes,
+                snapshot_lag=RESTART_SNAPSHOT_LAG_QUICK if quick else RESTART_SNAPSHOT_LAG)
+    return result
 
 
 def _ms(ticks: int | None) -> float | None:

@@ -26,6 +26,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 from scenarios.cli.args import ExitCode, positive, positive_float
@@ -34,6 +35,18 @@ from scenarios.cli.output import (add_json_file_flag, add_json_flag, human_conso
                                   write_json_file)
 
 COMMANDS = ("node", "cluster", "compare", "bench-live")
+BENCH_LIVE_SECTIONS = ("throughput", "recovery", "tcp_nodelay", "restart")
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of "
+                                         "integers") from None
+    if not sizes or any(not 1_000 <= s <= 10_000_000 for s in sizes):
+        raise argparse.ArgumentTypeError("each size is 1000 to 10000000 transactions")
+    return sizes
 NODE_CONFIG_FILE_BYTES_MAX = 64 * 1024
 CREDENTIALS_FILE_BYTES_MAX = 1024 * 1024
 PARENT_CHECK_S = 0.5  # how often a node started with --parent-pid looks for its parent
@@ -61,6 +74,11 @@ def add_parsers(sub) -> None:
     node.add_argument("--sync", default="FULL", choices=("FULL", "NORMAL"),
                       help="SQLite synchronous mode: FULL survives a power cut (default), NORMAL "
                            "survives a killed process and is faster")
+    node.add_argument("--snapshot-every", type=int, default=None, metavar="HEIGHTS",
+                      help="keep a signed state snapshot every HEIGHTS heights (or 50,000 "
+                           "committed transactions, if sooner) and at a clean stop, so a restart "
+                           "replays only the blocks after it (default 200; 0: never, a restart "
+                           "replays every block)")
     node.add_argument("--inbox-entries-max", type=positive,
                       help="messages the inbound queue holds before it drops some (default: "
                            "20,000; see 'Limits' in docs/live.md)")
@@ -130,6 +148,12 @@ def add_parsers(sub) -> None:
     add_json_flag(compare, "the comparison (comparison.json)")
     bench = sub.add_parser("bench-live", help="committed tx/s of live clusters, SIGKILL recovery")
     bench.add_argument("--quick", action="store_true", help="shorter runs")
+    bench.add_argument("--only", action="append", choices=BENCH_LIVE_SECTIONS, metavar="SECTION",
+                       help="run only this section (repeatable): "
+                            f"{', '.join(BENCH_LIVE_SECTIONS)}")
+    bench.add_argument("--restart-sizes", type=_sizes, metavar="N,N,...",
+                       help="ledger sizes in transactions for the restart section (default "
+                            "100000,300000,1000000; --quick 40000,120000)")
     add_json_flag(bench, "the results")
     add_json_file_flag(bench, "the results")
 
@@ -237,6 +261,7 @@ def cmd_node(args: argparse.Namespace) -> ExitCode:
         print(f"error: {args.data}: cannot lock the data folder ({exc.strerror}); is another "
               f"node running on it?", file=sys.stderr)
         return ExitCode.USAGE
+    opening = time.perf_counter()
     try:
         storage = SQLiteStorage(args.data / "node.sqlite", genesis.chain_id,
                                 synchronous=args.sync, nation=nation,
@@ -259,7 +284,9 @@ def cmd_node(args: argparse.Namespace) -> ExitCode:
                           faults=faults, talk_to=talk_to,
                           status_topic=twin_status_topic(genesis.chain_id, nation)
                           if args.twin else None)
-    runtime = LiveRuntime(node, transport, clock, args.data)
+    runtime = LiveRuntime(node, transport, clock, args.data,
+                          **({} if args.snapshot_every is None
+                             else {"snapshot_every": max(0, args.snapshot_every)}))
     if args.metrics_port is not None:
         from nodes.live.metrics import serve_metrics
         port = serve_metrics(runtime, args.metrics_port)
@@ -267,8 +294,11 @@ def cmd_node(args: argparse.Namespace) -> ExitCode:
         logging.getLogger("chemtrace.live").info("%s metrics on http://127.0.0.1:%d/metrics",
                                                  nation, port)
     logging.getLogger("chemtrace.live").info(
-        "%s starting at height %d on %s:%d (chain %s, tick %s ms)", nation,
-        node.ledger.height + 1, url.host, url.port, genesis.chain_id, args.tick_ms)
+        "%s starting at height %d on %s:%d (chain %s, tick %s ms; state from the snapshot at "
+        "height %d, %d blocks replayed, store opened in %.3f s)", nation,
+        node.ledger.height + 1, url.host, url.port, genesis.chain_id, args.tick_ms,
+        node.restored_from, node.ledger.height - node.restored_from,
+        time.perf_counter() - opening)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -428,24 +458,30 @@ def cmd_bench_live(args: argparse.Namespace) -> ExitCode:
     from scenarios.bench.live import run_bench_live
 
     console = human_console(args)
-    with console.status("running live clusters (4 and 7 nations, then a SIGKILL)..."):
-        result = run_bench_live(quick=args.quick)
+    sections = tuple(args.only or BENCH_LIVE_SECTIONS)
+    with console.status(f"running {', '.join(sections)}..."):
+        result = run_bench_live(quick=args.quick, sections=sections,
+                                restart_sizes=args.restart_sizes)
     table = Table(title=f"chemtrace bench-live ({'quick' if args.quick else 'full'})")
     table.add_column("measure")
     table.add_column("value", justify="right")
-    for n in ("4", "7"):
-        r = result["throughput"][n]
+    for n, r in result.get("throughput", {}).items():
         table.add_row(f"{n} nations: committed txs per second (after warm-up / whole run)",
                       f"{r['txs_per_s']:,.0f} / {r['txs_per_s_whole_run']:,.0f}")
         table.add_row(f"{n} nations: offered txs per second", f"{r['offered_txs_per_s']:,.0f}")
         table.add_row(f"{n} nations: heights, txs committed",
                       f"{r['heights']:,}, {r['txs_committed']:,}")
-    rec = result["recovery"]
-    table.add_row("recovery after SIGKILL (s, restart to cluster height)",
-                  f"{rec['recovery_s']}")
-    ping = result["tcp_nodelay"]
-    table.add_row("QoS 1 round trip median ms, TCP_NODELAY on / off",
-                  f"{ping['median_ms_nodelay']} / {ping['median_ms_without']}")
+    if "recovery" in result:
+        table.add_row("recovery after SIGKILL (s, restart to cluster height)",
+                      f"{result['recovery']['recovery_s']}")
+    if "tcp_nodelay" in result:
+        ping = result["tcp_nodelay"]
+        table.add_row("QoS 1 round trip median ms, TCP_NODELAY on / off",
+                      f"{ping['median_ms_nodelay']} / {ping['median_ms_without']}")
+    for row in result.get("restart", {}).get("sizes", ()):
+        table.add_row(f"restart, {row['txs']:,} txs ({row['blocks']} blocks): node ready s, "
+                      f"snapshot / full replay",
+                      f"{row['snapshot_ready_s']:.2f} / {row['replay_ready_s']:.2f}")
     if args.json:
         print_json(result)
     else:

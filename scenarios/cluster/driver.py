@@ -193,12 +193,13 @@ class LiveCluster(World):
                  tick_ms: float = DEFAULT_TICK_MS, credentials: dict[str, str] | None = None,
                  startup_s: float = STARTUP_S, block_txs_max: int | None = None,
                  sync: str = "FULL", clean: bool = False, network: str = "auto",
-                 metrics_port: int | None = None) -> None:
+                 metrics_port: int | None = None, snapshot_every: int | None = None) -> None:
         """`network`: "on" applies the scenario's network model to the nodes' traffic through
         the transport's shim (nodes/live/shim.py), "off" leaves the broker's own, and "auto"
         applies it when the scenario's [network] differs from the defaults. `metrics_port`:
         each node serves Prometheus metrics on 127.0.0.1 from this port on, one port per node
-        in nation order (0: each a free port)."""
+        in nation order (0: each a free port). `snapshot_every`: the nodes' --snapshot-every
+        (None: their default)."""
         reason = refusal(scenario)
         if reason is not None:
             raise ClusterError(f"{scenario.source}: cannot run on live nodes: {reason}. Run "
@@ -215,6 +216,7 @@ class LiveCluster(World):
         self.out_dir = Path(out_dir)
         self.cleaned = _claim_out_dir(self.out_dir, clean)  # another run's state, deleted
         self.broker_arg = broker
+        self.snapshot_every = snapshot_every  # the nodes' --snapshot-every (None: default)
         self.tick_ms = tick_ms
         self.startup_s = startup_s
         self.given_credentials = credentials
@@ -370,6 +372,8 @@ class LiveCluster(World):
                 self.metrics_ports[instance] = (0 if self.metrics_port == 0 else
                                                 self.metrics_port + len(self.metrics_ports))
             argv += ["--metrics-port", str(self.metrics_ports[instance])]
+        if self.snapshot_every is not None:
+            argv += ["--snapshot-every", str(self.snapshot_every)]
         log = (data / "node.log").open("ab")
         try:
             # Own session: a Ctrl-C in the terminal reaches the driver only, which stops the
@@ -776,6 +780,6 @@ class LiveCluster(World):
                                                  "locked_round", "backlog", "turn_ms_max",
                                                  "dropped", "published",
                                                  "received", "reconnects", "connections",
-                                                 "resends", "mempool")}
+                                                 "resends", "mempool", "snapshot")}
                       for n, s in sorted(self.status.items())},
         }

@@ -354,13 +354,28 @@ def test_bench_live_json_prints_the_results_alone_and_json_file_writes_them(tmp_
     import scenarios.bench.live as bench_live
     run = {"txs_per_s": 900.0, "txs_per_s_whole_run": 800.0, "offered_txs_per_s": 1000.0,
            "heights": 50, "txs_committed": 4000}
+    restart = {"sizes": [{"txs": 100_000, "blocks": 50, "snapshot_ready_s": 1.1,
+                          "replay_ready_s": 1.6}]}
     result = {"throughput": {"4": run, "7": run}, "recovery": {"recovery_s": 1.5},
-              "tcp_nodelay": {"median_ms_nodelay": 0.2, "median_ms_without": 40.0}}
-    monkeypatch.setattr(bench_live, "run_bench_live", lambda quick: result)
+              "tcp_nodelay": {"median_ms_nodelay": 0.2, "median_ms_without": 40.0},
+              "restart": restart}
+    calls = []
+
+    def fake(quick, sections, restart_sizes):
+        calls.append((sections, restart_sizes))
+        return {k: v for k, v in result.items() if k in sections}
+
+    monkeypatch.setattr(bench_live, "run_bench_live", fake)
     file = tmp_path / "live.json"
     assert main(["bench-live", "--json", "--json-file", str(file)]) == 0
     printed = capsys.readouterr()
     assert json.loads(printed.out) == result == json.loads(file.read_text())
     assert "committed txs per second" not in printed.err and f"wrote {file}" in printed.err
     assert main(["bench-live"]) == 0
-    assert "4 nations: committed txs per second" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "4 nations: committed txs per second" in out
+    assert "restart, 100,000 txs (50 blocks)" in out and "1.10 / 1.60" in out
+    # --only runs the sections named; --restart-sizes reaches the restart section.
+    assert main(["bench-live", "--only", "restart", "--restart-sizes", "5000,20000"]) == 0
+    assert calls[-1] == (("restart",), (5000, 20000))
+    assert "committed txs per second" not in capsys.readouterr().out

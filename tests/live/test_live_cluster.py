@@ -86,10 +86,15 @@ kind = "crash"
 from_tick = 1200
 until_tick = 2400
 """)
-    cluster = LiveCluster(load_scenario(path), tmp_path / "run", "spawn", tick_ms=2.0)
+    cluster = LiveCluster(load_scenario(path), tmp_path / "run", "spawn", tick_ms=2.0,
+                          snapshot_every=3)
     summary = cluster.run()
     assert summary.safety_ok and summary.liveness_ok, summary.violations
     assert summary.evidence == []  # nobody saw MEX sign two votes for one step
+    # It restarted from its signed state snapshot, replaying only the blocks after it.
+    snapshot = summary.live["nodes"]["MEX"]["snapshot"]
+    assert snapshot["rejected"] is None and snapshot["restored_from"] >= 3, snapshot
+    assert snapshot["height"] >= snapshot["restored_from"]
     restart, = summary.live["restarts"]
     assert restart["nation"] == "MEX" and restart["restart_tick"] >= 2400
     # It came back to the height the others had when it restarted, by state sync.
