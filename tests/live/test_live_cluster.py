@@ -152,10 +152,16 @@ def test_cluster_refuses_behaviours_that_cannot_run_live_with_a_fix(tmp_path):
         LiveCluster(scenario, tmp_path / "run", "spawn")
 
 
-def test_cluster_refuses_a_private_mode_with_a_fix(tmp_path):
-    text = (LIBRARY / "live-four.toml").read_text() + '\n[privacy]\nmode = "lane-private"\n'
+@pytest.mark.parametrize("privacy, refused", [
+    ('mode = "committed-quantities"', "committed-quantities.*simulated world only"),
+    ('mode = "lane-private"\noversight = ["CAN"]\noversight_access = "on_flag"',
+     "on_flag.*simulated world only.*not sent over the broker"),
+])
+def test_cluster_refuses_a_private_mode_it_cannot_run_live_with_a_fix(tmp_path, privacy,
+                                                                       refused):
+    text = (LIBRARY / "live-four.toml").read_text() + f"\n[privacy]\n{privacy}\n"
     scenario = parse_scenario(text, "live-four-private.toml")
-    with pytest.raises(ClusterError, match="lane-private.*simulated world only.*chemtrace run"):
+    with pytest.raises(ClusterError, match=f"{refused}.*chemtrace run"):
         LiveCluster(scenario, tmp_path / "run", "spawn")
 
 
