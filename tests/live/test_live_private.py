@@ -1,0 +1,102 @@
+"""A lane-private scenario on live nodes (docs/privacy.md, "Live"): every custody record goes
+from its filer's records office to each other nation of its lane on that nation's private topic
+through a real Mosquitto, opens against the commitment on the chain, and a hostile records
+office's forged or malformed records are rejected by reason and counted, never opened, never
+shadowing the filer's record."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from mqtt_helpers import require_mosquitto
+
+from nodes.chain.codec import pack, unpack
+from nodes.live.private import RecordCourier
+from scenarios.cluster.driver import LiveCluster
+from scenarios.spec.loader import parse_scenario
+
+LIBRARY = Path(__file__).resolve().parents[2] / "scenarios" / "library"
+FORGED_MAX = 3
+
+
+def _short_scenario():
+    text = (LIBRARY / "live-lane-private.toml").read_text()
+    for old, new in (("ticks_max = 8000", "ticks_max = 3500"), ("shipments = 12", "shipments = 6"),
+                     ("trade_until_tick = 3000", "trade_until_tick = 2000"),
+                     ("liveness = true", "liveness = true\nliveness_ticks_max = 3500")):
+        assert old in text
+        text = text.replace(old, new)
+    return parse_scenario(text, "live-lane-private-short.toml")
+
+
+class _HostileOffice(LiveCluster):
+    """Before each of the first records a nation files, a third nation's records office (a
+    member of the consortium, outside that delivery) sends the same recipient a forged record
+    for the same event (another payload, a fresh salt) and a malformed one."""
+
+    forged = malformed = 0
+
+    def _send_record(self, filer: str, recipient: str, record: bytes) -> None:
+        if self.forged < FORGED_MAX:
+            hostile = next(n for n in self.nations if n not in (filer, recipient))
+            _, event_id, payload, _ = unpack(record)
+            forged = pack(("record", event_id, payload[:-1] + bytes([payload[-1] ^ 1]),
+                           os.urandom(32)))
+            self.courier.send(hostile, recipient, forged)
+            self.courier.send(hostile, recipient, b"\xc1 not a record")
+            self.forged += 1
+            self.malformed += 1
+        super()._send_record(filer, recipient, record)
+
+
+def test_lane_private_records_reach_their_lane_only_and_forgeries_are_counted(tmp_path):
+    require_mosquitto()
+    cluster = _HostileOffice(_short_scenario(), tmp_path / "run", "spawn", tick_ms=2.0)
+    summary = cluster.run()
+    assert summary.safety_ok and summary.liveness_ok, summary.violations
+    lanes = cluster.lanes
+    privacy = summary.domain["privacy"]
+    courier = summary.live["private_records"]
+    assert cluster.forged == FORGED_MAX
+    # Every publication reached its recipient's office, none dropped by the courier.
+    assert courier["dropped"] == {} and courier["queued"] == 0
+    assert courier["sent"] == courier["received"] == privacy["records_delivered"] \
+        + cluster.malformed
+    # The forgeries were checked against the chain's commitment and rejected by reason; every
+    # honest record opened (none missing, no event left unopened).
+    assert privacy["openings_rejected"] == {"commitment_mismatch": cluster.forged,
+                                            "malformed_record": cluster.malformed}
+    sealed = len(lanes.envelopes)
+    assert sealed > 20
+    # A nation holds and opened the records of the lanes it is on and no other: CAN is outside
+    # some lanes, and holds none of theirs.
+    outside = [e for e, env in lanes.envelopes.items() if "CAN" not in env.lane]
+    assert outside
+    for (nation, event_id) in lanes.opened:
+        assert nation in lanes.envelopes[event_id].lane
+    for nation, store in lanes.stores.items():
+        for event_id in store:
+            env = lanes.envelopes.get(event_id)
+            assert env is None or nation in env.lane, (nation, event_id)
+    assert not set(outside) & set(lanes.stores["CAN"])
+    # Every sealed event was opened by each lane member (the filer holds its own record).
+    for event_id, env in lanes.envelopes.items():
+        for nation in env.lane:
+            assert (nation, event_id) in lanes.opened, (nation, event_id)
+
+
+def test_the_courier_drops_a_message_on_a_wrong_topic_or_too_large(tmp_path):
+    got = []
+    courier = RecordCourier("127.0.0.1", 1, "chain-x", ("USA", "MEX"),
+                            {"USA-records": "a", "MEX-records": "b"},
+                            lambda *args: got.append(args), bytes_max=10)
+    prefix = "chemtrace/chain-x/private/v1"
+    courier.deliver("MEX", f"{prefix}/MEX/USA", b"record")
+    courier.deliver("MEX", f"{prefix}/USA/MEX", b"for USA")  # not this office's inbox
+    courier.deliver("MEX", f"{prefix}/MEX/FRA", b"record")  # a sender not of the chain
+    courier.deliver("MEX", f"{prefix}/MEX/USA/x", b"record")
+    courier.deliver("MEX", "chemtrace/chain-x/v1/MEX/msg", b"record")
+    courier.deliver("MEX", f"{prefix}/MEX/USA", b"x" * 11)
+    assert got == [("MEX", "USA", b"record")]
+    assert courier.summary()["dropped"] == {"bad_private_topic": 4, "oversized_record": 1}
