@@ -10,6 +10,8 @@ import os
 from pathlib import Path
 
 from mqtt_helpers import require_mosquitto
+from privacy_helpers import (RECEIVED_G, SENTINEL_END_USE, SENTINEL_G, SENTINEL_TEXT, needles,
+                             privacy_scenario, sentinel_plan)
 
 from nodes.chain.codec import pack, unpack
 from nodes.live.private import RecordCourier
@@ -100,3 +102,35 @@ def test_the_courier_drops_a_message_on_a_wrong_topic_or_too_large(tmp_path):
     courier.deliver("MEX", f"{prefix}/MEX/USA", b"x" * 11)
     assert got == [("MEX", "USA", b"record")]
     assert courier.summary()["dropped"] == {"bad_private_topic": 4, "oversized_record": 1}
+
+
+def test_live_a_nation_outside_the_lane_receives_and_stores_no_hidden_value(tmp_path):
+    """The leakage scan of tests/scenarios/test_privacy_runs.py on live nodes: sentinels in the
+    hidden fields of one CHN -> MEX consignment; nothing Canada's node wrote to disk (its SQLite
+    files, its ledger export, its log) nor anything Canada's records office received holds one,
+    nor do the run's ledger export and statuses, which every nation may read. MEX's records
+    office holds them, so the scan looks where they would be."""
+    require_mosquitto()
+    scenario = privacy_scenario("lane-private").with_overrides(ticks_max=4000)
+    cluster = LiveCluster(scenario, tmp_path / "run", "spawn", tick_ms=2.0)
+    plan = sentinel_plan(cluster)
+    summary = cluster.run()
+    assert summary.safety_ok, summary.violations
+    lanes = cluster.lanes
+    receipt = cluster.workload.domain.results.get(f"{plan.id}-receive")
+    assert receipt is not None and receipt.accepted  # the consignment went through
+    assert [f.kind for f in receipt.flags] == ["discrepancy"]  # found by the lane
+    can_dir = tmp_path / "run" / "nodes" / "CAN"
+    outside = b"".join(p.read_bytes() for p in sorted(can_dir.iterdir()) if p.is_file())
+    assert b"SQLite format 3" in outside and len(outside) > 10_000  # its chain is in there
+    outside += b"".join(lanes.stores["CAN"].values())
+    outside += b"".join(r for (n, _), rs in lanes.extra.items() if n == "CAN" for r in rs)
+    for name in ("ledger.jsonl", "status.jsonl"):
+        outside += (tmp_path / "run" / name).read_bytes()
+    sentinels = (needles(SENTINEL_G) + needles(RECEIVED_G)
+                 + [SENTINEL_TEXT.encode(), SENTINEL_END_USE.encode()])
+    for needle in sentinels:
+        assert needle not in outside, needle
+    inside = b"".join(lanes.stores["MEX"].values())
+    assert SENTINEL_TEXT.encode() in inside and needles(SENTINEL_G)[0] in inside
+    assert all(e.startswith("register-CAN-") for e in lanes.stores["CAN"])
