@@ -195,9 +195,11 @@ def private_refusal(scenario: Scenario) -> str | None:
         return None
     if privacy["mode"] == COMMITTED:
         return (f"[privacy] mode = \"{COMMITTED}\" runs in the simulated world only "
-                f"(docs/privacy.md, \"Live\"): its records would travel as lane-private's do, "
-                f"but a receipt's opening and the chain's conservation check on it have not "
-                f"been run and measured on live nodes yet")
+                f"(docs/privacy.md, \"Live\"): a receipt carries the opening of shipped minus "
+                f"received, which the importing nation computes from the ship's record once it "
+                f"has checked it, and live the lanes check their records when the run is "
+                f"judged, after the nodes stop, so every receipt would go on chain without an "
+                f"opening and be rejected bad_opening")
     if privacy["oversight_access"] == "on_flag":
         return ("[privacy] oversight_access = \"on_flag\" runs in the simulated world only "
                 "(docs/privacy.md, \"Live\"): disclosure to the oversight nations is not "
