@@ -60,7 +60,7 @@ from typing import Callable
 import aiomqtt
 
 from nodes import Committed, Genesis, GenesisNation, Identity, Transaction
-from nodes.app.privacy import COMMITTED, RECORD_BYTES_MAX
+from nodes.app.privacy import RECORD_BYTES_MAX
 from nodes.live.brokerconf import free_port, spawn_broker, twin_login, write_broker_config
 from nodes.live.private import RecordCourier
 from nodes.live.keyfile import key_path, make_key_dir, write_key
@@ -188,18 +188,18 @@ class ProcessFleet:
         self.wiped.add(instance)
 
 
+class _ChainResults:
+    """What PrivateLanes.verdicts reads of a commit: the shared chain's results."""
+
+    def __init__(self, results: tuple) -> None:
+        self.results = results
+
+
 def private_refusal(scenario: Scenario) -> str | None:
     """Why the scenario's [privacy] table cannot run live yet, or None."""
     privacy = scenario.privacy
     if privacy is None or privacy["mode"] == "plaintext":
         return None
-    if privacy["mode"] == COMMITTED:
-        return (f"[privacy] mode = \"{COMMITTED}\" runs in the simulated world only "
-                f"(docs/privacy.md, \"Live\"): a receipt carries the opening of shipped minus "
-                f"received, which the importing nation computes from the ship's record once it "
-                f"has checked it, and live the lanes check their records when the run is "
-                f"judged, after the nodes stop, so every receipt would go on chain without an "
-                f"opening and be rejected bad_opening")
     if privacy["oversight_access"] == "on_flag":
         return ("[privacy] oversight_access = \"on_flag\" runs in the simulated world only "
                 "(docs/privacy.md, \"Live\"): disclosure to the oversight nations is not "
@@ -258,6 +258,11 @@ class LiveCluster(World):
         if self.lanes is not None:
             self.lanes.randbytes = os.urandom
             self.lanes.courier = self._send_record
+            # The lanes check their records as each block becomes canonical, as in the
+            # simulated world (a receipt's opening and a PEN reply depend on it); the replay
+            # in _judge gets the same verdicts back.
+            self.lanes.verdict_memo = {}
+            self._chain_view = self.workload.new_chaincode()
         self.network_applied = network == "on" or (network == "auto"
                                                    and _network_set(scenario.network))
         self._write_fault_plans()
@@ -729,11 +734,21 @@ class LiveCluster(World):
                         continue
                 return
             self._gap_since = None
+            if self.lanes is not None:
+                self._lanes_verdicts(block)
             self.workload.on_chain(block)
             self._next_canonical += 1
             for stale in [k for k, b in self.proposed.items()
                           if b.height < self._next_canonical]:
                 del self.proposed[stale]
+
+    def _lanes_verdicts(self, block) -> None:
+        """The lane members check the records of `block`'s envelopes, against the shared
+        chain's own results (a chaincode the driver keeps, fed the canonical blocks in order)."""
+        chain = self._chain_view
+        chain.begin_block(block.time_ticks)
+        results = tuple(chain.apply_tx(tx, block.time_ticks) for tx in block.txs)
+        self.lanes.verdicts(block, _ChainResults(results))
 
     # ------------------------------------------------------------ the verdict
 

@@ -63,6 +63,9 @@ class PrivateLanes:
         # envelope is opened (a hostile sender cannot shadow the filer's record by sending
         # first); at most EXTRA_RECORDS_MAX per (nation, event)
         self.extra: dict[tuple[str, str], list[bytes]] = {}
+        # Live: block id -> the lanes' verdict on it (see `verdicts`); None in the simulated
+        # world, which asks once per height
+        self.verdict_memo: dict[bytes, tuple] | None = None
         self.members = set(world.nations)
         self.stores: dict[str, dict[str, bytes]] = {n: {} for n in world.nations}
         self.opened: dict[tuple[str, str], tuple] = {}  # (nation, event id) -> (event, blinds)
@@ -160,7 +163,18 @@ class PrivateLanes:
     def verdicts(self, block, committed) -> tuple[tuple[Flag, ...], tuple[TxResult, ...]]:
         """The block as the consortium learns it: the chain's own results, with each accepted
         envelope replaced by its lane's verdict (the plaintext chaincode on the opened record),
-        whose flags are sorted by who can check them. Applies the block to the lanes' view."""
+        whose flags are sorted by who can check them. Applies the block to the lanes' view.
+        Live (`verdict_memo` set), the driver asks as each block becomes canonical and its
+        replay of the run asks again: the second asking gets the first answer."""
+        memo = self.verdict_memo
+        if memo is not None and block.block_id in memo:
+            return memo[block.block_id]
+        verdict = self._verdicts(block, committed)
+        if memo is not None:
+            memo[block.block_id] = verdict
+        return verdict
+
+    def _verdicts(self, block, committed) -> tuple[tuple[Flag, ...], tuple[TxResult, ...]]:
         view = self.view
         flags = tuple(self._sort(f, "lane") for f in view.begin_block(block.time_ticks))
         out = []

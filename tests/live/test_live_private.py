@@ -23,13 +23,17 @@ FORGED_MAX = 3
 
 
 def _short_scenario():
+    return parse_scenario(_short_scenario_text(), "live-lane-private-short.toml")
+
+
+def _short_scenario_text() -> str:
     text = (LIBRARY / "live-lane-private.toml").read_text()
     for old, new in (("ticks_max = 8000", "ticks_max = 3500"), ("shipments = 12", "shipments = 6"),
                      ("trade_until_tick = 3000", "trade_until_tick = 2000"),
                      ("liveness = true", "liveness = true\nliveness_ticks_max = 3500")):
         assert old in text
         text = text.replace(old, new)
-    return parse_scenario(text, "live-lane-private-short.toml")
+    return text
 
 
 class _HostileOffice(LiveCluster):
@@ -134,3 +138,30 @@ def test_live_a_nation_outside_the_lane_receives_and_stores_no_hidden_value(tmp_
     inside = b"".join(lanes.stores["MEX"].values())
     assert SENTINEL_TEXT.encode() in inside and needles(SENTINEL_G)[0] in inside
     assert all(e.startswith("register-CAN-") for e in lanes.stores["CAN"])
+
+
+def test_committed_quantities_live_open_each_receipt_and_catch_the_under_reports(tmp_path):
+    """committed-quantities on live nodes: the importing nation checks the ship's record as
+    its block becomes canonical, so its receipt carries the opening of shipped minus received,
+    and every nation's check on the commitments flags the two under-reports (beyond the
+    1,000 g tolerance) and passes the honest receipts (opened discrepancy 0)."""
+    require_mosquitto()
+    text = _short_scenario_text().replace('mode = "lane-private"',
+                                          'mode = "committed-quantities"')
+    text = text.replace("shipments = 6", "shipments = 6\ndiversions = { under_report = 2 }")
+    cluster = LiveCluster(parse_scenario(text, "live-committed.toml"), tmp_path / "run",
+                          "spawn", tick_ms=2.0)
+    summary = cluster.run()
+    assert summary.safety_ok, summary.violations
+    privacy = summary.domain["privacy"]
+    assert privacy["openings_rejected"] == {}
+    assert summary.live["private_records"]["received"] == privacy["records_delivered"] > 20
+    results = cluster.workload.domain.results
+    diverted = {p.id for p in cluster.workload.plans if p.diversion == "under_report"}
+    assert len(diverted) == 2
+    receipts = {e: r for e, r in results.items() if e.endswith("-receive")}
+    assert receipts and all(r.accepted for r in receipts.values())  # none bad_opening
+    flagged = {e.split("-")[0] for e, r in receipts.items()
+               if any(f.kind == "discrepancy" for f in r.flags)}
+    assert flagged == diverted
+    assert privacy["flags_by_checker"]["commitments"] == {"discrepancy": 2}
