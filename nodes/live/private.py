@@ -78,11 +78,13 @@ class RecordCourier:
         while not self._closing:
             while self.outbox:
                 sender, recipient, record = self.outbox[0]
-                client = self._clients.get(sender)
-                if client is None:
+                if sender not in self.nations:
                     self.outbox.popleft()
                     self._count("unknown_sender_office")
                     continue
+                client = self._clients.get(sender)
+                if client is None:
+                    break  # the office is reconnecting: keep it queued, try again
                 try:
                     await client.publish(private_topic(self.chain_id, recipient, sender),
                                          record, qos=1)

@@ -121,8 +121,10 @@ class PrivateLanes:
     def receive(self, nation: str, sender: str, record: bytes) -> None:
         """Live: a record that reached `nation`'s records office from `sender` (the broker
         vouches for the sender, not for the content). Kept under its event id until the
-        envelope is on the chain, where `_open` checks it against the commitment; one that is
-        not a record at all is rejected now (`malformed_record`), counted, never raised."""
+        envelope is on the chain, where `_open` checks it against the commitment; checked at
+        once if that envelope has been judged already (a record held up by a broker outage),
+        and kept only if it opens; one that is not a record at all is rejected now
+        (`malformed_record`). Rejections are counted, never raised."""
         try:
             raw = unpack(record, bytes_max=RECORD_BYTES_MAX)
         except CodecError:
@@ -135,6 +137,19 @@ class PrivateLanes:
         self.received_bytes[nation] += len(record)
         self.deliveries += 1
         store = self.stores[nation]
+        env = self.envelopes.get(event_id)
+        if env is not None and (nation, event_id) not in self.opened:
+            # Late (a broker outage): its envelope has been judged already; checked now.
+            if nation not in env.lane:
+                self._reject("not_on_lane")
+                return
+            try:
+                self.opened[(nation, event_id)] = open_record(self.mode, env, record)
+            except OpeningRejected as exc:
+                self._reject(exc.reason)
+                return
+            store[event_id] = record
+            return
         if event_id not in store:
             store[event_id] = record
             return

@@ -165,3 +165,29 @@ def test_committed_quantities_live_open_each_receipt_and_catch_the_under_reports
                if any(f.kind == "discrepancy" for f in r.flags)}
     assert flagged == diverted
     assert privacy["flags_by_checker"]["commitments"] == {"discrepancy": 2}
+
+
+class _BrokerRestartPrivate(LiveCluster):
+    restart_at_tick = 1200
+
+    def on_tick(self, now_ticks: int) -> None:
+        if now_ticks >= self.restart_at_tick and not hasattr(self, "restarted_at"):
+            self.restarted_at = now_ticks
+            self.sent_before = self.courier.sent
+            self.broker.restart()
+
+
+def test_records_filed_around_a_broker_restart_still_reach_their_lane(tmp_path):
+    """The broker restarts mid-trade: the records offices reconnect, resubscribe and send what
+    they queued meanwhile; every lane member still holds and opens every record."""
+    require_mosquitto()
+    cluster = _BrokerRestartPrivate(_short_scenario(), tmp_path / "run", "spawn", tick_ms=2.0)
+    summary = cluster.run()
+    assert summary.safety_ok, summary.violations
+    lanes, courier = cluster.lanes, summary.live["private_records"]
+    assert 0 < cluster.sent_before < courier["sent"]  # records went out before and after
+    assert courier["queued"] == 0 and courier["dropped"] == {}
+    assert summary.domain["privacy"]["openings_rejected"] == {}
+    for event_id, env in lanes.envelopes.items():
+        for nation in env.lane:
+            assert (nation, event_id) in lanes.opened, (nation, event_id)
