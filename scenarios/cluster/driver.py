@@ -60,7 +60,9 @@ from typing import Callable
 import aiomqtt
 
 from nodes import Committed, Genesis, GenesisNation, Identity, Transaction
+from nodes.app.privacy import RECORD_BYTES_MAX
 from nodes.live.brokerconf import free_port, spawn_broker, twin_login, write_broker_config
+from nodes.live.private import RecordCourier
 from nodes.live.keyfile import key_path, make_key_dir, write_key
 from nodes.live.runtime import LEDGER_EXPORT, TickClock, read_ledger_export
 from nodes.live.transport import NODELAY_OPTION, BrokerUrl, Topics
@@ -186,6 +188,25 @@ class ProcessFleet:
         self.wiped.add(instance)
 
 
+class _ChainResults:
+    """What PrivateLanes.verdicts reads of a commit: the shared chain's results."""
+
+    def __init__(self, results: tuple) -> None:
+        self.results = results
+
+
+def private_refusal(scenario: Scenario) -> str | None:
+    """Why the scenario's [privacy] table cannot run live yet, or None."""
+    privacy = scenario.privacy
+    if privacy is None or privacy["mode"] == "plaintext":
+        return None
+    if privacy["oversight_access"] == "on_flag":
+        return ("[privacy] oversight_access = \"on_flag\" runs in the simulated world only "
+                "(docs/privacy.md, \"Live\"): disclosure to the oversight nations is not "
+                "sent over the broker yet; use oversight_access = \"all\"")
+    return None
+
+
 class LiveCluster(World):
     records_messages = False  # no per-message send and delivery ticks: no space-time diagram
 
@@ -206,11 +227,10 @@ class LiveCluster(World):
                                f"this scenario with chemtrace run")
         if network not in NETWORK_MODES:
             raise ClusterError(f"network {network!r}: use one of {', '.join(NETWORK_MODES)}")
-        if scenario.privacy is not None and scenario.privacy["mode"] != "plaintext":
-            raise ClusterError(
-                f"{scenario.source}: [privacy] mode = \"{scenario.privacy['mode']}\" runs in "
-                f"the simulated world only (docs/privacy.md): live nodes keep plaintext "
-                f"records. Run this scenario with chemtrace run, or remove the [privacy] table")
+        reason = private_refusal(scenario)
+        if reason is not None:
+            raise ClusterError(f"{scenario.source}: {reason}. Run this scenario with "
+                               f"chemtrace run, or change its [privacy] table")
         if broker != "spawn":
             BrokerUrl.parse(broker)  # a bad URL is the user's to fix before anything starts
         self.out_dir = Path(out_dir)
@@ -233,6 +253,18 @@ class LiveCluster(World):
                          workload=trade_workload(scenario, self.out_dir / "ledger.jsonl"),
                          fleet=ProcessFleet(self), make_genesis=self._fresh_genesis)
         self.topics = Topics(self.genesis.chain_id)
+        # A private mode: the nations' records offices send each record on its recipients'
+        # private topics (nodes/live/private.py); salts come from the OS.
+        self.lanes = getattr(self.workload, "private", None)
+        self.courier: RecordCourier | None = None
+        if self.lanes is not None:
+            self.lanes.randbytes = os.urandom
+            self.lanes.courier = self._send_record
+            # The lanes check their records as each block becomes canonical, as in the
+            # simulated world (a receipt's opening and a PEN reply depend on it); the replay
+            # in _judge gets the same verdicts back.
+            self.lanes.verdict_memo = {}
+            self._chain_view = self.workload.new_chaincode()
         self.network_applied = network == "on" or (network == "auto"
                                                    and _network_set(scenario.network))
         self._write_fault_plans()
@@ -460,6 +492,8 @@ class LiveCluster(World):
                 await client.publish(self.topics.control(nation), b'{"drop_from": []}', qos=1,
                                      retain=True)
             listener = asyncio.create_task(self._listen(client))
+            if self.lanes is not None:
+                await self._start_courier()
             self.begin(ticks_max)  # spawns the nodes
             await self._wait_for_nodes()
             last_submit = 0.0
@@ -491,6 +525,8 @@ class LiveCluster(World):
             if sigint:
                 loop.remove_signal_handler(signal.SIGINT)
             self._ended = True
+            if self.courier is not None:
+                await self.courier.close()
             await asyncio.to_thread(self._stop_all)
             await asyncio.sleep(0.2)  # the last retained statuses
             if listener is not None:
@@ -505,6 +541,29 @@ class LiveCluster(World):
                 pass
             self._status_log.close()
             self._status_log = None
+
+    def _send_record(self, filer: str, recipient: str, record: bytes) -> None:
+        """PrivateLanes' courier: `filer`'s records office sends `record` to `recipient`'s."""
+        if self.courier is None:
+            raise ClusterError("a private record was filed before the records offices "
+                               "connected")
+        self.courier.send(filer, recipient, record)
+
+    async def _start_courier(self) -> None:
+        url = self.broker_url
+        try:
+            self.courier = RecordCourier(url.host, url.port, self.genesis.chain_id,
+                                         tuple(self.nations), self.credentials,
+                                         self.lanes.receive, RECORD_BYTES_MAX)
+            await self.courier.start()
+        except ValueError as exc:
+            raise ClusterError(f"[privacy] mode = \"{self.lanes.mode}\" live needs each "
+                               f"nation's records login: {exc} (with --broker spawn they are "
+                               f"made; for a broker of yours, pass the credentials "
+                               f"chemtrace broker-config wrote)") from None
+        except TimeoutError:
+            raise ClusterError(f"the records offices could not connect to the broker at "
+                               f"{url.host}:{url.port} within 10 s") from None
 
     def _on_sigint_handler(self, task: asyncio.Task | None) -> Callable[[], None] | None:
         """What the loop runs on SIGINT: note it, and cancel the run's task. None where a loop
@@ -679,11 +738,21 @@ class LiveCluster(World):
                         continue
                 return
             self._gap_since = None
+            if self.lanes is not None:
+                self._lanes_verdicts(block)
             self.workload.on_chain(block)
             self._next_canonical += 1
             for stale in [k for k, b in self.proposed.items()
                           if b.height < self._next_canonical]:
                 del self.proposed[stale]
+
+    def _lanes_verdicts(self, block) -> None:
+        """The lane members check the records of `block`'s envelopes, against the shared
+        chain's own results (a chaincode the driver keeps, fed the canonical blocks in order)."""
+        chain = self._chain_view
+        chain.begin_block(block.time_ticks)
+        results = tuple(chain.apply_tx(tx, block.time_ticks) for tx in block.txs)
+        self.lanes.verdicts(block, _ChainResults(results))
 
     # ------------------------------------------------------------ the verdict
 
@@ -771,6 +840,9 @@ class LiveCluster(World):
             "exit_codes": dict(sorted(self.exit_codes.items())),
             "restarts": recoveries,
             "canonical_blocks_not_seen_live": self.canonical_skipped,
+            # private records over the broker (a private mode): what the offices sent,
+            # received and dropped before any check against the chain
+            **({"private_records": self.courier.summary()} if self.courier else {}),
             # what the nodes installed from their fault plans (scenarios/faults/live.py)
             "network_model": self.network_applied,
             "behaviours_in_nodes": {

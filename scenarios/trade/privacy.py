@@ -21,19 +21,21 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import replace
+from typing import Callable
 
 from nodes import Transaction
 from nodes.app.chaincode import Chaincode, Flag, TxResult
-from nodes.app.privacy import (CHECKS, COMMITTED, EnvelopeError, OpeningRejected,
-                               SealedChaincode, decode_envelope, hidden_fields, open_record,
-                               rules_checkable_share, seal)
-from nodes.chain.codec import pack, unpack
+from nodes.app.privacy import (CHECKS, COMMITTED, RECORD_BYTES_MAX, EnvelopeError,
+                               OpeningRejected, SealedChaincode, decode_envelope, hidden_fields,
+                               open_record, rules_checkable_share, seal)
+from nodes.chain.codec import CodecError, pack, unpack
 
 PRIVATE_DELIVERY_TICKS = 1  # a record reaches each lane member a tick after filing
 PRIVATE_RETRY_TICKS = 100  # a member that is down gets it when it is back
 # Flags that disclose nothing to the oversight nations: a fact about a declared route, which
 # licit trade on it gets too (scenarios/trade/oracle.py, ROUTE_FLAGS)
 NOT_DISCLOSED = ("dark_hop",)
+EXTRA_RECORDS_MAX = 4  # live: other records kept for one (nation, event) besides the first
 
 
 class PrivateLanes:
@@ -50,6 +52,20 @@ class PrivateLanes:
         self.requests: dict[str, int] = {}
         self.view = view  # the lanes' plaintext chaincode
         self.rng = world.stream("privacy")
+        # Salts and blindings: the seeded stream in the simulated world; live, the cluster
+        # driver sets os.urandom.
+        self.randbytes: Callable[[int], bytes] = self.rng.randbytes
+        # How a record reaches a lane member: None schedules it in the simulated world; live,
+        # `courier(filer, recipient, record)` publishes it on the recipient's private topic
+        # (nodes/live/private.py) and `receive` takes what arrives.
+        self.courier: Callable[[str, str, bytes], None] | None = None
+        # Live: other records received for an event already held, tried in turn when the
+        # envelope is opened (a hostile sender cannot shadow the filer's record by sending
+        # first); at most EXTRA_RECORDS_MAX per (nation, event)
+        self.extra: dict[tuple[str, str], list[bytes]] = {}
+        # Live: block id -> the lanes' verdict on it (see `verdicts`); None in the simulated
+        # world, which asks once per height
+        self.verdict_memo: dict[bytes, tuple] | None = None
         self.members = set(world.nations)
         self.stores: dict[str, dict[str, bytes]] = {n: {} for n in world.nations}
         self.opened: dict[tuple[str, str], tuple] = {}  # (nation, event id) -> (event, blinds)
@@ -86,17 +102,67 @@ class PrivateLanes:
                 shipped = (b"", event["quantity_g"], blindings["quantity_g"])
         start = time.perf_counter_ns()
         envelope, record = seal(self.mode, kind, event_id, event_time, fields, cosigs, lane,
-                                self.rng.randbytes, shipped)
+                                self.randbytes, shipped)
         self.seal_ns += time.perf_counter_ns() - start
         self.sealed += 1
         if kind == "ship":
             self.ship_event[fields["shipment"]] = event_id
         self.stores[filer][event_id] = record
         for nation in lane:
-            if nation != filer:
+            if nation == filer:
+                continue
+            if self.courier is not None:
+                self.courier(filer, nation, record)
+            else:
                 self.world.schedule(self.world.now + PRIVATE_DELIVERY_TICKS, self._deliver,
                                     nation, event_id, record)
         return envelope
+
+    def receive(self, nation: str, sender: str, record: bytes) -> None:
+        """Live: a record that reached `nation`'s records office from `sender` (the broker
+        vouches for the sender, not for the content). Kept under its event id until the
+        envelope is on the chain, where `_open` checks it against the commitment; checked at
+        once if that envelope has been judged already (a record held up by a broker outage),
+        and kept only if it opens; one that is not a record at all is rejected now
+        (`malformed_record`). Rejections are counted, never raised."""
+        try:
+            raw = unpack(record, bytes_max=RECORD_BYTES_MAX)
+        except CodecError:
+            raw = None
+        if (not isinstance(raw, tuple) or len(raw) != 4 or raw[0] != "record"
+                or not isinstance(raw[1], str) or nation not in self.stores):
+            self._reject("malformed_record")
+            return
+        event_id = raw[1]
+        self.received_bytes[nation] += len(record)
+        self.deliveries += 1
+        store = self.stores[nation]
+        env = self.envelopes.get(event_id)
+        if env is not None and (nation, event_id) not in self.opened:
+            # Late (a broker outage): its envelope has been judged already; checked now.
+            if nation not in env.lane:
+                self._reject("not_on_lane")
+                return
+            try:
+                self.opened[(nation, event_id)] = open_record(self.mode, env, record)
+            except OpeningRejected as exc:
+                self._reject(exc.reason)
+                return
+            store[event_id] = record
+            return
+        if event_id not in store:
+            store[event_id] = record
+            return
+        extra = self.extra.setdefault((nation, event_id), [])
+        if record == store[event_id] or record in extra:
+            return  # a resend
+        if len(extra) >= EXTRA_RECORDS_MAX:
+            self._reject("too_many_records")
+            return
+        extra.append(record)
+
+    def _reject(self, reason: str) -> None:
+        self.openings_rejected[reason] = self.openings_rejected.get(reason, 0) + 1
 
     def _deliver(self, nation: str, event_id: str, record: bytes) -> None:
         if not self.world.is_up(nation):
@@ -112,7 +178,18 @@ class PrivateLanes:
     def verdicts(self, block, committed) -> tuple[tuple[Flag, ...], tuple[TxResult, ...]]:
         """The block as the consortium learns it: the chain's own results, with each accepted
         envelope replaced by its lane's verdict (the plaintext chaincode on the opened record),
-        whose flags are sorted by who can check them. Applies the block to the lanes' view."""
+        whose flags are sorted by who can check them. Applies the block to the lanes' view.
+        Live (`verdict_memo` set), the driver asks as each block becomes canonical and its
+        replay of the run asks again: the second asking gets the first answer."""
+        memo = self.verdict_memo
+        if memo is not None and block.block_id in memo:
+            return memo[block.block_id]
+        verdict = self._verdicts(block, committed)
+        if memo is not None:
+            memo[block.block_id] = verdict
+        return verdict
+
+    def _verdicts(self, block, committed) -> tuple[tuple[Flag, ...], tuple[TxResult, ...]]:
         view = self.view
         flags = tuple(self._sort(f, "lane") for f in view.begin_block(block.time_ticks))
         out = []
@@ -144,22 +221,26 @@ class PrivateLanes:
         payload = None
         held = False
         for nation in env.lane:
-            record = self.stores.get(nation, {}).get(env.event_id)
+            store = self.stores.get(nation, {})
+            record = store.get(env.event_id)
             if record is None:
                 continue
             held = True
-            start = time.perf_counter_ns()
-            try:
-                event, blindings = open_record(self.mode, env, record)
-            except OpeningRejected as exc:
-                self.openings_rejected[exc.reason] = self.openings_rejected.get(exc.reason, 0) + 1
-                continue
-            finally:
-                self.open_ns += time.perf_counter_ns() - start
-                self.opened_events += 1
-            self.opened[(nation, env.event_id)] = (event, blindings)
-            if payload is None:
-                payload = _payload_of(record)
+            for record in (record, *self.extra.pop((nation, env.event_id), ())):
+                start = time.perf_counter_ns()
+                try:
+                    event, blindings = open_record(self.mode, env, record)
+                except OpeningRejected as exc:
+                    self._reject(exc.reason)
+                    continue
+                finally:
+                    self.open_ns += time.perf_counter_ns() - start
+                    self.opened_events += 1
+                store[env.event_id] = record  # the one that opens is what the nation keeps
+                self.opened[(nation, env.event_id)] = (event, blindings)
+                if payload is None:
+                    payload = _payload_of(record)
+                break
         if not held:
             self.openings_rejected["record_missing"] = \
                 self.openings_rejected.get("record_missing", 0) + 1

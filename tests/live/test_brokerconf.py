@@ -105,8 +105,8 @@ def test_config_files_are_owner_only_and_name_every_nation(tmp_path):
     config = write_broker_config(genesis, tmp_path, port=12345, host="127.0.0.1")
     for path in (config.conf_path, config.passwd_path, config.acl_path, config.credentials_path):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
-    assert set(config.credentials) == {"USA", "MEX", OPERATOR}
-    assert len(set(config.credentials.values())) == 3
+    assert set(config.credentials) == {"USA", "MEX", "USA-records", "MEX-records", OPERATOR}
+    assert len(set(config.credentials.values())) == 5
     conf = config.conf_path.read_text()
     for line in ("listener 12345 127.0.0.1", "allow_anonymous false", "set_tcp_nodelay true",
                  "persistence false", f"password_file {config.passwd_path}",
@@ -300,8 +300,9 @@ def test_mosquitto_passwd_accepts_our_password_file(tmp_path, live_broker):
                           capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
     lines = live_broker.config.passwd_path.read_text().splitlines()
-    assert [line.split(":")[0] for line in lines] == ["USA", "MEX", "CAN", "CHN", OPERATOR,
-                                                       "EXTRA"]
+    assert [line.split(":")[0] for line in lines] == [
+        "USA", "MEX", "CAN", "CHN", "USA-records", "MEX-records", "CAN-records", "CHN-records",
+        OPERATOR, "EXTRA"]
 
 
 def test_load_broker_config_refuses_a_folder_without_one(tmp_path):

@@ -165,7 +165,8 @@ def test_broker_config_writes_the_four_files(tmp_path, capsys):
         path = tmp_path / "broker" / name
         assert f"wrote {path.resolve()}" in out and _mode(path) == 0o600
     creds = json.loads((tmp_path / "broker" / "credentials.json").read_text())
-    assert sorted(creds) == ["CAN", "CHN", "MEX", "USA", "operator"]
+    assert sorted(creds) == ["CAN", "CAN-records", "CHN", "CHN-records", "MEX", "MEX-records",
+                             "USA", "USA-records", "operator"]
     assert "listener 18830 127.0.0.1" in (tmp_path / "broker" / "mosquitto.conf").read_text()
 
 

@@ -157,10 +157,13 @@ def test_cluster_refuses_behaviours_that_cannot_run_live_with_a_fix(tmp_path):
         LiveCluster(scenario, tmp_path / "run", "spawn")
 
 
-def test_cluster_refuses_a_private_mode_with_a_fix(tmp_path):
-    text = (LIBRARY / "live-four.toml").read_text() + '\n[privacy]\nmode = "lane-private"\n'
+@pytest.mark.parametrize("mode", ["lane-private", "committed-quantities"])
+def test_cluster_refuses_disclosure_on_a_flag_with_a_fix(tmp_path, mode):
+    text = (LIBRARY / "live-four.toml").read_text() + (
+        f'\n[privacy]\nmode = "{mode}"\noversight = ["CAN"]\noversight_access = "on_flag"\n')
     scenario = parse_scenario(text, "live-four-private.toml")
-    with pytest.raises(ClusterError, match="lane-private.*simulated world only.*chemtrace run"):
+    with pytest.raises(ClusterError, match="on_flag.*simulated world only.*not sent over the "
+                                           "broker.*chemtrace run"):
         LiveCluster(scenario, tmp_path / "run", "spawn")
 
 

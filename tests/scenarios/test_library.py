@@ -361,7 +361,20 @@ def _investigation(r: Run) -> None:
     assert held == flagged and d["privacy"]["records_disclosed"] >= 3 * 4
 
 
+def _live_lane_private(r: Run) -> None:
+    # The simulated answer; tests/live/test_live_private.py runs it on live nodes, its records
+    # over per-recipient topics.
+    s, d, private = r.summary, r.domain, r.world.workload.private
+    assert s.safety_ok and s.liveness_ok and d["false_flags"] == 0
+    assert d["privacy"]["openings_rejected"] == {} and d["privacy"]["records_delivered"] > 40
+    outside = {e for e, env in private.envelopes.items() if "CAN" not in env.lane}
+    assert outside and not outside & set(private.stores["CAN"])
+    for (nation, event_id) in private.opened:
+        assert nation in private.envelopes[event_id].lane
+
+
 EFFECTS = {
+    "live-lane-private.toml": _live_lane_private,
     "opt-out-privacy.toml": _opt_out_privacy,
     "investigation.toml": _investigation,
     "live-four.toml": _live_four,
