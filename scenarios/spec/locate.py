@@ -124,6 +124,12 @@ class _Scanner:
     def record(self, path: Path, line: int) -> None:
         self.lines.setdefault(path, line)
 
+    def record_ancestors(self, names: list[str], line: int) -> None:
+        """The tables a header defines on the way (`network` for `[[network.link]]`), where no
+        header of their own came first: an error about them points at this line."""
+        for end in range(1, len(names)):
+            self.record(self.resolve(names[:end]), line)
+
     def run(self) -> dict[Path, int]:
         current: Path = ()
         while True:
@@ -135,6 +141,7 @@ class _Scanner:
                 self.advance(2)
                 names = self.key()
                 self.advance(2)
+                self.record_ancestors(names, line)
                 parent = self.resolve(names[:-1]) + (names[-1],)
                 self.record(parent, line)
                 self.arrays[parent] = self.arrays.get(parent, 0) + 1
@@ -142,7 +149,9 @@ class _Scanner:
                 self.record(current, line)
             elif self.peek() == "[":
                 self.advance()
-                current = self.resolve(self.key())
+                names = self.key()
+                self.record_ancestors(names, line)
+                current = self.resolve(names)
                 self.advance()
                 self.record(current, line)
             else:

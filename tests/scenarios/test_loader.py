@@ -137,6 +137,15 @@ def test_inline_tables_and_dotted_keys_have_line_numbers(text, needles):
         assert needle in message, f"{needle!r} not in {message!r}"
 
 
+def test_a_table_defined_only_by_a_deeper_header_points_at_that_header():
+    """`[[network.link]]` alone defines [network]: an error about `network` (found by the
+    library's live-lossy-link.toml) names the header's line, not none."""
+    from scenarios.spec.locate import key_lines
+    lines = key_lines('[scenario]\nname = "x"\n\n[[network.link]]\nfrom = "A"\n\n[a.b.c]\nd = 1\n')
+    assert lines[("network",)] == 4 and lines[("network", "link", 0, "from")] == 5
+    assert lines[("a",)] == lines[("a", "b")] == lines[("a", "b", "c")] == 7
+
+
 def test_key_lines_of_every_library_scenario_find_each_key():
     """The scanner reads every library file and its tomli-w round trip (inline and dotted forms)
     and finds a line for each key tomllib reads."""
