@@ -139,7 +139,12 @@ class Network:
 
     def blocked(self, src: str, dst: str, tick: int) -> bool:
         """Whether a partition active at `tick` stops messages from src to dst."""
-        return any(_cuts(cut, src, dst, tick) for cut in self._partitions)
+        # A plain loop, not any() over a generator: this runs for every delivery of a
+        # partitioned scenario.
+        for cut in self._partitions:
+            if _cuts(cut, src, dst, tick):
+                return True
+        return False
 
     def round_blocked(self, src: str, dst: str, tick: int, height: int, round_: int) -> bool:
         """Whether a round partition active at `tick` stops a consensus message of (height,

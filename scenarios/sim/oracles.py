@@ -257,9 +257,8 @@ def judge_prompt_decisions(rounds: dict[int, int], commits: dict[str, list[tuple
     for nation in correct:
         for tick, height in commits.get(nation, []):
             entered.setdefault(height + 1, {}).setdefault(nation, tick)
-    for nation in correct:
-        if from_tick == 0:
-            entered.setdefault(1, {})[nation] = 0
+    if from_tick == 0:  # every correct nation entered height 1 at the start
+        entered[1] = dict.fromkeys(correct, 0)
     judged, late = [], []
     for height in sorted(rounds):
         ticks = entered.get(height, {})
