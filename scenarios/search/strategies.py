@@ -16,7 +16,11 @@ what matters):
   at a tick or at a protocol point (just after persisting, locking or precommitting),
   and slow nations (`delay`);
 - partitions between groups of nations for round-sized windows, both ways or one way, some
-  of them Twins-style: cutting only the proposals and votes of chosen rounds (and heights);
+  of them Twins-style: cutting only the proposals and votes of chosen rounds (and heights),
+  or of the rounds chosen nations lead;
+- sometimes (`LATE_POLKA_ODDS`) no fault at all but a late-polka schedule: slow one-way
+  links and round-0 timeouts that lock more than 1/3 of the power on round 0's polka while
+  the next proposer sees that polka only after precommitting nil (`_late_polka`);
 - the network: latency from 1 to 250 ticks, jitter, loss, duplication, reordering, slow or
   lossy links, and a burst of loss for a window (for half of the fork coalitions, no loss);
 - the workload: a few transactions per hundred ticks;
@@ -96,6 +100,13 @@ COALITION_RUN = 2
 # enough for the fork's modes to come up, rarely enough to leave the Byzantine budget to the
 # other kinds most of the time.
 COALITION_ODDS = 4
+# One draw in LATE_POLKA_ODDS (below 1/3 only) is a late-polka schedule (`_late_polka`): no
+# fault, only slow one-way links and round-0 timeouts that make round 0's polka reach the next
+# proposer after it precommitted nil, while more than 1/3 of the power locks on it. Without
+# it, the valid_value_only_while_prevoting mutant survived 3,000 scenarios (seed 0): a random
+# draw of latencies and timeouts lines the three timings up about once in 165 tries of the
+# right shape. Shrinks to "not drawn" (0).
+LATE_POLKA_ODDS = 8
 FINE = 1000  # positions and lengths of windows are drawn in thousandths of their range
 # The kinds whose broken blocks exercise the checks of valid() and of a synced certificate
 # are drawn BREAKER_WEIGHT times as often as the others: only the adversary's own proposals
@@ -221,6 +232,33 @@ def scenario_docs(nations: tuple[int, int] = (4, 10), byzantine: str = "below",
     return docs.map(_asking_prompt) if prompt else docs
 
 
+def late_polka_docs(nations: tuple[int, int] = (4, 7), weights: bool = True,
+                    heights: int = DEFAULT_HEIGHTS) -> st.SearchStrategy[dict]:
+    """Only the late-polka schedules of `scenario_docs` (`_late_polka`), asking for the
+    first-correct-proposer oracle; draws whose powers leave no such split are filtered out."""
+    parts = _Parts(nations[0], nations[1], "below", weights, heights, ())
+    return _late_polka_only(parts).filter(lambda doc: doc is not None).map(_asking_prompt)
+
+
+@st.composite
+def _late_polka_only(draw, parts: _Parts) -> dict | None:
+    codes = list(NATION_POOL[:draw(parts.n)])
+    weighted = parts.weights and draw(st.booleans())
+    powers = [draw(parts.power) if weighted else 1 for _ in codes]
+    return _late_polka_from(draw, parts, codes, powers, weighted, draw(parts.seed))
+
+
+def _late_polka_from(draw, parts: _Parts, codes: list[str], powers: list[int], weighted: bool,
+                     seed: int) -> dict | None:
+    late = _late_polka(draw, parts, codes, powers)
+    if late is None:
+        return None
+    network, consensus = late
+    nations = [{"id": c, "power": p} if weighted else {"id": c} for c, p in zip(codes, powers)]
+    return _late_polka_doc(codes, powers, nations, network, consensus, seed, parts.heights,
+                           draw(parts.txs))
+
+
 def _asking_prompt(doc: dict) -> dict:
     doc["expect"]["prompt_decisions"] = True
     return doc
@@ -252,10 +290,11 @@ class _Parts:
         # Crashes at a protocol point (just after persisting, locking or precommitting) test
         # what a restarted node remembers; "tick" (the shrink target) is the plain crash.
         self.crash_point = st.sampled_from(schema.CRASH_POINTS)
-        # A partition may cut only some rounds' consensus messages (1), at some heights (2):
-        # per round, a different split of the nations, as in Twins; 0, the plain partition,
-        # is the shrink target. Rounds 0 to 3 of the first heights, where the faults are.
-        self.round_cut = st.integers(0, 2)
+        # A partition may cut only some rounds' consensus messages (1), at some heights (2),
+        # or the rounds some nations lead, at every height (3): per round, a different split
+        # of the nations and who leads, as in Twins; 0, the plain partition, is the shrink
+        # target. Rounds 0 to 3 of the first heights, where the faults are.
+        self.round_cut = st.integers(0, 3)
         self.cut_rounds = st.lists(st.integers(0, CUT_ROUNDS_MAX), min_size=1, max_size=3,
                                    unique=True)
         self.cut_heights = st.lists(st.integers(1, heights + 2), min_size=1, max_size=2,
@@ -271,6 +310,8 @@ class _Parts:
         # A key left out (None, where a draw shrinks to) keeps its default.
         self.coalition = st.integers(0, COALITION_ODDS - 1)
         self.short_propose = st.integers(0, SHORT_PROPOSE_ODDS - 1)
+        self.late_polka = st.integers(0, LATE_POLKA_ODDS - 1)
+        self.order = st.permutations(range(NATIONS_MAX))
         self.consensus = st.fixed_dictionaries(
             {**{key: st.none() | st.integers(lo, hi) for key, (lo, hi) in TIMEOUT_RANGES.items()},
              "rebroadcast_ticks": st.none() | st.integers(*REBROADCAST_RANGE)}
@@ -303,6 +344,10 @@ def _docs(draw, parts: _Parts) -> dict:
     power = dict(zip(codes, powers))
     total = sum(powers)
     seed = draw(parts.seed)
+    if mode == "below" and draw(parts.late_polka) == LATE_POLKA_ODDS - 1:
+        doc = _late_polka_from(draw, parts, codes, powers, weighted, seed)
+        if doc is not None:
+            return doc
 
     # -- the network
     latency = draw(parts.latency)
@@ -467,7 +512,10 @@ def _docs(draw, parts: _Parts) -> dict:
         if direction != "both":
             p["direction"] = direction
         cut = draw(parts.round_cut)
-        if cut:  # a Twins-style round partition: only these rounds' (and heights') messages
+        if cut == 3:  # the rounds led by one or two nations (the Twins "who leads")
+            p["leaders"] = sorted(_pick(draw(parts.few_indices), codes) or [codes[0]],
+                                  key=codes.index)
+        elif cut:  # a Twins-style round partition: only these rounds' (and heights') messages
             p["rounds"] = sorted(draw(parts.cut_rounds))
             if cut == 2:
                 p["heights"] = sorted(draw(parts.cut_heights))
@@ -515,6 +563,111 @@ def _docs(draw, parts: _Parts) -> dict:
     if consensus:
         doc["consensus"] = consensus
     return doc
+
+
+def _late_polka(draw, parts: _Parts, codes: list[str], powers: list[int]
+                ) -> tuple[dict, dict] | None:
+    """A schedule in which height 1's round-0 polka reaches the round-1 proposer A only after
+    A precommitted nil, while the nations locked on it hold more than 1/3 of the power, so
+    that only a proposer that tracks its valid value after precommitting (line 36 in every
+    step from prevote on) can win them back in round 1. No fault: fast links of latency L, a
+    few slow one-way links of latency D, and timeouts that line up as follows.
+
+    - A gets the proposal (and P's prevote) only over the slow link P -> A: it prevotes nil
+      when timeout_propose (tp) expires; every other nation prevotes the proposal at about L.
+    - The lockers K (P, then others in a drawn order, until K holds more than 1/3 and less
+      than 2/3 of the power) hear every prevote fast: they lock and precommit the value.
+    - Each other nation C hears fast only A's nil and enough prevotes for a quorum of any
+      kind, not for the value: it precommits nil when timeout_prevote (tpv) expires, at about
+      tp + L + tpv, and the rest reach it over slow links at L + D, after that.
+    - So does A; the slow prevotes and the proposal reach it while it is still in round 0
+      (timeout_precommit(0) > 2D), in the precommit step.
+    - No value gets 2/3 of the precommits in round 0; in round 1 (every timeout above the
+      first-correct-proposer oracle's bounds: delta > 3D) A proposes the polka's value, which
+      the lockers accept, and the height is decided; a fresh value is refused by the lockers.
+
+    None when the powers leave no such split (A with 1/3 of the power or more, or a quorum
+    only with A's vote)."""
+    validators = ValidatorSet(tuple(zip(codes, powers)))
+    power = dict(zip(codes, powers))
+    total = validators.total_power
+    proposer, next_proposer = validators.proposer(1, 0), validators.proposer(1, 1)
+    if proposer == next_proposer:
+        return None
+    order = [codes[i] for i in draw(parts.order) if i < len(codes)]
+
+    def quorum(nations) -> bool:
+        return 3 * sum(power[c] for c in nations) > 2 * total
+
+    voters = [c for c in order if c != next_proposer]  # every nation but A prevotes the value
+    if not quorum(voters):
+        return None
+    lockers = [proposer]
+    for code in voters:
+        if 3 * sum(power[c] for c in lockers) > total:
+            break
+        if code not in lockers:
+            lockers.append(code)
+    if quorum(lockers):
+        return None
+    slow: list[tuple[str, str]] = []
+
+    def fast_senders(receiver: str, candidates: list[str]) -> list[str] | None:
+        """The prevotes for the value that reach `receiver` fast (its own included): with A's
+        nil, a quorum of any kind; without it, short of a quorum for the value. P's comes
+        first, except to A: it carries the proposal, which every nation but A must get."""
+        heard = [] if receiver == next_proposer else [receiver, proposer]
+        for code in candidates:
+            if quorum(heard + [next_proposer]):
+                break
+            heard.append(code)
+        return heard if quorum(heard + [next_proposer]) and not quorum(heard) else None
+
+    for receiver in [c for c in voters if c not in lockers] + [next_proposer]:
+        candidates = [c for c in voters if c not in (receiver, proposer)]
+        heard = fast_senders(receiver, candidates)
+        if heard is None:
+            return None
+        slow += [(c, receiver) for c in voters if c != receiver and c not in heard]
+    latency = draw(st.integers(5, 60))
+    jitter = latency * draw(st.integers(0, 250)) // FINE
+    propose = draw(st.integers(2 * latency + 2 * jitter + 5, 4 * latency + 2 * jitter + 5))
+    prevote = draw(st.integers(1, latency))
+    slow_ticks = draw(st.integers(propose + prevote + latency + 2 * jitter,
+                                  propose + prevote + 3 * latency + 2 * jitter))
+    precommit = draw(st.integers(2 * slow_ticks + 1, 4 * slow_ticks))
+    delta = draw(st.integers(3 * slow_ticks + 1, 5 * slow_ticks))
+    network = {"latency_ticks": latency, "jitter_ticks": jitter, "loss_probability": 0.0,
+               "duplicate_probability": 0.0, "reorder_probability": 0.0,
+               "link": [{"from": a, "to": b, "latency_ticks": slow_ticks, "symmetric": False}
+                        for a, b in sorted(set(slow), key=lambda ab: (codes.index(ab[1]),
+                                                                      codes.index(ab[0])))]}
+    consensus = {"timeout_propose_base_ticks": propose, "timeout_propose_delta_ticks": delta,
+                 "timeout_prevote_base_ticks": prevote, "timeout_prevote_delta_ticks": delta,
+                 "timeout_precommit_base_ticks": precommit,
+                 "timeout_precommit_delta_ticks": delta}
+    return network, consensus
+
+
+def _late_polka_doc(codes: list[str], powers: list[int], nations: list[dict], network: dict,
+                    consensus: dict, seed: int, heights: int, txs: int) -> dict:
+    """The document of a late-polka schedule: no fault, so liveness is expected from tick 0
+    within the window of its slowest link, and every height is judged by the
+    first-correct-proposer oracle when the fuzzer asks for it."""
+    slowest = max(link["latency_ticks"] for link in network["link"])
+    ticks_max = liveness_window_ticks(slowest, network["jitter_ticks"], consensus)
+    description = _describe(codes, powers, [], [], [], network) + (
+        f"; late polka: {len(network['link'])} slow links of {slowest} ticks")
+    return {
+        "scenario": {"name": f"fuzz-below-n{len(codes)}", "seed": seed, "ticks_max": ticks_max,
+                     "description": description},
+        "nation": nations,
+        "network": network,
+        "workload": {"txs_per_tick": txs / 1000, "payload_bytes": 32},
+        "expect": {"safety": True, "liveness": True, "liveness_heights": heights,
+                   "liveness_ticks_max": ticks_max},
+        "consensus": consensus,
+    }
 
 
 def _drop_loss(network: dict, ends: list[int], burst_until: int | None) -> None:

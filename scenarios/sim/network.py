@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import bisect
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from scenarios.spec.loader import Partition
@@ -73,10 +73,12 @@ def nation_regions(nations: tuple[str, ...] | list[str]) -> dict[str, str]:
 class Network:
     def __init__(self, config: dict, partitions: tuple[Partition, ...], nations: tuple[str, ...],
                  rng: random.Random, regions: Mapping[str, str] | None = None,
-                 matrix: Mapping[tuple[str, str], int] | None = None) -> None:
+                 matrix: Mapping[tuple[str, str], int] | None = None,
+                 proposer: Callable[[int, int], str] | None = None) -> None:
         """`config` is a scenario's [network] table. `regions` (nation -> region) and `matrix`
         default to nodes/data/nations.csv and scenarios/data/regions.toml; they are only used
-        with model = "regions"."""
+        with model = "regions". `proposer(height, round)` names a round's proposer, for round
+        partitions that choose rounds by who leads them (`leaders`)."""
         self.rng = rng
         self.model = config.get("model", "uniform")
         if self.model not in MODELS:
@@ -117,6 +119,7 @@ class Network:
         # the direction it blocks.
         self._partitions = []
         self._round_partitions = []
+        self._proposer = proposer
         for p in partitions:
             side = {n: len(p.groups) for n in nations}
             for i, group in enumerate(p.groups):
@@ -126,9 +129,12 @@ class Network:
             if direction not in DIRECTIONS:
                 raise ValueError(f"unknown partition direction {direction!r}")
             cut = (p.from_tick, p.until_tick, side, len(p.groups), direction)
-            rounds = getattr(p, "rounds", ())
-            if rounds:
-                self._round_partitions.append((frozenset(rounds), frozenset(p.heights), cut))
+            rounds, leaders = getattr(p, "rounds", ()), getattr(p, "leaders", ())
+            if rounds or leaders:
+                if leaders and proposer is None:
+                    raise ValueError("a partition by leaders needs the proposer order")
+                self._round_partitions.append((frozenset(rounds), frozenset(leaders),
+                                               frozenset(p.heights), cut))
             else:
                 self._partitions.append(cut)
         self.partitioned = bool(self._partitions)  # False: `blocked` is always False
@@ -149,10 +155,13 @@ class Network:
     def round_blocked(self, src: str, dst: str, tick: int, height: int, round_: int) -> bool:
         """Whether a round partition active at `tick` stops a consensus message of (height,
         round_) from src to dst (a Twins-style schedule: the nations a round's messages may
-        reach)."""
-        return any(round_ in rounds and (not heights or height in heights)
-                   and _cuts(cut, src, dst, tick)
-                   for rounds, heights, cut in self._round_partitions)
+        reach). A partition by `leaders` cuts the rounds whose proposer is one of them."""
+        for rounds, leaders, heights, cut in self._round_partitions:
+            if ((not rounds or round_ in rounds) and (not heights or height in heights)
+                    and (not leaders or self._proposer(height, round_) in leaders)
+                    and _cuts(cut, src, dst, tick)):
+                return True
+        return False
 
     # ------------------------------------------------------------------ links
 

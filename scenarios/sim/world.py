@@ -209,7 +209,8 @@ class World:
         self._crash_points: dict[str, list] = {}  # nation -> crashes at a protocol point
         self._wal_seen: dict[str, object] = {}  # instance -> the last record they looked at
         self.network = Network(scenario.network, scenario.partitions, self.nations,
-                               self.streams.get("network"))
+                               self.streams.get("network"),
+                               proposer=self.genesis.validators.proposer)
         if self.network.round_partitioned:  # else a delivery pays nothing for them
             self._deliver_across_rounds = self._deliver
             self._deliver = self._round_partitioned_deliver

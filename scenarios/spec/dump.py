@@ -26,7 +26,8 @@ def scenario_to_toml(s: Scenario, header: str = "") -> str:
         "partition": [_clean({"groups": [list(g) for g in p.groups], "from_tick": p.from_tick,
                               "until_tick": p.until_tick, "direction": p.direction,
                               "rounds": list(p.rounds) or None,
-                              "heights": list(p.heights) or None})
+                              "heights": list(p.heights) or None,
+                              "leaders": list(p.leaders) or None})
                       for p in s.partitions],
         "behaviour": [_clean({"nations": list(b.nations), "kind": b.kind,
                               "from_tick": b.from_tick, "until_tick": b.until_tick,

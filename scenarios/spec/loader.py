@@ -34,6 +34,7 @@ class Partition:
     direction: str = "both"  # or "outbound" / "inbound", relative to groups[0]
     rounds: tuple[int, ...] = ()  # a round partition: only consensus messages of these rounds
     heights: tuple[int, ...] = ()  # ... and of these heights (empty: all)
+    leaders: tuple[str, ...] = ()  # ... or of the rounds these nations lead (with rounds: both)
 
 
 @dataclass(frozen=True)
@@ -312,14 +313,17 @@ class _Checker:
                 raise self.fail(f"{path}.groups", "no groups",
                                 'Write groups = [["USA", "MEX"], ["CAN", "CHN"]].')
             self._window(p, path)
-            if p["heights"] and not p["rounds"]:
-                raise self.fail(f"{path}.heights", "heights without rounds",
-                                "Name the rounds to cut too, e.g. rounds = [0], or remove "
-                                "heights.")
+            if p["heights"] and not (p["rounds"] or p["leaders"]):
+                raise self.fail(f"{path}.heights", "heights without rounds or leaders",
+                                "Name the rounds to cut too, e.g. rounds = [0] (or the nations "
+                                'whose rounds to cut, leaders = ["USA"]), or remove heights.')
+            for nation in p["leaders"]:
+                self._known(nation, known, f"{path}.leaders")
             partitions.append(Partition(tuple(tuple(g) for g in p["groups"]), p["from_tick"],
                                         p["until_tick"], p["direction"],
                                         tuple(sorted(set(p["rounds"]))),
-                                        tuple(sorted(set(p["heights"])))))
+                                        tuple(sorted(set(p["heights"]))),
+                                        tuple(sorted(set(p["leaders"])))))
 
         behaviours = []
         for i, b in enumerate(t["behaviour"]):

@@ -378,8 +378,14 @@ SCHEMA: dict[str, Table] = {
                           "included), between from_tick and until_tick; every other message "
                           "passes. Empty: every message.", "rounds = [0, 1]", minimum=0,
                           maximum=ROUND_PARTITION_ROUND_MAX),
-            "heights": Key("list[int]", [], "With rounds: only at these heights (empty: every "
-                           "height).", "heights = [2, 3]", minimum=1, maximum=TICKS_MAX_LIMIT),
+            "heights": Key("list[int]", [], "With rounds or leaders: only at these heights "
+                           "(empty: every height).", "heights = [2, 3]", minimum=1,
+                           maximum=TICKS_MAX_LIMIT),
+            "leaders": Key("list[str]", [], "A Twins-style choice of who leads: only the "
+                           "proposals and votes of the rounds whose proposer is one of these "
+                           "nations are cut (with rounds: rounds named there and led by one of "
+                           "them), at every height or at `heights`. Empty: rounds alone decide.",
+                           'leaders = ["USA"]'),
         },
         array=True,
     ),

@@ -249,12 +249,13 @@ def test_chemtrace_mutants_json_is_the_result_on_stdout(tmp_path, capsys):
 
 
 def test_shrinking_stops_at_its_budget():
-    """`--shrink-s` is honoured: shrinking no_locking's kill would take about a minute; with
+    """`--shrink-s` is honoured: shrinking no_locking's kill takes about 15 s; with
     half a second it overruns by one scenario's run at most."""
     from scenarios.search.fuzz import fuzz
-    result = fuzz(60.0, 0, nations=(4, 7), honest_hooks=MUTANTS["no_locking"],
-                  max_scenarios=20, shrink_budget_s=0.5, judge=DifferentialJudge(None))
-    assert result.failed and result.found_after <= 20
+    # Seed 2 kills it after 23 scenarios.
+    result = fuzz(60.0, 2, nations=(4, 7), honest_hooks=MUTANTS["no_locking"],
+                  max_scenarios=40, shrink_budget_s=0.5, judge=DifferentialJudge(None))
+    assert result.failed and result.found_after <= 40
     assert result.shrink_seconds < 0.5 + 8, result.shrink_seconds
 
 
