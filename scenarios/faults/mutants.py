@@ -167,9 +167,10 @@ class ValidValueOnlyWhilePrevoting(Mutant):
     seen after precommitting nil (its prevote timeout expired first) is forgotten. As the next
     proposer the nation proposes a fresh value, which the nations locked on the polka's value
     refuse, so a round whose proposer is correct is lost: a bug that only delays decisions.
-    Exposed by a polka that reaches the next proposer late (jitter, loss or a slow link), and
-    judged by the first-correct-proposer oracle (`--prompt-decisions`) or, where the delay
-    repeats, the liveness bound."""
+    Exposed by a polka that reaches the next proposer late, while more than 1/3 of the power
+    locked on it (the strategies' late-polka schedules build that split), and judged by the
+    first-correct-proposer oracle (`--prompt-decisions`) or, where the delay repeats, the
+    liveness bound."""
 
     name = "valid_value_only_while_prevoting"
     description = "line 36 sets the valid value only in the prevote step, not after precommitting"
