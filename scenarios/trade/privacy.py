@@ -72,6 +72,7 @@ class PrivateLanes:
         self.subjects_refused = 0  # flagged subjects no member of the lane would grant
         self.disclosable: set[tuple[str, str]] = set()  # live: (grantee, event id) granted
         self.disclosure_log: list[tuple[int, str, str]] = []  # (tick, grantee, event id)
+        self.grant_ticks: dict[str, int] = {}  # subject -> tick its first grant was committed
         self.requests: dict[str, int] = {}
         self.view = view  # the lanes' plaintext chaincode
         self.rng = world.stream("privacy")
@@ -325,6 +326,7 @@ class PrivateLanes:
                 if env is not None:
                     self._ask_grant(flag, env)
         else:
+            self.grant_ticks.setdefault(act.content[0], self.world.now)
             self._disclose(act.signer, *act.content)
         return TxResult(tx.tx_id, tx.kind, "", True, "", ())
 
