@@ -299,3 +299,18 @@ def test_the_lanes_nations_decide_the_grant_and_may_refuse_it():
     assert all(e.startswith("register-CAN-") for e in private.stores["CAN"])
     flagged = next(iter(world.workload.domain.by_subject))
     assert private.request("CAN", flagged) == "no_grant"
+
+
+def test_verdicts_and_grants_give_the_same_trace_with_every_speedup_off():
+    """The honest nodes share one application of each block (copy-on-write state): the lanes'
+    verdicts and grants, held in the shared chain's state, fork with it."""
+    from scenarios.sim.world import Speedups
+    scenario = parse_scenario((LIBRARY / "investigation.toml").read_text(), "investigation.toml")
+    hashes = []
+    for speedups in (Speedups(), Speedups(verify_cache=False, decode_cache=False,
+                                          shared_application=False, broadcast_events=False)):
+        world = build_world(scenario, speedups=speedups)
+        summary = world.run()
+        assert summary.domain["privacy"]["grants"]["accepted"] == 3
+        hashes.append(summary.trace_sha256)
+    assert hashes[0] == hashes[1]
