@@ -314,3 +314,14 @@ def test_verdicts_and_grants_give_the_same_trace_with_every_speedup_off():
         assert summary.domain["privacy"]["grants"]["accepted"] == 3
         hashes.append(summary.trace_sha256)
     assert hashes[0] == hashes[1]
+
+
+def test_grantors_survive_the_toml_writer():
+    """A sweep writes each variant's TOML: the grantors must come back as they went."""
+    from scenarios.spec.dump import scenario_to_toml
+    text = (LIBRARY / "investigation.toml").read_text().replace(
+        'oversight_access = "on_flag"', 'oversight_access = "on_flag"\ngrantors = ["CHN"]')
+    for source, grantors in ((text, ["CHN"]), ((LIBRARY / "investigation.toml").read_text(),
+                                                None)):
+        again = parse_scenario(scenario_to_toml(parse_scenario(source, "i.toml")), "again.toml")
+        assert again.privacy["grantors"] == grantors
