@@ -477,7 +477,8 @@ class SealedChaincode:
     def _act_rejected(self, tx: Transaction, event_id: str, reason: str) -> TxResult:
         s = self.state
         s.acts_rejected[reason] = s.acts_rejected.get(reason, 0) + 1
-        s.rejected += 1
+        if reason != "malformed":  # as for events: a malformed payload is no counted act
+            s.rejected += 1
         return TxResult(tx.tx_id, tx.kind, event_id, False, reason, ())
 
     def _check(self, env: Envelope, now: int) -> tuple[str, tuple[Flag, ...]]:

@@ -280,6 +280,7 @@ def test_verdicts_from_outside_the_lane_or_badly_signed_are_rejected_and_counted
     assert cc.state.acts_rejected == {"bad_signature": 3, "malformed": 1, "not_lane_checked": 1,
                                       "not_on_lane": 1, "unknown_event": 1}
     assert cc.state.flags == [] and cc.state.root != root
+    assert cc.state.rejected == 6  # as for events, the malformed payload is no counted act
 
 
 def test_in_committed_quantities_a_discrepancy_is_no_lanes_to_attest():
