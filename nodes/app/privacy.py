@@ -25,6 +25,17 @@ Modes (docs/privacy.md):
 
 The operators' co-signatures travel in the record only: a signature over the plaintext body
 would let any nation test guesses of a hidden quantity against the operator's public key.
+
+A lane's acts on the shared chain (`LANE_ACTS`), each signed by the member nation that makes it
+over the chain id, the act and its content, whoever's node carries the transaction:
+
+- `verdict`: a lane member's verdict on one sealed event: the flags it raises that only the
+  lane can check in the mode (`CHECKS` says "lane"), as (flag kind, subject) pairs. Every
+  nation checks the signature, that the signer is on the event's lane and that each flag is a
+  lane-checked kind, and counts the flags it carries as resting on that signed verdict.
+- `grant`: a lane member discloses the openings of one flagged subject's trail to oversight
+  nations (`[privacy] oversight_access = "on_flag"`): every nation checks the signature, that
+  the signer is on the lane of the flagged event and that each grantee is an oversight nation.
 """
 
 from __future__ import annotations
@@ -39,6 +50,7 @@ from nodes.app.events import (EVENT_KINDS, EVENT_PAYLOAD_BYTES_MAX, FIELDS, VIA_
                               EventError, check_field, check_id_and_time, decode_event,
                               encode_event, field_values, unpack_array)
 from nodes.chain.codec import CodecError, pack, unpack
+from nodes.chain.identity import VerifyCache
 from nodes.chain.tx import Transaction
 
 PLAINTEXT, LANE_PRIVATE, COMMITTED = "plaintext", "lane-private", "committed-quantities"
@@ -271,6 +283,77 @@ def open_record(mode: str, envelope: Envelope, record: bytes) -> tuple[Event, di
     return event, blindings
 
 
+VERDICT, GRANT = "verdict", "grant"
+LANE_ACTS = (VERDICT, GRANT)
+LANE_ACT_BYTES_MAX = 4096
+VERDICT_FLAGS_MAX = 32
+
+
+@dataclass(frozen=True, slots=True)
+class LaneAct:
+    """A verdict (`content`: ((flag kind, subject), ...)) or a grant (`content`: (subject,
+    (grantee, ...))) by `signer`, a nation of `event_id`'s lane."""
+    kind: str
+    event_id: str
+    signer: str
+    content: tuple
+    signature: bytes
+
+
+def lane_act_body(chain_id: str, kind: str, event_id: str, signer: str, content: tuple) -> bytes:
+    """What the signer signs: the chain, the act, the event and the content."""
+    return pack(("lane-act", chain_id, kind, event_id, signer, content))
+
+
+def sign_lane_act(chain_id: str, identity, kind: str, event_id: str, content: tuple) -> bytes:
+    """The payload of a `verdict` or `grant` transaction, signed by `identity`'s nation."""
+    if kind not in LANE_ACTS:
+        raise ValueError(f"not a lane act: {kind!r}")
+    body = lane_act_body(chain_id, kind, event_id, identity.name, content)
+    return pack((kind, event_id, identity.name, content, identity.sign(body)))
+
+
+def _check_content(kind: str, content: object) -> None:
+    if kind == VERDICT:
+        if (not isinstance(content, tuple) or not 0 < len(content) <= VERDICT_FLAGS_MAX
+                or not all(isinstance(f, tuple) and len(f) == 2 and all(
+                    isinstance(x, str) and 0 < len(x) <= 64 for x in f) for f in content)):
+            raise EnvelopeError(f"a verdict's flags are 1 to {VERDICT_FLAGS_MAX} [kind, "
+                                f"subject] pairs")
+        if any(f[0] not in CHECKS for f in content):
+            raise EnvelopeError("a verdict names a flag kind the chaincode does not raise")
+    else:
+        if (not isinstance(content, tuple) or len(content) != 2
+                or not isinstance(content[0], str) or not 0 < len(content[0]) <= 64
+                or not isinstance(content[1], tuple) or not 0 < len(content[1]) <= LANE_MAX):
+            raise EnvelopeError("a grant is [subject, [grantee, ...]]")
+        for nation in content[1]:
+            check_field(nation, "nation", "grantee")
+
+
+def decode_lane_act(kind: str, payload: bytes) -> LaneAct:
+    """A `verdict` or `grant` payload, well formed (its signature is checked by the chain's
+    chaincode, which knows the keys); EnvelopeError otherwise."""
+    try:
+        try:
+            raw = unpack(payload, bytes_max=LANE_ACT_BYTES_MAX)
+        except CodecError as exc:
+            raise EventError(str(exc)) from None
+        if not isinstance(raw, tuple) or len(raw) != 5:
+            raise EventError(f'a {kind} is ["{kind}", event_id, signer, content, signature]')
+        tag, event_id, signer, content, signature = raw
+        if tag != kind or kind not in LANE_ACTS:
+            raise EventError(f"a {kind} starts with \"{kind}\"")
+        check_id_and_time(event_id, 0)
+        check_field(signer, "nation", "signer")
+        if not isinstance(signature, bytes) or not 0 < len(signature) <= 128:
+            raise EventError("the signature is bytes")
+        _check_content(kind, content)
+    except EventError as exc:
+        raise EnvelopeError(str(exc)) from None
+    return LaneAct(kind, event_id, signer, content, signature)
+
+
 class SealedState(DomainState):
     """The shared chain's state in a private mode: event ids, shipments' commitments and the
     flags raised on commitments. Small, so a fork copies it whole."""
@@ -279,11 +362,19 @@ class SealedState(DomainState):
         super().__init__()
         self.commitments: dict[str, bytes] = {}  # shipment id -> its committed quantity
         self.bad_openings = 0
+        self.lanes: dict[str, tuple[str, ...]] = {}  # event id -> its envelope's lane
+        self.verdicts: set[tuple[str, str]] = set()  # (event id, signer)
+        self.grants: dict[tuple[str, str], str] = {}  # (subject, grantee) -> grantor
+        self.acts_rejected: dict[str, int] = {}  # reason -> lane acts rejected
 
     def fork(self) -> "SealedState":
         new = SealedState()
         new.events = dict(self.events)
         new.commitments = dict(self.commitments)
+        new.lanes = dict(self.lanes)
+        new.verdicts = set(self.verdicts)
+        new.grants = dict(self.grants)
+        new.acts_rejected = dict(self.acts_rejected)
         new.flags = list(self.flags)
         new.root, new.applied, new.rejected = self.root, self.applied, self.rejected
         new.bad_openings = self.bad_openings
@@ -293,12 +384,21 @@ class SealedState(DomainState):
 class SealedChaincode:
     """What every nation checks on the shared chain in a private mode: the envelope's form,
     fresh event ids and times, and (committed-quantities) conservation of each shipment from
-    the opening its receipt carries. The rules on hidden data are the lane's (CHECKS)."""
+    the opening its receipt carries. The rules on hidden data are the lane's (CHECKS), whose
+    signed verdicts and disclosure grants (`LANE_ACTS`) it checks against the nations' keys
+    (`nation_keys`, through `verifier`) and the lanes of the envelopes it accepted: a verdict's
+    flags are raised here, on the signer's word; `oversight` names the nations a grant may
+    name."""
 
-    def __init__(self, chain_id: str, mode: str, tolerance_g: int = 1000) -> None:
+    def __init__(self, chain_id: str, mode: str, tolerance_g: int = 1000,
+                 nation_keys: dict[str, bytes] | None = None,
+                 verifier: VerifyCache | None = None, oversight: tuple[str, ...] = ()) -> None:
         if mode not in SEALED_MODES:
             raise ValueError(f"not a private mode: {mode!r}")
         self.chain_id, self.mode, self.tolerance_g = chain_id, mode, tolerance_g
+        self.nation_keys = nation_keys or {}
+        self.verifier = verifier or VerifyCache()
+        self.oversight = frozenset(oversight)
         self.state = SealedState()
 
     def begin_block(self, time_ticks: int) -> list[Flag]:
@@ -308,6 +408,9 @@ class SealedChaincode:
         s = self.state
         if tx.kind == "payload":
             result = TxResult(tx.tx_id, tx.kind, "", True, "", ())
+        elif tx.kind in LANE_ACTS:
+            result = self._lane_act(tx, time_ticks)
+            s.flags.extend(result.flags)
         else:
             try:
                 env = decode_envelope(self.mode, tx.kind, tx.payload)
@@ -320,10 +423,63 @@ class SealedChaincode:
                     s.rejected += 1
                 else:
                     s.events[env.event_id] = (env.kind, tx.signer)
+                    s.lanes[env.event_id] = env.lane
                     s.applied += 1
                 s.flags.extend(flags)
         s.root = hashlib.sha256(s.root + pack(result.to_wire())).digest()
         return result
+
+    def _lane_act(self, tx: Transaction, now: int) -> TxResult:
+        """A lane member's signed verdict or grant: accepted, or rejected with a reason that
+        is counted (`SealedState.acts_rejected`)."""
+        s = self.state
+        try:
+            act = decode_lane_act(tx.kind, tx.payload)
+        except EnvelopeError:
+            return self._act_rejected(tx, "", "malformed")
+        lane = s.lanes.get(act.event_id)
+        key = self.nation_keys.get(act.signer)
+        if lane is None:
+            reason = "unknown_event"
+        elif key is None:
+            reason = "unknown_signer"
+        elif not self.verifier.verify(key, lane_act_body(self.chain_id, act.kind, act.event_id,
+                                                         act.signer, act.content),
+                                      act.signature):
+            reason = "bad_signature"
+        elif act.signer not in lane:
+            reason = "not_on_lane"
+        elif act.kind == VERDICT:
+            if any(CHECKS[k][self.mode][0] != "lane" for k, _ in act.content):
+                reason = "not_lane_checked"
+            elif (act.event_id, act.signer) in s.verdicts:
+                reason = "duplicate_verdict"
+            else:
+                s.verdicts.add((act.event_id, act.signer))
+                lane_text = ", ".join(lane)
+                flags = tuple(Flag(k, subject, act.event_id, now,
+                                   f"on the signed verdict of {act.signer}, a member of the "
+                                   f"lane ({lane_text})")
+                              for k, subject in act.content)
+                return TxResult(tx.tx_id, tx.kind, act.event_id, True, "", flags)
+        else:
+            subject, grantees = act.content
+            if any(g not in self.oversight for g in grantees):
+                reason = "not_oversight"
+            elif all((subject, g) in s.grants for g in grantees):
+                reason = "duplicate_grant"
+            else:
+                for g in grantees:
+                    s.grants.setdefault((subject, g), act.signer)
+                return TxResult(tx.tx_id, tx.kind, act.event_id, True, "", ())
+        return self._act_rejected(tx, act.event_id, reason)
+
+    def _act_rejected(self, tx: Transaction, event_id: str, reason: str) -> TxResult:
+        s = self.state
+        s.acts_rejected[reason] = s.acts_rejected.get(reason, 0) + 1
+        if reason != "malformed":  # as for events: a malformed payload is no counted act
+            s.rejected += 1
+        return TxResult(tx.tx_id, tx.kind, event_id, False, reason, ())
 
     def _check(self, env: Envelope, now: int) -> tuple[str, tuple[Flag, ...]]:
         s = self.state

@@ -195,18 +195,6 @@ class _ChainResults:
         self.results = results
 
 
-def private_refusal(scenario: Scenario) -> str | None:
-    """Why the scenario's [privacy] table cannot run live yet, or None."""
-    privacy = scenario.privacy
-    if privacy is None or privacy["mode"] == "plaintext":
-        return None
-    if privacy["oversight_access"] == "on_flag":
-        return ("[privacy] oversight_access = \"on_flag\" runs in the simulated world only "
-                "(docs/privacy.md, \"Live\"): disclosure to the oversight nations is not "
-                "sent over the broker yet; use oversight_access = \"all\"")
-    return None
-
-
 class LiveCluster(World):
     records_messages = False  # no per-message send and delivery ticks: no space-time diagram
 
@@ -227,10 +215,6 @@ class LiveCluster(World):
                                f"this scenario with chemtrace run")
         if network not in NETWORK_MODES:
             raise ClusterError(f"network {network!r}: use one of {', '.join(NETWORK_MODES)}")
-        reason = private_refusal(scenario)
-        if reason is not None:
-            raise ClusterError(f"{scenario.source}: {reason}. Run this scenario with "
-                               f"chemtrace run, or change its [privacy] table")
         if broker != "spawn":
             BrokerUrl.parse(broker)  # a bad URL is the user's to fix before anything starts
         self.out_dir = Path(out_dir)
@@ -254,7 +238,8 @@ class LiveCluster(World):
                          fleet=ProcessFleet(self), make_genesis=self._fresh_genesis)
         self.topics = Topics(self.genesis.chain_id)
         # A private mode: the nations' records offices send each record on its recipients'
-        # private topics (nodes/live/private.py); salts come from the OS.
+        # private topics (nodes/live/private.py), and a trail granted on the chain to an
+        # oversight nation (oversight_access = "on_flag") on its topic; salts come from the OS.
         self.lanes = getattr(self.workload, "private", None)
         self.courier: RecordCourier | None = None
         if self.lanes is not None:

@@ -385,6 +385,12 @@ class _Checker:
         if "oversight_access" in self.raw["privacy"] and not privacy["oversight"]:
             raise self.fail("privacy.oversight_access", "has no effect without oversight "
                             "nations", 'Add oversight = ["USA"] (a nation of the scenario).')
+        if privacy.get("grantors") is not None:
+            for nation in privacy["grantors"]:
+                self._known(nation, known, "privacy.grantors")
+            if privacy["oversight_access"] != "on_flag":
+                raise self.fail("privacy.grantors", "has no effect unless oversight_access = "
+                                "\"on_flag\"", 'Remove it, or set oversight_access = "on_flag".')
         if privacy["mode"] != "committed-quantities" and "tolerance_g" in self.raw["privacy"]:
             raise self.fail("privacy.tolerance_g", f"has no effect with mode = "
                             f"\"{privacy['mode']}\"",

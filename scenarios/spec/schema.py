@@ -544,9 +544,17 @@ SCHEMA: dict[str, Table] = {
                              "oversight_access says which.", 'oversight = ["USA"]'),
             "oversight_access": Key("str", "all", "`all`: the oversight nations receive every "
                                     "record. `on_flag`: they receive a lot's or shipment's "
-                                    "trail only when its lane flags it, disclosed by a member of "
-                                    "the lane (selective disclosure).",
+                                    "trail only when its lane flags it and a member of the lane "
+                                    "grants it in a signed `grant` transaction on the chain "
+                                    "(selective disclosure; see grantors).",
                                     'oversight_access = "on_flag"', choices=("all", "on_flag")),
+            "grantors": Key("list[str]", None, "With oversight_access = \"on_flag\": the "
+                            "nations that grant the oversight nations a flagged trail of a lane "
+                            "they are on. The lane's members are asked in turn; one not listed "
+                            "refuses (counted in domain.privacy.grants.refused_by_nation), and "
+                            "a trail none of its lane grants stays with the lane "
+                            "(grants.subjects_refused). Unset: every nation grants.",
+                            'grantors = ["CHN", "USA"]'),
             "tolerance_g": Key("int", 1000, "With committed-quantities: the discrepancy in "
                                "grams, opened from the commitments, above which every nation "
                                "flags a shipment. An absolute bound: a tolerance in percent of "

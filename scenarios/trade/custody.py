@@ -66,12 +66,15 @@ def as_seen_by(chain: dict, nation: str, collections: dict[str, dict[str, dict]]
     events = []
     for e in chain["events"]:
         public = e["fields"]
-        hidden = [] if e["event"] in held else list(public.get("_hidden", []))
-        fields = dict(public, **held.get(e["event"], {}))
+        # a sealed event's row names its hidden fields; a lane's verdict or grant row names
+        # the event it is about, and shows what the chain carries of the act only
+        record = held.get(e["event"]) if "_hidden" in public else None
+        hidden = [] if record is not None else list(public.get("_hidden", []))
+        fields = dict(public, **(record or {}))
         for name in hidden:
             fields[name] = None  # a commitment or nothing: no value this nation can read
         events.append(dict(e, fields=fields, hidden=hidden,
-                           seen_from="record" if e["event"] in held else "chain"))
+                           seen_from="record" if record is not None else "chain"))
     return dict(chain, events=events, seen_by=nation)
 
 

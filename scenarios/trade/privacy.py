@@ -7,13 +7,18 @@ clock (one delivery per recipient, so a static per-nation ACL could guard each o
 each nation received and stored, the members' checks of each record against the shared chain,
 the lane's verdict: the chaincode of nodes/app/chaincode.py run on the opened plaintext, whose
 flags are then sorted by `nodes.app.privacy.CHECKS` into those every nation checks, those the
-lane checks (its verdict is what the others get) and those not checkable in the mode, counted,
-never dropped silently; and selective disclosure (`oversight_access = "on_flag"`): a flagged
-subject's trail, disclosed by a member of its lane to the oversight nations.
+lane checks and those not checkable in the mode, counted, never dropped silently; a flag only
+the lane can check reaches the other nations as a verdict signed by one member of the lane
+and committed on the shared chain (a `verdict` transaction, nodes/app/privacy.py), which every
+nation checks before it counts the flag; and selective disclosure (`oversight_access =
+"on_flag"`): a flagged subject's trail, granted to the oversight nations by a member of its lane
+that agrees to (`[privacy] grantors`) in a signed `grant` transaction, and sent once the grant
+is on the chain.
 
-The lane's verdict comes from one plaintext chaincode standing for the members of every lane:
+The lane's judgement comes from one plaintext chaincode standing for the members of every lane:
 each rule it applies reads only data that some member of the event's lane holds (CHECKS says
-which). May not know: Byzantine behaviours, the oracle's ground truth.
+which); the member that signs the verdict is one that opened the record. May not know:
+Byzantine behaviours, the oracle's ground truth.
 """
 
 from __future__ import annotations
@@ -25,13 +30,15 @@ from typing import Callable
 
 from nodes import Transaction
 from nodes.app.chaincode import Chaincode, Flag, TxResult
-from nodes.app.privacy import (CHECKS, COMMITTED, RECORD_BYTES_MAX, EnvelopeError,
-                               OpeningRejected, SealedChaincode, decode_envelope, hidden_fields,
-                               open_record, rules_checkable_share, seal)
+from nodes.app.privacy import (CHECKS, COMMITTED, GRANT, LANE_ACTS, RECORD_BYTES_MAX, VERDICT,
+                               EnvelopeError, OpeningRejected, SealedChaincode, decode_envelope,
+                               decode_lane_act, hidden_fields, open_record,
+                               rules_checkable_share, seal, sign_lane_act)
 from nodes.chain.codec import CodecError, pack, unpack
 
 PRIVATE_DELIVERY_TICKS = 1  # a record reaches each lane member a tick after filing
 PRIVATE_RETRY_TICKS = 100  # a member that is down gets it when it is back
+LANE_ACT_TICKS = 1  # a lane member files its verdict or grant a tick after it decides
 # Flags that disclose nothing to the oversight nations: a fact about a declared route, which
 # licit trade on it gets too (scenarios/trade/oracle.py, ROUTE_FLAGS)
 NOT_DISCLOSED = ("dark_hop",)
@@ -40,15 +47,32 @@ EXTRA_RECORDS_MAX = 4  # live: other records kept for one (nation, event) beside
 
 class PrivateLanes:
     def __init__(self, world, mode: str, oversight: tuple[str, ...], tolerance_g: int,
-                 view: Chaincode, oversight_access: str = "all") -> None:
+                 view: Chaincode, oversight_access: str = "all",
+                 grantors: tuple[str, ...] | None = None) -> None:
         self.world, self.mode, self.oversight, self.tolerance_g = world, mode, oversight, \
             tolerance_g
-        # "all": the oversight nations are on every lane; "on_flag": a lane member discloses a
-        # subject's trail to them when the lane flags it (selective disclosure)
+        # "all": the oversight nations are on every lane; "on_flag": a lane member grants them
+        # a subject's trail when the lane flags it (selective disclosure), if it is one of
+        # `grantors` (None: every nation grants)
         self.oversight_access = oversight_access
+        self.grantors = None if grantors is None else frozenset(grantors)
         self.envelopes: dict[str, object] = {}  # event id -> its envelope on the chain
+        self.filers: dict[str, str] = {}  # event id -> the nation that filed it
         self.granted: dict[str, set[str]] = {n: set() for n in oversight}
         self.disclosed_records = 0
+        # How a lane member puts a signed act on the chain: `file(nation, kind, payload)`,
+        # set by the trade workload (a transaction signed by that nation, resubmitted until
+        # committed). None: acts are not filed (a lane flag then reaches no other nation).
+        self.file: Callable[[str, str, bytes], None] | None = None
+        self.acts = {k: {"filed": 0, "accepted": 0, "rejected": {}} for k in LANE_ACTS}
+        self.verdict_flags: dict[str, int] = {}  # flag kind -> on a signed verdict, counted
+        self.verdicts_by_signer: dict[str, int] = {}
+        self.grant_decided: set[str] = set()  # subjects whose lane was asked for a grant
+        self.grants_refused: dict[str, int] = {}  # nation -> grants it refused
+        self.subjects_refused = 0  # flagged subjects no member of the lane would grant
+        self.disclosable: set[tuple[str, str]] = set()  # live: (grantee, event id) granted
+        self.disclosure_log: list[tuple[int, str, str]] = []  # (tick, grantee, event id)
+        self.grant_ticks: dict[str, int] = {}  # subject -> tick its first grant was committed
         self.requests: dict[str, int] = {}
         self.view = view  # the lanes' plaintext chaincode
         self.rng = world.stream("privacy")
@@ -81,7 +105,10 @@ class PrivateLanes:
         self.sealed = self.opened_events = 0
 
     def chaincode(self, chain_id: str) -> SealedChaincode:
-        return SealedChaincode(chain_id, self.mode, self.tolerance_g)
+        world = self.world
+        keys = {n.code: n.public_key for n in world.genesis.nations}
+        return SealedChaincode(chain_id, self.mode, self.tolerance_g, keys, world.verifier,
+                               self.oversight)
 
     def lane(self, filer: str, route: tuple[str, ...]) -> tuple[str, ...]:
         nations = (filer, *route, *(self.oversight if self.oversight_access == "all" else ()))
@@ -139,8 +166,10 @@ class PrivateLanes:
         store = self.stores[nation]
         env = self.envelopes.get(event_id)
         if env is not None and (nation, event_id) not in self.opened:
-            # Late (a broker outage): its envelope has been judged already; checked now.
-            if nation not in env.lane:
+            # Late (a broker outage), or a record disclosed under a grant on the chain: its
+            # envelope has been judged already; checked now.
+            disclosed = (nation, event_id) in self.disclosable
+            if nation not in env.lane and not disclosed:
                 self._reject("not_on_lane")
                 return
             try:
@@ -149,6 +178,9 @@ class PrivateLanes:
                 self._reject(exc.reason)
                 return
             store[event_id] = record
+            if disclosed:
+                self.disclosed_records += 1
+                self.disclosure_log.append((self.world.now, nation, event_id))
             return
         if event_id not in store:
             store[event_id] = record
@@ -191,9 +223,14 @@ class PrivateLanes:
 
     def _verdicts(self, block, committed) -> tuple[tuple[Flag, ...], tuple[TxResult, ...]]:
         view = self.view
-        flags = tuple(self._sort(f, "lane") for f in view.begin_block(block.time_ticks))
+        # the chaincode's begin-block flags (overdue) read public times: every nation's check
+        flags = [f for f in (self._sort(f, "lane") for f in view.begin_block(block.time_ticks))
+                 if f is not None]
         out = []
         for tx, chain in zip(block.txs, committed.results):
+            if tx.kind in LANE_ACTS:
+                out.append(self._on_act(tx, chain, flags))
+                continue
             if tx.kind == "payload" or not chain.accepted:
                 out.append(chain)
                 continue
@@ -204,16 +241,89 @@ class PrivateLanes:
                 out.append(TxResult(tx.tx_id, tx.kind, env.event_id, False, "unopened", ()))
                 continue
             plain = Transaction(tx.kind, tx.signer, tx.nonce, payload, tx.signature, tx.tx_id)
+            self.filers[env.event_id] = tx.signer
             lane = view.apply_tx(plain, block.time_ticks)
             kept = [f for f in (self._sort(f, "lane") for f in lane.flags) if f is not None]
+            # What only the lane can check goes to the others as its signed verdict
+            attested = [f for f in kept if CHECKS[f.kind][self.mode][0] == "lane"]
+            kept = [f for f in kept if f not in attested]
+            self._attest(env, tx.signer, attested)
             kept += [f for f in (self._sort(f, "chain") for f in chain.flags) if f is not None]
-            if self.oversight_access == "on_flag" and self.oversight:
-                for flag in kept:
-                    if flag.kind not in NOT_DISCLOSED:
-                        self._disclose(flag.subject, env.lane)
+            for flag in kept:
+                self._ask_grant(flag, env)
             out.append(TxResult(tx.tx_id, tx.kind, lane.event_id, lane.accepted, lane.reason,
                                 tuple(kept)))
-        return tuple(f for f in flags if f is not None), tuple(out)
+        return tuple(flags), tuple(out)
+
+    # ------------------------------------------------------------------ the lanes' signed acts
+
+    def _filer(self, env) -> str:
+        return self.filers.get(env.event_id, env.lane[0])
+
+    def _attest(self, env, filer: str, flags: list[Flag]) -> None:
+        """A member of the lane that opened the record (not its filer when another did, nor
+        an oversight nation) signs the lane's verdict on the event and files it."""
+        if not flags or self.file is None:
+            return
+        opened = [n for n in env.lane if (n, env.event_id) in self.opened]
+        signer = next((n for n in opened if n != filer and n not in self.oversight),
+                      opened[0] if opened else None)
+        if signer is None:
+            return
+        content = tuple(dict.fromkeys((f.kind, f.subject) for f in flags))
+        self._file_act(signer, VERDICT, env.event_id, content)
+
+    def _ask_grant(self, flag: Flag, env) -> None:
+        """On a flag every nation knows (`on_flag`), the lane's members are asked in turn to
+        grant the oversight nations the subject's trail: one that is not among the grantors
+        refuses (counted); the first that is files a signed grant."""
+        if (self.oversight_access != "on_flag" or not self.oversight
+                or flag.kind in NOT_DISCLOSED or flag.subject in self.grant_decided):
+            return
+        self.grant_decided.add(flag.subject)
+        for nation in env.lane:
+            if nation in self.oversight:
+                continue
+            if self.grantors is not None and nation not in self.grantors:
+                self.grants_refused[nation] = self.grants_refused.get(nation, 0) + 1
+                continue
+            if (nation, env.event_id) in self.opened or nation == self._filer(env):
+                self._file_act(nation, GRANT, env.event_id, (flag.subject, self.oversight))
+                return
+        self.subjects_refused += 1
+
+    def _file_act(self, nation: str, kind: str, event_id: str, content: tuple) -> None:
+        if self.file is None:
+            return
+        world = self.world
+        payload = sign_lane_act(world.genesis.chain_id, world.identities[nation], kind,
+                                event_id, content)
+        self.acts[kind]["filed"] += 1
+        world.schedule(world.now + LANE_ACT_TICKS, self.file, nation, kind, payload)
+
+    def _on_act(self, tx: Transaction, chain: TxResult, flags: list[Flag]) -> TxResult:
+        """A verdict or grant on the chain, as every nation checked it (the chain's result):
+        a verdict's flags join the block's, counted as resting on a signed verdict; a grant
+        lets the grantor send the trail. The result carries no event: the oracle judges the
+        flags, not the act."""
+        tally = self.acts[tx.kind]
+        if not chain.accepted:
+            tally["rejected"][chain.reason] = tally["rejected"].get(chain.reason, 0) + 1
+            return TxResult(tx.tx_id, tx.kind, "", False, chain.reason, ())
+        tally["accepted"] += 1
+        act = decode_lane_act(tx.kind, tx.payload)  # the chain accepted it
+        if tx.kind == VERDICT:
+            self.verdicts_by_signer[act.signer] = self.verdicts_by_signer.get(act.signer, 0) + 1
+            env = self.envelopes.get(act.event_id)
+            for flag in chain.flags:
+                self.verdict_flags[flag.kind] = self.verdict_flags.get(flag.kind, 0) + 1
+                flags.append(flag)
+                if env is not None:
+                    self._ask_grant(flag, env)
+        else:
+            self.grant_ticks.setdefault(act.content[0], self.world.now)
+            self._disclose(act.signer, *act.content)
+        return TxResult(tx.tx_id, tx.kind, "", True, "", ())
 
     def _open(self, env) -> bytes | None:
         """Every lane member that holds the record checks it against the chain; the plaintext
@@ -262,18 +372,22 @@ class PrivateLanes:
             events += [e for e in state.lot_history.get(s, ()) if e not in events]
         return events
 
-    def _disclose(self, subject: str, lane: tuple[str, ...]) -> None:
-        """The first member of the flagged event's lane grants the oversight nations the
-        openings of the subject's trail: each record it holds, one delivery per recipient."""
-        discloser = next((n for n in lane if n not in self.oversight), None)
-        if discloser is None or all(subject in g for g in self.granted.values()):
-            return
-        store = self.stores[discloser]
-        for nation in self.oversight:
+    def _disclose(self, grantor: str, subject: str, grantees: tuple[str, ...]) -> None:
+        """A grant is on the chain: the grantor sends each grantee the records it holds of the
+        subject's trail, one delivery each (live, on the grantee's private topic)."""
+        store = self.stores[grantor]
+        for nation in grantees:
+            if nation not in self.granted or subject in self.granted[nation]:
+                continue
             self.granted[nation].add(subject)
             for event_id in self._trail(subject):
                 record = store.get(event_id)
-                if record is not None and event_id not in self.stores[nation]:
+                if record is None or event_id in self.stores[nation]:
+                    continue
+                if self.courier is not None:
+                    self.disclosable.add((nation, event_id))
+                    self.courier(grantor, nation, record)
+                else:
                     self.world.schedule(self.world.now + PRIVATE_DELIVERY_TICKS,
                                         self._receive_disclosure, nation, event_id, record)
 
@@ -281,6 +395,7 @@ class PrivateLanes:
         """An oversight nation stores a disclosed record and checks it against the chain."""
         self._deliver(nation, event_id, record)
         self.disclosed_records += 1
+        self.disclosure_log.append((self.world.now, nation, event_id))
         try:
             self.opened[(nation, event_id)] = open_record(self.mode, self.envelopes[event_id],
                                                           record)
@@ -320,7 +435,18 @@ class PrivateLanes:
 
     def public_fields(self, tx: Transaction) -> tuple[dict, int | None]:
         """The fields of `tx` every nation reads on the chain (hidden ones None or their
-        commitment, `_hidden` naming them), and the event's time."""
+        commitment, `_hidden` naming them), and the event's time. A lane act: what it says."""
+        if tx.kind in LANE_ACTS:
+            try:
+                act = decode_lane_act(tx.kind, tx.payload)
+            except EnvelopeError:
+                return {}, None
+            if tx.kind == VERDICT:
+                return {"event": act.event_id, "signed_by": act.signer,
+                        "subject": act.content[0][1],
+                        "flags": [list(f) for f in act.content]}, None
+            return {"event": act.event_id, "signed_by": act.signer, "subject": act.content[0],
+                    "grantees": list(act.content[1])}, None
         try:
             env = decode_envelope(self.mode, tx.kind, tx.payload)
         except EnvelopeError:
@@ -358,12 +484,24 @@ class PrivateLanes:
             "subjects_disclosed": {n: len(g) for n, g in sorted(self.granted.items())},
             "records_disclosed": self.disclosed_records,
             "disclosure_requests": dict(sorted(self.requests.items())),
+            # the lanes' signed acts on the chain, as every nation checked them
+            "lane_verdicts": {**_act_summary(self.acts[VERDICT]),
+                              "by_signer": dict(sorted(self.verdicts_by_signer.items()))},
+            "flags_on_signed_verdicts": dict(sorted(self.verdict_flags.items())),
+            "grants": {**_act_summary(self.acts[GRANT]),
+                       "refused_by_nation": dict(sorted(self.grants_refused.items())),
+                       "subjects_refused": self.subjects_refused},
             "record_bytes_received_by_nation": dict(sorted(self.received_bytes.items())),
             "seal_us_per_event": round(self.seal_ns / 1000 / self.sealed, 1)
             if self.sealed else None,
             "open_us_per_check": round(self.open_ns / 1000 / self.opened_events, 1)
             if self.opened_events else None,
         }
+
+
+def _act_summary(tally: dict) -> dict:
+    return {"filed": tally["filed"], "accepted": tally["accepted"],
+            "rejected": dict(sorted(tally["rejected"].items()))}
 
 
 def _payload_of(record: bytes) -> bytes:

@@ -24,7 +24,7 @@ from nodes.app.authority import AuthorityRules, decide
 from nodes.app.chaincode import Chaincode, DomainConfig, NationRules
 from nodes.app.control import event_date, licence_needed, pen_tier
 from nodes.app.events import EventError, decode_event, encode_event, event_body, field_values
-from nodes.app.privacy import rules_checkable_share
+from nodes.app.privacy import LANE_ACTS, rules_checkable_share
 from nodes.app.registry import Lane, load_lanes, load_nations, load_registry
 
 from scenarios.sim.workload import Kernel, Workload
@@ -124,10 +124,14 @@ class TradeWorkload(Workload):
         self.private = None
         self.chain_bytes = self.chain_events = self.encode_ns = self.encoded = 0
         if self.privacy is not None and self.privacy["mode"] != "plaintext":
+            grantors = self.privacy.get("grantors")
             self.private = PrivateLanes(world, self.privacy["mode"],
                                         tuple(self.privacy["oversight"]),
                                         self.privacy["tolerance_g"], self.view,
-                                        self.privacy["oversight_access"])
+                                        self.privacy["oversight_access"],
+                                        None if grantors is None else tuple(grantors))
+            self.private.file = self._file_lane_act
+        self.lane_acts: dict[bytes, str] = {}  # a lane's signed acts not yet committed
         self.view_pending: dict[int, object] = {}
         self.objections = {"licit": 0, "illicit": 0}
         if self.ledger_path is not None:
@@ -240,9 +244,23 @@ class TradeWorkload(Workload):
         # anyway (and is flagged); after that no record of the consignment can follow.
         plan.steps[index + 1:] = [report] + (ship if plan.economy == "illicit" else [])
 
+    def _file_lane_act(self, nation: str, kind: str, payload: bytes) -> None:
+        """A lane member's signed verdict or grant (PrivateLanes), as a transaction of its
+        nation, filed again until it is committed."""
+        world = self.world
+        self.trade_nonce += 1
+        tx = Transaction.create(world.genesis.chain_id, world.identities[nation], kind,
+                                self.trade_nonce, payload)
+        self.lane_acts[tx.tx_id] = nation
+        world.trace.write({"t": world.now, "ev": "file", "node": nation, "kind": kind,
+                           "event": tx.tx_id.hex()[:16]})
+        world.submit(nation, tx)
+        world.schedule(world.now + TRADE_RESUBMIT_TICKS, self._recheck, tx, nation, -1, -1)
+
     def _recheck(self, tx: Transaction, nation: str, plan_index: int, step_index: int) -> None:
         """File `tx` (again) if it is not committed yet: mempools are lost in crashes."""
-        if tx.tx_id not in self.trade_txs and tx.tx_id not in self.registrations:
+        if (tx.tx_id not in self.trade_txs and tx.tx_id not in self.registrations
+                and tx.tx_id not in self.lane_acts):
             return
         world = self.world
         world.submit(nation, tx)
@@ -260,9 +278,9 @@ class TradeWorkload(Workload):
             self.view_height = block.height
         if self.privacy is not None:
             for tx, result in zip(block.txs, results):
-                if result.kind != "payload":
+                if result.kind != "payload":  # a lane's signed acts cost bytes, are no event
                     self.chain_bytes += chain_bytes(tx)
-                    self.chain_events += 1
+                    self.chain_events += result.kind not in LANE_ACTS
         self.domain.on_block(now, flags, results)
         for flag in flags:
             trace.write({"t": now, "ev": "flag", "h": block.height, "kind": flag.kind,
@@ -294,6 +312,7 @@ class TradeWorkload(Workload):
         world = self.world
         self._update_view(block)
         for tx in block.txs:
+            self.lane_acts.pop(tx.tx_id, None)
             if self.registrations.pop(tx.tx_id, None) is not None and not self.registrations:
                 self.registered = True
                 for i, plan in enumerate(self.plans):
@@ -327,13 +346,16 @@ class TradeWorkload(Workload):
     def _export(self, block, tx: Transaction, result) -> None:
         if self._ledger_file is None:
             return
+        event_id = result.event_id
         if self.private is not None:  # the shared chain's view: public fields only
             (fields, when), cosigners = self.private.public_fields(tx), []
+            if tx.kind in LANE_ACTS:  # a lane's act on an event, made when its block was
+                event_id, when = fields.get("event", ""), block.time_ticks
         else:
             fields, cosigners, when = self._plain_fields(tx)
         self._ledger_file.write(json.dumps({
             "h": block.height, "t": block.time_ticks, "tx": tx.tx_id.hex(), "kind": tx.kind,
-            "event": result.event_id, "event_time": when, "signer": tx.signer,
+            "event": event_id, "event_time": when, "signer": tx.signer,
             "cosigners": cosigners, "fields": fields, "accepted": result.accepted,
             "reason": result.reason,
             "flags": [{"kind": f.kind, "subject": f.subject, "detail": f.detail}

@@ -16,7 +16,7 @@ import pytest
 from mqtt_helpers import FOUR, require_mosquitto
 from scenarios.cli.main import main
 from scenarios.cluster.driver import ClusterError, LiveCluster
-from scenarios.spec.loader import load_scenario, parse_scenario
+from scenarios.spec.loader import load_scenario
 
 LIBRARY = Path(__file__).resolve().parents[2] / "scenarios" / "library"
 
@@ -154,16 +154,6 @@ def test_cluster_refuses_behaviours_that_cannot_run_live_with_a_fix(tmp_path):
     # whose members share one mind.
     scenario = load_scenario(scenario_file(tmp_path, "fork-two", 2000, FORK_OF_TWO))
     with pytest.raises(ClusterError, match="fork coalition.*share one mind.*chemtrace run"):
-        LiveCluster(scenario, tmp_path / "run", "spawn")
-
-
-@pytest.mark.parametrize("mode", ["lane-private", "committed-quantities"])
-def test_cluster_refuses_disclosure_on_a_flag_with_a_fix(tmp_path, mode):
-    text = (LIBRARY / "live-four.toml").read_text() + (
-        f'\n[privacy]\nmode = "{mode}"\noversight = ["CAN"]\noversight_access = "on_flag"\n')
-    scenario = parse_scenario(text, "live-four-private.toml")
-    with pytest.raises(ClusterError, match="on_flag.*simulated world only.*not sent over the "
-                                           "broker.*chemtrace run"):
         LiveCluster(scenario, tmp_path / "run", "spawn")
 
 

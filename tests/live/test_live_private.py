@@ -123,7 +123,9 @@ def test_live_a_nation_outside_the_lane_receives_and_stores_no_hidden_value(tmp_
     lanes = cluster.lanes
     receipt = cluster.workload.domain.results.get(f"{plan.id}-receive")
     assert receipt is not None and receipt.accepted  # the consignment went through
-    assert [f.kind for f in receipt.flags] == ["discrepancy"]  # found by the lane
+    # found by the lane, and known to every nation by a lane member's verdict on the chain
+    assert summary.domain["privacy"]["flags_on_signed_verdicts"] == {"discrepancy": 1}
+    assert '"kind": "verdict"' in (tmp_path / "run" / "ledger.jsonl").read_text()
     can_dir = tmp_path / "run" / "nodes" / "CAN"
     outside = b"".join(p.read_bytes() for p in sorted(can_dir.iterdir()) if p.is_file())
     assert b"SQLite format 3" in outside and len(outside) > 10_000  # its chain is in there

@@ -215,3 +215,112 @@ def test_a_record_with_a_negative_quantity_is_rejected():
     with pytest.raises(OpeningRejected) as info:
         open_record(COMMITTED, env, record)
     assert info.value.reason == "malformed_record"
+
+
+USA = Identity.derive("USA", 0)
+CAN = Identity.derive("CAN", 0)
+KEYS = {i.name: i.public_key for i in (CHN, MEX, USA, CAN)}
+
+
+def _chain_with_a_receipt(mode=LANE_PRIVATE):
+    """A shared chain that knows the nations' keys, CAN its oversight nation, and holds one
+    sealed receipt of the lane (MEX, CHN)."""
+    from nodes.chain.identity import VerifyCache
+    cc = SealedChaincode(CHAIN, mode, 1000, KEYS, VerifyCache(), ("CAN",))
+    receive = dict(shipment="S1", quantity_g=SENTINEL_G, importer="MEX-IMP", new_lot="L2")
+    env, _ = seal(mode, "receive", "S1-receive", 10, receive, (), ("MEX", "CHN"), _rand(9))
+    assert cc.apply_tx(_tx(MEX, "receive", env, 1), 20).accepted
+    return cc
+
+
+def _act(cc, carrier, kind, payload, nonce):
+    return cc.apply_tx(_tx(carrier, kind, payload, nonce), 30)
+
+
+def test_a_lane_members_signed_verdict_raises_its_flags_for_every_nation():
+    from nodes.app.privacy import sign_lane_act
+    cc = _chain_with_a_receipt()
+    verdict = sign_lane_act(CHAIN, CHN, "verdict", "S1-receive", (("discrepancy", "S1"),))
+    # carried by any node: the verdict's own signature is what every nation checks
+    result = _act(cc, USA, "verdict", verdict, 2)
+    assert result.accepted and [(f.kind, f.subject) for f in result.flags] == \
+        [("discrepancy", "S1")]
+    assert result.flags[0].detail.startswith("on the signed verdict of CHN")
+    assert result.flags[0] in cc.state.flags and SENTINEL_G.to_bytes(5, "big") not in verdict
+    # the same member's second verdict on the event is refused; another member's is counted
+    assert _act(cc, CHN, "verdict", verdict, 3).reason == "duplicate_verdict"
+    other = sign_lane_act(CHAIN, MEX, "verdict", "S1-receive", (("discrepancy", "S1"),))
+    assert _act(cc, MEX, "verdict", other, 4).accepted
+
+
+def test_verdicts_from_outside_the_lane_or_badly_signed_are_rejected_and_counted():
+    from nodes.app.privacy import sign_lane_act
+    cc = _chain_with_a_receipt()
+    flags = (("discrepancy", "S1"),)
+    root = cc.state.root
+    outsider = sign_lane_act(CHAIN, USA, "verdict", "S1-receive", flags)
+    assert _act(cc, USA, "verdict", outsider, 2).reason == "not_on_lane"
+    # CHN's name on USA's signature, and a signature over other flags
+    kind, event, _, content, sig = unpack(outsider)
+    assert _act(cc, USA, "verdict", pack((kind, event, "CHN", content, sig)), 3).reason == \
+        "bad_signature"
+    good = unpack(sign_lane_act(CHAIN, CHN, "verdict", "S1-receive", flags))
+    swapped = pack((good[0], good[1], good[2], (("discrepancy", "S2"),), good[4]))
+    assert _act(cc, CHN, "verdict", swapped, 4).reason == "bad_signature"
+    # a verdict for another chain does not verify here
+    elsewhere = sign_lane_act("other-chain", CHN, "verdict", "S1-receive", flags)
+    assert _act(cc, CHN, "verdict", elsewhere, 5).reason == "bad_signature"
+    assert _act(cc, CHN, "verdict", sign_lane_act(CHAIN, CHN, "verdict", "S9-receive", flags),
+                6).reason == "unknown_event"
+    # a flag every nation checks on public data is no lane's to attest
+    assert _act(cc, CHN, "verdict", sign_lane_act(CHAIN, CHN, "verdict", "S1-receive",
+                                                  (("overdue", "S1"),)), 7).reason == \
+        "not_lane_checked"
+    assert _act(cc, CHN, "verdict", b"\x93junk", 8).reason == "malformed"
+    assert cc.state.acts_rejected == {"bad_signature": 3, "malformed": 1, "not_lane_checked": 1,
+                                      "not_on_lane": 1, "unknown_event": 1}
+    assert cc.state.flags == [] and cc.state.root != root
+    assert cc.state.rejected == 6  # as for events, the malformed payload is no counted act
+
+
+def test_in_committed_quantities_a_discrepancy_is_no_lanes_to_attest():
+    """There every nation checks it on the commitments: a lane's verdict on it is refused."""
+    from nodes.app.privacy import sign_lane_act
+    cc = _chain_with_a_receipt(COMMITTED)
+    verdict = sign_lane_act(CHAIN, CHN, "verdict", "S1-receive", (("discrepancy", "S1"),))
+    assert _act(cc, CHN, "verdict", verdict, 2).reason == "not_lane_checked"
+    yields = sign_lane_act(CHAIN, CHN, "verdict", "S1-receive", (("yield_exceeded", "L2"),))
+    assert _act(cc, CHN, "verdict", yields, 3).accepted
+
+
+def test_a_grant_names_oversight_nations_and_comes_from_the_lane():
+    from nodes.app.privacy import sign_lane_act
+    cc = _chain_with_a_receipt()
+    grant = sign_lane_act(CHAIN, MEX, "grant", "S1-receive", ("S1", ("CAN",)))
+    assert _act(cc, MEX, "grant", grant, 2).accepted
+    assert cc.state.grants == {("S1", "CAN"): "MEX"}
+    fork = cc.state.fork()
+    assert _act(cc, MEX, "grant", grant, 3).reason == "duplicate_grant"
+    assert _act(cc, USA, "grant", sign_lane_act(CHAIN, USA, "grant", "S1-receive",
+                                                ("S1", ("CAN",))), 4).reason == "not_on_lane"
+    assert _act(cc, CHN, "grant", sign_lane_act(CHAIN, CHN, "grant", "S1-receive",
+                                                ("S1", ("USA",))), 5).reason == "not_oversight"
+    assert cc.state.acts_rejected == {"duplicate_grant": 1, "not_oversight": 1,
+                                      "not_on_lane": 1}
+    assert fork.grants == cc.state.grants and fork.acts_rejected == {}
+
+
+@settings(max_examples=200, deadline=None)
+@given(kind=st.sampled_from(("verdict", "grant")), payload=st.one_of(
+    st.binary(max_size=300),
+    st.tuples(st.sampled_from(("verdict", "grant")), st.text(max_size=20),
+              st.text(max_size=5), st.recursive(st.text(max_size=10) | st.binary(max_size=8),
+                                                lambda c: st.lists(c, max_size=4).map(tuple),
+                                                max_leaves=8),
+              st.binary(max_size=80)).map(pack)))
+def test_any_bytes_as_a_lane_act_are_a_counted_rejection_never_a_crash(kind, payload):
+    cc = _chain_with_a_receipt()
+    result = _act(cc, CHN, kind, payload, 2)
+    assert not result.accepted and result.reason in (
+        "malformed", "unknown_event", "unknown_signer", "bad_signature")
+    assert sum(cc.state.acts_rejected.values()) == 1

@@ -359,6 +359,9 @@ def _investigation(r: Run) -> None:
     assert private.granted["CAN"] == flagged and d["privacy"]["openings_rejected"] == {}
     held = {e.split("-")[0] for e in private.stores["CAN"] if not e.startswith("register-")}
     assert held == flagged and d["privacy"]["records_disclosed"] >= 3 * 4
+    # each flag rests on a lane member's signed verdict, each trail on a grant on the chain
+    assert d["privacy"]["flags_on_signed_verdicts"] == {"discrepancy": 3}
+    assert d["privacy"]["grants"]["accepted"] == 3
 
 
 def _live_lane_private(r: Run) -> None:

@@ -45,8 +45,12 @@ def _receipt_accepted(world, plan) -> bool:
 def test_a_nation_outside_the_lane_receives_and_stores_no_hidden_value(tmp_path):
     world, _, plan, outside = _run_watching("lane-private", "CAN", tmp_path)
     assert _receipt_accepted(world, plan)  # the consignment went through, sentinels and all
-    flagged = world.workload.domain.results[f"{plan.id}-receive"].flags
-    assert [f.kind for f in flagged] == ["discrepancy"]  # found by the lane, detail withheld
+    # Found by the lane, and known to CAN by the lane's signed verdict on the chain, which CAN
+    # stores too: the verdict names the flag and its subject, no hidden value.
+    verdicts = [tx for c in world.nodes["CAN"].ledger.blocks for tx in c.block.txs
+                if tx.kind == "verdict" and plan.id.encode() in tx.payload]
+    assert len(verdicts) == 1 and b"discrepancy" in verdicts[0].payload
+    assert world.workload.private.verdict_flags == {"discrepancy": 1}
     for needle in (_needles(SENTINEL_G) + _needles(RECEIVED_G)
                    + [SENTINEL_TEXT.encode(), SENTINEL_END_USE.encode()]):
         assert needle not in outside, needle
@@ -79,9 +83,14 @@ DIVERSIONS = "diversions = { under_report = 2, undeclared_transit = 1, yield_exc
 
 
 def _flags(world) -> set:
+    """The flags on custody events; in a private mode, with those that rest on a lane's
+    signed verdict on the shared chain (the chain's own flags, every nation's check)."""
     flags = set()
     for plan_flags in (world.workload.domain.results.values()):
         flags |= {(f.kind, f.subject) for f in plan_flags.flags}
+    if world.workload.private is not None:
+        chain = world.nodes[world.nations[0]].chaincode.state.flags
+        flags |= {(f.kind, f.subject) for f in chain if "signed verdict" in f.detail}
     return flags
 
 
@@ -190,6 +199,10 @@ def test_a_nation_that_opts_out_under_plaintext_joins_under_the_modes_it_names()
     ('[privacy]\nmode = "lane-private"\nsecret = 1\n', "privacy.secret", "mode"),
     ('[privacy]\nmode = "lane-private"\noversight_access = "on_flag"\n',
      "privacy.oversight_access", "Add oversight"),
+    ('[privacy]\nmode = "lane-private"\noversight = ["CAN"]\noversight_access = "on_flag"\n'
+     'grantors = ["XXX"]\n', "privacy.grantors", "Use one of the [[nation]] ids"),
+    ('[privacy]\nmode = "lane-private"\noversight = ["CAN"]\ngrantors = ["CHN"]\n',
+     "privacy.grantors", 'set oversight_access = "on_flag"'),
 ])
 def test_privacy_table_errors_name_the_line_the_key_and_the_fix(extra, where, fix):
     text = SCENARIO.format(diversions="") + "\n" + extra
@@ -213,3 +226,102 @@ def test_a_disclosure_request_without_the_grant_is_refused_and_counted():
     # Nothing reached CAN of the unflagged shipment: its trail stays hidden from it.
     assert not any(e.startswith(f"{unflagged}-") for e in private.stores["CAN"])
     assert summary.domain["privacy"]["oversight_access"] == "on_flag"
+
+
+def _investigation(extra: str = ""):
+    text = (LIBRARY / "investigation.toml").read_text()
+    text = text.replace('oversight_access = "on_flag"', 'oversight_access = "on_flag"' + extra)
+    return build_world(parse_scenario(text, "investigation.toml"))
+
+
+def test_forged_and_outside_verdicts_in_a_run_are_rejected_counted_and_flag_nothing():
+    """Mid-run, USA (on no CHN -> MEX lane) files a verdict on a CHN -> MEX receipt, and a
+    verdict in CHN's name that USA signed: every nation rejects both by reason, the run goes on,
+    and neither adds a flag; the lanes' own three signed verdicts stand."""
+    from nodes import Transaction
+    from nodes.app.privacy import sign_lane_act
+    from nodes.chain.codec import pack, unpack
+    world = _investigation()
+    private = world.workload.private
+    forged = []
+
+    def forge():
+        event_id = next(e for e, env in sorted(private.envelopes.items())
+                        if env.kind == "receive" and "USA" not in env.lane)
+        flags = (("discrepancy", event_id.split("-")[0]),)
+        outside = sign_lane_act(world.genesis.chain_id, world.identities["USA"], "verdict",
+                                event_id, flags)
+        kind, event, _, content, sig = unpack(outside)
+        for nonce, payload in ((10**6, outside), (10**6 + 1, pack((kind, event, "CHN", content,
+                                                                   sig)))):
+            tx = Transaction.create(world.genesis.chain_id, world.identities["USA"], "verdict",
+                                    nonce, payload)
+            forged.append(tx.tx_id)
+            world.submit("USA", tx)
+
+    world.schedule(2000, forge)
+    summary = world.run()
+    d = summary.domain
+    verdicts = d["privacy"]["lane_verdicts"]
+    assert len(forged) == 2
+    assert verdicts["rejected"] == {"bad_signature": 1, "not_on_lane": 1}
+    assert verdicts["accepted"] == verdicts["filed"] == 3 and verdicts["by_signer"] == {"CHN": 3}
+    assert d["privacy"]["flags_on_signed_verdicts"] == {"discrepancy": 3}
+    assert {k: n for k, n in d["flags_by_kind"].items() if n} == {"discrepancy": 3}
+    assert d["false_flags"] == 0
+    assert d["diversions_flagged"]["under_report"] == 3
+    chain = world.nodes["CAN"].chaincode.state
+    assert chain.acts_rejected == {"bad_signature": 1, "not_on_lane": 1}
+    assert summary.safety_ok and summary.liveness_ok
+
+
+def test_the_lanes_nations_decide_the_grant_and_may_refuse_it():
+    """grantors = ["CHN"]: MEX, asked first on each flagged receipt's lane (it filed it),
+    refuses; CHN grants, on the chain, and Canada gets the trails. grantors = ["USA"]: no member
+    of those lanes grants, and Canada gets nothing and is refused on request."""
+    world = _investigation('\ngrantors = ["CHN"]')
+    privacy = world.run().domain["privacy"]
+    grants = privacy["grants"]
+    assert grants["refused_by_nation"] == {"MEX": 3} and grants["subjects_refused"] == 0
+    assert grants["accepted"] == grants["filed"] == 3 and privacy["subjects_disclosed"] == {
+        "CAN": 3}
+    chain = world.nodes["USA"].chaincode.state
+    assert sorted(chain.grants) == sorted((s, "CAN") for s in
+                                          world.workload.private.granted["CAN"])
+    assert set(chain.grants.values()) == {"CHN"}
+
+    world = _investigation('\ngrantors = ["USA"]')
+    privacy = world.run().domain["privacy"]
+    private = world.workload.private
+    assert privacy["grants"]["subjects_refused"] == 3 and privacy["grants"]["filed"] == 0
+    assert privacy["grants"]["refused_by_nation"] == {"CHN": 3, "MEX": 3}
+    assert privacy["records_disclosed"] == 0 and privacy["subjects_disclosed"] == {"CAN": 0}
+    assert all(e.startswith("register-CAN-") for e in private.stores["CAN"])
+    flagged = next(iter(world.workload.domain.by_subject))
+    assert private.request("CAN", flagged) == "no_grant"
+
+
+def test_verdicts_and_grants_give_the_same_trace_with_every_speedup_off():
+    """The honest nodes share one application of each block (copy-on-write state): the lanes'
+    verdicts and grants, held in the shared chain's state, fork with it."""
+    from scenarios.sim.world import Speedups
+    scenario = parse_scenario((LIBRARY / "investigation.toml").read_text(), "investigation.toml")
+    hashes = []
+    for speedups in (Speedups(), Speedups(verify_cache=False, decode_cache=False,
+                                          shared_application=False, broadcast_events=False)):
+        world = build_world(scenario, speedups=speedups)
+        summary = world.run()
+        assert summary.domain["privacy"]["grants"]["accepted"] == 3
+        hashes.append(summary.trace_sha256)
+    assert hashes[0] == hashes[1]
+
+
+def test_grantors_survive_the_toml_writer():
+    """A sweep writes each variant's TOML: the grantors must come back as they went."""
+    from scenarios.spec.dump import scenario_to_toml
+    text = (LIBRARY / "investigation.toml").read_text().replace(
+        'oversight_access = "on_flag"', 'oversight_access = "on_flag"\ngrantors = ["CHN"]')
+    for source, grantors in ((text, ["CHN"]), ((LIBRARY / "investigation.toml").read_text(),
+                                                None)):
+        again = parse_scenario(scenario_to_toml(parse_scenario(source, "i.toml")), "again.toml")
+        assert again.privacy["grantors"] == grantors
