@@ -43,6 +43,13 @@ LANE_ACT_TICKS = 1  # a lane member files its verdict or grant a tick after it d
 # licit trade on it gets too (scenarios/trade/oracle.py, ROUTE_FLAGS)
 NOT_DISCLOSED = ("dark_hop",)
 EXTRA_RECORDS_MAX = 4  # live: other records kept for one (nation, event) besides the first
+# Live: what one sender's records may hold in one recipient's store while their envelopes are
+# not on the chain yet; a record past either limit is rejected `pending_full`. Far above an
+# honest filer's records in flight (one per custody event it files before the next commit),
+# they keep a member that sends records for events it never files from filling another's
+# memory.
+PENDING_RECORDS_MAX = 2048
+PENDING_BYTES_MAX = 16 * 1024 * 1024
 
 
 class PrivateLanes:
@@ -87,6 +94,11 @@ class PrivateLanes:
         # envelope is opened (a hostile sender cannot shadow the filer's record by sending
         # first); at most EXTRA_RECORDS_MAX per (nation, event)
         self.extra: dict[tuple[str, str], list[bytes]] = {}
+        # Live: (recipient, sender) -> {event id: bytes} of the records kept whose envelope is
+        # not judged yet (PENDING_RECORDS_MAX, PENDING_BYTES_MAX), and event id -> those keys
+        self.pending: dict[tuple[str, str], dict[str, int]] = {}
+        self.pending_bytes: dict[tuple[str, str], int] = {}
+        self.pending_by_event: dict[str, set[tuple[str, str]]] = {}
         # Live: block id -> the lanes' verdict on it (see `verdicts`); None in the simulated
         # world, which asks once per height
         self.verdict_memo: dict[bytes, tuple] | None = None
@@ -165,7 +177,9 @@ class PrivateLanes:
         self.deliveries += 1
         store = self.stores[nation]
         env = self.envelopes.get(event_id)
-        if env is not None and (nation, event_id) not in self.opened:
+        if env is not None and (nation, event_id) in self.opened:
+            return  # opened already: another copy can change nothing
+        if env is not None:
             # Late (a broker outage), or a record disclosed under a grant on the chain: its
             # envelope has been judged already; checked now.
             disclosed = (nation, event_id) in self.disclosable
@@ -182,16 +196,38 @@ class PrivateLanes:
                 self.disclosed_records += 1
                 self.disclosure_log.append((self.world.now, nation, event_id))
             return
-        if event_id not in store:
-            store[event_id] = record
-            return
-        extra = self.extra.setdefault((nation, event_id), [])
-        if record == store[event_id] or record in extra:
+        # Not on the chain yet: kept until its envelope is judged, within the sender's share.
+        extra = self.extra.get((nation, event_id), [])
+        if event_id in store and (record == store[event_id] or record in extra):
             return  # a resend
-        if len(extra) >= EXTRA_RECORDS_MAX:
+        if event_id in store and len(extra) >= EXTRA_RECORDS_MAX:
             self._reject("too_many_records")
             return
-        extra.append(record)
+        key = (nation, sender)
+        held = self.pending.setdefault(key, {})
+        used = self.pending_bytes.get(key, 0)
+        if len(held) >= PENDING_RECORDS_MAX or used + len(record) > PENDING_BYTES_MAX:
+            self._reject("pending_full")
+            return
+        held[event_id] = held.get(event_id, 0) + len(record)
+        self.pending_bytes[key] = used + len(record)
+        self.pending_by_event.setdefault(event_id, set()).add(key)
+        if event_id not in store:
+            store[event_id] = record
+        else:
+            self.extra.setdefault((nation, event_id), []).append(record)
+
+    def _settle(self, env) -> None:
+        """Live: the envelope of records kept while it was not judged is on the chain now:
+        their senders' shares are free again, and a record held by a nation outside the lane
+        (nobody opens it) is dropped, counted `not_on_lane`."""
+        for key in sorted(self.pending_by_event.pop(env.event_id, ())):
+            nation, _ = key
+            self.pending_bytes[key] -= self.pending[key].pop(env.event_id)
+            if nation not in env.lane and env.event_id in self.stores[nation]:
+                del self.stores[nation][env.event_id]
+                self.extra.pop((nation, env.event_id), None)
+                self._reject("not_on_lane")
 
     def _reject(self, reason: str) -> None:
         self.openings_rejected[reason] = self.openings_rejected.get(reason, 0) + 1
@@ -237,6 +273,8 @@ class PrivateLanes:
             env = decode_envelope(self.mode, tx.kind, tx.payload)  # the chain accepted it
             self.envelopes[env.event_id] = env
             payload = self._open(env)
+            if self.pending_by_event:
+                self._settle(env)
             if payload is None:
                 out.append(TxResult(tx.tx_id, tx.kind, env.event_id, False, "unopened", ()))
                 continue

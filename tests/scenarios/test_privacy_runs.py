@@ -325,3 +325,57 @@ def test_grantors_survive_the_toml_writer():
                                                 None)):
         again = parse_scenario(scenario_to_toml(parse_scenario(source, "i.toml")), "again.toml")
         assert again.privacy["grantors"] == grantors
+
+
+def _forged(event_id: str, size: int = 64) -> bytes:
+    from nodes.chain.codec import pack
+    return pack(("record", event_id, b"\x01" * size, b"\x02" * 32))
+
+
+def test_records_for_events_not_on_the_chain_are_bounded_per_sender():
+    """Live, a member's records office can write to every other nation's inbox: what one
+    sender's records hold in a recipient's store before their envelopes are on the chain is
+    bounded in records and bytes; past that they are rejected `pending_full`, counted, and
+    another sender keeps its own share."""
+    from scenarios.trade.privacy import PENDING_BYTES_MAX, PENDING_RECORDS_MAX
+    lanes = build_world(_scenario("lane-private")).workload.private
+    for i in range(PENDING_RECORDS_MAX + 3):
+        lanes.receive("MEX", "CAN", _forged(f"never-{i}"))
+    assert lanes.openings_rejected == {"pending_full": 3}
+    assert len(lanes.stores["MEX"]) == PENDING_RECORDS_MAX
+    lanes.receive("MEX", "CAN", _forged("never-0"))  # a resend costs nothing
+    lanes.receive("MEX", "USA", _forged("from-usa"))
+    assert "from-usa" in lanes.stores["MEX"] and lanes.openings_rejected["pending_full"] == 3
+    big = 9_000  # near RECORD_BYTES_MAX: the bytes run out before the count
+    fits = PENDING_BYTES_MAX // len(_forged("big-0", big))
+    for i in range(fits + 2):
+        lanes.receive("USA", "CAN", _forged(f"big-{i}", big))
+    assert lanes.openings_rejected["pending_full"] == 3 + 2
+    assert fits < PENDING_RECORDS_MAX and len(lanes.stores["USA"]) == fits
+    assert lanes.pending_bytes[("USA", "CAN")] <= PENDING_BYTES_MAX
+
+
+def test_records_kept_before_their_envelope_are_settled_when_it_is_judged():
+    """Forged records sent ahead of every real event, to a nation of its lane and to one
+    outside it: once the envelope is on the chain the sender's share is free again, the copy
+    outside the lane is dropped (`not_on_lane`), and the trade is traced as without them."""
+    reference = build_world(_scenario("lane-private"))
+    reference_summary = reference.run()
+    envelopes = reference.workload.private.envelopes
+    world = build_world(_scenario("lane-private"))
+    lanes = world.workload.private
+    outside = 0
+    for event_id, env in envelopes.items():
+        lanes.receive(env.lane[-1], "CAN", _forged(event_id))
+        outsider = next((n for n in ("USA", "MEX") if n not in env.lane), None)
+        if outsider is not None:
+            lanes.receive(outsider, "CAN", _forged(event_id))
+            outside += 1
+    assert outside > 0
+    summary = world.run()
+    assert summary.domain["privacy"]["openings_rejected"].get("not_on_lane") == outside
+    assert not lanes.pending_by_event and set(lanes.pending_bytes.values()) == {0}
+    for event_id, env in envelopes.items():
+        for nation in ("USA", "MEX"):
+            assert (event_id in lanes.stores[nation]) == (nation in env.lane)
+    assert summary.domain["traced_complete_pct"] == reference_summary.domain["traced_complete_pct"]
