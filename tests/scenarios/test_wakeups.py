@@ -12,6 +12,7 @@ from __future__ import annotations
 import pytest
 
 from helpers import LIBRARY
+from nodes import NodeHooks
 from scenarios.assemble import build_world
 from scenarios.bench.sim import empty_scenario
 from scenarios.spec.loader import load_scenario
@@ -55,3 +56,35 @@ def test_queue_events_per_height_do_not_grow_with_the_run():
     # Fault-free n = 4: about 31 events a height whatever the length (with the pile, 103
     # at 150 heights and 328 at 600).
     assert per_height[1] <= per_height[0] * 1.05, per_height
+
+
+WAKE_TICK = 1234  # no timeout, resend or gossip of the run below falls on it
+
+
+class WakeOnce(NodeHooks):
+    """Honest in every way, but asks to be woken once at WAKE_TICK and records its wake-ups."""
+
+    shares_application = True
+
+    def __init__(self) -> None:
+        self.woken: list[int] = []
+
+    def deadline(self, node) -> int | None:
+        return WAKE_TICK if not self.woken or self.woken[-1] < WAKE_TICK else None
+
+    def on_timer(self, node, now_ticks: int, out: list) -> None:
+        self.woken.append(now_ticks)
+
+
+def test_a_hooks_deadline_wakes_its_node_at_that_tick_and_changes_nothing_else():
+    scenario = empty_scenario(4, heights=60, signatures="modelled")
+    honest = build_world(scenario)
+    honest_summary = honest.run()
+    hooked = build_world(scenario, honest_hooks=WakeOnce)
+    summary = hooked.run()
+    assert honest_summary.heights_committed >= 55
+    for instance, node in hooked.nodes.items():
+        # Fault-free: every height decides before any timeout or resend of the node falls due,
+        # so the hook's tick is its only wake-up (with the pile of stale wake-ups: 475 each).
+        assert node.hooks.woken == [WAKE_TICK], instance
+    assert summary.trace_sha256 == honest_summary.trace_sha256
