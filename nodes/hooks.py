@@ -150,7 +150,8 @@ class NodeHooks:
 
     def deadline(self, node: Node) -> int | None:
         """An extra tick at which to wake the node (its `on_timer`), or None. The node's
-        `next_deadline()` returns the earlier of this and its own."""
+        `next_deadline()` returns the earlier of this and its own, and the runtimes call
+        `on_timer` only once that has come: this is how a hook asks to be woken."""
         return None
 
     def on_timer(self, node: Node, now_ticks: int, out: list[Action]) -> None:

@@ -25,7 +25,9 @@ back into this node's own core, so its own votes are counted signed like everyon
 
 State sync: a node that sees consensus messages two or more heights ahead, or one height ahead
 for longer than `sync_lag_ticks`, asks a peer for blocks from its own next height, and asks again
-every `sync_retry_ticks` until an answer is applied. The peers heard from at a higher height take
+every `sync_retry_ticks` until an answer is applied: both are deadlines of the node's own
+(`next_deadline`), so a request leaves at that tick, never later for want of a message or a
+wake-up to prompt it, and no other wake-up moves it. The peers heard from at a higher height take
 turns, in code order, and one whose answer failed its checks goes last. Each block in the answer
 must extend its chain, carry a valid commit certificate (more than 2/3 of the power in signed
 precommits for that block) and pass `valid()`, or the answer is dropped.
@@ -495,6 +497,10 @@ class Node:
         due = self._resend_at_tick
         if self._gossip_due is not None and self._gossip_due < due:
             due = self._gossip_due
+        if self._ahead_since is not None:
+            sync = self._sync_due()
+            if sync < due:
+                due = sync
         due = due if deadline is None or due < deadline else deadline
         if self.hooks is not None:
             extra = self.hooks.deadline(self)
@@ -504,9 +510,11 @@ class Node:
 
     def _nothing_due(self, now_ticks: int) -> bool:
         """Whether every step of on_timer(now_ticks) but the hooks' is a no-op: no gossip is
-        due, no timeout, no sync is pending (_maybe_sync returns at once), and (height, round)
-        has not moved without _track_progress seeing it, so no resend either."""
-        if (now_ticks >= self._resend_at_tick or self._ahead_since is not None
+        due, no timeout, no sync request (_maybe_sync would send none before `_sync_due()`),
+        and (height, round) has not moved without _track_progress seeing it, so no resend
+        either."""
+        if (now_ticks >= self._resend_at_tick
+                or (self._ahead_since is not None and now_ticks >= self._sync_due())
                 or (self._gossip_due is not None and now_ticks >= self._gossip_due)):
             return False
         r = self.replica
@@ -524,8 +532,14 @@ class Node:
         """`next_deadline()` when `timer_idle(now_ticks)`, else None: the one call a wake-up
         that comes too early needs (the simulated world's most frequent event)."""
         due = self._resend_at_tick
-        if self.hooks is not None or now_ticks >= due or self._ahead_since is not None:
+        if self.hooks is not None or now_ticks >= due:
             return None
+        if self._ahead_since is not None:
+            sync = self._sync_due()
+            if now_ticks >= sync:
+                return None
+            if sync < due:
+                due = sync
         gossip = self._gossip_due
         if gossip is not None:
             if now_ticks >= gossip:
@@ -945,6 +959,18 @@ class Node:
         self._sync_turn += 1
         return peer
 
+    def _sync_due(self) -> int:
+        """While a peer is known to be ahead (`_ahead_since` set): the tick from which
+        _maybe_sync asks for blocks, `sync_lag_ticks` after we fell behind, and after a request,
+        `sync_retry_ticks` after it. It is one of the node's deadlines (`next_deadline`), so a
+        request goes out at this tick whatever else wakes the node, not at the first message or
+        wake-up that happens to come after it."""
+        due = self._ahead_since + self.config.sync_lag_ticks
+        sent = self._sync_sent_at
+        if sent is not None and sent + self.config.sync_retry_ticks > due:
+            due = sent + self.config.sync_retry_ticks
+        return due
+
     def _maybe_sync(self, out: list[Action]) -> None:
         if self._ahead_since is None:
             return
@@ -958,6 +984,9 @@ class Node:
             return
         peer = self._sync_peer()
         if peer is None:
+            # No peer left to ask (cannot happen while a peer is known above our height, but
+            # the deadline must move on, or a runtime would wake us at this tick forever).
+            self._sync_sent_at = self._now
             return
         from_height = self.ledger.height + 1
         nonce = self._now

@@ -81,7 +81,7 @@ class QueueKind(IntEnum):
     (tick, seq) order whatever their kind: `seq` is unique, so the kind is never compared."""
 
     DELIVER = 0  # payload: src, dst, data, kind, height, round
-    WAKE = 1  # nation, incarnation: the node's next deadline
+    WAKE = 1  # nation, token: the node's next deadline (stale unless token is its live one)
     SUBMIT = 2  # at: the client load's next submission (a Poisson process)
     CRASH = 3  # nation
     RESTART = 4  # nation, wipe
@@ -203,7 +203,13 @@ class World:
         self.storage = {n: make_storage(n) for n in self.instances}
         self.nodes: dict[str, Node | None] = {n: None for n in self.instances}
         self.incarnation = {n: 0 for n in self.instances}
+        # Each node has at most one live wake-up: `armed[n]`, the tick of the WAKE entry whose
+        # token is `wake_token[n]` (None, 0: none). Arming it earlier leaves the old entry in
+        # the queue, stale: its token no longer matches, and it is skipped when it comes due
+        # without touching the node (`stale_wakes` counts them). See `_arm`.
         self.armed: dict[str, int | None] = {n: None for n in self.instances}
+        self.wake_token: dict[str, int] = {n: 0 for n in self.instances}
+        self.stale_wakes = 0
         self.behaviour_rng = self.streams.get("behaviour")
         self.suppressed = 0
         self._crash_points: dict[str, list] = {}  # nation -> crashes at a protocol point
@@ -321,6 +327,9 @@ class World:
         heapq.heappush(self._queue, (tick, self._seq, kind, payload))
 
     def _arm(self, nation: str) -> None:
+        """After an event of node `nation`: make sure it wakes by its `next_deadline()`. A live
+        wake-up already due by then stays (when it comes and the node has nothing due, it is
+        moved to the node's deadline then, `_wake`); one due later is replaced."""
         node = self.nodes[nation]
         if node is None:
             return
@@ -329,8 +338,23 @@ class World:
             return
         armed = self.armed[nation]
         if armed is None or deadline < armed:
-            self.armed[nation] = deadline
-            self._push(max(deadline, self.now), WAKE, nation, self.incarnation[nation])
+            self._arm_at(nation, max(deadline, self.now))
+
+    def _arm_at(self, nation: str, tick: int) -> None:
+        """The one live wake-up of `nation`, at `tick`: any earlier one becomes stale."""
+        self._seq += 1
+        token = self.wake_token[nation] = self._seq
+        self.armed[nation] = tick
+        heapq.heappush(self._queue, (tick, token, WAKE, (nation, token)))
+
+    def pending_wakes(self) -> dict[str, tuple[int, int]]:
+        """Per instance, the WAKE entries now in the queue: (live, stale). Live is 0 or 1."""
+        out = {n: [0, 0] for n in self.instances}
+        for _, _, kind, payload in self._queue:
+            if kind == WAKE:
+                nation, token = payload
+                out[nation][0 if token == self.wake_token[nation] else 1] += 1
+        return {n: (live, stale) for n, (live, stale) in out.items()}
 
     # ------------------------------------------------------------------ running
 
@@ -446,6 +470,7 @@ class World:
     def _boot(self, instance: str) -> None:
         self.incarnation[instance] += 1
         self.armed[instance] = None
+        self.wake_token[instance] = 0
         if self.fleet is not None:
             node = self.nodes[instance] = self.fleet.start(instance)
             self._up_honest = None
@@ -471,6 +496,8 @@ class World:
             self.nodes[instance] = None
             self._up_honest = None
             self.incarnation[instance] += 1
+            self.armed[instance] = None
+            self.wake_token[instance] = 0
             self.trace.write({"t": self.now, "ev": "crash", "node": instance})
 
     def _watch_crash_point(self, nation: str, behaviour) -> None:
@@ -613,18 +640,23 @@ class World:
             self.events += 1
             self._deliver(src, dst, data, kind, height, round_)
 
-    def _wake(self, nation: str, incarnation: int) -> None:
+    def _wake(self, nation: str, token: int) -> None:
+        if token != self.wake_token[nation]:
+            self.stale_wakes += 1  # replaced by an earlier one, or its node crashed since
+            return
         node = self.nodes[nation]
-        if node is None or incarnation != self.incarnation[nation]:
-            return
         deadline = node.idle_deadline(self.now)
+        if deadline is None and node.hooks is not None:
+            deadline = node.next_deadline()
+            if deadline is not None and deadline <= self.now:
+                deadline = None
         if deadline is not None:
-            # Most wake-ups: a deadline that has since moved later. on_timer would do nothing
-            # (no timeout is due, so none is traced); only the next deadline is armed, as
-            # _arm would after it (armed is None then).
-            self.armed[nation] = deadline
-            self._push(deadline, WAKE, nation, incarnation)
+            # A deadline that has since moved later: nothing is due (on_timer would do nothing,
+            # no timeout is traced); the node's one wake-up moves to its deadline. A node with
+            # hooks is woken only when its deadline, theirs included, has come.
+            self._arm_at(nation, deadline)
             return
+        self.wake_token[nation] = 0
         self.armed[nation] = None
         for timeout in node.replica.due_timeouts(self.now):
             self.trace.timeout(self.now, nation, timeout.step.name.lower(), timeout.height,

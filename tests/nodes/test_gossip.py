@@ -240,6 +240,36 @@ def test_state_sync_asks_the_peers_ahead_in_turn():
     assert targets[:3] != [targets[0]] * 3
 
 
+def _sync_ticks_by_deadlines(node: Node, until: int) -> list[int]:
+    """Drive `node` by its own deadlines only, as the simulated world and the live runtime do
+    when no message comes: the ticks of the sync requests it sends up to `until`."""
+    sent = []
+    while (deadline := node.next_deadline()) is not None and deadline <= until:
+        if sync_targets(node.on_timer(deadline)):
+            sent.append(deadline)
+    return sent
+
+
+def test_state_sync_has_a_deadline_of_its_own():
+    # One height behind at tick 10: the request goes out sync_lag_ticks later, and again every
+    # sync_retry_ticks while no answer comes, at those very ticks, with no message or other
+    # wake-up to prompt it (the node's own deadlines would otherwise come at other ticks).
+    node = new_node("USA")
+    node.on_bytes(encode_vote(vote(Step.PREVOTE, 2, 0, None, "MEX")), 10)
+    lag, retry = node.config.sync_lag_ticks, node.config.sync_retry_ticks
+    assert node.next_deadline() <= 10 + lag
+    assert _sync_ticks_by_deadlines(node, 10 + lag + 2 * retry) == [
+        10 + lag, 10 + lag + retry, 10 + lag + 2 * retry]
+
+
+def test_a_node_two_heights_behind_asks_at_once_and_retries_on_its_deadline():
+    node = new_node("USA")
+    assert sync_targets(node.on_bytes(encode_vote(vote(Step.PREVOTE, 3, 0, None, "MEX")), 7)) \
+        == ["MEX"]
+    retry = node.config.sync_retry_ticks
+    assert _sync_ticks_by_deadlines(node, 7 + 2 * retry) == [7 + retry, 7 + 2 * retry]
+
+
 # ---------------------------------------------------------------- stale wake-ups
 
 
