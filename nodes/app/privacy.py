@@ -287,6 +287,8 @@ VERDICT, GRANT = "verdict", "grant"
 LANE_ACTS = (VERDICT, GRANT)
 LANE_ACT_BYTES_MAX = 4096
 VERDICT_FLAGS_MAX = 32
+# The public id fields of an envelope that name a subject a flag or a grant may be about.
+SUBJECT_FIELDS = ("shipment", "lot", "new_lot", "product_lot")
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,6 +324,8 @@ def _check_content(kind: str, content: object) -> None:
                                 f"subject] pairs")
         if any(f[0] not in CHECKS for f in content):
             raise EnvelopeError("a verdict names a flag kind the chaincode does not raise")
+        if len(set(content)) != len(content):
+            raise EnvelopeError("a verdict names a flag twice")
     else:
         if (not isinstance(content, tuple) or len(content) != 2
                 or not isinstance(content[0], str) or not 0 < len(content[0]) <= 64
@@ -363,6 +367,10 @@ class SealedState(DomainState):
         self.commitments: dict[str, bytes] = {}  # shipment id -> its committed quantity
         self.bad_openings = 0
         self.lanes: dict[str, tuple[str, ...]] = {}  # event id -> its envelope's lane
+        # subject (a shipment or lot id on an accepted envelope) -> the nations of its lanes,
+        # and PEN id -> its lot: who may sign a verdict or a grant about that subject
+        self.subject_lanes: dict[str, frozenset[str]] = {}
+        self.pen_lots: dict[str, str] = {}
         self.verdicts: set[tuple[str, str]] = set()  # (event id, signer)
         self.grants: dict[tuple[str, str], str] = {}  # (subject, grantee) -> grantor
         self.acts_rejected: dict[str, int] = {}  # reason -> lane acts rejected
@@ -372,6 +380,8 @@ class SealedState(DomainState):
         new.events = dict(self.events)
         new.commitments = dict(self.commitments)
         new.lanes = dict(self.lanes)
+        new.subject_lanes = dict(self.subject_lanes)
+        new.pen_lots = dict(self.pen_lots)
         new.verdicts = set(self.verdicts)
         new.grants = dict(self.grants)
         new.acts_rejected = dict(self.acts_rejected)
@@ -424,10 +434,30 @@ class SealedChaincode:
                 else:
                     s.events[env.event_id] = (env.kind, tx.signer)
                     s.lanes[env.event_id] = env.lane
+                    self._note_subjects(env)
                     s.applied += 1
                 s.flags.extend(flags)
         s.root = hashlib.sha256(s.root + pack(result.to_wire())).digest()
         return result
+
+    def _note_subjects(self, env: Envelope) -> None:
+        """The subjects an accepted envelope names (its public shipment and lot ids; a PEN
+        reply's, the PEN's lot) gain its lane's nations."""
+        s = self.state
+        subjects = [v for f in SUBJECT_FIELDS
+                    if isinstance(v := env.values.get(f), str) and v]
+        pen = env.values.get("pen")
+        if env.kind == "pen" and isinstance(pen, str) and subjects:
+            s.pen_lots.setdefault(pen, subjects[0])
+        elif env.kind == "pen_reply" and pen in s.pen_lots:
+            subjects.append(s.pen_lots[pen])
+        for subject in subjects:
+            s.subject_lanes[subject] = s.subject_lanes.get(subject, frozenset()) | set(env.lane)
+
+    def _about_own_lanes(self, signer: str, subjects) -> bool:
+        """Whether every subject is one whose lanes `signer` is on."""
+        lanes = self.state.subject_lanes
+        return all(signer in lanes.get(subject, ()) for subject in subjects)
 
     def _lane_act(self, tx: Transaction, now: int) -> TxResult:
         """A lane member's signed verdict or grant: accepted, or rejected with a reason that
@@ -449,6 +479,9 @@ class SealedChaincode:
             reason = "bad_signature"
         elif act.signer not in lane:
             reason = "not_on_lane"
+        elif not self._about_own_lanes(act.signer, [act.content[0]] if act.kind == GRANT
+                                       else [subject for _, subject in act.content]):
+            reason = "wrong_subject"
         elif act.kind == VERDICT:
             if any(CHECKS[k][self.mode][0] != "lane" for k, _ in act.content):
                 reason = "not_lane_checked"

@@ -42,7 +42,7 @@ LANE_ACT_TICKS = 1  # a lane member files its verdict or grant a tick after it d
 # Flags that disclose nothing to the oversight nations: a fact about a declared route, which
 # licit trade on it gets too (scenarios/trade/oracle.py, ROUTE_FLAGS)
 NOT_DISCLOSED = ("dark_hop",)
-EXTRA_RECORDS_MAX = 4  # live: other records kept for one (nation, event) besides the first
+EXTRA_RECORDS_MAX = 4  # live: other records one sender may add for one (nation, event)
 # Live: what one sender's records may hold in one recipient's store while their envelopes are
 # not on the chain yet; a record past either limit is rejected `pending_full`. Far above an
 # honest filer's records in flight (one per custody event it files before the next commit),
@@ -92,8 +92,8 @@ class PrivateLanes:
         self.courier: Callable[[str, str, bytes], None] | None = None
         # Live: other records received for an event already held, tried in turn when the
         # envelope is opened (a hostile sender cannot shadow the filer's record by sending
-        # first); at most EXTRA_RECORDS_MAX per (nation, event)
-        self.extra: dict[tuple[str, str], list[bytes]] = {}
+        # first, nor crowd it out: at most EXTRA_RECORDS_MAX per sender), as (sender, record)
+        self.extra: dict[tuple[str, str], list[tuple[str, bytes]]] = {}
         # Live: (recipient, sender) -> {event id: bytes} of the records kept whose envelope is
         # not judged yet (PENDING_RECORDS_MAX, PENDING_BYTES_MAX), and event id -> those keys
         self.pending: dict[tuple[str, str], dict[str, int]] = {}
@@ -198,9 +198,10 @@ class PrivateLanes:
             return
         # Not on the chain yet: kept until its envelope is judged, within the sender's share.
         extra = self.extra.get((nation, event_id), [])
-        if event_id in store and (record == store[event_id] or record in extra):
+        if event_id in store and (record == store[event_id] or any(r == record
+                                                                 for _, r in extra)):
             return  # a resend
-        if event_id in store and len(extra) >= EXTRA_RECORDS_MAX:
+        if event_id in store and sum(s == sender for s, _ in extra) >= EXTRA_RECORDS_MAX:
             self._reject("too_many_records")
             return
         key = (nation, sender)
@@ -215,7 +216,7 @@ class PrivateLanes:
         if event_id not in store:
             store[event_id] = record
         else:
-            self.extra.setdefault((nation, event_id), []).append(record)
+            self.extra.setdefault((nation, event_id), []).append((sender, record))
 
     def _settle(self, env) -> None:
         """Live: the envelope of records kept while it was not judged is on the chain now:
@@ -262,6 +263,10 @@ class PrivateLanes:
         # the chaincode's begin-block flags (overdue) read public times: every nation's check
         flags = [f for f in (self._sort(f, "lane") for f in view.begin_block(block.time_ticks))
                  if f is not None]
+        for flag in flags:  # a shipment overdue: its ship event's lane is asked for a grant
+            ship = self.envelopes.get(self.ship_event.get(flag.subject, ""))
+            if ship is not None:
+                self._ask_grant(flag, ship)
         out = []
         for tx, chain in zip(block.txs, committed.results):
             if tx.kind in LANE_ACTS:
@@ -374,7 +379,8 @@ class PrivateLanes:
             if record is None:
                 continue
             held = True
-            for record in (record, *self.extra.pop((nation, env.event_id), ())):
+            others = self.extra.pop((nation, env.event_id), ())
+            for record in (record, *(r for _, r in others)):
                 start = time.perf_counter_ns()
                 try:
                     event, blindings = open_record(self.mode, env, record)

@@ -310,10 +310,39 @@ def test_a_grant_names_oversight_nations_and_comes_from_the_lane():
     assert fork.grants == cc.state.grants and fork.acts_rejected == {}
 
 
+def test_a_verdict_or_grant_is_about_a_subject_of_the_signers_own_lanes():
+    """A member of one lane cannot flag, or grant the trail of, another lane's shipment by
+    citing an event of its own: the subject must be named by an envelope of a lane the signer
+    is on (`wrong_subject`); a flag named twice in one verdict is malformed."""
+    from nodes.app.privacy import sign_lane_act
+    cc = _chain_with_a_receipt()
+    receive = dict(shipment="S2", quantity_g=SENTINEL_G, importer="USA-IMP", new_lot="L3")
+    env, _ = seal(LANE_PRIVATE, "receive", "S2-receive", 10, receive, (), ("USA", "CHN"),
+                  _rand(8))
+    assert cc.apply_tx(_tx(USA, "receive", env, 2), 20).accepted
+    assert cc.state.subject_lanes["S1"] == {"MEX", "CHN"}
+    assert cc.state.subject_lanes["L3"] == {"USA", "CHN"}
+    on_s1 = sign_lane_act(CHAIN, USA, "verdict", "S2-receive", (("discrepancy", "S1"),))
+    assert _act(cc, USA, "verdict", on_s1, 3).reason == "wrong_subject"
+    for subject in ("S1", "anything-at-all"):
+        grant = sign_lane_act(CHAIN, USA, "grant", "S2-receive", (subject, ("CAN",)))
+        assert _act(cc, USA, "grant", grant, 4).reason == "wrong_subject"
+    # the lane's own grant is not pre-empted, and its own verdict on S2 stands
+    assert _act(cc, MEX, "grant", sign_lane_act(CHAIN, MEX, "grant", "S1-receive",
+                                                ("S1", ("CAN",))), 5).accepted
+    assert _act(cc, USA, "verdict", sign_lane_act(CHAIN, USA, "verdict", "S2-receive",
+                                                  (("discrepancy", "S2"),)), 6).accepted
+    twice = sign_lane_act(CHAIN, CHN, "verdict", "S1-receive", (("discrepancy", "S1"),) * 2)
+    assert _act(cc, CHN, "verdict", twice, 7).reason == "malformed"
+    assert cc.state.acts_rejected == {"wrong_subject": 3, "malformed": 1}
+    assert [(f.kind, f.subject) for f in cc.state.flags] == [("discrepancy", "S2")]
+
+
 @settings(max_examples=200, deadline=None)
 @given(kind=st.sampled_from(("verdict", "grant")), payload=st.one_of(
     st.binary(max_size=300),
-    st.tuples(st.sampled_from(("verdict", "grant")), st.text(max_size=20),
+    st.tuples(st.sampled_from(("verdict", "grant")),
+              st.sampled_from(("S1-receive",)) | st.text(max_size=20),
               st.text(max_size=5), st.recursive(st.text(max_size=10) | st.binary(max_size=8),
                                                 lambda c: st.lists(c, max_size=4).map(tuple),
                                                 max_leaves=8),

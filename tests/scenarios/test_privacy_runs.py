@@ -379,3 +379,52 @@ def test_records_kept_before_their_envelope_are_settled_when_it_is_judged():
         for nation in ("USA", "MEX"):
             assert (event_id in lanes.stores[nation]) == (nation in env.lane)
     assert summary.domain["traced_complete_pct"] == reference_summary.domain["traced_complete_pct"]
+
+
+def test_one_sender_cannot_crowd_the_filers_record_out():
+    """Live: a hostile member sends a lane member five forged records for an event before
+    the filer's arrives; the cap on other records is per sender, so the filer's is still kept
+    and tried when the envelope is opened."""
+    from scenarios.trade.privacy import EXTRA_RECORDS_MAX
+    lanes = build_world(_scenario("lane-private")).workload.private
+    for i in range(EXTRA_RECORDS_MAX + 2):
+        lanes.receive("MEX", "CAN", _forged("S1-ship", 64 + i))
+    assert lanes.openings_rejected == {"too_many_records": 1}
+    lanes.receive("MEX", "CHN", _forged("S1-ship", 200))
+    assert ("CHN", _forged("S1-ship", 200)) in lanes.extra[("MEX", "S1-ship")]
+
+
+def test_an_overdue_shipment_is_disclosed_like_any_flag_every_nation_checks():
+    world = build_world(parse_scenario((LIBRARY / "investigation.toml").read_text().replace(
+        "under_report = 3", "overdue = 2"), "investigation.toml"))
+    summary = world.run()
+    privacy = summary.domain["privacy"]
+    assert summary.domain["flags_by_kind"]["overdue"] == 2
+    assert privacy["grants"]["accepted"] == 2 and privacy["subjects_disclosed"] == {"CAN": 2}
+    assert privacy["records_disclosed"] > 0
+
+
+def test_a_grant_about_another_lanes_shipment_is_rejected_and_does_not_preempt_the_lanes():
+    """USA, on the CHN -> USA lanes only, signs grants for CHN -> MEX shipments that will be
+    flagged, citing an event of its own lane: every nation rejects them (`wrong_subject`),
+    and MEX's own grants still send Canada the three trails."""
+    from nodes import Transaction
+    from nodes.app.privacy import sign_lane_act
+    world = _investigation()
+    lanes = world.workload.private
+
+    def attack():
+        event_id = next(e for e, env in sorted(lanes.envelopes.items()) if "USA" in env.lane)
+        for n, subject in enumerate(("S00004", "S00007", "S00009")):
+            payload = sign_lane_act(world.genesis.chain_id, world.identities["USA"], "grant",
+                                    event_id, (subject, ("CAN",)))
+            world.submit("USA", Transaction.create(world.genesis.chain_id,
+                                                   world.identities["USA"], "grant",
+                                                   10**6 + n, payload))
+
+    world.schedule(1800, attack)
+    summary = world.run()
+    privacy = summary.domain["privacy"]
+    assert privacy["grants"]["rejected"] == {"wrong_subject": 3}
+    assert privacy["subjects_disclosed"] == {"CAN": 3} and privacy["records_disclosed"] == 12
+    assert set(world.nodes["CAN"].chaincode.state.grants.values()) == {"MEX"}
