@@ -710,7 +710,10 @@ class _Heard:
                 message = None
             if isinstance(message, (Proposal, Vote)):
                 value = message.value_id.hex()[:8] if message.value_id is not None else "nil"
-                key = (message.round, kind, src, value)
+                # By signer, not by sender: a stalled node relays others' signed messages, and
+                # keyed by sender a relay read as the relaying nation's own vote.
+                signer = message.proposer if isinstance(message, Proposal) else message.voter
+                key = (message.round, kind, signer, value)
                 self.by_height.setdefault(message.height, {}).setdefault(key, set()).add(dst)
 
 
