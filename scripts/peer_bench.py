@@ -12,7 +12,8 @@ packages, and pass its folder:
 
 The common workload: fault-free, a fixed 20 ms delay on every message, no transactions, n = 4,
 16, 64 and 128, the peer's PBFT and HotStuff-NS. For each n, `--runs` rounds alternate the
-three (peer PBFT, peer HotStuff-NS, chemtrace), and the table shows medians:
+four (peer PBFT, peer HotStuff-NS, chemtrace with Ed25519, chemtrace with modelled
+signatures), and the table shows medians:
 
 - the peer: decisions per wall second of its simulation loop. A small driver (written to a
   temporary folder, run with the peer's folder as its module root and a temporary folder as its
@@ -22,8 +23,10 @@ three (peer PBFT, peer HotStuff-NS, chemtrace), and the table shows medians:
   HotStuff-NS run with 100 (its nodes stop after 100 decided blocks; the peer's main.js divides
   by 100 the same way).
 - chemtrace: committed heights per wall second of `World.run` (trace and oracles on, as
-  `chemtrace run`), Ed25519 signatures, an empty workload, latency 20 ticks of 1 ms and no
-  jitter.
+  `chemtrace run`), an empty workload, latency 20 ticks of 1 ms and no jitter; once with
+  Ed25519 signatures (the default everywhere) and once with modelled signatures (`[consensus]
+  signatures = "modelled"`, docs/performance.md), the mode issue 19's target row compares with
+  the peer, which signs nothing.
 
 Without `--peer` it measures chemtrace alone and says how to get the peer. It reports; it never
 fails a build.
@@ -108,7 +111,10 @@ def peer_rate(peer: Path, protocol: str, n: int, seconds: float, node: str,
     return result["decisions"] / result["wall_s"]
 
 
-def chemtrace_scenario(n: int):
+SIGNATURE_MODES = {"chemtrace": "ed25519", "chemtrace_modelled": "modelled"}
+
+
+def chemtrace_scenario(n: int, signatures: str = "ed25519"):
     from scenarios.bench.sim import bench_nations
     from scenarios.spec.loader import parse_scenario
 
@@ -116,17 +122,19 @@ def chemtrace_scenario(n: int):
              f"ticks_max = {CHEMTRACE_TICKS.get(n, 800)}", ""]
     for code in bench_nations(n):
         lines += ["[[nation]]", f'id = "{code}"', ""]
-    lines += ["[network]", f"latency_ticks = {DELAY_MS}", "jitter_ticks = 0", "",
+    lines += ["[consensus]", f'signatures = "{signatures}"', "",
+              "[network]", f"latency_ticks = {DELAY_MS}", "jitter_ticks = 0", "",
               "[workload]", "txs_per_tick = 0", "shipments = 0", "",
               "[expect]", f"liveness_ticks_max = {CHEMTRACE_TICKS.get(n, 800)}"]
     return parse_scenario("\n".join(lines) + "\n", source=f"<peer bench n={n}>")
 
 
-def chemtrace_rate(n: int) -> float:
+def chemtrace_rate(n: int, signatures: str = "ed25519") -> float:
     """Committed heights per wall second of one simulated run at n nations."""
     from scenarios.assemble import build_world
 
-    world = build_world(chemtrace_scenario(n))
+    world = build_world(chemtrace_scenario(n, signatures))
+    assert world.signatures.name == signatures, (world.signatures.name, signatures)
     summary = world.run()
     if not (summary.safety_ok and summary.liveness_ok) or summary.heights_committed < 2:
         raise RuntimeError(f"chemtrace at n = {n}: {summary.heights_committed} heights, "
@@ -140,34 +148,41 @@ def measure(sizes: tuple[int, ...], runs: int, peer: Path | None, peer_seconds: 
     with tempfile.TemporaryDirectory(prefix="chemtrace-peer-") as tmp:
         scratch = Path(tmp)
         for n in sizes:
-            samples: dict[str, list[float]] = {"chemtrace": []}
+            samples: dict[str, list[float]] = {what: [] for what in SIGNATURE_MODES}
             if peer is not None:
                 samples.update({p: [] for p in PEER_PROTOCOLS})
             for run in range(runs):  # alternating: load that comes and goes touches each
                 for what in samples:
-                    rate = (chemtrace_rate(n) if what == "chemtrace"
+                    rate = (chemtrace_rate(n, SIGNATURE_MODES[what]) if what in SIGNATURE_MODES
                             else peer_rate(peer, what, n, peer_seconds, node, scratch))
                     samples[what].append(rate)
                     say(f"n = {n}, run {run + 1}/{runs}: {what} {rate:,.3g} decisions/s")
             row = {"n": n, **{f"{k}_per_s": statistics.median(v) for k, v in samples.items()},
                    "samples": samples}
             if peer is not None:
-                row["ratio_to_pbft"] = row["chemtrace_per_s"] / row["pbft_per_s"]
-                row["ratio_to_hotstuff_ns"] = row["chemtrace_per_s"] / row["hotstuff-NS_per_s"]
+                for what, mode in SIGNATURE_MODES.items():
+                    suffix = "" if mode == "ed25519" else f"_{mode}"
+                    row[f"ratio_to_pbft{suffix}"] = row[f"{what}_per_s"] / row["pbft_per_s"]
+                    row[f"ratio_to_hotstuff_ns{suffix}"] = (row[f"{what}_per_s"]
+                                                           / row["hotstuff-NS_per_s"])
             rows.append(row)
     return rows
 
 
 def table(rows: list[dict], with_peer: bool) -> str:
     if with_peer:
-        head = ("| n | peer PBFT | peer HotStuff-NS | chemtrace heights (empty workload) | "
-                "chemtrace ÷ PBFT | chemtrace ÷ HotStuff-NS |\n|---|---|---|---|---|---|")
+        head = ("| n | peer PBFT | peer HotStuff-NS | chemtrace, Ed25519 | chemtrace, modelled | "
+                "Ed25519 ÷ PBFT | modelled ÷ PBFT | modelled ÷ HotStuff-NS |\n"
+                "|---|---|---|---|---|---|---|---|")
         lines = [f"| {r['n']} | {_fmt(r['pbft_per_s'])} | {_fmt(r['hotstuff-NS_per_s'])} | "
-                 f"{_fmt(r['chemtrace_per_s'])} | {r['ratio_to_pbft']:.3g} | "
-                 f"{r['ratio_to_hotstuff_ns']:.3g} |" for r in rows]
+                 f"{_fmt(r['chemtrace_per_s'])} | {_fmt(r['chemtrace_modelled_per_s'])} | "
+                 f"{r['ratio_to_pbft']:.3g} | {r['ratio_to_pbft_modelled']:.3g} | "
+                 f"{r['ratio_to_hotstuff_ns_modelled']:.3g} |" for r in rows]
     else:
-        head = "| n | chemtrace heights (empty workload) |\n|---|---|"
-        lines = [f"| {r['n']} | {_fmt(r['chemtrace_per_s'])} |" for r in rows]
+        head = ("| n | chemtrace heights, Ed25519 | chemtrace heights, modelled |\n"
+                "|---|---|---|")
+        lines = [f"| {r['n']} | {_fmt(r['chemtrace_per_s'])} | "
+                 f"{_fmt(r['chemtrace_modelled_per_s'])} |" for r in rows]
     return "\n".join([head, *lines])
 
 
@@ -211,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     rows = measure(args.sizes, args.runs, peer, args.peer_seconds, args.node)
     print()
-    print(f"decisions per wall second, medians of {args.runs} alternating runs "
+    print(f"decisions per wall second (chemtrace: committed heights, empty workload), medians "
+          f"of {args.runs} alternating runs "
           f"({time.perf_counter() - started:.0f} s in all):")
     print(table(rows, peer is not None))
     if args.json:

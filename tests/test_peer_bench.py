@@ -72,11 +72,13 @@ def test_a_table_with_the_peer_and_without(fake_peer, monkeypatch, capsys):
     monkeypatch.setitem(bench.CHEMTRACE_TICKS, 4, 300)
     rows = bench.measure((4,), 1, None, 0.1, "node", say=lambda _: None)
     assert rows[0]["n"] == 4 and rows[0]["chemtrace_per_s"] > 0
+    assert rows[0]["chemtrace_modelled_per_s"] > 0
     assert "| 4 |" in bench.table(rows, with_peer=False)
-    rows[0].update({"pbft_per_s": 1000.0, "hotstuff-NS_per_s": 4000.0,
-                    "ratio_to_pbft": rows[0]["chemtrace_per_s"] / 1000.0,
-                    "ratio_to_hotstuff_ns": rows[0]["chemtrace_per_s"] / 4000.0})
-    assert "| 4 | 1,000 | 4,000 |" in bench.table(rows, with_peer=True)
+    rows[0].update({"pbft_per_s": 1000.0, "hotstuff-NS_per_s": 4000.0, "chemtrace_per_s": 500.0,
+                    "chemtrace_modelled_per_s": 2000.0, "ratio_to_pbft": 0.5,
+                    "ratio_to_pbft_modelled": 2.0, "ratio_to_hotstuff_ns_modelled": 0.5})
+    assert "| 4 | 1,000 | 4,000 | 500 | 2,000 | 0.5 | 2 | 0.5 |" in bench.table(rows,
+                                                                               with_peer=True)
     with pytest.raises(SystemExit):
         bench.main(["--peer", str(fake_peer.parent), "--sizes", "4"])  # not a checkout
     assert "simulator.js" in capsys.readouterr().err
@@ -89,3 +91,10 @@ def test_without_a_peer_it_says_how_to_get_it(monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "git clone https://github.com/csienslab/BFT-Simulator" in out
     assert "| 4 |" in out and "PBFT" not in out
+
+
+def test_the_modelled_column_runs_modelled_signatures():
+    bench = _load()
+    scenario = bench.chemtrace_scenario(4, "modelled")
+    assert scenario.consensus["signatures"] == "modelled"
+    assert bench.chemtrace_scenario(4).consensus.get("signatures", "ed25519") == "ed25519"
