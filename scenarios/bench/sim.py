@@ -427,6 +427,7 @@ def fuzz_rate(budget_s: float, signatures: str = "ed25519") -> dict:
             "scenarios_per_wall_s": round(result.scenarios_per_s, 1),
             "heights_per_scenario": round(result.heights_committed
                                           / max(1, result.scenarios_run), 2),
+            "deliveries": result.messages_delivered, "cpu_s": result.cpu_seconds,
             "failures": result.failures}
 
 
@@ -434,7 +435,8 @@ def fuzz_rates(budget_s: float, slices: int = FUZZ_SLICES) -> dict:
     """`fuzz_rate` with Ed25519 and with modelled signatures, `budget_s` each, in turns of
     `budget_s / slices` (each turn the same seed, so the same first scenarios), the counts and
     CPU seconds of a mode's turns added up. Ed25519's figures at the top level, as before."""
-    totals = {mode: {"runs": 0, "cpu_s": 0.0, "wall_s": 0.0, "heights": 0.0, "failures": 0}
+    totals = {mode: {"runs": 0, "cpu_s": 0.0, "wall_s": 0.0, "heights": 0.0, "failures": 0,
+                     "deliveries": 0}
               for mode in SIGNATURE_MODES}
     for _ in range(slices):
         for mode in SIGNATURE_MODES:
@@ -442,9 +444,9 @@ def fuzz_rates(budget_s: float, slices: int = FUZZ_SLICES) -> dict:
             t = totals[mode]
             t["runs"] += part["scenarios_run"]
             t["failures"] += part["failures"]
+            t["deliveries"] += part["deliveries"]
             t["heights"] += part["heights_per_scenario"] * part["scenarios_run"]
-            if part["scenarios_per_cpu_s"] > 0:
-                t["cpu_s"] += part["scenarios_run"] / part["scenarios_per_cpu_s"]
+            t["cpu_s"] += part["cpu_s"]
             if part["scenarios_per_wall_s"] > 0:
                 t["wall_s"] += part["scenarios_run"] / part["scenarios_per_wall_s"]
 
@@ -454,6 +456,11 @@ def fuzz_rates(budget_s: float, slices: int = FUZZ_SLICES) -> dict:
                 "scenarios_per_cpu_s": round(t["runs"] / t["cpu_s"], 1) if t["cpu_s"] else 0.0,
                 "scenarios_per_wall_s": round(t["runs"] / t["wall_s"], 1) if t["wall_s"] else 0.0,
                 "heights_per_scenario": round(t["heights"] / max(1, t["runs"]), 2),
+                # What a scenario costs is mostly its deliveries: the search's CPU time over
+                # them (drawing, building and judging included) is the cost of one.
+                "deliveries_per_scenario": round(t["deliveries"] / max(1, t["runs"]), 1),
+                "cpu_us_per_delivery": round(1e6 * t["cpu_s"] / t["deliveries"], 2)
+                if t["deliveries"] else 0.0,
                 "failures": t["failures"]}
 
     ed, modelled = figures("ed25519"), figures("modelled")
@@ -548,7 +555,8 @@ _SIM_RUN = {
     "repetitions": list,
 }
 _FUZZ_FIGURES = {"scenarios_run": int, "scenarios_per_cpu_s": float,
-                 "scenarios_per_wall_s": float, "heights_per_scenario": float, "failures": int}
+                 "scenarios_per_wall_s": float, "heights_per_scenario": float, "failures": int,
+                 "deliveries_per_scenario": float, "cpu_us_per_delivery": float}
 _CONSENSUS_MODE = {"heights_per_wall_s": float, "deliveries_per_wall_s": float,
                    "us_per_delivery": float, "wall_s": float, "heights_committed": int,
                    "messages_delivered": int, "trace_sha256": str,

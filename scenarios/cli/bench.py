@@ -86,6 +86,9 @@ def cmd_bench(args: argparse.Namespace) -> ExitCode:
                   f"{FUZZ_TARGET_PER_S:g}), {result['fuzz_modelled_scenarios_per_s']:,.1f} with "
                   f"modelled signatures (target >= {FUZZ_MODELLED_TARGET_PER_S:g}): "
                   f"{fz['modelled_over_ed25519']:.2f} times")
+    console.print(f"fuzz: deliveries per scenario  {fz['deliveries_per_scenario']:,.0f}; CPU us "
+                  f"per delivery (all of the search's CPU time)  {fz['cpu_us_per_delivery']} "
+                  f"with Ed25519, {fz['modelled']['cpu_us_per_delivery']} modelled")
     if args.json_file:
         write_json(result, args.json_file)
         console.print(f"wrote {args.json_file}")

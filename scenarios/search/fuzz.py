@@ -111,12 +111,16 @@ class FuzzResult:
     # how many reached it} (consensus.COVERAGE_EVENTS, state syncs, evidence).
     coverage: dict = field(default_factory=dict)
     trace_sha256: str | None = None  # of the counterexample's run
+    # Messages delivered over the scenarios searched: with cpu_seconds, the cost of one
+    # delivery, which is what a scenario's cost is made of (docs/performance.md).
+    messages_delivered: int = 0
 
     def to_json(self) -> dict:
         out = {
             "scenarios_run": self.scenarios_run,
             "scenarios_per_s": round(self.scenarios_per_s, 2),
             "heights_committed": self.heights_committed,
+            "messages_delivered": self.messages_delivered,
             "distinct_schedules": self.distinct_schedules,
             "liveness_checked": self.liveness_checked,
             "expected_violations": self.expected_violations,
@@ -224,7 +228,8 @@ def fuzz(budget_s: float, seed: int = 0, nations: tuple[int, int] = (4, 7),
                     "workers": workers, "dask": dask_address, "signatures": signatures},
         liveness_checked=state.liveness_checked, expected_violations=state.expected,
         failures=state.failures, unexpected_safety=state.unexpected_safety,
-        cpu_seconds=cpu_seconds, coverage=state.coverage_report())
+        cpu_seconds=cpu_seconds, coverage=state.coverage_report(),
+        messages_delivered=state.delivered)
     if state.failure is not None:
         result.found_after = state.found_after
         result.seconds_to_failure = (state.found_search_at or state.found_at) - state.started
@@ -264,6 +269,7 @@ class _Search:
         self.progress = progress
         self.runs = 0
         self.heights = 0
+        self.delivered = 0
         self.hashes: set[str] = set()
         self.liveness_checked = 0
         self.expected = 0
@@ -300,6 +306,7 @@ class _Search:
         """Add a worker's counts for one chunk."""
         self.runs += part.runs
         self.heights += part.heights
+        self.delivered += part.delivered
         self.hashes.update(part.hashes)
         self.liveness_checked += part.liveness_checked
         self.expected += part.expected
@@ -361,6 +368,7 @@ class _Search:
                 self.count_coverage({"prompt_heights": prompt["heights_judged"]})
             self.run_seconds += ran
             self.heights += summary.heights_committed
+            self.delivered += summary.messages_delivered
             if summary.trace_sha256 is not None:
                 self.hashes.add(summary.trace_sha256)
             self.liveness_checked += scenario.expect["liveness"] is True
@@ -411,6 +419,7 @@ class _ChunkResult:
     chunk: int
     runs: int = 0
     heights: int = 0
+    delivered: int = 0
     hashes: set[str] = field(default_factory=set)
     liveness_checked: int = 0
     expected: int = 0
@@ -446,6 +455,7 @@ def _search_chunk(task: _ChunkTask) -> _ChunkResult:
         except _BudgetSpent:
             pass
     out.runs, out.heights, out.hashes = state.runs, state.heights, state.hashes
+    out.delivered = state.delivered
     out.liveness_checked, out.expected = state.liveness_checked, state.expected
     out.failures, out.unexpected_safety = state.failures, state.unexpected_safety
     out.run_seconds = state.run_seconds

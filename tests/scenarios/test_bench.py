@@ -61,6 +61,12 @@ def test_result_matches_the_schema_and_describes_itself(tiny_result):
     assert r["fuzz_modelled_scenarios_per_s"] == f["modelled"]["scenarios_per_cpu_s"]
     assert f["modelled_over_ed25519"] == pytest.approx(
         f["modelled"]["scenarios_per_cpu_s"] / f["scenarios_per_cpu_s"], abs=0.01)
+    # The cost of a delivery explains the rate: scenarios per CPU second times deliveries per
+    # scenario times CPU seconds per delivery is one.
+    for figures in (f, f["modelled"]):
+        assert figures["deliveries_per_scenario"] > 50
+        assert figures["scenarios_per_cpu_s"] * figures["deliveries_per_scenario"] * (
+            figures["cpu_us_per_delivery"] / 1e6) == pytest.approx(1.0, rel=0.02)
 
 
 def test_consensus_section_runs_both_signature_modes_on_the_same_heights(tiny_result):

@@ -343,9 +343,11 @@ def test_workers_split_the_seed_by_chunk_and_give_one_result_whatever_their_numb
     # fewer than its share, and that is no reason to stop.
     assert 400 < two.scenarios_run <= 450
     for field in ("scenarios_run", "heights_committed", "distinct_schedules",
-                  "liveness_checked"):
+                  "liveness_checked", "messages_delivered"):
         assert getattr(two, field) == getattr(three, field), field
     assert two.parameters["workers"] == 2
+    assert two.messages_delivered > 100 * two.scenarios_run
+    assert two.to_json()["messages_delivered"] == two.messages_delivered
 
 
 def test_with_workers_the_failure_reported_is_the_first_in_the_sequence():
