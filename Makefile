@@ -26,11 +26,15 @@ clean:
 # The simulated world against the signature floor, then the live MQTT cluster (4 and 7 nations
 # through a private Mosquitto, the recovery time after SIGKILL, restart with a big ledger), then
 # consensus beside the peer simulator (PEER=/path/to/BFT-Simulator; without it, chemtrace alone
-# and how to get the peer). Reports; never gates CI.
+# and how to get the peer), then the global day (193 nations, a million transactions: minutes
+# and about 3 GiB), then issue 19's targets against all of it (runs/targets.md). Reports; never
+# gates CI.
 bench: $(STAMP)
 	$(BIN)/chemtrace bench --json-file runs/bench.json
 	PATH="$$PATH:/usr/sbin" $(BIN)/chemtrace bench-live --json-file runs/bench-live.json
 	$(BIN)/python scripts/peer_bench.py $(if $(PEER),--peer $(PEER)) --json runs/peer-bench.json
+	$(BIN)/chemtrace bench-global-day --json-file runs/global-day.json
+	$(BIN)/chemtrace bench-targets --runs runs --out runs/targets.md
 
 # The nightly fuzzing profile: 600 s of generated scenarios of 4 to 10 nations (the ci profile
 # runs inside `make test`, tests/scenarios/test_fuzz.py). Exits 1 with runs/fuzz/counterexample.toml on a

@@ -1,7 +1,11 @@
 """`chemtrace bench`: the simulated world's throughput against the signature floor, consensus
-alone and the fuzzer with Ed25519 and with modelled signatures.
+alone and the fuzzer with Ed25519 and with modelled signatures. `chemtrace bench-global-day`:
+the global day's wall time and peak memory. `chemtrace bench-targets`: issue 19's targets
+against the files of one `make bench` run (scenarios/bench/targets.py).
 
     chemtrace bench [--quick] [--json] [--json-file FILE]
+    chemtrace bench-global-day [--scenario FILE] [--json] [--json-file FILE]
+    chemtrace bench-targets [--runs DIR] [--out FILE] [--json]
 
 --json prints the results on stdout instead of the table; --json-file FILE writes them to FILE
 (this was `--json FILE` before); the plot goes beside that file, or to runs/bench.png.
@@ -17,9 +21,10 @@ from pathlib import Path
 from rich.table import Table
 
 from scenarios.cli.args import ExitCode
-from scenarios.cli.output import add_json_file_flag, add_json_flag, human_console, print_json
+from scenarios.cli.output import (add_json_file_flag, add_json_flag, human_console, print_json,
+                                  stderr_console, wide_console, write_json_file)
 
-COMMANDS = ("bench",)
+COMMANDS = ("bench", "bench-global-day", "bench-targets")
 
 
 def add_parsers(sub) -> None:
@@ -27,10 +32,72 @@ def add_parsers(sub) -> None:
     bench.add_argument("--quick", action="store_true", help="a shorter run")
     add_json_flag(bench, "the results")
     add_json_file_flag(bench, "the results")
+    day = sub.add_parser("bench-global-day", help="the global day's wall time and peak memory, "
+                         "measured in a child process")
+    day.add_argument("--scenario", type=Path, help="the scenario to run (default "
+                     "scenarios/library/global-day.toml)")
+    add_json_flag(day, "the figures")
+    add_json_file_flag(day, "the figures")
+    targets = sub.add_parser("bench-targets", help="issue 19's targets against one make bench "
+                             "run's files")
+    targets.add_argument("--runs", type=Path, default=Path("runs"), help="the folder of the "
+                         "bench files (default runs)")
+    targets.add_argument("--out", type=Path, help="also write the table (markdown) here")
+    add_json_flag(targets, "the rows")
 
 
 def dispatch(args: argparse.Namespace) -> ExitCode:
+    if args.command == "bench-global-day":
+        return cmd_global_day(args)
+    if args.command == "bench-targets":
+        return cmd_targets(args)
     return cmd_bench(args)
+
+
+def cmd_global_day(args: argparse.Namespace) -> ExitCode:
+    from scenarios.bench.targets import GLOBAL_DAY, global_day
+    path = args.scenario or GLOBAL_DAY
+    if not path.is_file():
+        stderr_console().print(f"chemtrace bench-global-day: {path}: no such scenario file; "
+                               f"give --scenario a scenario's TOML file", markup=False)
+        return ExitCode.USAGE
+    console = human_console(args)
+    with console.status(f"running {path.name} in a child process (minutes)..."):
+        result = global_day(path)
+    if args.json:
+        print_json(result)
+    else:
+        console.print(f"{result['scenario']}: {result['txs_committed']:,} of "
+                      f"{result['txs_submitted']:,} transactions committed, "
+                      f"{result['heights_committed']} heights, safety "
+                      f"{'ok' if result['safety_ok'] else 'VIOLATED'}, liveness "
+                      f"{'ok' if result['liveness_ok'] else 'not shown'}, expectation "
+                      f"{'met' if result['expect_ok'] else 'NOT met'}")
+        console.print(f"wall {result['wall_s']:.1f} s (event loop {result['loop_wall_s']:.1f} s), "
+                      f"peak RSS {result['peak_rss_mib'] / 1024:.2f} GiB, trace "
+                      f"{result['trace_sha256'][:16]}")
+    if args.json_file:
+        write_json_file(result, args.json_file)
+        console.print(f"wrote {args.json_file}")
+    return ExitCode.OK
+
+
+def cmd_targets(args: argparse.Namespace) -> ExitCode:
+    from scenarios.bench.targets import evaluate, file_times, load, table
+    files = load(args.runs)
+    rows = evaluate(files)
+    text = table(rows, files)
+    times = file_times(args.runs)
+    if times:
+        text += "\n\nFiles: " + "; ".join(f"{name} {when}" for name, when in times.items())
+    if args.json:
+        print_json(rows)
+    else:
+        wide_console().print(text, markup=False, highlight=False)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
+    return ExitCode.OK
 
 
 def cmd_bench(args: argparse.Namespace) -> ExitCode:

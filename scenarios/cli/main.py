@@ -2,7 +2,7 @@
 hands the parsed arguments to that group's `dispatch`.
 
     chemtrace run FILE [--seed N] [--out DIR] [--ticks-max N] [--quiet]   run.py
-    chemtrace bench [--quick] [--json FILE]                                bench.py
+    chemtrace bench [--quick] [--json-file FILE] | bench-global-day | bench-targets  bench.py
     chemtrace registry [--json]                                            registry.py
     chemtrace trace LOT --run DIR [--json]                                 trace.py
     chemtrace weak-links | sweep                                           studies.py
