@@ -177,7 +177,8 @@ def section_consensus(ctx: BenchContext) -> dict:
     runs = []
     for n in ctx.consensus_nations:
         ctx.say(f"consensus: n = {n}, no workload, Ed25519 and modelled signatures")
-        runs.append(consensus_point(n, ctx.consensus_heights, ctx.repetitions))
+        runs.append(consensus_point(n, ctx.consensus_heights, ctx.repetitions,
+                                    ctx.floor_tx_per_s))
     return {"heights": ctx.consensus_heights, "latency_ticks": EMPTY_LATENCY_TICKS,
             "runs": runs}
 
@@ -473,12 +474,18 @@ def fuzz_rates(budget_s: float, slices: int = FUZZ_SLICES) -> dict:
             if ed["scenarios_per_cpu_s"] else 0.0}
 
 
-def consensus_point(n: int, heights: int, repetitions: int) -> dict:
+def consensus_point(n: int, heights: int, repetitions: int, floor_per_s: float = 0.0) -> dict:
     """Consensus alone at n nations (`empty_scenario`), with Ed25519 and modelled signatures:
     per repetition one run of each, back to back, so the two see the same load; the medians
-    of heights and deliveries per wall second and the ratio of the medians."""
+    of heights and deliveries per wall second and the ratio of the medians.
+
+    With the floor (Ed25519 sign + verify pairs per second, timed in this process), the
+    Ed25519 row also gives its ceiling: each signature the nodes checked was made once and
+    checked once (the verdict cache is shared), so the signatures alone allow at most
+    floor * heights / signatures checked heights per second, whatever the rest costs."""
     timed: dict[str, list[tuple[float, float, float]]] = {m: [] for m in SIGNATURE_MODES}
     shape: dict[str, tuple[int, int, str, bool]] = {}
+    checked: dict[str, int] = {}
     for _ in range(repetitions):
         for mode in SIGNATURE_MODES:
             gc.collect()
@@ -489,6 +496,7 @@ def consensus_point(n: int, heights: int, repetitions: int) -> dict:
                                 summary.messages_delivered / wall, wall))
             shape[mode] = (summary.heights_committed, summary.messages_delivered,
                            summary.trace_sha256, summary.safety_ok and bool(summary.liveness_ok))
+            checked[mode] = summary.signatures_verified
             del world
     out: dict = {"nations": n}
     for mode in SIGNATURE_MODES:
@@ -502,7 +510,12 @@ def consensus_point(n: int, heights: int, repetitions: int) -> dict:
             "wall_s": round(statistics.median(r[2] for r in rates), 3),
             "heights_committed": h, "messages_delivered": d, "trace_sha256": trace,
             "safety_and_liveness_ok": ok,
-            "runs_heights_per_wall_s": [round(r[0], 1) for r in rates]}
+            "runs_heights_per_wall_s": [round(r[0], 1) for r in rates],
+            "signatures_checked_per_height": round(checked[mode] / max(1, h), 2)}
+    ed_checked = checked["ed25519"]
+    out["ed25519"]["ceiling_heights_per_s"] = (
+        round(floor_per_s * shape["ed25519"][0] / ed_checked, 1)
+        if floor_per_s > 0 and ed_checked else None)
     ed = out["ed25519"]["heights_per_wall_s"]
     out["modelled_over_ed25519"] = round(out["modelled"]["heights_per_wall_s"] / ed, 2) if ed else 0.0
     return out
@@ -562,8 +575,11 @@ _FUZZ_FIGURES = {"scenarios_run": int, "scenarios_per_cpu_s": float,
 _CONSENSUS_MODE = {"heights_per_wall_s": float, "deliveries_per_wall_s": float,
                    "us_per_delivery": float, "wall_s": float, "heights_committed": int,
                    "messages_delivered": int, "trace_sha256": str,
-                   "safety_and_liveness_ok": bool, "runs_heights_per_wall_s": list}
-_CONSENSUS_RUN = {"nations": int, "ed25519": _CONSENSUS_MODE, "modelled": _CONSENSUS_MODE,
+                   "safety_and_liveness_ok": bool, "runs_heights_per_wall_s": list,
+                   "signatures_checked_per_height": float}
+_CONSENSUS_RUN = {"nations": int,
+                  "ed25519": {**_CONSENSUS_MODE, "ceiling_heights_per_s": (float, type(None))},
+                  "modelled": _CONSENSUS_MODE,
                   "modelled_over_ed25519": float}
 _WORKLOAD = {k: {"txs_per_tick": float, "txs_until_tick": (int, type(None))}.get(k, int)
              for k in SimWorkload.__slots__}

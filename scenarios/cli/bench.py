@@ -123,7 +123,8 @@ def cmd_bench(args: argparse.Namespace) -> ExitCode:
     heights = Table(title=f"consensus alone: no workload, {consensus['latency_ticks']}-tick "
                           f"delay, {consensus['heights']} heights a run")
     for name in ("nations", "signatures", "heights/wall s", "deliveries/wall s",
-                 "us/delivery", "modelled / ed25519", "target"):
+                 "us/delivery", "signatures checked/height", "Ed25519 ceiling heights/s",
+                 "modelled / ed25519", "target"):
         heights.add_column(name, justify="right")
     for r in consensus["runs"]:
         for mode in ("ed25519", "modelled"):
@@ -132,6 +133,9 @@ def cmd_bench(args: argparse.Namespace) -> ExitCode:
                       if mode == "ed25519" and r["nations"] == 4 else "")
             heights.add_row(str(r["nations"]), mode, f"{m['heights_per_wall_s']:,.1f}",
                             f"{m['deliveries_per_wall_s']:,.0f}", f"{m['us_per_delivery']:,.1f}",
+                            f"{m['signatures_checked_per_height']:g}",
+                            "" if m.get("ceiling_heights_per_s") is None
+                            else f"{m['ceiling_heights_per_s']:,.0f}",
                             f"{r['modelled_over_ed25519']:.2f}" if mode == "modelled" else "",
                             target)
     if args.json:

@@ -83,6 +83,13 @@ def test_consensus_section_runs_both_signature_modes_on_the_same_heights(tiny_re
     assert ed["heights_per_wall_s"] == sorted(ed["runs_heights_per_wall_s"])[1]
     assert run["modelled_over_ed25519"] == pytest.approx(
         modelled["heights_per_wall_s"] / ed["heights_per_wall_s"], abs=0.01)
+    # n = 4: a proposal and 4 + 4 votes a height, each signed once and checked once by the
+    # process (the verdict cache is shared): the Ed25519 ceiling is the floor over 9
+    assert ed["signatures_checked_per_height"] == pytest.approx(9.0, abs=0.5)
+    floor = tiny_result["floor_tx_per_s"]
+    assert ed["ceiling_heights_per_s"] == pytest.approx(
+        floor / ed["signatures_checked_per_height"], rel=0.05)
+    assert "ceiling_heights_per_s" not in modelled
 
 
 def test_the_same_workload_gives_the_same_trace_in_every_repetition(tiny_result):
