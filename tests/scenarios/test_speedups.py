@@ -262,6 +262,26 @@ def test_fast_trace_lines_are_the_bytes_json_writes(t, h, r, names):
     assert fast.sha256 == slow.sha256 and fast.lines == slow.lines == 5
 
 
+@given(lines=st.lists(st.tuples(st.integers(0, 2**40), st.sampled_from("ABCDE"),
+                                st.sampled_from("ABCDE"), st.sampled_from(["prevote", "txs"]),
+                                st.integers(0, 2**20), st.integers(0, 9)), max_size=30),
+       names_max=st.integers(0, 3))
+@settings(max_examples=100, deadline=None)
+def test_deliver_lines_are_the_bytes_json_writes_past_the_kept_parts(lines, names_max):
+    """A deliver line is made of parts kept by dst and by (kind, src), up to NAMES_MAX of each;
+    past that bound, and across many lines, it stays what `write` makes."""
+    from unittest import mock
+
+    from scenarios.sim import trace as trace_module
+    with mock.patch.object(trace_module, "NAMES_MAX", names_max):
+        fast, slow = trace_module.Trace(None), trace_module.Trace(None)
+        for t, src, dst, kind, h, r in lines:
+            fast.deliver(t, src, dst, kind, h, r)
+            slow.write({"t": t, "ev": "deliver", "src": src, "dst": dst, "kind": kind, "h": h,
+                        "r": r})
+        assert fast.sha256 == slow.sha256 and fast.lines == slow.lines == len(lines)
+
+
 def test_a_remembered_signature_is_the_one_signing_computes():
     from nodes import Identity
     from nodes.chain.identity import SIGNATURES_REMEMBERED_MAX
