@@ -140,6 +140,7 @@ class Replica:
         self._future_by_sender: dict[str, int] = {}
         self._future_share = max(64, FUTURE_MESSAGES_MAX // len(validators.voters))
         self._pending: dict[tuple[Step, int, int], int] = {}
+        self._pending_min: int | None = None  # min(self._pending.values()), kept
         self._justified: tuple[Message, ...] = ()
         self._reset_height(height)
         self._restored = wal if wal is not None and wal.height == height else None
@@ -183,11 +184,11 @@ class Replica:
 
     def next_deadline(self) -> int | None:
         """The earliest tick at which a pending timeout expires, or None."""
-        return min(self._pending.values()) if self._pending else None
+        return self._pending_min
 
     def due_timeouts(self, now_ticks: int) -> list[Timeout]:
         """Pending timeouts that have expired at `now_ticks`, earliest first."""
-        if not self._pending or min(self._pending.values()) > now_ticks:
+        if self._pending_min is None or self._pending_min > now_ticks:
             return []  # the common case: a node is woken for its own resends
         due = sorted((d, s, h, r) for (s, h, r), d in self._pending.items() if d <= now_ticks)
         return [Timeout(s, h, r) for _, s, h, r in due]
@@ -314,6 +315,7 @@ class Replica:
         self._fired: set[tuple[int, int]] = set()  # (line, round) for "for the first time" rules
         self._own: list[Message] = []
         self._pending = {k: d for k, d in self._pending.items() if k[1] >= height}
+        self._pending_min = min(self._pending.values()) if self._pending else None
 
     def _on_start(self, effects: list[Effect]) -> None:
         if self._started:
@@ -720,13 +722,16 @@ class Replica:
         if key in self._pending:
             return
         self._pending[key] = deadline
+        if self._pending_min is None or deadline < self._pending_min:
+            self._pending_min = deadline
         effects.append(SetTimeout(step, self.height, round_, deadline))
 
     def _cover(self, event: str) -> None:
         self.coverage[event] = self.coverage.get(event, 0) + 1
 
     def _on_timeout(self, event: Timeout, effects: list[Effect]) -> None:
-        self._pending.pop((event.step, event.height, event.round), None)
+        if self._pending.pop((event.step, event.height, event.round), None) is not None:
+            self._pending_min = min(self._pending.values()) if self._pending else None
         if event.height != self.height or event.round != self.round:
             return  # stale: the conditions of lines 57, 61 and 65 no longer hold
         if event.step is Step.PROPOSE:

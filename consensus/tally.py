@@ -37,7 +37,7 @@ class VoteTally:
         self.by_value: dict[bytes | None, dict[str, Vote]] = {}
         self.power_by_value: dict[bytes | None, int] = {}
         self.power_total = 0  # each validator once, whatever it voted
-        self._values_of: dict[str, int] = {}
+        self._values_of: dict[str, int] = {}  # voter -> its values counted, when more than one
         self._power = validators.power
         self._has_quorum = validators.has_quorum
         # The set's own quorum test is 3 * power > 2 * total, inlined; a subclass's is called.
@@ -70,9 +70,8 @@ class VoteTally:
             total = self.power_total = self.power_total + power
             self.any_quorum = (3 * total > twice_total if twice_total is not None
                                else self._has_quorum(total))
-            self._values_of[voter] = 1
         else:
-            values = self._values_of[voter]
+            values = self._values_of.get(voter, 1)  # a voter with one value is not entered
             if values >= VALUES_PER_VOTER_MAX:
                 return False, first
             self._values_of[voter] = values + 1

@@ -1,13 +1,21 @@
-"""The vote tally keeps its quorum verdicts instead of recomputing them: they must be, after
-every vote, what the validator set's own `has_quorum` says of the powers, for the set itself
-and for a subclass (a mutant's quorum arithmetic), and the counting must be the plain one."""
+"""What the core keeps instead of recomputing it on every vote.
+
+- The vote tally's quorum verdicts: after every vote, what the validator set's own
+  `has_quorum` says of the powers, for the set itself and for a subclass (a mutant's quorum
+  arithmetic), and the counting the plain one.
+- The replica's earliest pending timeout: `next_deadline()` is the minimum of the pending
+  timeouts whatever the replica went through.
+"""
 
 from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consensus import Step, ValidatorSet, Vote, VoteTally
+from collections import deque
+
+from consensus import (Broadcast, Proposal, Receive, Replica, Resume, Start, Step,
+                       TimeoutConfig, ValidatorSet, Vote, VoteTally)
 from consensus.tally import VALUES_PER_VOTER_MAX
 
 VOTERS = ("A", "B", "C", "D", "E", "F", "G")
@@ -89,3 +97,55 @@ def test_kept_quorum_verdicts_are_the_validator_sets(powers, kind, votes):
                 vote for _, vote in sorted(reference.by_value.get(v, {}).items()))
         assert tally.votes == reference.votes and tally.power_total == reference.power_total
         assert tally.by_value == reference.by_value
+
+
+_IDS = (None, b"\x01" * 32, b"\x02" * 32)
+_EVENT = st.one_of(
+    st.tuples(st.just("vote"), st.sampled_from([Step.PREVOTE, Step.PRECOMMIT]),
+              st.sampled_from(VOTERS[1:4]), st.integers(0, 2), st.sampled_from(_IDS),
+              st.integers(1, 2)),
+    st.tuples(st.just("proposal"), st.integers(0, 2), st.sampled_from(_IDS[1:])),
+    st.tuples(st.just("timeout"), st.integers(0, 400)),
+)
+
+
+@given(events=st.lists(_EVENT, max_size=40))
+@settings(max_examples=200, deadline=None)
+def test_the_kept_earliest_timeout_is_the_minimum_of_the_pending_ones(events):
+    validators = ValidatorSet.equal(VOTERS[:4])
+    replica = Replica("A", validators, lambda height, value: True,
+                      TimeoutConfig(300, 100, 70, 30, 50, 20))
+    now = 0
+
+    def run(first) -> None:  # the node's loop-back of its own broadcasts
+        queue = deque([first])
+        while queue:
+            for effect in replica.handle(queue.popleft(), now):
+                if isinstance(effect, Broadcast):
+                    queue.append(Receive(effect.message))
+                elif isinstance(effect, Resume):
+                    queue.append(effect)
+
+    def check() -> None:
+        pending = replica.pending_timeouts()
+        assert replica.next_deadline() == (min(pending.values()) if pending else None)
+        assert [(t.step, t.height, t.round) for t in replica.due_timeouts(now)] == [
+            (s, h, r) for d, s, h, r in sorted((d, s, h, r) for (s, h, r), d in pending.items())
+            if d <= now]
+
+    run(Start())
+    check()
+    for event in events:
+        if event[0] == "vote":
+            _, step, voter, round_, value_id, height = event
+            run(Receive(Vote(step, height, round_, value_id, voter, b"s" * 64)))
+        elif event[0] == "proposal":
+            _, round_, value_id = event
+            height = replica.height
+            run(Receive(Proposal(height, round_, "v", value_id, -1,
+                                 validators.proposer(height, round_), b"s" * 64)))
+        else:
+            now += event[1]
+            for timeout in replica.due_timeouts(now):
+                run(timeout)
+        check()
