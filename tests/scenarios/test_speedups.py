@@ -363,3 +363,17 @@ def test_idle_wake_ups_are_checked_in_library_runs(name):
     checked, count = _stepped(scenario, True, 3000)
     assert count > 100
     _same_run(checked, _stepped(scenario, False, 3000)[0])
+
+
+@given(reports=st.lists(st.tuples(st.sampled_from(["proposal", "prevote", "precommit"]),
+                                  st.sampled_from(["USA", "MEX", "CAN"]), st.integers(1, 3000),
+                                  st.integers(0, 3)), max_size=2000))
+@settings(max_examples=20, deadline=None)
+def test_a_shared_delivered_report_is_the_one_the_node_would_make(reports):
+    """Node._on_consensus reports a delivery with a Delivered shared by (kind, sender, height,
+    round) (nodes.node._delivered, a bounded cache): equal to a fresh one, past the bound too."""
+    from nodes import Delivered
+    from nodes.node import _delivered
+    for report in reports:
+        shared = _delivered(*report)
+        assert shared.__class__ is Delivered and shared == Delivered(*report)
