@@ -198,8 +198,12 @@ class Replica:
         return dict(self._pending)
 
     def wal_record(self) -> WalRecord:
+        return self._wal_record(self.step)
+
+    def _wal_record(self, step: Step) -> WalRecord:
+        """The write-ahead record of this replica's state, at `step`."""
         return WalRecord(
-            self.height, self.round, self.step,
+            self.height, self.round, step,
             self.locked_value, self.locked_value_id, self.locked_round,
             self.valid_value, self.valid_value_id, self.valid_round,
             tuple(self._own), self.justifying(),
@@ -758,9 +762,5 @@ class Replica:
         vote = Vote(step, self.height, self.round, value_id, self.me)
         self._own.append(vote)
         # The step this vote moves us to is part of the record, so a restart resumes after it.
-        record = self.wal_record()
-        effects.append(Persist(WalRecord(
-            record.height, record.round, step, record.locked_value, record.locked_value_id,
-            record.locked_round, record.valid_value, record.valid_value_id, record.valid_round,
-            record.own_votes, record.justification)))
+        effects.append(Persist(self._wal_record(step)))
         effects.append(Broadcast(vote))
