@@ -158,16 +158,13 @@ class Replica:
 
     def handle(self, event: Event, now_ticks: int) -> list[Effect]:
         """Apply one event at time `now_ticks`; return the effects to carry out, in order."""
+        if isinstance(event, Receive):
+            return self.receive(event.message, now_ticks)
         if now_ticks < self._now:
             raise ReplicaError(f"time went backwards: {now_ticks} < {self._now}")
         self._now = now_ticks
         effects: list[Effect] = []
-        if isinstance(event, Receive):
-            if self._started:
-                self._on_message(event.message, effects)
-            else:
-                self._buffer(event.message)
-        elif isinstance(event, Timeout):
+        if isinstance(event, Timeout):
             self._on_timeout(event, effects)
         elif isinstance(event, ProposeValue):
             self._on_propose_value(event, effects)
@@ -180,6 +177,19 @@ class Replica:
                 self._replay_future(effects)
         else:
             raise ReplicaError(f"unknown event {event!r}")
+        return effects
+
+    def receive(self, message: Message, now_ticks: int) -> list[Effect]:
+        """`handle(Receive(message), now_ticks)`, without making the event: a node hands the
+        core one message per delivery."""
+        if now_ticks < self._now:
+            raise ReplicaError(f"time went backwards: {now_ticks} < {self._now}")
+        self._now = now_ticks
+        effects: list[Effect] = []
+        if self._started:
+            self._on_message(message, effects)
+        else:
+            self._buffer(message)
         return effects
 
     def next_deadline(self) -> int | None:

@@ -747,7 +747,7 @@ class Node:
             # _run, without its queue until the core's effects ask for one: with no hooks and
             # nothing held, _run would hand the core this one event and carry out its effects,
             # and most votes have none.
-            effects = self.replica.handle(Receive(message), self._now)
+            effects = self.replica.receive(message, self._now)
             if effects:
                 queue: deque = deque()
                 self._carry_out(effects, queue, out)

@@ -5,6 +5,7 @@
   arithmetic), and the counting the plain one.
 - The replica's earliest pending timeout: `next_deadline()` is the minimum of the pending
   timeouts whatever the replica went through.
+- `Replica.receive(m)`, which a node calls per delivery, is `handle(Receive(m))`.
 """
 
 from __future__ import annotations
@@ -149,3 +150,50 @@ def test_the_kept_earliest_timeout_is_the_minimum_of_the_pending_ones(events):
             for timeout in replica.due_timeouts(now):
                 run(timeout)
         check()
+
+
+@given(events=st.lists(_EVENT, max_size=40))
+@settings(max_examples=150, deadline=None)
+def test_receive_is_handle_of_a_receive_event(events):
+    validators = ValidatorSet.equal(VOTERS[:4])
+
+    def replica() -> Replica:
+        return Replica("A", validators, lambda height, value: True,
+                       TimeoutConfig(300, 100, 70, 30, 50, 20))
+
+    by_event, by_call = replica(), replica()
+    now = 0
+
+    def both(message) -> None:
+        effects = by_call.receive(message, now)  # before Start: buffered, as handle does
+        assert effects == by_event.handle(Receive(message), now)
+        follow(effects)
+
+    def follow(effects) -> None:  # the node's loop-back of broadcasts, and Resume
+        for effect in effects:
+            if isinstance(effect, Broadcast):
+                both(effect.message)
+            elif isinstance(effect, Resume):
+                resumed = by_call.handle(effect, now)
+                assert resumed == by_event.handle(effect, now)
+                follow(resumed)
+
+    both(Vote(Step.PREVOTE, 1, 0, None, "B", b"s" * 64))
+    assert by_event.handle(Start(), now) == by_call.handle(Start(), now)
+    for event in events:
+        if event[0] == "vote":
+            _, step, voter, round_, value_id, height = event
+            both(Vote(step, height, round_, value_id, voter, b"s" * 64))
+        elif event[0] == "proposal":
+            _, round_, value_id = event
+            height = by_event.height
+            both(Proposal(height, round_, "v", value_id, -1, validators.proposer(height, round_),
+                          b"s" * 64))
+        else:
+            now += event[1]
+            for timeout in by_event.due_timeouts(now):
+                effects = by_call.handle(timeout, now)
+                assert effects == by_event.handle(timeout, now)
+                follow(effects)
+        assert by_event.wal_record() == by_call.wal_record()
+        assert by_event.next_deadline() == by_call.next_deadline()
