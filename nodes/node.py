@@ -132,6 +132,7 @@ CERTIFICATE_ENTRY_BYTES_MAX = 1 + 5 + 9 + 66
 
 # What kind_of gives a vote, for on_bytes, which inlines it.
 _PREVOTE_KIND, _PRECOMMIT_KIND = MessageKind.PREVOTE, MessageKind.PRECOMMIT
+_PREVOTE = Step.PREVOTE
 
 
 def encode_message(signed: Proposal | Vote) -> bytes:
@@ -664,21 +665,23 @@ class Node:
             if not isinstance(data, bytes):
                 self._drop("malformed", "unknown", out)
                 return out
-        digest = self.decoder.digest(data)
+        decoder = self.decoder
+        digest = decoder.digest(data)
         if digest in self._seen:
             self._drop("duplicate", "unknown", out)
             return out
         try:
-            message = self.decoder.decode(digest, data)
+            message = decoder.decode(digest, data)
         except WireError:
             self._drop("malformed", "unknown", out)
             return out
         self._remember(digest)
-        if message.__class__ is Vote:  # kind_of, inlined for the most frequent message
-            kind = _PREVOTE_KIND if message.step is Step.PREVOTE else _PRECOMMIT_KIND
+        cls = message.__class__
+        if cls is Vote:  # kind_of, inlined for the most frequent message
+            kind = _PREVOTE_KIND if message.step is _PREVOTE else _PRECOMMIT_KIND
         else:
             kind = kind_of(message)
-        if message.__class__ is Vote or isinstance(message, (Proposal, Vote)):
+        if cls is Vote or isinstance(message, (Proposal, Vote)):
             replica = self.replica
             ahead = message.height > replica.height
             ignored = replica.messages_ignored
@@ -699,7 +702,10 @@ class Node:
             self._on_sync_response(message, out)
         if self._ahead_since is not None:  # else _maybe_sync returns at once
             self._maybe_sync(out)
-        self._track_progress(out)
+        r, key = self.replica, self._stall_key
+        if (key is None or key[0] != r.height or key[1] != r.round
+                or self._now >= self._resend_at_tick):  # else _track_progress returns at once
+            self._track_progress(out)
         return out
 
     # ------------------------------------------------------------ incoming messages
