@@ -5,7 +5,7 @@ separators fixed, so the same run writes the same bytes, and `sha256` is the run
 
 Deliveries are most of the lines (O(n^2) per height), then the drops (a duplicate delivery is
 one, and lossy links make many) and timeouts, and submissions one per transaction, so
-`deliver()`, `drop()`, `drop_net()`, `timeout()` and `submit()` format them directly, byte for
+`deliver()`, `drop()`, `drop_net()`, `timeout()`, `submit()` and `decide()` format them directly, byte for
 byte what `write()` would make of the same dict (a test holds the two equal), and lines
 are hashed and written in batches of `BATCH_LINES`: SHA-256 and the file see the same bytes in
 the same order, so the hash is the same as line by line.
@@ -101,6 +101,15 @@ class Trace:
         """The line of write({"t": t, "ev": "submit", "node": node, "tx": tx})."""
         self._add(f'{{"ev":"submit","node":{self._name(node)},"t":{t:d},'
                   f'"tx":{self._dumps(tx)}}}')
+
+    def decide(self, t: int, node: str, h: int, block: str, txs: int, via: str) -> None:
+        """The line of write({"t": t, "ev": "decide", "node": node, "h": h, "block": block,
+        "txs": txs, "via": via}): a node committed a block (one line per node and height)."""
+        # A block id is hex: ASCII letters and digits, which JSON writes as they are.
+        quoted = f'"{block}"' if block.isascii() and block.isalnum() else self._dumps(block)
+        name = self._name
+        self._add(f'{{"block":{quoted},"ev":"decide","h":{h:d},"node":{name(node)},"t":{t:d},'
+                  f'"txs":{txs:d},"via":{name(via)}}}')
 
     def _name(self, text: str) -> str:
         encoded = self._names.get(text)

@@ -851,9 +851,8 @@ class World:
             self.coverage["state_sync"] = self.coverage.get("state_sync", 0) + 1
         if self.liveness_heights:
             self._check_stop(block.height)
-        self.trace.write({"t": self.now, "ev": "decide", "node": nation, "h": block.height,
-                          "block": block.block_id.hex()[:16], "txs": len(block.txs),
-                          "via": action.via})
+        self.trace.decide(self.now, nation, block.height, block.block_id.hex()[:16],
+                          len(block.txs), action.via)
         if nation not in self.honest:
             return  # Byzantine nodes (and twins) are not judged by the oracles
         first = block.height not in self.safety.canonical

@@ -259,7 +259,25 @@ def test_fast_trace_lines_are_the_bytes_json_writes(t, h, r, names):
     slow.write({"t": t, "ev": "drop", "src": src, "dst": dst, "kind": kind, "reason": node})
     fast.timeout(t, node, kind, h, r)
     slow.write({"t": t, "ev": "timeout", "node": node, "step": kind, "h": h, "r": r})
-    assert fast.sha256 == slow.sha256 and fast.lines == slow.lines == 5
+    fast.decide(t, node, h, src, r, kind)
+    slow.write({"t": t, "ev": "decide", "node": node, "h": h, "block": src, "txs": r,
+                "via": kind})
+    assert fast.sha256 == slow.sha256 and fast.lines == slow.lines == 6
+
+
+@given(t=st.integers(0, 2**40), block=st.one_of(
+    st.text(alphabet="0123456789abcdefABCXYZ", max_size=20),
+    st.text(alphabet="09az\u00e9\u0661\u00b2\"\\ \n", max_size=8)))
+@settings(max_examples=200, deadline=None)
+def test_decide_lines_write_a_hex_block_id_as_json_does(t, block):
+    """Trace.decide quotes a block id of ASCII letters and digits itself (an id is hex), and
+    leaves anything else, non-ASCII digits and letters included, to json."""
+    from scenarios.sim.trace import Trace
+    fast, slow = Trace(None), Trace(None)
+    fast.decide(t, "USA", 7, block, 40000, "sync")
+    slow.write({"t": t, "ev": "decide", "node": "USA", "h": 7, "block": block, "txs": 40000,
+                "via": "sync"})
+    assert fast.sha256 == slow.sha256
 
 
 @given(lines=st.lists(st.tuples(st.integers(0, 2**40), st.sampled_from("ABCDE"),
