@@ -300,6 +300,43 @@ def test_deliver_lines_are_the_bytes_json_writes_past_the_kept_parts(lines, name
         assert fast.sha256 == slow.sha256 and fast.lines == slow.lines == len(lines)
 
 
+@given(seed=st.integers(0, 2**32), latency=st.integers(1, 30), jitter=st.integers(0, 12),
+       loss=st.sampled_from([0.0, 0.2, 0.9]), duplicate=st.sampled_from([0.0, 0.3]),
+       reorder=st.sampled_from([0.0, 0.25]), sends=st.lists(
+           st.tuples(st.integers(0, 3), st.integers(0, 3), st.integers(0, 500)), max_size=30))
+@settings(max_examples=150, deadline=None)
+def test_network_arrivals_are_the_draws_of_the_plain_loop(seed, latency, jitter, loss,
+                                                          duplicate, reorder, sends):
+    """Network.arrivals, with its shortcut for a send of one copy and no reorder, gives the
+    arrival ticks of the plain per-copy loop, from the same draws of the same stream."""
+    import random
+
+    from scenarios.sim.network import REORDER_HOLD_FACTOR, Network
+    nations = ("A", "B", "C", "D")
+    config = {"latency_ticks": latency, "jitter_ticks": jitter, "loss_probability": loss,
+              "duplicate_probability": duplicate, "reorder_probability": reorder,
+              "change": [{"at_tick": 250, "latency_ticks": latency + 5}]}
+    network = Network(config, (), nations, random.Random(seed))
+    plain = Network(config, (), nations, random.Random(seed))
+    now = 0
+    for src, dst, later in sends:
+        now += later
+        s, rng = plain.link(nations[src], nations[dst], now), plain.rng
+        if s.loss_probability and rng.random() < s.loss_probability:
+            want = []
+        else:
+            copies = 2 if s.duplicate_probability and rng.random() < s.duplicate_probability else 1
+            want = []
+            for _ in range(copies):
+                delay = s.latency_ticks
+                if s.jitter_ticks:
+                    delay += rng.randint(-s.jitter_ticks, s.jitter_ticks)
+                if s.reorder_probability and rng.random() < s.reorder_probability:
+                    delay += rng.randint(1, REORDER_HOLD_FACTOR * s.latency_ticks)
+                want.append(now + max(1, delay))
+        assert network.arrivals(nations[src], nations[dst], now) == want
+
+
 def test_a_remembered_signature_is_the_one_signing_computes():
     from nodes import Identity
     from nodes.chain.identity import SIGNATURES_REMEMBERED_MAX
