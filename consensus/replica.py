@@ -67,6 +67,8 @@ ROUNDS_AHEAD_MAX = 1000
 FUTURE_HEIGHTS_MAX = 2
 FUTURE_MESSAGES_MAX = 8192
 EVALUATE_STEPS_MAX = 64
+# The steps as module names: the per-vote paths compare against them (one lookup, not two).
+_PROPOSE, _PREVOTE, _PRECOMMIT = Step.PROPOSE, Step.PREVOTE, Step.PRECOMMIT
 
 
 class ReplicaError(RuntimeError):
@@ -138,6 +140,7 @@ class Replica:
         self._future_by_sender: dict[str, int] = {}
         self._future_share = max(64, FUTURE_MESSAGES_MAX // len(validators.voters))
         self._pending: dict[tuple[Step, int, int], int] = {}
+        self._pending_min: int | None = None  # min(self._pending.values()), kept
         self._justified: tuple[Message, ...] = ()
         self._reset_height(height)
         self._restored = wal if wal is not None and wal.height == height else None
@@ -155,16 +158,13 @@ class Replica:
 
     def handle(self, event: Event, now_ticks: int) -> list[Effect]:
         """Apply one event at time `now_ticks`; return the effects to carry out, in order."""
+        if isinstance(event, Receive):
+            return self.receive(event.message, now_ticks)
         if now_ticks < self._now:
             raise ReplicaError(f"time went backwards: {now_ticks} < {self._now}")
         self._now = now_ticks
         effects: list[Effect] = []
-        if isinstance(event, Receive):
-            if self._started:
-                self._on_message(event.message, effects)
-            else:
-                self._buffer(event.message)
-        elif isinstance(event, Timeout):
+        if isinstance(event, Timeout):
             self._on_timeout(event, effects)
         elif isinstance(event, ProposeValue):
             self._on_propose_value(event, effects)
@@ -179,13 +179,26 @@ class Replica:
             raise ReplicaError(f"unknown event {event!r}")
         return effects
 
+    def receive(self, message: Message, now_ticks: int) -> list[Effect]:
+        """`handle(Receive(message), now_ticks)`, without making the event: a node hands the
+        core one message per delivery."""
+        if now_ticks < self._now:
+            raise ReplicaError(f"time went backwards: {now_ticks} < {self._now}")
+        self._now = now_ticks
+        effects: list[Effect] = []
+        if self._started:
+            self._on_message(message, effects)
+        else:
+            self._buffer(message)
+        return effects
+
     def next_deadline(self) -> int | None:
         """The earliest tick at which a pending timeout expires, or None."""
-        return min(self._pending.values()) if self._pending else None
+        return self._pending_min
 
     def due_timeouts(self, now_ticks: int) -> list[Timeout]:
         """Pending timeouts that have expired at `now_ticks`, earliest first."""
-        if not self._pending or min(self._pending.values()) > now_ticks:
+        if self._pending_min is None or self._pending_min > now_ticks:
             return []  # the common case: a node is woken for its own resends
         due = sorted((d, s, h, r) for (s, h, r), d in self._pending.items() if d <= now_ticks)
         return [Timeout(s, h, r) for _, s, h, r in due]
@@ -195,8 +208,12 @@ class Replica:
         return dict(self._pending)
 
     def wal_record(self) -> WalRecord:
+        return self._wal_record(self.step)
+
+    def _wal_record(self, step: Step) -> WalRecord:
+        """The write-ahead record of this replica's state, at `step`."""
         return WalRecord(
-            self.height, self.round, self.step,
+            self.height, self.round, step,
             self.locked_value, self.locked_value_id, self.locked_round,
             self.valid_value, self.valid_value_id, self.valid_round,
             tuple(self._own), self.justifying(),
@@ -312,6 +329,7 @@ class Replica:
         self._fired: set[tuple[int, int]] = set()  # (line, round) for "for the first time" rules
         self._own: list[Message] = []
         self._pending = {k: d for k, d in self._pending.items() if k[1] >= height}
+        self._pending_min = min(self._pending.values()) if self._pending else None
 
     def _on_start(self, effects: list[Effect]) -> None:
         if self._started:
@@ -428,21 +446,23 @@ class Replica:
     # ------------------------------------------------------------------ messages
 
     def _on_message(self, message: Message, effects: list[Effect]) -> None:
-        if message.height != self.height:
-            if message.height > self.height:
+        height = message.height
+        if height != self.height:
+            if height > self.height:
                 self._buffer(message)
             else:
                 self.messages_ignored += 1
             return
-        if message.round < 0 or message.round > self.round + ROUNDS_AHEAD_MAX:
+        round_ = message.round
+        if round_ < 0 or round_ > self.round + ROUNDS_AHEAD_MAX:
             self.messages_ignored += 1
             return
-        if isinstance(message, Proposal):
-            accepted = self._add_proposal(message, effects)
-        else:
+        if message.__class__ is Vote or not isinstance(message, Proposal):
             accepted = self._add_vote(message, effects)
+        else:
+            accepted = self._add_proposal(message, effects)
         if accepted:
-            self._evaluate(effects, message.round)
+            self._evaluate(effects, round_)
 
     def _buffer(self, message: Message) -> None:
         # A past height is decided (line 49): its messages can never be used, and kept they
@@ -501,22 +521,34 @@ class Replica:
             return False
         self._proposals[proposal.round] = proposal
         self._proposal_valid[proposal.round] = bool(self.validate(proposal.height, proposal.value))
-        self._round_senders.setdefault(proposal.round, set()).add(proposal.proposer)
+        self._note_sender(proposal.round, proposal.proposer)
         return True
 
+    def _note_sender(self, round_: int, sender: str) -> None:
+        """Count `sender` among the senders of `round_` for line 55 (`_skip_round`), which only
+        ever asks about a round above the current one: rounds never go down within a height,
+        so the senders of the current round or an earlier one are never needed."""
+        if round_ > self.round:
+            senders = self._round_senders.get(round_)
+            if senders is None:
+                self._round_senders[round_] = {sender}
+            else:
+                senders.add(sender)
+
     def _add_vote(self, vote: Vote, effects: list[Effect]) -> bool:
-        if vote.step is Step.PROPOSE:
+        step, round_ = vote.step, vote.round
+        if step is _PROPOSE:
             self.messages_ignored += 1
             return False
-        tallies = self._prevotes if vote.step is Step.PREVOTE else self._precommits
-        tally = tallies.get(vote.round)
+        tallies = self._prevotes if step is _PREVOTE else self._precommits
+        tally = tallies.get(round_)
         if tally is None:
-            tally = tallies[vote.round] = VoteTally(self.validators)
+            tally = tallies[round_] = VoteTally(self.validators)
         counted, conflict = tally.add(vote)
         if conflict is not None:
             effects.append(Evidence(vote.voter, conflict, vote))
-        if counted:
-            self._round_senders.setdefault(vote.round, set()).add(vote.voter)
+        if counted and round_ > self.round:
+            self._note_sender(round_, vote.voter)
         return counted
 
     def _tally(self, step: Step, round_: int) -> VoteTally | None:
@@ -531,7 +563,8 @@ class Replica:
             if self._try_decide(touched_round, effects) or (
                     self.round != touched_round and self._try_decide(self.round, effects)):
                 return
-            if self._skip_round(touched_round, effects):
+            # _skip_round is False for a round not above the current one: not called for it
+            if touched_round > self.round and self._skip_round(touched_round, effects):
                 if self.height != height:
                     return
                 continue
@@ -550,8 +583,10 @@ class Replica:
         proposal = self._proposals.get(r)
         prevotes = self._prevotes.get(r)
         precommits = self._precommits.get(r)
+        # The step moves only where a rule fires, and each firing rule returns at once.
+        step = self.step
 
-        if self.step is Step.PROPOSE and proposal is not None:
+        if step is _PROPOSE and proposal is not None:
             if self.rules is not None:  # lines 22 and 28 judged by consensus/rules.py
                 if self._prevote_by_rules(proposal, r, effects):
                     return True
@@ -588,15 +623,15 @@ class Replica:
             # timeout_propose here (for anyone else it is already pending: a no-op).
             self._schedule(Step.PROPOSE, r, effects)
 
-        if (self.step is Step.PREVOTE and prevotes is not None and prevotes.has_quorum_any()
+        if (step is _PREVOTE and prevotes is not None and prevotes.any_quorum
                 and (34, r) not in self._fired):
             # Line 34: 2f+1 prevotes of any kind: start timeout_prevote, once.
             self._fired.add((34, r))
             self._schedule(Step.PREVOTE, r, effects)
             return True
 
-        if (self.step >= Step.PREVOTE and proposal is not None and self._proposal_valid[r]
-                and prevotes is not None and prevotes.has_quorum_for(proposal.value_id)
+        if (step >= _PREVOTE and proposal is not None and prevotes is not None
+                and self._proposal_valid[r] and prevotes.has_quorum_for(proposal.value_id)
                 and (36, r) not in self._fired):
             # Line 36: a polka for a valid proposal. Lock and precommit it if still prevoting;
             # in every case remember it as the valid value.
@@ -623,13 +658,13 @@ class Replica:
                 effects.append(Persist(self.wal_record()))
             return True
 
-        if self.step is Step.PREVOTE and prevotes is not None and prevotes.has_quorum_for(None):
+        if step is _PREVOTE and prevotes is not None and prevotes.has_quorum_for(None):
             # Line 44: a polka for nil: precommit nil.
             self._vote(Step.PRECOMMIT, None, effects)
             self.step = Step.PRECOMMIT
             return True
 
-        if precommits is not None and precommits.has_quorum_any() and (47, r) not in self._fired:
+        if precommits is not None and precommits.any_quorum and (47, r) not in self._fired:
             # Line 47: 2f+1 precommits of any kind: start timeout_precommit, once.
             self._fired.add((47, r))
             self._schedule(Step.PRECOMMIT, r, effects)
@@ -653,12 +688,15 @@ class Replica:
     def _try_decide(self, round_: int, effects: list[Effect]) -> bool:
         """Line 49: a proposal plus 2f+1 precommits for it, in any round, decides the height."""
         proposal = self._proposals.get(round_)
-        if proposal is None or not self._proposal_valid[round_]:
+        if proposal is None:
             return False
         if self.rules is None:
             precommits = self._precommits.get(round_)
-            if precommits is None or not precommits.has_quorum_for(proposal.value_id):
+            if (precommits is None or not self._proposal_valid[round_]
+                    or not precommits.has_quorum_for(proposal.value_id)):
                 return False
+        elif not self._proposal_valid[round_]:
+            return False
         else:
             for precommits in self.rules.decision_tallies(self, round_):
                 if precommits is not None and precommits.has_quorum_for(proposal.value_id):
@@ -698,13 +736,16 @@ class Replica:
         if key in self._pending:
             return
         self._pending[key] = deadline
+        if self._pending_min is None or deadline < self._pending_min:
+            self._pending_min = deadline
         effects.append(SetTimeout(step, self.height, round_, deadline))
 
     def _cover(self, event: str) -> None:
         self.coverage[event] = self.coverage.get(event, 0) + 1
 
     def _on_timeout(self, event: Timeout, effects: list[Effect]) -> None:
-        self._pending.pop((event.step, event.height, event.round), None)
+        if self._pending.pop((event.step, event.height, event.round), None) is not None:
+            self._pending_min = min(self._pending.values()) if self._pending else None
         if event.height != self.height or event.round != self.round:
             return  # stale: the conditions of lines 57, 61 and 65 no longer hold
         if event.step is Step.PROPOSE:
@@ -731,9 +772,5 @@ class Replica:
         vote = Vote(step, self.height, self.round, value_id, self.me)
         self._own.append(vote)
         # The step this vote moves us to is part of the record, so a restart resumes after it.
-        record = self.wal_record()
-        effects.append(Persist(WalRecord(
-            record.height, record.round, step, record.locked_value, record.locked_value_id,
-            record.locked_round, record.valid_value, record.valid_value_id, record.valid_round,
-            record.own_votes, record.justification)))
+        effects.append(Persist(self._wal_record(step)))
         effects.append(Broadcast(vote))

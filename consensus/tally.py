@@ -21,8 +21,15 @@ VALUES_PER_VOTER_MAX = 4
 
 
 class VoteTally:
+    """The quorum verdicts are kept, not recomputed: the upon-rules ask them several times per
+    vote, and they change only when a vote is counted. `has_quorum_for(v)` is the set's
+    `has_quorum(power_for(v))` and `any_quorum` its `has_quorum(power_total)`, each recomputed
+    when its power changes (a ValidatorSet, a mutant's subclass included, is immutable and its
+    `has_quorum` a function of the power)."""
+
     __slots__ = ("_validators", "votes", "by_value", "power_by_value", "power_total",
-                 "_values_of")
+                 "_values_of", "_power", "_has_quorum", "_twice_total", "_quorate",
+                 "_quorum_at_zero", "any_quorum")
 
     def __init__(self, validators: ValidatorSet) -> None:
         self._validators = validators
@@ -30,35 +37,59 @@ class VoteTally:
         self.by_value: dict[bytes | None, dict[str, Vote]] = {}
         self.power_by_value: dict[bytes | None, int] = {}
         self.power_total = 0  # each validator once, whatever it voted
-        self._values_of: dict[str, int] = {}
+        self._values_of: dict[str, int] = {}  # voter -> its values counted, when more than one
+        self._power = validators.power
+        self._has_quorum = validators.has_quorum
+        # The set's own quorum test is 3 * power > 2 * total, inlined; a subclass's is called.
+        self._twice_total = (2 * validators.total_power
+                             if type(validators).has_quorum is ValidatorSet.has_quorum else None)
+        self._quorum_at_zero = self._quorum(0)  # the verdict for a value nobody voted for
+        self._quorate: dict[bytes | None, bool] = {}  # value -> has_quorum(power_for(value))
+        self.any_quorum = self._quorum_at_zero  # has_quorum(power_total), read-only
+
+    def _quorum(self, power: int) -> bool:
+        twice_total = self._twice_total
+        return 3 * power > twice_total if twice_total is not None else self._has_quorum(power)
 
     def add(self, vote: Vote) -> tuple[bool, Vote | None]:
         """Add `vote`. Returns (counted, conflicting_earlier_vote_or_None)."""
-        power = self._validators.power(vote.voter)
+        voter = vote.voter
+        power = self._power(voter)
         if power == 0:
             return False, None
-        bucket = self.by_value.setdefault(vote.value_id, {})
-        if vote.voter in bucket:
+        value_id = vote.value_id
+        bucket = self.by_value.get(value_id)
+        if bucket is None:
+            bucket = self.by_value[value_id] = {}
+        elif voter in bucket:
             return False, None  # a repeat
-        first = self.votes.get(vote.voter)
+        first = self.votes.get(voter)
+        twice_total = self._twice_total  # _quorum, inlined below
         if first is None:
-            self.votes[vote.voter] = vote
-            self.power_total += power
-        elif self._values_of[vote.voter] >= VALUES_PER_VOTER_MAX:
-            return False, first
-        bucket[vote.voter] = vote
-        self._values_of[vote.voter] = self._values_of.get(vote.voter, 0) + 1
-        self.power_by_value[vote.value_id] = self.power_by_value.get(vote.value_id, 0) + power
+            self.votes[voter] = vote
+            total = self.power_total = self.power_total + power
+            self.any_quorum = (3 * total > twice_total if twice_total is not None
+                               else self._has_quorum(total))
+        else:
+            values = self._values_of.get(voter, 1)  # a voter with one value is not entered
+            if values >= VALUES_PER_VOTER_MAX:
+                return False, first
+            self._values_of[voter] = values + 1
+        bucket[voter] = vote
+        power += self.power_by_value.get(value_id, 0)
+        self.power_by_value[value_id] = power
+        self._quorate[value_id] = (3 * power > twice_total if twice_total is not None
+                                   else self._has_quorum(power))
         return True, first
 
     def power_for(self, value_id: bytes | None) -> int:
         return self.power_by_value.get(value_id, 0)
 
     def has_quorum_for(self, value_id: bytes | None) -> bool:
-        return self._validators.has_quorum(self.power_for(value_id))
+        return self._quorate.get(value_id, self._quorum_at_zero)
 
     def has_quorum_any(self) -> bool:
-        return self._validators.has_quorum(self.power_total)
+        return self.any_quorum
 
     def certificate(self, value_id: bytes) -> tuple[Vote, ...]:
         """The votes for `value_id`, sorted by voter so every node builds the same certificate."""

@@ -84,6 +84,7 @@ from consensus import (
     SetTimeout,
     SkipToHeight,
     Start,
+    Step,
     TimeoutConfig,
     Vote,
     WalRecord,
@@ -104,6 +105,7 @@ from nodes.chain.tx import Transaction
 from nodes.wire.messages import (
     SYNC_BLOCKS_MAX,
     DecodeCache,
+    MessageKind,
     SyncRequest,
     SyncResponse,
     TXS_PER_MESSAGE_MAX,
@@ -126,6 +128,11 @@ GOSSIP_BATCH_TICKS_MAX = 10_000
 # A certificate entry on the wire besides its voter's name: array and str headers, the round,
 # the signature and its header (nodes/chain/block.py certificate_to_wire).
 CERTIFICATE_ENTRY_BYTES_MAX = 1 + 5 + 9 + 66
+
+
+# What kind_of gives a vote, for on_bytes, which inlines it.
+_PREVOTE_KIND, _PRECOMMIT_KIND = MessageKind.PREVOTE, MessageKind.PRECOMMIT
+_PREVOTE = Step.PREVOTE
 
 
 def encode_message(signed: Proposal | Vote) -> bytes:
@@ -276,6 +283,11 @@ def _dropped(reason: str, kind: str) -> Dropped:
     """One Dropped per (reason, kind), made once: a node drops every duplicate it receives."""
     return Dropped(reason, kind)
 
+
+# One Delivered per (kind, sender, height, round), shared by the nodes that receive the same
+# broadcast one after another: a hit costs a sixth of making a frozen dataclass, and each of
+# the n - 1 receivers of a vote reports the same one. Actions are values, never changed.
+_delivered = functools.lru_cache(maxsize=1024)(Delivered)
 
 Action = SendAll | SendTo | Committed | Dropped | Delivered | Misbehaviour
 
@@ -653,20 +665,26 @@ class Node:
             if not isinstance(data, bytes):
                 self._drop("malformed", "unknown", out)
                 return out
-        digest = self.decoder.digest(data)
+        decoder = self.decoder
+        digest = decoder.digest(data)
         if digest in self._seen:
             self._drop("duplicate", "unknown", out)
             return out
         try:
-            message = self.decoder.decode(digest, data)
+            message = decoder.decode(digest, data)
         except WireError:
             self._drop("malformed", "unknown", out)
             return out
         self._remember(digest)
-        kind = kind_of(message)
-        if isinstance(message, (Proposal, Vote)):
-            ahead = message.height > self.replica.height
-            ignored = self.replica.messages_ignored
+        cls = message.__class__
+        if cls is Vote:  # kind_of, inlined for the most frequent message
+            kind = _PREVOTE_KIND if message.step is _PREVOTE else _PRECOMMIT_KIND
+        else:
+            kind = kind_of(message)
+        if cls is Vote or isinstance(message, (Proposal, Vote)):
+            replica = self.replica
+            ahead = message.height > replica.height
+            ignored = replica.messages_ignored
             self._on_consensus(message, kind, digest, out)
             if ahead and self.replica.messages_ignored != ignored:
                 # The core had no room for it (too many heights ahead, or the sender's share of
@@ -682,15 +700,21 @@ class Node:
                 self.hooks.answer_sync(self, message, out)
         else:
             self._on_sync_response(message, out)
-        self._maybe_sync(out)
-        self._track_progress(out)
+        if self._ahead_since is not None:  # else _maybe_sync returns at once
+            self._maybe_sync(out)
+        r, key = self.replica, self._stall_key
+        if (key is None or key[0] != r.height or key[1] != r.round
+                or self._now >= self._resend_at_tick):  # else _track_progress returns at once
+            self._track_progress(out)
         return out
 
     # ------------------------------------------------------------ incoming messages
 
     def _on_consensus(self, message: Proposal | Vote, kind: str, digest: bytes,
                       out: list[Action]) -> None:
-        sender = message.proposer if isinstance(message, Proposal) else message.voter
+        is_proposal = message.__class__ is Proposal or (message.__class__ is not Vote
+                                                         and isinstance(message, Proposal))
+        sender = message.proposer if is_proposal else message.voter
         key = self._keys.get(sender)
         if key is None:
             self._drop("unknown_sender", kind, out)
@@ -703,20 +727,38 @@ class Node:
             # of their value (line 28); the core's evidence check catches a conflicting one.
             self._drop("own_message", kind, out)
             return
-        if ((self.hooks is None or self.hooks.check_signatures)
+        hooks = self.hooks
+        if ((hooks is None or hooks.check_signatures)
                 and not self._signature_ok(message, key)):
             self._drop("bad_signature", kind, out)
             return
-        out.append(Delivered(kind, sender, message.height, message.round))
-        if message.height == 1 and isinstance(message, Proposal):
-            self._check_genesis(sender, message.value)
-        self._note_height(sender, message.height)
-        if isinstance(message, Proposal) and self._far_ahead(message):
-            self._hold(message, digest, out)
-            return
-        self._run(Receive(message), out)
-        if self.hooks is not None:
-            self.hooks.delivered(self, message, out)
+        height = message.height
+        out.append(_delivered(kind, sender, height, message.round))
+        if is_proposal:
+            if height == 1:
+                self._check_genesis(sender, message.value)
+            if height > self.replica.height:  # else _note_height returns at once
+                self._note_height(sender, height)
+            if self._far_ahead(message):
+                self._hold(message, digest, out)
+                return
+        elif height > self.replica.height:
+            self._note_height(sender, height)
+        if hooks is not None:
+            self._run(Receive(message), out)
+            hooks.delivered(self, message, out)
+        elif self._held:
+            self._run(Receive(message), out)
+        else:
+            # _run, without its queue until the core's effects ask for one: with no hooks and
+            # nothing held, _run would hand the core this one event and carry out its effects,
+            # and most votes have none.
+            effects = self.replica.receive(message, self._now)
+            if effects:
+                queue: deque = deque()
+                self._carry_out(effects, queue, out)
+                if queue:
+                    self._run_queue(queue, out)
 
     def _signature_ok(self, message: Proposal | Vote, key: bytes) -> bool:
         """Whether `message` carries its signer's signature (`key`), through the shared cache.
@@ -1018,9 +1060,9 @@ class Node:
         duplicates and peers that lost them count them at last.
         """
         r = self.replica
-        key = (r.height, r.round, 0)  # a step change alone is not progress
-        if key != self._stall_key:
-            self._stall_key = key
+        key = self._stall_key  # (height, round, 0): a step change alone is not progress
+        if key is None or key[0] != r.height or key[1] != r.round:
+            self._stall_key = (r.height, r.round, 0)
             self._stalled(self._now, 0)
             return
         if self._now < self._resend_at_tick:
@@ -1066,7 +1108,11 @@ class Node:
     # ------------------------------------------------------------ the core's effects
 
     def _run(self, first, out: list[Action]) -> None:
-        queue = deque([first])
+        self._run_queue(deque([first]), out)
+
+    def _run_queue(self, queue: deque, out: list[Action]) -> None:
+        """Hand the core each event of `queue` in turn, carrying out its effects, which may
+        queue more; then release the held proposals whose round came near."""
         while queue:
             event = queue.popleft()
             if isinstance(event, Proposal):
@@ -1075,36 +1121,40 @@ class Node:
                 if self.hooks is not None:
                     self.hooks.delivered(self, event, out)
                 continue
-            for effect in self.replica.handle(event, self._now):
-                if isinstance(effect, Persist):
-                    self.storage.save_wal(effect.record)
-                elif isinstance(effect, Broadcast):
-                    signed = self._sign(effect.message)
-                    if self.hooks is None:
-                        out.append(SendAll(encode_message(signed), kind_of(signed),
-                                           signed.height, signed.round))
-                    else:
-                        self.hooks.emit(self, signed, out)
-                    queue.append(Receive(signed))
-                elif isinstance(effect, RequestValue):
-                    block = (self.build_block(effect.height) if self.hooks is None
-                             else self.hooks.build_block(self, effect.height))
-                    queue.append(ProposeValue(effect.height, effect.round, block, block.block_id))
-                elif isinstance(effect, Decide):
-                    self._commit(CommittedBlock(effect.value, effect.certificate), "consensus",
-                                 out)
-                elif isinstance(effect, Evidence):
-                    if len(self.evidence) < EVIDENCE_MAX:
-                        self.evidence.append(effect)
-                    out.append(Misbehaviour(effect))
-                elif isinstance(effect, Resume):
-                    queue.append(effect)  # the Decide before it is carried out: hand it back
-                elif isinstance(effect, SetTimeout):
-                    pass  # the runtime asks next_deadline() after every call
+            self._carry_out(self.replica.handle(event, self._now), queue, out)
             if not queue and self._held:
                 queue.extend(self._release_held())
         if self.hooks is not None:
             self.hooks.after_core(self)
+
+    def _carry_out(self, effects: list, queue: deque, out: list[Action]) -> None:
+        """Carry out the core's `effects` in order; events for the core go to `queue`."""
+        for effect in effects:
+            if isinstance(effect, Persist):
+                self.storage.save_wal(effect.record)
+            elif isinstance(effect, Broadcast):
+                signed = self._sign(effect.message)
+                if self.hooks is None:
+                    out.append(SendAll(encode_message(signed), kind_of(signed),
+                                       signed.height, signed.round))
+                else:
+                    self.hooks.emit(self, signed, out)
+                queue.append(Receive(signed))
+            elif isinstance(effect, RequestValue):
+                block = (self.build_block(effect.height) if self.hooks is None
+                         else self.hooks.build_block(self, effect.height))
+                queue.append(ProposeValue(effect.height, effect.round, block, block.block_id))
+            elif isinstance(effect, Decide):
+                self._commit(CommittedBlock(effect.value, effect.certificate), "consensus",
+                             out)
+            elif isinstance(effect, Evidence):
+                if len(self.evidence) < EVIDENCE_MAX:
+                    self.evidence.append(effect)
+                out.append(Misbehaviour(effect))
+            elif isinstance(effect, Resume):
+                queue.append(effect)  # the Decide before it is carried out: hand it back
+            elif isinstance(effect, SetTimeout):
+                pass  # the runtime asks next_deadline() after every call
 
     def _sign(self, message: Proposal | Vote) -> Proposal | Vote:
         if isinstance(message, Proposal):

@@ -209,6 +209,10 @@ class Network:
             return []
         copies = 2 if duplicate and rng.random() < duplicate else 1
         latency, jitter, reorder = s.latency_ticks, s.jitter_ticks, s.reorder_probability
+        if copies == 1 and not reorder:  # the loop below, for the one copy of most sends
+            if jitter:
+                latency += rng._randbelow(2 * jitter + 1) - jitter
+            return [now + max(1, latency)]
         out = []
         for _ in range(copies):
             delay = latency

@@ -5,7 +5,7 @@ separators fixed, so the same run writes the same bytes, and `sha256` is the run
 
 Deliveries are most of the lines (O(n^2) per height), then the drops (a duplicate delivery is
 one, and lossy links make many) and timeouts, and submissions one per transaction, so
-`deliver()`, `drop()`, `drop_net()`, `timeout()` and `submit()` format them directly, byte for
+`deliver()`, `drop()`, `drop_net()`, `timeout()`, `submit()` and `decide()` format them directly, byte for
 byte what `write()` would make of the same dict (a test holds the two equal), and lines
 are hashed and written in batches of `BATCH_LINES`: SHA-256 and the file see the same bytes in
 the same order, so the hash is the same as line by line.
@@ -24,7 +24,7 @@ NAMES_MAX = 4096  # distinct strings (nations, kinds), and the fixed parts of li
 
 class Trace:
     __slots__ = ("_hash", "_file", "lines", "_dumps", "_pending", "_names", "_drop_heads",
-                 "_deliver_parts")
+                 "_deliver_heads", "_deliver_middles")
 
     def __init__(self, path: Path | None) -> None:
         self._hash = hashlib.sha256()
@@ -35,8 +35,12 @@ class Trace:
         self._names: dict[str, str] = {}
         # (node, reason, kind) -> a drop line up to its tick: duplicates make many drop lines
         self._drop_heads: dict[tuple[str, str, str], str] = {}
-        # (src, dst, kind) -> a deliver line's text around its height, round and tick
-        self._deliver_parts: dict[tuple[str, str, str], tuple[str, str, str]] = {}
+        # A deliver line's fixed text: dst -> up to its height; (kind, src) -> between its
+        # height and round, and between its round and tick. Kept by dst and by (kind, src), not
+        # by (src, dst, kind): at n = 193 the 111,000 triples overflowed NAMES_MAX and every
+        # line was made from scratch, while dsts and (kind, src) pairs are about a thousand.
+        self._deliver_heads: dict[str, str] = {}
+        self._deliver_middles: dict[tuple[str, str], tuple[str, str]] = {}
 
     def write(self, record: dict) -> None:
         self._add(self._dumps(record))
@@ -50,15 +54,22 @@ class Trace:
     def deliver(self, t: int, src: str, dst: str, kind: str, h: int, r: int) -> None:
         """The line of write({"t": t, "ev": "deliver", "src": src, "dst": dst, "kind": kind,
         "h": h, "r": r}), keys in sorted order."""
-        parts = self._deliver_parts.get((src, dst, kind))
-        if parts is None:
+        head = self._deliver_heads.get(dst)
+        if head is None:
+            head = f'{{"dst":{self._name(dst)},"ev":"deliver","h":'
+            if len(self._deliver_heads) < NAMES_MAX:
+                self._deliver_heads[dst] = head
+        middle = self._deliver_middles.get((kind, src))
+        if middle is None:
             name = self._name
-            parts = (f'{{"dst":{name(dst)},"ev":"deliver","h":', f',"kind":{name(kind)},"r":',
-                     f',"src":{name(src)},"t":')
-            if len(self._deliver_parts) < NAMES_MAX:
-                self._deliver_parts[(src, dst, kind)] = parts
-        before_h, before_r, before_t = parts
-        self._add(f"{before_h}{h:d}{before_r}{r:d}{before_t}{t:d}}}")
+            middle = (f',"kind":{name(kind)},"r":', f',"src":{name(src)},"t":')
+            if len(self._deliver_middles) < NAMES_MAX:
+                self._deliver_middles[(kind, src)] = middle
+        pending = self._pending  # _add, inlined: a line per delivery
+        pending.append(f"{head}{h:d}{middle[0]}{r:d}{middle[1]}{t:d}}}")
+        self.lines += 1
+        if len(pending) >= BATCH_LINES:
+            self._flush()
 
     def drop(self, t: int, node: str, reason: str, kind: str) -> None:
         """The line of write({"t": t, "ev": "drop", "node": node, "reason": reason,
@@ -90,6 +101,15 @@ class Trace:
         """The line of write({"t": t, "ev": "submit", "node": node, "tx": tx})."""
         self._add(f'{{"ev":"submit","node":{self._name(node)},"t":{t:d},'
                   f'"tx":{self._dumps(tx)}}}')
+
+    def decide(self, t: int, node: str, h: int, block: str, txs: int, via: str) -> None:
+        """The line of write({"t": t, "ev": "decide", "node": node, "h": h, "block": block,
+        "txs": txs, "via": via}): a node committed a block (one line per node and height)."""
+        # A block id is hex: ASCII letters and digits, which JSON writes as they are.
+        quoted = f'"{block}"' if block.isascii() and block.isalnum() else self._dumps(block)
+        name = self._name
+        self._add(f'{{"block":{quoted},"ev":"decide","h":{h:d},"node":{name(node)},"t":{t:d},'
+                  f'"txs":{txs:d},"via":{name(via)}}}')
 
     def _name(self, text: str) -> str:
         encoded = self._names.get(text)

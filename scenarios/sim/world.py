@@ -632,13 +632,14 @@ class World:
         """The deliveries of one broadcast that arrive now, `(dst, data)` in send order, each
         run and counted as the event of its own queue entry would be (`Speedups.
         broadcast_events`); the loop would stop before the next entry once liveness is shown."""
+        deliver = self._deliver
         dst, data = arrivals[0]
-        self._deliver(src, dst, data, kind, height, round_)
+        deliver(src, dst, data, kind, height, round_)
         for dst, data in arrivals[1:]:
             if self.stopped_early:
                 return
             self.events += 1
-            self._deliver(src, dst, data, kind, height, round_)
+            deliver(src, dst, data, kind, height, round_)
 
     def _wake(self, nation: str, token: int) -> None:
         if token != self.wake_token[nation]:
@@ -688,7 +689,9 @@ class World:
     # ------------------------------------------------------------------ a node's actions
 
     def _act(self, instance: str, actions: list) -> None:
-        if not actions:  # most wake-ups: only the next deadline to arm
+        if not actions or (actions[0].__class__ is Delivered and len(actions) == 1):
+            # Most wake-ups: only the next deadline to arm. Most deliveries: the node only
+            # reports the message delivered, which the world ignores.
             self._arm(instance)
             return
         nation = self.nation_of[instance]
@@ -750,8 +753,16 @@ class World:
             dsts = [n for n in self.nations if n != src_nation]
         self._count_sends(src, dsts, data, kind, height)
         by_tick: dict[int, list[tuple[str, bytes]]] = {}  # in the order of the first arrival
+        network, nation_of, now = self.network, self.nation_of, self.now
+        # _transmit, inlined where it only asks the network (no partition, no wire behaviour)
+        direct = not network.partitioned and src_nation not in self.behaviours
         for dst in dsts:
-            sent, arrivals = self._transmit(src, dst, data, kind)
+            if direct:
+                sent, arrivals = data, network.arrivals(src_nation, nation_of[dst], now)
+                if not arrivals:
+                    self._drop_net(src, dst, kind, "loss")
+            else:
+                sent, arrivals = self._transmit(src, dst, data, kind)
             for tick in arrivals:  # two with a duplicate, maybe at one tick
                 batch = by_tick.get(tick)
                 if batch is None:
@@ -840,9 +851,8 @@ class World:
             self.coverage["state_sync"] = self.coverage.get("state_sync", 0) + 1
         if self.liveness_heights:
             self._check_stop(block.height)
-        self.trace.write({"t": self.now, "ev": "decide", "node": nation, "h": block.height,
-                          "block": block.block_id.hex()[:16], "txs": len(block.txs),
-                          "via": action.via})
+        self.trace.decide(self.now, nation, block.height, block.block_id.hex()[:16],
+                          len(block.txs), action.via)
         if nation not in self.honest:
             return  # Byzantine nodes (and twins) are not judged by the oracles
         first = block.height not in self.safety.canonical

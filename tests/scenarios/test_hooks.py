@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import pytest
 from helpers import LIBRARY
 from nodes import NodeHooks
 from scenarios.assemble import build_world
@@ -32,6 +33,19 @@ def test_hooks_that_override_nothing_are_the_honest_node():
     hooked = hooked_world.run()
     assert made and set(made) == set(hooked_world.nations)
     assert all(hooked_world.nodes[n].hooks is not None for n in hooked_world.nations)
+    assert hooked.trace_sha256 == honest.trace_sha256
+    assert honest.heights_committed > 3
+
+
+@pytest.mark.parametrize("name", ["crash-restart", "partition-heals", "delay"])
+def test_the_honest_delivery_fast_path_is_the_hooked_path(name):
+    """A node without hooks hands a delivered message to its core without `_run`'s queue while
+    nothing is held (Node._on_consensus); a node with hooks always goes through `_run`. With
+    hooks that override nothing, crashes, restarts, partitions and delays give the same trace."""
+    scenario = load_scenario(LIBRARY / f"{name}.toml").with_overrides(seed=3)
+    honest = World(scenario, spacetime=False).run()
+    hooked = World(scenario, node_hooks=lambda nation, genesis: NodeHooks(),
+                   spacetime=False).run()
     assert hooked.trace_sha256 == honest.trace_sha256
     assert honest.heights_committed > 3
 

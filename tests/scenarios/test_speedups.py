@@ -259,7 +259,82 @@ def test_fast_trace_lines_are_the_bytes_json_writes(t, h, r, names):
     slow.write({"t": t, "ev": "drop", "src": src, "dst": dst, "kind": kind, "reason": node})
     fast.timeout(t, node, kind, h, r)
     slow.write({"t": t, "ev": "timeout", "node": node, "step": kind, "h": h, "r": r})
-    assert fast.sha256 == slow.sha256 and fast.lines == slow.lines == 5
+    fast.decide(t, node, h, src, r, kind)
+    slow.write({"t": t, "ev": "decide", "node": node, "h": h, "block": src, "txs": r,
+                "via": kind})
+    assert fast.sha256 == slow.sha256 and fast.lines == slow.lines == 6
+
+
+@given(t=st.integers(0, 2**40), block=st.one_of(
+    st.text(alphabet="0123456789abcdefABCXYZ", max_size=20),
+    st.text(alphabet="09az\u00e9\u0661\u00b2\"\\ \n", max_size=8)))
+@settings(max_examples=200, deadline=None)
+def test_decide_lines_write_a_hex_block_id_as_json_does(t, block):
+    """Trace.decide quotes a block id of ASCII letters and digits itself (an id is hex), and
+    leaves anything else, non-ASCII digits and letters included, to json."""
+    from scenarios.sim.trace import Trace
+    fast, slow = Trace(None), Trace(None)
+    fast.decide(t, "USA", 7, block, 40000, "sync")
+    slow.write({"t": t, "ev": "decide", "node": "USA", "h": 7, "block": block, "txs": 40000,
+                "via": "sync"})
+    assert fast.sha256 == slow.sha256
+
+
+@given(lines=st.lists(st.tuples(st.integers(0, 2**40), st.sampled_from("ABCDE"),
+                                st.sampled_from("ABCDE"), st.sampled_from(["prevote", "txs"]),
+                                st.integers(0, 2**20), st.integers(0, 9)), max_size=30),
+       names_max=st.integers(0, 3))
+@settings(max_examples=100, deadline=None)
+def test_deliver_lines_are_the_bytes_json_writes_past_the_kept_parts(lines, names_max):
+    """A deliver line is made of parts kept by dst and by (kind, src), up to NAMES_MAX of each;
+    past that bound, and across many lines, it stays what `write` makes."""
+    from unittest import mock
+
+    from scenarios.sim import trace as trace_module
+    with mock.patch.object(trace_module, "NAMES_MAX", names_max):
+        fast, slow = trace_module.Trace(None), trace_module.Trace(None)
+        for t, src, dst, kind, h, r in lines:
+            fast.deliver(t, src, dst, kind, h, r)
+            slow.write({"t": t, "ev": "deliver", "src": src, "dst": dst, "kind": kind, "h": h,
+                        "r": r})
+        assert fast.sha256 == slow.sha256 and fast.lines == slow.lines == len(lines)
+
+
+@given(seed=st.integers(0, 2**32), latency=st.integers(1, 30), jitter=st.integers(0, 12),
+       loss=st.sampled_from([0.0, 0.2, 0.9]), duplicate=st.sampled_from([0.0, 0.3]),
+       reorder=st.sampled_from([0.0, 0.25]), sends=st.lists(
+           st.tuples(st.integers(0, 3), st.integers(0, 3), st.integers(0, 500)), max_size=30))
+@settings(max_examples=150, deadline=None)
+def test_network_arrivals_are_the_draws_of_the_plain_loop(seed, latency, jitter, loss,
+                                                          duplicate, reorder, sends):
+    """Network.arrivals, with its shortcut for a send of one copy and no reorder, gives the
+    arrival ticks of the plain per-copy loop, from the same draws of the same stream."""
+    import random
+
+    from scenarios.sim.network import REORDER_HOLD_FACTOR, Network
+    nations = ("A", "B", "C", "D")
+    config = {"latency_ticks": latency, "jitter_ticks": jitter, "loss_probability": loss,
+              "duplicate_probability": duplicate, "reorder_probability": reorder,
+              "change": [{"at_tick": 250, "latency_ticks": latency + 5}]}
+    network = Network(config, (), nations, random.Random(seed))
+    plain = Network(config, (), nations, random.Random(seed))
+    now = 0
+    for src, dst, later in sends:
+        now += later
+        s, rng = plain.link(nations[src], nations[dst], now), plain.rng
+        if s.loss_probability and rng.random() < s.loss_probability:
+            want = []
+        else:
+            copies = 2 if s.duplicate_probability and rng.random() < s.duplicate_probability else 1
+            want = []
+            for _ in range(copies):
+                delay = s.latency_ticks
+                if s.jitter_ticks:
+                    delay += rng.randint(-s.jitter_ticks, s.jitter_ticks)
+                if s.reorder_probability and rng.random() < s.reorder_probability:
+                    delay += rng.randint(1, REORDER_HOLD_FACTOR * s.latency_ticks)
+                want.append(now + max(1, delay))
+        assert network.arrivals(nations[src], nations[dst], now) == want
 
 
 def test_a_remembered_signature_is_the_one_signing_computes():
@@ -343,3 +418,17 @@ def test_idle_wake_ups_are_checked_in_library_runs(name):
     checked, count = _stepped(scenario, True, 3000)
     assert count > 100
     _same_run(checked, _stepped(scenario, False, 3000)[0])
+
+
+@given(reports=st.lists(st.tuples(st.sampled_from(["proposal", "prevote", "precommit"]),
+                                  st.sampled_from(["USA", "MEX", "CAN"]), st.integers(1, 3000),
+                                  st.integers(0, 3)), max_size=2000))
+@settings(max_examples=20, deadline=None)
+def test_a_shared_delivered_report_is_the_one_the_node_would_make(reports):
+    """Node._on_consensus reports a delivery with a Delivered shared by (kind, sender, height,
+    round) (nodes.node._delivered, a bounded cache): equal to a fresh one, past the bound too."""
+    from nodes import Delivered
+    from nodes.node import _delivered
+    for report in reports:
+        shared = _delivered(*report)
+        assert shared.__class__ is Delivered and shared == Delivered(*report)
