@@ -9,11 +9,18 @@ RSS is not.
 from __future__ import annotations
 
 import gc
+import hashlib
 import tracemalloc
+from collections import OrderedDict
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nodes import Genesis, Node, Transaction, VerifyCache
+from nodes.chain.bounded import DIGEST_ENTRY_BYTES, SeenDigests
 from nodes.chain.codec import MESSAGE_BYTES_MAX, pack
 from nodes.chain.tx import TX_MEMO_ENTRY_BYTES, TX_PAYLOAD_BYTES_MAX, TxMemo, tx_from_wire
+from nodes.node import SEEN_DIGESTS_BYTES_MAX, SEEN_DIGESTS_MAX
 from nodes.wire.messages import DECODE_ENTRY_BYTES, DecodeCache
 
 CHAIN = "memory-test"
@@ -92,3 +99,73 @@ def test_signature_cache_is_bounded_in_bytes():
     for tx in _big_txs(200):
         assert cache.verify_tx(key, CHAIN, tx)
     assert 0 < cache.tx_verdict_bytes <= bound
+
+
+def _digest(i: int) -> bytes:
+    return hashlib.sha256(i.to_bytes(4, "big")).digest()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 6), st.lists(st.tuples(st.sampled_from("add discard".split()),
+                                             st.integers(0, 12)), max_size=120))
+def test_the_duplicate_filter_answers_as_the_ordered_dict_it_replaced(bound, steps):
+    """Node._seen was an OrderedDict whose oldest key was popped past SEEN_DIGESTS_MAX; the
+    filter must answer every `in` the same after any adds and discards (traces depend on it)."""
+    seen = SeenDigests(bound, bound * DIGEST_ENTRY_BYTES)
+    model: OrderedDict[bytes, None] = OrderedDict()
+    for op, i in steps:
+        if op == "add":
+            seen.add(_digest(i))
+            model[_digest(i)] = None
+            if len(model) > bound:
+                model.popitem(last=False)
+        else:
+            seen.discard(_digest(i))
+            model.pop(_digest(i), None)
+        assert [i for i in range(13) if _digest(i) in seen] == \
+               [i for i in range(13) if _digest(i) in model]
+        assert len(seen) == len(model)
+        assert len(seen._order) <= 2 * len(model) + 64 + 1
+
+
+def test_the_duplicate_filter_is_bounded_by_bytes_and_forgets_the_oldest_first():
+    seen = SeenDigests(entries_max=1_000, bytes_max=10 * DIGEST_ENTRY_BYTES + 50)
+    for i in range(25):
+        seen.add(_digest(i))
+    assert len(seen) == 10, "the byte budget binds before the count"
+    assert [i for i in range(25) if _digest(i) in seen] == list(range(15, 25))
+
+
+def test_a_node_far_behind_discarding_digests_keeps_its_filter_small():
+    seen = SeenDigests(entries_max=100, bytes_max=100 * DIGEST_ENTRY_BYTES)
+    for i in range(10_000):
+        seen.add(_digest(i))
+        seen.discard(_digest(i))  # the core had no room: forgotten at once
+    assert len(seen) == 0 and len(seen._order) <= 64 + 1
+    assert sum(seen._stale.values()) == len(seen._order), "only stale places are left"
+
+
+def test_a_node_duplicate_filter_holds_the_count_bound_at_current_sizes():
+    """At SEEN_DIGESTS_MAX the byte budget does not bind: the count is the bound, as before."""
+    node = Node(IDS["USA"], GENESIS, VerifyCache())
+    assert node._seen.entries_max == SEEN_DIGESTS_MAX
+    assert SEEN_DIGESTS_BYTES_MAX // DIGEST_ENTRY_BYTES > SEEN_DIGESTS_MAX
+
+
+def test_the_duplicate_filter_takes_half_the_memory_of_an_ordered_dict():
+    digests = [_digest(i) for i in range(20_000)]
+    sizes = []
+    for make, add in ((OrderedDict, lambda d, k: d.__setitem__(k, None)),
+                      (lambda: SeenDigests(65_536, 2**30), SeenDigests.add)):
+        gc.collect()
+        tracemalloc.start()
+        try:
+            kept = make()
+            for digest in digests:
+                add(kept, digest)
+            sizes.append(tracemalloc.get_traced_memory()[0])
+        finally:
+            tracemalloc.stop()
+        del kept
+    assert sizes[1] < 0.6 * sizes[0], sizes
+
