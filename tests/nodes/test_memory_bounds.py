@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from nodes import Genesis, Node, Transaction, VerifyCache
 from nodes.chain.bounded import DIGEST_ENTRY_BYTES, SeenDigests
-from nodes.chain.codec import MESSAGE_BYTES_MAX, pack
+from nodes.chain.codec import MESSAGE_BYTES_MAX, pack, unpack
 from nodes.chain.tx import TX_MEMO_ENTRY_BYTES, TX_PAYLOAD_BYTES_MAX, TxMemo, tx_from_wire
 from nodes.node import SEEN_DIGESTS_BYTES_MAX, SEEN_DIGESTS_MAX
 from nodes.wire.messages import DECODE_ENTRY_BYTES, DecodeCache
@@ -168,4 +168,12 @@ def test_the_duplicate_filter_takes_half_the_memory_of_an_ordered_dict():
             tracemalloc.stop()
         del kept
     assert sizes[1] < 0.6 * sizes[0], sizes
+
+
+def test_decoded_transactions_share_their_kind_and_signer_strings():
+    """Each decoded transaction used to hold strs of its own for its kind and signer."""
+    tx = Transaction.create(CHAIN, IDS["USA"], "payload", 1, b"x")
+    first, second = (Transaction.from_wire(CHAIN, unpack(pack(tx.to_wire()))) for _ in "12")
+    assert first == second == tx
+    assert first.kind is second.kind and first.signer is second.signer
 
