@@ -1128,6 +1128,8 @@ class Node:
                            self.chaincode.state.root)
 
     def _commit(self, committed: CommittedBlock, via: str, out: list[Action]) -> None:
+        if self.shared is not None:  # one copy of the block for the honest nodes, not two
+            committed = self.shared.committed(committed)
         self.ledger.append(committed)
         self.storage.save_block(committed)
         txs = committed.block.txs
