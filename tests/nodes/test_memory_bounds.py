@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from nodes import Genesis, Node, Transaction, VerifyCache
 from nodes.chain.bounded import DIGEST_ENTRY_BYTES, SeenDigests
+from nodes.chain.ledger import TxIndex
 from nodes.chain.codec import MESSAGE_BYTES_MAX, pack, unpack
 from nodes.chain.tx import TX_MEMO_ENTRY_BYTES, TX_PAYLOAD_BYTES_MAX, TxMemo, tx_from_wire
 from nodes.node import SEEN_DIGESTS_BYTES_MAX, SEEN_DIGESTS_MAX
@@ -176,4 +177,17 @@ def test_decoded_transactions_share_their_kind_and_signer_strings():
     first, second = (Transaction.from_wire(CHAIN, unpack(pack(tx.to_wire()))) for _ in "12")
     assert first == second == tx
     assert first.kind is second.kind and first.signer is second.signer
+
+
+def test_a_transaction_index_keeps_one_place_without_a_tuple_around_it():
+    index = TxIndex()
+    a, b = (5, hashlib.sha256(b"a").digest()), (5, hashlib.sha256(b"b").digest())
+    index.record(b"tx", a)
+    index.record(b"tx", a)
+    assert index.places(b"tx") == (a,) and index._where[b"tx"] is a
+    index.record(b"tx", b)
+    index.record(b"tx", a)
+    index.record(b"tx", (6, a[1]))
+    assert index.places(b"tx") == (a, b, (6, a[1]))
+    assert index.places(b"other") == ()
 
