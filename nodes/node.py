@@ -589,7 +589,7 @@ class Node:
         if not self._admit(tx, out):
             return out
         if self.config.gossip_batch_ticks == 0:
-            out.append(SendAll(encode_txs(self.me, (tx,)), "txs", self.replica.height, 0))
+            out.append(SendAll(self._txs_message((tx,)), "txs", self.replica.height, 0))
             return out
         self._gossip.append(tx)
         if self._gossip_due is None:
@@ -620,11 +620,17 @@ class Node:
         height = self.replica.height
         targets = self._next_proposers() if self.config.gossip_peers else None
         for txs in batches:
-            data = encode_txs(self.me, txs)
+            data = self._txs_message(txs)
             if targets is None:
                 out.append(SendAll(data, "txs", height, 0))
             else:
                 out.extend(SendTo(peer, data, "txs", height, 0) for peer in targets)
+
+    def _txs_message(self, txs: tuple[Transaction, ...]) -> bytes:
+        """Our clients' `txs` as a gossip message; the nodes of this process that receive it
+        will decode them as these objects, not as copies (DecodeCache.seed_txs)."""
+        self.decoder.seed_txs(txs)
+        return encode_txs(self.me, txs)
 
     def _next_proposers(self) -> list[str]:
         """The distinct round-0 proposers of the next gossip_peers heights, other than us."""
@@ -645,7 +651,7 @@ class Node:
         admitted = [tx for tx in txs if self._admit(tx, out)]
         for start in range(0, len(admitted), TXS_PER_MESSAGE_MAX):
             chunk = tuple(admitted[start:start + TXS_PER_MESSAGE_MAX])
-            out.append(SendAll(encode_txs(self.me, chunk), "txs", self.replica.height, 0))
+            out.append(SendAll(self._txs_message(chunk), "txs", self.replica.height, 0))
         return out
 
     def on_bytes(self, data: bytes, now_ticks: int) -> list[Action]:

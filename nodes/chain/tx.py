@@ -92,6 +92,23 @@ class TxMemo(BoundedMemo[Transaction]):
     def remember(self, raw: tuple, tx: Transaction) -> None:
         self.put(raw, tx, len(tx.payload) + TX_MEMO_ENTRY_BYTES)
 
+    def seed(self, chain_id: str, txs) -> None:
+        """Remember transactions made in this process (a client's, about to be gossiped) under
+        their wire arrays, so that the nodes of the process that receive them decode them as
+        these very objects. Otherwise a transaction lives twice to the end of a run: its
+        client's object (kept by the signature cache and its proposer's block) and an equal
+        decoded one (kept by every other ledger). Only a transaction that its wire array
+        decodes back to (`Transaction.from_wire`, equal in every field) is remembered, so a
+        receiver gets what decoding would give it."""
+        for tx in txs:
+            raw = tx.to_wire()
+            try:
+                if self.get(raw) is not None or Transaction.from_wire(chain_id, raw) != tx:
+                    continue
+            except (TxError, TypeError):  # not a transaction decoding gives
+                continue
+            self.remember(raw, tx)
+
 
 def tx_from_wire(chain_id: str, raw: object, memo: TxMemo | None = None) -> Transaction:
     """`Transaction.from_wire`, remembered in `memo` (a DecodeCache's): a transaction gossiped

@@ -384,6 +384,12 @@ class DecodeCache:
                 self._digest_bytes -= len(old)
         return digest
 
+    def seed_txs(self, txs: tuple[Transaction, ...]) -> None:
+        """Let `txs`, about to be gossiped from a node of this process, decode as themselves
+        (`TxMemo.seed`); nothing when caching is off."""
+        if self._txs is not None:
+            self._txs.seed(self.chain_id, txs)
+
     def decode(self, digest: bytes, data: bytes) -> WireMessage:
         entry: object = self._entries.get(digest)
         if entry is None:

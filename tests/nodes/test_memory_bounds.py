@@ -8,6 +8,7 @@ RSS is not.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import hashlib
 import tracemalloc
@@ -190,4 +191,30 @@ def test_a_transaction_index_keeps_one_place_without_a_tuple_around_it():
     index.record(b"tx", (6, a[1]))
     assert index.places(b"tx") == (a, b, (6, a[1]))
     assert index.places(b"other") == ()
+
+
+def test_a_gossiped_transaction_reaches_the_nodes_of_its_process_as_its_own_object():
+    """The client's object, not an equal decoded copy, is what a receiver sharing the decode
+    cache pools (one object per transaction for the whole run); a receiver with its own cache
+    decodes a copy, equal in every field."""
+    decoder, verifier = DecodeCache(CHAIN), VerifyCache()
+    usa, mex = (Node(IDS[code], GENESIS, verifier, decoder=decoder) for code in ("USA", "MEX"))
+    alone = Node(IDS["CAN"], GENESIS, verifier)
+    tx = Transaction.create(CHAIN, IDS["USA"], "payload", 7, b"p" * 64)
+    sent = [a for a in usa.submit(tx, 1) if a.__class__.__name__ == "SendAll"]
+    assert len(sent) == 1
+    for node in (mex, alone):
+        node.on_bytes(sent[0].data, 2)
+        assert node.mempool.ids() == (tx.tx_id,)
+    assert mex.mempool._txs[tx.tx_id] is tx
+    assert alone.mempool._txs[tx.tx_id] == tx and alone.mempool._txs[tx.tx_id] is not tx
+
+
+def test_only_a_transaction_its_wire_array_decodes_to_is_seeded():
+    memo = TxMemo()
+    long_kind = Transaction.create(CHAIN, IDS["USA"], "k" * 40, 1, b"")  # from_wire refuses it
+    forged = dataclasses.replace(Transaction.create(CHAIN, IDS["USA"], "payload", 2, b""),
+                                 tx_id=bytes(32))
+    memo.seed(CHAIN, (long_kind, forged))
+    assert len(memo) == 0
 
