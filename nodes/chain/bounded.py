@@ -20,13 +20,19 @@ DIGEST_ENTRY_BYTES = 112
 
 
 class BoundedMemo(Generic[V]):
-    __slots__ = ("_entries", "entries_max", "bytes_max", "bytes")
+    """Each entry is kept as (value, size). A verdict cache's entries are nearly all (True,
+    the same size): those of a bool value are kept once each in `_shared` (a few per distinct
+    size) and every key points to that one tuple, not to a tuple and an int of its own (88
+    bytes of each of about a million signature verdicts at the global day)."""
+
+    __slots__ = ("_entries", "entries_max", "bytes_max", "bytes", "_shared")
 
     def __init__(self, entries_max: int, bytes_max: int) -> None:
         self._entries: OrderedDict[Hashable, tuple[V, int]] = OrderedDict()
         self.entries_max = entries_max
         self.bytes_max = bytes_max
         self.bytes = 0
+        self._shared: dict[tuple[V, int], tuple[V, int]] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -45,7 +51,10 @@ class BoundedMemo(Generic[V]):
         old = entries.pop(key, None)
         if old is not None:
             self.bytes -= old[1]
-        entries[key] = (value, size)
+        entry = (value, size)
+        if value.__class__ is bool:
+            entry = self._shared.setdefault(entry, entry)
+        entries[key] = entry
         self.bytes += size
         while len(entries) > self.entries_max or self.bytes > self.bytes_max:
             _, (_, old_size) = entries.popitem(last=False)
@@ -70,7 +79,7 @@ class SeenDigests:
     __slots__ = ("_live", "_order", "_stale", "entries_max")
 
     def __init__(self, entries_max: int, bytes_max: int) -> None:
-        self._live: dict[bytes, None] = {}
+        self._live: dict[bytes, object] = {}
         self._order: deque[bytes] = deque()
         self._stale: dict[bytes, int] = {}  # digest -> its stale places in _order
         self.entries_max = min(entries_max, bytes_max // DIGEST_ENTRY_BYTES)
@@ -81,12 +90,17 @@ class SeenDigests:
     def __contains__(self, digest: object) -> bool:
         return digest in self._live
 
-    def add(self, digest: bytes) -> None:
-        """Remember `digest` as the newest (nothing changes if it is remembered already)."""
+    def get(self, digest: bytes) -> object:
+        """The value remembered with `digest` (`add`), or None."""
+        return self._live.get(digest)
+
+    def add(self, digest: bytes, value: object = None) -> None:
+        """Remember `digest` as the newest, with `value` (a signature cache's verdict; None
+        for a duplicate filter). Nothing changes if it is remembered already."""
         live = self._live
         if digest in live:
             return
-        live[digest] = None
+        live[digest] = value
         self._order.append(digest)
         if len(live) > self.entries_max:
             self._forget_oldest()

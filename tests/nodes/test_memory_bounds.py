@@ -193,6 +193,20 @@ def test_a_transaction_index_keeps_one_place_without_a_tuple_around_it():
     assert index.places(b"other") == ()
 
 
+def test_signature_verdicts_share_their_entries():
+    """A verdict memo keeps one (verdict, size) tuple per distinct pair, not one per key; the
+    bounds and the answers are those of a tuple per key."""
+    cache = VerifyCache(entries_max=100, bytes_max=10**9)
+    txs = [Transaction.create(CHAIN, IDS["USA"], "payload", i, b"x" * 64) for i in range(150)]
+    assert all(cache.verify_tx(IDS["USA"].public_key, CHAIN, tx) for tx in txs)
+    entries = list(cache._tx_verdicts._entries.values())
+    assert len(entries) == 100 and len({id(entry) for entry in entries}) == 1
+    assert cache.tx_verdict_bytes == 100 * entries[0][1]
+    assert cache.verify_tx(IDS["USA"].public_key, CHAIN, txs[-1]) and cache.hits == 1
+    assert not cache.verify_tx(IDS["MEX"].public_key, CHAIN, txs[-1])
+    assert len({id(entry) for entry in cache._tx_verdicts._entries.values()}) == 2
+
+
 def test_a_gossiped_transaction_reaches_the_nodes_of_its_process_as_its_own_object():
     """The client's object, not an equal decoded copy, is what a receiver sharing the decode
     cache pools (one object per transaction for the whole run); a receiver with its own cache
@@ -218,3 +232,15 @@ def test_only_a_transaction_its_wire_array_decodes_to_is_seeded():
     memo.seed(CHAIN, (long_kind, forged))
     assert len(memo) == 0
 
+
+def test_the_signature_cache_forgets_its_oldest_verdict_first():
+    """Its verdicts by digest are a SeenDigests (values: the verdicts) instead of an OrderedDict:
+    the same bound, the same order of eviction."""
+    cache, ident = VerifyCache(entries_max=3), IDS["USA"]
+    messages = [bytes([i]) for i in range(4)]
+    for message in messages + messages[1:]:
+        assert cache.verify(ident.public_key, message, ident.sign(message))
+    assert (cache.misses, cache.hits) == (4, 3)
+    assert not cache.verify(ident.public_key, messages[0], ident.sign(messages[1]))
+    assert cache.verify(ident.public_key, messages[0], ident.sign(messages[0]))
+    assert (cache.misses, cache.hits, len(cache._verdicts)) == (6, 3, 3)
