@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import hashlib
+import sys
 import tracemalloc
 from collections import OrderedDict
 
@@ -20,6 +21,7 @@ from hypothesis import strategies as st
 from nodes import Genesis, Node, Transaction, VerifyCache
 from nodes.chain.bounded import DIGEST_ENTRY_BYTES, SeenDigests
 from nodes.chain.ledger import TxIndex
+from nodes.chain.mempool import Mempool
 from nodes.chain.codec import MESSAGE_BYTES_MAX, pack, unpack
 from nodes.chain.tx import TX_MEMO_ENTRY_BYTES, TX_PAYLOAD_BYTES_MAX, TxMemo, tx_from_wire
 from nodes.node import SEEN_DIGESTS_BYTES_MAX, SEEN_DIGESTS_MAX
@@ -244,3 +246,19 @@ def test_the_signature_cache_forgets_its_oldest_verdict_first():
     assert not cache.verify(ident.public_key, messages[0], ident.sign(messages[1]))
     assert cache.verify(ident.public_key, messages[0], ident.sign(messages[0]))
     assert (cache.misses, cache.hits, len(cache._verdicts)) == (6, 3, 3)
+
+
+def test_a_mempool_emptied_by_a_block_gives_its_table_back():
+    """A dict keeps its table after removals; the pool is copied to one of its size, with the
+    same transactions in the same order."""
+    pool = Mempool()
+    txs = [Transaction.create(CHAIN, IDS["USA"], "payload", i, b"") for i in range(4000)]
+    for tx in txs:
+        pool.add(tx)
+    full = sys.getsizeof(pool._txs)
+    pool.remove(tx.tx_id for tx in txs[:3900:2])
+    assert sys.getsizeof(pool._txs) == full, "half full: kept as it is"
+    pool.remove(tx.tx_id for tx in txs[1:3900:2])
+    assert pool.ids() == tuple(tx.tx_id for tx in txs[3900:])
+    assert sys.getsizeof(pool._txs) < full / 20
+    assert pool.reap(10) == tuple(txs[3900:3910])
