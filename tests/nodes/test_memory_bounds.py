@@ -25,7 +25,13 @@ from nodes.chain.mempool import Mempool
 from nodes.chain.codec import MESSAGE_BYTES_MAX, pack, unpack
 from nodes.chain.tx import TX_MEMO_ENTRY_BYTES, TX_PAYLOAD_BYTES_MAX, TxMemo, tx_from_wire
 from nodes.node import SEEN_DIGESTS_BYTES_MAX, SEEN_DIGESTS_MAX
-from nodes.wire.messages import DECODE_ENTRY_BYTES, DecodeCache
+from nodes.chain.block import BLOCK_BYTES_MAX
+from nodes.wire.messages import (
+    DECODE_CACHE_BYTES_MAX,
+    DECODE_ENTRY_BYTES,
+    DIGEST_MEMO_BYTES_MAX,
+    DecodeCache,
+)
 
 CHAIN = "memory-test"
 GENESIS, IDS = Genesis.simulated(CHAIN, [("USA", 1), ("MEX", 1), ("CAN", 1), ("CHN", 1)], 5)
@@ -262,3 +268,14 @@ def test_a_mempool_emptied_by_a_block_gives_its_table_back():
     assert pool.ids() == tuple(tx.tx_id for tx in txs[3900:])
     assert sys.getsizeof(pool._txs) < full / 20
     assert pool.reap(10) == tuple(txs[3900:3910])
+
+
+def test_the_decode_cache_keeps_two_of_the_largest_proposals_and_their_digests():
+    """Bounded lower for the global day's memory, the caches still serve every receiver of a
+    height's proposal (and of the height before) from one decode and one hash."""
+    assert DIGEST_MEMO_BYTES_MAX >= 2 * BLOCK_BYTES_MAX
+    assert DECODE_CACHE_BYTES_MAX >= 2 * (BLOCK_BYTES_MAX + 64 * 1024 + DECODE_ENTRY_BYTES)
+    cache = DecodeCache(CHAIN)
+    big = [bytes([i]) * (BLOCK_BYTES_MAX - 1024) for i in range(2)]
+    digests = [cache.digest(data) for data in big]
+    assert [cache.digest(data) is digest for data, digest in zip(big, digests)] == [True, True]
