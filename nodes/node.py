@@ -65,7 +65,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import weakref
-from collections import OrderedDict, deque
+from collections import deque
 from dataclasses import dataclass
 
 from consensus import (
@@ -91,6 +91,7 @@ from consensus import (
 )
 
 from nodes.hooks import NodeHooks
+from nodes.chain.bounded import SeenDigests
 from nodes.chain.block import BLOCK_TX_BYTES_MAX, BLOCK_TXS_MAX, Block, CommittedBlock
 from nodes.app.chaincode import Chaincode, Flag, TxResult, precursor_chaincode
 from nodes.chain.codec import MESSAGE_BYTES_MAX
@@ -123,7 +124,11 @@ from nodes.wire.messages import (
     vote_signed_bytes,
 )
 
+# A node's duplicate filter (`SeenDigests`) keeps the newest SEEN_DIGESTS_MAX digests, and
+# no more than SEEN_DIGESTS_BYTES_MAX bytes of them (DIGEST_ENTRY_BYTES each, 74,898 digests):
+# the count binds first, as it did before the byte budget was added.
 SEEN_DIGESTS_MAX = 65_536
+SEEN_DIGESTS_BYTES_MAX = 8 * 1024 * 1024
 GOSSIP_BATCH_TICKS_MAX = 10_000
 # A certificate entry on the wire besides its voter's name: array and str headers, the round,
 # the signature and its header (nodes/chain/block.py certificate_to_wire).
@@ -363,7 +368,7 @@ class Node:
         self.replica = Replica(self.me, validators, _weakly(self.valid), timeouts,
                                height=self.ledger.height + 1, wal=record, rules=rules)
         self.evidence: list[Evidence] = []
-        self._seen: OrderedDict[bytes, None] = OrderedDict()
+        self._seen = SeenDigests(SEEN_DIGESTS_MAX, SEEN_DIGESTS_BYTES_MAX)
         self._ahead_since: int | None = None
         self._ahead_height = 0
         # State sync asks, in turn, the peers heard from at a height above ours (at most one
@@ -596,7 +601,7 @@ class Node:
         if not self._admit(tx, out):
             return out
         if self.config.gossip_batch_ticks == 0:
-            out.append(SendAll(encode_txs(self.me, (tx,)), "txs", self.replica.height, 0))
+            out.append(SendAll(self._txs_message((tx,)), "txs", self.replica.height, 0))
             return out
         self._gossip.append(tx)
         if self._gossip_due is None:
@@ -627,11 +632,17 @@ class Node:
         height = self.replica.height
         targets = self._next_proposers() if self.config.gossip_peers else None
         for txs in batches:
-            data = encode_txs(self.me, txs)
+            data = self._txs_message(txs)
             if targets is None:
                 out.append(SendAll(data, "txs", height, 0))
             else:
                 out.extend(SendTo(peer, data, "txs", height, 0) for peer in targets)
+
+    def _txs_message(self, txs: tuple[Transaction, ...]) -> bytes:
+        """Our clients' `txs` as a gossip message; the nodes of this process that receive it
+        will decode them as these objects, not as copies (DecodeCache.seed_txs)."""
+        self.decoder.seed_txs(txs)
+        return encode_txs(self.me, txs)
 
     def _next_proposers(self) -> list[str]:
         """The distinct round-0 proposers of the next gossip_peers heights, other than us."""
@@ -652,7 +663,7 @@ class Node:
         admitted = [tx for tx in txs if self._admit(tx, out)]
         for start in range(0, len(admitted), TXS_PER_MESSAGE_MAX):
             chunk = tuple(admitted[start:start + TXS_PER_MESSAGE_MAX])
-            out.append(SendAll(encode_txs(self.me, chunk), "txs", self.replica.height, 0))
+            out.append(SendAll(self._txs_message(chunk), "txs", self.replica.height, 0))
         return out
 
     def on_bytes(self, data: bytes, now_ticks: int) -> list[Action]:
@@ -690,7 +701,7 @@ class Node:
                 # The core had no room for it (too many heights ahead, or the sender's share of
                 # the future buffer full). Forget the digest: once we catch up (by state sync),
                 # the sender's resend of these very bytes must count, not be a "duplicate".
-                self._seen.pop(digest, None)
+                self._seen.discard(digest)
         elif isinstance(message, TxBatch):
             self._on_txs(message, out)
         elif isinstance(message, SyncRequest):
@@ -813,7 +824,7 @@ class Node:
             farthest = max(mine, key=lambda entry: entry[0])
             self._held.remove(farthest)
             self._held_bytes[sender] -= farthest[3]
-            self._seen.pop(farthest[2], None)
+            self._seen.discard(farthest[2])
             self._drop("ahead_full", "proposal", out)
 
     def _release_held(self) -> list[Proposal]:
@@ -1173,6 +1184,8 @@ class Node:
                            self.chaincode.state.root)
 
     def _commit(self, committed: CommittedBlock, via: str, out: list[Action]) -> None:
+        if self.shared is not None:  # one copy of the block for the honest nodes, not two
+            committed = self.shared.committed(committed)
         self.ledger.append(committed)
         self.storage.save_block(committed)
         txs = committed.block.txs
@@ -1259,6 +1272,4 @@ class Node:
         out.append(_dropped(reason, kind))
 
     def _remember(self, digest: bytes) -> None:
-        self._seen[digest] = None
-        if len(self._seen) > SEEN_DIGESTS_MAX:
-            self._seen.popitem(last=False)
+        self._seen.add(digest)

@@ -15,6 +15,12 @@ n identical answers. `SharedApplication` memoises both:
   block id does not: it commits to transaction ids, which leave signatures out). A block
   decoded once is one bytes object at every node, so the lookup compares by identity.
 - `tx_index`: one `TxIndex` for the honest nodes' ledgers (nodes/chain/ledger.py).
+- `committed(committed)`: the block a node is about to append, as the one `Block` object the
+  honest nodes keep for it. The proposer built its block and every other node decoded it from
+  the proposal: two equal objects, each with its own bytes (hundreds of KiB to MiBs) and tuple
+  of transactions, and the proposer's ledger would keep the second copy to the end of the run.
+  The key is (block id, bytes): a block that was built or decoded has every field made from,
+  or packed into, its bytes, so equal keys mean equal blocks.
 - `apply(chaincode, block)`: under key (block.prev_hash, state root, block id), the flags, the
   results and the state after the block. The first node to apply it forks its state (copy on
   write, `DomainState.fork`), applies the block to the fork and leaves the fork here; every
@@ -34,23 +40,38 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Callable
 
-from nodes.chain.block import Block
+from nodes.chain.block import Block, CommittedBlock
 from nodes.app.chaincode import Chaincode, Flag, TxResult
 from nodes.chain.ledger import TxIndex
 
 APPLIED_ENTRIES_MAX = 8  # each holds a whole state; honest nodes apply a height in one burst
+BLOCKS_KEPT_MAX = 8  # honest nodes commit a height in one burst, as they apply it
 VALID_ENTRIES_MAX = 1024
 
 
 class SharedApplication:
     __slots__ = ("_applied", "_valid", "apply_hits", "apply_misses", "valid_hits",
-                 "valid_misses", "tx_index")
+                 "valid_misses", "tx_index", "_blocks")
 
     def __init__(self) -> None:
         self.tx_index = TxIndex()
         self._applied: OrderedDict[tuple[bytes, bytes, bytes], tuple] = OrderedDict()
         self._valid: OrderedDict[tuple, bool] = OrderedDict()
         self.apply_hits = self.apply_misses = self.valid_hits = self.valid_misses = 0
+        self._blocks: OrderedDict[tuple[bytes, bytes], Block] = OrderedDict()
+
+    def committed(self, committed: CommittedBlock) -> CommittedBlock:
+        """`committed` with the block object the honest nodes already keep for an equal block
+        (the certificate stays the node's own), or as it is, now kept for the next ones."""
+        block = committed.block
+        key = (block.block_id, block.encoded)
+        kept = self._blocks.get(key)
+        if kept is None:
+            self._blocks[key] = block
+            if len(self._blocks) > BLOCKS_KEPT_MAX:
+                self._blocks.popitem(last=False)
+            return committed
+        return committed if kept is block else CommittedBlock(kept, committed.certificate)
 
     def valid(self, key: tuple, check: Callable[[], bool]) -> bool:
         verdict = self._valid.get(key)

@@ -6,13 +6,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-from collections import OrderedDict
 from typing import Callable, Iterator
 
 from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
-from nodes.chain.bounded import BoundedMemo
+from nodes.chain.bounded import DIGEST_ENTRY_BYTES, BoundedMemo, SeenDigests
 
 SIGNATURE_BYTES = 64
 PUBLIC_KEY_BYTES = 32
@@ -134,7 +133,9 @@ class VerifyCache:
         self.scheme = scheme
         self._check = scheme.verify
         self._known = known_verdicts and entries_max > 0 and scheme.shares_verdicts
-        self._verdicts: OrderedDict[bytes, bool] = OrderedDict()
+        # verdict_key -> verdict, oldest first out past entries_max (keys all one size: the
+        # count bounds the bytes); a dict and a deque, half an OrderedDict's memory
+        self._verdicts = SeenDigests(entries_max, entries_max * DIGEST_ENTRY_BYTES)
         # memo key -> (verdict, the bytes it is counted as)
         self._tx_verdicts: BoundedMemo[bool] = BoundedMemo(entries_max, bytes_max)
         self.entries_max = entries_max
@@ -185,9 +186,7 @@ class VerifyCache:
                 known[key] = verdict
                 if len(known) > KNOWN_VERDICTS_ENTRIES_MAX:
                     del known[next(iter(known))]  # the oldest
-        self._verdicts[key] = verdict
-        if len(self._verdicts) > self.entries_max:
-            self._verdicts.popitem(last=False)
+        self._verdicts.add(key, verdict)
         return verdict
 
 

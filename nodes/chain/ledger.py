@@ -29,29 +29,43 @@ def genesis_hash(genesis: Genesis) -> bytes:
 
 class TxIndex:
     """tx id -> every (height, block id) it was committed at, over the chains of the ledgers
-    that share it. Bounded by the blocks appended (each indexed once)."""
+    that share it. Bounded by the blocks appended (each indexed once).
+
+    Nearly every transaction has one place: that place (one tuple per block, shared by its
+    transactions) is the entry itself, not a tuple around it, which saves 56 bytes of each of
+    a million committed transactions; a transaction with more places has a tuple of them."""
 
     __slots__ = ("_where", "_indexed")
 
     def __init__(self) -> None:
-        self._where: dict[bytes, tuple[tuple[int, bytes], ...]] = {}
+        self._where: dict[bytes, tuple] = {}
         self._indexed: set[bytes] = set()
 
     def add(self, block: Block) -> None:
         if block.block_id in self._indexed:
             return
         self._indexed.add(block.block_id)
-        where = self._where
         place = (block.height, block.block_id)
         for tx in block.txs:
-            known = where.get(tx.tx_id)
-            if known is None:
-                where[tx.tx_id] = (place,)
-            elif place not in known:
-                where[tx.tx_id] = known + (place,)
+            self.record(tx.tx_id, place)
+
+    def record(self, tx_id: bytes, place: tuple[int, bytes]) -> None:
+        """Note `place`, (height, block id), for `tx_id`, unless it is noted already."""
+        where = self._where
+        known = where.get(tx_id)
+        if known is None:
+            where[tx_id] = place
+        elif known[0].__class__ is int:  # one place
+            if known != place:
+                where[tx_id] = (known, place)
+        elif place not in known:
+            where[tx_id] = known + (place,)
 
     def places(self, tx_id: bytes) -> tuple[tuple[int, bytes], ...]:
-        return self._where.get(tx_id, ())
+        known = self._where.get(tx_id)
+        if known is None:
+            return ()
+        return (known,) if known[0].__class__ is int else known
 
 
 class Ledger:

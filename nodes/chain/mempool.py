@@ -5,6 +5,9 @@ from __future__ import annotations
 from nodes.chain.tx import Transaction
 
 MEMPOOL_TXS_MAX = 50_000
+# A pool of at least this many that a removal leaves under a quarter full is copied to a
+# table of its size (`Mempool.remove`).
+POOL_COMPACT_MIN = 1024
 # msgpack of [kind, signer, nonce, payload, signature]: array header 1, each str at most 4 bytes
 # a character plus a 5-byte header, nonce 9, payload plus a 5-byte header, signature 2 + 64.
 TX_WIRE_FIXED_BYTES = 1 + 5 + 5 + 9 + 5 + 66
@@ -65,5 +68,12 @@ class Mempool:
         return tuple(out)
 
     def remove(self, tx_ids) -> None:
+        txs = self._txs
+        before = len(txs)
         for tx_id in tx_ids:
-            self._txs.pop(tx_id, None)
+            txs.pop(tx_id, None)
+        if before >= POOL_COMPACT_MIN and len(txs) * 4 < before:
+            # A dict keeps its table after removals: a proposer's pool, emptied by its block,
+            # would keep room for tens of thousands of transactions (193 of them at the global
+            # day). A copy has the same entries in the same order, in a table to their size.
+            self._txs = dict(txs)

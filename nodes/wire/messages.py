@@ -47,12 +47,17 @@ ROUND_MAX = 1_000_000
 HEIGHT_MAX = 2**48
 DECODE_CACHE_ENTRIES_MAX = 65_536
 # Bytes the decode cache may hold: a decoded message counts as its encoded size plus
-# DECODE_ENTRY_BYTES, a rejection as DECODE_ENTRY_BYTES (it keeps only the reason).
-DECODE_CACHE_BYTES_MAX = 64 * 1024 * 1024
+# DECODE_ENTRY_BYTES, a rejection as DECODE_ENTRY_BYTES (it keeps only the reason). Room for
+# the proposals of about two heights of the global day (blocks of up to 8 MiB), whose
+# receivers all come within a height: older ones are only memory (a miss decodes again, to
+# equal objects).
+DECODE_CACHE_BYTES_MAX = 32 * 1024 * 1024
 DECODE_ENTRY_BYTES = 512
 REJECTION_REASON_CHARS_MAX = 200
 DIGEST_MEMO_BYTES_MIN = 4096
-DIGEST_MEMO_BYTES_MAX = 64 * 1024 * 1024
+# Large messages whose digest is remembered (`DecodeCache.digest`): a proposal's receivers
+# come within a height, so two of the largest are enough (a miss hashes again).
+DIGEST_MEMO_BYTES_MAX = 16 * 1024 * 1024
 
 
 class WireError(ValueError):
@@ -383,6 +388,12 @@ class DecodeCache:
                 old, _ = self._digests.popitem(last=False)
                 self._digest_bytes -= len(old)
         return digest
+
+    def seed_txs(self, txs: tuple[Transaction, ...]) -> None:
+        """Let `txs`, about to be gossiped from a node of this process, decode as themselves
+        (`TxMemo.seed`); nothing when caching is off."""
+        if self._txs is not None:
+            self._txs.seed(self.chain_id, txs)
 
     def decode(self, digest: bytes, data: bytes) -> WireMessage:
         entry: object = self._entries.get(digest)

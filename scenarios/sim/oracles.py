@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 from consensus import Step, TimeoutConfig, ValidatorSet
 from nodes import CommittedBlock, Genesis, VerifyCache, certificate_error
+from nodes.chain.ledger import TxIndex
 
 VIOLATIONS_MAX = 1000
 
@@ -43,7 +44,7 @@ class SafetyOracle:
     # committed at on any nation's chain, each nation's chain as block ids by height, and the
     # repeats found for (previous block id, block id), a pure function of the two since the
     # previous block pins the whole chain below. 193 nations cost one index, not 193.
-    tx_places: dict[bytes, tuple[tuple[int, bytes], ...]] = field(default_factory=dict)
+    tx_places: TxIndex = field(default_factory=TxIndex)
     chains: dict[str, list[bytes]] = field(default_factory=dict)
     repeats: dict[tuple[bytes, bytes], list[tuple[str, int]]] = field(default_factory=dict)
     times: dict[int, int] = field(default_factory=dict)  # height -> first committed time_ticks
@@ -112,13 +113,12 @@ class SafetyOracle:
         height, place = block.height, (block.height, block.block_id)
         out = []
         for tx in block.txs:
-            known = self.tx_places.get(tx.tx_id, ())
+            known = self.tx_places.places(tx.tx_id)
             first = min((h for h, b in known if h <= len(chain) and chain[h - 1] == b),
                         default=height)
             if first != height:
                 out.append((tx.tx_id.hex(), first))
-            if place not in known:
-                self.tx_places[tx.tx_id] = known + (place,)
+            self.tx_places.record(tx.tx_id, place)
         return out
 
     def _validity(self, committed: CommittedBlock, tick: int) -> list[dict]:

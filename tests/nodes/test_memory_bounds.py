@@ -8,13 +8,30 @@ RSS is not.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
+import hashlib
+import sys
 import tracemalloc
+from collections import OrderedDict
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nodes import Genesis, Node, Transaction, VerifyCache
-from nodes.chain.codec import MESSAGE_BYTES_MAX, pack
+from nodes.chain.bounded import DIGEST_ENTRY_BYTES, SeenDigests
+from nodes.chain.ledger import TxIndex
+from nodes.chain.mempool import Mempool
+from nodes.chain.codec import MESSAGE_BYTES_MAX, pack, unpack
 from nodes.chain.tx import TX_MEMO_ENTRY_BYTES, TX_PAYLOAD_BYTES_MAX, TxMemo, tx_from_wire
-from nodes.wire.messages import DECODE_ENTRY_BYTES, DecodeCache
+from nodes.node import SEEN_DIGESTS_BYTES_MAX, SEEN_DIGESTS_MAX
+from nodes.chain.block import BLOCK_BYTES_MAX
+from nodes.wire.messages import (
+    DECODE_CACHE_BYTES_MAX,
+    DECODE_ENTRY_BYTES,
+    DIGEST_MEMO_BYTES_MAX,
+    DecodeCache,
+)
 
 CHAIN = "memory-test"
 GENESIS, IDS = Genesis.simulated(CHAIN, [("USA", 1), ("MEX", 1), ("CAN", 1), ("CHN", 1)], 5)
@@ -92,3 +109,173 @@ def test_signature_cache_is_bounded_in_bytes():
     for tx in _big_txs(200):
         assert cache.verify_tx(key, CHAIN, tx)
     assert 0 < cache.tx_verdict_bytes <= bound
+
+
+def _digest(i: int) -> bytes:
+    return hashlib.sha256(i.to_bytes(4, "big")).digest()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 6), st.lists(st.tuples(st.sampled_from("add discard".split()),
+                                             st.integers(0, 12)), max_size=120))
+def test_the_duplicate_filter_answers_as_the_ordered_dict_it_replaced(bound, steps):
+    """Node._seen was an OrderedDict whose oldest key was popped past SEEN_DIGESTS_MAX; the
+    filter must answer every `in` the same after any adds and discards (traces depend on it)."""
+    seen = SeenDigests(bound, bound * DIGEST_ENTRY_BYTES)
+    model: OrderedDict[bytes, None] = OrderedDict()
+    for op, i in steps:
+        if op == "add":
+            seen.add(_digest(i))
+            model[_digest(i)] = None
+            if len(model) > bound:
+                model.popitem(last=False)
+        else:
+            seen.discard(_digest(i))
+            model.pop(_digest(i), None)
+        assert [i for i in range(13) if _digest(i) in seen] == \
+               [i for i in range(13) if _digest(i) in model]
+        assert len(seen) == len(model)
+        assert len(seen._order) <= 2 * len(model) + 64 + 1
+
+
+def test_the_duplicate_filter_is_bounded_by_bytes_and_forgets_the_oldest_first():
+    seen = SeenDigests(entries_max=1_000, bytes_max=10 * DIGEST_ENTRY_BYTES + 50)
+    for i in range(25):
+        seen.add(_digest(i))
+    assert len(seen) == 10, "the byte budget binds before the count"
+    assert [i for i in range(25) if _digest(i) in seen] == list(range(15, 25))
+
+
+def test_a_node_far_behind_discarding_digests_keeps_its_filter_small():
+    seen = SeenDigests(entries_max=100, bytes_max=100 * DIGEST_ENTRY_BYTES)
+    for i in range(10_000):
+        seen.add(_digest(i))
+        seen.discard(_digest(i))  # the core had no room: forgotten at once
+    assert len(seen) == 0 and len(seen._order) <= 64 + 1
+    assert sum(seen._stale.values()) == len(seen._order), "only stale places are left"
+
+
+def test_a_node_duplicate_filter_holds_the_count_bound_at_current_sizes():
+    """At SEEN_DIGESTS_MAX the byte budget does not bind: the count is the bound, as before."""
+    node = Node(IDS["USA"], GENESIS, VerifyCache())
+    assert node._seen.entries_max == SEEN_DIGESTS_MAX
+    assert SEEN_DIGESTS_BYTES_MAX // DIGEST_ENTRY_BYTES > SEEN_DIGESTS_MAX
+
+
+def test_the_duplicate_filter_takes_half_the_memory_of_an_ordered_dict():
+    digests = [_digest(i) for i in range(20_000)]
+    sizes = []
+    for make, add in ((OrderedDict, lambda d, k: d.__setitem__(k, None)),
+                      (lambda: SeenDigests(65_536, 2**30), SeenDigests.add)):
+        gc.collect()
+        tracemalloc.start()
+        try:
+            kept = make()
+            for digest in digests:
+                add(kept, digest)
+            sizes.append(tracemalloc.get_traced_memory()[0])
+        finally:
+            tracemalloc.stop()
+        del kept
+    assert sizes[1] < 0.6 * sizes[0], sizes
+
+
+def test_decoded_transactions_share_their_kind_and_signer_strings():
+    """Each decoded transaction used to hold strs of its own for its kind and signer."""
+    tx = Transaction.create(CHAIN, IDS["USA"], "payload", 1, b"x")
+    first, second = (Transaction.from_wire(CHAIN, unpack(pack(tx.to_wire()))) for _ in "12")
+    assert first == second == tx
+    assert first.kind is second.kind and first.signer is second.signer
+
+
+def test_a_transaction_index_keeps_one_place_without_a_tuple_around_it():
+    index = TxIndex()
+    a, b = (5, hashlib.sha256(b"a").digest()), (5, hashlib.sha256(b"b").digest())
+    index.record(b"tx", a)
+    index.record(b"tx", a)
+    assert index.places(b"tx") == (a,) and index._where[b"tx"] is a
+    index.record(b"tx", b)
+    index.record(b"tx", a)
+    index.record(b"tx", (6, a[1]))
+    assert index.places(b"tx") == (a, b, (6, a[1]))
+    assert index.places(b"other") == ()
+
+
+def test_signature_verdicts_share_their_entries():
+    """A verdict memo keeps one (verdict, size) tuple per distinct pair, not one per key; the
+    bounds and the answers are those of a tuple per key."""
+    cache = VerifyCache(entries_max=100, bytes_max=10**9)
+    txs = [Transaction.create(CHAIN, IDS["USA"], "payload", i, b"x" * 64) for i in range(150)]
+    assert all(cache.verify_tx(IDS["USA"].public_key, CHAIN, tx) for tx in txs)
+    entries = list(cache._tx_verdicts._entries.values())
+    assert len(entries) == 100 and len({id(entry) for entry in entries}) == 1
+    assert cache.tx_verdict_bytes == 100 * entries[0][1]
+    assert cache.verify_tx(IDS["USA"].public_key, CHAIN, txs[-1]) and cache.hits == 1
+    assert not cache.verify_tx(IDS["MEX"].public_key, CHAIN, txs[-1])
+    assert len({id(entry) for entry in cache._tx_verdicts._entries.values()}) == 2
+
+
+def test_a_gossiped_transaction_reaches_the_nodes_of_its_process_as_its_own_object():
+    """The client's object, not an equal decoded copy, is what a receiver sharing the decode
+    cache pools (one object per transaction for the whole run); a receiver with its own cache
+    decodes a copy, equal in every field."""
+    decoder, verifier = DecodeCache(CHAIN), VerifyCache()
+    usa, mex = (Node(IDS[code], GENESIS, verifier, decoder=decoder) for code in ("USA", "MEX"))
+    alone = Node(IDS["CAN"], GENESIS, verifier)
+    tx = Transaction.create(CHAIN, IDS["USA"], "payload", 7, b"p" * 64)
+    sent = [a for a in usa.submit(tx, 1) if a.__class__.__name__ == "SendAll"]
+    assert len(sent) == 1
+    for node in (mex, alone):
+        node.on_bytes(sent[0].data, 2)
+        assert node.mempool.ids() == (tx.tx_id,)
+    assert mex.mempool._txs[tx.tx_id] is tx
+    assert alone.mempool._txs[tx.tx_id] == tx and alone.mempool._txs[tx.tx_id] is not tx
+
+
+def test_only_a_transaction_its_wire_array_decodes_to_is_seeded():
+    memo = TxMemo()
+    long_kind = Transaction.create(CHAIN, IDS["USA"], "k" * 40, 1, b"")  # from_wire refuses it
+    forged = dataclasses.replace(Transaction.create(CHAIN, IDS["USA"], "payload", 2, b""),
+                                 tx_id=bytes(32))
+    memo.seed(CHAIN, (long_kind, forged))
+    assert len(memo) == 0
+
+
+def test_the_signature_cache_forgets_its_oldest_verdict_first():
+    """Its verdicts by digest are a SeenDigests (values: the verdicts) instead of an OrderedDict:
+    the same bound, the same order of eviction."""
+    cache, ident = VerifyCache(entries_max=3), IDS["USA"]
+    messages = [bytes([i]) for i in range(4)]
+    for message in messages + messages[1:]:
+        assert cache.verify(ident.public_key, message, ident.sign(message))
+    assert (cache.misses, cache.hits) == (4, 3)
+    assert not cache.verify(ident.public_key, messages[0], ident.sign(messages[1]))
+    assert cache.verify(ident.public_key, messages[0], ident.sign(messages[0]))
+    assert (cache.misses, cache.hits, len(cache._verdicts)) == (6, 3, 3)
+
+
+def test_a_mempool_emptied_by_a_block_gives_its_table_back():
+    """A dict keeps its table after removals; the pool is copied to one of its size, with the
+    same transactions in the same order."""
+    pool = Mempool()
+    txs = [Transaction.create(CHAIN, IDS["USA"], "payload", i, b"") for i in range(4000)]
+    for tx in txs:
+        pool.add(tx)
+    full = sys.getsizeof(pool._txs)
+    pool.remove(tx.tx_id for tx in txs[:3900:2])
+    assert sys.getsizeof(pool._txs) == full, "half full: kept as it is"
+    pool.remove(tx.tx_id for tx in txs[1:3900:2])
+    assert pool.ids() == tuple(tx.tx_id for tx in txs[3900:])
+    assert sys.getsizeof(pool._txs) < full / 20
+    assert pool.reap(10) == tuple(txs[3900:3910])
+
+
+def test_the_decode_cache_keeps_two_of_the_largest_proposals_and_their_digests():
+    """Bounded lower for the global day's memory, the caches still serve every receiver of a
+    height's proposal (and of the height before) from one decode and one hash."""
+    assert DIGEST_MEMO_BYTES_MAX >= 2 * BLOCK_BYTES_MAX
+    assert DECODE_CACHE_BYTES_MAX >= 2 * (BLOCK_BYTES_MAX + 64 * 1024 + DECODE_ENTRY_BYTES)
+    cache = DecodeCache(CHAIN)
+    big = [bytes([i]) * (BLOCK_BYTES_MAX - 1024) for i in range(2)]
+    digests = [cache.digest(data) for data in big]
+    assert [cache.digest(data) is digest for data, digest in zip(big, digests)] == [True, True]

@@ -69,6 +69,22 @@ def test_library_traces_are_equal_with_every_speedup_off(name, ticks):
         assert fast_world.shared.apply_hits > 0 and fast_world.shared.valid_hits > 0
 
 
+def test_honest_ledgers_keep_one_block_object_per_height():
+    """The proposer built its block and the others decoded it: with the shared application the
+    honest ledgers keep one of the two equal objects (SharedApplication.committed), without it
+    the proposer's ledger keeps its own; the trace is the same either way (above)."""
+    scenario = load_scenario(LIBRARY / "baseline.toml").with_overrides(ticks_max=600)
+    for speedups, copies in ((Speedups(), 1), (Speedups(shared_application=False), 2)):
+        world, summary = _run(scenario, speedups)
+        ledgers = [node.ledger for node in world.nodes.values()]
+        heights = min(ledger.height for ledger in ledgers)
+        assert heights >= 3 and summary.txs_committed > 0
+        for height in range(1, heights + 1):
+            blocks = [ledger.get(height).block for ledger in ledgers]
+            assert len({id(block) for block in blocks}) == copies
+            assert all(block == blocks[0] for block in blocks)
+
+
 @pytest.mark.parametrize("speedups", [
     Speedups(shared_application=False), Speedups(verify_cache=False),
     Speedups(decode_cache=False), Speedups(broadcast_events=False), ALL_OFF,
