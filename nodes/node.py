@@ -471,6 +471,12 @@ class Node:
         self.hooks = hooks
 
     @property
+    def duplicate_filter_digests_max(self) -> int:
+        """How many digests the duplicate filter holds at most: the count bound or the byte
+        budget over DIGEST_ENTRY_BYTES, whichever is smaller."""
+        return self._seen.entries_max
+
+    @property
     def now_ticks(self) -> int:
         """The tick of the call being handled (start, on_bytes, on_timer, submit)."""
         return self._now

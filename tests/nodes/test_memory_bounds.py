@@ -158,7 +158,7 @@ def test_a_node_far_behind_discarding_digests_keeps_its_filter_small():
 def test_a_node_duplicate_filter_holds_the_count_bound_at_current_sizes():
     """At SEEN_DIGESTS_MAX the byte budget does not bind: the count is the bound, as before."""
     node = Node(IDS["USA"], GENESIS, VerifyCache())
-    assert node._seen.entries_max == SEEN_DIGESTS_MAX
+    assert node.duplicate_filter_digests_max == SEEN_DIGESTS_MAX
     assert SEEN_DIGESTS_BYTES_MAX // DIGEST_ENTRY_BYTES > SEEN_DIGESTS_MAX
 
 
