@@ -12,7 +12,7 @@ import dataclasses
 from hypothesis import given, settings, strategies as st
 
 from nodes.chain.identity import Identity, VerifyCache, verify_signature
-from nodes.chain.tx import Transaction
+from nodes.chain.tx import Transaction, TxError, TxMemo
 
 CHAINS = ("chain-a", "chain-b")
 IDS = {name: Identity.derive(name, 19) for name in ("CHN", "MEX", "USA")}
@@ -69,3 +69,29 @@ def test_a_transactions_hash_is_consistent_with_its_equality(a, b):
     # Equality still covers every field: same id, any other field different, not equal.
     if x.tx_id == y.tx_id and any(getattr(x, f) != getattr(y, f) for f in FIELDS):
         assert x != y and len({x, y}) == 2
+
+
+@settings(max_examples=300, deadline=None)
+@given(transactions(), st.sampled_from(CHAINS), st.booleans())
+def test_signed_bytes_and_seeding_of_a_transaction_made_here_match_the_plain_path(drawn, chain,
+                                                                                   remade):
+    """A transaction made by Transaction.create keeps its signed bytes until gossiped: what
+    signed_bytes and TxMemo.seed give from them is what packing and decoding give."""
+    _, tx = drawn
+    if remade:  # the one made here, then the drawn (maybe forged) one beside it
+        made = Transaction.create(chain, IDS[tx.signer] if tx.signer in IDS else IDS["CHN"],
+                                  tx.kind, tx.nonce, tx.payload)
+        checks = [made, tx]
+    else:
+        checks = [tx]
+    for one in checks:
+        plain = Transaction.sign_bytes(chain, one.kind, one.signer, one.nonce, one.payload)
+        assert one.signed_bytes(chain) == plain
+        memo = TxMemo()
+        raw = one.to_wire()
+        try:
+            decodes = Transaction.from_wire(chain, raw) == one
+        except TxError:
+            decodes = False
+        memo.seed(chain, (one,))
+        assert (memo.get(raw) is one) is decodes
