@@ -143,10 +143,17 @@ class VerifyCache:
         self.misses = 0
 
     def verify_tx(self, public_key: bytes, chain_id: str, tx) -> bool:
-        """`verify(public_key, tx.signed_bytes(chain_id), tx.signature)`, memoised by the tx."""
-        return self.verify_keyed((chain_id, public_key, tx), public_key,
-                                 lambda: tx.signed_bytes(chain_id), tx.signature,
-                                 VERDICT_ENTRY_BYTES + len(tx.payload))
+        """`verify(public_key, tx.signed_bytes(chain_id), tx.signature)`, memoised by the tx.
+
+        `verify_keyed` inlined: a hit (nearly every call) makes no closure and no second call."""
+        memo_key = (chain_id, public_key, tx)
+        verdict = self._tx_verdicts.get(memo_key)
+        if verdict is not None:
+            self.hits += 1
+            return verdict
+        verdict = self.verify(public_key, tx.signed_bytes(chain_id), tx.signature)
+        self._tx_verdicts.put(memo_key, verdict, VERDICT_ENTRY_BYTES + len(tx.payload))
+        return verdict
 
     def verify_keyed(self, memo_key: tuple, public_key: bytes,
                      signed_bytes: Callable[[], bytes], signature: bytes,

@@ -97,8 +97,13 @@ class Ledger:
         """Is `tx_id` in a block of this chain?"""
         if self.index is None:
             return tx_id in self.tx_heights or tx_id in self.restored_txs
+        # TxIndex.places inlined: asked at every admission, and nearly always of an id with no
+        # place yet, or with one (no tuple made around it).
+        known = self.index._where.get(tx_id)
+        if known is None:
+            return False
         blocks = self.blocks
-        for height, block_id in self.index.places(tx_id):
+        for height, block_id in ((known,) if known[0].__class__ is int else known):
             if height <= len(blocks) and blocks[height - 1].block.block_id == block_id:
                 return True
         return False

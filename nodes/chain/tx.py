@@ -23,6 +23,11 @@ TX_MEMO_ENTRIES_MAX = 200_000
 # its fields, the dict slot (measured with tracemalloc, rounded up).
 TX_MEMO_ENTRY_BYTES = 1024
 TX_MEMO_BYTES_MAX = 64 * 1024 * 1024
+# Transactions made by `Transaction.create` in this process, with the chain id and the signed
+# bytes they were made with, until gossiped (`TxMemo.seed` takes them out) or pushed out, the
+# oldest first, past this many: a client's transaction is otherwise packed three times, to
+# sign it, to check it decodes to itself before it is gossiped, and to verify its signature.
+MADE_REMEMBERED_MAX = 16_384
 
 
 class TxError(ValueError):
@@ -38,6 +43,13 @@ class Transaction:
     signature: bytes
     tx_id: bytes
 
+    def __hash__(self) -> int:
+        # Consistent with the generated __eq__ (equal transactions have equal ids), and far
+        # cheaper than hashing a tuple of the six fields: the signature cache hashes a
+        # transaction at every admission. Equality still compares every field, so a forged
+        # object that shares an honest one's id never stands for it in a dict.
+        return hash(self.tx_id)
+
     @staticmethod
     def sign_bytes(chain_id: str, kind: str, signer: str, nonce: int, payload: bytes) -> bytes:
         return pack(("tx", chain_id, kind, signer, nonce, payload))
@@ -46,14 +58,30 @@ class Transaction:
     def create(cls, chain_id: str, identity: Identity, kind: str, nonce: int, payload: bytes
                ) -> "Transaction":
         body = cls.sign_bytes(chain_id, kind, identity.name, nonce, payload)
-        return cls(kind, identity.name, nonce, payload, identity.sign(body),
-                   hashlib.sha256(body).digest())
+        tx = cls(kind, identity.name, nonce, payload, identity.sign(body),
+                 hashlib.sha256(body).digest())
+        if len(_made) >= MADE_REMEMBERED_MAX:
+            del _made[next(iter(_made))]  # the oldest
+        _made[tx] = (chain_id, body)
+        return tx
 
     def to_wire(self) -> tuple:
         return (self.kind, self.signer, self.nonce, self.payload, self.signature)
 
     @classmethod
     def from_wire(cls, chain_id: str, raw: object) -> "Transaction":
+        kind, signer, nonce, payload, signature = cls.check_wire(raw)
+        body = cls.sign_bytes(chain_id, kind, signer, nonce, payload)
+        # The decoder makes a new str for each field of each transaction; the few kinds and
+        # signers are kept once each instead (two strs, about 110 bytes, of every decoded
+        # transaction). sys.intern's table does not keep a str alive once nothing else does.
+        return cls(sys.intern(kind), sys.intern(signer), nonce, payload, signature,
+                   hashlib.sha256(body).digest())
+
+    @staticmethod
+    def check_wire(raw: object) -> tuple:
+        """`raw` if it is a well-formed wire array (what from_wire checks before hashing it),
+        else TxError."""
         if not isinstance(raw, tuple) or len(raw) != 5:
             raise TxError("a transaction is an array of 5 fields")
         kind, signer, nonce, payload, signature = raw
@@ -67,15 +95,29 @@ class Transaction:
             raise TxError(f"transaction payload must be bytes of at most {TX_PAYLOAD_BYTES_MAX}")
         if not isinstance(signature, bytes) or len(signature) != SIGNATURE_BYTES:
             raise TxError("transaction signature must be 64 bytes")
-        body = cls.sign_bytes(chain_id, kind, signer, nonce, payload)
-        # The decoder makes a new str for each field of each transaction; the few kinds and
-        # signers are kept once each instead (two strs, about 110 bytes, of every decoded
-        # transaction). sys.intern's table does not keep a str alive once nothing else does.
-        return cls(sys.intern(kind), sys.intern(signer), nonce, payload, signature,
-                   hashlib.sha256(body).digest())
+        return raw
 
     def signed_bytes(self, chain_id: str) -> bytes:
+        made = _made.get(self)  # equal in every field to one made here: the same bytes
+        if made is not None and made[0] == chain_id:
+            return made[1]
         return self.sign_bytes(chain_id, self.kind, self.signer, self.nonce, self.payload)
+
+
+# Transaction -> (chain id, signed bytes) of those made by Transaction.create, oldest first
+# (MADE_REMEMBERED_MAX). A key answers for any transaction equal to it in every field.
+_made: dict[Transaction, tuple[str, bytes]] = {}
+
+
+def _decodes_to_itself(chain_id: str, raw: tuple, tx: Transaction) -> bool:
+    """`Transaction.from_wire(chain_id, raw) == tx` (TxError or TypeError as from_wire's),
+    without packing and hashing the signed bytes again for a transaction made here: its id
+    is the hash of the very bytes decoding would pack."""
+    made = _made.pop(tx, None)
+    if made is None or made[0] != chain_id:
+        return Transaction.from_wire(chain_id, raw) == tx
+    Transaction.check_wire(raw)
+    return True
 
 
 class TxMemo(BoundedMemo[Transaction]):
@@ -103,7 +145,7 @@ class TxMemo(BoundedMemo[Transaction]):
         for tx in txs:
             raw = tx.to_wire()
             try:
-                if self.get(raw) is not None or Transaction.from_wire(chain_id, raw) != tx:
+                if self.get(raw) is not None or not _decodes_to_itself(chain_id, raw, tx):
                     continue
             except (TxError, TypeError):  # not a transaction decoding gives
                 continue
