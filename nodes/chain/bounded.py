@@ -8,7 +8,7 @@ all.
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+from collections import deque
 from typing import Generic, Hashable, TypeVar
 
 V = TypeVar("V")
@@ -23,12 +23,23 @@ class BoundedMemo(Generic[V]):
     """Each entry is kept as (value, size). A verdict cache's entries are nearly all (True,
     the same size): those of a bool value are kept once each in `_shared` (a few per distinct
     size) and every key points to that one tuple, not to a tuple and an int of its own (88
-    bytes of each of about a million signature verdicts at the global day)."""
+    bytes of each of about a million signature verdicts at the global day).
 
-    __slots__ = ("_entries", "entries_max", "bytes_max", "bytes", "_shared")
+    It answers as the `OrderedDict` it replaced (put moves a key to the newest place, the
+    oldest go first), with a plain dict for the entries and a deque for their order, as
+    `SeenDigests` does: an OrderedDict keeps a linked node and a second table per key. A key
+    put again, or evicted, leaves its earlier place in the deque stale: counted in `_stale`,
+    skipped when eviction reaches it, and the deque is rebuilt without stale places once it
+    is more than twice the entries (plus 64). The dict keeps insertion order as well (a key
+    put again is popped and re-inserted), so `values()` is the same order as before."""
+
+    __slots__ = ("_entries", "entries_max", "bytes_max", "bytes", "_shared", "_order",
+                 "_stale")
 
     def __init__(self, entries_max: int, bytes_max: int) -> None:
-        self._entries: OrderedDict[Hashable, tuple[V, int]] = OrderedDict()
+        self._entries: dict[Hashable, tuple[V, int]] = {}
+        self._order: deque[Hashable] = deque()
+        self._stale: dict[Hashable, int] = {}  # key -> its stale places in _order
         self.entries_max = entries_max
         self.bytes_max = bytes_max
         self.bytes = 0
@@ -51,14 +62,35 @@ class BoundedMemo(Generic[V]):
         old = entries.pop(key, None)
         if old is not None:
             self.bytes -= old[1]
+            stale = self._stale
+            stale[key] = stale.get(key, 0) + 1
         entry = (value, size)
         if value.__class__ is bool:
             entry = self._shared.setdefault(entry, entry)
         entries[key] = entry
+        self._order.append(key)
         self.bytes += size
+        if len(entries) > self.entries_max or self.bytes > self.bytes_max:
+            self._evict()
+        elif len(self._order) > 2 * len(entries) + 64:
+            self._compact()
+
+    def _evict(self) -> None:
+        entries, order, stale = self._entries, self._order, self._stale
         while len(entries) > self.entries_max or self.bytes > self.bytes_max:
-            _, (_, old_size) = entries.popitem(last=False)
-            self.bytes -= old_size
+            key = order.popleft()
+            places = stale.get(key)
+            if places is None:
+                self.bytes -= entries.pop(key)[1]
+            elif places == 1:
+                del stale[key]
+            else:
+                stale[key] = places - 1
+        if len(order) > 2 * len(entries) + 64:
+            self._compact()
+
+    def _compact(self) -> None:
+        self._order = _without_stale(self._order, self._stale)
 
 
 class SeenDigests:
@@ -128,18 +160,23 @@ class SeenDigests:
                 stale[digest] = places - 1
 
     def _compact(self) -> None:
-        """The deque without its stale places: a digest's stale places come before its live
-        one (it was discarded before it was added again)."""
-        stale, kept = self._stale, deque()
-        for digest in self._order:
-            places = stale.get(digest)
-            if places is None:
-                kept.append(digest)
-            elif places == 1:
-                del stale[digest]
-            else:
-                stale[digest] = places - 1
-        self._order = kept
+        self._order = _without_stale(self._order, self._stale)
+
+
+def _without_stale(order: deque, stale: dict) -> deque:
+    """`order` without its stale places, which `stale` counts per key and forgets as they go
+    (BoundedMemo, SeenDigests): a key's stale places come before its live one (it was put
+    again, or discarded and added again, after them)."""
+    kept: deque = deque()
+    for key in order:
+        places = stale.get(key)
+        if places is None:
+            kept.append(key)
+        elif places == 1:
+            del stale[key]
+        else:
+            stale[key] = places - 1
+    return kept
 
 
 _ABSENT = object()

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nodes import Genesis, Node, Transaction, VerifyCache
-from nodes.chain.bounded import DIGEST_ENTRY_BYTES, SeenDigests
+from nodes.chain.bounded import DIGEST_ENTRY_BYTES, BoundedMemo, SeenDigests
 from nodes.chain.ledger import TxIndex
 from nodes.chain.mempool import Mempool
 from nodes.chain.codec import MESSAGE_BYTES_MAX, pack, unpack
@@ -279,3 +279,78 @@ def test_the_decode_cache_keeps_two_of_the_largest_proposals_and_their_digests()
     big = [bytes([i]) * (BLOCK_BYTES_MAX - 1024) for i in range(2)]
     digests = [cache.digest(data) for data in big]
     assert [cache.digest(data) is digest for data, digest in zip(big, digests)] == [True, True]
+
+
+class _OrderedDictMemo:
+    """BoundedMemo as it was (an OrderedDict): the model the dict and deque must answer as."""
+
+    def __init__(self, entries_max: int, bytes_max: int) -> None:
+        self.entries: OrderedDict = OrderedDict()
+        self.entries_max, self.bytes_max, self.bytes = entries_max, bytes_max, 0
+
+    def put(self, key, value, size: int) -> None:
+        if self.entries_max <= 0 or size > self.bytes_max:
+            return
+        old = self.entries.pop(key, None)
+        if old is not None:
+            self.bytes -= old[1]
+        self.entries[key] = (value, size)
+        self.bytes += size
+        while len(self.entries) > self.entries_max or self.bytes > self.bytes_max:
+            _, (_, old_size) = self.entries.popitem(last=False)
+            self.bytes -= old_size
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.integers(0, 6), st.integers(0, 40),
+       st.lists(st.tuples(st.integers(0, 12), st.sampled_from([True, False, "v", b"w"]),
+                          st.integers(0, 15)), max_size=150))
+def test_the_bounded_memo_answers_as_the_ordered_dict_it_replaced(entries_max, bytes_max,
+                                                                   steps):
+    """BoundedMemo was an OrderedDict (decode cache, transaction memo, signature verdicts):
+    after any puts, new keys or old, it must hold the same keys with the same values in the
+    same order, and count the same bytes (what it evicts decides cache hits, and so traces)."""
+    memo = BoundedMemo(entries_max, bytes_max)
+    model = _OrderedDictMemo(entries_max, bytes_max)
+    for key, value, size in steps:
+        memo.put(key, value, size)
+        model.put(key, value, size)
+        assert list(memo._entries) == list(model.entries)
+        assert memo.values() == [value for value, _ in model.entries.values()]
+        assert [memo.get(k) for k in range(13)] == \
+               [model.entries[k][0] if k in model.entries else None for k in range(13)]
+        assert memo.bytes == model.bytes and len(memo) == len(model.entries)
+        assert len(memo._order) <= 2 * len(model.entries) + 64 + 1
+        assert sum(memo._stale.values()) == len(memo._order) - len(memo._entries)
+        skip, live = dict(memo._stale), []  # a key's stale places come before its live one
+        for k in memo._order:
+            if skip.get(k):
+                skip[k] -= 1
+            else:
+                live.append(k)
+        assert live == list(memo._entries)
+
+
+def test_a_bounded_memo_put_again_and_again_keeps_its_order_small():
+    memo = BoundedMemo(entries_max=10, bytes_max=10_000)
+    for i in range(10_000):
+        memo.put(i % 3, True, 1)  # three keys, each moved to the newest place over and over
+    assert len(memo) == 3 and len(memo._order) <= 2 * 3 + 64 + 1
+    assert list(memo._entries) == [1, 2, 0]  # 9,999 % 3 == 0 was put last
+
+
+def test_the_bounded_memo_takes_less_memory_than_an_ordered_dict():
+    keys = [_digest(i) for i in range(20_000)]
+    sizes = []
+    for make in (lambda: _OrderedDictMemo(65_536, 2**30), lambda: BoundedMemo(65_536, 2**30)):
+        gc.collect()
+        tracemalloc.start()
+        try:
+            kept = make()
+            for key in keys:
+                kept.put(key, True, 100)
+            sizes.append(tracemalloc.get_traced_memory()[0])
+        finally:
+            tracemalloc.stop()
+        del kept
+    assert sizes[1] < 0.75 * sizes[0], sizes
