@@ -147,20 +147,103 @@ class SeenDigests:
             self._compact()
 
     def _forget_oldest(self) -> None:
-        order, stale = self._order, self._stale
-        while True:
-            digest = order.popleft()
-            places = stale.get(digest)
-            if places is None:
-                del self._live[digest]
-                return
-            if places == 1:
-                del stale[digest]
-            else:
-                stale[digest] = places - 1
+        del self._live[_pop_oldest_live(self._order, self._stale)]
 
     def _compact(self) -> None:
         self._order = _without_stale(self._order, self._stale)
+
+
+class SeenTable:
+    """The duplicate filters of the nodes of one process (one per `DecodeCache`) in one table:
+    digest -> a mask with one bit per filter that holds it (`filter`). A broadcast's digest is
+    one dict entry and one int, however many of the n receivers remember it, instead of an
+    entry in each of their dicts (about 36 bytes each); a filter keeps only its deque of
+    places. A bit is never given to a second filter, so a filter answers from its bit alone;
+    the digests a filter still held when it was dropped (a node restarted) keep their entries
+    until the other filters forget them too."""
+
+    __slots__ = ("masks", "_filters")
+
+    def __init__(self) -> None:
+        self.masks: dict[bytes, int] = {}
+        self._filters = 0
+
+    def filter(self, entries_max: int, bytes_max: int) -> "SharedSeenDigests":
+        """A new, empty duplicate filter answering as `SeenDigests(entries_max, bytes_max)`."""
+        bit = 1 << self._filters
+        self._filters += 1
+        return SharedSeenDigests(self.masks, bit, entries_max, bytes_max)
+
+
+class SharedSeenDigests:
+    """A node's duplicate filter in a `SeenTable`: answers `in`, `add` and `discard` as
+    `SeenDigests` does (the same bounds, the oldest forgotten first, a discarded digest's
+    place left stale in the deque and skipped), its digests marked by its bit in the table."""
+
+    __slots__ = ("_masks", "_bit", "_order", "_stale", "_count", "entries_max")
+
+    def __init__(self, masks: dict[bytes, int], bit: int, entries_max: int,
+                 bytes_max: int) -> None:
+        self._masks = masks
+        self._bit = bit
+        self._order: deque[bytes] = deque()
+        self._stale: dict[bytes, int] = {}  # digest -> its stale places in _order
+        self._count = 0
+        self.entries_max = min(entries_max, bytes_max // DIGEST_ENTRY_BYTES)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __contains__(self, digest: object) -> bool:
+        return self._masks.get(digest, 0) & self._bit != 0  # type: ignore[call-overload]
+
+    def add(self, digest: bytes) -> None:
+        """Remember `digest` as the newest; nothing changes if it is remembered already."""
+        masks, bit = self._masks, self._bit
+        mask = masks.get(digest, 0)
+        if mask & bit:
+            return
+        masks[digest] = mask | bit
+        self._order.append(digest)
+        self._count += 1
+        if self._count > self.entries_max:
+            self._forget_oldest()
+
+    def discard(self, digest: bytes) -> None:
+        """Forget `digest` now, if it is remembered."""
+        if not self._masks.get(digest, 0) & self._bit:
+            return
+        self._clear(digest)
+        stale = self._stale
+        stale[digest] = stale.get(digest, 0) + 1
+        if len(self._order) > 2 * self._count + 64:
+            self._order = _without_stale(self._order, stale)
+
+    def _clear(self, digest: bytes) -> None:
+        masks = self._masks
+        mask = masks[digest] & ~self._bit
+        if mask:
+            masks[digest] = mask
+        else:
+            del masks[digest]
+        self._count -= 1
+
+    def _forget_oldest(self) -> None:
+        self._clear(_pop_oldest_live(self._order, self._stale))
+
+
+def _pop_oldest_live(order: deque, stale: dict):
+    """The oldest live key of `order`, popped with the stale places before it (which `stale`
+    counts per key, and forgets as they go)."""
+    while True:
+        key = order.popleft()
+        places = stale.get(key)
+        if places is None:
+            return key
+        if places == 1:
+            del stale[key]
+        else:
+            stale[key] = places - 1
 
 
 def _without_stale(order: deque, stale: dict) -> deque:

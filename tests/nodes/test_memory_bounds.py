@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nodes import Genesis, Node, Transaction, VerifyCache
-from nodes.chain.bounded import DIGEST_ENTRY_BYTES, BoundedMemo, SeenDigests
+from nodes.chain.bounded import DIGEST_ENTRY_BYTES, BoundedMemo, SeenDigests, SeenTable
 from nodes.chain.ledger import TxIndex
 from nodes.chain.mempool import Mempool
 from nodes.chain.codec import MESSAGE_BYTES_MAX, pack, unpack
@@ -354,3 +354,55 @@ def test_the_bounded_memo_takes_less_memory_than_an_ordered_dict():
             tracemalloc.stop()
         del kept
     assert sizes[1] < 0.75 * sizes[0], sizes
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 6),
+       st.lists(st.tuples(st.sampled_from("add add discard new".split()), st.integers(0, 3),
+                          st.integers(0, 12)), max_size=200))
+def test_filters_sharing_a_table_answer_as_a_duplicate_filter_each(bound, steps):
+    """Node._seen is a filter in its decoder's SeenTable: with other filters adding and
+    discarding the same digests in between, and new filters made (a node restarted) while old
+    ones are dropped, each must answer every `in` as its own SeenDigests would."""
+    table = SeenTable()
+    shared = [table.filter(bound, bound * DIGEST_ENTRY_BYTES) for _ in range(4)]
+    alone = [SeenDigests(bound, bound * DIGEST_ENTRY_BYTES) for _ in range(4)]
+    for op, which, i in steps:
+        if op == "new":  # the old filter is dropped with whatever it held
+            shared[which] = table.filter(bound, bound * DIGEST_ENTRY_BYTES)
+            alone[which] = SeenDigests(bound, bound * DIGEST_ENTRY_BYTES)
+        else:
+            getattr(shared[which], op)(_digest(i))
+            getattr(alone[which], op)(_digest(i))
+        for mine, model in zip(shared, alone):
+            assert [i for i in range(13) if _digest(i) in mine] == \
+                   [i for i in range(13) if _digest(i) in model]
+            assert len(mine) == len(model)
+            assert len(mine._order) <= 2 * len(model) + 64 + 1
+    held = {d for d, mask in table.masks.items() for f in shared if mask & f._bit}
+    assert all(mask for mask in table.masks.values()), "no entry without a filter's bit"
+    assert held == {d for model in alone for d in model._live}
+
+
+def test_nodes_of_one_decoder_share_one_table_of_digests():
+    """n filters remembering the same broadcasts keep one entry per digest between them."""
+    table = SeenTable()
+    filters = [table.filter(SEEN_DIGESTS_MAX, SEEN_DIGESTS_BYTES_MAX) for _ in range(20)]
+    digests = [_digest(i) for i in range(2_000)]
+    for f in filters:
+        for digest in digests:
+            f.add(digest)
+    assert len(table.masks) == 2_000 and all(len(f) == 2_000 for f in filters)
+    assert all(digest in f for f in filters for digest in digests)
+    for f in filters:
+        for digest in digests:
+            f.discard(digest)
+    assert not table.masks and all(len(f) == 0 for f in filters)
+
+
+def test_a_node_remembers_in_its_decoders_table():
+    decoder = DecodeCache(CHAIN)
+    usa = Node(IDS["USA"], GENESIS, VerifyCache(), decoder=decoder)
+    mex = Node(IDS["MEX"], GENESIS, VerifyCache(), decoder=decoder)
+    assert usa._seen._masks is mex._seen._masks is decoder.seen.masks
+    assert usa._seen._bit != mex._seen._bit
