@@ -91,7 +91,6 @@ from consensus import (
 )
 
 from nodes.hooks import NodeHooks
-from nodes.chain.bounded import SeenDigests
 from nodes.chain.block import BLOCK_TX_BYTES_MAX, BLOCK_TXS_MAX, Block, CommittedBlock
 from nodes.app.chaincode import Chaincode, Flag, TxResult, precursor_chaincode
 from nodes.chain.codec import MESSAGE_BYTES_MAX
@@ -124,9 +123,10 @@ from nodes.wire.messages import (
     vote_signed_bytes,
 )
 
-# A node's duplicate filter (`SeenDigests`) keeps the newest SEEN_DIGESTS_MAX digests, and
-# no more than SEEN_DIGESTS_BYTES_MAX bytes of them (DIGEST_ENTRY_BYTES each, 74,898 digests):
-# the count binds first, as it did before the byte budget was added.
+# A node's duplicate filter (its bit in its decoder's `SeenTable`, answering as `SeenDigests`)
+# keeps the newest SEEN_DIGESTS_MAX digests, and no more than SEEN_DIGESTS_BYTES_MAX bytes of
+# them (DIGEST_ENTRY_BYTES each, 74,898 digests): the count binds first, as it did before the
+# byte budget was added.
 SEEN_DIGESTS_MAX = 65_536
 SEEN_DIGESTS_BYTES_MAX = 8 * 1024 * 1024
 GOSSIP_BATCH_TICKS_MAX = 10_000
@@ -368,7 +368,7 @@ class Node:
         self.replica = Replica(self.me, validators, _weakly(self.valid), timeouts,
                                height=self.ledger.height + 1, wal=record, rules=rules)
         self.evidence: list[Evidence] = []
-        self._seen = SeenDigests(SEEN_DIGESTS_MAX, SEEN_DIGESTS_BYTES_MAX)
+        self._seen = self.decoder.seen.filter(SEEN_DIGESTS_MAX, SEEN_DIGESTS_BYTES_MAX)
         self._ahead_since: int | None = None
         self._ahead_height = 0
         # State sync asks, in turn, the peers heard from at a height above ours (at most one

@@ -33,7 +33,7 @@ from nodes.chain.block import (
     certificate_to_wire,
     vote_sign_bytes,
 )
-from nodes.chain.bounded import BoundedMemo
+from nodes.chain.bounded import BoundedMemo, SeenTable
 from nodes.chain.codec import CodecError, pack, unpack
 from nodes.chain.identity import SIGNATURE_BYTES
 from nodes.chain.tx import Transaction, TxError, TxMemo, tx_from_wire
@@ -343,7 +343,7 @@ class DecodeCache:
     """
 
     __slots__ = ("chain_id", "_entries", "entries_max", "hits", "misses", "_digests",
-                 "_digest_bytes", "_txs", "_last_data", "_last_digest")
+                 "_digest_bytes", "_txs", "_last_data", "_last_digest", "seen")
 
     def __init__(self, chain_id: str, entries_max: int = DECODE_CACHE_ENTRIES_MAX,
                  bytes_max: int = DECODE_CACHE_BYTES_MAX) -> None:
@@ -360,6 +360,8 @@ class DecodeCache:
         # The bytes hashed last and their digest: see `digest`.
         self._last_data: bytes | None = None
         self._last_digest = b""
+        # The duplicate filters of the nodes that decode through this cache (`Node._seen`).
+        self.seen = SeenTable()
 
     def digest(self, data: bytes) -> bytes:
         """sha256(data), remembered for large messages (a proposal's block is hundreds of KiB

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nodes import Genesis, Node, Transaction, VerifyCache
-from nodes.chain.bounded import DIGEST_ENTRY_BYTES, SeenDigests
+from nodes.chain.bounded import DIGEST_ENTRY_BYTES, BoundedMemo, SeenDigests, SeenTable
 from nodes.chain.ledger import TxIndex
 from nodes.chain.mempool import Mempool
 from nodes.chain.codec import MESSAGE_BYTES_MAX, pack, unpack
@@ -279,3 +279,130 @@ def test_the_decode_cache_keeps_two_of_the_largest_proposals_and_their_digests()
     big = [bytes([i]) * (BLOCK_BYTES_MAX - 1024) for i in range(2)]
     digests = [cache.digest(data) for data in big]
     assert [cache.digest(data) is digest for data, digest in zip(big, digests)] == [True, True]
+
+
+class _OrderedDictMemo:
+    """BoundedMemo as it was (an OrderedDict): the model the dict and deque must answer as."""
+
+    def __init__(self, entries_max: int, bytes_max: int) -> None:
+        self.entries: OrderedDict = OrderedDict()
+        self.entries_max, self.bytes_max, self.bytes = entries_max, bytes_max, 0
+
+    def put(self, key, value, size: int) -> None:
+        if self.entries_max <= 0 or size > self.bytes_max:
+            return
+        old = self.entries.pop(key, None)
+        if old is not None:
+            self.bytes -= old[1]
+        self.entries[key] = (value, size)
+        self.bytes += size
+        while len(self.entries) > self.entries_max or self.bytes > self.bytes_max:
+            _, (_, old_size) = self.entries.popitem(last=False)
+            self.bytes -= old_size
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.integers(0, 6), st.integers(0, 40),
+       st.lists(st.tuples(st.integers(0, 12), st.sampled_from([True, False, "v", b"w"]),
+                          st.integers(0, 15)), max_size=150))
+def test_the_bounded_memo_answers_as_the_ordered_dict_it_replaced(entries_max, bytes_max,
+                                                                   steps):
+    """BoundedMemo was an OrderedDict (decode cache, transaction memo, signature verdicts):
+    after any puts, new keys or old, it must hold the same keys with the same values in the
+    same order, and count the same bytes (what it evicts decides cache hits, and so traces)."""
+    memo = BoundedMemo(entries_max, bytes_max)
+    model = _OrderedDictMemo(entries_max, bytes_max)
+    for key, value, size in steps:
+        memo.put(key, value, size)
+        model.put(key, value, size)
+        assert list(memo._entries) == list(model.entries)
+        assert memo.values() == [value for value, _ in model.entries.values()]
+        assert [memo.get(k) for k in range(13)] == \
+               [model.entries[k][0] if k in model.entries else None for k in range(13)]
+        assert memo.bytes == model.bytes and len(memo) == len(model.entries)
+        assert len(memo._order) <= 2 * len(model.entries) + 64 + 1
+        assert sum(memo._stale.values()) == len(memo._order) - len(memo._entries)
+        skip, live = dict(memo._stale), []  # a key's stale places come before its live one
+        for k in memo._order:
+            if skip.get(k):
+                skip[k] -= 1
+            else:
+                live.append(k)
+        assert live == list(memo._entries)
+
+
+def test_a_bounded_memo_put_again_and_again_keeps_its_order_small():
+    memo = BoundedMemo(entries_max=10, bytes_max=10_000)
+    for i in range(10_000):
+        memo.put(i % 3, True, 1)  # three keys, each moved to the newest place over and over
+    assert len(memo) == 3 and len(memo._order) <= 2 * 3 + 64 + 1
+    assert list(memo._entries) == [1, 2, 0]  # 9,999 % 3 == 0 was put last
+
+
+def test_the_bounded_memo_takes_less_memory_than_an_ordered_dict():
+    keys = [_digest(i) for i in range(20_000)]
+    sizes = []
+    for make in (lambda: _OrderedDictMemo(65_536, 2**30), lambda: BoundedMemo(65_536, 2**30)):
+        gc.collect()
+        tracemalloc.start()
+        try:
+            kept = make()
+            for key in keys:
+                kept.put(key, True, 100)
+            sizes.append(tracemalloc.get_traced_memory()[0])
+        finally:
+            tracemalloc.stop()
+        del kept
+    assert sizes[1] < 0.75 * sizes[0], sizes
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 6),
+       st.lists(st.tuples(st.sampled_from("add add discard new".split()), st.integers(0, 3),
+                          st.integers(0, 12)), max_size=200))
+def test_filters_sharing_a_table_answer_as_a_duplicate_filter_each(bound, steps):
+    """Node._seen is a filter in its decoder's SeenTable: with other filters adding and
+    discarding the same digests in between, and new filters made (a node restarted) while old
+    ones are dropped, each must answer every `in` as its own SeenDigests would."""
+    table = SeenTable()
+    shared = [table.filter(bound, bound * DIGEST_ENTRY_BYTES) for _ in range(4)]
+    alone = [SeenDigests(bound, bound * DIGEST_ENTRY_BYTES) for _ in range(4)]
+    for op, which, i in steps:
+        if op == "new":  # the old filter is dropped with whatever it held
+            shared[which] = table.filter(bound, bound * DIGEST_ENTRY_BYTES)
+            alone[which] = SeenDigests(bound, bound * DIGEST_ENTRY_BYTES)
+        else:
+            getattr(shared[which], op)(_digest(i))
+            getattr(alone[which], op)(_digest(i))
+        for mine, model in zip(shared, alone):
+            assert [i for i in range(13) if _digest(i) in mine] == \
+                   [i for i in range(13) if _digest(i) in model]
+            assert len(mine) == len(model)
+            assert len(mine._order) <= 2 * len(model) + 64 + 1
+    held = {d for d, mask in table.masks.items() for f in shared if mask & f._bit}
+    assert all(mask for mask in table.masks.values()), "no entry without a filter's bit"
+    assert held == {d for model in alone for d in model._live}
+
+
+def test_nodes_of_one_decoder_share_one_table_of_digests():
+    """n filters remembering the same broadcasts keep one entry per digest between them."""
+    table = SeenTable()
+    filters = [table.filter(SEEN_DIGESTS_MAX, SEEN_DIGESTS_BYTES_MAX) for _ in range(20)]
+    digests = [_digest(i) for i in range(2_000)]
+    for f in filters:
+        for digest in digests:
+            f.add(digest)
+    assert len(table.masks) == 2_000 and all(len(f) == 2_000 for f in filters)
+    assert all(digest in f for f in filters for digest in digests)
+    for f in filters:
+        for digest in digests:
+            f.discard(digest)
+    assert not table.masks and all(len(f) == 0 for f in filters)
+
+
+def test_a_node_remembers_in_its_decoders_table():
+    decoder = DecodeCache(CHAIN)
+    usa = Node(IDS["USA"], GENESIS, VerifyCache(), decoder=decoder)
+    mex = Node(IDS["MEX"], GENESIS, VerifyCache(), decoder=decoder)
+    assert usa._seen._masks is mex._seen._masks is decoder.seen.masks
+    assert usa._seen._bit != mex._seen._bit
