@@ -471,6 +471,11 @@ class Node:
         self.hooks = hooks
 
     @property
+    def duplicate_filter(self):
+        """The node's duplicate filter (read it; the node alone adds and discards in use)."""
+        return self._seen
+
+    @property
     def duplicate_filter_digests_max(self) -> int:
         """How many digests the duplicate filter holds at most: the count bound or the byte
         budget over DIGEST_ENTRY_BYTES, whichever is smaller."""

@@ -404,5 +404,10 @@ def test_a_node_remembers_in_its_decoders_table():
     decoder = DecodeCache(CHAIN)
     usa = Node(IDS["USA"], GENESIS, VerifyCache(), decoder=decoder)
     mex = Node(IDS["MEX"], GENESIS, VerifyCache(), decoder=decoder)
-    assert usa._seen._masks is mex._seen._masks is decoder.seen.masks
-    assert usa._seen._bit != mex._seen._bit
+    digest = b"\x01" * 32
+    usa.duplicate_filter.add(digest)
+    assert digest in usa.duplicate_filter and digest not in mex.duplicate_filter
+    assert list(decoder.seen.masks) == [digest]  # the decoder's one table holds it
+    mex.duplicate_filter.add(digest)
+    assert list(decoder.seen.masks) == [digest]  # still one entry, now with two bits
+    assert bin(decoder.seen.masks[digest]).count("1") == 2
